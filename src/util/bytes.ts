@@ -1,0 +1,28 @@
+import { timingSafeEqual } from 'node:crypto';
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** Strict hex decoding: even length, hex digits only (Buffer.from silently stops at the first bad digit). */
+export function fromHex(s: string): Uint8Array | undefined {
+  const t = s.trim().replace(/^0x/i, '');
+  if (t.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(t)) return undefined;
+  return new Uint8Array(Buffer.from(t, 'hex'));
+}
+
+/** Constant-time equality for secrets, nonces and digests; unequal lengths compare false. */
+export function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function isAllZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
+}
+
+/** Reverses a little-endian integer's bytes into big-endian order (a copy). */
+export function reversed(b: Uint8Array): Uint8Array {
+  return Uint8Array.from(b).reverse();
+}
