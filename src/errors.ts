@@ -19,6 +19,8 @@ export const ErrorCode = {
   NotSupported: 'ERR_NOT_SUPPORTED',
   /** Verified evidence that policy does not accept; `failures` lists every failed check. */
   PolicyRejected: 'ERR_POLICY_REJECTED',
+  /** The broker declined for a reason of its own: replayed challenge, rollback, clone, unknown instance. */
+  Refused: 'ERR_REFUSED',
   /** A caller's arguments or configuration are unusable. */
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
 } as const;

@@ -1,0 +1,607 @@
+import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
+import { AttestationError, InvalidArgument, NotSupported, PolicyRejected } from '../errors.js';
+import { type AuditVerification, verifyAuditChain } from '../store/audit-verify.js';
+import type {
+  AuditDetailValue,
+  AuditEntry,
+  InstanceWithState,
+  JsonValue,
+  Store,
+  StoreTx,
+} from '../store/types.js';
+import { ctEqual, toHex } from '../util/bytes.js';
+import { decideBoot } from './boot-rules.js';
+import { BrokerRefused } from './errors.js';
+import type { KekSource } from './kek.js';
+import { createSealingKey, openSealingKey } from './sealing-key.js';
+import type {
+  Appraise,
+  BrokerOptions,
+  InstanceIdentity,
+  InstanceView,
+  IssuedChallenge,
+  RegisterInstanceRequest,
+  ReleaseRequest,
+  ReleaseResult,
+  VerifyEvidence,
+} from './types.js';
+
+const HOST_DATA_BYTES = 32;
+const TOKEN_BYTES = 32;
+const REPORT_DATA_BYTES = 64;
+const MIN_CHALLENGE_BYTES = 32;
+const MAX_CHALLENGE_BYTES = 1024;
+const IDENTITY_MAX = 255;
+const NOTE_MAX = 200;
+/** Expired challenges are purged only this long after expiry, so a late guest still hears "expired". */
+const PURGE_GRACE_MS = 60 * 60 * 1000;
+const PURGE_EVERY = 256;
+
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
+
+/** What a decision's audit entry knows so far; filled in as the request is processed. */
+interface AuditContext {
+  instance: string | null;
+  evidenceDigest: string | null;
+  details: Record<string, AuditDetailValue>;
+}
+
+const newContext = (details: Record<string, AuditDetailValue> = {}): AuditContext => ({
+  instance: null,
+  evidenceDigest: null,
+  details,
+});
+
+/**
+ * The key broker: issues challenges, keeps the instance registry, decides key releases, and keeps the
+ * rollback/clone state and the audit log. Verification and appraisal are injected; the store does the
+ * atomic parts. Every decision, acceptance or refusal, is written to the hash-chained audit log; a
+ * refusal leaves keys and boot state unchanged.
+ *
+ * Errors: BrokerRefused (`ERR_REFUSED`, reasons in errors.ts), PolicyRejected (from the appraiser),
+ * whatever AttestationError the verifier throws, InvalidArgument for malformed calls and KEK problems
+ * (`broker.kek.*`).
+ */
+export class Broker {
+  private readonly store: Store;
+  private readonly kek: KekSource;
+  private readonly verifyEvidence: VerifyEvidence;
+  private readonly appraise: Appraise;
+  private readonly now: () => number;
+  private readonly challengeTtlMs: number;
+  private readonly challengeBytes: number;
+  private readonly leaseMs: number;
+  private readonly onAuditFailure: (err: unknown) => void;
+  private issued = 0;
+
+  constructor(opts: BrokerOptions) {
+    this.store = opts.store;
+    this.kek = opts.kek;
+    this.verifyEvidence = opts.verifyEvidence;
+    this.appraise = opts.appraise;
+    this.now = opts.now ?? Date.now;
+    this.challengeTtlMs = positiveInt(opts.challengeTtlMs ?? 60_000, 'challengeTtlMs');
+    this.challengeBytes = positiveInt(opts.challengeBytes ?? MIN_CHALLENGE_BYTES, 'challengeBytes');
+    if (this.challengeBytes < MIN_CHALLENGE_BYTES || this.challengeBytes > MAX_CHALLENGE_BYTES) {
+      throw new InvalidArgument(
+        'broker.config',
+        `challengeBytes must be ${MIN_CHALLENGE_BYTES}..${MAX_CHALLENGE_BYTES}`,
+      );
+    }
+    this.leaseMs = positiveInt(opts.leaseMs ?? 300_000, 'leaseMs');
+    this.onAuditFailure = opts.onAuditFailure ?? (() => {});
+  }
+
+  // ---- challenges ----------------------------------------------------------------------------------
+
+  /** A fresh random challenge, valid once, for `challengeTtlMs`. Only its SHA-256 is stored. */
+  async issueChallenge(): Promise<IssuedChallenge> {
+    const challenge = new Uint8Array(randomBytes(this.challengeBytes));
+    const expiresAt = this.now() + this.challengeTtlMs;
+    await this.store.insertChallenge(sha256(challenge), expiresAt);
+    if (++this.issued % PURGE_EVERY === 0) await this.purgeExpiredChallenges();
+    return { challenge, expiresAt };
+  }
+
+  /** Deletes challenges that expired more than an hour ago; returns how many. */
+  purgeExpiredChallenges(): Promise<number> {
+    return this.store.purgeChallenges(this.now() - PURGE_GRACE_MS);
+  }
+
+  // ---- instance registry (control plane) -----------------------------------------------------------
+
+  /**
+   * Registers an instance and issues its HOST_DATA: 32 random bytes, unique, which the VMM must set at
+   * launch. HOST_DATA only names the instance; see docs/broker.md for what the decision rests on.
+   * Throws InvalidArgument `broker.identity`, `broker.policy`, `broker.instance_exists`.
+   */
+  registerInstance(req: RegisterInstanceRequest): Promise<InstanceView> {
+    const ctx = newContext();
+    return this.decide('register', ctx, async () => {
+      const identity = checkIdentity(req);
+      Object.assign(ctx.details, identity);
+      const policy = checkPolicy(req.policy);
+      for (let attempt = 0; ; attempt++) {
+        const id = randomUUID();
+        const hostData = new Uint8Array(randomBytes(HOST_DATA_BYTES));
+        const createdAt = this.now();
+        const rec = { id, ...identity, hostData, policy, createdAt };
+        const outcome = await this.store.transaction(async (tx) => {
+          const r = await tx.insertInstance(rec);
+          if (r === 'inserted') {
+            ctx.instance = id;
+            await tx.appendAudit(
+              this.entry('register', ctx, 'accept', ['broker.registered'], { hostData: toHex(hostData) }),
+            );
+          }
+          return r;
+        });
+        if (outcome === 'inserted') return view({ ...rec, committedCounter: null, activeBoot: null });
+        if (outcome === 'duplicate_identity') {
+          throw new InvalidArgument(
+            'broker.instance_exists',
+            'an instance with this project/zone/instanceId exists',
+          );
+        }
+        // A 256-bit collision means a broken RNG; do not loop forever on one.
+        if (attempt >= 2) throw new Error('HOST_DATA collided three times: the random source is broken');
+      }
+    });
+  }
+
+  async getInstance(id: string): Promise<InstanceView | undefined> {
+    const r = await this.store.getInstance(id);
+    return r && view(r);
+  }
+
+  async listInstances(): Promise<InstanceView[]> {
+    return (await this.store.listInstances()).map(view);
+  }
+
+  /** The instance's sealing-key versions (no key material), oldest first. */
+  async keyVersions(instanceId: string): Promise<{ version: number; createdAt: number; kekId: string }[]> {
+    return (await this.store.listKeys(instanceId)).map((k) => ({
+      version: k.version,
+      createdAt: k.createdAt,
+      kekId: k.kekId,
+    }));
+  }
+
+  /** Replaces an instance's policy (control plane). Throws InvalidArgument `broker.instance_not_found`, `broker.policy`. */
+  setInstancePolicy(id: string, policy: JsonValue): Promise<void> {
+    const ctx = newContext();
+    return this.decide('policy', ctx, async () => {
+      const p = checkPolicy(policy);
+      await this.store.transaction(async (tx) => {
+        await this.lockKnown(tx, id, ctx);
+        await tx.setPolicy(id, p);
+        const digest = createHash('sha256').update(JSON.stringify(p)).digest('hex');
+        await tx.appendAudit(
+          this.entry('policy', ctx, 'accept', ['broker.policy_set'], { policyDigest: digest }),
+        );
+      });
+    });
+  }
+
+  /**
+   * Creates the next sealing-key version; older versions are kept (a key once released is never lost).
+   * Throws InvalidArgument `broker.instance_not_found`.
+   */
+  rotateKey(instanceId: string): Promise<{ keyVersion: number }> {
+    const ctx = newContext();
+    return this.decide('rotate', ctx, () =>
+      this.store.transaction(async (tx) => {
+        await this.lockKnown(tx, instanceId, ctx);
+        const latest = await tx.latestKey(instanceId);
+        const version = (latest?.version ?? 0) + 1;
+        const fresh = await createSealingKey(this.kek, instanceId, version, this.now());
+        fresh.key.fill(0);
+        if (!(await tx.insertKeyIfAbsent(fresh.record))) {
+          throw new Error(`sealing key ${instanceId} v${version} appeared while the instance was locked`);
+        }
+        await tx.appendAudit(
+          this.entry('rotate', ctx, 'accept', ['broker.key_rotated'], { keyVersion: version }),
+        );
+        return { keyVersion: version };
+      }),
+    );
+  }
+
+  /**
+   * Ends the instance's active boot, if any (control plane, when it knows the VM stopped), so the next
+   * boot need not wait for the lease to run out. `note` (at most 200 characters kept) goes into the audit
+   * entry. Throws InvalidArgument `broker.instance_not_found`.
+   */
+  resetBoot(instanceId: string, note?: string): Promise<{ hadActiveBoot: boolean }> {
+    const ctx = newContext(note === undefined ? {} : { note: String(note).slice(0, NOTE_MAX) });
+    return this.decide('reset', ctx, () =>
+      this.store.transaction(async (tx) => {
+        const st = await this.lockKnown(tx, instanceId, ctx);
+        const had = st.activeBoot !== null;
+        ctx.details.bootId = st.activeBoot?.bootId ?? null;
+        await tx.setBootState(instanceId, { committedCounter: st.committedCounter, activeBoot: null });
+        await tx.appendAudit(
+          this.entry('reset', ctx, 'accept', ['broker.boot_reset'], { hadActiveBoot: had }),
+        );
+        return { hadActiveBoot: had };
+      }),
+    );
+  }
+
+  // ---- release ---------------------------------------------------------------------------------------
+
+  /**
+   * Decides a key release, in this order: consume the challenge; verify the evidence (injected); check
+   * REPORT_DATA against `expectedReportData`; find the instance by HOST_DATA; appraise (injected);
+   * apply the rollback/clone rules; get or create the sealing key; start the boot; audit. The last four
+   * happen in one store transaction with the instance locked, so concurrent first boots create one key.
+   */
+  async release(req: ReleaseRequest): Promise<ReleaseResult> {
+    const ctx = newContext();
+    // Every key unwrapped on the way: zeroed if the release fails, even after the transaction body
+    // finished (a failed COMMIT must not leave key bytes behind).
+    const keys: Uint8Array[] = [];
+    try {
+      return await this.decide('release', ctx, () => this.releaseSteps(req, ctx, keys));
+    } catch (e) {
+      for (const k of keys) k.fill(0);
+      throw e;
+    }
+  }
+
+  private async releaseSteps(
+    req: ReleaseRequest,
+    ctx: AuditContext,
+    keys: Uint8Array[],
+  ): Promise<ReleaseResult> {
+    checkReleaseRequest(req);
+    ctx.evidenceDigest = toHex(sha256(req.report));
+    ctx.details.statedCounter = req.stateCounter;
+
+    // Step 1: the challenge is ours, unused and fresh. Consumed whatever happens next.
+    const found = await this.store.consumeChallenge(sha256(req.challenge));
+    if (!found) throw new BrokerRefused('broker.challenge_unknown');
+    if (found.expiresAt <= this.now()) throw new BrokerRefused('broker.challenge_expired');
+
+    // Step 2: the report is signed by a genuine AMD chip (injected verifier).
+    const { report, product } = await this.verifyEvidence(req.tee, req.report, req.certTable);
+
+    // Step 3: REPORT_DATA binds our challenge, the guest's fresh key and its stated counter.
+    if (!ctEqual(report.reportData, req.expectedReportData))
+      throw new BrokerRefused('broker.report_data_mismatch');
+
+    // Step 4: HOST_DATA names a registered instance (naming only; the host chose it).
+    const inst = await this.store.findInstanceByHostData(report.hostData);
+    if (!inst) throw new BrokerRefused('broker.unknown_instance');
+    ctx.instance = inst.id;
+
+    // Step 5: the instance's policy accepts the evidence (injected appraiser; every failure listed).
+    const failures = await this.appraise(report, product, inst.policy);
+    if (failures.length > 0) throw new PolicyRejected(failures);
+
+    return this.store.transaction((tx) => this.startBoot(tx, inst.id, req, ctx, keys));
+  }
+
+  /** Steps 6-8, inside the transaction with the instance row locked. */
+  private async startBoot(
+    tx: StoreTx,
+    instanceId: string,
+    req: ReleaseRequest,
+    ctx: AuditContext,
+    keys: Uint8Array[],
+  ): Promise<ReleaseResult> {
+    const st = await tx.lockInstance(instanceId);
+    if (!st) throw new BrokerRefused('broker.unknown_instance');
+    // Read the clock only once the lock is held: a transaction that waited for the lock must judge the
+    // lease the previous holder just wrote against the time after that write, not before it.
+    const now = this.now();
+
+    // Step 6: rollback and clone rules.
+    const decision = decideBoot(st, req.stateCounter, now);
+    if (!decision.ok) throw new BrokerRefused(decision.reason);
+
+    // Step 7: the sealing key, created at the first accepted boot (insert-if-absent under the lock).
+    const reasons = ['broker.released'];
+    if (decision.replacedExpiredBoot) reasons.push('broker.expired_boot_replaced');
+    {
+      let latest = await tx.latestKey(instanceId);
+      let key: Uint8Array;
+      if (latest) {
+        key = await openSealingKey(this.kek, latest);
+      } else {
+        const fresh = await createSealingKey(this.kek, instanceId, 1, now);
+        if (await tx.insertKeyIfAbsent(fresh.record)) {
+          latest = fresh.record;
+          key = fresh.key;
+          reasons.push('broker.key_created');
+        } else {
+          fresh.key.fill(0);
+          latest = (await tx.latestKey(instanceId))!;
+          key = await openSealingKey(this.kek, latest);
+        }
+      }
+      keys.push(key);
+      let stateKey: ReleaseResult['stateKey'];
+      if (req.stateKeyVersion !== undefined && req.stateKeyVersion !== latest.version) {
+        const rec = await tx.getKey(instanceId, req.stateKeyVersion);
+        if (!rec) throw new BrokerRefused('broker.key_version_unknown');
+        const older = await openSealingKey(this.kek, rec);
+        keys.push(older);
+        stateKey = { key: older, keyVersion: rec.version };
+      }
+
+      // Step 8: start the boot and record the decision, in the same transaction.
+      const bootId = randomUUID();
+      const commitToken = randomFillSync(new Uint8Array(TOKEN_BYTES));
+      const leaseExpiresAt = now + this.leaseMs;
+      await tx.setBootState(instanceId, {
+        committedCounter: st.committedCounter,
+        activeBoot: { bootId, startedAt: now, leaseExpiresAt, tokenHash: sha256(commitToken) },
+      });
+      await tx.appendAudit(
+        this.entry('release', ctx, 'accept', reasons, {
+          bootId,
+          keyVersion: latest.version,
+          stateKeyVersion: stateKey?.keyVersion ?? null,
+          committedCounter: st.committedCounter,
+        }),
+      );
+      return {
+        key,
+        keyVersion: latest.version,
+        ...(stateKey ? { stateKey } : {}),
+        instance: identityOf(st),
+        bootId,
+        commitToken,
+        committedCounter: st.committedCounter,
+        leaseExpiresAt,
+      };
+    }
+  }
+
+  // ---- boot lifecycle (guest, through the wire layer) -------------------------------------------------
+
+  /**
+   * Commits the guest's next state counter: must come from the active boot with its token and be exactly
+   * committed + 1 (1 for the first). Also renews the lease. Throws BrokerRefused `broker.boot_unknown`,
+   * `broker.commit_token`, `broker.counter_mismatch`; InvalidArgument `broker.state_counter`.
+   */
+  commit(
+    bootId: string,
+    commitToken: Uint8Array,
+    newCounter: number,
+  ): Promise<{ committedCounter: number; leaseExpiresAt: number }> {
+    const ctx = newContext({
+      bootId: String(bootId).slice(0, 64),
+      newCounter: Number.isFinite(newCounter) ? newCounter : null,
+    });
+    return this.decide('commit', ctx, async () => {
+      checkBootArgs(bootId, commitToken);
+      if (!Number.isSafeInteger(newCounter) || newCounter < 1) {
+        throw new InvalidArgument('broker.state_counter', 'counter must be a positive integer');
+      }
+      return this.store.transaction(async (tx) => {
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        const expected = (st.committedCounter ?? 0) + 1;
+        if (newCounter !== expected) throw new BrokerRefused('broker.counter_mismatch');
+        const leaseExpiresAt = this.now() + this.leaseMs;
+        await tx.setBootState(st.id, {
+          committedCounter: newCounter,
+          activeBoot: { ...st.activeBoot!, leaseExpiresAt },
+        });
+        await tx.appendAudit(this.entry('commit', ctx, 'accept', ['broker.committed'], {}));
+        return { committedCounter: newCounter, leaseExpiresAt };
+      });
+    });
+  }
+
+  /**
+   * Renews the active boot's lease. Successful heartbeats are not audited (they decide nothing); refusals
+   * are. Throws BrokerRefused `broker.boot_unknown` (superseded, ended or reset: the guest must stop),
+   * `broker.commit_token`.
+   */
+  heartbeat(bootId: string, commitToken: Uint8Array): Promise<{ leaseExpiresAt: number }> {
+    const ctx = newContext({ bootId: String(bootId).slice(0, 64) });
+    return this.decide('heartbeat', ctx, async () => {
+      checkBootArgs(bootId, commitToken);
+      return this.store.transaction(async (tx) => {
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        const leaseExpiresAt = this.now() + this.leaseMs;
+        await tx.setBootState(st.id, {
+          committedCounter: st.committedCounter,
+          activeBoot: { ...st.activeBoot!, leaseExpiresAt },
+        });
+        return { leaseExpiresAt };
+      });
+    });
+  }
+
+  /** Ends the active boot (clean shutdown). Throws BrokerRefused `broker.boot_unknown`, `broker.commit_token`. */
+  end(bootId: string, commitToken: Uint8Array): Promise<void> {
+    const ctx = newContext({ bootId: String(bootId).slice(0, 64) });
+    return this.decide('end', ctx, async () => {
+      checkBootArgs(bootId, commitToken);
+      await this.store.transaction(async (tx) => {
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        await tx.setBootState(st.id, { committedCounter: st.committedCounter, activeBoot: null });
+        await tx.appendAudit(this.entry('end', ctx, 'accept', ['broker.boot_ended'], {}));
+      });
+    });
+  }
+
+  // ---- audit -----------------------------------------------------------------------------------------
+
+  readAudit(afterSeq = 0, limit = 1000): Promise<AuditEntry[]> {
+    return this.store.readAudit(afterSeq, limit);
+  }
+
+  /** Recomputes the whole hash chain; see store/audit-verify.ts for what it detects. */
+  verifyAuditChain(): Promise<AuditVerification> {
+    return verifyAuditChain(this.store);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  /** Runs one decision; a refusal (any throw) is written to the audit log, then rethrown unchanged. */
+  private async decide<T>(kind: string, ctx: AuditContext, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      try {
+        await this.store.transaction((tx) =>
+          tx.appendAudit(this.entry(kind, ctx, 'refuse', refusalReasons(e), {})),
+        );
+      } catch (auditErr) {
+        this.onAuditFailure(auditErr);
+      }
+      throw e;
+    }
+  }
+
+  private entry(
+    kind: string,
+    ctx: AuditContext,
+    decision: 'accept' | 'refuse',
+    reasons: readonly string[],
+    details: Record<string, AuditDetailValue>,
+  ) {
+    return {
+      time: this.now(),
+      kind,
+      instance: ctx.instance,
+      decision,
+      reasons,
+      evidenceDigest: ctx.evidenceDigest,
+      details: { ...ctx.details, ...details },
+    };
+  }
+
+  private async lockKnown(tx: StoreTx, id: string, ctx: AuditContext): Promise<InstanceWithState> {
+    if (typeof id !== 'string')
+      throw new InvalidArgument('broker.instance_not_found', 'instance id must be a string');
+    const st = await tx.lockInstance(id);
+    if (!st) throw new InvalidArgument('broker.instance_not_found', `no instance ${id}`);
+    ctx.instance = id;
+    return st;
+  }
+
+  /** Locks the instance whose active boot is `bootId` and checks the token (constant time, by hash). */
+  private async lockBoot(
+    tx: StoreTx,
+    bootId: string,
+    token: Uint8Array,
+    ctx: AuditContext,
+  ): Promise<InstanceWithState> {
+    const st = await tx.lockInstanceByBoot(bootId);
+    if (!st?.activeBoot) throw new BrokerRefused('broker.boot_unknown');
+    ctx.instance = st.id;
+    if (!ctEqual(sha256(token), st.activeBoot.tokenHash)) throw new BrokerRefused('broker.commit_token');
+    return st;
+  }
+}
+
+function refusalReasons(e: unknown): string[] {
+  if (e instanceof PolicyRejected) return e.failures.map((f) => f.code);
+  if (e instanceof AttestationError) return [e.reason];
+  return ['broker.internal'];
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isSafeInteger(v) || v <= 0)
+    throw new InvalidArgument('broker.config', `${name} must be a positive integer`);
+  return v;
+}
+
+function identityOf(r: InstanceWithState): InstanceIdentity {
+  return {
+    id: r.id,
+    project: r.project,
+    zone: r.zone,
+    instanceId: r.instanceId,
+    instanceName: r.instanceName,
+  };
+}
+
+function view(r: InstanceWithState): InstanceView {
+  const b = r.activeBoot;
+  return {
+    ...identityOf(r),
+    hostData: r.hostData,
+    policy: r.policy,
+    createdAt: r.createdAt,
+    committedCounter: r.committedCounter,
+    activeBoot: b && { bootId: b.bootId, startedAt: b.startedAt, leaseExpiresAt: b.leaseExpiresAt },
+  };
+}
+
+function checkIdentity(req: RegisterInstanceRequest) {
+  const out = {
+    project: req?.project,
+    zone: req?.zone,
+    instanceId: req?.instanceId,
+    instanceName: req?.instanceName,
+  };
+  for (const [k, v] of Object.entries(out)) {
+    if (
+      typeof v !== 'string' ||
+      v.length === 0 ||
+      v.length > IDENTITY_MAX ||
+      /[\u0000-\u001f\u007f]/.test(v)
+    ) {
+      throw new InvalidArgument(
+        'broker.identity',
+        `${k} must be a non-empty printable string of at most ${IDENTITY_MAX} characters`,
+      );
+    }
+  }
+  return out as { project: string; zone: string; instanceId: string; instanceName: string };
+}
+
+/** The policy as it will be stored: JSON round-tripped, so what the appraiser sees is what was stored. */
+function checkPolicy(policy: unknown): JsonValue {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(policy);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined || policy === undefined) {
+    throw new InvalidArgument('broker.policy', 'policy must be a JSON value');
+  }
+  return JSON.parse(text) as JsonValue;
+}
+
+function checkReleaseRequest(req: ReleaseRequest): void {
+  if (req?.tee !== 'snp') throw new NotSupported('broker.tee', `TEE ${String(req?.tee)} is not supported`);
+  if (!(req.report instanceof Uint8Array)) throw new InvalidArgument('broker.report', 'report must be bytes');
+  if (req.certTable !== undefined && !(req.certTable instanceof Uint8Array)) {
+    throw new InvalidArgument('broker.cert_table', 'certTable must be bytes');
+  }
+  if (!(req.challenge instanceof Uint8Array) || req.challenge.length < MIN_CHALLENGE_BYTES) {
+    throw new InvalidArgument('broker.challenge', `challenge must be at least ${MIN_CHALLENGE_BYTES} bytes`);
+  }
+  if (
+    !(req.expectedReportData instanceof Uint8Array) ||
+    req.expectedReportData.length !== REPORT_DATA_BYTES
+  ) {
+    throw new InvalidArgument('broker.expected_report_data', 'expectedReportData must be 64 bytes');
+  }
+  if (req.stateCounter !== null && !(Number.isSafeInteger(req.stateCounter) && req.stateCounter >= 0)) {
+    throw new InvalidArgument('broker.state_counter', 'stateCounter must be null or a non-negative integer');
+  }
+  if (
+    req.stateKeyVersion !== undefined &&
+    !(Number.isSafeInteger(req.stateKeyVersion) && req.stateKeyVersion >= 1)
+  ) {
+    throw new InvalidArgument('broker.key_version', 'stateKeyVersion must be a positive integer');
+  }
+}
+
+function checkBootArgs(bootId: string, token: Uint8Array): void {
+  if (typeof bootId !== 'string' || bootId.length === 0 || bootId.length > 64) {
+    throw new InvalidArgument('broker.boot_id', 'bootId must be a boot id string');
+  }
+  if (!(token instanceof Uint8Array) || token.length !== TOKEN_BYTES) {
+    throw new InvalidArgument('broker.commit_token_format', `commit token must be ${TOKEN_BYTES} bytes`);
+  }
+}

@@ -1,0 +1,40 @@
+import { AttestationError, ErrorCode } from '../errors.js';
+
+export const REFUSED = ErrorCode.Refused;
+
+/**
+ * Stable reasons the broker refuses on. Each is written to the audit log with the refusal.
+ * - `broker.challenge_unknown`: never issued, or already used (challenges are single use).
+ * - `broker.challenge_expired`: issued but past its lifetime.
+ * - `broker.report_data_mismatch`: REPORT_DATA is not what the wire layer computed from our challenge,
+ *   the guest's key and its stated counter.
+ * - `broker.unknown_instance`: no registered instance was issued this HOST_DATA.
+ * - `broker.rollback`: the guest states an older state counter than the one committed (or none at all).
+ * - `broker.state_ahead`: the guest states a counter the broker never committed.
+ * - `broker.clone`: another boot of this instance holds an unexpired lease.
+ * - `broker.key_version_unknown`: the guest asked for a sealing-key version that does not exist.
+ * - `broker.boot_unknown`: commit/heartbeat/end for a boot that is not the instance's active boot.
+ * - `broker.commit_token`: the commit token does not match the active boot's.
+ * - `broker.counter_mismatch`: a commit that is not exactly committed + 1.
+ */
+export type RefusalReason =
+  | 'broker.challenge_unknown'
+  | 'broker.challenge_expired'
+  | 'broker.report_data_mismatch'
+  | 'broker.unknown_instance'
+  | 'broker.rollback'
+  | 'broker.state_ahead'
+  | 'broker.clone'
+  | 'broker.key_version_unknown'
+  | 'broker.boot_unknown'
+  | 'broker.commit_token'
+  | 'broker.counter_mismatch';
+
+/** The broker declined a request for a reason of its own (not a parse, signature or policy failure). */
+export class BrokerRefused extends AttestationError {
+  declare readonly reason: RefusalReason;
+
+  constructor(reason: RefusalReason, message = `refused: ${reason}`) {
+    super(ErrorCode.Refused, reason, message);
+  }
+}

@@ -1,0 +1,301 @@
+import pg from 'pg';
+import { linkAuditEntry } from './audit-hash.js';
+import { type Migration, POSTGRES_MIGRATIONS } from './migrations.js';
+import {
+  AUDIT_COLUMNS,
+  auditValues,
+  buf,
+  INSTANCE_COLUMNS,
+  KEY_COLUMNS,
+  num,
+  toAudit,
+  toInstance,
+  toKey,
+} from './rows.js';
+import type {
+  AuditEntry,
+  AuditHead,
+  BootState,
+  InsertInstanceResult,
+  InstanceRecord,
+  InstanceWithState,
+  JsonValue,
+  SealingKeyRecord,
+  Store,
+  StoreTx,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  readonly connectionString: string;
+  /** Pool size (default 10). */
+  readonly max?: number;
+}
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** Key of the session advisory lock held while migrating (any constant; "vouchsafe" in ASCII, truncated). */
+const MIGRATION_LOCK = 0x766f7563;
+
+/**
+ * Opens the PostgreSQL store on a connection pool, applying pending migrations under an advisory lock so
+ * that several broker replicas starting together migrate once.
+ */
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
+  // An idle client that errors (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  try {
+    await migrate(pool, POSTGRES_MIGRATIONS);
+  } catch (e) {
+    await pool.end();
+    throw e;
+  }
+  return new PostgresStore(pool);
+}
+
+async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+      );
+      const done = new Set(
+        (await c.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => num(r.version)),
+      );
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        await c.query('BEGIN');
+        try {
+          await c.query(m.sql);
+          await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+            m.version,
+            m.name,
+            Date.now(),
+          ]);
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK');
+          throw e;
+        }
+      }
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    c.release();
+  }
+}
+
+async function one(q: Queryable, sql: string, params: unknown[] = []): Promise<Row | undefined> {
+  return (await q.query(sql, params)).rows[0] as Row | undefined;
+}
+
+async function all(q: Queryable, sql: string, params: unknown[] = []): Promise<Row[]> {
+  return (await q.query(sql, params)).rows as Row[];
+}
+
+class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
+    await this.pool.query('INSERT INTO challenges (digest, expires_at) VALUES ($1, $2)', [
+      buf(digest),
+      expiresAt,
+    ]);
+  }
+
+  async consumeChallenge(digest: Uint8Array): Promise<{ expiresAt: number } | undefined> {
+    // A concurrent DELETE of the same row waits for the first to commit and then finds nothing.
+    const r = await one(this.pool, 'DELETE FROM challenges WHERE digest = $1 RETURNING expires_at', [
+      buf(digest),
+    ]);
+    return r ? { expiresAt: num(r.expires_at) } : undefined;
+  }
+
+  async purgeChallenges(before: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM challenges WHERE expires_at < $1', [before])).rowCount ?? 0;
+  }
+
+  async getInstance(id: string): Promise<InstanceWithState | undefined> {
+    const r = await one(this.pool, `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = $1`, [id]);
+    return r && toInstance(r);
+  }
+
+  async findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined> {
+    const r = await one(this.pool, `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1`, [
+      buf(hostData),
+    ]);
+    return r && toInstance(r);
+  }
+
+  async listInstances(): Promise<InstanceWithState[]> {
+    return (await all(this.pool, `SELECT ${INSTANCE_COLUMNS} FROM instances ORDER BY created_at, id`)).map(
+      toInstance,
+    );
+  }
+
+  async listKeys(instanceId: string): Promise<SealingKeyRecord[]> {
+    return (
+      await all(
+        this.pool,
+        `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version`,
+        [instanceId],
+      )
+    ).map(toKey);
+  }
+
+  async readAudit(afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return (
+      await all(this.pool, `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [
+        afterSeq,
+        limit,
+      ])
+    ).map(toAudit);
+  }
+
+  async auditHead(): Promise<AuditHead> {
+    const r = (await one(this.pool, 'SELECT seq, hash FROM audit_head WHERE id = 1'))!;
+    return { seq: num(r.seq), hash: r.hash as string };
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    const tx = new PostgresTx(c);
+    let broken = false;
+    try {
+      await c.query('BEGIN');
+      const result = await fn(tx);
+      tx.close();
+      await c.query('COMMIT');
+      return result;
+    } catch (e) {
+      tx.close();
+      try {
+        await c.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw e;
+    } finally {
+      // A client whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
+      c.release(broken ? true : undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+class PostgresTx implements StoreTx {
+  private open = true;
+
+  constructor(private readonly c: pg.PoolClient) {}
+
+  close(): void {
+    this.open = false;
+  }
+
+  private q(): Queryable {
+    if (!this.open) throw new Error('store transaction used after it ended');
+    return this.c;
+  }
+
+  async insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
+    // ON CONFLICT DO NOTHING: a unique violation would abort the whole transaction.
+    const r = await this.q().query(
+      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+      [
+        rec.id,
+        rec.project,
+        rec.zone,
+        rec.instanceId,
+        rec.instanceName,
+        buf(rec.hostData),
+        JSON.stringify(rec.policy),
+        rec.createdAt,
+      ],
+    );
+    if (r.rowCount === 1) return 'inserted';
+    const clash = await one(this.q(), 'SELECT 1 FROM instances WHERE host_data = $1', [buf(rec.hostData)]);
+    return clash ? 'duplicate_host_data' : 'duplicate_identity';
+  }
+
+  async lockInstance(id: string): Promise<InstanceWithState | undefined> {
+    const r = await one(this.q(), `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = $1 FOR UPDATE`, [id]);
+    return r && toInstance(r);
+  }
+
+  async lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined> {
+    const r = await one(this.q(), `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE boot_id = $1 FOR UPDATE`, [
+      bootId,
+    ]);
+    // The row may have changed while we waited for its lock; FOR UPDATE returns the new version, which
+    // must still carry this boot id.
+    return r && r.boot_id === bootId ? toInstance(r) : undefined;
+  }
+
+  async setBootState(id: string, s: BootState): Promise<void> {
+    const b = s.activeBoot;
+    await this.q().query(
+      `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
+       boot_lease_expires_at = $4, boot_token_hash = $5 WHERE id = $6`,
+      [
+        s.committedCounter,
+        b?.bootId ?? null,
+        b?.startedAt ?? null,
+        b?.leaseExpiresAt ?? null,
+        b ? buf(b.tokenHash) : null,
+        id,
+      ],
+    );
+  }
+
+  async setPolicy(id: string, policy: JsonValue): Promise<void> {
+    await this.q().query('UPDATE instances SET policy = $1 WHERE id = $2', [JSON.stringify(policy), id]);
+  }
+
+  async latestKey(instanceId: string): Promise<SealingKeyRecord | undefined> {
+    const r = await one(
+      this.q(),
+      `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version DESC LIMIT 1`,
+      [instanceId],
+    );
+    return r && toKey(r);
+  }
+
+  async getKey(instanceId: string, version: number): Promise<SealingKeyRecord | undefined> {
+    const r = await one(
+      this.q(),
+      `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 AND version = $2`,
+      [instanceId, version],
+    );
+    return r && toKey(r);
+  }
+
+  async insertKeyIfAbsent(k: SealingKeyRecord): Promise<boolean> {
+    const r = await this.q().query(
+      `INSERT INTO sealing_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+      [k.instanceId, k.version, buf(k.wrapped), k.kekId, k.createdAt],
+    );
+    return r.rowCount === 1;
+  }
+
+  async appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
+    // The head row lock serializes appends across every process sharing the database: no fork.
+    const head = (await one(this.q(), 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'))!;
+    const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);
+    await this.q().query(
+      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      auditValues(entry),
+    );
+    await this.q().query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [entry.seq, entry.hash]);
+    return entry;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Row <-> record mapping shared by both engines. PostgreSQL returns BIGINT as a string and BYTEA as a
+ * Buffer; SQLite returns numbers and Buffers. Records hold plain numbers and plain Uint8Arrays.
+ */
+import type { AuditEntry, InstanceWithState, JsonValue, SealingKeyRecord } from './types.js';
+
+export const INSTANCE_COLUMNS =
+  'id, project, zone, instance_id, instance_name, host_data, policy, created_at, committed_counter, ' +
+  'boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash';
+
+export const KEY_COLUMNS = 'instance_id, version, wrapped, kek_id, created_at';
+
+export const AUDIT_COLUMNS =
+  'seq, time, kind, instance, decision, reasons, evidence_digest, details, prev_hash, hash';
+
+type Row = Record<string, unknown>;
+
+export function num(v: unknown): number {
+  const n = typeof v === 'number' ? v : Number(v as string | bigint);
+  if (!Number.isSafeInteger(n)) throw new TypeError(`store returned a non-integer: ${String(v)}`);
+  return n;
+}
+
+function numOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : num(v);
+}
+
+/** A plain Uint8Array copy (so values compare equal whichever engine produced them). */
+export function bytes(v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError('store returned a non-binary value');
+  return Uint8Array.from(v);
+}
+
+/** Binds a Uint8Array as a Buffer view (both drivers take Buffers for BLOB/BYTEA). */
+export function buf(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function toInstance(r: Row): InstanceWithState {
+  const bootId = r.boot_id as string | null;
+  return {
+    id: r.id as string,
+    project: r.project as string,
+    zone: r.zone as string,
+    instanceId: r.instance_id as string,
+    instanceName: r.instance_name as string,
+    hostData: bytes(r.host_data),
+    policy: JSON.parse(r.policy as string) as JsonValue,
+    createdAt: num(r.created_at),
+    committedCounter: numOrNull(r.committed_counter),
+    activeBoot:
+      bootId === null
+        ? null
+        : {
+            bootId,
+            startedAt: num(r.boot_started_at),
+            leaseExpiresAt: num(r.boot_lease_expires_at),
+            tokenHash: bytes(r.boot_token_hash),
+          },
+  };
+}
+
+export function toKey(r: Row): SealingKeyRecord {
+  return {
+    instanceId: r.instance_id as string,
+    version: num(r.version),
+    wrapped: bytes(r.wrapped),
+    kekId: r.kek_id as string,
+    createdAt: num(r.created_at),
+  };
+}
+
+export function toAudit(r: Row): AuditEntry {
+  return {
+    seq: num(r.seq),
+    time: num(r.time),
+    kind: r.kind as string,
+    instance: r.instance as string | null,
+    decision: r.decision as AuditEntry['decision'],
+    reasons: JSON.parse(r.reasons as string) as string[],
+    evidenceDigest: r.evidence_digest as string | null,
+    details: JSON.parse(r.details as string) as AuditEntry['details'],
+    prevHash: r.prev_hash as string,
+    hash: r.hash as string,
+  };
+}
+
+/** The values of an audit entry in AUDIT_COLUMNS order. */
+export function auditValues(e: AuditEntry): unknown[] {
+  return [
+    e.seq,
+    e.time,
+    e.kind,
+    e.instance,
+    e.decision,
+    JSON.stringify(e.reasons),
+    e.evidenceDigest,
+    JSON.stringify(e.details),
+    e.prevHash,
+    e.hash,
+  ];
+}

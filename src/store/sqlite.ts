@@ -1,0 +1,302 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { linkAuditEntry } from './audit-hash.js';
+import { type Migration, SQLITE_MIGRATIONS } from './migrations.js';
+import { Mutex } from './mutex.js';
+import {
+  AUDIT_COLUMNS,
+  auditValues,
+  buf,
+  INSTANCE_COLUMNS,
+  KEY_COLUMNS,
+  num,
+  toAudit,
+  toInstance,
+  toKey,
+} from './rows.js';
+import type {
+  AuditEntry,
+  AuditHead,
+  BootState,
+  InsertInstanceResult,
+  InstanceRecord,
+  InstanceWithState,
+  JsonValue,
+  SealingKeyRecord,
+  Store,
+  StoreTx,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  /** Database file. Give this or `dataDir`. */
+  readonly path?: string;
+  /** Directory (created with mode 0700) holding `vouchsafe.db`. */
+  readonly dataDir?: string;
+  /** How long a writer waits for another process's write lock, in ms (default 10 000). */
+  readonly busyTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Opens (creating if needed) the embedded SQLite store: WAL journal, synchronous=FULL so a committed
+ * transaction survives power loss, busy_timeout so several processes can share the file. Applies
+ * pending migrations before returning.
+ */
+export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
+  let path = opts.path;
+  if (!path) {
+    if (!opts.dataDir) throw new TypeError('openSqliteStore needs path or dataDir');
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    path = join(opts.dataDir, 'vouchsafe.db');
+  }
+  const db = new Database(path);
+  try {
+    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 10_000)}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, SQLITE_MIGRATIONS);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return Promise.resolve(new SqliteStore(db));
+}
+
+function migrate(db: Database.Database, migrations: readonly Migration[]): void {
+  // BEGIN IMMEDIATE takes the write lock first, so two processes opening at once migrate one after the other.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const done = new Set(
+      db
+        .prepare('SELECT version FROM schema_migrations')
+        .all()
+        .map((r) => num((r as Row).version)),
+    );
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+    }
+    db.exec('COMMIT');
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
+}
+
+class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  private readonly mutex = new Mutex();
+
+  constructor(private readonly db: Database.Database) {}
+
+  private one(sql: string, ...params: unknown[]): Row | undefined {
+    return this.db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  private all(sql: string, ...params: unknown[]): Row[] {
+    return this.db.prepare(sql).all(...params) as Row[];
+  }
+
+  insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
+    return this.mutex.run(() => {
+      this.db
+        .prepare('INSERT INTO challenges (digest, expires_at) VALUES (?, ?)')
+        .run(buf(digest), expiresAt);
+    });
+  }
+
+  consumeChallenge(digest: Uint8Array): Promise<{ expiresAt: number } | undefined> {
+    return this.mutex.run(() => {
+      const r = this.one('DELETE FROM challenges WHERE digest = ? RETURNING expires_at', buf(digest));
+      return r ? { expiresAt: num(r.expires_at) } : undefined;
+    });
+  }
+
+  purgeChallenges(before: number): Promise<number> {
+    return this.mutex.run(
+      () => this.db.prepare('DELETE FROM challenges WHERE expires_at < ?').run(before).changes,
+    );
+  }
+
+  getInstance(id: string): Promise<InstanceWithState | undefined> {
+    return this.mutex.run(() => {
+      const r = this.one(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = ?`, id);
+      return r && toInstance(r);
+    });
+  }
+
+  findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined> {
+    return this.mutex.run(() => {
+      const r = this.one(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ?`, buf(hostData));
+      return r && toInstance(r);
+    });
+  }
+
+  listInstances(): Promise<InstanceWithState[]> {
+    return this.mutex.run(() =>
+      this.all(`SELECT ${INSTANCE_COLUMNS} FROM instances ORDER BY created_at, id`).map(toInstance),
+    );
+  }
+
+  listKeys(instanceId: string): Promise<SealingKeyRecord[]> {
+    return this.mutex.run(() =>
+      this.all(
+        `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = ? ORDER BY version`,
+        instanceId,
+      ).map(toKey),
+    );
+  }
+
+  readAudit(afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return this.mutex.run(() =>
+      this.all(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`,
+        afterSeq,
+        limit,
+      ).map(toAudit),
+    );
+  }
+
+  auditHead(): Promise<AuditHead> {
+    return this.mutex.run(() => {
+      const r = this.one('SELECT seq, hash FROM audit_head WHERE id = 1')!;
+      return { seq: num(r.seq), hash: r.hash as string };
+    });
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      // IMMEDIATE: take the write lock now rather than on the first write, so a read-then-write cannot
+      // fail half way with SQLITE_BUSY; other processes wait up to busy_timeout.
+      this.db.exec('BEGIN IMMEDIATE');
+      const tx = new SqliteTx(this.db);
+      try {
+        const result = await fn(tx);
+        tx.close();
+        this.db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        tx.close();
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.mutex.run(() => {
+      this.db.close();
+    });
+  }
+}
+
+class SqliteTx implements StoreTx {
+  private open = true;
+
+  constructor(private readonly db: Database.Database) {}
+
+  close(): void {
+    this.open = false;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    if (!this.open) throw new Error('store transaction used after it ended');
+    return this.db.prepare(sql);
+  }
+
+  private instance(where: string, param: unknown): Promise<InstanceWithState | undefined> {
+    const r = this.stmt(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE ${where} = ?`).get(param) as
+      | Row
+      | undefined;
+    return Promise.resolve(r && toInstance(r));
+  }
+
+  insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
+    const info = this.stmt(
+      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ).run(
+      rec.id,
+      rec.project,
+      rec.zone,
+      rec.instanceId,
+      rec.instanceName,
+      buf(rec.hostData),
+      JSON.stringify(rec.policy),
+      rec.createdAt,
+    );
+    if (info.changes === 1) return Promise.resolve('inserted');
+    const clash = this.stmt('SELECT 1 FROM instances WHERE host_data = ?').get(buf(rec.hostData));
+    return Promise.resolve(clash ? 'duplicate_host_data' : 'duplicate_identity');
+  }
+
+  lockInstance(id: string): Promise<InstanceWithState | undefined> {
+    return this.instance('id', id);
+  }
+
+  lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined> {
+    return this.instance('boot_id', bootId);
+  }
+
+  setBootState(id: string, s: BootState): Promise<void> {
+    const b = s.activeBoot;
+    this.stmt(
+      `UPDATE instances SET committed_counter = ?, boot_id = ?, boot_started_at = ?, boot_lease_expires_at = ?,
+       boot_token_hash = ? WHERE id = ?`,
+    ).run(
+      s.committedCounter,
+      b?.bootId ?? null,
+      b?.startedAt ?? null,
+      b?.leaseExpiresAt ?? null,
+      b ? buf(b.tokenHash) : null,
+      id,
+    );
+    return Promise.resolve();
+  }
+
+  setPolicy(id: string, policy: JsonValue): Promise<void> {
+    this.stmt('UPDATE instances SET policy = ? WHERE id = ?').run(JSON.stringify(policy), id);
+    return Promise.resolve();
+  }
+
+  latestKey(instanceId: string): Promise<SealingKeyRecord | undefined> {
+    const r = this.stmt(
+      `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = ? ORDER BY version DESC LIMIT 1`,
+    ).get(instanceId) as Row | undefined;
+    return Promise.resolve(r && toKey(r));
+  }
+
+  getKey(instanceId: string, version: number): Promise<SealingKeyRecord | undefined> {
+    const r = this.stmt(`SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = ? AND version = ?`).get(
+      instanceId,
+      version,
+    ) as Row | undefined;
+    return Promise.resolve(r && toKey(r));
+  }
+
+  insertKeyIfAbsent(k: SealingKeyRecord): Promise<boolean> {
+    const info = this.stmt(
+      `INSERT INTO sealing_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ).run(k.instanceId, k.version, buf(k.wrapped), k.kekId, k.createdAt);
+    return Promise.resolve(info.changes === 1);
+  }
+
+  appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
+    // The transaction already holds SQLite's single write lock, which serializes appends across processes.
+    const head = this.stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as Row;
+    const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);
+    this.stmt(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      ...auditValues(entry),
+    );
+    this.stmt('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(entry.seq, entry.hash);
+    return Promise.resolve(entry);
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The store: one interface, two engines (SQLite embedded, PostgreSQL shared by many broker replicas).
+ *
+ * The interface is shaped around the broker's atomic steps rather than around SQL: single-statement
+ * operations that are atomic on their own (issue and consume a challenge), and {@link Store.transaction}
+ * for the multi-step ones (start a boot, commit a counter, create a sealing key, append to the audit log).
+ * Each engine implements the same contract (test/store/contract.ts runs against both).
+ *
+ * Times are integer milliseconds since the Unix epoch, always supplied by the caller (the broker's
+ * injected clock), never read from the database server.
+ */
+
+export type Engine = 'sqlite' | 'postgres';
+
+/** A JSON value, stored as text and returned parsed. The broker treats instance policies as opaque JSON. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly JsonValue[]
+  | { readonly [k: string]: JsonValue };
+
+/** The platform identity the control plane registers an instance with (GCE-style). */
+export interface PlatformIdentity {
+  readonly project: string;
+  readonly zone: string;
+  readonly instanceId: string;
+  readonly instanceName: string;
+}
+
+/** The boot a broker currently counts as running for an instance (at most one). */
+export interface ActiveBoot {
+  readonly bootId: string;
+  readonly startedAt: number;
+  /** The boot counts as active while `now < leaseExpiresAt`; heartbeats move it forward. */
+  readonly leaseExpiresAt: number;
+  /** SHA-256 of the commit token; the token itself is never stored. */
+  readonly tokenHash: Uint8Array;
+}
+
+/** Rollback/clone state of one instance. */
+export interface BootState {
+  /** The last state counter the running guest committed; null before the first commit. */
+  readonly committedCounter: number | null;
+  readonly activeBoot: ActiveBoot | null;
+}
+
+export interface InstanceRecord extends PlatformIdentity {
+  /** Broker-assigned id (a UUID). */
+  readonly id: string;
+  /** The 32-byte HOST_DATA value issued to this instance at registration (unique). */
+  readonly hostData: Uint8Array;
+  readonly policy: JsonValue;
+  readonly createdAt: number;
+}
+
+export interface InstanceWithState extends InstanceRecord, BootState {}
+
+/** A sealing key at rest: AES-256-GCM ciphertext under the KEK, bound to (instanceId, version) by AAD. */
+export interface SealingKeyRecord {
+  readonly instanceId: string;
+  readonly version: number;
+  readonly wrapped: Uint8Array;
+  /** Identifies the KEK that wrapped it (not secret). */
+  readonly kekId: string;
+  readonly createdAt: number;
+}
+
+export type AuditDecision = 'accept' | 'refuse';
+export type AuditDetailValue = string | number | boolean | null;
+
+/** What a caller appends; the store assigns `seq`, `prevHash` and `hash` under the head lock. */
+export interface AuditDraft {
+  readonly time: number;
+  /** What was decided on: 'release', 'commit', 'heartbeat', 'end', 'reset', 'register', 'policy', 'rotate'. */
+  readonly kind: string;
+  /** The broker's instance id, when known. */
+  readonly instance: string | null;
+  readonly decision: AuditDecision;
+  /** Stable reasons: every failure for a refusal; what happened for an acceptance. */
+  readonly reasons: readonly string[];
+  /** Hex SHA-256 of the attestation report the decision rests on, when there was one. */
+  readonly evidenceDigest: string | null;
+  /** Small, non-secret facts (boot id, key version, counters). Never keys or tokens. */
+  readonly details: Readonly<Record<string, AuditDetailValue>>;
+}
+
+export interface AuditEntry extends AuditDraft {
+  /** 1, 2, 3, ... without gaps. */
+  readonly seq: number;
+  /** `hash` of the previous entry; 64 zeros for the first. */
+  readonly prevHash: string;
+  /** Hex SHA-256 over the canonical encoding of every other field (see audit-hash.ts). */
+  readonly hash: string;
+}
+
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** Result of {@link StoreTx.insertInstance}. */
+export type InsertInstanceResult = 'inserted' | 'duplicate_host_data' | 'duplicate_identity';
+
+/**
+ * Operations inside one transaction. Valid only until the callback passed to
+ * {@link Store.transaction} settles.
+ */
+export interface StoreTx {
+  insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult>;
+  /**
+   * Reads an instance and locks it for the rest of the transaction (PostgreSQL `SELECT ... FOR UPDATE`;
+   * SQLite holds the database write lock from `BEGIN IMMEDIATE` already). Every read-modify-write of an
+   * instance's boot state or keys starts here.
+   */
+  lockInstance(id: string): Promise<InstanceWithState | undefined>;
+  /** As {@link lockInstance}, finding the instance by its active boot id. */
+  lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined>;
+  setBootState(id: string, state: BootState): Promise<void>;
+  setPolicy(id: string, policy: JsonValue): Promise<void>;
+  latestKey(instanceId: string): Promise<SealingKeyRecord | undefined>;
+  getKey(instanceId: string, version: number): Promise<SealingKeyRecord | undefined>;
+  /** Inserts unless (instanceId, version) exists; true when this call inserted it. */
+  insertKeyIfAbsent(rec: SealingKeyRecord): Promise<boolean>;
+  /**
+   * Appends to the hash chain: locks the single head row, links to it, inserts, moves the head. Take it
+   * last in a transaction (lock order: instance row, then audit head) so transactions cannot deadlock.
+   */
+  appendAudit(draft: AuditDraft): Promise<AuditEntry>;
+}
+
+export interface Store {
+  readonly engine: Engine;
+
+  /** Records a challenge by its digest (the challenge itself need not be stored). */
+  insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void>;
+  /**
+   * Deletes the challenge and returns its expiry, or undefined when it is unknown or already used.
+   * One statement (`DELETE ... RETURNING`): of any number of concurrent callers, in any number of
+   * processes, exactly one gets the row.
+   */
+  consumeChallenge(digest: Uint8Array): Promise<{ expiresAt: number } | undefined>;
+  /** Deletes challenges that expired before `before`; returns how many. */
+  purgeChallenges(before: number): Promise<number>;
+
+  getInstance(id: string): Promise<InstanceWithState | undefined>;
+  findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined>;
+  listInstances(): Promise<InstanceWithState[]>;
+  listKeys(instanceId: string): Promise<SealingKeyRecord[]>;
+
+  /** Entries with seq > afterSeq in seq order, at most `limit`. */
+  readAudit(afterSeq: number, limit: number): Promise<AuditEntry[]>;
+  auditHead(): Promise<AuditHead>;
+
+  /**
+   * Runs `fn` in one transaction: commits when it resolves, rolls back when it throws. PostgreSQL: READ
+   * COMMITTED plus explicit row locks. SQLite: `BEGIN IMMEDIATE` (one writer at a time across processes),
+   * and within a process all store calls are queued behind the open transaction.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  close(): Promise<void>;
+}
