@@ -270,11 +270,11 @@ export async function createSimChain(opts: SimChainOptions = {}): Promise<SimCha
   });
   return {
     product,
-    ark: { der: arkDer, ...keys.ark },
-    ask: { der: askDer, ...keys.ask },
-    asvk: { der: asvkDer, ...keys.asvk },
-    vcek: { der: vcekDer, ...keys.vcek },
-    vlek: { der: vlekDer, ...keys.vlek },
+    ark: { ...keys.ark, der: arkDer },
+    ask: { ...keys.ask, der: askDer },
+    asvk: { ...keys.asvk, der: asvkDer },
+    vcek: { ...keys.vcek, der: vcekDer },
+    vlek: { ...keys.vlek, der: vlekDer },
     chipId,
     tcb,
     rootSha256: toHex(createHash('sha256').update(arkDer).digest()),
