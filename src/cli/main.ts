@@ -1,8 +1,10 @@
 import { Command } from 'commander';
+import { registerInspectSnp } from './commands/inspect-snp.js';
+import { registerVerifySnp } from './commands/verify-snp.js';
 
 /**
- * The `vouchsafe` command. Each subcommand lives in src/cli/commands/<name>.ts and exports a
- * `register(program)` function; exit codes: 0 accepted/ok, 1 rejected, 2 unusable input or usage.
+ * The `vouchsafe` command. Each subcommand lives in src/cli/commands/<name>.ts. Exit codes everywhere:
+ * 0 accepted/ok, 1 rejected/refused, 2 unusable input or usage error.
  */
 const program = new Command('vouchsafe')
   .description('Attestation verification, key release and platform CA for confidential VMs')
@@ -12,7 +14,10 @@ const program = new Command('vouchsafe')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-const commands: { register(p: Command): void }[] = [];
-for (const c of commands) c.register(program);
+const verify = program.command('verify').description('verify evidence and appraise it against a policy');
+registerVerifySnp(verify);
+
+const inspect = program.command('inspect').description('decode evidence without verifying it');
+registerInspectSnp(inspect);
 
 await program.parseAsync(process.argv);

@@ -6,9 +6,10 @@ import {
   type GuestPolicy,
   type PlatformInfo,
   type SnpProduct,
+  type SnpReport,
   type Tcb,
 } from '../../formats/snp/index.js';
-import { toHex } from '../../util/bytes.js';
+import { reversed, toHex } from '../../util/bytes.js';
 import type { AmdSigner } from './amd-cert.js';
 import type { SnpVerified } from './verify.js';
 
@@ -20,10 +21,11 @@ import type { SnpVerified } from './verify.js';
 export interface SnpTcbClaims {
   readonly raw: string;
   readonly fmc?: number;
-  readonly bootloader: number;
-  readonly tee: number;
-  readonly snp: number;
-  readonly microcode: number;
+  /** The components are absent only when the product is unknown (see reportClaims). */
+  readonly bootloader?: number;
+  readonly tee?: number;
+  readonly snp?: number;
+  readonly microcode?: number;
 }
 
 export interface SnpFirmwareVersion {
@@ -36,10 +38,11 @@ export interface SnpFirmwareVersion {
 
 type Flags<T> = { readonly [K in Exclude<keyof T, 'raw'>]: T[K] } & { readonly raw: string };
 
-export interface SnpClaims {
+/** Every field of a report, decoded (no verification implied). */
+export interface SnpReportClaims {
   readonly tee: 'snp';
-  readonly product: SnpProduct;
-  readonly signer: AmdSigner;
+  /** Absent only for a v2 report whose product was not given. */
+  readonly product?: SnpProduct;
   readonly version: number;
   readonly guestSvn: number;
   readonly policy: Flags<GuestPolicy>;
@@ -68,6 +71,14 @@ export interface SnpClaims {
   /** v5 reports only. */
   readonly launchMitVector?: string;
   readonly currentMitVector?: string;
+  readonly signerInfo?: Flags<ReturnType<typeof decodeSignerInfo>>;
+  /** R and S as big-endian hex. */
+  readonly signature?: { readonly r: string; readonly s: string };
+}
+
+export interface SnpClaims extends Omit<SnpReportClaims, 'signature' | 'signerInfo'> {
+  readonly product: SnpProduct;
+  readonly signer: AmdSigner;
   /** The VCEK or VLEK that signed the report. */
   readonly signingCert: {
     readonly kind: AmdSigner;
@@ -107,16 +118,17 @@ function firmware(major: number, minor: number, build: number): SnpFirmwareVersi
   return { major, minor, build, version: `${major}.${minor}.${build}` };
 }
 
-/** Builds the claims of a verified report. Pure; throws nothing for a value verifySnp returned. */
-export function toSnpClaims(v: SnpVerified): SnpClaims {
-  const r = v.report;
-  const p = v.product;
-  const tcb = (raw: bigint) => tcbClaims(decodeTcb(raw, p));
-  const leaf = v.leaf;
+/**
+ * Decodes every field of a report, signed or not: what `vouchsafe inspect snp` prints, and the report part
+ * of {@link toSnpClaims}. Without a product (a v2 report has no CPUID) TCBs are given raw only.
+ */
+export function reportClaims(r: SnpReport, product: SnpProduct | undefined): SnpReportClaims {
+  const tcb = (raw: bigint): SnpTcbClaims =>
+    product ? tcbClaims(decodeTcb(raw, product)) : { raw: u64(raw) };
+  const signer = decodeSignerInfo(r.signerInfo);
   return {
     tee: 'snp',
-    product: p,
-    signer: v.signer,
+    ...(product ? { product } : {}),
     version: r.version,
     guestSvn: r.guestSvn,
     policy: { ...decodeGuestPolicy(r.policy), raw: u64(r.policy) },
@@ -125,7 +137,8 @@ export function toSnpClaims(v: SnpVerified): SnpClaims {
     vmpl: r.vmpl,
     signatureAlgo: r.signatureAlgo,
     platformInfo: { ...decodePlatformInfo(r.platformInfo), raw: u64(r.platformInfo) },
-    authorKeyEn: decodeSignerInfo(r.signerInfo).authorKeyEn,
+    signerInfo: { ...signer, raw: `0x${signer.raw.toString(16)}` },
+    authorKeyEn: signer.authorKeyEn,
     reportData: toHex(r.reportData),
     measurement: toHex(r.measurement),
     hostData: toHex(r.hostData),
@@ -143,6 +156,18 @@ export function toSnpClaims(v: SnpVerified): SnpClaims {
     committedFirmware: firmware(r.committedMajor, r.committedMinor, r.committedBuild),
     ...(r.launchMitVector !== undefined ? { launchMitVector: u64(r.launchMitVector) } : {}),
     ...(r.currentMitVector !== undefined ? { currentMitVector: u64(r.currentMitVector) } : {}),
+    signature: { r: toHex(reversed(r.signature.r)), s: toHex(reversed(r.signature.s)) },
+  };
+}
+
+/** Builds the claims of a verified report. Pure; throws nothing for a value verifySnp returned. */
+export function toSnpClaims(v: SnpVerified): SnpClaims {
+  const leaf = v.leaf;
+  const { signature: _sig, signerInfo: _si, ...report } = reportClaims(v.report, v.product);
+  return {
+    ...report,
+    product: v.product,
+    signer: v.signer,
     signingCert: {
       kind: leaf.kind,
       sha256: leaf.sha256,

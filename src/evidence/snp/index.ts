@@ -12,8 +12,16 @@ export {
   parseAmdCa,
   parseAmdLeaf,
 } from './amd-cert.js';
-export { type SnpClaims, type SnpTcbClaims, tcbClaims, toSnpClaims } from './claims.js';
+export {
+  reportClaims,
+  type SnpClaims,
+  type SnpReportClaims,
+  type SnpTcbClaims,
+  tcbClaims,
+  toSnpClaims,
+} from './claims.js';
 export { type AmdCrl, parseCrl } from './crl.js';
+export { type CertInputs, type CertSource, type ResolvedCerts, resolveSnpCerts } from './resolve-certs.js';
 export { PINNED_ARK_SHA256, type TrustedRoot } from './roots.js';
 export {
   DEFAULT_CACHE_ENTRIES,

@@ -1,0 +1,83 @@
+/**
+ * Benchmark harness. A figure is a rate (ops/s) measured against a FLOOR measured in the same run on the same
+ * bytes, so the ratio means something on a shared, noisy machine. Subject and floor are run in alternating
+ * rounds and the median round of each is kept.
+ */
+
+export interface Figure {
+  name: string;
+  unit: 'ops/s';
+  value: number;
+  floor: { name: string; value: number };
+  /** value / floor.value */
+  ratio: number;
+  /** The ratio the figure is expected to reach (from the issue), when there is one. */
+  target?: number;
+  rounds: number;
+  extra?: Record<string, number | string>;
+}
+
+export type Op = () => unknown | Promise<unknown>;
+
+/** Runs `op` repeatedly for about `ms` milliseconds and returns ops/s. Sync ops run in a tight loop. */
+export async function rate(op: Op, ms: number): Promise<number> {
+  const first = op();
+  const isAsync = first instanceof Promise;
+  if (isAsync) await first;
+  let n = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(ms) * 1_000_000n;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 16; i++) {
+      if (isAsync) await op();
+      else op();
+    }
+    n += 16;
+    now = process.hrtime.bigint();
+  }
+  return n / (Number(now - start) / 1e9);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+export interface CompareOptions {
+  name: string;
+  subject: Op;
+  floorName: string;
+  floor: Op;
+  rounds?: number;
+  roundMs?: number;
+  target?: number;
+}
+
+export async function compare(o: CompareOptions): Promise<Figure> {
+  const rounds = o.rounds ?? Number(process.env.BENCH_ROUNDS ?? 11);
+  const roundMs = o.roundMs ?? Number(process.env.BENCH_ROUND_MS ?? 200);
+  const s: number[] = [];
+  const f: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    f.push(await rate(o.floor, roundMs));
+    s.push(await rate(o.subject, roundMs));
+  }
+  const value = median(s);
+  const floor = median(f);
+  return {
+    name: o.name,
+    unit: 'ops/s',
+    value: Math.round(value),
+    floor: { name: o.floorName, value: Math.round(floor) },
+    // The median of per-round ratios: each subject round is paired with the floor round just before it, so
+    // a change in machine load between rounds moves both sides of a ratio together.
+    ratio: Number(median(s.map((v, i) => v / f[i]!)).toFixed(3)),
+    ...(o.target !== undefined ? { target: o.target } : {}),
+    rounds,
+  };
+}
+
+export function emit(fig: Figure): void {
+  process.stdout.write(`${JSON.stringify(fig)}\n`);
+}

@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: one JSON line per figure, each with the floor it is compared against, measured in the
+ * same run. BENCH_ROUNDS and BENCH_ROUND_MS tune the effort; BENCH_ONLY=name,name selects benches.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { emit, type Figure } from './harness.js';
+import { benchSnp } from './snp.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const vectors = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'shared', 'vectors'));
+
+const benches: Record<string, () => Promise<Figure[]>> = {
+  snp: () => benchSnp(vectors),
+};
+
+if (!existsSync(join(vectors, 'README.md'))) {
+  process.stderr.write(`vectors not found at ${vectors} (set VOUCHSAFE_VECTORS)\n`);
+  process.exit(2);
+}
+const only = process.env.BENCH_ONLY?.split(',');
+for (const [name, bench] of Object.entries(benches)) {
+  if (only && !only.includes(name)) continue;
+  for (const fig of await bench()) emit(fig);
+}
