@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { register as registerC509 } from './commands/c509.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
 
@@ -19,5 +20,7 @@ registerVerifySnp(verify);
 
 const inspect = program.command('inspect').description('decode evidence without verifying it');
 registerInspectSnp(inspect);
+
+registerC509(program);
 
 await program.parseAsync(process.argv);
