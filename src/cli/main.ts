@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { register as registerC509 } from './commands/c509.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
+import { registerVerifyTpm } from './commands/verify-tpm.js';
 
 /**
  * The `vouchsafe` command. Each subcommand lives in src/cli/commands/<name>.ts. Exit codes everywhere:
@@ -17,6 +18,7 @@ const program = new Command('vouchsafe')
 
 const verify = program.command('verify').description('verify evidence and appraise it against a policy');
 registerVerifySnp(verify);
+registerVerifyTpm(verify);
 
 const inspect = program.command('inspect').description('decode evidence without verifying it');
 registerInspectSnp(inspect);

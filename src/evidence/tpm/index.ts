@@ -1,0 +1,3 @@
+export * from './cert-path.js';
+export * from './claims.js';
+export * from './verify-quote.js';
