@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need when running as root with apt; otherwise lists what is missing.
+# Installs the Debian packages the tests need when running as root with apt-get; otherwise names what is
+# missing (the tests that need a missing package fail with a message saying which one to install).
 set -euo pipefail
-# command -> Debian package
-declare -A need=(
-  [socat]=socat
-)
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have_initdb() { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
 missing=()
-for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
-done
+have swtpm || missing+=(swtpm swtpm-tools)
+have tpm2_createek || missing+=(tpm2-tools)
+have_initdb || missing+=(postgresql)
+have openssl || missing+=(openssl)
+have socat || missing+=(socat)
+
 [ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$(id -u)" = 0 ] && have apt-get; then
   echo "installing Debian packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "warning: missing packages (tests that need them will fail): ${missing[*]}" >&2
-  echo "         install with: sudo apt-get install ${missing[*]}" >&2
+  echo "warning: missing Debian packages (the tests that need them will fail): ${missing[*]}" >&2
+  echo "         install them with: sudo apt-get install ${missing[*]}" >&2
 fi
