@@ -7,12 +7,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emit, type Figure } from './harness.js';
 import { benchSnp } from './snp.js';
+import { benchTpm } from './tpm.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const vectors = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'shared', 'vectors'));
 
 const benches: Record<string, () => Promise<Figure[]>> = {
   snp: () => benchSnp(vectors),
+  tpm: () => benchTpm(vectors),
 };
 
 if (!existsSync(join(vectors, 'README.md'))) {
