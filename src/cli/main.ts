@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { register as registerCa } from './commands/ca.js';
 import { register as registerC509 } from './commands/c509.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
@@ -24,5 +25,6 @@ const inspect = program.command('inspect').description('decode evidence without 
 registerInspectSnp(inspect);
 
 registerC509(program);
+registerCa(program);
 
 await program.parseAsync(process.argv);

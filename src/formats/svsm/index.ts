@@ -1,0 +1,3 @@
+export * from './guid.js';
+export * from './manifest.js';
+export * from './vtpm.js';

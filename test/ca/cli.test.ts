@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseC509Certificate } from '../../src/formats/c509/index.js';
+import { svsmReportData } from '../../src/formats/svsm/manifest.js';
+import { sharedSimChain } from '../../src/sim/snp/index.js';
+import {
+  activateOnTpm,
+  identity,
+  openssl,
+  servicesManifest,
+  simGuest,
+  stopAllTpms,
+  type VtpmKeys,
+  vtpmWithKeys,
+} from './fixtures.js';
+
+/**
+ * `vouchsafe ca` end to end through commander, in a child process (test/ca/cli-driver.ts registers the
+ * module as src/cli/main.ts will). Exit codes: 0 done, 1 refused, 2 unusable input.
+ */
+
+const driver = join(dirname(fileURLToPath(import.meta.url)), 'cli-driver.ts');
+const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-cli-'));
+const dir = join(tmp, 'ca');
+const f = (name: string) => join(tmp, name);
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', driver, 'ca', ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('vouchsafe ca', () => {
+  let v: VtpmKeys;
+  const id = identity(80);
+  let ekSerial = '';
+
+  before(async () => {
+    v = await vtpmWithKeys('rsa', 'ecc');
+  });
+  after(async () => {
+    await stopAllTpms();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('init creates the CA directory; a second init is refused as unusable (2)', () => {
+    const r = cli('init', '--dir', dir, '--crl-url', 'http://ca.example.test/p.crl');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----BEGIN CERTIFICATE-----/);
+    assert.equal(statSync(join(dir, 'ca-key.pem')).mode & 0o777, 0o600);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'ca.json'), 'utf8')).crlDistributionPoints, [
+      'http://ca.example.test/p.crl',
+    ]);
+    const again = cli('init', '--dir', dir);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /ERR_INVALID_ARGUMENT ca\.init\.exists/);
+  });
+
+  it('issue-ek writes a TCG EK certificate for the identity flags', () => {
+    writeFileSync(f('ek.pub'), v.ekFile);
+    const r = cli(
+      'issue-ek',
+      '--dir',
+      dir,
+      '--ek-pub',
+      f('ek.pub'),
+      '--project-id',
+      id.projectId,
+      '--project-number',
+      String(id.projectNumber),
+      '--zone',
+      id.zone,
+      '--instance-id',
+      String(id.instanceId),
+      '--instance-name',
+      id.instanceName,
+      '--out',
+      f('ek.pem'),
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    ekSerial = out.serial;
+    assert.equal(out.kind, 'ek');
+    const text = openssl(['x509', '-in', f('ek.pem'), '-noout', '-text']);
+    assert.match(text, /X509v3 Subject Alternative Name: critical/);
+    assert.match(text, /2\.23\.133\.8\.1/);
+  });
+
+  it('issue-ek with --identity JSON and --format c509 writes a natively signed C509 certificate', () => {
+    const json = JSON.stringify({
+      ...identity(81),
+      projectNumber: '123456789012',
+      instanceId: String(identity(81).instanceId),
+    });
+    const r = cli(
+      'issue-ek',
+      '--dir',
+      dir,
+      '--ek-pub',
+      f('ek.pub'),
+      '--identity',
+      json,
+      '--format',
+      'c509',
+      '--out',
+      f('ek.c509'),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(parseC509Certificate(new Uint8Array(readFileSync(f('ek.c509')))).type, 2);
+  });
+
+  it('unusable input exits 2 with code and reason', () => {
+    const noId = cli('issue-ek', '--dir', dir, '--ek-pub', f('ek.pub'));
+    assert.equal(noId.code, 2);
+    assert.match(noId.stderr, /ERR_INVALID_ARGUMENT cli\.identity/);
+    writeFileSync(f('junk.pub'), 'junk');
+    const junk = cli(
+      'issue-ek',
+      '--dir',
+      dir,
+      '--ek-pub',
+      f('junk.pub'),
+      '--identity',
+      '{"projectId":"p","projectNumber":1,"zone":"z","instanceId":2,"instanceName":"n"}',
+    );
+    assert.equal(junk.code, 2);
+    assert.match(junk.stderr, /ERR_NOT_SUPPORTED tpm\.public\.type/);
+    const missingDir = cli('crl', '--dir', f('nope'));
+    assert.equal(missingDir.code, 2);
+    assert.match(missingDir.stderr, /ca\.open/);
+    const usage = cli('issue-ak', '--dir', dir);
+    assert.equal(usage.code, 2, 'missing --route is a usage error');
+  });
+
+  it('issue-ak --route activation, both steps, with the real vTPM', () => {
+    writeFileSync(f('ak.pub'), v.akFile);
+    const start = cli(
+      'issue-ak',
+      '--dir',
+      dir,
+      '--route',
+      'activation',
+      '--instance-id',
+      String(id.instanceId),
+      '--ak-pub',
+      f('ak.pub'),
+      '--credential-out',
+      f('cred.out'),
+    );
+    assert.equal(start.code, 0, start.stderr);
+    const activationId = start.stdout.trim();
+    const secret = activateOnTpm(v, new Uint8Array(readFileSync(f('cred.out'))));
+    writeFileSync(f('secret.bin'), secret);
+    const finish = cli(
+      'issue-ak',
+      '--dir',
+      dir,
+      '--route',
+      'activation',
+      '--activation-id',
+      activationId,
+      '--secret',
+      f('secret.bin'),
+      '--out',
+      f('ak.pem'),
+    );
+    assert.equal(finish.code, 0, finish.stderr);
+    const text = openssl(['x509', '-in', f('ak.pem'), '-noout', '-text']);
+    assert.match(text, /2\.23\.133\.8\.3/);
+    // the same activation cannot be used twice: refused (1)
+    const replay = cli(
+      'issue-ak',
+      '--dir',
+      dir,
+      '--route',
+      'activation',
+      '--activation-id',
+      activationId,
+      '--secret',
+      f('secret.bin'),
+    );
+    assert.equal(replay.code, 1);
+    assert.match(replay.stderr, /ERR_REFUSED ca\.activation_unknown/);
+  });
+
+  it('nonce + issue-ak --route tee with a simulated SVSM report; a forged nonce is refused (1)', async () => {
+    // trust the simulator's root: ca.json is the place to say so
+    const chain = await sharedSimChain('Milan');
+    const cfgPath = join(dir, 'ca.json');
+    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    cfg.snp.trustedRoots = [{ product: 'Milan', sha256: chain.rootSha256 }];
+    writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
+
+    const n = cli('nonce', '--dir', dir, '--instance-id', String(id.instanceId), '--out', f('nonce.bin'));
+    assert.equal(n.code, 0, n.stderr);
+    const nonce = new Uint8Array(readFileSync(f('nonce.bin')));
+    assert.equal(nonce.length, 64);
+    const manifest = servicesManifest(v.ek, v.ak);
+    const { report, certTable } = simGuest(chain).getReport(svsmReportData(nonce, manifest));
+    writeFileSync(f('manifest.bin'), manifest);
+    writeFileSync(f('report.bin'), report);
+    writeFileSync(f('certs.bin'), certTable);
+    const args = [
+      '--dir',
+      dir,
+      '--route',
+      'tee',
+      '--instance-id',
+      String(id.instanceId),
+      '--report',
+      f('report.bin'),
+      '--cert-table',
+      f('certs.bin'),
+      '--manifest',
+      f('manifest.bin'),
+    ];
+    const ok = cli('issue-ak', ...args, '--nonce', f('nonce.bin'), '--format', 'c509-type3', '--json');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).format, 'c509-type3');
+
+    writeFileSync(f('forged.hex'), '00'.repeat(64));
+    const forged = cli('issue-ak', ...args, '--nonce', f('forged.hex'));
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /ERR_REFUSED ca\.nonce_unknown/);
+  });
+
+  it('revoke, crl and verify-log', () => {
+    const r = cli('revoke', ekSerial, '--dir', dir, '--reason', 'keyCompromise');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(cli('revoke', ekSerial, '--dir', dir).code, 0, 'revoking twice is not an error');
+    const unknown = cli('revoke', 'abcdef', '--dir', dir);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /ca\.serial_unknown/);
+    const crl = cli('crl', '--dir', dir, '--out', f('crl.pem'));
+    assert.equal(crl.code, 0, crl.stderr);
+    const text = openssl([
+      'crl',
+      '-in',
+      f('crl.pem'),
+      '-CAfile',
+      join(dir, 'ca-cert.pem'),
+      '-noout',
+      '-text',
+    ]);
+    assert.match(text, new RegExp(`Serial Number: ${ekSerial.toUpperCase()}`));
+    const log = cli('verify-log', '--dir', dir);
+    assert.equal(log.code, 0, log.stderr);
+    assert.equal(JSON.parse(log.stdout).ok, true);
+  });
+});
