@@ -1,7 +1,11 @@
 import { Command } from 'commander';
-import { register as registerCa } from './commands/ca.js';
+import { register as registerAudit } from './commands/audit.js';
 import { register as registerC509 } from './commands/c509.js';
+import { register as registerCa } from './commands/ca.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
+import { register as registerInstance } from './commands/instance.js';
+import { register as registerProxy } from './commands/proxy.js';
+import { register as registerServe } from './commands/serve.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
 import { registerVerifyTpm } from './commands/verify-tpm.js';
 
@@ -20,11 +24,13 @@ const program = new Command('vouchsafe')
 const verify = program.command('verify').description('verify evidence and appraise it against a policy');
 registerVerifySnp(verify);
 registerVerifyTpm(verify);
-
 const inspect = program.command('inspect').description('decode evidence without verifying it');
 registerInspectSnp(inspect);
-
-registerC509(program);
+registerServe(program);
+registerInstance(program);
+registerAudit(program);
+registerProxy(program);
 registerCa(program);
+registerC509(program);
 
 await program.parseAsync(process.argv);

@@ -34,6 +34,7 @@ export function readVectorText(...parts: string[]): string {
   return readFileSync(vectorPath(...parts), 'utf8');
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: vector JSON is read as untyped oracle data
 export function readVectorJson<T = any>(...parts: string[]): T {
   return JSON.parse(readVectorText(...parts)) as T;
 }

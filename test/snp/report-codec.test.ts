@@ -14,12 +14,16 @@ import { needsVectors, readVector, readVectorJson, vectorCases } from '../helper
 
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 
-function productOf(expected: any): SnpProduct {
+// Oracle data from expected.json (descriptive field names, see vectors/README.md).
+// biome-ignore lint/suspicious/noExplicitAny: untyped JSON
+type Json = any;
+
+function productOf(expected: Json): SnpProduct {
   const name = expected.leaf_cert_fields.productName as string;
   return productFromName(name)!.product;
 }
 
-function tcbMatches(raw: bigint, product: SnpProduct, want: any) {
+function tcbMatches(raw: bigint, product: SnpProduct, want: Json) {
   const t = decodeTcb(raw, product);
   assert.equal(hex(raw), want.raw);
   assert.equal(t.bootloader, want.bl);
@@ -29,7 +33,7 @@ function tcbMatches(raw: bigint, product: SnpProduct, want: any) {
   if ('fmc' in want) assert.equal(t.fmc, want.fmc);
 }
 
-function checkFields(report: ReturnType<typeof parseReport>, f: any, product: SnpProduct) {
+function checkFields(report: ReturnType<typeof parseReport>, f: Json, product: SnpProduct) {
   assert.equal(report.version, f.version);
   assert.equal(report.guestSvn, f.guest_svn);
   assert.equal(hex(report.policy), f.policy);
@@ -85,7 +89,7 @@ describe('SNP report codec on real hardware reports', needsVectors, () => {
     it(`${name}: decodes to the values in expected.json and re-encodes byte-exactly`, () => {
       const expected = readVectorJson('snp', name, 'expected.json');
       const product = productOf(expected);
-      const files: [string, any][] = [['report.bin', expected.report_fields]];
+      const files: [string, Json][] = [['report.bin', expected.report_fields]];
       if (expected.report2_fields) files.push(['report2.bin', expected.report2_fields]);
       for (const [file, fields] of files) {
         const bytes = readVector('snp', name, file);

@@ -1,0 +1,171 @@
+import type { FastifyInstance } from 'fastify';
+import type { Broker } from '../broker/broker.js';
+import { InvalidArgument } from '../errors.js';
+import type { JsonValue } from '../store/types.js';
+import { instanceJson } from './codec.js';
+import type { RouteBook } from './route-book.js';
+import {
+  AuditPage,
+  AuditQuery,
+  AuditVerification,
+  InstanceList,
+  InstanceParams,
+  InstanceView,
+  OkResponse,
+  PolicyRequest,
+  RegisterRequest,
+  ResetRequest,
+  ResetResponse,
+  RotateResponse,
+} from './schemas.js';
+
+const tags = ['admin'];
+
+/**
+ * The admin API (control plane): the instance registry, policies, key rotation, boot reset and the audit
+ * log. Every route requires the admin bearer token (checked in constant time before the handler runs).
+ */
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  book: RouteBook,
+  broker: Broker,
+  checkPolicy: (policy: unknown) => void,
+): void {
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/admin/instances',
+      operationId: 'registerInstance',
+      summary: 'Register an instance; returns the HOST_DATA its VMM must set at launch',
+      tags,
+      admin: true,
+      schema: { body: RegisterRequest, response: { 201: InstanceView } },
+    },
+    async (req, reply) => {
+      const { policy, ...identity } = req.body;
+      checkPolicy(policy);
+      const v = await broker.registerInstance({ ...identity, policy: policy as JsonValue });
+      return reply.code(201).send(instanceJson(v));
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/admin/instances',
+      operationId: 'listInstances',
+      summary: 'List registered instances',
+      tags,
+      admin: true,
+      schema: { response: { 200: InstanceList } },
+    },
+    async () => ({ instances: (await broker.listInstances()).map(instanceJson) }),
+  );
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/admin/instances/:id',
+      operationId: 'showInstance',
+      summary: 'Show one instance, with its sealing-key versions (no key material)',
+      tags,
+      admin: true,
+      schema: { params: InstanceParams, response: { 200: InstanceView } },
+    },
+    async (req) => {
+      const v = await broker.getInstance(req.params.id);
+      if (!v) throw new InvalidArgument('broker.instance_not_found', `no instance ${req.params.id}`);
+      return { ...instanceJson(v), keyVersions: await broker.keyVersions(v.id) };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'PUT',
+      url: '/v1/admin/instances/:id/policy',
+      operationId: 'setPolicy',
+      summary: "Replace an instance's SNP appraisal policy",
+      tags,
+      admin: true,
+      schema: { params: InstanceParams, body: PolicyRequest, response: { 200: OkResponse } },
+    },
+    async (req) => {
+      checkPolicy(req.body.policy);
+      await broker.setInstancePolicy(req.params.id, req.body.policy as JsonValue);
+      return { ok: true as const };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/admin/instances/:id/rotate-key',
+      operationId: 'rotateKey',
+      summary: 'Add a new sealing-key version (older versions are kept)',
+      description:
+        'Releases return the newest version. The 0.2.0 wire protocol cannot yet name the version a state ' +
+        'file was sealed with, so a guest whose state is sealed under an older version cannot open it ' +
+        'after a rotation (docs/api.md "Key rotation").',
+      tags,
+      admin: true,
+      schema: { params: InstanceParams, response: { 200: RotateResponse } },
+    },
+    async (req) => broker.rotateKey(req.params.id),
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/admin/instances/:id/reset-boot',
+      operationId: 'resetBoot',
+      summary: "End the instance's active boot (the VM is known to be stopped)",
+      tags,
+      admin: true,
+      schema: { params: InstanceParams, body: ResetRequest, response: { 200: ResetResponse } },
+    },
+    async (req) => broker.resetBoot(req.params.id, req.body.note),
+  );
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/admin/audit',
+      operationId: 'readAudit',
+      summary: 'Read the audit log (hash-chained), oldest first',
+      tags,
+      admin: true,
+      schema: { querystring: AuditQuery, response: { 200: AuditPage } },
+    },
+    async (req) => {
+      const after = Number(req.query.after ?? '0');
+      const limit = Number(req.query.limit ?? '100');
+      if (limit < 1 || limit > 1000) throw new InvalidArgument('api.limit', 'limit must be 1..1000');
+      const entries = await broker.readAudit(after, limit);
+      return {
+        entries: entries.map((e) => ({ ...e, reasons: [...e.reasons], details: { ...e.details } })),
+        next: entries.length === limit ? entries[entries.length - 1]!.seq : null,
+      };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/admin/audit/verify',
+      operationId: 'verifyAudit',
+      summary: 'Recompute the whole audit hash chain',
+      tags,
+      admin: true,
+      schema: { response: { 200: AuditVerification } },
+    },
+    async () => broker.verifyAuditChain(),
+  );
+}

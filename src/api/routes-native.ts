@@ -1,0 +1,168 @@
+import type { FastifyInstance } from 'fastify';
+import { b64, counter, toB64 } from './codec.js';
+import type { NativeService } from './native-service.js';
+import type { RouteBook } from './route-book.js';
+import {
+  AttestRequest,
+  AttestResponse,
+  BootRequest,
+  BrokerKeyResponse,
+  ChallengeRequest,
+  ChallengeResponse,
+  CommitRequest,
+  CommitResponse,
+  EndResponse,
+  HeartbeatResponse,
+} from './schemas.js';
+
+const tags = ['guest'];
+
+/**
+ * The native guest API (docs/api.md): what the host proxy's native backend calls for each guest session.
+ * Handlers decode, call {@link NativeService} (which calls the broker), and encode.
+ */
+export function registerNativeRoutes(
+  app: FastifyInstance,
+  book: RouteBook,
+  svc: NativeService,
+  brokerKey: { spki: Uint8Array; pem: string; sha256: string },
+): void {
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/challenge',
+      operationId: 'issueChallenge',
+      summary: 'Issue a single-use challenge and the REPORT_DATA params for a protocol version',
+      tags,
+      schema: { body: ChallengeRequest, response: { 200: ChallengeResponse } },
+    },
+    async (req) => {
+      const c = await svc.challenge(req.body.tee, req.body.version);
+      return {
+        challenge: toB64(c.challenge),
+        params: [...c.params],
+        version: c.version,
+        expiresAt: c.expiresAt,
+      };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/attest',
+      operationId: 'attest',
+      summary: 'Verify evidence, decide, and release the sealing key sealed to the guest key',
+      description:
+        'REPORT_DATA must be SHA-512 over the params of /v1/challenge for this version. 0.2.0: the ciphertext ' +
+        'seals the secret payload (key, boot id, commit token) and the response is signed by the broker key.',
+      tags,
+      schema: { body: AttestRequest, response: { 200: AttestResponse } },
+    },
+    async (req) => {
+      const b = req.body;
+      const r = await svc.attest({
+        tee: b.tee,
+        version: b.version,
+        report: b64(b.report, 'report'),
+        ...(b.certTable !== undefined ? { certTable: b64(b.certTable, 'certTable') } : {}),
+        challenge: b64(b.challenge, 'challenge'),
+        key: { x: b64(b.key.x, 'key.x'), y: b64(b.key.y, 'key.y') },
+        ...(b.stateCounter !== undefined
+          ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
+          : {}),
+      });
+      const d = r.sealed.decryption;
+      return {
+        version: r.version,
+        ciphertext: toB64(r.sealed.ciphertext),
+        decryption: {
+          epk: { x: toB64(d.epk.x), y: toB64(d.epk.y) },
+          wrappedCek: toB64(d.wrappedCek),
+          aad: toB64(d.aad),
+          iv: toB64(d.iv),
+          tag: toB64(d.tag),
+        },
+        identity: r.identity,
+        signature: r.signature ? toB64(r.signature) : null,
+        instance: r.instance,
+        keyVersion: r.keyVersion,
+        bootId: r.bootId,
+        committedCounter: r.committedCounter,
+        leaseExpiresAt: r.leaseExpiresAt,
+      };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/commit',
+      operationId: 'commit',
+      summary: 'Commit the state counter the guest has durably written (0.2.0)',
+      tags,
+      schema: { body: CommitRequest, response: { 200: CommitResponse } },
+    },
+    async (req) => {
+      const b = req.body;
+      const r = await svc.commit(
+        b.bootId,
+        b64(b.commitToken, 'commitToken'),
+        counter(b.counter, 'counter'),
+        b64(b.challenge, 'challenge'),
+      );
+      return { ...r, signature: toB64(r.signature) };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/heartbeat',
+      operationId: 'heartbeat',
+      summary: "Renew the boot's lease",
+      tags,
+      schema: { body: BootRequest, response: { 200: HeartbeatResponse } },
+    },
+    async (req) => svc.heartbeat(req.body.bootId, b64(req.body.commitToken, 'commitToken')),
+  );
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/end',
+      operationId: 'endBoot',
+      summary: 'End the boot (clean shutdown), so the next boot is not refused as a clone',
+      tags,
+      schema: { body: BootRequest, response: { 200: EndResponse } },
+    },
+    async (req) => {
+      await svc.end(req.body.bootId, b64(req.body.commitToken, 'commitToken'));
+      return { ended: true as const };
+    },
+  );
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/broker-key',
+      operationId: 'brokerKey',
+      summary: "The broker's response-signing public key (ECDSA P-384), which 0.2.0 guests pin",
+      description: 'Convenience only: distribute the pin over a channel you trust, not from this endpoint.',
+      tags,
+      schema: { response: { 200: BrokerKeyResponse } },
+    },
+    async () => ({
+      algorithm: 'ECDSA-P384-SHA384' as const,
+      spki: toB64(brokerKey.spki),
+      pem: brokerKey.pem,
+      sha256: brokerKey.sha256,
+    }),
+  );
+}

@@ -1,0 +1,182 @@
+import type { KeyObject } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/broker.js';
+import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
+import { checkBearer, describePublicKey } from './broker-keys.js';
+import { ApiError, errorResponse } from './http-errors.js';
+import { type KbsDeps, kbsRoutes } from './kbs/index.js';
+import { Metrics } from './metrics.js';
+import { NativeService } from './native-service.js';
+import { buildOpenApi } from './openapi.js';
+import { RouteBook } from './route-book.js';
+import { registerAdminRoutes } from './routes-admin.js';
+import { registerNativeRoutes } from './routes-native.js';
+import { ErrorBody, Health } from './schemas.js';
+
+/** Default request body limit: a report, a certificate table and a key, base64, fit many times over. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export interface BrokerServerOptions {
+  readonly broker: Broker;
+  /** The broker's ECDSA P-384 response-signing private key (src/api/broker-keys.ts openSigningKey). */
+  readonly signingKey: KeyObject;
+  /** The admin bearer token (openAdminToken). */
+  readonly adminToken: string;
+  readonly logger: Logger;
+  /**
+   * Validates a policy document before it is stored (register, set policy), e.g. parseSnpPolicy. Must
+   * throw an AttestationError (InvalidArgument `policy.invalid`) for a bad one.
+   */
+  readonly checkPolicy: (policy: unknown) => void;
+  /** Probes the store for /healthz; throws when it is unusable. */
+  readonly health: () => Promise<unknown>;
+  /** Request body limit in bytes (default 64 KiB). */
+  readonly bodyLimit?: number;
+  /** TLS: PEM key and certificate (chain). Plain HTTP when absent. */
+  readonly https?: { readonly key: Uint8Array; readonly cert: Uint8Array };
+  /** Shared counters (default: new ones). */
+  readonly metrics?: Metrics;
+  /** The Trustee KBS protocol routes (src/api/kbs), registered when given. */
+  readonly kbs?: KbsDeps;
+}
+
+/**
+ * The broker's HTTP server (fastify 5): the native /v1 guest API, the admin API, /healthz, /metrics and
+ * /v1/openapi.json, and the KBS routes when configured. Handlers hold no crypto and no policy: they decode,
+ * call the broker (through NativeService for guest operations) and encode. Every error leaves through one
+ * table (http-errors.ts) as `{code, reason, message, failures?}`. Requests are validated against the
+ * typebox schemas (no coercion, unknown properties rejected); bodies over `bodyLimit` are refused (413).
+ *
+ * Call `ready()` or `listen()` on the result; `close()` does not close the broker's store.
+ */
+export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
+  const metrics = opts.metrics ?? new Metrics();
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(opts.https
+      ? { https: { key: Buffer.from(opts.https.key), cert: Buffer.from(opts.https.cert) } }
+      : {}),
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
+  // JSON only: a text/plain body is refused (415) instead of being parsed as a string.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err: FastifyError, req, reply) => sendError(req, reply, fromFastify(err)));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(req, reply, new ApiError(ErrorCode.InvalidArgument, 'api.not_found', 'no such route')),
+  );
+
+  const adminGuard = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!checkBearer(req.headers.authorization, opts.adminToken)) {
+      metrics.inc('vouchsafe_admin_requests_total', { outcome: 'unauthorized' });
+      reply.header('www-authenticate', 'Bearer realm="vouchsafe-admin"');
+      throw new ApiError(
+        ErrorCode.Refused,
+        'api.admin.unauthorized',
+        'a valid admin bearer token is required',
+      );
+    }
+    metrics.inc('vouchsafe_admin_requests_total', { outcome: 'authorized' });
+  };
+  const book = new RouteBook(ErrorBody, adminGuard);
+  const svc = new NativeService(opts.broker, opts.signingKey, metrics);
+  const pub = describePublicKey(opts.signingKey);
+
+  registerNativeRoutes(app, book, svc, pub);
+  registerAdminRoutes(app, book, opts.broker, opts.checkPolicy);
+
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/healthz',
+      operationId: 'health',
+      summary: 'Liveness and store reachability',
+      tags: ['ops'],
+      schema: { response: { 200: Health } },
+    },
+    async () => {
+      await opts.health();
+      return { status: 'ok' as const };
+    },
+  );
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/metrics',
+      operationId: 'metrics',
+      summary: 'Prometheus counters: challenges, releases, refusals by code and reason, commits',
+      tags: ['ops'],
+      produces: 'text/plain; version=0.0.4',
+      schema: { response: { 200: Type.String() } },
+    },
+    async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
+  );
+  let openapi: Record<string, unknown> | undefined;
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/openapi.json',
+      operationId: 'openapi',
+      summary: 'This API as an OpenAPI 3.1 document',
+      tags: ['ops'],
+      produces: 'application/json',
+      schema: { response: { 200: Type.Object({}, { additionalProperties: true }) } },
+    },
+    async (_req, reply) => {
+      openapi ??= buildOpenApi(book.routes, ErrorBody, { title: 'Vouchsafe key broker', version: '1' });
+      return reply.type('application/json').send(JSON.stringify(openapi));
+    },
+  );
+
+  // ---- Trustee KBS protocol (RCAR) ------------------------------------------------------------------
+  // The KBS routes are src/api/kbs (another module, docs/kbs.md); they share this broker and this server,
+  // in their own fastify scope (their error handler answers RFC 7807 problems for /kbs/v0 only).
+  if (opts.kbs) app.register(kbsRoutes, opts.kbs);
+
+  return app;
+}
+
+/** Fastify's own errors (validation, body parsing, size, media type) as typed API errors. */
+function fromFastify(err: FastifyError): unknown {
+  if (isAttestationError(err)) return err;
+  if (err.validation) {
+    return new MalformedEvidence(
+      'api.schema',
+      `${err.validationContext ?? 'request'}: ${err.message}`.slice(0, 300),
+    );
+  }
+  const status = err.statusCode ?? 500;
+  if (status === 413)
+    return new ApiError(ErrorCode.Malformed, 'api.body_too_large', 'request body too large');
+  if (status === 415) return new ApiError(ErrorCode.Malformed, 'api.content_type', 'send application/json');
+  if (status >= 400 && status < 500) {
+    return new MalformedEvidence('api.request', `${err.code ?? 'bad request'}: ${err.message}`.slice(0, 300));
+  }
+  return err;
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+  const { status, body } = errorResponse(e);
+  if (status >= 500 && !isAttestationError(e)) {
+    // Ours, not the caller's: log what happened (never the request body), tell the client nothing.
+    req.log.error({ err: e, route: req.routeOptions?.url }, 'internal error');
+  } else {
+    req.log.info({ code: body.code, reason: body.reason, status }, 'request refused');
+  }
+  return reply.code(status).type('application/json').send(body);
+}

@@ -1,0 +1,260 @@
+import { type Command, Option } from 'commander';
+import {
+  type AdminApi,
+  httpAdmin,
+  type InstanceJson,
+  localAdmin,
+  readTokenFile,
+} from '../../api/admin-client.js';
+import { InvalidArgument } from '../../errors.js';
+import { Exit, readInput, reportError } from '../io.js';
+
+/** Where an admin command acts: a running broker over its admin API, or a data directory directly. */
+export interface TargetOptions {
+  broker?: string;
+  tokenFile?: string;
+  brokerCa?: string;
+  data?: string;
+  database?: string;
+  json?: boolean;
+}
+
+const TARGET_HELP = `
+Target (one of):
+  --broker URL --token-file FILE   the admin API of a running broker (the token file is <data>/admin-token)
+  --data DIR [--database URL]      the broker's data directory (or PostgreSQL) directly, e.g. before the first
+                                   start or without network access; decided and audited exactly as over HTTP`;
+
+/** Adds the target options (see TARGET_HELP) and --json to an admin command. */
+export function addTargetOptions(c: Command): Command {
+  return c
+    .option('--broker <url>', 'broker base URL (admin API)')
+    .option('--token-file <file>', 'file holding the admin bearer token')
+    .option('--broker-ca <file>', 'CA certificate (PEM) of an https broker')
+    .option('--data <dir>', "the broker's data directory")
+    .addOption(
+      new Option('--database <url>', 'PostgreSQL URL of the broker store (with --data for the KEK)').env(
+        'VOUCHSAFE_DATABASE_URL',
+      ),
+    )
+    .option('--json', 'print JSON');
+}
+
+/** Opens the admin target the options name. Throws InvalidArgument `cli.target` unless exactly one is named. */
+export async function openAdmin(o: TargetOptions): Promise<AdminApi> {
+  if (o.broker !== undefined && o.data === undefined) {
+    if (o.tokenFile === undefined) throw new InvalidArgument('cli.target', '--broker needs --token-file');
+    return httpAdmin({
+      url: o.broker,
+      token: readTokenFile(o.tokenFile),
+      ...(o.brokerCa !== undefined ? { ca: readInput(o.brokerCa, '--broker-ca') } : {}),
+    });
+  }
+  if (o.data !== undefined && o.broker === undefined) {
+    return localAdmin({ dataDir: o.data, ...(o.database !== undefined ? { databaseUrl: o.database } : {}) });
+  }
+  throw new InvalidArgument('cli.target', 'name one target: --broker URL --token-file FILE, or --data DIR');
+}
+
+/** Runs an admin action against the target, prints errors, sets the exit code; always closes the target. */
+export async function withAdmin(
+  o: TargetOptions,
+  fn: (admin: AdminApi) => Promise<number | undefined>,
+): Promise<void> {
+  let admin: AdminApi | undefined;
+  try {
+    admin = await openAdmin(o);
+    process.exitCode = (await fn(admin)) ?? Exit.Ok;
+  } catch (e) {
+    process.exitCode = reportError(e, o.json ?? false);
+  } finally {
+    await admin?.close().catch(() => {});
+  }
+}
+
+function readPolicy(path: string): unknown {
+  const text = Buffer.from(readInput(path, '--policy')).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InvalidArgument('cli.policy', `--policy: ${path} is not JSON`);
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function printInstance(v: InstanceJson): void {
+  const lines = [
+    `id:                ${v.id}`,
+    `identity:          ${v.project} / ${v.zone} / ${v.instanceId} (${v.instanceName})`,
+    `HOST_DATA:         ${v.hostData}`,
+    `created:           ${iso(v.createdAt)}`,
+    `committed counter: ${v.committedCounter ?? 'none'}`,
+    `active boot:       ${v.activeBoot ? `${v.activeBoot.bootId}, lease until ${iso(v.activeBoot.leaseExpiresAt)}` : 'none'}`,
+  ];
+  if (v.keyVersions) {
+    lines.push(
+      `sealing keys:      ${v.keyVersions.length === 0 ? 'none yet (created at the first release)' : v.keyVersions.map((k) => `v${k.version} (${iso(k.createdAt)}, ${k.kekId})`).join(', ')}`,
+    );
+  }
+  lines.push(`policy:            ${JSON.stringify(v.policy)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const out = (json: boolean | undefined, value: unknown, text: () => void) => {
+  if (json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else text();
+};
+
+/** `vouchsafe instance register|list|show|set-policy|reset-boot|rotate-key`: the instance registry. */
+export function register(program: Command): void {
+  const instance = program
+    .command('instance')
+    .description(
+      'manage registered instances (the control plane): register, list, show, set policy, reset, rotate',
+    )
+    .addHelpText('after', TARGET_HELP);
+
+  addTargetOptions(
+    instance
+      .command('register')
+      .description('register an instance and print the HOST_DATA its VMM must set at launch')
+      .requiredOption('--project <name>', 'project')
+      .requiredOption('--zone <name>', 'zone')
+      .requiredOption('--instance-id <id>', 'the platform instance id')
+      .requiredOption('--name <name>', 'the instance name')
+      .requiredOption('--policy <file>', 'SNP appraisal policy, JSON (docs/policy.md)'),
+  )
+    .addHelpText(
+      'after',
+      `${TARGET_HELP}
+
+The HOST_DATA printed is what the VMM passes at launch (QEMU: -object sev-snp-guest,...,host-data=<base64>;
+the hex is also in 'instance show'). It names the instance; the policy decides whether it gets its key.
+
+Examples:
+  vouchsafe instance register --project acme --zone eu-1 --instance-id 4711 --name db-1 \\
+      --policy policy.json --broker https://broker:8443 --token-file /var/lib/vouchsafe/admin-token
+  vouchsafe instance register ... --policy policy.json --data /var/lib/vouchsafe --json`,
+    )
+    .action(
+      (
+        o: TargetOptions & {
+          project: string;
+          zone: string;
+          instanceId: string;
+          name: string;
+          policy: string;
+        },
+      ) =>
+        withAdmin(o, async (admin) => {
+          const v = await admin.register({
+            project: o.project,
+            zone: o.zone,
+            instanceId: o.instanceId,
+            instanceName: o.name,
+            policy: readPolicy(o.policy),
+          });
+          out(o.json, v, () => {
+            printInstance(v);
+            process.stdout.write(
+              `HOST_DATA (base64): ${Buffer.from(v.hostData, 'hex').toString('base64')}\n`,
+            );
+          });
+          return Exit.Ok;
+        }),
+    );
+
+  addTargetOptions(instance.command('list').description('list registered instances'))
+    .addHelpText('after', `${TARGET_HELP}\n\nExample:\n  vouchsafe instance list --data /var/lib/vouchsafe`)
+    .action((o: TargetOptions) =>
+      withAdmin(o, async (admin) => {
+        const all = await admin.list();
+        out(o.json, all, () => {
+          for (const v of all) {
+            process.stdout.write(
+              `${v.id}  ${v.project}/${v.zone}/${v.instanceId}  ${v.instanceName}  host_data=${v.hostData}  counter=${v.committedCounter ?? '-'}  boot=${v.activeBoot ? 'active' : '-'}\n`,
+            );
+          }
+        });
+        return Exit.Ok;
+      }),
+    );
+
+  addTargetOptions(
+    instance.command('show').argument('<id>', "the broker's instance id").description('show one instance'),
+  )
+    .addHelpText(
+      'after',
+      `${TARGET_HELP}\n\nExample:\n  vouchsafe instance show 6f1c... --broker http://127.0.0.1:8443 --token-file admin-token`,
+    )
+    .action((id: string, o: TargetOptions) =>
+      withAdmin(o, async (admin) => {
+        const v = await admin.show(id);
+        out(o.json, v, () => printInstance(v));
+        return Exit.Ok;
+      }),
+    );
+
+  addTargetOptions(
+    instance
+      .command('set-policy')
+      .argument('<id>', "the broker's instance id")
+      .requiredOption('--policy <file>', 'SNP appraisal policy, JSON (docs/policy.md)')
+      .description("replace an instance's appraisal policy (audited)"),
+  )
+    .addHelpText('after', TARGET_HELP)
+    .action((id: string, o: TargetOptions & { policy: string }) =>
+      withAdmin(o, async (admin) => {
+        await admin.setPolicy(id, readPolicy(o.policy));
+        out(o.json, { ok: true }, () => process.stdout.write('policy replaced\n'));
+        return Exit.Ok;
+      }),
+    );
+
+  addTargetOptions(
+    instance
+      .command('reset-boot')
+      .argument('<id>', "the broker's instance id")
+      .option('--note <text>', 'why (kept in the audit log, at most 200 characters)')
+      .description('end the active boot of an instance known to be stopped, so it can boot again at once'),
+  )
+    .addHelpText(
+      'after',
+      `${TARGET_HELP}
+
+Only for a VM that is known to be stopped: while a boot is active, another boot of the instance is refused
+as a clone until its lease runs out. Resetting a running VM's boot lets a copy of it start.`,
+    )
+    .action((id: string, o: TargetOptions & { note?: string }) =>
+      withAdmin(o, async (admin) => {
+        const r = await admin.resetBoot(id, o.note);
+        out(o.json, r, () =>
+          process.stdout.write(r.hadActiveBoot ? 'active boot ended\n' : 'no active boot\n'),
+        );
+        return Exit.Ok;
+      }),
+    );
+
+  addTargetOptions(
+    instance
+      .command('rotate-key')
+      .argument('<id>', "the broker's instance id")
+      .description('add a new sealing-key version (older versions are kept)'),
+  )
+    .addHelpText(
+      'after',
+      `${TARGET_HELP}
+
+Caution: releases return the newest version, and the guest protocol cannot yet name the version a state
+file was sealed with, so a guest cannot open state sealed under the previous version after a rotation
+(docs/api.md "Key rotation"). No key is ever deleted: the older version stays in the store.`,
+    )
+    .action((id: string, o: TargetOptions) =>
+      withAdmin(o, async (admin) => {
+        const r = await admin.rotateKey(id);
+        out(o.json, r, () => process.stdout.write(`sealing key version ${r.keyVersion} created\n`));
+        return Exit.Ok;
+      }),
+    );
+}

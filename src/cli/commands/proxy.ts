@@ -1,0 +1,128 @@
+import { type Command, Option } from 'commander';
+import { pino } from 'pino';
+import { InvalidArgument } from '../../errors.js';
+import type { ProxyBackend } from '../../proxy/backend.js';
+import { type RunningProxy, startProxy } from '../../proxy/index.js';
+import { createNativeBackend } from '../../proxy-native/index.js';
+import { readInput, reportError } from '../io.js';
+
+interface ProxyCliOptions {
+  listen: string;
+  broker: string;
+  brokerCa?: string;
+  protocol: string;
+  timeout: string;
+  readTimeout: string;
+  sessionTimeout: string;
+  logLevel: string;
+}
+
+/** What a backend factory gets from the command line. */
+export interface BackendArgs {
+  readonly brokerUrl: string;
+  /** The --broker-ca file's bytes (PEM). */
+  readonly brokerCa?: Uint8Array;
+  readonly timeoutMs: number;
+}
+
+/**
+ * The backends `--protocol` selects, by name. Add one here (e.g. `kbs`) and it appears in --help and
+ * in the option's choices.
+ */
+export const PROXY_PROTOCOLS: Readonly<
+  Record<string, { readonly description: string; create(a: BackendArgs): ProxyBackend }>
+> = {
+  native: {
+    description: "the Vouchsafe broker's native /v1 API",
+    create: (a) =>
+      createNativeBackend({
+        brokerUrl: a.brokerUrl,
+        timeoutMs: a.timeoutMs,
+        ...(a.brokerCa ? { brokerCa: a.brokerCa } : {}),
+      }),
+  },
+};
+
+function ms(v: string, name: string): number {
+  if (!/^[0-9]{1,9}$/.test(v) || Number(v) <= 0)
+    throw new InvalidArgument('cli.options', `${name}: milliseconds > 0`);
+  return Number(v);
+}
+
+/** `vouchsafe proxy`: the host attestation proxy between COCONUT-SVSM guests and the broker. */
+export function register(program: Command): void {
+  program
+    .command('proxy')
+    .description('run the host attestation proxy: guests (aproxy 0.1.0 / 0.2.0) in, the key broker out')
+    .requiredOption('--listen <address>', 'guest channel: unix:PATH or tcp:HOST:PORT')
+    .requiredOption('--broker <url>', 'the broker base URL, e.g. https://broker.example:8443')
+    .option('--broker-ca <file>', 'CA certificate (PEM) the https broker must chain to (default: system CAs)')
+    .addOption(
+      new Option('--protocol <name>', 'how to talk to the broker')
+        .choices(Object.keys(PROXY_PROTOCOLS))
+        .default('native'),
+    )
+    .option('--timeout <ms>', 'per broker call', '30000')
+    .option('--read-timeout <ms>', 'each guest frame must arrive within this', '30000')
+    .option('--session-timeout <ms>', 'a whole guest session, connect to close', '120000')
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('info'),
+    )
+    .addHelpText(
+      'after',
+      `
+Protocols:
+${Object.entries(PROXY_PROTOCOLS)
+  .map(([k, v]) => `  ${k.padEnd(8)} ${v.description}`)
+  .join('\n')}
+
+The proxy is untrusted: it relays, it decides nothing. One misbehaving or silent guest, or a broker outage,
+ends that guest's session only. Node has no AF_VSOCK: bridge the SVSM's vsock port 1995 to the unix socket,
+e.g. socat VSOCK-LISTEN:1995,fork UNIX-CONNECT:/run/vouchsafe/aproxy.sock
+
+Examples:
+  vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem
+  vouchsafe proxy --listen tcp:127.0.0.1:1995 --broker http://127.0.0.1:8443 --protocol native`,
+    )
+    .action(async (o: ProxyCliOptions) => {
+      let proxy: RunningProxy;
+      try {
+        const protocol = PROXY_PROTOCOLS[o.protocol];
+        if (!protocol) throw new InvalidArgument('cli.protocol', `unknown protocol ${o.protocol}`);
+        const backend = protocol.create({
+          brokerUrl: o.broker,
+          timeoutMs: ms(o.timeout, '--timeout'),
+          ...(o.brokerCa !== undefined ? { brokerCa: readInput(o.brokerCa, '--broker-ca') } : {}),
+        });
+        proxy = await startProxy({
+          listen: o.listen,
+          backend,
+          logger: pino({ name: 'vouchsafe-proxy', level: o.logLevel }),
+          timeouts: {
+            backendMs: ms(o.timeout, '--timeout') + 1000,
+            readMs: ms(o.readTimeout, '--read-timeout'),
+            sessionMs: ms(o.sessionTimeout, '--session-timeout'),
+          },
+        });
+      } catch (e) {
+        process.exitCode = reportError(e, false);
+        return;
+      }
+      // Handlers first, then the ready message: a supervisor may signal as soon as it reads it.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      process.stderr.write(`vouchsafe proxy listening on ${proxy.address} -> ${o.broker} (${o.protocol})\n`);
+      await stopped;
+      await proxy.close();
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,59 @@
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { InvalidArgument, MalformedEvidence } from '../errors.js';
+import type { EcPublicKey } from '../formats/aproxy/types.js';
+import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
+
+/**
+ * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion
+ * goes through SubjectPublicKeyInfo DER, never JWK: Node 20 deadlocks in loops of generateKeyPairSync('ec')
+ * plus JWK export (design.md), and DER import makes OpenSSL check that the point is on the curve.
+ */
+const SPKI_PREFIX = Buffer.from('30819b301006072a8648ce3d020106052b810400230381860004', 'hex');
+const SPKI_SIZE = SPKI_PREFIX.length + 2 * P521_COORD_SIZE;
+
+export interface P521KeyPair {
+  readonly publicKey: KeyObject;
+  readonly privateKey: KeyObject;
+}
+
+/** A fresh P-521 key pair, generated asynchronously (off the main thread). */
+export function generateP521KeyPair(): Promise<P521KeyPair> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('ec', { namedCurve: 'P-521' }, (err, publicKey, privateKey) => {
+      if (err) reject(err);
+      else resolve({ publicKey, privateKey });
+    });
+  });
+}
+
+/** x and y of a P-521 public (or private) key. Throws InvalidArgument for another key type. */
+export function p521PointOf(key: KeyObject): EcPublicKey {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  if (pub.asymmetricKeyType !== 'ec' || pub.asymmetricKeyDetails?.namedCurve !== 'secp521r1') {
+    throw new InvalidArgument('crypto.p521.key_type', 'expected a P-521 key');
+  }
+  const der = pub.export({ type: 'spki', format: 'der' });
+  if (der.length !== SPKI_SIZE || !der.subarray(0, SPKI_PREFIX.length).equals(SPKI_PREFIX)) {
+    throw new InvalidArgument('crypto.p521.encoding', 'unexpected SPKI encoding');
+  }
+  return {
+    x: new Uint8Array(der.subarray(SPKI_PREFIX.length, SPKI_PREFIX.length + P521_COORD_SIZE)),
+    y: new Uint8Array(der.subarray(SPKI_PREFIX.length + P521_COORD_SIZE)),
+  };
+}
+
+/**
+ * Imports a P-521 public key from its coordinates. Throws MalformedEvidence `crypto.p521.point` for wrong
+ * sizes or a point that is not on the curve (an invalid-curve point would leak the private key via ECDH).
+ */
+export function p521PublicKeyFromPoint(point: EcPublicKey, field = 'key'): KeyObject {
+  if (point.x.length !== P521_COORD_SIZE || point.y.length !== P521_COORD_SIZE) {
+    throw new MalformedEvidence('crypto.p521.point', `${field}: coordinates must be 66 bytes each`);
+  }
+  const der = Buffer.concat([SPKI_PREFIX, point.x, point.y]);
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new MalformedEvidence('crypto.p521.point', `${field}: not a point on P-521`, { cause });
+  }
+}

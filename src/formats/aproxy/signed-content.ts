@@ -1,0 +1,74 @@
+import { BytesBuilder } from './bytes-builder.js';
+import type { AesGcmData, EcPublicKey, InstanceIdentity } from './types.js';
+import { STATE_COUNTER_NONE } from './types.js';
+
+/**
+ * The bytes the broker signs (ECDSA P-384, SHA-384, IEEE P1363 r||s) so that a 0.2.0 guest that pins the
+ * broker's public key knows the secret came from that broker and was made for this request (docs/protocol.md
+ * "Broker signature"). Canonical, not JSON: a fixed domain string, then every field as
+ * `lp(x) = u32le(len(x)) || x` in a fixed order, so no two different responses share signed bytes.
+ *
+ *   "VOUCHSAFE-APROXY-RESPONSE-SIG/1" 0x00
+ *   lp(challenge) lp(key.x) lp(key.y)
+ *   lp(epk.x) lp(epk.y) lp(wrapped_cek) lp(aad) lp(iv) lp(tag) lp(secret ciphertext)
+ *   0x00                                    -- no identity, or
+ *   0x01 lp(project) lp(zone) lp(instanceId) lp(instanceName)   -- UTF-8
+ *   u64le(stateCounter)                     -- the counter the guest stated; 0xFF x 8 for none
+ */
+export const RESPONSE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-RESPONSE-SIG/1';
+export const COMMIT_SIG_DOMAIN = 'VOUCHSAFE-APROXY-COMMIT-SIG/1';
+
+export interface ResponseSignedFields {
+  readonly challenge: Uint8Array;
+  /** The guest's key from the AttestationRequest. */
+  readonly key: EcPublicKey;
+  readonly decryption: AesGcmData;
+  /** The `secret` field: the AES-256-GCM ciphertext. */
+  readonly ciphertext: Uint8Array;
+  readonly identity: InstanceIdentity | null;
+  readonly stateCounter: bigint | null;
+}
+
+export function encodeResponseSignedContent(f: ResponseSignedFields): Uint8Array {
+  const b = new BytesBuilder()
+    .raw(Buffer.from(RESPONSE_SIG_DOMAIN, 'ascii'))
+    .u8(0)
+    .lp(f.challenge)
+    .lp(f.key.x)
+    .lp(f.key.y)
+    .lp(f.decryption.epk.x)
+    .lp(f.decryption.epk.y)
+    .lp(f.decryption.wrappedCek)
+    .lp(f.decryption.aad)
+    .lp(f.decryption.iv)
+    .lp(f.decryption.tag)
+    .lp(f.ciphertext);
+  if (f.identity === null) b.u8(0);
+  else {
+    b.u8(1)
+      .lpString(f.identity.project)
+      .lpString(f.identity.zone)
+      .lpString(f.identity.instanceId)
+      .lpString(f.identity.instanceName);
+  }
+  return b.u64le(f.stateCounter === null ? STATE_COUNTER_NONE : f.stateCounter).build();
+}
+
+/**
+ * The bytes the broker signs to acknowledge a commit:
+ *   "VOUCHSAFE-APROXY-COMMIT-SIG/1" 0x00 lp(challenge) lp(bootId UTF-8) u64le(counter)
+ * The challenge ties the acknowledgement to this session's attestation.
+ */
+export function encodeCommitSignedContent(f: {
+  readonly challenge: Uint8Array;
+  readonly bootId: string;
+  readonly counter: bigint;
+}): Uint8Array {
+  return new BytesBuilder()
+    .raw(Buffer.from(COMMIT_SIG_DOMAIN, 'ascii'))
+    .u8(0)
+    .lp(f.challenge)
+    .lpString(f.bootId)
+    .u64le(f.counter)
+    .build();
+}

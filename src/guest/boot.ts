@@ -1,0 +1,283 @@
+import { type KeyObject, randomBytes } from 'node:crypto';
+import { rename } from 'node:fs/promises';
+import {
+  importBrokerPublicKey,
+  verifyAttestationResponse,
+  verifyCommit,
+} from '../crypto/broker-signature.js';
+import { unwrapSecret } from '../crypto/jwe-ecdh-es.js';
+import { generateP521KeyPair, p521PointOf } from '../crypto/p521.js';
+import { zeroize } from '../crypto/zeroize.js';
+import {
+  AttestationError,
+  type ErrorCode,
+  InvalidArgument,
+  MalformedEvidence,
+  PolicyRejected,
+  SignatureInvalid,
+} from '../errors.js';
+import { encodeAttestationRequest, parseAttestationResponse } from '../formats/aproxy/attestation.js';
+import { encodeCommitRequest, parseCommitResponse } from '../formats/aproxy/commit.js';
+import { isErrorReply } from '../formats/aproxy/error-reply.js';
+import { encodeNegotiationRequest, parseNegotiationResponse } from '../formats/aproxy/negotiation.js';
+import { computeReportData } from '../formats/aproxy/report-data.js';
+import { parseSecretPayload } from '../formats/aproxy/secret-payload.js';
+import {
+  type ErrorReply,
+  type InstanceIdentity,
+  type NegotiationParam,
+  type ProtocolVersion,
+  VERSION_TUPLES,
+} from '../formats/aproxy/types.js';
+import { GuestChannel } from './channel.js';
+import type { ReportProvider } from './report-provider.js';
+import {
+  deriveStateKey,
+  instanceBindingOf,
+  parseStateHeader,
+  readStateFile,
+  sealState,
+  unsealState,
+  writeStateFileAtomic,
+} from './state-file.js';
+
+export interface BootGuestOptions {
+  /** The proxy: `unix:PATH` or `tcp:HOST:PORT`. */
+  readonly connect: string;
+  readonly provider: ReportProvider;
+  /** The sealed state file (created on first boot). */
+  readonly statePath: string;
+  /** Protocol version to speak (default `0.2.0`). `0.1.0` is exactly what a COCONUT-SVSM sends. */
+  readonly version?: ProtocolVersion;
+  /**
+   * The broker's ECDSA P-384 public key (KeyObject, PEM or SPKI DER). When set, a response whose signature is
+   * missing or does not verify is rejected before anything is decrypted. Requires version 0.2.0.
+   */
+  readonly brokerPublicKey?: KeyObject | string | Uint8Array;
+  /** The body of a new state file on first boot (default: 32 random bytes, e.g. a vTPM seed). */
+  readonly initialState?: Uint8Array;
+  /** Deadline for connecting and for each reply (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+export interface BootResult {
+  readonly version: ProtocolVersion;
+  /** True when no state file existed and one was created. */
+  readonly firstBoot: boolean;
+  /** The counter of the state version now on disk. */
+  readonly counter: bigint;
+  /** The counter the guest stated to the broker (null: no state). */
+  readonly statedCounter: bigint | null;
+  /** The decrypted state body. */
+  readonly state: Uint8Array;
+  readonly identity: InstanceIdentity | null;
+  readonly bootId: string | null;
+  /** 0.2.0: the broker acknowledged the new counter. */
+  readonly committed: boolean;
+  /** The response (and commit) signature verified against the pinned broker key. */
+  readonly brokerVerified: boolean;
+  /** What REPORT_DATA the report was requested with. */
+  readonly reportData: Uint8Array;
+}
+
+const REQUIRED_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationParam[]>> = {
+  '0.1.0': ['Challenge', 'EcPublicKeyBytes'],
+  '0.2.0': ['Challenge', 'EcPublicKeyBytes', 'StateCounter'],
+};
+
+/**
+ * The SVSM side of key release as a library (reference svsm-protocol.md §2; docs/protocol.md "Guest flow"):
+ * negotiate, generate a fresh P-521 key, compute REPORT_DATA from the params, get a report, attest, verify
+ * the broker signature if pinned, unwrap the secret, unseal the state file (or create it on first boot),
+ * durably write the next version (counter + 1) and, in 0.2.0, commit it to the broker.
+ *
+ * Crash safety (0.2.0; docs/broker.md "Guest obligations"): the next version is written to a pending slot
+ * (`<statePath>.next`) before the commit and renamed over the state file only after the broker acknowledged
+ * it. A crash between the write and the commit leaves a pending version one ahead of the broker: the next boot
+ * states the pending counter first and, when the broker answers `broker.state_ahead`, boots again from the
+ * committed file. A crash after the commit but before the rename leaves the pending version committed: it is
+ * accepted and promoted. Either way the guest neither loses its data nor is locked out.
+ *
+ * Everything that fails is a typed AttestationError: the proxy's refusal (its code and reason),
+ * MalformedEvidence `aproxy.*` / `guest.params`, SignatureInvalid `aproxy.signature*` / `jwe.*` /
+ * `state.auth`, BindingMismatch `state.instance_binding`, CollateralUnavailable `guest.channel.*`,
+ * PolicyRejected `aproxy.refused` (a 0.1.0 `success:false`).
+ */
+export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
+  const version = opts.version ?? '0.2.0';
+  if (opts.brokerPublicKey !== undefined && version !== '0.2.0') {
+    throw new InvalidArgument('guest.pin_requires_0_2_0', 'pinning the broker key needs protocol 0.2.0');
+  }
+  const brokerKey =
+    opts.brokerPublicKey === undefined ? undefined : importBrokerPublicKey(opts.brokerPublicKey);
+  const pendingPath = pendingPathOf(opts.statePath);
+  const current = await readStateFile(opts.statePath);
+  // 0.1.0 has no commit, so it has no pending slot: it writes the state file in place.
+  const pending = version === '0.2.0' ? await readStateFile(pendingPath) : undefined;
+  if (!pending)
+    return attemptBoot(opts, version, brokerKey, { file: current, pending: false }, current === undefined);
+  try {
+    return await attemptBoot(opts, version, brokerKey, { file: pending, pending: true }, false);
+  } catch (e) {
+    // The pending version was never committed (crash before the commit): boot from the committed file.
+    if (e instanceof AttestationError && e.reason === 'broker.state_ahead') {
+      return attemptBoot(opts, version, brokerKey, { file: current, pending: false }, current === undefined);
+    }
+    throw e;
+  }
+}
+
+/** The pending slot of a state file: the next version, written before the commit, renamed after it. */
+export function pendingPathOf(statePath: string): string {
+  return `${statePath}.next`;
+}
+
+interface StateCandidate {
+  /** The sealed state this boot states and unseals; undefined on first boot. */
+  readonly file: Uint8Array | undefined;
+  readonly pending: boolean;
+}
+
+async function attemptBoot(
+  opts: BootGuestOptions,
+  version: ProtocolVersion,
+  brokerKey: KeyObject | undefined,
+  candidate: StateCandidate,
+  firstBoot: boolean,
+): Promise<BootResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const existing = candidate.file;
+  // Its header counter is what this boot states (unauthenticated until unsealed, which authenticates it).
+  const statedCounter = existing ? parseStateHeader(existing).counter : null;
+
+  const ch = await GuestChannel.open(opts.connect, timeoutMs);
+  let plaintext: Uint8Array | undefined;
+  let stateKey: Buffer | undefined;
+  try {
+    await ch.send(encodeNegotiationRequest({ version: VERSION_TUPLES[version], tee: 'snp' }));
+    const neg = throwIfError(parseNegotiationResponse(await ch.receive(timeoutMs), version));
+    checkParams(neg.params, version);
+
+    const keys = await generateP521KeyPair();
+    const key = p521PointOf(keys.publicKey);
+    const reportData = computeReportData(neg.params, {
+      challenge: neg.challenge,
+      key,
+      ...(version === '0.2.0' ? { stateCounter: statedCounter } : {}),
+    });
+    const evidence = await opts.provider.getReport(reportData);
+    await ch.send(
+      encodeAttestationRequest(
+        {
+          tee: 'snp',
+          evidence: evidence.certTable
+            ? { report: evidence.report, certsBuf: evidence.certTable }
+            : { report: evidence.report },
+          challenge: neg.challenge,
+          key,
+          ...(version === '0.2.0' ? { stateCounter: statedCounter } : {}),
+        },
+        version,
+      ),
+    );
+    const resp = throwIfError(parseAttestationResponse(await ch.receive(timeoutMs), version));
+    if (!resp.success) {
+      throw new PolicyRejected([{ code: 'aproxy.refused', message: 'the proxy answered success:false' }]);
+    }
+    if (resp.secret === undefined || resp.decryption === null) {
+      throw new MalformedEvidence('guest.secret_missing', 'a successful response carries no secret');
+    }
+    const identity = resp.identity ?? null;
+    let brokerVerified = false;
+    if (brokerKey) {
+      if (!resp.signature)
+        throw new SignatureInvalid('aproxy.signature.missing', 'the response is not signed');
+      verifyAttestationResponse(
+        brokerKey,
+        {
+          challenge: neg.challenge,
+          key,
+          decryption: resp.decryption,
+          ciphertext: resp.secret,
+          identity,
+          stateCounter: statedCounter,
+        },
+        resp.signature,
+      );
+      brokerVerified = true;
+    }
+
+    plaintext = unwrapSecret(keys.privateKey, { decryption: resp.decryption, ciphertext: resp.secret });
+    const payload = version === '0.2.0' ? parseSecretPayload(plaintext) : undefined;
+    stateKey = deriveStateKey(payload ? payload.secret : plaintext);
+
+    // Unseal or create, then write the next version durably.
+    const binding = instanceBindingOf(identity);
+    let body: Uint8Array;
+    let keepBinding = binding;
+    if (existing) {
+      const opened = unsealState(existing, stateKey, identity ? binding : undefined);
+      body = opened.body;
+      if (!identity) keepBinding = opened.header.instanceBinding;
+    } else {
+      body = opts.initialState ?? new Uint8Array(randomBytes(32));
+    }
+    const counter = (statedCounter ?? 0n) + 1n;
+    const next = sealState({ key: stateKey, counter, instanceBinding: keepBinding, body });
+
+    let committed = false;
+    if (payload) {
+      const pendingPath = pendingPathOf(opts.statePath);
+      // The broker accepted the pending version, so it is committed: promote it before replacing the slot.
+      if (candidate.pending) await rename(pendingPath, opts.statePath);
+      await writeStateFileAtomic(pendingPath, next);
+      await ch.send(
+        encodeCommitRequest({ bootId: payload.bootId, commitToken: payload.commitToken, counter }),
+      );
+      const c = throwIfError(parseCommitResponse(await ch.receive(timeoutMs)));
+      if (brokerKey) {
+        if (!c.signature)
+          throw new SignatureInvalid('aproxy.commit_signature.missing', 'the commit is not signed');
+        verifyCommit(brokerKey, { challenge: neg.challenge, bootId: payload.bootId, counter }, c.signature);
+      }
+      await rename(pendingPath, opts.statePath);
+      committed = true;
+    } else {
+      await writeStateFileAtomic(opts.statePath, next);
+    }
+    return {
+      version,
+      firstBoot,
+      counter,
+      statedCounter,
+      state: body,
+      identity,
+      bootId: payload?.bootId ?? null,
+      committed,
+      brokerVerified,
+      reportData,
+    };
+  } finally {
+    zeroize(plaintext, stateKey);
+    ch.close();
+  }
+}
+
+function throwIfError<T extends object>(r: T | ErrorReply): T {
+  if (isErrorReply(r)) {
+    // The code was checked against ErrorCode when the reply was parsed.
+    throw new AttestationError(r.error.code as ErrorCode, r.error.reason, `proxy: ${r.error.message}`);
+  }
+  return r;
+}
+
+/** Each param this version needs, exactly once; otherwise the report would not bind what the broker checks. */
+function checkParams(params: readonly NegotiationParam[], version: ProtocolVersion): void {
+  for (const p of REQUIRED_PARAMS[version]) {
+    const n = params.filter((q) => q === p).length;
+    if (n !== 1) throw new MalformedEvidence('guest.params', `param ${p} appears ${n} times; expected once`);
+  }
+  if (params.length !== REQUIRED_PARAMS[version].length) {
+    throw new MalformedEvidence('guest.params', 'unexpected extra params');
+  }
+}

@@ -1,0 +1,11 @@
+/** The SVSM side of key release as a library: attest, unwrap, seal/unseal state; report providers. */
+export { type BootGuestOptions, type BootResult, bootGuest } from './boot.js';
+export { GuestChannel } from './channel.js';
+export { type ConfigfsTsmOptions, ConfigfsTsmProvider, type TsmFs } from './configfs-tsm.js';
+export {
+  type ReportProvider,
+  type ReportResult,
+  type SnpFirmwareLike,
+  simulatorReportProvider,
+} from './report-provider.js';
+export * from './state-file.js';

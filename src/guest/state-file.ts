@@ -1,0 +1,207 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { zeroize } from '../crypto/zeroize.js';
+import { BindingMismatch, InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
+import { BytesBuilder } from '../formats/aproxy/bytes-builder.js';
+import { type InstanceIdentity, STATE_COUNTER_NONE } from '../formats/aproxy/types.js';
+import { Reader, Writer } from '../formats/reader.js';
+import { ctEqual, isAllZero } from '../util/bytes.js';
+
+/**
+ * The guest's sealed state file (docs/protocol.md "State file"). A fixed 64-byte header, readable before
+ * decryption (its counter is what the guest states to the broker) and authenticated as AES-GCM AAD, then
+ * the AES-256-GCM ciphertext of the body and the tag. Little-endian:
+ *
+ *   0x00  magic "VSST"
+ *   0x04  u16 format version = 1
+ *   0x06  u16 flags, must be zero
+ *   0x08  u64 counter (0..2^64-2; 2^64-1 is "no state" in the protocol)
+ *   0x10  32-byte instance binding: SHA-256 of the instance identity (instanceBindingOf), or zero = unbound
+ *   0x30  12-byte GCM nonce (random per write)
+ *   0x3C  u32 body length (0..16 MiB)
+ *   0x40  ciphertext, then the 16-byte tag
+ *
+ * Key = HKDF-SHA256(ikm = released secret, salt = "VSST", info = "vouchsafe state-file v1 aes-256-gcm",
+ * 32 bytes). Errors: MalformedEvidence `state.*` (size, magic, version, reserved bits, counter), SignatureInvalid
+ * `state.auth` (wrong key or any tampering), BindingMismatch `state.instance_binding`.
+ */
+export const STATE_MAGIC = 'VSST';
+export const STATE_FORMAT_VERSION = 1;
+export const STATE_HEADER_SIZE = 0x40;
+export const STATE_TAG_SIZE = 16;
+export const STATE_MAX_BODY = 16 * 1024 * 1024;
+const KDF_SALT = Buffer.from('VSST', 'ascii');
+const KDF_INFO = Buffer.from('vouchsafe state-file v1 aes-256-gcm', 'ascii');
+
+export interface StateHeader {
+  readonly formatVersion: number;
+  readonly counter: bigint;
+  readonly instanceBinding: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly bodyLength: number;
+}
+
+/** The header of a state file, bounds-checked, without decrypting (the counter is not yet authenticated). */
+export function parseStateHeader(file: Uint8Array): StateHeader {
+  if (file.length < STATE_HEADER_SIZE + STATE_TAG_SIZE) {
+    throw new MalformedEvidence(
+      'state.size',
+      `state file is ${file.length} bytes, shorter than header and tag`,
+    );
+  }
+  const r = new Reader(file.subarray(0, STATE_HEADER_SIZE), 'state');
+  if (Buffer.from(r.bytes(4)).toString('latin1') !== STATE_MAGIC) {
+    throw new MalformedEvidence('state.magic', 'not a Vouchsafe state file');
+  }
+  const formatVersion = r.u16le();
+  if (formatVersion !== STATE_FORMAT_VERSION) {
+    throw new MalformedEvidence('state.version', `state file format ${formatVersion} is not supported`);
+  }
+  r.mbz(2, 'flags');
+  const counter = r.u64le();
+  if (counter === STATE_COUNTER_NONE)
+    throw new MalformedEvidence('state.counter', 'counter 2^64-1 is reserved');
+  const instanceBinding = r.bytes(32);
+  const nonce = r.bytes(12);
+  const bodyLength = r.u32le();
+  r.end();
+  if (bodyLength > STATE_MAX_BODY || file.length !== STATE_HEADER_SIZE + bodyLength + STATE_TAG_SIZE) {
+    throw new MalformedEvidence(
+      'state.size',
+      `body length ${bodyLength} does not match a ${file.length}-byte file`,
+    );
+  }
+  return { formatVersion, counter, instanceBinding, nonce, bodyLength };
+}
+
+/** HKDF-SHA256 of the released secret into the state key. Zeroize the result when done. */
+export function deriveStateKey(secret: Uint8Array): Buffer {
+  if (secret.length < 16)
+    throw new InvalidArgument('state.secret', 'the released secret is shorter than 16 bytes');
+  return Buffer.from(hkdfSync('sha256', secret, KDF_SALT, KDF_INFO, 32));
+}
+
+/**
+ * The instance binding for a 0.2.0 identity: SHA-256("VOUCHSAFE-INSTANCE/1" 0x00 lp(project) lp(zone)
+ * lp(instanceId) lp(instanceName)), lp = u32le length || UTF-8. Null identity: 32 zero bytes (unbound).
+ */
+export function instanceBindingOf(identity: InstanceIdentity | null): Uint8Array {
+  if (identity === null) return new Uint8Array(32);
+  const enc = new BytesBuilder()
+    .raw(Buffer.from('VOUCHSAFE-INSTANCE/1', 'ascii'))
+    .u8(0)
+    .lpString(identity.project)
+    .lpString(identity.zone)
+    .lpString(identity.instanceId)
+    .lpString(identity.instanceName)
+    .build();
+  return new Uint8Array(createHash('sha256').update(enc).digest());
+}
+
+export interface SealInput {
+  /** The state key from deriveStateKey. */
+  readonly key: Uint8Array;
+  readonly counter: bigint;
+  readonly instanceBinding: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+export function sealState(s: SealInput): Uint8Array {
+  if (s.key.length !== 32) throw new InvalidArgument('state.key', 'state key is 32 bytes');
+  if (s.counter < 0n || s.counter >= STATE_COUNTER_NONE)
+    throw new InvalidArgument('state.counter', 'counter range');
+  if (s.instanceBinding.length !== 32)
+    throw new InvalidArgument('state.binding', 'instance binding is 32 bytes');
+  if (s.body.length > STATE_MAX_BODY) throw new InvalidArgument('state.size', 'state body too large');
+  const nonce = randomBytes(12);
+  const header = new Writer(STATE_HEADER_SIZE)
+    .bytes(Buffer.from(STATE_MAGIC, 'latin1'))
+    .u16le(STATE_FORMAT_VERSION)
+    .u16le(0)
+    .u64le(s.counter)
+    .bytes(s.instanceBinding, 32)
+    .bytes(nonce, 12)
+    .u32le(s.body.length).buf;
+  const c = createCipheriv('aes-256-gcm', s.key, nonce, { authTagLength: STATE_TAG_SIZE });
+  c.setAAD(header);
+  const ct = Buffer.concat([c.update(s.body), c.final()]);
+  return new Uint8Array(Buffer.concat([header, ct, c.getAuthTag()]));
+}
+
+export interface UnsealedState {
+  readonly header: StateHeader;
+  readonly body: Uint8Array;
+}
+
+/**
+ * Opens a state file. `expectedBinding` (when the instance is known) must equal the header's unless the file
+ * is unbound (all-zero binding, written before an identity was known). The header is authenticated as AAD, so
+ * a changed counter fails as `state.auth`.
+ */
+export function unsealState(file: Uint8Array, key: Uint8Array, expectedBinding?: Uint8Array): UnsealedState {
+  const header = parseStateHeader(file);
+  if (
+    expectedBinding &&
+    !isAllZero(header.instanceBinding) &&
+    !ctEqual(header.instanceBinding, expectedBinding)
+  ) {
+    throw new BindingMismatch('state.instance_binding', 'the state file belongs to another instance');
+  }
+  const d = createDecipheriv('aes-256-gcm', key, header.nonce, { authTagLength: STATE_TAG_SIZE });
+  d.setAAD(file.subarray(0, STATE_HEADER_SIZE));
+  d.setAuthTag(file.subarray(file.length - STATE_TAG_SIZE));
+  const head = d.update(file.subarray(STATE_HEADER_SIZE, file.length - STATE_TAG_SIZE));
+  try {
+    const tail = d.final();
+    return { header, body: new Uint8Array(Buffer.concat([head, tail])) };
+  } catch (cause) {
+    throw new SignatureInvalid('state.auth', 'state file does not authenticate (wrong key or tampered)', {
+      cause,
+    });
+  } finally {
+    zeroize(head);
+  }
+}
+
+/** Reads a state file, or undefined if there is none. Refuses oversized files before reading them. */
+export async function readStateFile(path: string): Promise<Uint8Array | undefined> {
+  try {
+    const st = await stat(path);
+    if (st.size > STATE_HEADER_SIZE + STATE_MAX_BODY + STATE_TAG_SIZE) {
+      throw new MalformedEvidence('state.size', `state file is ${st.size} bytes`);
+    }
+    const fh = await open(path, 'r');
+    try {
+      return new Uint8Array(await fh.readFile());
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Writes via a temporary file, fsync and rename, so a crash leaves the old or the new version, never half. */
+export async function writeStateFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}

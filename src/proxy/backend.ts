@@ -1,0 +1,99 @@
+import type { AttestationError } from '../errors.js';
+import type {
+  AesGcmData,
+  AttestationToken,
+  EcPublicKey,
+  InstanceIdentity,
+  NegotiationParam,
+  ProtocolVersion,
+  SnpEvidence,
+} from '../formats/aproxy/types.js';
+
+/**
+ * What the host proxy needs from whoever decides (the broker over HTTP, a KBS adapter, or a test double).
+ * The proxy only frames, validates and relays; every decision and every secret is the backend's. The proxy
+ * is untrusted in the design (design.md "Security model"), so a backend must not rely on it for any check:
+ * it verifies the evidence, the challenge and the REPORT_DATA binding itself.
+ *
+ * Each call gets a {@link BackendContext} whose `signal` aborts when the proxy's backend timeout expires or
+ * the proxy closes; a backend that ignores it is still cut off (the guest gets an error), but its work
+ * continues in the background.
+ */
+export interface ProxyBackend {
+  /** Step 1: a fresh challenge and the ordered REPORT_DATA params for this guest's protocol version. */
+  negotiate(req: NegotiateInput, ctx: BackendContext): Promise<NegotiateResult>;
+  /** Step 2: verify, decide, and on release wrap the secret to `key` (JWE ECDH-ES+A256KW/A256GCM). */
+  attest(req: AttestInput, ctx: BackendContext): Promise<AttestationResult>;
+  /** 0.2.0 only: the guest has durably written state version `counter`; record it (rollback/clone check). */
+  commit(req: CommitInput, ctx: BackendContext): Promise<CommitResult>;
+}
+
+export interface BackendContext {
+  /** Random per connection; appears in the proxy's logs. */
+  readonly sessionId: string;
+  /** The peer as the transport names it (`unix`, or `tcp:ADDR:PORT`); the host, not the guest, controls it. */
+  readonly peer: string;
+  readonly signal: AbortSignal;
+}
+
+export interface NegotiateInput {
+  readonly tee: 'snp';
+  readonly version: ProtocolVersion;
+}
+
+export interface NegotiateResult {
+  readonly challenge: Uint8Array;
+  /**
+   * In the order REPORT_DATA hashes them. 0.1.0 allows `Challenge` and `EcPublicKeyBytes`; a 0.2.0 backend
+   * that wants rollback protection also lists `StateCounter` (the guest library requires it in 0.2.0).
+   */
+  readonly params: readonly NegotiationParam[];
+}
+
+export interface AttestInput {
+  readonly tee: 'snp';
+  readonly version: ProtocolVersion;
+  readonly evidence: SnpEvidence;
+  /** The challenge as the guest echoed it (the proxy has already checked it equals the negotiated one). */
+  readonly challenge: Uint8Array;
+  /** The guest's fresh P-521 key: wrap the secret to it. */
+  readonly key: EcPublicKey;
+  /** 0.2.0: the counter the guest's state file states, or null for no state. Undefined for 0.1.0 guests. */
+  readonly stateCounter?: bigint | null;
+}
+
+/**
+ * A release or a refusal. For a 0.1.0 guest, `ciphertext` is the secret itself sealed as a JWE and
+ * `identity`/`signature` are dropped on the wire. For a 0.2.0 guest, `ciphertext` must seal a secret payload
+ * (encodeSecretPayload: secret, boot id, commit token) and `signature` should be the broker's signature
+ * (signAttestationResponse) over the response's signed content; a guest that pins the broker key rejects
+ * a response without one.
+ */
+export type AttestationResult =
+  | {
+      readonly outcome: 'released';
+      readonly ciphertext: Uint8Array;
+      readonly decryption: AesGcmData;
+      readonly token?: AttestationToken | null;
+      readonly identity?: InstanceIdentity | null;
+      readonly signature?: Uint8Array | null;
+    }
+  | { readonly outcome: 'refused'; readonly error: RefusalError };
+
+export interface CommitInput {
+  readonly version: '0.2.0';
+  readonly bootId: string;
+  readonly commitToken: Uint8Array;
+  readonly counter: bigint;
+  /** The challenge of this session's attestation; the commit acknowledgement signature covers it. */
+  readonly challenge: Uint8Array;
+}
+
+export type CommitResult =
+  | { readonly outcome: 'committed'; readonly signature?: Uint8Array | null }
+  | { readonly outcome: 'refused'; readonly error: RefusalError };
+
+/** A refusal as the guest will see it: an AttestationError, or the same three fields. */
+export type RefusalError =
+  | AttestationError
+  | { readonly code: string; readonly reason: string; readonly message: string };

@@ -1,0 +1,9 @@
+export type * from './backend.js';
+export {
+  type ChannelAddress,
+  formatChannelAddress,
+  parseChannelAddress,
+  removeStaleUnixSocket,
+} from './listen-address.js';
+export { type ProxyOptions, type RunningProxy, startProxy } from './server.js';
+export { DEFAULT_TIMEOUTS, type ProxyTimeouts, type SessionOutcome } from './session.js';

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  createBrokerKbsAdapter,
+  SEALING_KEY_PATH,
+  snpPolicyChecksMeasurement,
+} from '../../src/api/kbs/broker-adapter.js';
+import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/api/kbs/resource-policy.js';
+import { MemorySecretStore } from '../../src/api/kbs/secrets.js';
+import { createSnpEvidenceVerifier } from '../../src/api/kbs/snp-verifier.js';
+import type { Broker } from '../../src/broker/broker.js';
+import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import type { SnpEarSubject } from '../../src/tokens/index.js';
+import { toHex } from '../../src/util/bytes.js';
+import { rejectsReason, throwsReason } from './assert-error.js';
+
+const MEAS = 'ab'.repeat(48);
+const subject = (over: Partial<SnpEarSubject> = {}): SnpEarSubject => ({
+  jti: 'j',
+  status: 'affirming',
+  identity: {
+    brokerInstanceId: 'i-1',
+    project: 'p',
+    zone: 'z',
+    instanceId: '1',
+    instanceName: 'vm',
+    source: 'registry',
+  },
+  measurement: MEAS,
+  teePubkey: {},
+  ...over,
+});
+
+describe('resource policy', () => {
+  it('every constraint must be explicit; "any" is how to leave one open', () => {
+    throwsReason(
+      () => parseResourcePolicy({ projects: ['p'] }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource_policy',
+    );
+    throwsReason(
+      () => parseResourcePolicy({ instances: 'any', projects: [], measurements: 'any' }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource_policy',
+    );
+    throwsReason(
+      () => parseResourcePolicy({ instances: 'any', projects: 'any', measurements: ['00'] }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource_policy',
+    );
+    throwsReason(
+      () => parseResourcePolicy({ instances: 'any', projects: 'any', measurements: 'any', extra: 1 }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource_policy',
+    );
+    throwsReason(
+      () =>
+        parseResourcePolicy({ instances: 'any', projects: 'any', measurements: 'any', statuses: ['great'] }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource_policy',
+    );
+    const p = parseResourcePolicy({ instances: 'any', projects: 'any', measurements: [MEAS.toUpperCase()] });
+    assert.deepEqual(p.statuses, ['affirming'], 'default: affirming results only');
+    assert.deepEqual(p.measurements, [MEAS]);
+  });
+
+  it('reports every failed constraint', () => {
+    const p = parseResourcePolicy({ instances: ['i-2'], projects: ['q'], measurements: ['cd'.repeat(48)] });
+    assert.deepEqual(
+      evaluateResourcePolicy(p, subject({ status: 'warning' })).map((f) => f.code),
+      ['kbs.resource.instance', 'kbs.resource.project', 'kbs.resource.measurement', 'kbs.resource.status'],
+    );
+    const ok = parseResourcePolicy({ instances: ['i-1'], projects: ['p'], measurements: [MEAS] });
+    assert.deepEqual(evaluateResourcePolicy(ok, subject()), []);
+    const warn = parseResourcePolicy({
+      instances: 'any',
+      projects: 'any',
+      measurements: 'any',
+      statuses: ['warning'],
+    });
+    assert.deepEqual(evaluateResourcePolicy(warn, subject({ status: 'warning' })), []);
+  });
+
+  it('measurement rule detection follows the SNP policy', () => {
+    assert.equal(snpPolicyChecksMeasurement({ measurements: [MEAS] }), true);
+    assert.equal(snpPolicyChecksMeasurement({ measurements: 'any' }), false);
+    assert.equal(snpPolicyChecksMeasurement({}), false);
+    assert.equal(snpPolicyChecksMeasurement({ bogus: 1 }), false);
+  });
+});
+
+/** TEST DOUBLE of the Broker's release (the real Broker is exercised in rcar.test.ts). */
+function fakeBroker(key: Uint8Array, commitToken: Uint8Array) {
+  return {
+    issueChallenge: async () => ({ challenge: new Uint8Array(32), expiresAt: 0 }),
+    release: async () => ({
+      key,
+      keyVersion: 1,
+      instance: { id: 'i-1', project: 'p', zone: 'z', instanceId: '1', instanceName: 'vm' },
+      bootId: 'b',
+      commitToken,
+      committedCounter: null,
+      leaseExpiresAt: 0,
+    }),
+    getInstance: async () => undefined,
+  } as unknown as Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
+}
+
+describe('broker adapter: grants', () => {
+  it('holds the released key for its grant only, until it expires; zeroes the commit token at once', async () => {
+    const chain = await sharedSimChain('Milan');
+    const fw = new SimSnpFirmware(chain, {
+      measurement: new Uint8Array(48),
+      policy: SIM_DEFAULT_POLICY,
+      hostData: new Uint8Array(32),
+    });
+    const { report, certTable } = fw.getReport(new Uint8Array(64));
+    const verifier = createSnpEvidenceVerifier({
+      trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
+    });
+    let t = 0;
+    const key = new Uint8Array(32).fill(9);
+    const commitToken = new Uint8Array(32).fill(5);
+    const secrets = new MemorySecretStore();
+    const a = createBrokerKbsAdapter({
+      broker: fakeBroker(key, commitToken),
+      verify: verifier.verify,
+      secrets,
+      grantTtlMs: 1000,
+      now: () => t,
+    });
+    const att = await a.attest({
+      tee: 'snp',
+      report,
+      certTable,
+      challenge: new Uint8Array(32),
+      expectedReportData: new Uint8Array(64),
+    });
+    assert.deepEqual(commitToken, new Uint8Array(32));
+    assert.equal(att.appraisal.debugAllowed, false);
+    assert.equal((att.claims as { measurement: string }).measurement, toHex(new Uint8Array(48)));
+    const path = { repository: 'vouchsafe', type: 'sealing-key', tag: 'current' };
+    assert.equal(`${path.repository}/${path.type}/${path.tag}`, SEALING_KEY_PATH);
+    const got = await a.readResource({ path, subject: subject({ jti: att.grant }) });
+    assert.deepEqual(got, new Uint8Array(32).fill(9));
+    got.fill(0);
+    assert.deepEqual(
+      await a.readResource({ path, subject: subject({ jti: att.grant }) }),
+      new Uint8Array(32).fill(9),
+      'a copy each time',
+    );
+    await rejectsReason(
+      a.readResource({ path, subject: subject({ jti: 'other' }) }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource.gone',
+    );
+    await rejectsReason(
+      a.readResource({
+        path,
+        subject: subject({ jti: att.grant, identity: { ...subject().identity, brokerInstanceId: 'i-2' } }),
+      }),
+      'ERR_POLICY_REJECTED',
+      'kbs.resource.instance',
+    );
+    await rejectsReason(
+      a.readResource({ path: { repository: 'a', type: 'b', tag: 'c' }, subject: subject() }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource.not_found',
+    );
+    t = 1000;
+    await rejectsReason(
+      a.readResource({ path, subject: subject({ jti: att.grant }) }),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.resource.gone',
+    );
+    assert.equal(a.heldGrants(), 1);
+    a.close();
+    assert.equal(a.heldGrants(), 0);
+    assert.deepEqual(key, new Uint8Array(32), 'close() zeroes held keys');
+  });
+});

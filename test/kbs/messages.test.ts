@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { readCookie, sessionCookie } from '../../src/api/kbs/cookie.js';
+import { parseSnpPrimaryEvidence } from '../../src/api/kbs/evidence.js';
+import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/api/kbs/messages.js';
+import { problemFromError } from '../../src/api/kbs/problem.js';
+import { SessionStore } from '../../src/api/kbs/sessions.js';
+import { BrokerRefused } from '../../src/broker/errors.js';
+import {
+  ChainInvalid,
+  CollateralUnavailable,
+  InvalidArgument,
+  MalformedEvidence,
+  NotSupported,
+  PolicyRejected,
+} from '../../src/errors.js';
+import { onlyTyped, throwsReason } from './assert-error.js';
+
+const b64 = (n: number, fill = 1) => Buffer.alloc(n, fill).toString('base64');
+
+describe('RCAR request parsing', () => {
+  it('Request: version 0.4.0 and tee snp only; extra-params required (any JSON)', () => {
+    assert.deepEqual(parseAuthRequest({ version: '0.4.0', tee: 'snp', 'extra-params': '' }), {
+      version: '0.4.0',
+      tee: 'snp',
+      extraParams: '',
+    });
+    throwsReason(
+      () => parseAuthRequest({ version: '0.4.1', tee: 'snp', 'extra-params': '' }),
+      'ERR_NOT_SUPPORTED',
+      'kbs.version',
+    );
+    throwsReason(
+      () => parseAuthRequest({ version: '0.4.0', tee: 'sample', 'extra-params': '' }),
+      'ERR_NOT_SUPPORTED',
+      'kbs.tee',
+    );
+    throwsReason(
+      () => parseAuthRequest({ version: '0.4.0', tee: 'snp' }),
+      'ERR_MALFORMED',
+      'kbs.request.shape',
+    );
+    throwsReason(() => parseAuthRequest([]), 'ERR_MALFORMED', 'kbs.request.shape');
+  });
+
+  it('Attestation: runtime-data and tee-evidence required; init-data null is accepted, a value refused', () => {
+    const ok = {
+      'init-data': null,
+      'runtime-data': { nonce: 'n', 'tee-pubkey': {} },
+      'tee-evidence': { primary_evidence: {}, additional_evidence: '' },
+      unknown: 1,
+    };
+    assert.equal(parseAttestationBody(ok).runtimeData.nonce, 'n');
+    throwsReason(
+      () => parseAttestationBody({ ...ok, 'init-data': { format: 'toml', body: '' } }),
+      'ERR_NOT_SUPPORTED',
+      'kbs.init_data',
+    );
+    throwsReason(
+      () => parseAttestationBody({ ...ok, 'runtime-data': { nonce: 1 } }),
+      'ERR_MALFORMED',
+      'kbs.request.shape',
+    );
+    throwsReason(
+      () =>
+        parseAttestationBody({ ...ok, 'tee-evidence': { primary_evidence: {}, additional_evidence: {} } }),
+      'ERR_MALFORMED',
+      'kbs.request.shape',
+    );
+  });
+
+  it('SNP primary evidence: both aproxy spellings; the sev-crate struct form refused; strict base64', () => {
+    const r = parseSnpPrimaryEvidence({ 'snp-report': b64(0x4a0), 'certs-buf': null });
+    assert.equal(r.report.length, 0x4a0);
+    assert.equal(r.certTable, undefined);
+    const s = parseSnpPrimaryEvidence({ attestation_report: b64(0x4a0), cert_chain: b64(100) });
+    assert.equal(s.spelling, 'attestation_report');
+    assert.equal(s.certTable?.length, 100);
+    throwsReason(
+      () => parseSnpPrimaryEvidence({ attestation_report: { version: 2, guest_svn: 0 } }),
+      'ERR_NOT_SUPPORTED',
+      'kbs.evidence.format',
+    );
+    throwsReason(
+      () => parseSnpPrimaryEvidence({ 'snp-report': 'a-b_' }),
+      'ERR_MALFORMED',
+      'kbs.evidence.base64',
+    );
+    throwsReason(
+      () => parseSnpPrimaryEvidence({ 'snp-report': 'QQ' }),
+      'ERR_MALFORMED',
+      'kbs.evidence.base64',
+    );
+    throwsReason(
+      () => parseSnpPrimaryEvidence({ 'snp-report': b64(5000) }),
+      'ERR_MALFORMED',
+      'kbs.evidence.size',
+    );
+    throwsReason(() => parseSnpPrimaryEvidence({}), 'ERR_MALFORMED', 'kbs.evidence.shape');
+  });
+
+  it('resource paths: three safe segments', () => {
+    assert.deepEqual(parseResourcePath({ repository: 'default', type: 'sample', tag: 'test' }), {
+      repository: 'default',
+      type: 'sample',
+      tag: 'test',
+    });
+    for (const bad of ['..', '.hidden', '', 'a b', 'x'.repeat(200)]) {
+      throwsReason(
+        () => parseResourcePath({ repository: bad, type: 't', tag: 'x' }),
+        'ERR_INVALID_ARGUMENT',
+        'kbs.resource.path',
+      );
+    }
+  });
+
+  it('hostile bodies only ever produce typed errors', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        onlyTyped(() => parseAuthRequest(v));
+        onlyTyped(() => parseAttestationBody(v));
+        onlyTyped(() => parseSnpPrimaryEvidence(v));
+        onlyTyped(() =>
+          parseAttestationBody({ 'runtime-data': { nonce: 'x', 'tee-pubkey': v }, 'tee-evidence': v }),
+        );
+        onlyTyped(() => parseSnpPrimaryEvidence({ 'snp-report': v, 'certs-buf': v }));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('sessions and cookies', () => {
+  it('cookie: read among others, quoted values; Set-Cookie has Expires and HttpOnly', () => {
+    assert.equal(readCookie('a=1; kbs-session-id=abc; b=2', 'kbs-session-id'), 'abc');
+    assert.equal(readCookie('kbs-session-id="q"', 'kbs-session-id'), 'q');
+    assert.equal(readCookie('other=1', 'kbs-session-id'), undefined);
+    assert.equal(readCookie(undefined, 'kbs-session-id'), undefined);
+    assert.equal(
+      sessionCookie('ff', 0),
+      'kbs-session-id=ff; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly',
+    );
+  });
+
+  it('lifecycle: authed -> attested; expired for one more lifetime, then unknown', () => {
+    let t = 1000;
+    const s = new SessionStore({ ttlMs: 100, maxSessions: 10, now: () => t });
+    const { id } = s.create('nonce', new Uint8Array(32));
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(s.get(id).status, 'ok');
+    assert.equal(s.attest(id, 'tok'), true);
+    assert.equal(s.attest(id, 'tok2'), false, 'attests once');
+    const got = s.get(id);
+    assert.ok(got.status === 'ok' && got.session.phase === 'attested' && got.session.token === 'tok');
+    t += 100;
+    assert.equal(s.get(id).status, 'expired');
+    t += 100;
+    s.sweep();
+    assert.equal(s.get(id).status, 'unknown');
+    assert.equal(s.get('zz').status, 'unknown');
+  });
+
+  it('when full, evicts the oldest authed session; refuses only when all are attested', () => {
+    const s = new SessionStore({ ttlMs: 1000, maxSessions: 2, now: () => 0 });
+    const a = s.create('a', new Uint8Array(32));
+    const b = s.create('b', new Uint8Array(32));
+    s.attest(b.id, 't');
+    const c = s.create('c', new Uint8Array(32));
+    assert.equal(s.get(a.id).status, 'unknown');
+    assert.equal(s.get(b.id).status, 'ok');
+    s.attest(c.id, 't');
+    throwsReason(() => s.create('d', new Uint8Array(32)), 'ERR_INVALID_ARGUMENT', 'kbs.sessions_full');
+  });
+});
+
+describe('problem documents', () => {
+  const slug = (e: unknown) => problemFromError(e).type.split('/').pop();
+  it('maps reasons and codes to stable types', () => {
+    assert.equal(slug(new BrokerRefused('broker.clone')), 'attestation-refused');
+    assert.equal(slug(new BrokerRefused('broker.challenge_expired')), 'challenge-invalid');
+    assert.equal(slug(new ChainInvalid('snp.chain.root_untrusted')), 'evidence-invalid');
+    assert.equal(slug(new MalformedEvidence('snp.report.version')), 'evidence-invalid');
+    assert.equal(slug(new MalformedEvidence('kbs.evidence.base64')), 'evidence-malformed');
+    assert.equal(slug(new NotSupported('snp.product_unknown')), 'unsupported');
+    assert.equal(slug(new CollateralUnavailable('kds.fetch')), 'collateral-unavailable');
+    assert.equal(slug(new PolicyRejected([{ code: 'snp.tcb', message: '' }])), 'policy-rejected');
+    assert.equal(
+      slug(new PolicyRejected([{ code: 'kbs.resource.status', message: '' }])),
+      'resource-forbidden',
+    );
+    assert.equal(slug(new InvalidArgument('kbs.resource.gone')), 'grant-gone');
+  });
+
+  it('server-side failures are opaque internal problems', () => {
+    const p = problemFromError(new Error('database password is hunter2'));
+    assert.equal(p.status, 500);
+    assert.equal(p.detail, 'internal error');
+    const k = problemFromError(new InvalidArgument('broker.kek.unwrap_failed', 'details'));
+    assert.equal(k.status, 500);
+    assert.equal(k.detail, 'internal error');
+  });
+});

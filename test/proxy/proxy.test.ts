@@ -1,0 +1,359 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { encodeBase64Std } from '../../src/formats/aproxy/base64.js';
+import { bootGuest } from '../../src/guest/boot.js';
+import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
+import type { ProxyTimeouts } from '../../src/proxy/session.js';
+import { rejectsCode } from '../aproxy/assert-error.js';
+import { RawClient } from './raw-client.js';
+import { RecordingProvider, TestBroker } from './test-backend.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'vs-proxy-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function memoryLogger() {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+  return { logger, lines };
+}
+
+async function start(broker: TestBroker, timeouts?: Partial<ProxyTimeouts>) {
+  const dir = tempDir();
+  const { logger, lines } = memoryLogger();
+  const proxy = await startProxy({
+    listen: `unix:${join(dir, 'aproxy.sock')}`,
+    backend: broker,
+    logger,
+    timeouts,
+  });
+  return { proxy, dir, lines };
+}
+
+const NEG_010 = '{"version":[0,1,0],"tee":"snp"}';
+const NEG_020 = '{"version":[0,2,0],"tee":"snp"}';
+
+async function boot(proxy: RunningProxy, dir: string, name: string, version: '0.1.0' | '0.2.0' = '0.2.0') {
+  return bootGuest({
+    connect: proxy.address,
+    provider: new RecordingProvider(name),
+    statePath: join(dir, `${name}.state`),
+    version,
+    timeoutMs: 10_000,
+  });
+}
+
+describe('proxy: malformed and hostile guests', () => {
+  let ctx: Awaited<ReturnType<typeof start>>;
+  before(async () => {
+    ctx = await start(new TestBroker(), { readMs: 400, backendMs: 2000, sessionMs: 20_000 });
+  });
+  after(() => ctx.proxy.close());
+
+  it('drops a guest that connects and goes silent after the read timeout, while another guest completes', async () => {
+    const silent = await RawClient.connect(ctx.proxy.address);
+    const t0 = Date.now();
+    const result = await boot(ctx.proxy, ctx.dir, 'concurrent-with-silent');
+    assert.equal(result.committed, true);
+    assert.equal(silent.closedAt, undefined, 'the silent guest must not be dropped before its timeout');
+    const closedAt = await silent.closed(3000);
+    assert.ok(closedAt - t0 >= 350, `dropped after ${closedAt - t0} ms`);
+  });
+
+  it('drops a guest that trickles a frame slower than the read deadline (per frame, not per byte)', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    const frame = Buffer.concat([Buffer.from([31, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(NEG_020)]);
+    const t0 = Date.now();
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i < frame.length && c.closedAt === undefined) c.sendRaw(frame.subarray(i, ++i));
+    }, 50);
+    const closedAt = await c.closed(3000);
+    clearInterval(timer);
+    assert.ok(closedAt - t0 < 1500, 'dropped near the read timeout');
+    assert.ok(i < frame.length, 'the frame never completed');
+  });
+
+  it('closes on a lying length prefix without waiting for the claimed bytes', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendRaw(Buffer.from('ffffffffffffff7f', 'hex'));
+    assert.equal(await c.next(1000), 'EOF');
+    const c2 = await RawClient.connect(ctx.proxy.address);
+    c2.sendRaw(Buffer.from('0100100000000000', 'hex')); // 1 MiB + 1
+    assert.equal(await c2.next(1000), 'EOF');
+  });
+
+  it('0.2.0: malformed JSON and bad base64 get an ErrorReply with a stable code and reason', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendFrame(NEG_020);
+    const neg = JSON.parse(await c.next());
+    assert.deepEqual(neg.version, [0, 2, 0]);
+    const x = encodeBase64Std(new Uint8Array(66));
+    c.sendFrame(
+      `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"${neg.challenge.replace(/=+$/, '')}",` +
+        `"key":{"x":"${x}","y":"${x}"},"stateCounter":null}`,
+    );
+    const reply = JSON.parse(await c.next());
+    assert.equal(reply.success, false);
+    assert.equal(reply.error.code, 'ERR_MALFORMED');
+    assert.equal(reply.error.reason, 'aproxy.base64');
+    assert.equal(await c.next(), 'EOF');
+
+    const d = await RawClient.connect(ctx.proxy.address);
+    d.sendFrame('{"version":[0,2,0],"tee":"snp"');
+    const r2 = JSON.parse(await d.next());
+    assert.equal(r2.error.reason, 'aproxy.json.syntax');
+  });
+
+  it('0.1.0: a malformed AttestationRequest gets the aproxy-compatible {"success":false}', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendFrame(NEG_010);
+    const neg = JSON.parse(await c.next());
+    assert.deepEqual(Object.keys(neg), ['challenge', 'params']);
+    assert.deepEqual(neg.params, ['EcPublicKeyBytes', 'Challenge']);
+    c.sendFrame('{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"AA==","key":{"x":1,"y":2}}');
+    assert.equal(await c.next(), '{"success":false,"decryption":null,"token":null}');
+  });
+
+  it('0.1.0: a malformed NegotiationRequest is dropped, as aproxy does', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendFrame('{"version":[0,1,0],"tee":"snp","extra":1}');
+    assert.equal(await c.next(), 'EOF');
+  });
+
+  it('an unknown version gets ErrorReply ERR_NOT_SUPPORTED aproxy.version; a non-snp TEE too (0.2.0)', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendFrame('{"version":[0,3,0],"tee":"snp"}');
+    const r = JSON.parse(await c.next());
+    assert.deepEqual([r.error.code, r.error.reason], ['ERR_NOT_SUPPORTED', 'aproxy.version']);
+    const d = await RawClient.connect(ctx.proxy.address);
+    d.sendFrame('{"version":[0,2,0],"tee":"tdx"}');
+    const r2 = JSON.parse(await d.next());
+    assert.deepEqual([r2.error.code, r2.error.reason], ['ERR_NOT_SUPPORTED', 'aproxy.tee']);
+  });
+
+  it('refuses an AttestationRequest whose challenge is not the negotiated one', async () => {
+    const c = await RawClient.connect(ctx.proxy.address);
+    c.sendFrame(NEG_020);
+    await c.next();
+    const x = encodeBase64Std(new Uint8Array(66));
+    c.sendFrame(
+      `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"AAAA","key":{"x":"${x}","y":"${x}"},"stateCounter":null}`,
+    );
+    const r = JSON.parse(await c.next());
+    assert.deepEqual([r.error.code, r.error.reason], ['ERR_BINDING_MISMATCH', 'aproxy.challenge']);
+  });
+
+  it('keeps serving after all of the above', async () => {
+    const r = await boot(ctx.proxy, ctx.dir, 'after-abuse');
+    assert.equal(r.committed, true);
+    assert.equal(ctx.proxy.activeSessions() >= 0, true);
+    const outcomes = ctx.proxy.outcomes();
+    assert.ok((outcomes.timeout ?? 0) >= 2, JSON.stringify(outcomes));
+    assert.ok((outcomes.malformed ?? 0) >= 3, JSON.stringify(outcomes));
+  });
+});
+
+describe('proxy: backend failures', () => {
+  it('backend throwing at attest: 0.2.0 guest gets ERR_COLLATERAL_UNAVAILABLE, 0.1.0 gets success:false, proxy serves on', async () => {
+    const broker = new TestBroker({ fail: { attest: 'throw' } });
+    const { proxy, dir, lines } = await start(broker);
+    try {
+      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable');
+      await rejectsCode(boot(proxy, dir, 'b', '0.1.0'), 'ERR_POLICY_REJECTED', 'aproxy.refused');
+      // The backend's own error text (which may name internal hosts) is logged as detail, not sent to guests.
+      assert.ok(
+        lines.some((l) => l.includes('"step":"attest"')),
+        'backend failure logged',
+      );
+      (broker.opts.fail as Record<string, unknown>).attest = undefined;
+      const ok = await boot(proxy, dir, 'c');
+      assert.equal(ok.committed, true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('backend hanging: the guest gets proxy.backend.timeout after backendMs', async () => {
+    const broker = new TestBroker({ fail: { attest: 'hang' } });
+    const { proxy, dir } = await start(broker, { backendMs: 300 });
+    try {
+      const t0 = Date.now();
+      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.timeout');
+      assert.ok(Date.now() - t0 < 3000, 'timed out promptly');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('backend throwing at negotiate: 0.1.0 connection dropped, 0.2.0 ErrorReply', async () => {
+    const broker = new TestBroker({ fail: { negotiate: 'throw' } });
+    const { proxy, dir } = await start(broker);
+    try {
+      const c = await RawClient.connect(proxy.address);
+      c.sendFrame(NEG_010);
+      assert.equal(await c.next(), 'EOF');
+      await rejectsCode(boot(proxy, dir, 'x'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a policy refusal passes its code and reason through to a 0.2.0 guest', async () => {
+    const { proxy, dir } = await start(new TestBroker({ fail: { attest: 'refuse' } }));
+    try {
+      await rejectsCode(boot(proxy, dir, 'r'), 'ERR_POLICY_REJECTED', 'snp.measurement');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('proxy: concurrency', () => {
+  it('serves 50 guests at once while a malicious guest floods and another hangs', async () => {
+    const broker = new TestBroker();
+    const { proxy, dir } = await start(broker, { readMs: 5000 });
+    try {
+      const flood = await RawClient.connect(proxy.address);
+      flood.sendRaw(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]));
+      flood.sendRaw(Buffer.alloc(3 * 1024 * 1024, 0x41));
+      const hang = await RawClient.connect(proxy.address);
+      hang.sendFrame(NEG_020);
+      const t0 = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => boot(proxy, dir, `g${i}`, i % 5 === 0 ? '0.1.0' : '0.2.0')),
+      );
+      const ms = Date.now() - t0;
+      assert.equal(results.length, 50);
+      const bootIds = new Set<string>();
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.firstBoot, true);
+        assert.equal(r.counter, 1n);
+        assert.equal(r.committed, i % 5 !== 0);
+        if (r.bootId) bootIds.add(r.bootId);
+      }
+      assert.equal(bootIds.size, 40);
+      assert.equal(broker.committed.size, 40);
+      assert.equal(await flood.next(2000), 'EOF');
+      assert.equal(hang.closedAt, undefined, 'the hanging guest is only dropped at its own timeout');
+      hang.end();
+      // Measured, not asserted tightly: 50 boots share 2 cores with key generation on both ends.
+      assert.ok(ms < 30_000, `50 concurrent boots took ${ms} ms`);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('proxy: listening, logs and shutdown', () => {
+  it('removes a stale unix socket, refuses a live one and never removes a regular file', async () => {
+    const dir = tempDir();
+    const path = join(dir, 's.sock');
+    // A stale socket: bind a server, move its file aside (close() then cannot unlink it), close it.
+    const srv = createServer();
+    const side = join(dir, 'side.sock');
+    await new Promise<void>((r) => srv.listen(side, r));
+    renameSync(side, path);
+    await new Promise<void>((r) => srv.close(() => r()));
+    assert.ok(statSync(path).isSocket(), 'stale socket file exists');
+    const { logger, lines } = memoryLogger();
+    const p = await startProxy({ listen: `unix:${path}`, backend: new TestBroker(), logger });
+    assert.ok(
+      lines.some((l) => l.includes('stale_socket_removed')),
+      'stale socket removal logged',
+    );
+    // Now a live one: a second proxy on the same path must refuse.
+    await rejectsCode(
+      startProxy({ listen: `unix:${path}`, backend: new TestBroker(), logger }),
+      'ERR_INVALID_ARGUMENT',
+      'proxy.listen.in_use',
+    );
+    const r = await boot(p, dir, 'live');
+    assert.equal(r.committed, true);
+    await p.close();
+    assert.throws(() => statSync(path), /ENOENT/);
+    const file = join(dir, 'regular');
+    writeFileSync(file, 'keep me');
+    await rejectsCode(
+      startProxy({ listen: `unix:${file}`, backend: new TestBroker(), logger }),
+      'ERR_INVALID_ARGUMENT',
+      'proxy.listen.not_socket',
+    );
+    assert.equal(statSync(file).size, 7);
+  });
+
+  it('serves TCP (port 0 picks a port) and validates addresses', async () => {
+    const { logger } = memoryLogger();
+    const p = await startProxy({ listen: 'tcp:127.0.0.1:0', backend: new TestBroker(), logger });
+    try {
+      assert.match(p.address, /^tcp:127\.0\.0\.1:\d+$/);
+      const r = await boot(p, tempDir(), 'tcp');
+      assert.equal(r.committed, true);
+    } finally {
+      await p.close();
+    }
+    for (const bad of ['vsock:1995', 'tcp:host', 'tcp:h:99999', 'unix:']) {
+      await rejectsCode(
+        startProxy({ listen: bad, backend: new TestBroker(), logger }),
+        'ERR_INVALID_ARGUMENT',
+        'proxy.address',
+      );
+    }
+  });
+
+  it('logs sessions without challenges, keys, reports or secrets', async () => {
+    const broker = new TestBroker();
+    const { proxy, dir, lines } = await start(broker);
+    try {
+      const provider = new RecordingProvider();
+      const r = await bootGuest({ connect: proxy.address, provider, statePath: join(dir, 'l.state') });
+      assert.equal(r.committed, true);
+      // The session ends when the proxy sees the guest's close, just after bootGuest returns.
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes('"event":"session_end"')); i++) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const text = lines.join('');
+      assert.ok(text.includes('"event":"released"'), 'release logged');
+      assert.ok(text.includes('"event":"session_end"'), 'session end logged');
+      for (const needle of [
+        encodeBase64Std(broker.secret),
+        Buffer.from(broker.secret).toString('hex'),
+        encodeBase64Std(provider.seen[0]!),
+        encodeBase64Std(r.reportData.subarray(0, 12)).slice(0, 12),
+      ]) {
+        assert.ok(!text.includes(needle), `log leaks ${needle}`);
+      }
+      for (const l of lines) {
+        const o = JSON.parse(l);
+        for (const k of ['challenge', 'secret', 'key', 'report', 'commitToken'])
+          assert.ok(!(k in o), `log field ${k}`);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('close() lets a running session finish, then refuses new connections', async () => {
+    const broker = new TestBroker();
+    const { proxy, dir } = await start(broker);
+    const c = await RawClient.connect(proxy.address);
+    c.sendFrame(NEG_010);
+    await c.next();
+    const closing = proxy.close();
+    c.end(); // the guest gives up; the session ends and close() completes
+    await closing;
+    await assert.rejects(RawClient.connect(proxy.address));
+    await rejectsCode(boot(proxy, dir, 'after-close'), 'ERR_COLLATERAL_UNAVAILABLE', 'guest.channel.connect');
+  });
+});

@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
+import { AttestationError } from '../../src/errors.js';
+import {
+  buildSnpEar,
+  EAR_PROFILE,
+  EarTokens,
+  readSnpEarSubject,
+  type SnpEarInput,
+  signJwt,
+  snpTrustVector,
+  statusOfTier,
+  statusOfVector,
+  TokenKeyRing,
+  verifyJwt,
+} from '../../src/tokens/index.js';
+
+function throwsReason(fn: () => unknown, reason: string): void {
+  assert.throws(fn, (e: unknown) => e instanceof AttestationError && e.reason === reason);
+}
+
+const input = (): Omit<SnpEarInput, 'issuer' | 'verifierId' | 'issuedAt' | 'lifetimeMs'> => ({
+  jti: 'grant-1',
+  nonce: 'bm9uY2U=',
+  identity: {
+    brokerInstanceId: 'i-1',
+    project: 'p',
+    zone: 'z',
+    instanceId: '42',
+    instanceName: 'vm',
+    source: 'registry',
+  },
+  snp: { measurement: 'aa'.repeat(48), tee: 'snp' },
+  reportData: '00'.repeat(64),
+  runtimeData: { nonce: 'bm9uY2U=', 'tee-pubkey': { kty: 'EC' } },
+  binding: 'trustee-jcs-sha384',
+  policyId: 'vouchsafe:instance-policy/i-1',
+  appraisal: { measurementChecked: true, debugAllowed: false },
+});
+
+describe('EAR claims', () => {
+  it('AR4SI tiers and the worst-tier status', () => {
+    const cases: [number, string][] = [
+      [0, 'none'],
+      [1, 'none'],
+      [-1, 'none'],
+      [2, 'affirming'],
+      [31, 'affirming'],
+      [-32, 'affirming'],
+      [32, 'warning'],
+      [95, 'warning'],
+      [-33, 'warning'],
+      [96, 'contraindicated'],
+      [127, 'contraindicated'],
+      [-97, 'contraindicated'],
+      [128, 'contraindicated'],
+      [1.5, 'contraindicated'],
+    ];
+    for (const [v, s] of cases) assert.equal(statusOfTier(v), s, `tier of ${v}`);
+    assert.equal(statusOfVector({}), 'none');
+    assert.equal(statusOfVector({ hardware: 2, configuration: 32 }), 'warning');
+    assert.equal(statusOfVector({ hardware: 2, 'runtime-opaque': 96 }), 'contraindicated');
+  });
+
+  it('SNP trust vector: executables only when measurement was checked; debug is contraindicated', () => {
+    assert.deepEqual(snpTrustVector({ measurementChecked: false, debugAllowed: false }), {
+      'instance-identity': 2,
+      configuration: 2,
+      hardware: 2,
+      'runtime-opaque': 2,
+    });
+    const dbg = snpTrustVector({ measurementChecked: true, debugAllowed: true });
+    assert.equal(dbg.executables, 3);
+    assert.equal(dbg['runtime-opaque'], 96);
+    assert.equal(statusOfVector(dbg), 'contraindicated');
+  });
+
+  it('buildSnpEar: profile, times in seconds, one cpu0 submodule with evidence and identity', () => {
+    const c = buildSnpEar({
+      ...input(),
+      issuer: 'iss',
+      verifierId: { build: 'b', developer: 'd' },
+      issuedAt: 1_700_000_000_500,
+      lifetimeMs: 300_000,
+    });
+    assert.equal(c.eat_profile, EAR_PROFILE);
+    assert.equal(c.iat, 1_700_000_000);
+    assert.equal(c.exp, 1_700_000_300);
+    assert.equal(c.eat_nonce, 'bm9uY2U=');
+    assert.deepEqual(Object.keys(c.submods), ['cpu0']);
+    assert.equal(c.submods.cpu0?.['ear.status'], 'affirming');
+  });
+});
+
+describe('token key ring', () => {
+  it('kid is the RFC 7638 thumbprint (checked with jose); ES256 and ES384 keys', async () => {
+    for (const alg of ['ES256', 'ES384'] as const) {
+      const ring = await TokenKeyRing.generate({ alg, maxTokenLifetimeMs: 60_000 });
+      const k = ring.current;
+      assert.equal(k.alg, alg);
+      assert.equal(
+        k.kid,
+        await calculateJwkThumbprint({ kty: 'EC', crv: k.jwk.crv, x: k.jwk.x, y: k.jwk.y }),
+      );
+      assert.deepEqual(Object.keys(ring.jwks().keys[0]!).sort(), [
+        'alg',
+        'crv',
+        'kid',
+        'kty',
+        'use',
+        'x',
+        'y',
+      ]);
+    }
+  });
+
+  it('rotation: the new key signs; the old stays published until its last token can have expired', async () => {
+    let t = 1_000_000;
+    const ring = await TokenKeyRing.generate({
+      maxTokenLifetimeMs: 60_000,
+      clockSkewMs: 5_000,
+      now: () => t,
+    });
+    const old = ring.current;
+    const oldToken = signJwt(old, { iss: 'x', iat: t / 1000, exp: t / 1000 + 60 });
+    const fresh = await ring.rotate();
+    assert.notEqual(fresh.kid, old.kid);
+    assert.equal(ring.current.kid, fresh.kid);
+    assert.deepEqual(
+      ring.jwks().keys.map((k) => k.kid),
+      [fresh.kid, old.kid],
+    );
+    // Verifiable by jose from the JWKS alone.
+    await jwtVerify(oldToken, createLocalJWKSet(ring.jwks()), { currentDate: new Date(t) });
+    t += 64_999;
+    assert.ok(ring.find(old.kid));
+    t += 1;
+    assert.equal(ring.find(old.kid), undefined);
+    assert.deepEqual(
+      ring.jwks().keys.map((k) => k.kid),
+      [fresh.kid],
+    );
+  });
+
+  it('fromKeys: the last key signs; refuses keys that are not P-256/P-384 private keys', () => {
+    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const b = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    const ring = TokenKeyRing.fromKeys([a, b], { maxTokenLifetimeMs: 1000 });
+    assert.equal(ring.current.alg, 'ES384');
+    assert.equal(ring.jwks().keys.length, 2);
+    throwsReason(
+      () =>
+        TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey], {
+          maxTokenLifetimeMs: 1000,
+        }),
+      'token.key',
+    );
+    throwsReason(
+      () =>
+        TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey], {
+          maxTokenLifetimeMs: 1000,
+        }),
+      'token.key',
+    );
+    throwsReason(() => TokenKeyRing.fromKeys([], { maxTokenLifetimeMs: 1000 }), 'token.key');
+  });
+});
+
+describe('JWT sign/verify', () => {
+  it('interoperates with jose both ways', async () => {
+    const ring = await TokenKeyRing.generate({ alg: 'ES384', maxTokenLifetimeMs: 60_000 });
+    const now = Math.floor(Date.now() / 1000);
+    const ours = signJwt(ring.current, { iss: 'me', iat: now, exp: now + 60, x: 1 });
+    const { payload } = await jwtVerify(ours, createLocalJWKSet(ring.jwks()), { issuer: 'me' });
+    assert.equal(payload.x, 1);
+    const theirs = await new SignJWT({ y: 2 })
+      .setProtectedHeader({ alg: 'ES384', kid: ring.current.kid })
+      .setIssuer('me')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(ring.current.privateKey);
+    const v = verifyJwt(theirs, { findKey: (k) => ring.find(k), now: Date.now(), issuer: 'me' });
+    assert.equal(v.payload.y, 2);
+  });
+
+  it('refuses each kind of bad token with its reason', async () => {
+    const ring = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000 });
+    const other = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000 });
+    const now = Date.now();
+    const s = Math.floor(now / 1000);
+    const o = { findKey: (k: string) => ring.find(k), now, issuer: 'me' };
+    const good = signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60 });
+    const [h, p, sig] = good.split('.') as [string, string, string];
+    const enc = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    throwsReason(() => verifyJwt(`${enc({ alg: 'none', kid: ring.current.kid })}.${p}.`, o), 'token.alg');
+    throwsReason(
+      () => verifyJwt(`${enc({ alg: 'ES384', kid: ring.current.kid })}.${p}.${sig}`, o),
+      'token.alg',
+    );
+    throwsReason(
+      () => verifyJwt(`${enc({ alg: 'ES256', kid: ring.current.kid, crit: ['x'] })}.${p}.${sig}`, o),
+      'token.alg',
+    );
+    throwsReason(() => verifyJwt(`${enc({ alg: 'ES256' })}.${p}.${sig}`, o), 'token.kid');
+    throwsReason(() => verifyJwt(signJwt(other.current, { iss: 'me', iat: s, exp: s + 60 }), o), 'token.kid');
+    throwsReason(
+      () => verifyJwt(`${h}.${enc({ iss: 'me', iat: s, exp: s + 6000 })}.${sig}`, o),
+      'token.signature',
+    );
+    throwsReason(
+      () => verifyJwt(signJwt(ring.current, { iss: 'me', iat: s - 100, exp: s - 1 }), o),
+      'token.expired',
+    );
+    throwsReason(
+      () => verifyJwt(signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60, nbf: s + 30 }), o),
+      'token.not_yet_valid',
+    );
+    throwsReason(
+      () => verifyJwt(signJwt(ring.current, { iss: 'you', iat: s, exp: s + 60 }), o),
+      'token.issuer',
+    );
+    throwsReason(() => verifyJwt('a.b', o), 'token.format');
+    throwsReason(() => verifyJwt(`${h}.${p}.${sig}=`, o), 'token.format');
+    throwsReason(() => verifyJwt(42, o), 'token.format');
+    throwsReason(() => verifyJwt('x'.repeat(70_000), o), 'token.format');
+    assert.equal(verifyJwt(good, o).payload.iss, 'me');
+  });
+});
+
+describe('EarTokens', () => {
+  it('issues an EAR that verifies and yields the resource subject', async () => {
+    const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
+    const tokens = new EarTokens({ keys, issuer: 'https://broker' });
+    const { token, claims } = tokens.issueSnp(input());
+    const verified = tokens.verify(token);
+    assert.deepEqual(verified, JSON.parse(JSON.stringify(claims)));
+    const subj = readSnpEarSubject(verified);
+    assert.equal(subj.jti, 'grant-1');
+    assert.equal(subj.identity.project, 'p');
+    assert.equal(subj.measurement, 'aa'.repeat(48));
+    assert.equal(subj.status, 'affirming');
+    assert.deepEqual(subj.teePubkey, { kty: 'EC' });
+    const { payload } = await jwtVerify(token, createLocalJWKSet(tokens.jwks()), {
+      issuer: 'https://broker',
+    });
+    assert.equal(payload.jti, 'grant-1');
+  });
+
+  it('refuses a lifetime longer than the ring keeps retired keys, and non-EAR tokens', async () => {
+    const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000 });
+    throwsReason(() => new EarTokens({ keys, issuer: 'x', lifetimeMs: 60_001 }), 'token.config');
+    const tokens = new EarTokens({ keys, issuer: 'x', lifetimeMs: 60_000 });
+    const s = Math.floor(Date.now() / 1000);
+    throwsReason(
+      () => tokens.verify(signJwt(keys.current, { iss: 'x', iat: s, exp: s + 60 })),
+      'token.profile',
+    );
+    throwsReason(
+      () => readSnpEarSubject({ ...tokens.issueSnp(input()).claims, submods: {} }),
+      'token.claims',
+    );
+  });
+});
