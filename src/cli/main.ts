@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerC509 } from './commands/c509.js';
 import { register as registerCa } from './commands/ca.js';
+import { register as registerDemo } from './commands/demo.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
 import { register as registerInstance } from './commands/instance.js';
 import { register as registerProxy } from './commands/proxy.js';
@@ -21,6 +22,7 @@ const program = new Command('vouchsafe')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
+registerDemo(program);
 const verify = program.command('verify').description('verify evidence and appraise it against a policy');
 registerVerifySnp(verify);
 registerVerifyTpm(verify);

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { type DemoEvent, runDemo } from '../demo/scenario.js';
+import { Exit, reportError } from '../io.js';
+
+function line(e: DemoEvent): string {
+  const mark = e.outcome === 'released' ? 'RELEASED' : e.outcome === 'refused' ? 'REFUSED ' : '        ';
+  const why = e.reason ? ` [${e.code} ${e.reason}${e.failures ? `: ${e.failures.join(', ')}` : ''}]` : '';
+  const flag = e.expected ? '' : '   <-- UNEXPECTED';
+  return `${mark}  ${e.step}: ${e.detail}${why}${flag}`;
+}
+
+/** `vouchsafe demo`: the whole key-release path on the embedded default, with a readable timeline. */
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'run broker + proxy + simulated SVSM guests on SQLite in a temp dir: first boot, reboot, and the\n' +
+        "refusals (tampered measurement, another instance's HOST_DATA, rolled-back state, clone)",
+    )
+    .option('--json', 'print the timeline as JSON')
+    .addHelpText(
+      'after',
+      '\nNothing outside a temporary directory is written, and nothing leaves 127.0.0.1. Exit status 0 when\n' +
+        'every step ended as expected (releases released, attacks refused), 1 otherwise.',
+    )
+    .action(async (o: { json?: boolean }) => {
+      try {
+        const events = await runDemo((e) => {
+          if (!o.json) process.stdout.write(`${line(e)}\n`);
+        });
+        if (o.json) process.stdout.write(`${JSON.stringify(events, null, 2)}\n`);
+        process.exitCode = events.every((e) => e.expected) ? Exit.Ok : Exit.Rejected;
+      } catch (e) {
+        process.exitCode = reportError(e, o.json ?? false);
+      }
+    });
+}
