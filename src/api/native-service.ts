@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, sign } from 'node:crypto';
 import type { Broker } from '../broker/broker.js';
 import type { ReleaseResult } from '../broker/types.js';
 import { signAttestationResponse, signCommit } from '../crypto/broker-signature.js';
@@ -6,8 +6,10 @@ import { type JweSealed, wrapSecret } from '../crypto/jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from '../crypto/p521.js';
 import { zeroize } from '../crypto/zeroize.js';
 import { InvalidArgument, isAttestationError, NotSupported, PolicyRejected } from '../errors.js';
+import { LIMITS } from '../formats/aproxy/fields.js';
 import { computeReportData } from '../formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
+import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
 import type {
   EcPublicKey,
   InstanceIdentity,
@@ -36,6 +38,11 @@ export interface NativeAttestInput {
   readonly key: EcPublicKey;
   /** 0.2.0: required (null for no state). 0.1.0: must be undefined. */
   readonly stateCounter?: bigint | null;
+  /**
+   * 0.2.0, optional: the key version the guest's state is sealed under (null: none or not known). Defined:
+   * the payload is format 2 (key version, and the older key after a rotation). 0.1.0: must be undefined.
+   */
+  readonly stateKeyVersion?: number | null;
 }
 
 export interface NativeAttestResult {
@@ -94,6 +101,7 @@ export class NativeService {
   private async attestSteps(req: NativeAttestInput): Promise<NativeAttestResult> {
     if (req.tee !== 'snp') throw new NotSupported('api.tee', `TEE ${req.tee} is not supported`);
     const stateCounter = checkStateCounter(req.version, req.stateCounter);
+    const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
     // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it.
     const recipient = p521PublicKeyFromPoint(req.key, 'key');
     const expectedReportData = computeReportData(REPORT_DATA_PARAMS[req.version], {
@@ -108,6 +116,7 @@ export class NativeService {
       challenge: req.challenge,
       expectedReportData,
       stateCounter: stateCounter === null ? null : Number(stateCounter),
+      ...(typeof stateKeyVersion === 'number' ? { stateKeyVersion } : {}),
     });
     let plaintext: Uint8Array | undefined;
     try {
@@ -117,6 +126,14 @@ export class NativeService {
               secret: released.key,
               bootId: released.bootId,
               commitToken: released.commitToken,
+              // A guest that states a key version (even null) reads format 2: tell it the key's version and,
+              // after a rotation, send the older key its state is sealed under.
+              ...(stateKeyVersion === undefined
+                ? {}
+                : {
+                    keyVersion: released.keyVersion,
+                    ...(released.stateKey ? { stateKey: released.stateKey } : {}),
+                  }),
             })
           : released.key.slice();
       const sealed = await wrapSecret(recipient, plaintext);
@@ -172,22 +189,52 @@ export class NativeService {
     }
   }
 
-  async heartbeat(bootId: string, commitToken: Uint8Array) {
+  /**
+   * Renews the boot's lease. With the guest's `nonce` (16..64 bytes; the aproxy 0.2.0 Heartbeat sends one)
+   * the acknowledgement is signed over the nonce, the boot id and the new expiry (docs/protocol.md "Broker
+   * signature"), so a pinned guest knows the broker, not the proxy, renewed it. Throws InvalidArgument
+   * `api.nonce`, and the broker's refusals (`broker.boot_unknown`: the guest must halt).
+   */
+  async heartbeat(
+    bootId: string,
+    commitToken: Uint8Array,
+    nonce?: Uint8Array,
+  ): Promise<{ leaseExpiresAt: number; signature?: Uint8Array }> {
     try {
-      return await this.broker.heartbeat(bootId, commitToken);
+      checkNonce(nonce);
+      const { leaseExpiresAt } = await this.broker.heartbeat(bootId, commitToken);
+      if (!nonce) return { leaseExpiresAt };
+      return {
+        leaseExpiresAt,
+        signature: this.signLease({ op: 'heartbeat', nonce, bootId, leaseExpiresAt }),
+      };
     } catch (e) {
       this.refused('heartbeat', e);
       throw e;
     }
   }
 
-  async end(bootId: string, commitToken: Uint8Array): Promise<void> {
+  /** Ends the boot; with a `nonce`, the acknowledgement is signed as for {@link heartbeat}. */
+  async end(
+    bootId: string,
+    commitToken: Uint8Array,
+    nonce?: Uint8Array,
+  ): Promise<{ signature?: Uint8Array }> {
     try {
+      checkNonce(nonce);
       await this.broker.end(bootId, commitToken);
+      return nonce ? { signature: this.signLease({ op: 'end', nonce, bootId, leaseExpiresAt: null }) } : {};
     } catch (e) {
       this.refused('end', e);
       throw e;
     }
+  }
+
+  /** ECDSA P-384 / SHA-384, IEEE P1363 (r || s), as every other broker signature (src/crypto/broker-signature.ts). */
+  private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Uint8Array {
+    return new Uint8Array(
+      sign('sha384', encodeLeaseSignedContent(f), { key: this.signingKey, dsaEncoding: 'ieee-p1363' }),
+    );
   }
 
   /** Counts a refusal by code and reason; a policy refusal counts once per failed check. */
@@ -198,6 +245,26 @@ export class NativeService {
         ? e.failures.map((f) => f.code)
         : [isAttestationError(e) ? e.reason : 'api.internal'];
     for (const reason of reasons) this.metrics.inc('vouchsafe_refusals_total', { operation, code, reason });
+  }
+}
+
+function checkStateKeyVersion(
+  version: ProtocolVersion,
+  v: number | null | undefined,
+): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (version === '0.1.0') {
+    throw new InvalidArgument('api.state_key_version', '0.1.0 requests carry no stateKeyVersion');
+  }
+  if (v !== null && !(Number.isInteger(v) && v >= 1 && v <= 0xffff_ffff)) {
+    throw new InvalidArgument('api.state_key_version', 'stateKeyVersion must be 1..2^32-1 or null');
+  }
+  return v;
+}
+
+function checkNonce(nonce: Uint8Array | undefined): void {
+  if (nonce !== undefined && (nonce.length < LIMITS.nonce[0] || nonce.length > LIMITS.nonce[1])) {
+    throw new InvalidArgument('api.nonce', `nonce must be ${LIMITS.nonce[0]}..${LIMITS.nonce[1]} bytes`);
   }
 }
 

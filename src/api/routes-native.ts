@@ -73,6 +73,7 @@ export function registerNativeRoutes(
         ...(b.stateCounter !== undefined
           ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
           : {}),
+        ...(b.stateKeyVersion !== undefined ? { stateKeyVersion: b.stateKeyVersion } : {}),
       });
       const d = r.sealed.decryption;
       return {
@@ -125,10 +126,21 @@ export function registerNativeRoutes(
       url: '/v1/heartbeat',
       operationId: 'heartbeat',
       summary: "Renew the boot's lease",
+      description:
+        'With a nonce (what the aproxy 0.2.0 Heartbeat carries), the answer is signed by the broker key over ' +
+        'the nonce, the boot id and the new expiry. broker.boot_unknown (409): another boot took over; the ' +
+        'guest must halt.',
       tags,
       schema: { body: BootRequest, response: { 200: HeartbeatResponse } },
     },
-    async (req) => svc.heartbeat(req.body.bootId, b64(req.body.commitToken, 'commitToken')),
+    async (req) => {
+      const b = req.body;
+      const r = await svc.heartbeat(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
+      return {
+        leaseExpiresAt: r.leaseExpiresAt,
+        ...(r.signature ? { signature: toB64(r.signature) } : {}),
+      };
+    },
   );
 
   book.add(
@@ -142,8 +154,9 @@ export function registerNativeRoutes(
       schema: { body: BootRequest, response: { 200: EndResponse } },
     },
     async (req) => {
-      await svc.end(req.body.bootId, b64(req.body.commitToken, 'commitToken'));
-      return { ended: true as const };
+      const b = req.body;
+      const r = await svc.end(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
+      return { ended: true as const, ...(r.signature ? { signature: toB64(r.signature) } : {}) };
     },
   );
 
@@ -165,4 +178,8 @@ export function registerNativeRoutes(
       sha256: brokerKey.sha256,
     }),
   );
+}
+
+function nonceOf(n: string | undefined): Uint8Array | undefined {
+  return n === undefined ? undefined : b64(n, 'nonce');
 }

@@ -84,6 +84,14 @@ export const AttestRequest = Type.Object(
         description: '0.2.0 only (required there): the state file counter, or null for no state',
       }),
     ),
+    stateKeyVersion: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 4294967295 }), Type.Null()], {
+        description:
+          '0.2.0 only, optional: the sealing-key version the state file is sealed under (null: none or not ' +
+          'known). Present (even null): the ciphertext seals secret payload format 2, with the key version ' +
+          'and, when this names an older version, that key too. Absent: format 1.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -126,11 +134,26 @@ export const CommitResponse = Type.Object({
 });
 
 export const BootRequest = Type.Object(
-  { bootId: BootId, commitToken: b64(64, 'From the sealed secret payload') },
+  {
+    bootId: BootId,
+    commitToken: b64(64, 'From the sealed secret payload'),
+    nonce: Type.Optional(
+      b64(
+        64,
+        "16..64 fresh bytes from the guest: with it, the answer carries the broker's signature over it",
+      ),
+    ),
+  },
   { additionalProperties: false },
 );
-export const HeartbeatResponse = Type.Object({ leaseExpiresAt: Timestamp });
-export const EndResponse = Type.Object({ ended: Type.Literal(true) });
+const LeaseSignature = Type.Optional(
+  Type.Union([
+    b64(96, 'ECDSA P-384 over the lease signed content (only when a nonce was sent)'),
+    Type.Null(),
+  ]),
+);
+export const HeartbeatResponse = Type.Object({ leaseExpiresAt: Timestamp, signature: LeaseSignature });
+export const EndResponse = Type.Object({ ended: Type.Literal(true), signature: LeaseSignature });
 
 export const BrokerKeyResponse = Type.Object({
   algorithm: Type.Literal('ECDSA-P384-SHA384'),

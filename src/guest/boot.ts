@@ -31,6 +31,7 @@ import {
 } from '../formats/aproxy/types.js';
 import { GuestChannel } from './channel.js';
 import type { ReportProvider } from './report-provider.js';
+import { GuestSession } from './session.js';
 import {
   deriveStateKey,
   instanceBindingOf,
@@ -78,6 +79,22 @@ export interface BootResult {
   readonly brokerVerified: boolean;
   /** What REPORT_DATA the report was requested with. */
   readonly reportData: Uint8Array;
+  /**
+   * The sealing-key version the state on disk is now sealed under (0.2.0 with a broker that sends secret
+   * payload format 2); null when not known (0.1.0, or an older broker).
+   */
+  readonly keyVersion: number | null;
+  /**
+   * After a key rotation: the older key version the state was unsealed with before it was resealed under
+   * `keyVersion`; null when the state was opened with the current key (or created).
+   */
+  readonly previousKeyVersion: number | null;
+  /**
+   * 0.2.0: the boot's lease. Heartbeat well inside the broker's lease (`session.startHeartbeats()`), treat
+   * HaltRequired as "stop using the state now", and `session.end()` on clean shutdown. Null for 0.1.0,
+   * which has no lease messages.
+   */
+  readonly session: GuestSession | null;
 }
 
 const REQUIRED_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationParam[]>> = {
@@ -98,10 +115,17 @@ const REQUIRED_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationPara
  * committed file. A crash after the commit but before the rename leaves the pending version committed: it is
  * accepted and promoted. Either way the guest neither loses its data nor is locked out.
  *
+ * Key rotation (0.2.0): the state header records the sealing-key version; the guest states it, and a broker
+ * that rotated the key since sends the older key along (secret payload format 2). The guest opens the state
+ * with that key and seals the next version under the newest one (`previousKeyVersion` -> `keyVersion`).
+ *
+ * The lease (0.2.0): `result.session` heartbeats and ends the boot over fresh connections (GuestSession).
+ *
  * Everything that fails is a typed AttestationError: the proxy's refusal (its code and reason),
  * MalformedEvidence `aproxy.*` / `guest.params`, SignatureInvalid `aproxy.signature*` / `jwe.*` /
  * `state.auth`, BindingMismatch `state.instance_binding`, CollateralUnavailable `guest.channel.*`,
- * PolicyRejected `aproxy.refused` (a 0.1.0 `success:false`).
+ * PolicyRejected `aproxy.refused` (a 0.1.0 `success:false`), MalformedEvidence `guest.state_key_version` /
+ * `guest.state_key_missing` (the reply does not carry the key the state is sealed under).
  */
 export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
   const version = opts.version ?? '0.2.0';
@@ -147,12 +171,16 @@ async function attemptBoot(
 ): Promise<BootResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const existing = candidate.file;
-  // Its header counter is what this boot states (unauthenticated until unsealed, which authenticates it).
-  const statedCounter = existing ? parseStateHeader(existing).counter : null;
+  // Its header counter is what this boot states, and its key version which older key to ask for
+  // (unauthenticated until unsealed, which authenticates both).
+  const header = existing ? parseStateHeader(existing) : undefined;
+  const statedCounter = header ? header.counter : null;
+  const statedKeyVersion = header && header.keyVersion > 0 ? header.keyVersion : null;
 
   const ch = await GuestChannel.open(opts.connect, timeoutMs);
   let plaintext: Uint8Array | undefined;
   let stateKey: Buffer | undefined;
+  let openKey: Buffer | undefined;
   try {
     await ch.send(encodeNegotiationRequest({ version: VERSION_TUPLES[version], tee: 'snp' }));
     const neg = throwIfError(parseNegotiationResponse(await ch.receive(timeoutMs), version));
@@ -175,7 +203,8 @@ async function attemptBoot(
             : { report: evidence.report },
           challenge: neg.challenge,
           key,
-          ...(version === '0.2.0' ? { stateCounter: statedCounter } : {}),
+          // Stating the key version (even null) also says this guest reads secret payload format 2.
+          ...(version === '0.2.0' ? { stateCounter: statedCounter, stateKeyVersion: statedKeyVersion } : {}),
         },
         version,
       ),
@@ -210,27 +239,63 @@ async function attemptBoot(
     plaintext = unwrapSecret(keys.privateKey, { decryption: resp.decryption, ciphertext: resp.secret });
     const payload = version === '0.2.0' ? parseSecretPayload(plaintext) : undefined;
     stateKey = deriveStateKey(payload ? payload.secret : plaintext);
+    const keyVersion = payload?.keyVersion ?? null;
 
-    // Unseal or create, then write the next version durably.
+    // Which key opens the current state: after a rotation, the older one the broker sent along.
+    let previousKeyVersion: number | null = null;
+    if (header && payload?.stateKey) {
+      if (payload.stateKey.keyVersion !== header.keyVersion) {
+        throw new MalformedEvidence(
+          'guest.state_key_version',
+          `the broker sent key version ${payload.stateKey.keyVersion} for state sealed under ${header.keyVersion}`,
+        );
+      }
+      openKey = deriveStateKey(payload.stateKey.key);
+      previousKeyVersion = payload.stateKey.keyVersion;
+    } else if (
+      header &&
+      keyVersion !== null &&
+      statedKeyVersion !== null &&
+      statedKeyVersion !== keyVersion
+    ) {
+      // The state names an older key and the reply does not carry it: do not try (and fail) the new one.
+      throw new MalformedEvidence(
+        'guest.state_key_missing',
+        `state sealed under key version ${statedKeyVersion}; the reply carries only ${keyVersion}`,
+      );
+    }
+
+    // Unseal or create, then write the next version durably, sealed under the current key.
     const binding = instanceBindingOf(identity);
     let body: Uint8Array;
     let keepBinding = binding;
     if (existing) {
-      const opened = unsealState(existing, stateKey, identity ? binding : undefined);
+      const opened = unsealState(existing, openKey ?? stateKey, identity ? binding : undefined);
       body = opened.body;
       if (!identity) keepBinding = opened.header.instanceBinding;
     } else {
       body = opts.initialState ?? new Uint8Array(randomBytes(32));
     }
     const counter = (statedCounter ?? 0n) + 1n;
-    const next = sealState({ key: stateKey, counter, instanceBinding: keepBinding, body });
+    // Without a version from the broker, a state opened with the current key keeps its recorded version.
+    const sealedVersion = keyVersion ?? (header && !openKey ? header.keyVersion : 0);
+    const next = sealState({
+      key: stateKey,
+      counter,
+      instanceBinding: keepBinding,
+      body,
+      keyVersion: sealedVersion,
+    });
 
     let committed = false;
+    let session: GuestSession | null = null;
     if (payload) {
       const pendingPath = pendingPathOf(opts.statePath);
       // The broker accepted the pending version, so it is committed: promote it before replacing the slot.
       if (candidate.pending) await rename(pendingPath, opts.statePath);
       await writeStateFileAtomic(pendingPath, next);
+      // The commit renews the lease: from the guest's clock, no earlier than now.
+      const renewedAt = Date.now();
       await ch.send(
         encodeCommitRequest({ bootId: payload.bootId, commitToken: payload.commitToken, counter }),
       );
@@ -242,6 +307,14 @@ async function attemptBoot(
       }
       await rename(pendingPath, opts.statePath);
       committed = true;
+      session = new GuestSession({
+        connect: opts.connect,
+        timeoutMs,
+        bootId: payload.bootId,
+        commitToken: payload.commitToken,
+        renewedAt,
+        ...(brokerKey ? { brokerKey } : {}),
+      });
     } else {
       await writeStateFileAtomic(opts.statePath, next);
     }
@@ -256,9 +329,12 @@ async function attemptBoot(
       committed,
       brokerVerified,
       reportData,
+      keyVersion: sealedVersion === 0 ? null : sealedVersion,
+      previousKeyVersion,
+      session,
     };
   } finally {
-    zeroize(plaintext, stateKey);
+    zeroize(plaintext, stateKey, openKey);
     ch.close();
   }
 }

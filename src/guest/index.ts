@@ -1,5 +1,5 @@
 /** The SVSM side of key release as a library: attest, unwrap, seal/unseal state; report providers. */
-export { type BootGuestOptions, type BootResult, bootGuest } from './boot.js';
+export { type BootGuestOptions, type BootResult, bootGuest, pendingPathOf } from './boot.js';
 export { GuestChannel } from './channel.js';
 export { type ConfigfsTsmOptions, ConfigfsTsmProvider, type TsmFs } from './configfs-tsm.js';
 export {
@@ -8,4 +8,13 @@ export {
   type SnpFirmwareLike,
   simulatorReportProvider,
 } from './report-provider.js';
+export {
+  GuestSession,
+  type GuestSessionInit,
+  HaltRequired,
+  type HeartbeatLoop,
+  type HeartbeatLoopOptions,
+  type LeaseAck,
+  verifyLeaseAck,
+} from './session.js';
 export * from './state-file.js';

@@ -17,6 +17,9 @@ import type {
   BackendContext,
   CommitInput,
   CommitResult,
+  EndResult,
+  HeartbeatResult,
+  LeaseInput,
   NegotiateInput,
   NegotiateResult,
   ProxyBackend,
@@ -32,7 +35,9 @@ const PARAMS: readonly string[] = ['Challenge', 'EcPublicKeyBytes', 'StateCounte
 
 /**
  * The host proxy's native backend: each guest step is one call to the broker's /v1 API (docs/api.md):
- * negotiate -> POST /v1/challenge, attest -> POST /v1/attest, commit -> POST /v1/commit. The proxy is not
+ * negotiate -> POST /v1/challenge, attest -> POST /v1/attest, commit -> POST /v1/commit, heartbeat ->
+ * POST /v1/heartbeat, end -> POST /v1/end (with the guest's nonce, so the broker signs the
+ * acknowledgement). The proxy is not
  * trusted, and this backend decides nothing: the broker checks the challenge, the REPORT_DATA binding and
  * everything else, and seals the key to the guest's key itself.
  *
@@ -79,6 +84,7 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
       if (req.version === '0.2.0') {
         body.stateCounter =
           req.stateCounter === null || req.stateCounter === undefined ? null : req.stateCounter.toString(10);
+        if (req.stateKeyVersion !== undefined) body.stateKeyVersion = req.stateKeyVersion;
       }
       const r = await post('/v1/attest', body, ctx.signal);
       const refusal = refusalOf(r);
@@ -131,7 +137,44 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
         };
       });
     },
+
+    async heartbeat(req: LeaseInput, ctx: BackendContext): Promise<HeartbeatResult> {
+      const r = await post('/v1/heartbeat', leaseBody(req), ctx.signal);
+      const refusal = refusalOf(r);
+      if (refusal) return { outcome: 'refused', error: refusal };
+      return readReply(() => {
+        const o = object(r.body, 'reply');
+        const at = o.leaseExpiresAt;
+        if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) throw new Error('leaseExpiresAt');
+        return { outcome: 'renewed' as const, leaseExpiresAt: at, signature: signatureOf(o) };
+      });
+    },
+
+    async end(req: LeaseInput, ctx: BackendContext): Promise<EndResult> {
+      const r = await post('/v1/end', leaseBody(req), ctx.signal);
+      const refusal = refusalOf(r);
+      if (refusal) return { outcome: 'refused', error: refusal };
+      return readReply(() => {
+        const o = object(r.body, 'reply');
+        if (o.ended !== true) throw new Error('ended');
+        return { outcome: 'ended' as const, signature: signatureOf(o) };
+      });
+    },
   };
+}
+
+function leaseBody(req: LeaseInput): Record<string, string> {
+  return {
+    bootId: req.bootId,
+    commitToken: encodeBase64Std(req.commitToken),
+    nonce: encodeBase64Std(req.nonce),
+  };
+}
+
+function signatureOf(o: Record<string, unknown>): Uint8Array | null {
+  return o.signature === null || o.signature === undefined
+    ? null
+    : bytes(o.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE);
 }
 
 /**

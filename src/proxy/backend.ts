@@ -26,6 +26,13 @@ export interface ProxyBackend {
   attest(req: AttestInput, ctx: BackendContext): Promise<AttestationResult>;
   /** 0.2.0 only: the guest has durably written state version `counter`; record it (rollback/clone check). */
   commit(req: CommitInput, ctx: BackendContext): Promise<CommitResult>;
+  /**
+   * 0.2.0 Heartbeat: renew the boot's lease. Optional: a backend without it (e.g. a KBS, which has no
+   * lease) makes the proxy answer ERR_NOT_SUPPORTED `proxy.backend.lease_unsupported`.
+   */
+  heartbeat?(req: LeaseInput, ctx: BackendContext): Promise<HeartbeatResult>;
+  /** 0.2.0 End: end the boot (clean shutdown). Optional, as {@link heartbeat}. */
+  end?(req: LeaseInput, ctx: BackendContext): Promise<EndResult>;
 }
 
 export interface BackendContext {
@@ -60,6 +67,12 @@ export interface AttestInput {
   readonly key: EcPublicKey;
   /** 0.2.0: the counter the guest's state file states, or null for no state. Undefined for 0.1.0 guests. */
   readonly stateCounter?: bigint | null;
+  /**
+   * 0.2.0, when the guest sent it: the sealing-key version its state is sealed under (null: none or not
+   * known). Defined means the guest reads secret payload format 2, so the backend should send the current
+   * key's version and, if this names an older one, that key too. Undefined: format 1 only.
+   */
+  readonly stateKeyVersion?: number | null;
 }
 
 /**
@@ -67,7 +80,8 @@ export interface AttestInput {
  * `identity`/`signature` are dropped on the wire. For a 0.2.0 guest, `ciphertext` must seal a secret payload
  * (encodeSecretPayload: secret, boot id, commit token) and `signature` should be the broker's signature
  * (signAttestationResponse) over the response's signed content; a guest that pins the broker key rejects
- * a response without one.
+ * a response without one. When the request stated `stateKeyVersion` (even null), the payload should be
+ * format 2 (with the key version, and the state's older key after a rotation).
  */
 export type AttestationResult =
   | {
@@ -91,6 +105,28 @@ export interface CommitInput {
 
 export type CommitResult =
   | { readonly outcome: 'committed'; readonly signature?: Uint8Array | null }
+  | { readonly outcome: 'refused'; readonly error: RefusalError };
+
+/** 0.2.0 Heartbeat or End, as the guest sent it. */
+export interface LeaseInput {
+  readonly version: '0.2.0';
+  readonly bootId: string;
+  readonly commitToken: Uint8Array;
+  /** The guest's fresh nonce; the acknowledgement signature (encodeLeaseSignedContent) covers it. */
+  readonly nonce: Uint8Array;
+}
+
+export type HeartbeatResult =
+  | {
+      readonly outcome: 'renewed';
+      /** ms since the Unix epoch, the broker's clock. */
+      readonly leaseExpiresAt: number;
+      readonly signature?: Uint8Array | null;
+    }
+  | { readonly outcome: 'refused'; readonly error: RefusalError };
+
+export type EndResult =
+  | { readonly outcome: 'ended'; readonly signature?: Uint8Array | null }
   | { readonly outcome: 'refused'; readonly error: RefusalError };
 
 /** A refusal as the guest will see it: an AttestationError, or the same three fields. */

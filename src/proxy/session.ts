@@ -5,8 +5,9 @@ import { encodeAttestationResponse, parseAttestationRequest } from '../formats/a
 import { encodeCommitResponse, parseCommitRequest } from '../formats/aproxy/commit.js';
 import { encodeErrorReply } from '../formats/aproxy/error-reply.js';
 import { expectArray, JsonNumber, parseJson } from '../formats/aproxy/json.js';
-import { encodeNegotiationResponse, parseNegotiationRequest } from '../formats/aproxy/negotiation.js';
-import type { ProtocolVersion } from '../formats/aproxy/types.js';
+import { encodeLeaseResponse, type OpeningMessage, parseOpeningMessage } from '../formats/aproxy/lease.js';
+import { encodeNegotiationResponse } from '../formats/aproxy/negotiation.js';
+import type { LeaseRequest, ProtocolVersion } from '../formats/aproxy/types.js';
 import { versionFromTuple } from '../formats/aproxy/types.js';
 import { ctEqual } from '../util/bytes.js';
 import type { BackendContext, ProxyBackend, RefusalError } from './backend.js';
@@ -27,6 +28,8 @@ export const DEFAULT_TIMEOUTS: ProxyTimeouts = { readMs: 30_000, backendMs: 30_0
 export type SessionOutcome =
   | 'released'
   | 'committed'
+  | 'renewed'
+  | 'ended'
   | 'refused'
   | 'malformed'
   | 'unsupported'
@@ -55,11 +58,12 @@ interface Refusal {
 class BackendTimeout extends Error {}
 
 const CODES: readonly string[] = Object.values(ErrorCode);
+const REASON = /^[a-z0-9_]+(?:\.[a-z0-9_]+)*$/;
 
 /**
  * Serves one guest connection (reference svsm-protocol.md §2; docs/protocol.md): NegotiationRequest ->
  * NegotiationResponse -> AttestationRequest -> AttestationResponse, then for 0.1.0 read to EOF, for 0.2.0 an
- * optional Commit -> CommitResponse. Never throws: every failure ends this session only, as a 0.2.0
+ * optional Commit -> CommitResponse; or (0.2.0) a Heartbeat / End -> LeaseResponse on its own connection. Never throws: every failure ends this session only, as a 0.2.0
  * ErrorReply, a 0.1.0 `{"success":false}` (after negotiation) or a dropped connection (before it, as aproxy).
  */
 export async function runSession(socket: Socket, o: SessionOptions): Promise<SessionOutcome> {
@@ -92,36 +96,26 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
   const log = o.logger;
   const readMs = o.timeouts.readMs;
 
-  // NegotiationRequest. Until a version is known there is nobody to send an error to: drop, as aproxy does.
+  // The opening message: a NegotiationRequest, or (0.2.0) a Heartbeat / End on a connection of its own.
+  // Until a version is known there is nobody to send an error to: drop, as aproxy does.
   const first = await io.read(readMs);
   if (first === undefined) return 'peer_closed';
-  let version: ProtocolVersion | undefined;
-  let tee: string;
+  let opening: OpeningMessage;
   try {
-    const req = parseNegotiationRequest(first);
-    version = versionFromTuple(req.version);
-    tee = req.tee;
-    if (version === undefined) {
-      // A guest speaking a version we do not know is told so in the 0.2.0 error format (0.1.0 guests never
-      // send another version); aproxy would drop it.
-      log.info(
-        { event: 'unsupported_version', version: req.version.join('.') },
-        'unsupported protocol version',
-      );
-      await io.write(
-        encodeErrorReply({
-          code: ErrorCode.NotSupported,
-          reason: 'aproxy.version',
-          message: 'supported protocol versions: 0.1.0, 0.2.0',
-        }),
-      );
-      return 'unsupported';
-    }
+    opening = parseOpeningMessage(first);
   } catch (e) {
     if (isAttestationError(e) && peekVersion(first) === '0.2.0') {
       await io.write(encodeErrorReply(refusalOf(e, 'malformed')));
     }
     throw e;
+  }
+  if (opening.kind === 'lease') return serveLease(io, o, opening.request);
+  const version = versionFromTuple(opening.request.version);
+  const tee = opening.request.tee;
+  if (version === undefined) {
+    // A guest speaking a version we do not know is told so in the 0.2.0 error format (0.1.0 guests never
+    // send another version); aproxy would drop it.
+    return unsupportedVersion(io, o, opening.request.version);
   }
   log.info({ event: 'negotiate', version, tee }, 'negotiation request');
   const refuse = async (r: Refusal): Promise<SessionOutcome> => {
@@ -202,6 +196,9 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
           challenge: req.challenge,
           key: req.key,
           ...(version === '0.2.0' ? { stateCounter: req.stateCounter ?? null } : {}),
+          ...(version === '0.2.0' && req.stateKeyVersion !== undefined
+            ? { stateKeyVersion: req.stateKeyVersion }
+            : {}),
         },
         ctx,
       ),
@@ -258,6 +255,77 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
   return 'committed';
 }
 
+/** Answers an unknown version with ERR_NOT_SUPPORTED `aproxy.version`. */
+async function unsupportedVersion(
+  io: FramedSocket,
+  o: SessionOptions,
+  tuple: readonly number[],
+): Promise<SessionOutcome> {
+  o.logger.info({ event: 'unsupported_version', version: tuple.join('.') }, 'unsupported protocol version');
+  await io.write(
+    encodeErrorReply({
+      code: ErrorCode.NotSupported,
+      reason: 'aproxy.version',
+      message: 'supported protocol versions: 0.1.0, 0.2.0 (lease messages: 0.2.0)',
+    }),
+  );
+  return 'unsupported';
+}
+
+/**
+ * 0.2.0 Heartbeat / End (docs/protocol.md §6): one request, one reply (LeaseResponse or ErrorReply), then
+ * wait for the guest to close. The backend decides; the proxy relays the acknowledgement and its signature.
+ */
+async function serveLease(io: FramedSocket, o: SessionOptions, req: LeaseRequest): Promise<SessionOutcome> {
+  const log = o.logger;
+  if (versionFromTuple(req.version) !== '0.2.0') return unsupportedVersion(io, o, req.version);
+  log.info({ event: req.op, version: '0.2.0' }, 'lease request');
+  const refuse = async (r: Refusal): Promise<SessionOutcome> => {
+    log.info({ event: 'refused', step: req.op, code: r.code, reason: r.reason }, 'refusing guest');
+    await io.write(encodeErrorReply(r));
+    return r.outcome;
+  };
+  const backend = o.backend;
+  if (!(req.op === 'heartbeat' ? backend.heartbeat : backend.end)) {
+    return refuse({
+      code: ErrorCode.NotSupported,
+      reason: 'proxy.backend.lease_unsupported',
+      message: "this proxy's key broker backend has no boot leases",
+      outcome: 'unsupported',
+    });
+  }
+  const input = {
+    version: '0.2.0' as const,
+    bootId: req.bootId,
+    commitToken: req.commitToken,
+    nonce: req.nonce,
+  };
+  let reply: Uint8Array;
+  try {
+    if (req.op === 'heartbeat') {
+      const r = await callBackend(o, (ctx) => backend.heartbeat!(input, ctx));
+      if (r.outcome === 'refused') return refuse(refusalFromBackend(r.error));
+      reply = encodeLeaseResponse({
+        op: 'heartbeat',
+        leaseExpiresAt: r.leaseExpiresAt,
+        signature: r.signature ?? null,
+      });
+    } else {
+      const r = await callBackend(o, (ctx) => backend.end!(input, ctx));
+      if (r.outcome === 'refused') return refuse(refusalFromBackend(r.error));
+      reply = encodeLeaseResponse({ op: 'end', leaseExpiresAt: null, signature: r.signature ?? null });
+    }
+  } catch (e) {
+    log.warn({ event: 'backend_failed', step: req.op, ...describe(e) }, 'backend failed');
+    return refuse(backendFailure(e));
+  }
+  await io.write(reply);
+  const outcome: SessionOutcome = req.op === 'heartbeat' ? 'renewed' : 'ended';
+  log.info({ event: outcome }, req.op === 'heartbeat' ? 'lease renewed' : 'boot ended');
+  await drain(io, o.timeouts.readMs);
+  return outcome;
+}
+
 /** After the last reply: wait for the guest to close; a guest that keeps the channel open is cut at the deadline. */
 async function drain(io: FramedSocket, ms: number): Promise<void> {
   try {
@@ -292,7 +360,7 @@ function refusalOf(e: AttestationError, outcome: SessionOutcome): Refusal {
 /** A refusal the backend chose: its code and reason pass through; an unknown code becomes a policy refusal. */
 function refusalFromBackend(err: RefusalError): Refusal {
   const known = CODES.includes(err.code);
-  const reasonOk = /^[a-z0-9_]+(?:\.[a-z0-9_]+)*$/.test(err.reason) && err.reason.length <= 128;
+  const reasonOk = REASON.test(err.reason) && err.reason.length <= 128;
   return {
     code: known ? err.code : ErrorCode.PolicyRejected,
     reason: reasonOk ? err.reason : 'proxy.backend.refused',
@@ -311,8 +379,23 @@ function backendFailure(e: unknown): Refusal {
       outcome: 'backend_error',
     };
   }
+  // A typed outage (e.g. the native backend's BrokerUnavailable, `native.*`): the guest learns its code and
+  // reason, and the session counts as a backend error, not as a refusal.
+  if (isAttestationError(e) && e.code === ErrorCode.CollateralUnavailable) {
+    return {
+      code: e.code,
+      reason: REASON.test(e.reason) && e.reason.length <= 128 ? e.reason : 'proxy.backend.unavailable',
+      message: 'the key broker is unavailable',
+      outcome: 'backend_error',
+    };
+  }
   if (isAttestationError(e) && e.code !== ErrorCode.InvalidArgument) {
-    return { code: e.code, reason: e.reason, message: 'refused by the key broker', outcome: 'refused' };
+    return {
+      code: e.code,
+      reason: REASON.test(e.reason) && e.reason.length <= 128 ? e.reason : 'proxy.backend.refused',
+      message: 'refused by the key broker',
+      outcome: 'refused',
+    };
   }
   return {
     code: ErrorCode.CollateralUnavailable,

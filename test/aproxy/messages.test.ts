@@ -8,6 +8,8 @@ import {
   encodeCommitResponse,
   encodeErrorReply,
   encodeFrame,
+  encodeLeaseRequest,
+  encodeLeaseResponse,
   encodeNegotiationRequest,
   encodeNegotiationResponse,
   parseAttestationRequest,
@@ -15,8 +17,11 @@ import {
   parseCommitRequest,
   parseCommitResponse,
   parseErrorReply,
+  parseLeaseRequest,
+  parseLeaseResponse,
   parseNegotiationRequest,
   parseNegotiationResponse,
+  parseOpeningMessage,
 } from '../../src/formats/aproxy/index.js';
 import { isMalformed, throwsCode } from './assert-error.js';
 
@@ -399,5 +404,130 @@ describe('aproxy 0.2.0 extension messages', () => {
     const r = encodeCommitResponse({ success: true, signature: null });
     assert.equal(text(r), '{"success":true,"signature":null}');
     assert.deepEqual(parseCommitResponse(r), { success: true, signature: null });
+  });
+
+  it('AttestationRequest: the optional stateKeyVersion (an integer >= 1 or null) follows stateCounter', () => {
+    const base = { tee: 'snp' as const, evidence: { report: new Uint8Array([1, 2, 3]) }, challenge, key };
+    const b = encodeAttestationRequest({ ...base, stateCounter: 4n, stateKeyVersion: 2 }, '0.2.0');
+    assert.ok(text(b).endsWith(',"stateCounter":"4","stateKeyVersion":2}'));
+    assert.equal(parseAttestationRequest(b, '0.2.0').stateKeyVersion, 2);
+    const n = encodeAttestationRequest({ ...base, stateCounter: null, stateKeyVersion: null }, '0.2.0');
+    assert.ok(text(n).endsWith(',"stateCounter":null,"stateKeyVersion":null}'));
+    assert.equal(parseAttestationRequest(n, '0.2.0').stateKeyVersion, null);
+    // Absent (a guest that predates key versions): absent after parsing too, and the bytes are unchanged.
+    const old = encodeAttestationRequest({ ...base, stateCounter: 4n }, '0.2.0');
+    assert.ok(text(old).endsWith(',"stateCounter":"4"}'));
+    assert.equal('stateKeyVersion' in parseAttestationRequest(old, '0.2.0'), false);
+    for (const bad of ['0', '-1', '1.0', '"2"', '4294967296', 'true']) {
+      const t = text(n).replace('"stateKeyVersion":null', `"stateKeyVersion":${bad}`);
+      assert.throws(() => parseAttestationRequest(utf8(t), '0.2.0'), isMalformed, bad);
+    }
+    // 0.1.0 has no such field, in either direction.
+    const v1 = text(encodeAttestationRequest(base, '0.1.0')).replace(/}$/, ',"stateKeyVersion":1}');
+    throwsCode(() => parseAttestationRequest(utf8(v1), '0.1.0'), 'ERR_MALFORMED', 'aproxy.field.unknown');
+    throwsCode(
+      () => encodeAttestationRequest({ ...base, stateKeyVersion: 1 }, '0.1.0'),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.state_key_version',
+    );
+  });
+
+  it('Heartbeat and End requests: version [0,2,0], op, boot id, commit token, nonce', () => {
+    const hb = encodeLeaseRequest({
+      op: 'heartbeat',
+      bootId: 'boot-1',
+      commitToken: fill(32, 0xaa),
+      nonce: fill(16, 0xbb),
+    });
+    assert.equal(
+      text(hb),
+      `{"version":[0,2,0],"op":"heartbeat","bootId":"boot-1","commitToken":"${'qqqq'.repeat(10)}qqo=",` +
+        `"nonce":"${'u7u7'.repeat(5)}uw=="}`,
+    );
+    assert.deepEqual(parseLeaseRequest(hb), {
+      version: [0, 2, 0],
+      op: 'heartbeat',
+      bootId: 'boot-1',
+      commitToken: fill(32, 0xaa),
+      nonce: fill(16, 0xbb),
+    });
+    const end = encodeLeaseRequest({ op: 'end', bootId: 'b', commitToken: fill(16, 1), nonce: fill(16, 2) });
+    assert.ok(text(end).startsWith('{"version":[0,2,0],"op":"end","bootId":"b",'));
+    const t = text(hb);
+    for (const [bad, reason] of [
+      [t.replace('"heartbeat"', '"renew"'), 'aproxy.field.value'],
+      [t.replace('"boot-1"', '"boot 1"'), 'aproxy.field.value'],
+      [t.replace(`"nonce":"${'u7u7'.repeat(5)}uw=="`, '"nonce":"AAAA"'), 'aproxy.field.length'],
+      [t.replace(',"nonce"', ',"tee":"snp","nonce"'), 'aproxy.field.unknown'],
+      [t.replace(/,"nonce":"[^"]*"/, ''), 'aproxy.field.missing'],
+    ] as const) {
+      throwsCode(() => parseLeaseRequest(utf8(bad)), 'ERR_MALFORMED', reason);
+    }
+    throwsCode(
+      () =>
+        encodeLeaseRequest({ op: 'heartbeat', bootId: 'b', commitToken: fill(16, 1), nonce: fill(15, 2) }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.length',
+    );
+  });
+
+  it('LeaseResponse: heartbeat carries the expiry, end null; both a signature or null; or an ErrorReply', () => {
+    const sig = fill(96, 8);
+    const hb = encodeLeaseResponse({ op: 'heartbeat', leaseExpiresAt: 1700000000123, signature: sig });
+    assert.equal(
+      text(hb),
+      `{"success":true,"op":"heartbeat","leaseExpiresAt":1700000000123,"signature":"${'CAgI'.repeat(32)}"}`,
+    );
+    assert.deepEqual(parseLeaseResponse(hb, 'heartbeat'), {
+      success: true,
+      op: 'heartbeat',
+      leaseExpiresAt: 1700000000123,
+      signature: sig,
+    });
+    const end = encodeLeaseResponse({ op: 'end', leaseExpiresAt: null, signature: null });
+    assert.equal(text(end), '{"success":true,"op":"end","leaseExpiresAt":null,"signature":null}');
+    assert.deepEqual(parseLeaseResponse(end, 'end'), {
+      success: true,
+      op: 'end',
+      leaseExpiresAt: null,
+      signature: null,
+    });
+    // An answer for another op, a missing expiry, a fractional one: refused.
+    throwsCode(() => parseLeaseResponse(end, 'heartbeat'), 'ERR_MALFORMED', 'aproxy.field.value');
+    throwsCode(() => parseLeaseResponse(hb, 'end'), 'ERR_MALFORMED', 'aproxy.field.value');
+    for (const bad of ['null', '1.5', '-1', '"1"', '9007199254740992']) {
+      const t = text(hb).replace('1700000000123', bad);
+      assert.throws(() => parseLeaseResponse(utf8(t), 'heartbeat'), isMalformed, bad);
+    }
+    const err = encodeErrorReply({ code: 'ERR_REFUSED', reason: 'broker.boot_unknown', message: 'x' });
+    assert.deepEqual(parseLeaseResponse(err, 'heartbeat'), parseErrorReply(err));
+    throwsCode(
+      () => encodeLeaseResponse({ op: 'end', leaseExpiresAt: 5, signature: null }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.lease',
+    );
+  });
+
+  it('the opening message is a lease request exactly when it has an "op" field', () => {
+    const neg020 = parseOpeningMessage(utf8('{"version":[0,2,0],"tee":"snp"}'));
+    assert.equal(neg020.kind, 'negotiation');
+    const neg010 = parseOpeningMessage(encodeNegotiationRequest({ version: [0, 1, 0], tee: 'snp' }));
+    assert.deepEqual(neg010, { kind: 'negotiation', request: { version: [0, 1, 0], tee: 'snp' } });
+    const lease = parseOpeningMessage(
+      encodeLeaseRequest({ op: 'end', bootId: 'b', commitToken: fill(16, 1), nonce: fill(16, 2) }),
+    );
+    assert.equal(lease.kind, 'lease');
+    // A NegotiationRequest with an op is neither: refused (the tee field is unknown to a lease request).
+    throwsCode(
+      () => parseOpeningMessage(utf8('{"version":[0,1,0],"tee":"snp","op":"end"}')),
+      'ERR_MALFORMED',
+      'aproxy.field.unknown',
+    );
+    // What aproxy 0.1.0 (serde, struct NegotiationRequest {version, tee}) sees in a lease request: no `tee`,
+    // which our strict NegotiationRequest parser refuses just as serde does ("missing field").
+    const asNegotiation = text(
+      encodeLeaseRequest({ op: 'heartbeat', bootId: 'b', commitToken: fill(16, 1), nonce: fill(16, 2) }),
+    );
+    assert.throws(() => parseNegotiationRequest(utf8(asNegotiation)), isMalformed);
   });
 });

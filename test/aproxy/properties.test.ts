@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import {
   encodeAttestationRequest,
   encodeAttestationResponse,
+  encodeLeaseRequest,
+  encodeLeaseResponse,
   encodeNegotiationResponse,
   type NegotiationParam,
   type ProtocolVersion,
@@ -11,8 +13,11 @@ import {
   parseAttestationResponse,
   parseCommitRequest,
   parseCommitResponse,
+  parseLeaseRequest,
+  parseLeaseResponse,
   parseNegotiationRequest,
   parseNegotiationResponse,
+  parseOpeningMessage,
 } from '../../src/formats/aproxy/index.js';
 import { isTyped } from './assert-error.js';
 
@@ -39,6 +44,10 @@ const parsers: ((b: Uint8Array) => unknown)[] = [
   (b) => parseAttestationResponse(b, '0.2.0'),
   parseCommitRequest,
   parseCommitResponse,
+  parseLeaseRequest,
+  (b) => parseLeaseResponse(b, 'heartbeat'),
+  (b) => parseLeaseResponse(b, 'end'),
+  parseOpeningMessage,
 ];
 
 function onlyTyped(fn: () => unknown): void {
@@ -100,6 +109,28 @@ describe('aproxy message parser properties', () => {
     );
   });
 
+  it('Heartbeat / End requests and LeaseResponses round-trip', () => {
+    const op = fc.constantFrom<'heartbeat' | 'end'>('heartbeat', 'end');
+    const bootId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/);
+    fc.assert(
+      fc.property(
+        op,
+        bootId,
+        bytes(16, 64),
+        bytes(16, 64),
+        fc.option(bytes(96, 96), { nil: null }),
+        fc.nat(),
+        (o, id, tok, nonce, sig, at) => {
+          const req = { op: o, bootId: id, commitToken: tok, nonce };
+          assert.deepEqual(parseLeaseRequest(encodeLeaseRequest(req)), { version: [0, 2, 0], ...req });
+          const resp = { op: o, leaseExpiresAt: o === 'heartbeat' ? at : null, signature: sig };
+          assert.deepEqual(parseLeaseResponse(encodeLeaseResponse(resp), o), { success: true, ...resp });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('any single-byte corruption of a valid message parses or fails with a typed error', () => {
     fc.assert(
       fc.property(request, version, fc.nat(), fc.integer({ min: 0, max: 255 }), (r, v, pos, val) => {
@@ -147,6 +178,10 @@ describe('aproxy message parser properties', () => {
           { tee: a, evidence: { Snp: { report: b, certs_buf: c } }, challenge: d, key: { x: e, y: e } },
           { success: a, secret: b, decryption: c, token: d, identity: e, signature: a },
           { bootId: a, commitToken: b, counter: c },
+          { version: a, op: b, bootId: c, commitToken: d, nonce: e },
+          { version: [0, 2, 0], op: 'heartbeat', bootId: a, commitToken: b, nonce: c },
+          { success: true, op: a, leaseExpiresAt: b, signature: c },
+          { success: true, op: 'heartbeat', leaseExpiresAt: a, signature: b },
           { success: false, error: { code: a, reason: b, message: c } },
         ];
         for (const m of msgs) {

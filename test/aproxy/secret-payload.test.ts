@@ -11,6 +11,7 @@ import {
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import {
   encodeCommitSignedContent,
+  encodeLeaseSignedContent,
   encodeResponseSignedContent,
 } from '../../src/formats/aproxy/signed-content.js';
 import { isTyped, throwsCode } from './assert-error.js';
@@ -45,7 +46,10 @@ describe('0.2.0 secret payload', () => {
       return c;
     };
     throwsCode(() => parseSecretPayload(mut(0, 0x58)), 'ERR_MALFORMED', 'aproxy.secret_payload.magic');
-    throwsCode(() => parseSecretPayload(mut(4, 2)), 'ERR_MALFORMED', 'aproxy.secret_payload.version');
+    throwsCode(() => parseSecretPayload(mut(4, 3)), 'ERR_MALFORMED', 'aproxy.secret_payload.version');
+    throwsCode(() => parseSecretPayload(mut(4, 0)), 'ERR_MALFORMED', 'aproxy.secret_payload.version');
+    // Format 1 bytes relabelled as format 2 lack the key version fields.
+    throwsCode(() => parseSecretPayload(mut(4, 2)), 'ERR_MALFORMED', 'aproxy.secret_payload.truncated');
     throwsCode(
       () => parseSecretPayload(mut(6, 1)),
       'ERR_MALFORMED',
@@ -65,10 +69,88 @@ describe('0.2.0 secret payload', () => {
     );
   });
 
+  it('format 2 carries the key version, and after a rotation the older state key, as documented', () => {
+    const v2 = encodeSecretPayload({ ...payload, keyVersion: 3 });
+    const base = Buffer.from(encodeSecretPayload(payload)).toString('hex');
+    const hex = Buffer.from(v2).toString('hex');
+    assert.equal(hex, `${base.slice(0, 8)}0200${base.slice(12)}030000000000000000000000`);
+    assert.deepEqual(parseSecretPayload(v2), { ...payload, keyVersion: 3 });
+
+    const rotated = {
+      ...payload,
+      keyVersion: 4,
+      stateKey: { key: new Uint8Array(32).fill(0x44), keyVersion: 3 },
+    };
+    const r = encodeSecretPayload(rotated);
+    assert.equal(
+      Buffer.from(r).toString('hex'),
+      `${base.slice(0, 8)}0200${base.slice(12)}040000000300000020000000${'44'.repeat(32)}`,
+    );
+    assert.deepEqual(parseSecretPayload(r), rotated);
+    // Format 1 is still what a payload without a key version encodes to, and still parses.
+    assert.equal(Buffer.from(encodeSecretPayload(payload)).readUInt16LE(4), 1);
+  });
+
+  it('format 2: rejects inconsistent key versions and state key lengths', () => {
+    const r = Buffer.from(
+      encodeSecretPayload({
+        ...payload,
+        keyVersion: 4,
+        stateKey: { key: new Uint8Array(32).fill(1), keyVersion: 3 },
+      }),
+    );
+    const tail = r.length - 32 - 12; // u32 keyVersion, u32 stateKeyVersion, u32 length, key
+    const mut = (off: number, v: number) => {
+      const c = Uint8Array.from(r);
+      new DataView(c.buffer).setUint32(off, v, true);
+      return c;
+    };
+    throwsCode(() => parseSecretPayload(mut(tail, 0)), 'ERR_MALFORMED', 'aproxy.secret_payload.key_version');
+    throwsCode(
+      () => parseSecretPayload(mut(tail + 4, 4)),
+      'ERR_MALFORMED',
+      'aproxy.secret_payload.key_version',
+    );
+    throwsCode(() => parseSecretPayload(mut(tail + 4, 0)), 'ERR_MALFORMED', 'aproxy.secret_payload.length');
+    throwsCode(
+      () => parseSecretPayload(mut(tail + 8, 31)),
+      'ERR_MALFORMED',
+      'aproxy.secret_payload.trailing_bytes',
+    );
+    throwsCode(
+      () => parseSecretPayload(mut(tail + 8, 33)),
+      'ERR_MALFORMED',
+      'aproxy.secret_payload.truncated',
+    );
+    throwsCode(
+      () => encodeSecretPayload({ ...payload, stateKey: { key: new Uint8Array(32), keyVersion: 1 } }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.key_version',
+    );
+    throwsCode(
+      () =>
+        encodeSecretPayload({
+          ...payload,
+          keyVersion: 2,
+          stateKey: { key: new Uint8Array(32), keyVersion: 2 },
+        }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.key_version',
+    );
+    throwsCode(
+      () => encodeSecretPayload({ ...payload, keyVersion: 0 }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.key_version',
+    );
+  });
+
   it('property: arbitrary bytes parse or fail with a typed error', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (bytes, withMagic) => {
-        const input = withMagic ? Uint8Array.from([0x56, 0x53, 0x53, 0x50, 1, 0, 0, 0, ...bytes]) : bytes;
+        const format = 1 + ((bytes[0] ?? 0) & 1);
+        const input = withMagic
+          ? Uint8Array.from([0x56, 0x53, 0x53, 0x50, format, 0, 0, 0, ...bytes])
+          : bytes;
         try {
           parseSecretPayload(input);
         } catch (e) {
@@ -173,6 +255,41 @@ describe('broker signature over the canonical response encoding', () => {
       () => verifyCommit(broker.publicKey, { challenge: fields.challenge, bootId: 'b', counter: 5n }, csig),
       'ERR_SIGNATURE_INVALID',
       'aproxy.commit_signature',
+    );
+  });
+
+  it('encodes the lease acknowledgement content as documented (op byte, nonce, boot id, expiry)', () => {
+    const nonce = new Uint8Array(16).fill(0xab);
+    const lp = (x: Uint8Array | string) => {
+      const d = Buffer.from(x);
+      const l = Buffer.alloc(4);
+      l.writeUInt32LE(d.length);
+      return Buffer.concat([l, d]);
+    };
+    const hb = Buffer.from(
+      encodeLeaseSignedContent({ op: 'heartbeat', nonce, bootId: 'b-1', leaseExpiresAt: 1_700_000_000_123 }),
+    );
+    const at = Buffer.alloc(8);
+    at.writeBigUInt64LE(1_700_000_000_123n);
+    assert.equal(
+      hb.toString('hex'),
+      Buffer.concat([
+        Buffer.from('VOUCHSAFE-APROXY-LEASE-SIG/1\0'),
+        Buffer.from([1]),
+        lp(nonce),
+        lp('b-1'),
+        at,
+      ]).toString('hex'),
+    );
+    const end = Buffer.from(
+      encodeLeaseSignedContent({ op: 'end', nonce, bootId: 'b-1', leaseExpiresAt: null }),
+    );
+    assert.equal(end[29], 2);
+    assert.equal(end.subarray(-8).toString('hex'), '00'.repeat(8));
+    throwsCode(
+      () => encodeLeaseSignedContent({ op: 'heartbeat', nonce, bootId: 'b', leaseExpiresAt: 1.5 }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.lease',
     );
   });
 

@@ -5,6 +5,7 @@
  * as their report provider (its root configured as trusted, as `vouchsafe serve --trust-sim-root` does).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -189,6 +190,56 @@ export async function startStack(engine: TestEngine, o: StackOptions = {}): Prom
       await broker.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Passes every call through (heartbeat and end too), except those `over` replaces. */
+export function wrapBackend(b: ProxyBackend, over: Partial<ProxyBackend>): ProxyBackend {
+  return {
+    negotiate: over.negotiate ?? ((r, c) => b.negotiate(r, c)),
+    attest: over.attest ?? ((r, c) => b.attest(r, c)),
+    commit: over.commit ?? ((r, c) => b.commit(r, c)),
+    heartbeat: over.heartbeat ?? ((r, c) => b.heartbeat!(r, c)),
+    end: over.end ?? ((r, c) => b.end!(r, c)),
+  };
+}
+
+/** A unix-socket relay in front of a proxy that can cut every connection through it at once. */
+export interface Relay {
+  readonly address: string;
+  /** Destroys every relayed connection, both sides: to the guest it looks like the host dropped it. */
+  dropAll(): void;
+  close(): Promise<void>;
+}
+
+export async function startRelay(path: string, target: string): Promise<Relay> {
+  const targetPath = target.replace(/^unix:/, '');
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const up = connect(targetPath);
+    for (const sock of [client, up]) {
+      open.add(sock);
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        open.delete(sock);
+        client.destroy();
+        up.destroy();
+      });
+    }
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(path, () => r()));
+  return {
+    address: `unix:${path}`,
+    dropAll() {
+      for (const sock of open) sock.destroy();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const sock of open) sock.destroy();
+        server.close(() => r());
+      }),
   };
 }
 

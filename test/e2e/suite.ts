@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { generateP521KeyPair, p521PointOf } from '../../src/crypto/p521.js';
 import { ErrorCode } from '../../src/errors.js';
-import type { AttestInput, ProxyBackend } from '../../src/proxy/backend.js';
+import type { AttestInput } from '../../src/proxy/backend.js';
 import { startProxy } from '../../src/proxy/index.js';
 import { createNativeBackend } from '../../src/proxy-native/index.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -26,19 +26,12 @@ import {
   type Stack,
   startStack,
   type TestEngine,
+  wrapBackend,
 } from './harness.js';
+import { lifecycleSuite } from './lifecycle.js';
 
 const ctx = () => ({ sessionId: 'test', peer: 'test', signal: new AbortController().signal });
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** Passes every call through, except those `over` replaces. */
-function wrapBackend(b: ProxyBackend, over: Partial<ProxyBackend>): ProxyBackend {
-  return {
-    negotiate: over.negotiate ?? ((r, c) => b.negotiate(r, c)),
-    attest: over.attest ?? ((r, c) => b.attest(r, c)),
-    commit: over.commit ?? ((r, c) => b.commit(r, c)),
-  };
-}
 
 export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): void {
   describe(`end to end over real sockets (${name})`, () => {
@@ -451,6 +444,8 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
         await proxy.close();
       }
     });
+
+    lifecycleSuite(() => ({ engine, s }));
 
     it('the audit chain verifies after all of the above', async () => {
       const v = await s.admin('GET', '/v1/admin/audit/verify');

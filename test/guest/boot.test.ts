@@ -137,6 +137,93 @@ describe('guest end to end: proxy on a unix socket, in-test broker, fake report 
   });
 });
 
+describe('guest: key rotation', () => {
+  it('opens state sealed under the older key and reseals it under the newest, content unchanged', async () => {
+    const broker = new TestBroker({ signingKey: brokerKeys.privateKey, identity });
+    const { proxy, dir } = await proxyFor(broker);
+    try {
+      const o: BootGuestOptions = {
+        connect: proxy.address,
+        provider: new RecordingProvider('rot'),
+        statePath: join(dir, 'rot.state'),
+        brokerPublicKey: brokerKeys.publicKey,
+        initialState: new Uint8Array([7, 7, 7]),
+      };
+      const first = await bootGuest(o);
+      assert.deepEqual([first.keyVersion, first.previousKeyVersion], [1, null]);
+      assert.equal(parseStateHeader((await readStateFile(o.statePath))!).keyVersion, 1);
+      assert.equal(broker.rotate(), 2);
+      const second = await bootGuest(o);
+      assert.deepEqual([second.keyVersion, second.previousKeyVersion], [2, 1]);
+      assert.deepEqual(second.state, new Uint8Array([7, 7, 7]));
+      const h = parseStateHeader((await readStateFile(o.statePath))!);
+      assert.deepEqual([h.keyVersion, h.counter], [2, 2n]);
+      const third = await bootGuest(o);
+      assert.deepEqual([third.keyVersion, third.previousKeyVersion], [2, null]);
+      assert.deepEqual(third.state, new Uint8Array([7, 7, 7]));
+      // What the guest stated: no state, then the version in its header each time.
+      assert.deepEqual(broker.statedKeyVersions, [null, 1, 2]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses a reply without the key its state is sealed under, and leaves the state untouched', async () => {
+    const stateKeyVersions: (number | null | undefined)[] = [];
+    class Forgetful extends TestBroker {
+      override attest(req: AttestInput, ctx: BackendContext) {
+        stateKeyVersions.push(req.stateKeyVersion);
+        // Drops the stated version: the payload carries only the newest key.
+        return super.attest(
+          { ...req, ...(req.stateKeyVersion === undefined ? {} : { stateKeyVersion: null }) },
+          ctx,
+        );
+      }
+    }
+    const broker = new Forgetful();
+    const { proxy, dir } = await proxyFor(broker);
+    try {
+      const o = {
+        connect: proxy.address,
+        provider: new RecordingProvider('fg'),
+        statePath: join(dir, 'fg.state'),
+      };
+      await bootGuest(o);
+      broker.rotate();
+      const before = readFileSync(o.statePath);
+      await rejectsCode(bootGuest(o), 'ERR_MALFORMED', 'guest.state_key_missing');
+      assert.deepEqual(readFileSync(o.statePath), before);
+      assert.deepEqual(stateKeyVersions, [null, 1]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a broker that sends payload format 1 (no key versions) still works; the version is recorded as unknown', async () => {
+    class Old extends TestBroker {
+      override attest(req: AttestInput, ctx: BackendContext) {
+        const { stateKeyVersion: _, ...rest } = req;
+        return super.attest(rest, ctx);
+      }
+    }
+    const { proxy, dir } = await proxyFor(new Old());
+    try {
+      const o = {
+        connect: proxy.address,
+        provider: new RecordingProvider('old'),
+        statePath: join(dir, 'old.state'),
+      };
+      const a = await bootGuest(o);
+      const b = await bootGuest(o);
+      assert.deepEqual([a.keyVersion, b.keyVersion, b.previousKeyVersion], [null, null, null]);
+      assert.deepEqual(b.state, a.state);
+      assert.equal(parseStateHeader((await readStateFile(o.statePath))!).keyVersion, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('guest: broker pinning and failures', () => {
   it('rejects a response signed by another key before decrypting, and leaves no state behind', async () => {
     const impostor = generateKeyPairSync('ec', { namedCurve: 'P-384' });

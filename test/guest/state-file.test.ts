@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,24 +22,66 @@ const key = deriveStateKey(secret);
 const identity = { project: 'proj', zone: 'europe-west4-a', instanceId: '1234', instanceName: 'vm' };
 const binding = instanceBindingOf(identity);
 const body = new TextEncoder().encode('vTPM NVChip contents');
-const file = sealState({ key, counter: 7n, instanceBinding: binding, body });
+const file = sealState({ key, counter: 7n, instanceBinding: binding, body, keyVersion: 3 });
+
+/** A format-1 state file (as written before key versions were recorded), sealed by hand. */
+function sealV1(counter: bigint, b: Uint8Array): Uint8Array {
+  const nonce = randomBytes(12);
+  const h = Buffer.alloc(0x40);
+  h.write('VSST', 0, 'latin1');
+  h.writeUInt16LE(1, 4);
+  h.writeBigUInt64LE(counter, 8);
+  Buffer.from(binding).copy(h, 0x10);
+  nonce.copy(h, 0x30);
+  h.writeUInt32LE(b.length, 0x3c);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(h);
+  return new Uint8Array(Buffer.concat([h, c.update(b), c.final(), c.getAuthTag()]));
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'vs-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('state file', () => {
-  it('has the documented header, readable before decryption', () => {
+  it('has the documented header (format 2, with the key version), readable before decryption', () => {
+    assert.equal(STATE_HEADER_SIZE, 0x48);
     const h = Buffer.from(file.subarray(0, STATE_HEADER_SIZE));
     assert.equal(h.subarray(0, 4).toString('latin1'), 'VSST');
-    assert.equal(h.readUInt16LE(4), 1);
+    assert.equal(h.readUInt16LE(4), 2);
     assert.equal(h.readUInt16LE(6), 0);
     assert.equal(h.readBigUInt64LE(8), 7n);
     assert.deepEqual(new Uint8Array(h.subarray(0x10, 0x30)), binding);
     assert.equal(h.readUInt32LE(0x3c), body.length);
-    assert.equal(file.length, 0x40 + body.length + 16);
+    assert.equal(h.readUInt32LE(0x40), 3);
+    assert.equal(h.readUInt32LE(0x44), 0);
+    assert.equal(file.length, 0x48 + body.length + 16);
     const parsed = parseStateHeader(file);
     assert.equal(parsed.counter, 7n);
-    assert.equal(parsed.formatVersion, 1);
+    assert.equal(parsed.formatVersion, 2);
+    assert.equal(parsed.keyVersion, 3);
+    assert.equal(parsed.headerSize, 0x48);
+    // Without a key version the field is 0 ("not known").
+    assert.equal(
+      parseStateHeader(sealState({ key, counter: 1n, instanceBinding: binding, body })).keyVersion,
+      0,
+    );
+  });
+
+  it('still reads format 1 (no key version: 0) and authenticates its 64-byte header', () => {
+    const v1 = sealV1(5n, body);
+    const h = parseStateHeader(v1);
+    assert.deepEqual([h.formatVersion, h.headerSize, h.keyVersion, h.counter], [1, 0x40, 0, 5n]);
+    assert.deepEqual(unsealState(v1, key, binding).body, body);
+    const c = Uint8Array.from(v1);
+    c[8] = 6; // the counter, in the AAD
+    throwsCode(() => unsealState(c, key, binding), 'ERR_SIGNATURE_INVALID', 'state.auth');
+  });
+
+  it('the key version is authenticated: changing it fails as state.auth', () => {
+    const c = Uint8Array.from(file);
+    c[0x40] = 2;
+    assert.equal(parseStateHeader(c).keyVersion, 2);
+    throwsCode(() => unsealState(c, key, binding), 'ERR_SIGNATURE_INVALID', 'state.auth');
   });
 
   it('unseals with the right key and binding', () => {
@@ -89,8 +132,12 @@ describe('state file', () => {
       return c;
     };
     throwsCode(() => parseStateHeader(mut(0, 0)), 'ERR_MALFORMED', 'state.magic');
-    throwsCode(() => parseStateHeader(mut(4, 2)), 'ERR_MALFORMED', 'state.version');
+    throwsCode(() => parseStateHeader(mut(4, 3)), 'ERR_MALFORMED', 'state.version');
+    throwsCode(() => parseStateHeader(mut(4, 0)), 'ERR_MALFORMED', 'state.version');
     throwsCode(() => parseStateHeader(mut(7, 1)), 'ERR_MALFORMED', 'state.reserved_nonzero');
+    throwsCode(() => parseStateHeader(mut(0x45, 1)), 'ERR_MALFORMED', 'state.reserved_nonzero');
+    // A format-1 file relabelled as format 2 (or the reverse) no longer matches its size.
+    throwsCode(() => parseStateHeader(mut(4, 1)), 'ERR_MALFORMED', 'state.size');
     throwsCode(() => parseStateHeader(mut(0x3c, 0xff)), 'ERR_MALFORMED', 'state.size');
     throwsCode(() => parseStateHeader(file.subarray(0, 0x4f)), 'ERR_MALFORMED', 'state.size');
     throwsCode(() => parseStateHeader(file.subarray(0, file.length - 1)), 'ERR_MALFORMED', 'state.size');
@@ -102,7 +149,7 @@ describe('state file', () => {
   it('property: arbitrary bytes never escape as untyped errors', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (b, magic) => {
-        const input = magic ? Uint8Array.from([0x56, 0x53, 0x53, 0x54, 1, 0, 0, 0, ...b]) : b;
+        const input = magic ? Uint8Array.from([0x56, 0x53, 0x53, 0x54, 1 + (b[0]! & 1), 0, 0, 0, ...b]) : b;
         try {
           unsealState(input, key, binding);
         } catch (e) {
@@ -124,7 +171,7 @@ describe('state file', () => {
 
   it('refuses an oversized state file before reading it', async () => {
     const p = join(dir, 'huge.state');
-    writeFileSync(p, Buffer.alloc(0x40 + 16 * 1024 * 1024 + 17));
+    writeFileSync(p, Buffer.alloc(0x48 + 16 * 1024 * 1024 + 17));
     await rejectsCode(readStateFile(p), 'ERR_MALFORMED', 'state.size');
   });
 });

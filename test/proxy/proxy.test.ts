@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { AttestationError } from '../../src/errors.js';
 import { encodeBase64Std } from '../../src/formats/aproxy/base64.js';
 import { bootGuest } from '../../src/guest/boot.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
@@ -210,10 +211,139 @@ describe('proxy: backend failures', () => {
     }
   });
 
+  it('a typed broker outage (CollateralUnavailable native.*) reaches the guest as such and counts as backend_error, not refused', async () => {
+    for (const step of ['negotiate', 'attest', 'commit'] as const) {
+      const broker = new TestBroker({ fail: { [step]: 'unavailable' } });
+      const { proxy, dir } = await start(broker);
+      try {
+        await rejectsCode(
+          boot(proxy, dir, `out-${step}`),
+          'ERR_COLLATERAL_UNAVAILABLE',
+          'native.broker_unreachable',
+        );
+        for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
+          await new Promise((x) => setTimeout(x, 10));
+        assert.deepEqual(proxy.outcomes(), { backend_error: 1 }, step);
+      } finally {
+        await proxy.close();
+      }
+    }
+    // A refusal the backend throws (not an outage) still counts as refused.
+    class Refusing extends TestBroker {
+      override async negotiate(): Promise<never> {
+        throw new AttestationError('ERR_REFUSED', 'broker.clone', 'refused');
+      }
+    }
+    const { proxy, dir } = await start(new Refusing());
+    try {
+      await rejectsCode(boot(proxy, dir, 'refusing'), 'ERR_REFUSED', 'broker.clone');
+      for (let i = 0; i < 100 && !proxy.outcomes().refused; i++) await new Promise((x) => setTimeout(x, 10));
+      assert.deepEqual(proxy.outcomes(), { refused: 1 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a policy refusal passes its code and reason through to a 0.2.0 guest', async () => {
     const { proxy, dir } = await start(new TestBroker({ fail: { attest: 'refuse' } }));
     try {
       await rejectsCode(boot(proxy, dir, 'r'), 'ERR_POLICY_REJECTED', 'snp.measurement');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
+  const token = encodeBase64Std(new Uint8Array(32).fill(1));
+  const nonce = encodeBase64Std(new Uint8Array(32).fill(2));
+  const lease = (op: string, bootId: string, version = '[0,2,0]', tok = token) =>
+    `{"version":${version},"op":"${op}","bootId":"${bootId}","commitToken":"${tok}","nonce":"${nonce}"}`;
+
+  it('relays a heartbeat and an end for a live boot, each on its own connection', async () => {
+    const broker = new TestBroker();
+    const { proxy, dir, lines } = await start(broker);
+    try {
+      const r = await boot(proxy, dir, 'lease');
+      const t = encodeBase64Std((r.session as unknown as { token: Uint8Array }).token);
+      const c = await RawClient.connect(proxy.address);
+      c.sendFrame(lease('heartbeat', r.bootId!, '[0,2,0]', t));
+      const hb = JSON.parse(await c.next());
+      assert.deepEqual(Object.keys(hb), ['success', 'op', 'leaseExpiresAt', 'signature']);
+      assert.equal(hb.success, true);
+      assert.equal(hb.op, 'heartbeat');
+      assert.ok(Number.isInteger(hb.leaseExpiresAt) && hb.leaseExpiresAt > Date.now());
+      assert.equal(hb.signature, null);
+      c.end();
+      assert.equal(await c.next(), 'EOF');
+      const d = await RawClient.connect(proxy.address);
+      d.sendFrame(lease('end', r.bootId!, '[0,2,0]', t));
+      assert.equal(await d.next(), '{"success":true,"op":"end","leaseExpiresAt":null,"signature":null}');
+      d.end();
+      await d.closed();
+      // A refused lease op passes the broker's code and reason through.
+      const e = await RawClient.connect(proxy.address);
+      e.sendFrame(lease('heartbeat', r.bootId!, '[0,2,0]', t));
+      const refused = JSON.parse(await e.next());
+      assert.deepEqual([refused.error.code, refused.error.reason], ['ERR_REFUSED', 'broker.boot_unknown']);
+      for (let i = 0; i < 100 && (proxy.outcomes().refused ?? 0) < 1; i++)
+        await new Promise((x) => setTimeout(x, 10));
+      assert.deepEqual(
+        [proxy.outcomes().renewed, proxy.outcomes().ended, proxy.outcomes().refused],
+        [1, 1, 1],
+      );
+      // Neither the token nor the nonce reaches the logs.
+      const text = lines.join('');
+      assert.ok(!text.includes(t) && !text.includes(nonce));
+      assert.ok(text.includes('"event":"heartbeat"') && text.includes('"event":"renewed"'));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a lease op in another version is ERR_NOT_SUPPORTED aproxy.version; a malformed one ERR_MALFORMED', async () => {
+    const broker = new TestBroker();
+    const { proxy } = await start(broker);
+    try {
+      for (const v of ['[0,1,0]', '[0,3,0]']) {
+        const c = await RawClient.connect(proxy.address);
+        c.sendFrame(lease('heartbeat', 'b-1', v));
+        const r = JSON.parse(await c.next());
+        assert.deepEqual([r.error.code, r.error.reason], ['ERR_NOT_SUPPORTED', 'aproxy.version']);
+      }
+      const c = await RawClient.connect(proxy.address);
+      c.sendFrame(lease('heartbeat', 'b 1'));
+      const r = JSON.parse(await c.next());
+      assert.deepEqual([r.error.code, r.error.reason], ['ERR_MALFORMED', 'aproxy.field.value']);
+      const d = await RawClient.connect(proxy.address);
+      d.sendFrame('{"version":[0,2,0],"op":"heartbeat","bootId":"b"}');
+      const r2 = JSON.parse(await d.next());
+      assert.deepEqual([r2.error.code, r2.error.reason], ['ERR_MALFORMED', 'aproxy.field.missing']);
+      // A 0.1.0-looking opening with an op field is dropped without a reply, like any bad 0.1.0 opening.
+      const e = await RawClient.connect(proxy.address);
+      e.sendFrame('{"version":[0,1,0],"tee":"snp","op":"end"}');
+      assert.equal(await e.next(), 'EOF');
+      assert.equal(broker.calls.heartbeat, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a backend failing a heartbeat: ERR_COLLATERAL_UNAVAILABLE, counted as a backend error', async () => {
+    const broker = new TestBroker({ fail: { heartbeat: 'throw' } });
+    const { proxy } = await start(broker);
+    try {
+      const c = await RawClient.connect(proxy.address);
+      c.sendFrame(lease('heartbeat', 'b-1'));
+      const r = JSON.parse(await c.next());
+      assert.deepEqual(
+        [r.error.code, r.error.reason],
+        ['ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable'],
+      );
+      assert.equal(await c.next(), 'EOF');
+      for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
+        await new Promise((x) => setTimeout(x, 10));
+      assert.equal(proxy.outcomes().backend_error, 1);
     } finally {
       await proxy.close();
     }

@@ -4,12 +4,20 @@
  * signs 0.2.0 responses, and keeps a committed counter for rollback/clone checks. It is not the broker (that
  * lives in src/broker); it exists so the proxy and guest can be tested end to end without it.
  */
-import { createHash, type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { signAttestationResponse, signCommit } from '../../src/crypto/broker-signature.js';
 import { wrapSecret } from '../../src/crypto/jwe-ecdh-es.js';
-import { BindingMismatch, MalformedEvidence, PolicyRejected } from '../../src/errors.js';
+import {
+  AttestationError,
+  BindingMismatch,
+  CollateralUnavailable,
+  ErrorCode,
+  MalformedEvidence,
+  PolicyRejected,
+} from '../../src/errors.js';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
+import { encodeLeaseSignedContent } from '../../src/formats/aproxy/signed-content.js';
 import type { InstanceIdentity, NegotiationParam } from '../../src/formats/aproxy/types.js';
 import type {
   AttestationResult,
@@ -17,6 +25,9 @@ import type {
   BackendContext,
   CommitInput,
   CommitResult,
+  EndResult,
+  HeartbeatResult,
+  LeaseInput,
   NegotiateInput,
   NegotiateResult,
   ProxyBackend,
@@ -33,10 +44,19 @@ export interface TestBrokerOptions {
   /** Signs 0.2.0 responses and commits with this P-384 key. */
   readonly signingKey?: KeyObject;
   readonly identity?: InstanceIdentity | null;
-  /** Injected faults. */
-  readonly fail?: Partial<Record<'negotiate' | 'attest' | 'commit', 'throw' | 'hang' | 'refuse'>>;
+  /** Injected faults ('unavailable': throws a typed CollateralUnavailable, as the native backend does). */
+  readonly fail?: Partial<Record<Step, 'throw' | 'hang' | 'refuse' | 'unavailable'>>;
+  /** Lease length for heartbeats (default 300 000 ms). */
+  readonly leaseMs?: number;
   /** Params to ask for, per version (default: KBS order, plus StateCounter in 0.2.0). */
   readonly params?: Partial<Record<'0.1.0' | '0.2.0', NegotiationParam[]>>;
+}
+
+type Step = 'negotiate' | 'attest' | 'commit' | 'heartbeat' | 'end';
+
+interface Boot {
+  readonly instance: string;
+  readonly token: Uint8Array;
 }
 
 interface Pending {
@@ -47,20 +67,39 @@ interface Pending {
 }
 
 export class TestBroker implements ProxyBackend {
-  readonly secret: Uint8Array;
+  /** Sealing secrets by version (index 0 is version 1); rotate() adds one. */
+  readonly secrets: Uint8Array[];
   /** The last counter each instance (keyed by HOST_DATA hex) committed. */
   readonly committed = new Map<string, bigint>();
-  readonly calls = { negotiate: 0, attest: 0, commit: 0 };
+  /** Each instance's active boot (a newer boot replaces it; end removes it). */
+  readonly active = new Map<string, string>();
+  readonly calls = { negotiate: 0, attest: 0, commit: 0, heartbeat: 0, end: 0 };
+  /** What each 0.2.0 attestation stated as its key version (undefined: the field was absent). */
+  readonly statedKeyVersions: (number | null | undefined)[] = [];
   private readonly challenges = new Map<string, NegotiationParam[]>();
   private readonly pending = new Map<string, Pending>();
+  private readonly boots = new Map<string, Boot>();
 
   constructor(readonly opts: TestBrokerOptions = {}) {
-    this.secret = opts.secret ?? new Uint8Array(randomBytes(32));
+    this.secrets = [opts.secret ?? new Uint8Array(randomBytes(32))];
   }
 
-  private async fault(step: 'negotiate' | 'attest' | 'commit', signal: AbortSignal): Promise<void> {
+  /** The newest secret. */
+  get secret(): Uint8Array {
+    return this.secrets[this.secrets.length - 1]!;
+  }
+
+  /** Adds a new key version (as `vouchsafe instance rotate-key` does); returns it. */
+  rotate(): number {
+    this.secrets.push(new Uint8Array(randomBytes(32)));
+    return this.secrets.length;
+  }
+
+  private async fault(step: Step, signal: AbortSignal): Promise<void> {
     const f = this.opts.fail?.[step];
     if (f === 'throw') throw new Error('backend exploded (ECONNREFUSED 10.0.0.1:8443)');
+    if (f === 'unavailable')
+      throw new CollateralUnavailable('native.broker_unreachable', 'cannot reach the broker');
     if (f === 'hang') {
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
       throw new Error('aborted');
@@ -130,12 +169,35 @@ export class TestBroker implements ProxyBackend {
         ]),
       };
     }
+    this.statedKeyVersions.push(req.stateKeyVersion);
+    const current = this.secrets.length;
+    let stateKey: { key: Uint8Array; keyVersion: number } | undefined;
+    if (typeof req.stateKeyVersion === 'number' && req.stateKeyVersion !== current) {
+      const older = this.secrets[req.stateKeyVersion - 1];
+      if (!older) {
+        return {
+          outcome: 'refused',
+          error: new AttestationError(ErrorCode.Refused, 'broker.key_version_unknown', 'no such key version'),
+        };
+      }
+      stateKey = { key: older, keyVersion: req.stateKeyVersion };
+    }
     const bootId = `boot-${toHex(randomBytes(8))}`;
     const token = new Uint8Array(randomBytes(32));
     this.pending.set(bootId, { instance, token, stated, committedAtAttest: committed });
+    this.boots.set(bootId, { instance, token });
+    this.active.set(instance, bootId);
     const sealed = await wrapSecret(
       req.key,
-      encodeSecretPayload({ secret: this.secret, bootId, commitToken: token }),
+      encodeSecretPayload({
+        secret: this.secret,
+        bootId,
+        commitToken: token,
+        // Format 2 only for a guest that stated a key version (even null), as the real broker does.
+        ...(req.stateKeyVersion === undefined
+          ? {}
+          : { keyVersion: current, ...(stateKey ? { stateKey } : {}) }),
+      }),
     );
     const identity = this.opts.identity ?? null;
     const signature = this.opts.signingKey
@@ -191,6 +253,54 @@ export class TestBroker implements ProxyBackend {
         })
       : null;
     return { outcome: 'committed', signature };
+  }
+
+  /** The boot if it is still its instance's active boot and the token matches; else the refusal. */
+  private checkBoot(req: LeaseInput): Boot | { refused: AttestationError } {
+    const boot = this.boots.get(req.bootId);
+    if (!boot || this.active.get(boot.instance) !== req.bootId) {
+      return {
+        refused: new AttestationError(ErrorCode.Refused, 'broker.boot_unknown', 'not the active boot'),
+      };
+    }
+    if (!ctEqual(boot.token, req.commitToken)) {
+      return { refused: new AttestationError(ErrorCode.Refused, 'broker.commit_token', 'wrong token') };
+    }
+    return boot;
+  }
+
+  private signLease(op: 'heartbeat' | 'end', req: LeaseInput, leaseExpiresAt: number | null) {
+    return this.opts.signingKey
+      ? new Uint8Array(
+          sign(
+            'sha384',
+            encodeLeaseSignedContent({ op, nonce: req.nonce, bootId: req.bootId, leaseExpiresAt }),
+            { key: this.opts.signingKey, dsaEncoding: 'ieee-p1363' },
+          ),
+        )
+      : null;
+  }
+
+  async heartbeat(req: LeaseInput, ctx: BackendContext): Promise<HeartbeatResult> {
+    this.calls.heartbeat++;
+    await this.fault('heartbeat', ctx.signal);
+    const b = this.checkBoot(req);
+    if ('refused' in b) return { outcome: 'refused', error: b.refused };
+    const leaseExpiresAt = Date.now() + (this.opts.leaseMs ?? 300_000);
+    return {
+      outcome: 'renewed',
+      leaseExpiresAt,
+      signature: this.signLease('heartbeat', req, leaseExpiresAt),
+    };
+  }
+
+  async end(req: LeaseInput, ctx: BackendContext): Promise<EndResult> {
+    this.calls.end++;
+    await this.fault('end', ctx.signal);
+    const b = this.checkBoot(req);
+    if ('refused' in b) return { outcome: 'refused', error: b.refused };
+    this.active.delete(b.instance);
+    return { outcome: 'ended', signature: this.signLease('end', req, null) };
   }
 }
 

@@ -5,12 +5,14 @@ import { parseErrorReply } from './error-reply.js';
 import {
   bytesField,
   checkEcKey,
+  checkKeyVersion,
   checkLength,
   expectBoundedString,
   formatCounter,
   LIMITS,
   parseCounter,
   parseEcKey,
+  parseKeyVersion,
 } from './fields.js';
 import { identityToWire, parseIdentity } from './identity.js';
 import { expectBool, expectObject, type JsonValue, parseJson } from './json.js';
@@ -32,7 +34,9 @@ import {
 /**
  * AttestationRequest (SVSM -> proxy), reference svsm-protocol.md §2, fields in libaproxy's order:
  * `{"tee":"snp","evidence":{"Snp":{"report":b64[,"certs_buf":b64]}},"challenge":b64,"key":{"x":b64,"y":b64}}`.
- * 0.2.0 appends `"stateCounter":"<decimal u64>"|null`. Throws MalformedEvidence `aproxy.*`.
+ * 0.2.0 appends `"stateCounter":"<decimal u64>"|null` and, optionally, `"stateKeyVersion":<u32 >= 1>|null`
+ * (absent: the guest predates key versions and reads secret payload version 1 only). Throws
+ * MalformedEvidence `aproxy.*`.
  */
 export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVersion): AttestationRequest {
   const base = ['tee', 'evidence', 'challenge', 'key'];
@@ -40,6 +44,7 @@ export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVe
     parseJson(payload),
     'AttestationRequest',
     version === '0.1.0' ? base : [...base, 'stateCounter'],
+    version === '0.1.0' ? [] : ['stateKeyVersion'],
   );
   const ev = expectObject(o.get('evidence'), 'evidence', [], ['Snp']);
   if (ev.size !== 1)
@@ -60,7 +65,14 @@ export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVe
   };
   if (version === '0.1.0') return req;
   const sc = o.get('stateCounter');
-  return { ...req, stateCounter: sc === null ? null : parseCounter(sc, 'stateCounter') };
+  const kv = o.get('stateKeyVersion');
+  return {
+    ...req,
+    stateCounter: sc === null ? null : parseCounter(sc, 'stateCounter'),
+    ...(kv === undefined
+      ? {}
+      : { stateKeyVersion: kv === null ? null : parseKeyVersion(kv, 'stateKeyVersion') }),
+  };
 }
 
 export function encodeAttestationRequest(req: AttestationRequest, version: ProtocolVersion): Uint8Array {
@@ -83,6 +95,12 @@ export function encodeAttestationRequest(req: AttestationRequest, version: Proto
       throw new InvalidArgument('aproxy.encode.state_counter', '0.2.0 requests state the counter (or null)');
     }
     body.stateCounter = req.stateCounter === null ? null : formatCounter(req.stateCounter, 'stateCounter');
+    if (req.stateKeyVersion !== undefined) {
+      body.stateKeyVersion =
+        req.stateKeyVersion === null ? null : checkKeyVersion(req.stateKeyVersion, 'stateKeyVersion');
+    }
+  } else if (req.stateKeyVersion !== undefined) {
+    throw new InvalidArgument('aproxy.encode.state_key_version', '0.1.0 requests carry no key version');
   }
   return encodeJson(body);
 }

@@ -6,6 +6,7 @@ import {
   expectObject,
   expectString,
   expectU32,
+  JsonNumber,
   type JsonValue,
 } from './json.js';
 import { type EcPublicKey, P521_COORD_SIZE, STATE_COUNTER_NONE, type VersionTuple } from './types.js';
@@ -21,6 +22,7 @@ export const LIMITS = {
   identityField: [1, 256],
   bootId: [1, 128],
   commitToken: [16, 64],
+  nonce: [16, 64],
   errorReason: [1, 128],
   errorMessage: [0, 1024],
   params: [0, 16],
@@ -83,6 +85,38 @@ export function formatCounter(n: bigint, field: string): string {
     throw new InvalidArgument('aproxy.counter', `${field}: must be a bigint in 0..2^64-2`);
   }
   return n.toString(10);
+}
+
+/** A sealing-key version (u32, 1..2^32-1) as a JSON integer. Throws `aproxy.field.type` / `.value`. */
+export function parseKeyVersion(v: JsonValue | undefined, field: string): number {
+  const n = expectU32(v, field);
+  if (n < 1) throw new MalformedEvidence('aproxy.field.value', `${field}: key versions start at 1`);
+  return n;
+}
+
+export function checkKeyVersion(n: number, field: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff_ffff) {
+    throw new InvalidArgument('aproxy.encode.key_version', `${field}: must be an integer in 1..2^32-1`);
+  }
+  return n;
+}
+
+/** Milliseconds since the Unix epoch as a JSON integer (0..2^53-1). Throws `aproxy.field.type` / `.value`. */
+export function parseTimestamp(v: JsonValue | undefined, field: string): number {
+  if (!(v instanceof JsonNumber)) {
+    throw new MalformedEvidence('aproxy.field.type', `${field}: expected an integer`);
+  }
+  if (!/^(?:0|[1-9][0-9]{0,15})$/.test(v.text) || !Number.isSafeInteger(Number(v.text))) {
+    throw new MalformedEvidence('aproxy.field.value', `${field}: not a timestamp (${v.text.slice(0, 32)})`);
+  }
+  return Number(v.text);
+}
+
+export function checkTimestamp(n: number, field: string): number {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new InvalidArgument('aproxy.encode.timestamp', `${field}: must be an integer in 0..2^53-1`);
+  }
+  return n;
 }
 
 export { expectBoundedString };

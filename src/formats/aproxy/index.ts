@@ -11,6 +11,7 @@ export { LIMITS } from './fields.js';
 export * from './frame.js';
 export * from './identity.js';
 export * from './json.js';
+export * from './lease.js';
 export * from './negotiation.js';
 export * from './report-data.js';
 export * from './secret-payload.js';

@@ -3,7 +3,7 @@ import { encodeBase64Std } from './base64.js';
 import { encodeJson } from './encode.js';
 import { parseErrorReply } from './error-reply.js';
 import { bytesField, checkLength, LIMITS, parseVersionTuple } from './fields.js';
-import { expectArray, expectObject, expectString, parseJson } from './json.js';
+import { expectArray, expectObject, expectString, type JsonValue, parseJson } from './json.js';
 import {
   type ErrorReply,
   KBS_TEES,
@@ -21,8 +21,9 @@ import {
  * The version is parsed but not judged here (the proxy decides what to do with one it does not speak).
  * Throws MalformedEvidence `aproxy.json.*`, `aproxy.field.*`.
  */
-export function parseNegotiationRequest(payload: Uint8Array): NegotiationRequest {
-  const o = expectObject(parseJson(payload), 'NegotiationRequest', ['version', 'tee']);
+export function parseNegotiationRequest(payload: Uint8Array | JsonValue): NegotiationRequest {
+  const v = payload instanceof Uint8Array ? parseJson(payload) : payload;
+  const o = expectObject(v, 'NegotiationRequest', ['version', 'tee']);
   return {
     version: parseVersionTuple(o.get('version'), 'version'),
     tee: parseTee(o.get('tee') ?? null, 'tee'),

@@ -1,5 +1,6 @@
+import { InvalidArgument } from '../../errors.js';
 import { BytesBuilder } from './bytes-builder.js';
-import type { AesGcmData, EcPublicKey, InstanceIdentity } from './types.js';
+import type { AesGcmData, EcPublicKey, InstanceIdentity, LeaseOp } from './types.js';
 import { STATE_COUNTER_NONE } from './types.js';
 
 /**
@@ -17,6 +18,9 @@ import { STATE_COUNTER_NONE } from './types.js';
  */
 export const RESPONSE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-RESPONSE-SIG/1';
 export const COMMIT_SIG_DOMAIN = 'VOUCHSAFE-APROXY-COMMIT-SIG/1';
+export const LEASE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-LEASE-SIG/1';
+/** The op byte of the lease signed content. */
+export const LEASE_OP_CODES: Readonly<Record<LeaseOp, number>> = { heartbeat: 1, end: 2 };
 
 export interface ResponseSignedFields {
   readonly challenge: Uint8Array;
@@ -70,5 +74,32 @@ export function encodeCommitSignedContent(f: {
     .lp(f.challenge)
     .lpString(f.bootId)
     .u64le(f.counter)
+    .build();
+}
+
+/**
+ * The bytes the broker signs to acknowledge a Heartbeat or an End (docs/protocol.md "Broker signature"):
+ *   "VOUCHSAFE-APROXY-LEASE-SIG/1" 0x00 u8(op: 1 heartbeat, 2 end) lp(nonce) lp(bootId UTF-8)
+ *   u64le(leaseExpiresAt; 0 for end)
+ * The guest's fresh nonce makes each acknowledgement single use: a proxy cannot replay an old "renewed" to
+ * hide that the boot was superseded.
+ */
+export function encodeLeaseSignedContent(f: {
+  readonly op: LeaseOp;
+  readonly nonce: Uint8Array;
+  readonly bootId: string;
+  readonly leaseExpiresAt: number | null;
+}): Uint8Array {
+  const at = f.leaseExpiresAt ?? 0;
+  if (!(f.op in LEASE_OP_CODES) || !Number.isSafeInteger(at) || at < 0) {
+    throw new InvalidArgument('aproxy.encode.lease', 'lease signed content: op or leaseExpiresAt');
+  }
+  return new BytesBuilder()
+    .raw(Buffer.from(LEASE_SIG_DOMAIN, 'ascii'))
+    .u8(0)
+    .u8(LEASE_OP_CODES[f.op])
+    .lp(f.nonce)
+    .lpString(f.bootId)
+    .u64le(BigInt(at))
     .build();
 }

@@ -83,6 +83,13 @@ export interface AttestationRequest {
    * messages (the field does not exist there).
    */
   readonly stateCounter?: bigint | null;
+  /**
+   * 0.2.0 only, optional on the wire: the sealing-key version the guest's state file was sealed under (from
+   * its header), null when it has no state or does not know the version. A guest that sends the field
+   * (even as null) understands secret payload version 2; one that omits it gets version 1
+   * (docs/protocol.md "Secret payload").
+   */
+  readonly stateKeyVersion?: number | null;
 }
 
 /** libaproxy `AesGcmData`: everything but the ciphertext needed to open a JWE ECDH-ES+A256KW/A256GCM. */
@@ -136,6 +143,32 @@ export interface CommitRequest {
 export interface CommitResponse {
   readonly success: true;
   /** The broker's signature over the commit content, or null if the broker does not sign. */
+  readonly signature: Uint8Array | null;
+}
+
+/** 0.2.0 lease operations: renew the boot's lease, or end the boot (clean shutdown). */
+export type LeaseOp = 'heartbeat' | 'end';
+
+/**
+ * 0.2.0 Heartbeat / End (guest -> proxy -> backend), each the first and only request of its own connection.
+ * It has an `op` field and no `tee`, so it can never be read as a NegotiationRequest (docs/protocol.md §6).
+ */
+export interface LeaseRequest {
+  /** As on the wire; only [0,2,0] is served. */
+  readonly version: VersionTuple;
+  readonly op: LeaseOp;
+  readonly bootId: string;
+  readonly commitToken: Uint8Array;
+  /** Fresh random bytes from the guest; the broker's acknowledgement signature covers them. */
+  readonly nonce: Uint8Array;
+}
+
+export interface LeaseResponse {
+  readonly success: true;
+  readonly op: LeaseOp;
+  /** Heartbeat: when the renewed lease expires (ms since the Unix epoch, the broker's clock). End: null. */
+  readonly leaseExpiresAt: number | null;
+  /** The broker's signature over the lease signed content, or null if the broker does not sign. */
   readonly signature: Uint8Array | null;
 }
 
