@@ -3,6 +3,7 @@ import { register as registerAudit } from './commands/audit.js';
 import { register as registerC509 } from './commands/c509.js';
 import { register as registerCa } from './commands/ca.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerGuest } from './commands/guest.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
 import { register as registerInstance } from './commands/instance.js';
 import { register as registerProxy } from './commands/proxy.js';
@@ -32,6 +33,7 @@ registerServe(program);
 registerInstance(program);
 registerAudit(program);
 registerProxy(program);
+registerGuest(program);
 registerCa(program);
 registerC509(program);
 

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
+import { toHex } from '../../src/util/bytes.js';
+import { runCli } from './run-cli.js';
+
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'vouchsafe.js');
+const tmp = mkdtempSync(join(tmpdir(), 'vs-guest-cli-'));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => done(port));
+    });
+  });
+}
+
+/** Starts a long-running `vouchsafe` process and waits until its output matches `ready`. */
+function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
+  return new Promise((done, fail) => {
+    const c = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`not ready: ${args.join(' ')}\n${out}`)), 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        done(c);
+      }
+    };
+    c.stdout.on('data', onData);
+    c.stderr.on('data', onData);
+    c.on('exit', (code) => fail(new Error(`exited ${code}: ${args.join(' ')}\n${out}`)));
+  });
+}
+
+it('the commands a user runs: sim init, instance register, serve, proxy, guest boot, reboot, audit verify', async () => {
+  const sim = join(tmp, 'sim');
+  const data = join(tmp, 'data');
+  const init = await runCli(['sim', 'init', '--dir', sim]);
+  assert.equal(init.code, 0, init.stderr);
+  const pin = /--trust-sim-root (\S+)/.exec(init.stdout)?.[1];
+  assert.ok(pin, 'sim init prints the root to trust');
+
+  const port = await freePort();
+  await daemon(
+    ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--trust-sim-root', pin, '--no-kds'],
+    /broker listening/,
+  );
+  const broker = `http://127.0.0.1:${port}`;
+  const admin = ['--broker', broker, '--token-file', join(data, 'admin-token')];
+  const policy = join(tmp, 'policy.json');
+  writeFileSync(policy, JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }));
+  const reg = await runCli([
+    'instance',
+    'register',
+    ...admin,
+    '--project',
+    'p',
+    '--zone',
+    'z',
+    '--instance-id',
+    '42',
+    '--name',
+    'vm1',
+    '--policy',
+    policy,
+    '--json',
+  ]);
+  assert.equal(reg.code, 0, reg.stderr);
+  const instance = JSON.parse(reg.stdout);
+
+  const sock = join(tmp, 'aproxy.sock');
+  await daemon(['proxy', '--listen', `unix:${sock}`, '--broker', broker], /listening/i);
+
+  const state = join(tmp, 'vm1.state');
+  const boot = [
+    'guest',
+    'boot',
+    '--connect',
+    `unix:${sock}`,
+    '--state',
+    state,
+    '--provider',
+    'sim',
+    '--sim-dir',
+    sim,
+    '--host-data',
+    instance.hostData,
+    '--broker-key',
+    join(data, 'broker-signing-key.pem.pub'),
+    '--json',
+  ];
+  // The first VM boots and keeps running (heartbeats), as a real SVSM would.
+  const running = await daemon([...boot, '--hold', '--lease-ms', '60000'], /holding the boot lease/);
+  const sealed = readFileSync(state);
+
+  const cloneState = join(tmp, 'clone.state');
+  copyFileSync(state, cloneState);
+  const clone = await runCli([...boot.slice(0, 5), cloneState, ...boot.slice(6)]);
+  assert.equal(clone.code, 1, 'a second boot while the first holds its lease is refused');
+  assert.equal(JSON.parse(clone.stdout).error.reason, 'broker.clone');
+
+  // The VM shuts down (SIGTERM ends its boot); the next boot is a reboot, not a clone.
+  const exited = new Promise((done) => running.once('exit', done));
+  running.kill('SIGTERM');
+  await exited;
+  const second = await runCli(boot);
+  assert.equal(second.code, 0, second.stderr || second.stdout);
+  const r = JSON.parse(second.stdout);
+  assert.equal(r.firstBoot, false);
+  assert.equal(r.counter, '2');
+  assert.equal(r.brokerVerified, true);
+  assert.notDeepEqual(readFileSync(state), sealed, 'the state file was re-sealed as version 2');
+
+  const third = await runCli(boot);
+  assert.equal(third.code, 0, 'without --hold the boot ends on exit, so rebooting needs no reset');
+  assert.equal(JSON.parse(third.stdout).counter, '3');
+
+  const audit = await runCli(['audit', 'verify', ...admin]);
+  assert.equal(audit.code, 0, audit.stderr || audit.stdout);
+});
