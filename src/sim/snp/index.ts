@@ -19,6 +19,7 @@ export {
 } from './chain.js';
 export { createCrl, type SimCrlOptions } from './crl.js';
 export { type SimLaunchParams, type SimReportResponse, SimSnpFirmware } from './firmware.js';
+export { loadSimChain, saveSimChain } from './persist.js';
 export {
   defaultReportFields,
   SIM_CPUID,
