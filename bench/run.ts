@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emit, type Figure } from './harness.js';
+import { benchKbs } from './kbs.js';
 import { benchSnp } from './snp.js';
 import { benchTpm } from './tpm.js';
 
@@ -15,6 +16,7 @@ const vectors = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'share
 const benches: Record<string, () => Promise<Figure[]>> = {
   snp: () => benchSnp(vectors),
   tpm: () => benchTpm(vectors),
+  kbs: () => benchKbs(),
 };
 
 if (!existsSync(join(vectors, 'README.md'))) {

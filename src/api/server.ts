@@ -11,7 +11,7 @@ import type { Broker } from '../broker/broker.js';
 import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
 import { ApiError, errorResponse } from './http-errors.js';
-import { type KbsDeps, kbsRoutes } from './kbs/index.js';
+import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from './kbs/index.js';
 import { Metrics } from './metrics.js';
 import { NativeService } from './native-service.js';
 import { buildOpenApi } from './openapi.js';
@@ -43,8 +43,13 @@ export interface BrokerServerOptions {
   readonly https?: { readonly key: Uint8Array; readonly cert: Uint8Array };
   /** Shared counters (default: new ones). */
   readonly metrics?: Metrics;
-  /** The Trustee KBS protocol routes (src/api/kbs), registered when given. */
+  /**
+   * The Trustee KBS protocol routes (src/api/kbs), registered when given, with their JWKS also at
+   * `/.well-known/jwks.json`.
+   */
   readonly kbs?: KbsDeps;
+  /** Rotates the KBS token signing key: `POST /v1/admin/token-keys/rotate` exists only when given. */
+  readonly rotateTokenKey?: () => Promise<TokenKeyRotation>;
 }
 
 /**
@@ -146,7 +151,22 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   // ---- Trustee KBS protocol (RCAR) ------------------------------------------------------------------
   // The KBS routes are src/api/kbs (another module, docs/kbs.md); they share this broker and this server,
   // in their own fastify scope (their error handler answers RFC 7807 problems for /kbs/v0 only).
-  if (opts.kbs) app.register(kbsRoutes, opts.kbs);
+  const kbs = opts.kbs;
+  if (kbs) {
+    app.register(kbsRoutes, kbs);
+    // The same JWKS where generic JOSE tooling looks for it (RFC 8414-style well-known location).
+    app.get('/.well-known/jwks.json', async (_req, reply) => jwksHandler(kbs, reply));
+  }
+  const rotate = opts.rotateTokenKey;
+  if (rotate) {
+    // Admin route of the KBS token keys. Not in /v1/openapi.json (the KBS side is documented in docs/kbs.md);
+    // guarded, counted and answered exactly like the other admin routes.
+    app.post('/v1/admin/token-keys/rotate', { onRequest: adminGuard }, async (req) => {
+      const r = await rotate();
+      req.log.info({ event: 'token_key_rotated', kid: r.kid, alg: r.alg }, 'KBS token signing key rotated');
+      return { kid: r.kid, alg: r.alg, published: r.published };
+    });
+  }
 
   return app;
 }

@@ -14,21 +14,14 @@ import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { openAdminToken, openSigningKey } from './broker-keys.js';
-import type { KbsDeps } from './kbs/index.js';
+import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from './kbs/index.js';
 import { parseHostPort } from './listen-address.js';
 import { Metrics } from './metrics.js';
 import { buildBrokerServer } from './server.js';
 import { createSnpEvidenceVerifier } from './snp-evidence.js';
 
-/** Everything a KBS wiring needs from a started broker (see StartBrokerOptions.kbs). */
-export interface KbsContext {
-  readonly broker: Broker;
-  readonly store: Store;
-  readonly verifier: SnpVerifier;
-  readonly trustedRoots: readonly TrustedRoot[];
-  readonly dataDir: string;
-  readonly url: string;
-}
+/** The KBS a started broker serves (RunningBroker.kbs): tokens, key ring, adapter, rotation. */
+export type KbsContext = BrokerKbs;
 
 export interface StartBrokerOptions {
   /** `HOST:PORT` (port 0: a free port; see RunningBroker.url). */
@@ -63,10 +56,12 @@ export interface StartBrokerOptions {
   readonly now?: () => number;
   readonly bodyLimit?: number;
   /**
-   * Builds the Trustee KBS routes' dependencies (src/api/kbs: broker adapter, EAR tokens) for this broker;
-   * the routes are served only when given.
+   * The Trustee KBS protocol (docs/kbs.md): on by default (`true` or options), `false` to serve only the
+   * native and admin APIs. On, the broker serves /kbs/v0/* and the token JWKS (also at
+   * /.well-known/jwks.json), keeps its token signing keys in `<dataDir>/token-keys.json` (created 0600 on
+   * first run) and offers POST /v1/admin/token-keys/rotate.
    */
-  readonly kbs?: (ctx: KbsContext) => KbsDeps | Promise<KbsDeps>;
+  readonly kbs?: boolean | KbsServeOptions;
 }
 
 export interface RunningBroker {
@@ -83,6 +78,8 @@ export interface RunningBroker {
   readonly adminToken: string;
   readonly adminTokenPath: string;
   readonly dataDir: string;
+  /** The KBS (undefined with `kbs: false`). */
+  readonly kbs: KbsContext | undefined;
   /** Stops listening (in-flight requests finish) and closes the store. */
   close(): Promise<void>;
 }
@@ -90,11 +87,13 @@ export interface RunningBroker {
 /**
  * Starts a broker: opens the store (SQLite `<dataDir>/vouchsafe.db`, created on first run, or PostgreSQL
  * when `databaseUrl` is given), the KEK file, the response-signing key and the admin token (each created
- * 0600 on first run), builds the Broker with the real SNP verifier (src/evidence/snp; certificate table
- * first, then AMD KDS) and the real appraiser (src/policy/snp appraiseSnp), and listens.
+ * 0600 on first run), builds the Broker with the one SNP evidence verifier (src/api/snp-evidence.ts:
+ * src/evidence/snp, certificate table first, then AMD KDS; optional CRL) and the real appraiser
+ * (src/policy/snp appraiseSnp), and, unless `kbs: false`, the Trustee KBS on the same verifier (token keys
+ * in `<dataDir>/token-keys.json`; docs/kbs.md "Running it"); then listens.
  *
  * Throws InvalidArgument (`api.listen`, `broker.kek.*`, `api.signing_key.*`, `api.admin_token.*`,
- * `store.location`) for unusable configuration.
+ * `store.location`, `kbs.token_keys.*`, `kbs.secrets.*`) for unusable configuration.
  */
 export async function startBroker(opts: StartBrokerOptions): Promise<RunningBroker> {
   const { host, port } = parseHostPort(opts.listen);
@@ -125,11 +124,11 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
           });
     const crl = opts.crl ?? 'none';
     if (crl === 'none') logger.warn({ event: 'crl_off' }, 'AMD CRLs are not checked (crl: none)');
-    const verifier = new SnpVerifier();
+    const evidence = createSnpEvidenceVerifier({ verifier: new SnpVerifier(), trustedRoots, kds, crl, now });
     const broker = new Broker({
       store,
       kek,
-      verifyEvidence: createSnpEvidenceVerifier({ verifier, trustedRoots, kds, crl, now }),
+      verifyEvidence: evidence.verifyEvidence,
       appraise: (report: SnpReport, product, policy) =>
         appraiseSnp(report, product, policy as unknown as SnpPolicy).failures,
       now,
@@ -139,18 +138,21 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
     });
     const scheme = tls ? 'https' : 'http';
     const metrics = new Metrics();
-    // The KBS routes need the URL as their token issuer before the port is known: use the requested one.
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    const kbs = opts.kbs
-      ? await opts.kbs({
-          broker,
-          store,
-          verifier,
-          trustedRoots,
-          dataDir,
-          url: `${scheme}://${urlHost}:${port}`,
-        })
-      : undefined;
+    // The token issuer is the broker's URL, known once it listens (port 0): read when tokens are issued.
+    let url: string | undefined;
+    const kbsOpts = opts.kbs ?? true;
+    const kbs =
+      kbsOpts === false
+        ? undefined
+        : await openBrokerKbs({
+            broker,
+            evidence,
+            dataDir,
+            url: () => url ?? `${scheme}://${urlHost}:${port}`,
+            now,
+            options: kbsOpts === true ? {} : kbsOpts,
+          });
     const app = buildBrokerServer({
       broker,
       signingKey: privateKey,
@@ -161,16 +163,25 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       metrics,
       ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
       ...(tls ? { https: tls } : {}),
-      ...(kbs ? { kbs } : {}),
+      ...(kbs ? { kbs: kbs.deps, rotateTokenKey: () => kbs.rotateTokenKey() } : {}),
     });
     await app.listen({ host, port });
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
-    const url = `${scheme}://${urlHost}:${bound}`;
-    logger.info({ event: 'broker_listening', url, engine: store.engine }, 'broker listening');
+    url = `${scheme}://${urlHost}:${bound}`;
+    logger.info(
+      {
+        event: 'broker_listening',
+        url,
+        engine: store.engine,
+        kbs: kbs ? { issuer: kbs.tokens.issuer, sealingKeyPaths: kbs.sealingKeyPaths } : false,
+      },
+      'broker listening',
+    );
+    const boundUrl = url;
     let closed: Promise<void> | undefined;
     return {
-      url,
+      url: boundUrl,
       port: bound,
       app,
       broker,
@@ -181,11 +192,13 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       adminToken,
       adminTokenPath,
       dataDir,
+      kbs,
       close() {
         closed ??= (async () => {
           try {
             await app.close();
           } finally {
+            kbs?.close();
             await store.close();
           }
         })();

@@ -25,6 +25,7 @@ import type {
   RefusalError,
 } from '../proxy/backend.js';
 import { CookieJar } from './cookie-jar.js';
+import { createPinnedFetch } from './pinned-fetch.js';
 
 /** COCONUT aproxy's KBS protocol version (tools/aproxy/src/backend/kbs.rs `KBS_API_VERSION`). */
 export const APROXY_KBS_VERSION = '0.4.0';
@@ -41,8 +42,10 @@ export interface KbsProxyBackendOptions {
    * default) or `attestation_report` (`{"attestation_report","cert_chain"}`, svsm PR #1122).
    */
   readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
-  /** Injected fetch (default globalThis.fetch). */
+  /** Injected fetch (default globalThis.fetch; not with `ca`). */
   readonly fetch?: typeof globalThis.fetch;
+  /** PEM CA certificate(s) an https KBS must chain to (default: the system CAs). */
+  readonly ca?: string | Uint8Array;
   /** How long per-session KBS state (cookies, nonce) is kept between negotiate and attest, ms (default 120 000). */
   readonly sessionTtlMs?: number;
   /** Largest KBS response body accepted, bytes (default 1 MiB). */
@@ -144,7 +147,7 @@ export class KbsProxyBackend implements ProxyBackend {
   private readonly now: () => number;
   private readonly sessions = new Map<string, KbsSession>();
 
-  /** Throws InvalidArgument `proxy_kbs.config` for a bad URL or resource path. */
+  /** Throws InvalidArgument `proxy_kbs.config` for a bad URL or resource path, or a CA without https. */
   constructor(o: KbsProxyBackendOptions) {
     let u: URL;
     try {
@@ -161,7 +164,10 @@ export class KbsProxyBackend implements ProxyBackend {
       throw new InvalidArgument('proxy_kbs.config', 'resourcePath must be repository/type/tag');
     }
     this.spelling = o.evidenceSpelling ?? 'snp-report';
-    this.fetch = o.fetch ?? globalThis.fetch;
+    if (o.ca !== undefined && (o.fetch !== undefined || u.protocol !== 'https:')) {
+      throw new InvalidArgument('proxy_kbs.config', 'a CA needs an https KBS URL and no injected fetch');
+    }
+    this.fetch = o.ca !== undefined ? createPinnedFetch(o.ca) : (o.fetch ?? globalThis.fetch);
     this.ttlMs = o.sessionTtlMs ?? 120_000;
     this.maxBytes = o.maxResponseBytes ?? 1024 * 1024;
     this.now = o.now ?? Date.now;

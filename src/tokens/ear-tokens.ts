@@ -16,8 +16,11 @@ import type { PublicEcJwk, TokenKeyRing } from './key-ring.js';
 
 export interface EarTokensOptions {
   readonly keys: TokenKeyRing;
-  /** `iss` of every token, e.g. the broker's base URL. */
-  readonly issuer: string;
+  /**
+   * `iss` of every token, e.g. the broker's base URL; or a function read at every issue and verification
+   * (for a URL only known once the server listens, e.g. on port 0). It must keep returning the same value.
+   */
+  readonly issuer: string | (() => string);
   /** Token lifetime in ms (default 300 000, Trustee's 5 minutes); at most the ring's maxTokenLifetimeMs. */
   readonly lifetimeMs?: number;
   readonly verifierId?: EarVerifierId;
@@ -47,8 +50,8 @@ export const DEFAULT_VERIFIER_ID: EarVerifierId = Object.freeze({
  * publishes the verification keys as a JWKS. A token verifies with any JOSE library given only the JWKS.
  */
 export class EarTokens {
-  readonly issuer: string;
   readonly lifetimeMs: number;
+  private readonly issuerOf: () => string;
   private readonly keys: TokenKeyRing;
   private readonly verifierId: EarVerifierId;
   private readonly now: () => number;
@@ -62,14 +65,30 @@ export class EarTokens {
         `token lifetime must be 1 s .. the key ring's maxTokenLifetimeMs (${o.keys.maxTokenLifetimeMs} ms)`,
       );
     }
-    if (typeof o.issuer !== 'string' || o.issuer.length === 0) {
-      throw new InvalidArgument('token.config', 'issuer must be a non-empty string');
+    const issuer = o.issuer;
+    if (typeof issuer === 'function') {
+      this.issuerOf = () => {
+        const v = issuer();
+        if (typeof v !== 'string' || v.length === 0) {
+          throw new InvalidArgument('token.config', 'issuer must be a non-empty string');
+        }
+        return v;
+      };
+    } else {
+      if (typeof issuer !== 'string' || issuer.length === 0) {
+        throw new InvalidArgument('token.config', 'issuer must be a non-empty string');
+      }
+      this.issuerOf = () => issuer;
     }
-    this.issuer = o.issuer;
     this.lifetimeMs = lifetime;
     this.keys = o.keys;
     this.verifierId = o.verifierId ?? DEFAULT_VERIFIER_ID;
     this.now = o.now ?? Date.now;
+  }
+
+  /** `iss` of the tokens issued now. */
+  get issuer(): string {
+    return this.issuerOf();
   }
 
   /** Builds the EAR of an accepted SNP attestation and signs it with the current key. */

@@ -137,6 +137,37 @@ export class TokenKeyRing {
     return new TokenKeyRing(keys, opts);
   }
 
+  /**
+   * A ring from persisted keys with their history (what {@link published} returned when it was saved),
+   * oldest first: exactly the last one has `retiredAt: null` and signs; retired keys whose tokens have all
+   * expired are dropped. Throws InvalidArgument `token.key` for keys that are not P-256/P-384 private keys
+   * or a history that is not in that shape.
+   */
+  static restore(
+    entries: readonly {
+      readonly privateKey: KeyObject;
+      readonly activatedAt: number;
+      readonly retiredAt: number | null;
+    }[],
+    opts: TokenKeyRingOptions,
+  ): TokenKeyRing {
+    if (entries.length === 0) throw new InvalidArgument('token.key', 'at least one signing key is needed');
+    const keys = entries.map((e, i) => {
+      const last = i === entries.length - 1;
+      const times = [e.activatedAt, ...(e.retiredAt === null ? [] : [e.retiredAt])];
+      if (!times.every((t) => Number.isSafeInteger(t) && t >= 0) || (e.retiredAt === null) !== last) {
+        throw new InvalidArgument(
+          'token.key',
+          'only the newest key signs; every older key has a retirement time',
+        );
+      }
+      return { ...makeKey(e.privateKey, e.activatedAt), retiredAt: e.retiredAt };
+    });
+    const ring = new TokenKeyRing(keys, opts);
+    ring.prune(ring.now());
+    return ring;
+  }
+
   /** The longest token lifetime this ring publishes retired keys for (ms). */
   get maxTokenLifetimeMs(): number {
     return this.lifetimeMs;
@@ -147,20 +178,39 @@ export class TokenKeyRing {
     return this.keys[this.keys.length - 1]!;
   }
 
-  /** Generates a new signing key; the old one is retired (still published until its tokens expire). */
-  async rotate(alg: TokenAlg = this.keys.length > 0 ? this.current.alg : 'ES256'): Promise<TokenKey> {
+  /**
+   * Generates a new signing key; the old one is retired (still published until its tokens expire).
+   * `commit`, when given, sees the ring as it will be (e.g. to persist it) before anything changes: if it
+   * throws, this ring is left as it was.
+   */
+  async rotate(
+    alg: TokenAlg = this.keys.length > 0 ? this.current.alg : 'ES256',
+    commit?: (next: TokenKeyRing) => void,
+  ): Promise<TokenKey> {
     if (typeof alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, alg))
       throw new InvalidArgument('token.alg', `unsupported token algorithm ${String(alg)}`);
     const { privateKey } = await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve);
-    return this.install(privateKey);
+    return this.install(privateKey, commit);
   }
 
-  /** Makes an existing private key the signing key (rotation to a key generated elsewhere, e.g. an HSM export). */
-  install(privateKey: KeyObject): TokenKey {
+  /**
+   * Makes an existing private key the signing key (rotation to a key generated elsewhere, e.g. an HSM
+   * export). `commit` as for {@link rotate}.
+   */
+  install(privateKey: KeyObject, commit?: (next: TokenKeyRing) => void): TokenKey {
     const now = this.now();
     const key = makeKey(privateKey, now);
-    this.keys = this.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now } : k));
-    this.keys.push(key);
+    const keys = [...this.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now } : k)), key];
+    if (commit) {
+      commit(
+        new TokenKeyRing(keys, {
+          maxTokenLifetimeMs: this.lifetimeMs,
+          clockSkewMs: this.skewMs,
+          now: this.now,
+        }),
+      );
+    }
+    this.keys = keys;
     this.prune(now);
     return key;
   }

@@ -7,8 +7,9 @@ import {
 } from '../../src/api/kbs/broker-adapter.js';
 import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/api/kbs/resource-policy.js';
 import { MemorySecretStore } from '../../src/api/kbs/secrets.js';
-import { createSnpEvidenceVerifier } from '../../src/api/kbs/snp-verifier.js';
+import { createSnpEvidenceVerifier } from '../../src/api/snp-evidence.js';
 import type { Broker } from '../../src/broker/broker.js';
+import type { VerifyEvidence } from '../../src/broker/types.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import type { SnpEarSubject } from '../../src/tokens/index.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -90,20 +91,28 @@ describe('resource policy', () => {
 });
 
 /** TEST DOUBLE of the Broker's release (the real Broker is exercised in rcar.test.ts). */
-function fakeBroker(key: Uint8Array, commitToken: Uint8Array) {
+function fakeBroker(key: Uint8Array, commitToken: Uint8Array, verifyEvidence?: VerifyEvidence) {
   return {
     issueChallenge: async () => ({ challenge: new Uint8Array(32), expiresAt: 0 }),
-    release: async () => ({
-      key,
-      keyVersion: 1,
-      instance: { id: 'i-1', project: 'p', zone: 'z', instanceId: '1', instanceName: 'vm' },
-      bootId: 'b',
-      commitToken,
-      committedCounter: null,
-      leaseExpiresAt: 0,
-    }),
+    // Like the real Broker: verifies the report it was given (the very object) with its verifier.
+    release: async (req: { report: Uint8Array; certTable?: Uint8Array }) => {
+      if (verifyEvidence) await verifyEvidence('snp', req.report, req.certTable);
+      return releaseResult(key, commitToken);
+    },
     getInstance: async () => undefined,
   } as unknown as Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
+}
+
+function releaseResult(key: Uint8Array, commitToken: Uint8Array) {
+  return {
+    key,
+    keyVersion: 1,
+    instance: { id: 'i-1', project: 'p', zone: 'z', instanceId: '1', instanceName: 'vm' },
+    bootId: 'b',
+    commitToken,
+    committedCounter: null,
+    leaseExpiresAt: 0,
+  };
 }
 
 describe('broker adapter: grants', () => {
@@ -117,14 +126,17 @@ describe('broker adapter: grants', () => {
     const { report, certTable } = fw.getReport(new Uint8Array(64));
     const verifier = createSnpEvidenceVerifier({
       trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
+      kds: 'none',
+      crl: 'none',
+      now: Date.now,
     });
     let t = 0;
     const key = new Uint8Array(32).fill(9);
     const commitToken = new Uint8Array(32).fill(5);
     const secrets = new MemorySecretStore();
     const a = createBrokerKbsAdapter({
-      broker: fakeBroker(key, commitToken),
-      verify: verifier.verify,
+      broker: fakeBroker(key, commitToken, verifier.verifyEvidence),
+      evidence: verifier,
       secrets,
       grantTtlMs: 1000,
       now: () => t,
@@ -177,5 +189,87 @@ describe('broker adapter: grants', () => {
     a.close();
     assert.equal(a.heldGrants(), 0);
     assert.deepEqual(key, new Uint8Array(32), 'close() zeroes held keys');
+  });
+});
+
+describe('one verification per attestation', () => {
+  it("the token's claims are the Broker's own verification of the very report, not a second one", async () => {
+    const chain = await sharedSimChain('Milan');
+    const verifier = createSnpEvidenceVerifier({
+      trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
+      kds: 'none',
+      crl: 'none',
+      now: Date.now,
+    });
+    let calls = 0;
+    const counted: VerifyEvidence = (tee, r, t) => {
+      calls++;
+      return verifier.verifyEvidence(tee, r, t);
+    };
+    const a = createBrokerKbsAdapter({
+      broker: fakeBroker(new Uint8Array(32).fill(1), new Uint8Array(32), counted),
+      evidence: verifier,
+    });
+    // Two attestations in flight at once with reports of different measurements: each gets its own claims.
+    const reports = [3, 4].map((m) => {
+      const fw = new SimSnpFirmware(chain, {
+        measurement: new Uint8Array(48).fill(m),
+        policy: SIM_DEFAULT_POLICY,
+        hostData: new Uint8Array(32),
+      });
+      return fw.getReport(new Uint8Array(64));
+    });
+    const atts = await Promise.all(
+      reports.map((r) =>
+        a.attest({
+          tee: 'snp',
+          report: r.report,
+          certTable: r.certTable,
+          challenge: new Uint8Array(32),
+          expectedReportData: new Uint8Array(64),
+        }),
+      ),
+    );
+    assert.equal(calls, 2, 'one verification per attestation');
+    assert.deepEqual(
+      atts.map((x) => (x.claims as { measurement: string }).measurement),
+      [toHex(new Uint8Array(48).fill(3)), toHex(new Uint8Array(48).fill(4))],
+    );
+    a.close();
+  });
+
+  it('refuses to sign claims when the Broker verified with another verifier, and zeroes the released key', async () => {
+    const chain = await sharedSimChain('Milan');
+    const opts = {
+      trustedRoots: [{ product: 'Milan' as const, sha256: chain.rootSha256 }],
+      kds: 'none' as const,
+      crl: 'none' as const,
+      now: Date.now,
+    };
+    const brokers = createSnpEvidenceVerifier(opts);
+    const adapters = createSnpEvidenceVerifier(opts);
+    const key = new Uint8Array(32).fill(7);
+    const a = createBrokerKbsAdapter({
+      broker: fakeBroker(key, new Uint8Array(32), brokers.verifyEvidence),
+      evidence: adapters,
+    });
+    const fw = new SimSnpFirmware(chain, {
+      measurement: new Uint8Array(48),
+      policy: SIM_DEFAULT_POLICY,
+      hostData: new Uint8Array(32),
+    });
+    const { report, certTable } = fw.getReport(new Uint8Array(64));
+    await assert.rejects(
+      a.attest({
+        tee: 'snp',
+        report,
+        certTable,
+        challenge: new Uint8Array(32),
+        expectedReportData: new Uint8Array(64),
+      }),
+      /did not verify this report/,
+    );
+    assert.deepEqual(key, new Uint8Array(32), 'the released key was zeroed');
+    assert.equal(a.heldGrants(), 0);
   });
 });

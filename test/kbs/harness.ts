@@ -11,15 +11,17 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import {
   type BrokerKbsAdapter,
   createBrokerKbsAdapter,
-  createSnpEvidenceVerifier,
   kbsRoutes,
   MemorySecretStore,
   SEALING_KEY_PATH,
 } from '../../src/api/kbs/index.js';
+import { createSnpEvidenceVerifier } from '../../src/api/snp-evidence.js';
 import { Broker } from '../../src/broker/broker.js';
 import { AesGcmKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';
 import type { InstanceView } from '../../src/broker/types.js';
+import { KdsClient } from '../../src/collateral/kds-client.js';
+import { encodePem } from '../../src/collateral/pem.js';
 import { appraiseSnp, type SnpPolicy } from '../../src/policy/snp/index.js';
 import {
   SIM_DEFAULT_POLICY,
@@ -70,12 +72,10 @@ export async function startKbs(
   const chain = await sharedSimChain('Milan');
   const verifier = createSnpEvidenceVerifier({
     trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-    // Stands in for AMD KDS: the simulator's VCEK chain, for reports sent without a certificate table.
-    ...(opts.withCertSource
-      ? {
-          certsFor: async () => ({ leaf: chain.vcek.der, intermediate: chain.ask.der, root: chain.ark.der }),
-        }
-      : {}),
+    // A KDS serving the simulator's VCEK chain, for reports sent without a certificate table.
+    kds: opts.withCertSource ? simKds(chain) : 'none',
+    crl: 'none',
+    now: Date.now,
   });
   const broker = new Broker({
     store,
@@ -87,7 +87,7 @@ export async function startKbs(
   const secrets = new MemorySecretStore();
   const adapter = createBrokerKbsAdapter({
     broker,
-    verify: verifier.verify,
+    evidence: verifier,
     secrets,
     sealingKeyPaths: opts.sealingKeyPaths ?? [SEALING_KEY_PATH, 'default/sample/test'],
   });
@@ -141,4 +141,19 @@ export async function startKbs(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** AMD KDS as a client of a fake server that serves the simulator's VCEK and cert chain (Milan). */
+export function simKds(chain: SimChain, served: string[] = []): KdsClient {
+  const fetchKds: typeof fetch = async (input) => {
+    const u = new URL(String(input));
+    served.push(u.pathname);
+    if (u.pathname === '/vcek/v1/Milan/cert_chain') {
+      return new Response(encodePem('CERTIFICATE', chain.ask.der) + encodePem('CERTIFICATE', chain.ark.der));
+    }
+    if (/^\/vcek\/v1\/Milan\/[0-9a-f]{128}$/.test(u.pathname))
+      return new Response(Buffer.from(chain.vcek.der));
+    return new Response('', { status: 404 });
+  };
+  return new KdsClient({ fetch: fetchKds, minIntervalMs: 0 });
 }

@@ -442,7 +442,7 @@ describe('RCAR refusals (RFC 7807 problem documents)', () => {
       evidence: (rd) => firmware.getReport(rd),
       withCerts: false,
     });
-    assertProblem(await client.attest(body), 'collateral-unavailable', 503, 'kbs.collateral.certs_missing');
+    assertProblem(await client.attest(body), 'collateral-unavailable', 503, 'api.collateral.certs_missing');
   });
 
   it('init-data and additional evidence are refused as unsupported, not ignored', async () => {

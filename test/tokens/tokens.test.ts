@@ -263,3 +263,96 @@ describe('EarTokens', () => {
     );
   });
 });
+
+describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
+  it('restore keeps the history: retired keys stay published until their tokens expired, then drop', async () => {
+    let now = 1_000_000;
+    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const b = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    const opts = { maxTokenLifetimeMs: 60_000, clockSkewMs: 0, now: () => now };
+    const ring = TokenKeyRing.restore(
+      [
+        { privateKey: a, activatedAt: 0, retiredAt: 990_000 },
+        { privateKey: b, activatedAt: 990_000, retiredAt: null },
+      ],
+      opts,
+    );
+    assert.equal(ring.current.alg, 'ES384');
+    assert.equal(ring.current.activatedAt, 990_000);
+    assert.equal(ring.jwks().keys.length, 2);
+    now = 990_000 + 60_000;
+    assert.equal(ring.jwks().keys.length, 1, 'the retired key is gone once its last token expired');
+    // A retired key whose tokens have all expired is not restored at all.
+    const later = TokenKeyRing.restore(
+      [
+        { privateKey: a, activatedAt: 0, retiredAt: 1 },
+        { privateKey: b, activatedAt: 1, retiredAt: null },
+      ],
+      opts,
+    );
+    assert.equal(later.published().length, 1);
+  });
+
+  it('restore refuses a history where the signing key is not exactly the newest', () => {
+    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const o = { maxTokenLifetimeMs: 60_000 };
+    throwsReason(() => TokenKeyRing.restore([], o), 'token.key');
+    throwsReason(
+      () => TokenKeyRing.restore([{ privateKey: a, activatedAt: 0, retiredAt: 5 }], o),
+      'token.key',
+    );
+    throwsReason(
+      () =>
+        TokenKeyRing.restore(
+          [
+            { privateKey: a, activatedAt: 0, retiredAt: null },
+            { privateKey: a, activatedAt: 1, retiredAt: null },
+          ],
+          o,
+        ),
+      'token.key',
+    );
+    throwsReason(
+      () => TokenKeyRing.restore([{ privateKey: a, activatedAt: -1, retiredAt: null }], o),
+      'token.key',
+    );
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    throwsReason(
+      () => TokenKeyRing.restore([{ privateKey: rsa, activatedAt: 0, retiredAt: null }], o),
+      'token.key',
+    );
+  });
+
+  it('rotate commits the next ring first; a commit that fails leaves the ring as it was', async () => {
+    const ring = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000 });
+    const before = ring.current.kid;
+    await assert.rejects(
+      ring.rotate(undefined, () => {
+        throw new Error('disk full');
+      }),
+      /disk full/,
+    );
+    assert.equal(ring.current.kid, before);
+    assert.equal(ring.jwks().keys.length, 1);
+    let seen: string[] = [];
+    const key = await ring.rotate(undefined, (next) => {
+      seen = next.jwks().keys.map((k) => k.kid);
+    });
+    assert.deepEqual(seen, [key.kid, before]);
+    assert.deepEqual(
+      ring.jwks().keys.map((k) => k.kid),
+      [key.kid, before],
+    );
+  });
+
+  it('an issuer function is read when tokens are issued and verified', async () => {
+    const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
+    let url: string | undefined;
+    const tokens = new EarTokens({ keys, issuer: () => url ?? '' });
+    throwsReason(() => tokens.issueSnp(input()), 'token.config');
+    url = 'http://127.0.0.1:4242';
+    const { token } = tokens.issueSnp(input());
+    assert.equal(tokens.issuer, url);
+    assert.equal(tokens.verify(token).iss, url);
+  });
+});

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker } from '../../broker/broker.js';
 import { InvalidArgument, PolicyRejected } from '../../errors.js';
-import { type SnpVerified, toSnpClaims } from '../../evidence/snp/index.js';
+import { toSnpClaims } from '../../evidence/snp/index.js';
 import { decodeGuestPolicy } from '../../formats/snp/index.js';
 import { describeSnpPolicy, type SnpPolicy } from '../../policy/snp/index.js';
 import type { JsonValue } from '../../store/types.js';
+import type { SnpEvidenceVerifier } from '../snp-evidence.js';
 import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
 import { formatResourcePath } from './messages.js';
 import { evaluateResourcePolicy } from './resource-policy.js';
@@ -16,10 +17,11 @@ export const SEALING_KEY_PATH = 'vouchsafe/sealing-key/current';
 export interface BrokerKbsAdapterOptions {
   readonly broker: Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
   /**
-   * Verification for the token's claims: the same verifier the Broker was built with (see
-   * createSnpEvidenceVerifier, whose `verify` reuses the result of the Broker's own call).
+   * The verifier the Broker was built with (src/api/snp-evidence.ts createSnpEvidenceVerifier): the
+   * token's claims are the result of the Broker's own verification of the report, taken with
+   * `withVerified`; the report is verified once per attestation.
    */
-  readonly verify: (report: Uint8Array, certTable?: Uint8Array) => Promise<SnpVerified>;
+  readonly evidence: Pick<SnpEvidenceVerifier, 'withVerified'>;
   /** Operator secrets and their resource policies; none when absent. */
   readonly secrets?: SecretSource;
   /**
@@ -66,7 +68,8 @@ export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
  * - `issueChallenge` is the Broker's (single use, stored by digest);
  * - `attest` is one Broker `release` (challenge, verification, REPORT_DATA, instance by HOST_DATA,
  *   appraisal, rollback/clone rules, audit) with no state counter (KBS clients have none), then the claims
- *   for the token. The released sealing key is held in memory under a random grant id (the token's `jti`)
+ *   for the token, taken from the Broker's own verification of the report (`evidence.withVerified`: one
+ *   verification per attestation). The released sealing key is held in memory under a random grant id (the token's `jti`)
  *   until the grant expires, then zeroed; the commit token is zeroed at once (KBS clients cannot commit).
  *   Every successful attest therefore starts a boot lease: a second attestation of the same instance
  *   within the lease is refused as a clone, as for any release.
@@ -104,18 +107,23 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
     issueChallenge: () => o.broker.issueChallenge(),
 
     async attest(req: KbsAttestRequest): Promise<KbsAttestation> {
-      const r = await o.broker.release({
-        tee: req.tee,
-        report: req.report,
-        ...(req.certTable ? { certTable: req.certTable } : {}),
-        challenge: req.challenge,
-        expectedReportData: req.expectedReportData,
-        stateCounter: null,
-      });
+      const { result: r, verified } = await o.evidence.withVerified(req.report, () =>
+        o.broker.release({
+          tee: req.tee,
+          report: req.report,
+          ...(req.certTable ? { certTable: req.certTable } : {}),
+          challenge: req.challenge,
+          expectedReportData: req.expectedReportData,
+          stateCounter: null,
+        }),
+      );
       r.commitToken.fill(0);
       r.stateKey?.key.fill(0);
       try {
-        const verified = await o.verify(req.report, req.certTable);
+        if (!verified) {
+          // Wiring error: the Broker verifies with another verifier, so there are no claims to sign.
+          throw new Error("the Broker did not verify this report with the adapter's evidence verifier");
+        }
         const inst = await o.broker.getInstance(r.instance.id);
         sweep();
         const grant = randomUUID();

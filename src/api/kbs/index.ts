@@ -14,12 +14,15 @@ export const kbsRoutes: FastifyPluginAsync<KbsDeps> = async (app, deps) => {
 
 export * from './binding.js';
 export * from './broker-adapter.js';
+export * from './broker-kbs.js';
 export * from './deps.js';
+export * from './file-secrets.js';
 export * from './jwe.js';
 export * from './messages.js';
 export * from './problem.js';
 export * from './resource-policy.js';
 export { jwksHandler, KBS_ATTEST_PATH, KBS_AUTH_PATH, KBS_JWKS_PATH, KBS_RESOURCE_PATH } from './routes.js';
 export * from './secrets.js';
-export * from './snp-verifier.js';
 export * from './tee-pubkey.js';
+export * from './token-key-admin.js';
+export * from './token-keys.js';

@@ -75,6 +75,9 @@ const BY_REASON: Readonly<Record<string, ProblemSlug>> = {
 
 /** Reason prefixes, checked after exact reasons. */
 const BY_PREFIX: readonly (readonly [string, ProblemSlug])[] = [
+  // The server's own configuration (secret files, token keys): not the client's problem.
+  ['kbs.secrets.', 'internal'],
+  ['kbs.token_keys.', 'internal'],
   ['kbs.request.', 'bad-request'],
   ['kbs.resource.', 'resource-forbidden'],
   ['kbs.tee_pubkey.', 'tee-pubkey-invalid'],

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { InvalidArgument } from '../../errors.js';
 import type { ProxyBackend } from '../../proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../proxy/index.js';
+import { APROXY_DEFAULT_RESOURCE, KbsProxyBackend } from '../../proxy-kbs/index.js';
 import { createNativeBackend } from '../../proxy-native/index.js';
 import { readInput, reportError } from '../io.js';
 
@@ -11,6 +12,7 @@ interface ProxyCliOptions {
   broker: string;
   brokerCa?: string;
   protocol: string;
+  resourcePath?: string;
   timeout: string;
   readTimeout: string;
   sessionTimeout: string;
@@ -23,14 +25,23 @@ export interface BackendArgs {
   /** The --broker-ca file's bytes (PEM). */
   readonly brokerCa?: Uint8Array;
   readonly timeoutMs: number;
+  /** `--resource-path`: the KBS resource (`repository/type/tag`) holding the guest's secret. */
+  readonly resourcePath?: string;
 }
 
 /**
- * The backends `--protocol` selects, by name. Add one here (e.g. `kbs`) and it appears in --help and
- * in the option's choices.
+ * The backends `--protocol` selects, by name. Add one here and it appears in --help and in the option's
+ * choices. `resourcePath: true` says the backend takes --resource-path.
  */
 export const PROXY_PROTOCOLS: Readonly<
-  Record<string, { readonly description: string; create(a: BackendArgs): ProxyBackend }>
+  Record<
+    string,
+    {
+      readonly description: string;
+      readonly resourcePath?: boolean;
+      create(a: BackendArgs): ProxyBackend;
+    }
+  >
 > = {
   native: {
     description: "the Vouchsafe broker's native /v1 API",
@@ -39,6 +50,17 @@ export const PROXY_PROTOCOLS: Readonly<
         brokerUrl: a.brokerUrl,
         timeoutMs: a.timeoutMs,
         ...(a.brokerCa ? { brokerCa: a.brokerCa } : {}),
+      }),
+  },
+  kbs: {
+    description: `the Trustee KBS protocol (RCAR) to any KBS, e.g. the broker's /kbs/v0; 0.1.0 guests only,
+           as COCONUT aproxy --protocol kbs (resource: --resource-path, default ${APROXY_DEFAULT_RESOURCE})`,
+    resourcePath: true,
+    create: (a) =>
+      new KbsProxyBackend({
+        url: a.brokerUrl,
+        ...(a.resourcePath !== undefined ? { resourcePath: a.resourcePath } : {}),
+        ...(a.brokerCa ? { ca: a.brokerCa } : {}),
       }),
   },
 };
@@ -62,6 +84,10 @@ export function register(program: Command): void {
         .choices(Object.keys(PROXY_PROTOCOLS))
         .default('native'),
     )
+    .option(
+      '--resource-path <repository/type/tag>',
+      `kbs only: the KBS resource holding the guest's secret (default ${APROXY_DEFAULT_RESOURCE}, aproxy's)`,
+    )
     .option('--timeout <ms>', 'per broker call', '30000')
     .option('--read-timeout <ms>', 'each guest frame must arrive within this', '30000')
     .option('--session-timeout <ms>', 'a whole guest session, connect to close', '120000')
@@ -84,15 +110,27 @@ e.g. socat VSOCK-LISTEN:1995,fork UNIX-CONNECT:/run/vouchsafe/aproxy.sock
 
 Examples:
   vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem
-  vouchsafe proxy --listen tcp:127.0.0.1:1995 --broker http://127.0.0.1:8443 --protocol native`,
+  vouchsafe proxy --listen tcp:127.0.0.1:1995 --broker http://127.0.0.1:8443 --protocol native
+  vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem \\
+      --protocol kbs --resource-path vouchsafe/sealing-key/current
+
+With --protocol kbs against a Vouchsafe broker, fetch the guest's own sealing key: --resource-path
+vouchsafe/sealing-key/current, or run the broker with --kbs-aproxy-path to serve it at ${APROXY_DEFAULT_RESOURCE}.`,
     )
     .action(async (o: ProxyCliOptions) => {
       let proxy: RunningProxy;
       try {
         const protocol = PROXY_PROTOCOLS[o.protocol];
         if (!protocol) throw new InvalidArgument('cli.protocol', `unknown protocol ${o.protocol}`);
+        if (o.resourcePath !== undefined && !protocol.resourcePath) {
+          throw new InvalidArgument(
+            'cli.options',
+            `--resource-path does not apply to --protocol ${o.protocol}`,
+          );
+        }
         const backend = protocol.create({
           brokerUrl: o.broker,
+          ...(o.resourcePath !== undefined ? { resourcePath: o.resourcePath } : {}),
           timeoutMs: ms(o.timeout, '--timeout'),
           ...(o.brokerCa !== undefined ? { brokerCa: readInput(o.brokerCa, '--broker-ca') } : {}),
         });

@@ -1,10 +1,12 @@
 import { type Command, Option } from 'commander';
 import { pino } from 'pino';
+import { readTokenFile } from '../../api/admin-client.js';
+import { APROXY_RESOURCE_PATH, type KbsServeOptions, rotateTokenKeyOverHttp } from '../../api/kbs/index.js';
 import { type RunningBroker, startBroker } from '../../api/start.js';
 import { InvalidArgument } from '../../errors.js';
 import type { TrustedRoot } from '../../evidence/snp/index.js';
 import { SnpProducts } from '../../formats/snp/index.js';
-import { reportError } from '../io.js';
+import { Exit, readInput, reportError } from '../io.js';
 
 interface ServeOptions {
   listen: string;
@@ -17,7 +19,52 @@ interface ServeOptions {
   kdsUrl?: string;
   kdsOffline?: boolean;
   crl: 'kds' | 'none';
+  kbs: boolean;
+  publicUrl?: string;
+  kbsAproxyPath?: boolean;
+  kbsSecrets?: string;
+  kbsResourcePolicy?: string;
   logLevel: string;
+}
+
+/** `--public-url`: an absolute http(s) URL, without a trailing slash (it is compared exactly as `iss`). */
+export function parsePublicUrl(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidArgument('cli.public_url', `--public-url: not a URL: ${v}`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username) {
+    throw new InvalidArgument('cli.public_url', '--public-url must be http(s)://HOST[:PORT][/PATH]');
+  }
+  return v.replace(/\/+$/, '');
+}
+
+/** The KBS part of `serve`'s options (false: not served). */
+export function kbsOptionsOf(
+  o: Pick<ServeOptions, 'kbs' | 'publicUrl' | 'kbsAproxyPath' | 'kbsSecrets' | 'kbsResourcePolicy'>,
+): KbsServeOptions | false {
+  if (!o.kbs) {
+    if (
+      o.kbsAproxyPath ||
+      o.kbsSecrets !== undefined ||
+      o.kbsResourcePolicy !== undefined ||
+      o.publicUrl !== undefined
+    ) {
+      throw new InvalidArgument('cli.options', '--kbs-* and --public-url need the KBS (drop --no-kbs)');
+    }
+    return false;
+  }
+  if (o.kbsResourcePolicy !== undefined && o.kbsSecrets === undefined) {
+    throw new InvalidArgument('cli.options', '--kbs-resource-policy goes with --kbs-secrets');
+  }
+  return {
+    ...(o.publicUrl !== undefined ? { issuer: parsePublicUrl(o.publicUrl) } : {}),
+    ...(o.kbsAproxyPath ? { aproxyResourcePath: true } : {}),
+    ...(o.kbsSecrets !== undefined ? { secretsDir: o.kbsSecrets } : {}),
+    ...(o.kbsResourcePolicy !== undefined ? { resourcePolicyPath: o.kbsResourcePolicy } : {}),
+  };
 }
 
 /**
@@ -41,11 +88,17 @@ export function parseTrustedRoots(values: readonly string[]): TrustedRoot[] {
   return out;
 }
 
-/** `vouchsafe serve`: runs the key broker (native API, admin API, metrics) until SIGINT/SIGTERM. */
+/**
+ * `vouchsafe serve`: runs the key broker (native API, KBS, admin API, metrics) until SIGINT/SIGTERM; and
+ * `vouchsafe token-keys rotate`, which rotates a running broker's KBS token signing key.
+ */
 export function register(program: Command): void {
+  registerTokenKeys(program);
   program
     .command('serve')
-    .description('run the key broker: native /v1 API, admin API, /healthz, /metrics, /v1/openapi.json')
+    .description(
+      'run the key broker: native /v1 API, Trustee KBS /kbs/v0, admin API, /healthz, /metrics, /v1/openapi.json',
+    )
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', '127.0.0.1:8443')
     .option(
       '--data <dir>',
@@ -71,6 +124,23 @@ export function register(program: Command): void {
         .choices(['kds', 'none'])
         .default('none'),
     )
+    .option('--no-kbs', 'do not serve the Trustee KBS protocol (/kbs/v0, token JWKS, token-key rotation)')
+    .option(
+      '--public-url <url>',
+      'the URL clients reach this broker at (behind a proxy or on 0.0.0.0): the KBS token issuer (default: the listen URL)',
+    )
+    .option(
+      '--kbs-aproxy-path',
+      `KBS: also serve each guest's own sealing key at ${APROXY_RESOURCE_PATH}, the only path an unmodified COCONUT aproxy fetches`,
+    )
+    .option(
+      '--kbs-secrets <dir>',
+      'KBS: serve operator secrets from DIR/<repository>/<type>/<tag> (files mode 0600), as resource-policy.json allows',
+    )
+    .option(
+      '--kbs-resource-policy <file>',
+      'KBS: the resource-policy file for --kbs-secrets (default <dir>/resource-policy.json; re-read when it changes)',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -83,12 +153,23 @@ On first run the data directory is created (mode 0700) with, each mode 0600:
   kek                      the key-encryption key of every sealing key (losing it loses every VM's data)
   broker-signing-key.pem   ECDSA P-384 key signing 0.2.0 responses; guests pin broker-signing-key.pem.pub
   admin-token              the bearer token of the admin API (vouchsafe instance --token-file ...)
+  token-keys.json          KBS token signing keys (JWKS at /kbs/v0/.well-known/jwks and /.well-known/jwks.json;
+                           rotate with vouchsafe token-keys rotate)
   vouchsafe.db             the SQLite store (unless --database)
+
+KBS (Trustee RCAR, on unless --no-kbs): POST /kbs/v0/auth, /kbs/v0/attest, GET /kbs/v0/resource/<path>.
+Each guest gets its own sealing key at vouchsafe/sealing-key/current (and ${APROXY_RESOURCE_PATH} with
+--kbs-aproxy-path); every successful attest starts a boot lease, like any release. Operator secrets:
+  DIR/apps/db/password            the secret (mode 0600)
+  DIR/resource-policy.json        {"apps/db/password": {"instances": "any", "projects": ["proj-a"],
+                                                        "measurements": ["<96 hex>"]}}
+A secret without a policy entry is never served; edits take effect at the next request.
 
 Examples:
   vouchsafe serve --listen 0.0.0.0:8443 --data /var/lib/vouchsafe --tls-cert cert.pem --tls-key key.pem
   VOUCHSAFE_DATABASE_URL=postgres://vouchsafe@db/vouchsafe vouchsafe serve --data /var/lib/vouchsafe
-  vouchsafe serve --data ./demo --trust-sim-root Milan:<sha256 of the simulator ARK> --no-kds`,
+  vouchsafe serve --data ./demo --trust-sim-root Milan:<sha256 of the simulator ARK> --no-kds
+  vouchsafe serve --public-url https://kbs.example --kbs-aproxy-path --kbs-secrets /etc/vouchsafe/secrets`,
     )
     .action(async (o: ServeOptions) => {
       let running: RunningBroker | undefined;
@@ -96,6 +177,7 @@ Examples:
         if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
           throw new InvalidArgument('cli.tls', '--tls-cert and --tls-key go together');
         }
+        const kbs = kbsOptionsOf(o);
         running = await startBroker({
           listen: o.listen,
           dataDir: o.data,
@@ -103,6 +185,7 @@ Examples:
           trustedRoots: parseTrustedRoots(o.trustSimRoot ?? []),
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
           crl: o.crl,
+          kbs,
           ...(o.tlsCert && o.tlsKey ? { tls: { certPath: o.tlsCert, keyPath: o.tlsKey } } : {}),
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),
         });
@@ -125,10 +208,59 @@ Examples:
         `vouchsafe broker listening on ${r.url} (${r.store.engine})\n` +
           `  data directory:     ${r.dataDir}\n` +
           `  admin token:        ${r.adminTokenPath}\n` +
-          `  broker public key:  ${r.signingKeyPath}.pub (pin this in 0.2.0 guests)\n`,
+          `  broker public key:  ${r.signingKeyPath}.pub (pin this in 0.2.0 guests)\n` +
+          (r.kbs
+            ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
+              `  token keys:         ${r.kbs.tokenKeysPath}\n`
+            : '  KBS:                off\n'),
       );
       await stopped;
       await r.close();
       process.exitCode = 0;
+    });
+}
+
+interface TokenKeysOptions {
+  broker: string;
+  tokenFile: string;
+  brokerCa?: string;
+  json?: boolean;
+}
+
+/** `vouchsafe token-keys rotate`: a new KBS token signing key on a running broker. */
+function registerTokenKeys(program: Command): void {
+  const tk = program.command('token-keys').description('the KBS token signing keys of a running broker');
+  tk.command('rotate')
+    .description(
+      'make a new token signing key; the old one stays in the JWKS until the tokens it signed have expired',
+    )
+    .requiredOption('--broker <url>', 'broker base URL (admin API)')
+    .requiredOption('--token-file <file>', 'file holding the admin bearer token (<data>/admin-token)')
+    .option('--broker-ca <file>', 'CA certificate (PEM) of an https broker')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+The broker saves the new key in <data>/token-keys.json before it signs with it (POST /v1/admin/token-keys/rotate).
+
+Example:
+  vouchsafe token-keys rotate --broker https://broker:8443 --token-file /var/lib/vouchsafe/admin-token`,
+    )
+    .action(async (o: TokenKeysOptions) => {
+      try {
+        const r = await rotateTokenKeyOverHttp({
+          url: o.broker,
+          token: readTokenFile(o.tokenFile),
+          ...(o.brokerCa !== undefined ? { ca: readInput(o.brokerCa, '--broker-ca') } : {}),
+        });
+        process.stdout.write(
+          o.json
+            ? `${JSON.stringify(r, null, 2)}\n`
+            : `signing key ${r.kid} (${r.alg}); published: ${r.published.join(' ')}\n`,
+        );
+        process.exitCode = Exit.Ok;
+      } catch (e) {
+        process.exitCode = reportError(e, o.json ?? false);
+      }
     });
 }
