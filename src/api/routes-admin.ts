@@ -108,9 +108,9 @@ export function registerAdminRoutes(
       operationId: 'rotateKey',
       summary: 'Add a new sealing-key version (older versions are kept)',
       description:
-        'Releases return the newest version. The 0.2.0 wire protocol cannot yet name the version a state ' +
-        'file was sealed with, so a guest whose state is sealed under an older version cannot open it ' +
-        'after a rotation (docs/api.md "Key rotation").',
+        'Releases seal new state under the newest version. A 0.2.0 guest states the version its state file ' +
+        'was sealed with and receives that key too, so it can open the old state and re-seal it under the ' +
+        'newest (docs/protocol.md). 0.1.0 guests cannot name a version: rotate only instances on 0.2.0.',
       tags,
       admin: true,
       schema: { params: InstanceParams, response: { 200: RotateResponse } },

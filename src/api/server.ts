@@ -159,13 +159,37 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   }
   const rotate = opts.rotateTokenKey;
   if (rotate) {
-    // Admin route of the KBS token keys. Not in /v1/openapi.json (the KBS side is documented in docs/kbs.md);
-    // guarded, counted and answered exactly like the other admin routes.
-    app.post('/v1/admin/token-keys/rotate', { onRequest: adminGuard }, async (req) => {
-      const r = await rotate();
-      req.log.info({ event: 'token_key_rotated', kid: r.kid, alg: r.alg }, 'KBS token signing key rotated');
-      return { kid: r.kid, alg: r.alg, published: r.published };
-    });
+    book.add(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/admin/token-keys/rotate',
+        operationId: 'rotateTokenKey',
+        summary: 'Make a new KBS token signing key',
+        description:
+          'The new key signs from now on; older keys stay in the JWKS until the last token they signed has ' +
+          'expired (docs/kbs.md).',
+        tags: ['admin'],
+        admin: true,
+        schema: {
+          response: {
+            200: Type.Object({
+              kid: Type.String(),
+              alg: Type.String(),
+              published: Type.Array(Type.String()),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const r = await rotate();
+        req.raw.log.info(
+          { event: 'token_key_rotated', kid: r.kid, alg: r.alg },
+          'KBS token signing key rotated',
+        );
+        return { kid: r.kid, alg: r.alg, published: r.published };
+      },
+    );
   }
 
   return app;
