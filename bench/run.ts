@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchBroker } from './broker.js';
 import { emit, type Figure } from './harness.js';
 import { benchKbs } from './kbs.js';
 import { benchSnp } from './snp.js';
@@ -17,6 +18,7 @@ const benches: Record<string, () => Promise<Figure[]>> = {
   snp: () => benchSnp(vectors),
   tpm: () => benchTpm(vectors),
   kbs: () => benchKbs(),
+  broker: () => benchBroker(),
 };
 
 if (!existsSync(join(vectors, 'README.md'))) {
