@@ -39,6 +39,39 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, unknown>;
 
+/** Prepared statements by SQL text, per connection: preparing costs more than running these statements. */
+const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function prepared(db: Database.Database, sql: string): Database.Statement {
+  let cache = statements.get(db);
+  if (!cache) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let st = cache.get(sql);
+  if (!st) {
+    st = db.prepare(sql);
+    cache.set(sql, st);
+  }
+  return st;
+}
+
+/**
+ * Runs a challenge write without its own fsync (synchronous=NORMAL). Safe because nothing is released on
+ * the strength of a challenge write alone: the release, or the refusal's audit entry, commits with
+ * synchronous=FULL, and in WAL mode that fsync makes every earlier commit durable too. A challenge write
+ * lost in a crash only means the guest asks for a new challenge (an issue) or the consume is redone
+ * before anything was decided (a consume).
+ */
+function withoutFsync<T>(db: Database.Database, f: () => T): T {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return f();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
+}
+
 /**
  * Opens (creating if needed) the embedded SQLite store: WAL journal, synchronous=FULL so a committed
  * transaction survives power loss, busy_timeout so several processes can share the file. Applies
@@ -98,31 +131,36 @@ class SqliteStore implements Store {
   constructor(private readonly db: Database.Database) {}
 
   private one(sql: string, ...params: unknown[]): Row | undefined {
-    return this.db.prepare(sql).get(...params) as Row | undefined;
+    return prepared(this.db, sql).get(...params) as Row | undefined;
   }
 
   private all(sql: string, ...params: unknown[]): Row[] {
-    return this.db.prepare(sql).all(...params) as Row[];
+    return prepared(this.db, sql).all(...params) as Row[];
   }
 
   insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
     return this.mutex.run(() => {
-      this.db
-        .prepare('INSERT INTO challenges (digest, expires_at) VALUES (?, ?)')
-        .run(buf(digest), expiresAt);
+      withoutFsync(this.db, () =>
+        prepared(this.db, 'INSERT INTO challenges (digest, expires_at) VALUES (?, ?)').run(
+          buf(digest),
+          expiresAt,
+        ),
+      );
     });
   }
 
   consumeChallenge(digest: Uint8Array): Promise<{ expiresAt: number } | undefined> {
     return this.mutex.run(() => {
-      const r = this.one('DELETE FROM challenges WHERE digest = ? RETURNING expires_at', buf(digest));
+      const r = withoutFsync(this.db, () =>
+        this.one('DELETE FROM challenges WHERE digest = ? RETURNING expires_at', buf(digest)),
+      );
       return r ? { expiresAt: num(r.expires_at) } : undefined;
     });
   }
 
   purgeChallenges(before: number): Promise<number> {
     return this.mutex.run(
-      () => this.db.prepare('DELETE FROM challenges WHERE expires_at < ?').run(before).changes,
+      () => prepared(this.db, 'DELETE FROM challenges WHERE expires_at < ?').run(before).changes,
     );
   }
 
@@ -209,7 +247,7 @@ class SqliteTx implements StoreTx {
 
   private stmt(sql: string): Database.Statement {
     if (!this.open) throw new Error('store transaction used after it ended');
-    return this.db.prepare(sql);
+    return prepared(this.db, sql);
   }
 
   private instance(where: string, param: unknown): Promise<InstanceWithState | undefined> {
