@@ -1,6 +1,9 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import { Reader } from '../formats/reader.js';
-import { KeyUsage } from '../formats/x509/certificate.js';
+import type { KeyObject } from 'node:crypto';
+import { KeyUsage, OID } from '../formats/x509/certificate.js';
+import {
+  subjectPublicKeyBits as spkiBits,
+  keyIdentifier as spkiKeyIdentifier,
+} from '../formats/x509/key-identifier.js';
 import {
   boolean,
   type Der,
@@ -28,20 +31,12 @@ export interface CertExtension {
   readonly value: Uint8Array;
 }
 
-/** Object identifiers used by the CA. */
+/** Object identifiers used by the CA: the RFC 5280 ones (src/formats/x509) and the TCG ones. */
 export const CA_OID = {
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyIdentifier: '2.5.29.14',
-  authorityKeyIdentifier: '2.5.29.35',
-  crlDistributionPoints: '2.5.29.31',
-  subjectDirectoryAttributes: '2.5.29.9',
-  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  ...OID,
   caIssuers: '1.3.6.1.5.5.7.48.2',
-  cRLNumber: '2.5.29.20',
-  cRLReason: '2.5.29.21',
+  cRLNumber: OID.crlNumber,
+  cRLReason: OID.crlReason,
   /** TCG: tcg-at-tpmManufacturer, tcg-at-tpmModel, tcg-at-tpmVersion (EK profile §3.1.2). */
   tpmManufacturer: '2.23.133.2.1',
   tpmModel: '2.23.133.2.2',
@@ -82,29 +77,14 @@ export function extKeyUsage(oids: readonly string[], critical = false): CertExte
   return { oid: CA_OID.extKeyUsage, critical, value: sequence(...oids.map(oid)) };
 }
 
-/** The subjectPublicKey BIT STRING contents of a DER SubjectPublicKeyInfo. */
+/** The subjectPublicKey BIT STRING contents of a DER SubjectPublicKeyInfo (MalformedEvidence `ca.spki`). */
 export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
-  const r = new Reader(spki, 'ca.spki');
-  const readLen = (): number => {
-    const first = r.u8();
-    if (first < 0x80) return first;
-    let n = 0;
-    for (let i = 0; i < (first & 0x7f); i++) n = n * 256 + r.u8();
-    return n;
-  };
-  if (r.u8() !== 0x30) r.fail('SubjectPublicKeyInfo is not a SEQUENCE');
-  readLen();
-  if (r.u8() !== 0x30) r.fail('algorithm is not a SEQUENCE');
-  r.bytes(readLen());
-  if (r.u8() !== 0x03) r.fail('subjectPublicKey is not a BIT STRING');
-  const len = readLen();
-  const bits = r.bytes(len);
-  return bits.subarray(1);
+  return spkiBits(spki, 'ca.spki');
 }
 
 /** Key identifier per RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifier(spki: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(subjectPublicKeyBits(spki)).digest());
+  return spkiKeyIdentifier(spki, 'ca.spki');
 }
 
 export function spkiOf(key: KeyObject): Uint8Array {

@@ -1,6 +1,13 @@
-import * as asn1js from 'asn1js';
 import { InvalidArgument } from '../errors.js';
-import { children, decodeDer, oidValue, sequence } from '../formats/x509/der.js';
+import {
+  checkDerTree,
+  children,
+  derFail,
+  oid as oidOf,
+  parseOne,
+  sequence,
+  Tag,
+} from '../formats/der/reader.js';
 import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
 import type { NameTemplate } from './config.js';
 import { type Der, sequence as derSequence, oid, setOf, tlv } from './der.js';
@@ -17,13 +24,18 @@ import { x509 } from './x509-lib.js';
 const PRINTABLE_ONLY = new Set(['2.5.4.6', '2.5.4.5', '2.5.4.46']);
 
 function preferUtf8(der: Uint8Array): Uint8Array {
-  const rdns = sequence(decodeDer(der, 'ca.name'), 'ca.name').map((rdn) => {
-    const atvs = children(rdn, 'ca.name').map((atv) => {
-      const [type, value] = sequence(atv, 'ca.name');
-      const id = oidValue(type, 'ca.name');
-      let v: Der = Uint8Array.from((value as asn1js.AsnType).valueBeforeDecodeView);
-      if (value instanceof asn1js.PrintableString && !PRINTABLE_ONLY.has(id)) {
-        v = tlv(0x0c, new Uint8Array(Buffer.from(value.valueBlock.value, 'utf8')));
+  const r = 'ca.name';
+  const top = parseOne(der, r);
+  checkDerTree(top, r);
+  const rdns = sequence(top, r).map((rdn) => {
+    const atvs = children(rdn, r).map((atv) => {
+      const [type, value] = sequence(atv, r);
+      const id = oidOf(type, r);
+      if (value === undefined) derFail(r, 'structure', 'missing attribute value');
+      let v: Der = Uint8Array.from(value.raw);
+      if (value.tag === Tag.PrintableString && !PRINTABLE_ONLY.has(id)) {
+        const text = Buffer.from(value.value).toString('latin1');
+        v = tlv(Tag.Utf8String, new Uint8Array(Buffer.from(text, 'utf8')));
       }
       return derSequence(oid(id), v);
     });

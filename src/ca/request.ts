@@ -1,6 +1,5 @@
 import { AttestationError, MalformedEvidence, SignatureInvalid } from '../errors.js';
 import { csrSubjectDer, parseC509Csr } from '../formats/c509/csr.js';
-import { oidToString } from '../formats/c509/der.js';
 import {
   c509CsrKey,
   c509CsrToX509,
@@ -8,7 +7,7 @@ import {
   extensionsFromC509,
   verifyC509Csr,
 } from '../formats/c509/index.js';
-import { decodeDer, rawBytes, sequence } from '../formats/x509/der.js';
+import { checkDerTree, oidToString, parseOne, sequence, type Tlv } from '../formats/der/reader.js';
 import type { SanType } from './config.js';
 import { CA_OID } from './extensions.js';
 import { x509 } from './x509-lib.js';
@@ -43,12 +42,19 @@ const SAN_TAGS: Readonly<Record<number, SanType>> = Object.freeze(
   Object.assign(Object.create(null), { 1: 'email', 2: 'dns', 6: 'uri', 7: 'ip' }),
 );
 
+/** Decodes `bytes` as one element and checks its whole tree is DER (@peculiar/x509 accepts some BER). */
+function strictDer(bytes: Uint8Array, reason: string): Tlv {
+  const top = parseOne(bytes, reason);
+  checkDerTree(top, reason);
+  return top;
+}
+
 function sanNames(extnValue: Uint8Array): RequestedName[] {
   const reason = 'ca.csr.subject_alt_name';
-  return sequence(decodeDer(extnValue, reason), reason).map((g) => {
-    if (g.idBlock.tagClass !== 3) throw new MalformedEvidence(reason, 'GeneralName must be context-tagged');
+  return sequence(strictDer(extnValue, reason), reason).map((g) => {
+    if ((g.tag & 0xc0) !== 0x80) throw new MalformedEvidence(reason, 'GeneralName must be context-tagged');
     // GeneralName is a CHOICE: its DER is copied as is.
-    return { type: SAN_TAGS[g.idBlock.tagNumber] ?? 'other', der: rawBytes(g) };
+    return { type: SAN_TAGS[g.tag & 0x1f] ?? 'other', der: g.raw };
   });
 }
 
@@ -59,7 +65,7 @@ async function parsePkcs10(
   let req: InstanceType<typeof x509.Pkcs10CertificateRequest>;
   try {
     // The strict DER check first: @peculiar/x509 accepts some BER.
-    decodeDer(der, 'ca.csr.malformed');
+    strictDer(der, 'ca.csr.malformed');
     req = new x509.Pkcs10CertificateRequest(Uint8Array.from(der).buffer);
   } catch (cause) {
     if (cause instanceof AttestationError) throw cause;

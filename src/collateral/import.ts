@@ -1,6 +1,5 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
-import type { X509Certificate } from '@peculiar/x509';
 import { AttestationError, MalformedEvidence } from '../errors.js';
 import type { SnpProduct } from '../formats/snp/product.js';
 import { ctEqual } from '../util/bytes.js';
@@ -13,6 +12,7 @@ import {
   parseCertificateDer,
   parseKdsCrl,
   readVcekIdentity,
+  subjectOf,
 } from './kds-bodies.js';
 import type { KdsItem, KdsSigner } from './kds-url.js';
 import { decodePem, encodePem, looksLikePem } from './pem.js';
@@ -194,7 +194,7 @@ async function classifyFile(path: string, hint: string, signer: KdsSigner | unde
       if (role.role !== 'intermediate') {
         throw new MalformedEvidence(
           'collateral.import.unrecognized',
-          `a two-certificate PEM must start with an ASK or ASVK, not ${inter.subject}`,
+          `a two-certificate PEM must start with an ASK or ASVK, not ${subjectOf(inter).text}`,
         );
       }
       const chain = parseCertChain(bytes, role.product, role.signer);
@@ -214,14 +214,14 @@ async function classifyFile(path: string, hint: string, signer: KdsSigner | unde
     return certPiece(blocks[0]!.der);
   }
   if (bytes[0] !== 0x30) throw new MalformedEvidence('collateral.import.unrecognized', 'neither PEM nor DER');
-  let cert: X509Certificate | undefined;
+  let isCert: boolean;
   try {
-    cert = parseCertificateDer(bytes, 'kds.cert', 'certificate');
-    void cert.subject;
+    parseCertificateDer(bytes, 'kds.cert', 'certificate');
+    isCert = true;
   } catch {
-    cert = undefined;
+    isCert = false;
   }
-  if (cert) return certPiece(bytes);
+  if (isCert) return certPiece(bytes);
   let crl: ParsedCrl;
   try {
     crl = parseKdsCrl(bytes);

@@ -1,8 +1,14 @@
-import 'reflect-metadata';
-import { X509Certificate, X509Crl } from '@peculiar/x509';
-import * as asn1js from 'asn1js';
 import { MalformedEvidence } from '../errors.js';
+import { hwIdLength, readAmdExtensions } from '../formats/snp/amd-cert-extensions.js';
 import { productFromName, type SnpProduct } from '../formats/snp/product.js';
+import {
+  type Certificate,
+  certificateReasons,
+  findExtension,
+  parseCertificate,
+} from '../formats/x509/certificate.js';
+import { parseCertificateList } from '../formats/x509/crl.js';
+import { commonName, formatName, parseName } from '../formats/x509/name.js';
 import type { KdsSigner, VcekTcb } from './kds-url.js';
 import { decodePem } from './pem.js';
 
@@ -10,48 +16,29 @@ import { decodePem } from './pem.js';
  * Shape checks for what AMD KDS serves (VCEK Certificate and KDS Interface Specification 57230): a cert_chain
  * PEM, a VCEK DER, a CRL DER. These checks only make sure the bytes are the item that was asked for, so that
  * a wrong or garbage body is never cached; they verify no signature. Chains, signatures, validity and
- * revocation are checked by the SNP evidence verifier against pinned ARKs.
+ * revocation are checked by the SNP evidence verifier against pinned ARKs. Certificates and CRLs are read
+ * with the project's strict DER parsers (src/formats/x509) in the structure-only mode the verifier uses.
  */
 
 /** Largest body accepted for any KDS item (AMD's are 1.3-4.7 KiB). */
 export const MAX_KDS_BODY = 64 * 1024;
 
-/** AMD's VCEK/VLEK extension arc 1.3.6.1.4.1.3704.1 (snp-tdx.md A4). */
-const AMD_OID = '1.3.6.1.4.1.3704.1';
-const OID_PRODUCT_NAME = `${AMD_OID}.2`;
-const OID_BL_SPL = `${AMD_OID}.3.1`;
-const OID_TEE_SPL = `${AMD_OID}.3.2`;
-const OID_SNP_SPL = `${AMD_OID}.3.3`;
-const OID_UCODE_SPL = `${AMD_OID}.3.8`;
-const OID_FMC_SPL = `${AMD_OID}.3.9`;
-const OID_HWID = `${AMD_OID}.4`;
-
-/** Checks that `der` is exactly one DER SEQUENCE with nothing after it. */
-function assertSingleSequence(der: Uint8Array, reason: string, what: string): void {
+/** Parses one X.509 certificate from strict DER. Throws MalformedEvidence `reason`. */
+export function parseCertificateDer(der: Uint8Array, reason: string, what: string): Certificate {
   if (der.length === 0 || der.length > MAX_KDS_BODY || der[0] !== 0x30) {
     throw new MalformedEvidence(reason, `${what} is not a DER SEQUENCE`);
   }
-  const parsed = asn1js.fromBER(der, { maxDepth: 32, maxNodes: 4096 });
-  if (parsed.offset !== der.length) {
-    throw new MalformedEvidence(reason, `${what} is not a single DER object (bad length or trailing bytes)`);
-  }
+  return parseCertificate(der, { strict: false, reasons: certificateReasons(reason) });
 }
 
-/** Parses one X.509 certificate from strict DER. Throws MalformedEvidence `reason`. */
-export function parseCertificateDer(der: Uint8Array, reason: string, what: string): X509Certificate {
-  assertSingleSequence(der, reason, what);
+/** The subject's CN and its RFC 4514 text; a name that cannot be read has no CN. */
+export function subjectOf(cert: Certificate): { cn: string | undefined; text: string } {
   try {
-    return new X509Certificate(der);
-  } catch (e) {
-    throw new MalformedEvidence(reason, `${what} is not an X.509 certificate`, { cause: e });
+    const name = parseName(cert.subject, 'kds.name');
+    return { cn: commonName(name), text: formatName(name) };
+  } catch {
+    return { cn: undefined, text: `unreadable name ${Buffer.from(cert.subject).toString('hex')}` };
   }
-}
-
-function commonName(cert: X509Certificate | X509Crl, which: 'subject' | 'issuer'): string | undefined {
-  const names = (which === 'subject' ? (cert as X509Certificate).subjectName : cert.issuerName).getField(
-    'CN',
-  );
-  return names.length === 1 ? names[0] : undefined;
 }
 
 /** The intermediate (ASK for VCEK, ASVK for VLEK) and the ARK, as DER. */
@@ -70,10 +57,6 @@ export function intermediateCn(product: SnpProduct, signer: KdsSigner): string {
  * `SEV-VLEK-{P}`) then the ARK (CN `ARK-{P}`). Throws MalformedEvidence `kds.cert_chain`.
  */
 export function parseCertChain(body: Uint8Array, product: SnpProduct, signer: KdsSigner): CertChain {
-  return guardParse('kds.cert_chain', () => parseCertChainUnguarded(body, product, signer));
-}
-
-function parseCertChainUnguarded(body: Uint8Array, product: SnpProduct, signer: KdsSigner): CertChain {
   const reason = 'kds.cert_chain';
   if (body.length > MAX_KDS_BODY) throw new MalformedEvidence(reason, 'cert_chain body is too large');
   const text = decodeAscii(body, reason);
@@ -85,19 +68,16 @@ function parseCertChainUnguarded(body: Uint8Array, product: SnpProduct, signer: 
     );
   }
   const [first, second] = blocks as [(typeof blocks)[0], (typeof blocks)[0]];
-  const inter = parseCertificateDer(first.der, reason, 'cert_chain intermediate');
-  const ark = parseCertificateDer(second.der, reason, 'cert_chain ARK');
+  const inter = subjectOf(parseCertificateDer(first.der, reason, 'cert_chain intermediate'));
+  const ark = subjectOf(parseCertificateDer(second.der, reason, 'cert_chain ARK'));
   const wantInter = intermediateCn(product, signer);
-  if (commonName(inter, 'subject') !== wantInter) {
-    throw new MalformedEvidence(
-      reason,
-      `cert_chain intermediate must be CN=${wantInter}, got ${inter.subject}`,
-    );
+  if (inter.cn !== wantInter) {
+    throw new MalformedEvidence(reason, `cert_chain intermediate must be CN=${wantInter}, got ${inter.text}`);
   }
-  if (commonName(ark, 'subject') !== `ARK-${product}`) {
+  if (ark.cn !== `ARK-${product}`) {
     throw new MalformedEvidence(
       reason,
-      `cert_chain second certificate must be CN=ARK-${product}, got ${ark.subject}`,
+      `cert_chain second certificate must be CN=ARK-${product}, got ${ark.text}`,
     );
   }
   return { intermediate: first.der, ark: second.der };
@@ -112,13 +92,14 @@ export type AmdCertRole =
   | { readonly role: 'unknown'; readonly subject: string };
 
 /** Classifies an AMD certificate by its subject CN (ARK-P, SEV-P, SEV-VLEK-P, SEV-VCEK, SEV-VLEK). */
-export function classifyAmdCert(cert: X509Certificate): AmdCertRole {
-  const cn = commonName(cert, 'subject') ?? '';
+export function classifyAmdCert(cert: Certificate): AmdCertRole {
+  const subject = subjectOf(cert);
+  const cn = subject.cn ?? '';
   if (cn === 'SEV-VCEK') return { role: 'vcek' };
   if (cn === 'SEV-VLEK') return { role: 'vlek' };
   const m = /^(ARK|SEV|SEV-VLEK)-([A-Za-z]+)$/.exec(cn);
   const named = m ? productFromName(m[2]!) : undefined;
-  if (!m || !named || named.stepping) return { role: 'unknown', subject: cert.subject };
+  if (!m || !named || named.stepping) return { role: 'unknown', subject: subject.text };
   if (m[1] === 'ARK') return { role: 'ark', product: named.product };
   return { role: 'intermediate', product: named.product, signer: m[1] === 'SEV' ? 'vcek' : 'vlek' };
 }
@@ -131,76 +112,46 @@ export interface VcekIdentity {
   readonly tcb: VcekTcb;
 }
 
-function extensionValue(cert: X509Certificate, oid: string): Uint8Array | undefined {
-  const exts = cert.extensions.filter((e) => e.type === oid);
-  if (exts.length > 1) throw new MalformedEvidence('kds.vcek', `VCEK repeats extension ${oid}`);
-  return exts[0] ? new Uint8Array(exts[0].value) : undefined;
-}
-
-function splExtension(cert: X509Certificate, oid: string): number {
-  const v = extensionValue(cert, oid);
-  // A DER INTEGER 0..255: 02 01 xx, or 02 02 00 xx when the high bit is set.
-  if (v && v.length === 3 && v[0] === 0x02 && v[1] === 0x01 && v[2]! < 0x80) return v[2]!;
-  if (v && v.length === 4 && v[0] === 0x02 && v[1] === 0x02 && v[2] === 0x00 && v[3]! >= 0x80) return v[3]!;
-  throw new MalformedEvidence('kds.vcek', `VCEK SPL extension ${oid} is missing or not an INTEGER 0-255`);
-}
-
 /**
  * Reads a VCEK's identity from its AMD extensions (snp-tdx.md A4): productName (IA5String, e.g.
  * `Milan-B0`), hwID (raw bytes, no DER tag), blSPL/teeSPL/snpSPL/ucodeSPL and, for Turin, fmcSPL.
  * Throws MalformedEvidence `kds.vcek` (not a VCEK, missing or malformed extensions).
  */
 export function readVcekIdentity(der: Uint8Array): VcekIdentity {
-  return guardParse('kds.vcek', () => readVcekIdentityUnguarded(der));
-}
-
-/**
- * Runs a parse step and turns any non-Attestation exception (a lazy getter in @peculiar/x509 throwing on
- * hostile input) into MalformedEvidence, so callers only ever see typed errors.
- */
-function guardParse<T>(reason: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof MalformedEvidence) throw e;
-    throw new MalformedEvidence(reason, 'cannot parse the ASN.1 structure', { cause: e });
-  }
-}
-
-function readVcekIdentityUnguarded(der: Uint8Array): VcekIdentity {
-  const cert = parseCertificateDer(der, 'kds.vcek', 'VCEK');
+  const reason = 'kds.vcek';
+  const cert = parseCertificateDer(der, reason, 'VCEK');
   const role = classifyAmdCert(cert);
-  if (role.role !== 'vcek') throw new MalformedEvidence('kds.vcek', `not a VCEK: subject ${cert.subject}`);
-  const nameExt = extensionValue(cert, OID_PRODUCT_NAME);
-  let name: string | undefined;
-  if (nameExt && nameExt[0] === 0x16) {
-    const parsed = asn1js.fromBER(nameExt, { maxDepth: 2 });
-    if (parsed.offset === nameExt.length && parsed.result instanceof asn1js.IA5String) {
-      name = parsed.result.getValue();
-    }
+  if (role.role !== 'vcek') {
+    throw new MalformedEvidence(reason, `not a VCEK: subject ${subjectOf(cert).text}`);
   }
-  const named = name === undefined ? undefined : productFromName(name);
-  if (!named)
+  const ext = readAmdExtensions((id) => findExtension(cert, id)?.value, reason);
+  const named = ext.productName === undefined ? undefined : productFromName(ext.productName);
+  if (!named) {
     throw new MalformedEvidence(
-      'kds.vcek',
-      `VCEK productName ${JSON.stringify(name)} is not a known product`,
+      reason,
+      `VCEK productName ${JSON.stringify(ext.productName)} is not a known product`,
     );
+  }
   const product = named.product;
-  const hwid = extensionValue(cert, OID_HWID);
-  const want = product === 'Turin' ? 8 : 64;
+  const hwid = ext.hwId;
+  const want = hwIdLength(product);
   if (!hwid || hwid.length !== want) {
     throw new MalformedEvidence(
-      'kds.vcek',
+      reason,
       `VCEK hwID must be ${want} bytes for ${product}, got ${hwid?.length}`,
     );
   }
-  const common = {
-    bootloader: splExtension(cert, OID_BL_SPL),
-    tee: splExtension(cert, OID_TEE_SPL),
-    snp: splExtension(cert, OID_SNP_SPL),
-    microcode: splExtension(cert, OID_UCODE_SPL),
+  const spl = (v: number | undefined, name: string): number => {
+    if (v === undefined) throw new MalformedEvidence(reason, `VCEK SPL extension ${name} is missing`);
+    return v;
   };
-  const tcb: VcekTcb = product === 'Turin' ? { fmc: splExtension(cert, OID_FMC_SPL), ...common } : common;
+  const common = {
+    bootloader: spl(ext.spl.bl, 'blSPL'),
+    tee: spl(ext.spl.tee, 'teeSPL'),
+    snp: spl(ext.spl.snp, 'snpSPL'),
+    microcode: spl(ext.spl.ucode, 'ucodeSPL'),
+  };
+  const tcb: VcekTcb = product === 'Turin' ? { fmc: spl(ext.spl.fmc, 'fmcSPL'), ...common } : common;
   return { product, hwid, tcb };
 }
 
@@ -219,33 +170,21 @@ export interface ParsedCrl {
  * Throws MalformedEvidence `kds.crl`.
  */
 export function parseKdsCrl(der: Uint8Array, product?: SnpProduct): ParsedCrl {
-  return guardParse('kds.crl', () => parseKdsCrlUnguarded(der, product));
-}
-
-function parseKdsCrlUnguarded(der: Uint8Array, product?: SnpProduct): ParsedCrl {
   const reason = 'kds.crl';
-  assertSingleSequence(der, reason, 'CRL');
-  let crl: X509Crl;
-  let thisUpdate: Date;
-  let nextUpdate: Date | undefined;
-  try {
-    crl = new X509Crl(der);
-    thisUpdate = crl.thisUpdate;
-    nextUpdate = crl.nextUpdate;
-  } catch (e) {
-    throw new MalformedEvidence(reason, 'not an X.509 CRL', { cause: e });
+  if (der.length === 0 || der.length > MAX_KDS_BODY || der[0] !== 0x30) {
+    throw new MalformedEvidence(reason, 'CRL is not a DER SEQUENCE');
   }
-  const cn = commonName(crl, 'issuer') ?? '';
-  const m = /^ARK-([A-Za-z]+)$/.exec(cn);
+  const crl = parseCertificateList(der, { der: reason, extensions: reason, duplicateExtension: reason });
+  const issuer = parseName(crl.issuer, reason);
+  const m = /^ARK-([A-Za-z]+)$/.exec(commonName(issuer) ?? '');
   const named = m ? productFromName(m[1]!) : undefined;
-  if (!named || named.stepping)
-    throw new MalformedEvidence(reason, `CRL issuer must be CN=ARK-{product}, got ${crl.issuer}`);
+  if (!named || named.stepping) {
+    throw new MalformedEvidence(reason, `CRL issuer must be CN=ARK-{product}, got ${formatName(issuer)}`);
+  }
   if (product && named.product !== product) {
     throw new MalformedEvidence(reason, `CRL issuer is ARK-${named.product}, expected ARK-${product}`);
   }
-  if (Number.isNaN(thisUpdate.getTime()) || (nextUpdate && Number.isNaN(nextUpdate.getTime()))) {
-    throw new MalformedEvidence(reason, 'CRL has an invalid thisUpdate/nextUpdate');
-  }
+  const { thisUpdate, nextUpdate } = crl;
   return nextUpdate
     ? { der, product: named.product, thisUpdate, nextUpdate }
     : { der, product: named.product, thisUpdate };

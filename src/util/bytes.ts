@@ -26,3 +26,16 @@ export function isAllZero(b: Uint8Array): boolean {
 export function reversed(b: Uint8Array): Uint8Array {
   return Uint8Array.from(b).reverse();
 }
+
+/** The concatenation of `parts` (a new array). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { constants, type KeyObject, sign } from 'node:crypto';
 import { AttestationError, type ErrorCode } from '../../src/errors.js';
-import { readTlv } from '../../src/evidence/snp/der.js';
 import type { SnpCerts } from '../../src/evidence/snp/index.js';
 import { loadDer } from '../../src/evidence/snp/index.js';
+import { readTlv } from '../../src/formats/der/reader.js';
 import { parseReport, type SnpReport } from '../../src/formats/snp/index.js';
 import { readVector, readVectorJson, readVectorText } from '../helpers/vectors.js';
 

@@ -449,8 +449,8 @@ describe('validity at `now`', () => {
 
 describe('CRL checks', () => {
   it('a CRL revoking the ASK (or the ASVK) rejects the chain; one revoking others is checked and passes', async () => {
-    const askSerial = BigInt(`0x${toHex(parseX509(milan.ask.der).serial)}`);
-    const asvkSerial = BigInt(`0x${toHex(parseX509(milan.asvk.der).serial)}`);
+    const askSerial = BigInt(`0x${toHex(parseX509(milan.ask.der).serialNumber)}`);
+    const asvkSerial = BigInt(`0x${toHex(parseX509(milan.asvk.der).serialNumber)}`);
     const revokesAsk = await createCrl(milan, { revokedSerials: [7n, askSerial], thisUpdate: ISSUED });
     throwsCode(
       () => verifySnp(report(milan), opts(milan, { crl: revokesAsk })),

@@ -1,11 +1,13 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { ChainInvalid, MalformedEvidence } from '../../errors.js';
+import { oid, Tag } from '../../formats/der/reader.js';
+import { AmdOid, readAmdExtensions } from '../../formats/snp/amd-cert-extensions.js';
 import { decodeTcb, productFromName, type SnpProduct, type Tcb } from '../../formats/snp/index.js';
-import { asciiString, oid, parseOne, readTlv, smallUint, Tag } from './der.js';
 import {
   basicConstraints,
   checkCriticalExtensions,
   commonName,
+  extensionValue,
   formatName,
   isRsaPssSha384,
   keyUsage as keyUsageOf,
@@ -14,6 +16,8 @@ import {
   parseX509,
   type X509Cert,
 } from './x509.js';
+
+export { AmdOid } from '../../formats/snp/amd-cert-extensions.js';
 
 /**
  * AMD SEV-SNP certificates (KDS spec 57230 "Versioned Chip Endorsement Key (VCEK) Certificate and KDS
@@ -26,23 +30,6 @@ import {
  */
 
 export type AmdSigner = 'VCEK' | 'VLEK';
-
-/** AMD extension OIDs (KDS 57230 Table "VCEK certificate extensions"). */
-export const AmdOid = {
-  structVersion: '1.3.6.1.4.1.3704.1.1',
-  productName: '1.3.6.1.4.1.3704.1.2',
-  blSPL: '1.3.6.1.4.1.3704.1.3.1',
-  teeSPL: '1.3.6.1.4.1.3704.1.3.2',
-  snpSPL: '1.3.6.1.4.1.3704.1.3.3',
-  spl4: '1.3.6.1.4.1.3704.1.3.4',
-  spl5: '1.3.6.1.4.1.3704.1.3.5',
-  spl6: '1.3.6.1.4.1.3704.1.3.6',
-  spl7: '1.3.6.1.4.1.3704.1.3.7',
-  ucodeSPL: '1.3.6.1.4.1.3704.1.3.8',
-  fmcSPL: '1.3.6.1.4.1.3704.1.3.9',
-  hwID: '1.3.6.1.4.1.3704.1.4',
-  cspID: '1.3.6.1.4.1.3704.1.5',
-} as const;
 
 /** Security patch levels from the leaf; each is one TCB byte (0-255). Absent extensions are undefined. */
 export interface AmdSpl {
@@ -79,32 +66,6 @@ export interface AmdLeaf {
 const CA_KNOWN = [Oid.basicConstraints, Oid.keyUsage, Oid.subjectKeyIdentifier, Oid.authorityKeyIdentifier];
 const LEAF_KNOWN = [...CA_KNOWN, ...Object.values(AmdOid)];
 
-function extValue(c: X509Cert, id: string): Uint8Array | undefined {
-  return c.extensions.get(id)?.value;
-}
-
-function splExt(c: X509Cert, id: string, name: string): number | undefined {
-  const v = extValue(c, id);
-  if (v === undefined) return undefined;
-  try {
-    return smallUint(parseOne(v, Tag.Integer, 'snp.cert'), 'snp.cert', 255);
-  } catch (e) {
-    throw new MalformedEvidence('snp.cert.extension', `${name} is not an INTEGER 0-255`, { cause: e });
-  }
-}
-
-function stringExt(c: X509Cert, id: string, name: string): string | undefined {
-  const v = extValue(c, id);
-  if (v === undefined) return undefined;
-  try {
-    const t = readTlv(v, 0, 'snp.cert');
-    if (t.raw.length !== v.length) throw new MalformedEvidence('snp.cert.der', 'trailing bytes');
-    return asciiString(t, 'snp.cert');
-  } catch (e) {
-    throw new MalformedEvidence('snp.cert.extension', `${name} is not an ASCII string`, { cause: e });
-  }
-}
-
 /** The one algorithm every AMD certificate uses, in both places RFC 5280 §4.1.1.2 says must agree. */
 function checkSignatureAlgorithm(c: X509Cert, role: string): void {
   if (!isRsaPssSha384(c.signatureAlgorithm) || !isRsaPssSha384(c.tbsSignatureAlgorithm)) {
@@ -134,21 +95,21 @@ export function parseAmdLeaf(input: Uint8Array | string): AmdLeaf {
   checkV3(cert, 'leaf');
   checkSignatureAlgorithm(cert, 'leaf');
 
-  const cn = commonName(cert.subject);
+  const cn = commonName(cert.subjectName);
   if (cn !== 'SEV-VCEK' && cn !== 'SEV-VLEK') {
     throw new ChainInvalid(
       'snp.cert.subject',
-      `leaf subject ${formatName(cert.subject)} is not SEV-VCEK/SEV-VLEK`,
+      `leaf subject ${formatName(cert.subjectName)} is not SEV-VCEK/SEV-VLEK`,
     );
   }
   const kind: AmdSigner = cn === 'SEV-VCEK' ? 'VCEK' : 'VLEK';
 
-  if (cert.spkiAlgorithm !== Oid.ecPublicKey || !isNamedCurve(cert, Oid.secp384r1)) {
+  if (cert.publicKeyAlgorithm.oid !== Oid.ecPublicKey || !isNamedCurve(cert, Oid.secp384r1)) {
     throw new ChainInvalid('snp.cert.public_key', 'leaf key is not ECDSA P-384');
   }
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
+    publicKey = createPublicKey({ key: Buffer.from(cert.subjectPublicKeyInfo), format: 'der', type: 'spki' });
   } catch (e) {
     throw new ChainInvalid('snp.cert.public_key', 'leaf P-384 public key does not import', { cause: e });
   }
@@ -157,33 +118,16 @@ export function parseAmdLeaf(input: Uint8Array | string): AmdLeaf {
   if (basicConstraints(cert, 'snp.cert')?.ca) throw new ChainInvalid('snp.cert.leaf_is_ca', 'leaf is a CA');
   checkCriticalExtensions(cert.extensions, LEAF_KNOWN, 'snp.cert.unknown_critical_extension', 'leaf');
 
-  const structVersion = splExtAny(cert, AmdOid.structVersion, 'structVersion');
-  const productName = stringExt(cert, AmdOid.productName, 'productName');
+  const ext = readAmdExtensions((id) => extensionValue(cert, id), 'snp.cert.extension');
+  const { structVersion, productName, hwId, cspId } = ext;
   const named = productName !== undefined ? productFromName(productName) : undefined;
-
-  const bl = splExt(cert, AmdOid.blSPL, 'blSPL');
-  const tee = splExt(cert, AmdOid.teeSPL, 'teeSPL');
-  const snp = splExt(cert, AmdOid.snpSPL, 'snpSPL');
-  const ucode = splExt(cert, AmdOid.ucodeSPL, 'ucodeSPL');
+  const { bl, tee, snp, ucode, ...optional } = ext.spl;
   if (bl === undefined || tee === undefined || snp === undefined || ucode === undefined) {
     throw new ChainInvalid('snp.cert.tcb', 'leaf lacks one of blSPL, teeSPL, snpSPL, ucodeSPL');
-  }
-  const optional: Record<string, number> = {};
-  for (const [key, id] of [
-    ['fmc', AmdOid.fmcSPL],
-    ['spl4', AmdOid.spl4],
-    ['spl5', AmdOid.spl5],
-    ['spl6', AmdOid.spl6],
-    ['spl7', AmdOid.spl7],
-  ] as const) {
-    const v = splExt(cert, id, key);
-    if (v !== undefined) optional[key] = v;
   }
   const spl: AmdSpl = { bl, tee, snp, ucode, ...optional };
 
   // hwID is the raw CHIP_ID bytes with no DER tag around them (KDS 57230); cspID is an IA5String.
-  const hwId = extValue(cert, AmdOid.hwID);
-  const cspId = stringExt(cert, AmdOid.cspID, 'cspID');
   if (kind === 'VCEK') {
     if (!hwId || (hwId.length !== 64 && hwId.length !== 8)) {
       throw new ChainInvalid('snp.cert.hwid', 'VCEK must carry a 64-byte (or Turin 8-byte) hwID');
@@ -208,18 +152,8 @@ export function parseAmdLeaf(input: Uint8Array | string): AmdLeaf {
   };
 }
 
-function splExtAny(c: X509Cert, id: string, name: string): number | undefined {
-  const v = extValue(c, id);
-  if (v === undefined) return undefined;
-  try {
-    return smallUint(parseOne(v, Tag.Integer, 'snp.cert'), 'snp.cert', 0xffff);
-  } catch (e) {
-    throw new MalformedEvidence('snp.cert.extension', `${name} is not a small INTEGER`, { cause: e });
-  }
-}
-
 function isNamedCurve(c: X509Cert, curve: string): boolean {
-  const p = c.spkiParameters;
+  const p = c.publicKeyAlgorithm.parameters;
   if (!p || p.tag !== Tag.Oid) return false;
   try {
     return oid(p, 'snp.cert') === curve;
@@ -298,12 +232,12 @@ export function parseAmdCa(input: Uint8Array | string, role: 'intermediate' | 'r
   const cert = parseX509(loadDer(input));
   checkV3(cert, role);
   checkSignatureAlgorithm(cert, role);
-  if (cert.spkiAlgorithm !== Oid.rsaEncryption && cert.spkiAlgorithm !== Oid.rsassaPss) {
+  if (cert.publicKeyAlgorithm.oid !== Oid.rsaEncryption && cert.publicKeyAlgorithm.oid !== Oid.rsassaPss) {
     throw new ChainInvalid('snp.cert.public_key', `${role} key is not RSA`);
   }
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
+    publicKey = createPublicKey({ key: Buffer.from(cert.subjectPublicKeyInfo), format: 'der', type: 'spki' });
   } catch (e) {
     throw new ChainInvalid('snp.cert.public_key', `${role} RSA public key does not import`, { cause: e });
   }

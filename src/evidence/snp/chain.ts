@@ -58,14 +58,14 @@ export function verifyAmdChain(
   // Root: self-issued, named ARK-{product}, and its self-signature holds — even for a pinned root
   // (TAV #140/#145: a pin on the hash alone never exercises the key that signs the ASK).
   const r = root.cert;
-  if (!sameBytes(r.subject.der, r.issuer.der) || commonName(r.subject) !== `ARK-${product}`) {
+  if (!sameBytes(r.subject, r.issuer) || commonName(r.subjectName) !== `ARK-${product}`) {
     throw new ChainInvalid(
       'snp.chain.root_name',
-      `root ${formatName(r.subject)} is not a self-issued ARK-${product}`,
+      `root ${formatName(r.subjectName)} is not a self-issued ARK-${product}`,
     );
   }
   if (!(rootIsPinned && checkedPinnedRoots.has(r.sha256))) {
-    if (!verifyRsaPss(root.publicKey, r.tbs, r.signature)) {
+    if (!verifyRsaPss(root.publicKey, r.tbs, r.signatureValue)) {
       throw new SignatureInvalid(
         'snp.chain.root_signature',
         'the root certificate self-signature does not verify',
@@ -80,20 +80,20 @@ export function verifyAmdChain(
 
   // Intermediate: issued by the root, named SEV-{P} (ASK, signs VCEKs) or SEV-VLEK-{P} (ASVK, signs VLEKs).
   const i = intermediate.cert;
-  if (!sameBytes(i.issuer.der, r.subject.der)) {
+  if (!sameBytes(i.issuer, r.subject)) {
     throw new ChainInvalid(
       'snp.chain.intermediate_issuer',
-      `intermediate issuer ${formatName(i.issuer)} is not the root`,
+      `intermediate issuer ${formatName(i.issuerName)} is not the root`,
     );
   }
   const wantCn = leaf.kind === 'VCEK' ? `SEV-${product}` : `SEV-VLEK-${product}`;
-  if (commonName(i.subject) !== wantCn) {
+  if (commonName(i.subjectName) !== wantCn) {
     throw new ChainInvalid(
       'snp.chain.intermediate_name',
-      `intermediate ${formatName(i.subject)} is not CN=${wantCn}`,
+      `intermediate ${formatName(i.subjectName)} is not CN=${wantCn}`,
     );
   }
-  if (!verifyRsaPss(root.publicKey, i.tbs, i.signature)) {
+  if (!verifyRsaPss(root.publicKey, i.tbs, i.signatureValue)) {
     throw new SignatureInvalid(
       'snp.chain.intermediate_signature',
       'the intermediate is not signed by the root',
@@ -102,13 +102,13 @@ export function verifyAmdChain(
 
   // Leaf: issued by the intermediate and signed by it.
   const l = leaf.cert;
-  if (!sameBytes(l.issuer.der, i.subject.der)) {
+  if (!sameBytes(l.issuer, i.subject)) {
     throw new ChainInvalid(
       'snp.chain.leaf_issuer',
-      `leaf issuer ${formatName(l.issuer)} is not the intermediate`,
+      `leaf issuer ${formatName(l.issuerName)} is not the intermediate`,
     );
   }
-  if (!verifyRsaPss(intermediate.publicKey, l.tbs, l.signature)) {
+  if (!verifyRsaPss(intermediate.publicKey, l.tbs, l.signatureValue)) {
     throw new SignatureInvalid('snp.chain.leaf_signature', 'the leaf is not signed by the intermediate');
   }
 
@@ -151,8 +151,8 @@ export function verifyCrlSignature(crl: AmdCrl, root: AmdCa): void {
       'CRL is not signed with RSASSA-PSS SHA-384 salt 48',
     );
   }
-  if (!sameBytes(crl.issuer.der, root.cert.subject.der)) {
-    throw new ChainInvalid('snp.crl.issuer', `CRL issuer ${formatName(crl.issuer)} is not the root`);
+  if (!sameBytes(crl.issuer, root.cert.subject)) {
+    throw new ChainInvalid('snp.crl.issuer', `CRL issuer ${formatName(crl.issuerName)} is not the root`);
   }
   if (root.keyUsage && !root.keyUsage.cRLSign) {
     throw new ChainInvalid('snp.crl.key_usage', 'root KeyUsage lacks cRLSign');
@@ -166,7 +166,7 @@ export function verifyCrlSignature(crl: AmdCrl, root: AmdCa): void {
       `CRL entry has critical extension ${entryExt}`,
     );
   }
-  if (!verifyRsaPss(root.publicKey, crl.tbs, crl.signature)) {
+  if (!verifyRsaPss(root.publicKey, crl.tbs, crl.signatureValue)) {
     throw new SignatureInvalid('snp.crl.signature', 'the CRL is not signed by the root');
   }
 }

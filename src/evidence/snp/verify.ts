@@ -297,7 +297,7 @@ export class SnpVerifier {
       c = {
         thisUpdate: crl.thisUpdate,
         ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
-        revoked: crl.revokedSerials.has(toHex(entry.intermediate.cert.serial)),
+        revoked: crl.revokedSerials.has(toHex(entry.intermediate.cert.serialNumber)),
       };
       // Bounded: a chain has one current CRL; a few older ones may still be presented during rollover.
       if (entry.crls.size >= MAX_CRLS_PER_CHAIN) entry.crls.clear();
@@ -316,7 +316,7 @@ export class SnpVerifier {
     if (c.revoked) {
       throw new ChainInvalid(
         'snp.intermediate_revoked',
-        `the intermediate (serial ${toHex(entry.intermediate.cert.serial)}) is revoked`,
+        `the intermediate (serial ${toHex(entry.intermediate.cert.serialNumber)}) is revoked`,
       );
     }
     return true;

@@ -123,7 +123,7 @@ function akKeyOf(ak: ParsedPublic): KeyObject {
   return key;
 }
 
-/** Parsed instance identities by extension value (pure; asn1js parsing is the costly part). */
+/** Parsed instance identities by extension value (pure facts about fixed bytes, parsed once). */
 const IDENTITIES = new Lru<string, InstanceIdentity>(4096);
 
 function identityOf(leaf: Certificate, oid: string): InstanceIdentity | null {

@@ -259,14 +259,14 @@ export function signatureToC509(sigAlg: CborValue, bits: Tlv, ctx: SignatureCont
   if (isPop(sigAlg)) {
     // DhSigStatic ::= SEQUENCE { issuerAndSerial IssuerAndSerialNumber OPTIONAL, hashValue MessageDigest }
     const f = seq(parseDer(bs.bytes), 'DhSigStatic');
-    if (f.length === 1) return new Uint8Array(expectTag(f[0], Tag.OctetString, 'hashValue').content);
+    if (f.length === 1) return new Uint8Array(expectTag(f[0], Tag.OctetString, 'hashValue').value);
     if (f.length !== 2) throw new MalformedEvidence('c509.der.structure', 'DhSigStatic');
     const ias = seq(f[0], 'IssuerAndSerialNumber');
     if (ias.length !== 2) throw new MalformedEvidence('c509.der.structure', 'IssuerAndSerialNumber');
     return [
       nameToC509(ias[0]!),
       new Uint8Array(unsignedIntegerBytes(ias[1]!, 'serialNumber')),
-      new Uint8Array(expectTag(f[1], Tag.OctetString, 'hashValue').content),
+      new Uint8Array(expectTag(f[1], Tag.OctetString, 'hashValue').value),
     ];
   }
   return new Uint8Array(bs.bytes);

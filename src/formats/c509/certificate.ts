@@ -195,7 +195,7 @@ export function curveSize(key: KeyObject | undefined): number | undefined {
 const NO_EXPIRY = '99991231235959Z';
 
 function notAfterToC509(t: Tlv): number | null {
-  if (t.tag === Tag.GeneralizedTime && decodeUtf8(t.content, 'notAfter') === NO_EXPIRY) return null;
+  if (t.tag === Tag.GeneralizedTime && decodeUtf8(t.value, 'notAfter') === NO_EXPIRY) return null;
   return timeToEpoch(t, 'notAfter');
 }
 

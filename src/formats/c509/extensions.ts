@@ -100,7 +100,7 @@ function pairs(v: CborValue, what: string, min = 2): CborValue[] {
 // ---- the specific encodings ----
 
 const subjectKeyIdentifier: ExtCodec = {
-  toC509: (d) => new Uint8Array(expectTag(parseDer(d), Tag.OctetString, 'SubjectKeyIdentifier').content),
+  toC509: (d) => new Uint8Array(expectTag(parseDer(d), Tag.OctetString, 'SubjectKeyIdentifier').value),
   toDer: (v) => (isBytes(v) ? tlv(Tag.OctetString, v) : shape('subjectKeyIdentifier')),
 };
 
@@ -126,7 +126,7 @@ const basicConstraints: ExtCodec = {
     const c = seq(parseDer(d), 'BasicConstraints');
     if (c.length === 0) return -2;
     const ca = expectTag(c[0], Tag.Boolean, 'cA');
-    if (ca.content.length !== 1 || ca.content[0] !== 0xff) unrepresentable('cA FALSE encoded explicitly');
+    if (ca.value.length !== 1 || ca.value[0] !== 0xff) unrepresentable('cA FALSE encoded explicitly');
     if (c.length === 1) return -1;
     if (c.length === 2) return num(bytesToUint(unsignedIntegerBytes(c[1]!, 'pathLenConstraint')));
     return unrepresentable('BasicConstraints');
@@ -259,7 +259,7 @@ const certificatePolicies: ExtCodec = {
         const qidDer = oidOrIntDer(POLICY_QUALIFIERS, quals[j]!, 'policyQualifierId');
         const text = quals[j + 1]!;
         if (typeof text !== 'string') return shape('qualifier');
-        const qid = parseDer(qidDer).content;
+        const qid = parseDer(qidDer).value;
         let q: Uint8Array;
         if (bytesEqual(qid, CPS.oid)) {
           if (!isAscii(text)) return shape('cPSuri');
@@ -283,7 +283,7 @@ const certificatePolicies: ExtCodec = {
 const authorityKeyIdentifier: ExtCodec = {
   toC509: (d) => {
     const f = seq(parseDer(d), 'AuthorityKeyIdentifier');
-    if (f.length === 1 && f[0]!.tag === ctx(0, false)) return new Uint8Array(f[0]!.content);
+    if (f.length === 1 && f[0]!.tag === ctx(0, false)) return new Uint8Array(f[0]!.value);
     if (
       f.length === 3 &&
       f[0]!.tag === ctx(0, false) &&
@@ -291,7 +291,7 @@ const authorityKeyIdentifier: ExtCodec = {
       f[2]!.tag === ctx(2, false)
     ) {
       const serial = unsignedIntegerBytes({ ...f[2]!, tag: Tag.Integer }, 'authorityCertSerialNumber');
-      return [new Uint8Array(f[0]!.content), generalNamesToC509(children(f[1]!)), new Uint8Array(serial)];
+      return [new Uint8Array(f[0]!.value), generalNamesToC509(children(f[1]!)), new Uint8Array(serial)];
     }
     return unrepresentable('AuthorityKeyIdentifier field combination');
   },
@@ -539,12 +539,12 @@ const ipAddrBlocks: ExtCodec = {
       const [afT, choice, ...more] = children(fam);
       if (more.length > 0 || choice === undefined)
         throw new MalformedEvidence('c509.der.structure', 'IPAddressFamily');
-      const af = expectTag(afT, Tag.OctetString, 'addressFamily').content;
+      const af = expectTag(afT, Tag.OctetString, 'addressFamily').value;
       if (af.length !== 2 && af.length !== 3)
         throw new MalformedEvidence('c509.der.structure', 'addressFamily');
       out.push((af[0]! << 8) | af[1]!, af.length === 3 ? af[2]! : null);
       if (choice.tag === Tag.Null) {
-        if (choice.content.length !== 0) throw new MalformedEvidence('c509.der.structure', 'inherit');
+        if (choice.value.length !== 0) throw new MalformedEvidence('c509.der.structure', 'inherit');
         out.push(null);
         continue;
       }
@@ -678,7 +678,7 @@ const asIdentifiers: ExtCodec = {
 const ocspNoCheck: ExtCodec = {
   toC509: (d) => {
     const t = parseDer(d);
-    if (t.tag !== Tag.Null || t.content.length !== 0) unrepresentable('OCSP No Check other than NULL');
+    if (t.tag !== Tag.Null || t.value.length !== 0) unrepresentable('OCSP No Check other than NULL');
     return null;
   },
   toDer: (v) => (v === null ? DER_NULL : shape('ocspNoCheck')),
@@ -731,11 +731,11 @@ export function parseX509Extensions(t: Tlv): X509Extension[] {
     let critical = false;
     let i = 1;
     if (f[1]?.tag === Tag.Boolean) {
-      if (f[1].content.length !== 1) throw new MalformedEvidence('c509.der.structure', 'critical');
-      critical = f[1].content[0] !== 0;
+      if (f[1].value.length !== 1) throw new MalformedEvidence('c509.der.structure', 'critical');
+      critical = f[1].value[0] !== 0;
       i = 2;
     }
-    const value = expectTag(f[i], Tag.OctetString, 'extnValue').content;
+    const value = expectTag(f[i], Tag.OctetString, 'extnValue').value;
     if (f.length !== i + 1) throw new MalformedEvidence('c509.der.structure', 'Extension has extra fields');
     return { oid: new Uint8Array(oid), critical, value: new Uint8Array(value) };
   });

@@ -30,7 +30,7 @@ import { unrepresentable } from './unrepresentable.js';
  */
 
 function ia5Text(t: Tlv, what: string): string {
-  const s = decodeUtf8(t.content, what);
+  const s = decodeUtf8(t.value, what);
   if (!isAscii(s)) unrepresentable(`${what}: not IA5`);
   return s;
 }
@@ -70,12 +70,12 @@ export function generalNameToC509(t: Tlv, constraint = false): [number, CborValu
       if (reg?.value === -1 && value.tag === Tag.Sequence) {
         const hw = children(value);
         if (hw.length === 2 && hw[0]!.tag === Tag.Oid && hw[1]!.tag === Tag.OctetString) {
-          return [-1, [new Uint8Array(oidContent(hw[0]!, 'hwType')), new Uint8Array(hw[1]!.content)]];
+          return [-1, [new Uint8Array(oidContent(hw[0]!, 'hwType')), new Uint8Array(hw[1]!.value)]];
         }
       }
       if (reg?.value === -2 && value.tag === Tag.Utf8String)
         return [-2, stringValue(value, 'SmtpUTF8Mailbox')];
-      if (reg?.value === -3 && value.tag === Tag.OctetString) return [-3, new Uint8Array(value.content)];
+      if (reg?.value === -3 && value.tag === Tag.OctetString) return [-3, new Uint8Array(value.value)];
       return [0, [new Uint8Array(oid), new Uint8Array(value.raw)]];
     }
     case ctx(1, false):
@@ -90,14 +90,14 @@ export function generalNameToC509(t: Tlv, constraint = false): [number, CborValu
     case ctx(6, false):
       return [6, ia5Text(t, 'uniformResourceIdentifier')];
     case ctx(7, false): {
-      const b = t.content;
+      const b = t.value;
       if (!constraint) return [7, new Uint8Array(b)];
       if (b.length !== 8 && b.length !== 32) unrepresentable('name-constraint iPAddress length');
       const half = b.length / 2;
       return [7, new Uint8Array([...b.subarray(0, half), maskToPrefix(b.subarray(half))])];
     }
     case ctx(8, false): {
-      const oid = new Uint8Array(t.content);
+      const oid = new Uint8Array(t.value);
       checkOidContent(oid, 'registeredID');
       return [8, oid];
     }

@@ -1,3 +1,4 @@
+export * from './amd-cert-extensions.js';
 export * from './bits.js';
 export * from './cert-table.js';
 export * from './product.js';

@@ -1,4 +1,5 @@
 import { InvalidArgument, MalformedEvidence, NotSupported } from '../../errors.js';
+import { concatBytes } from '../../util/bytes.js';
 import type { Reader } from '../reader.js';
 import { algLabel, HASH_ALGS, type HashInfo } from './constants.js';
 
@@ -121,14 +122,4 @@ export function tpm2b(b: Uint8Array): Uint8Array {
 }
 
 /** Concatenates byte arrays. */
-export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+export const concat = (...parts: readonly Uint8Array[]): Uint8Array => concatBytes(parts);

@@ -1,245 +1,204 @@
 import { MalformedEvidence } from '../../errors.js';
 import {
-  bitString,
-  booleanOf,
-  Cls,
-  childrenOf,
-  decodeTlv,
+  bitStringBytes,
+  children,
+  ctx,
+  cursor,
+  type DerReason,
+  derFail,
   integerBytes,
-  is,
-  octets,
-  oidOf,
-  raw,
-  seq,
-  smallUnsigned,
+  parseOne,
+  smallUint,
   Tag,
-  type Tlv,
-  timeOf,
-} from './tlv.js';
+  time,
+} from '../der/reader.js';
+import { type AlgorithmIdentifier, readAlgorithm } from './algorithm.js';
+import {
+  type BasicConstraints,
+  type Extension,
+  findExtension,
+  OID,
+  readBasicConstraints,
+  readExtensions,
+  readExtKeyUsage,
+  readKeyUsage,
+} from './extensions.js';
+import { readSigned, type SignedStructure } from './signed.js';
+
+export {
+  type BasicConstraints,
+  type Extension,
+  findExtension,
+  KeyUsage,
+  OID,
+  readBasicConstraints,
+  readExtKeyUsage,
+  readKeyUsage,
+  subjectAltNameTags,
+} from './extensions.js';
 
 /**
- * A minimal, strict X.509 v3 certificate decoder (RFC 5280 §4.1): the fields path validation and extension
- * readers need, each as a view of the exact DER. It checks structure, not signatures or validity (that is
- * the verifier's job). Reasons: `x509.certificate` for the outer structure, `x509.extension.<name>` for a
- * malformed known extension.
+ * The project's one X.509 v3 certificate decoder (RFC 5280 §4.1), on the strict DER reader: the fields
+ * path validation, the SNP verifier, the CA and the collateral cache need, each a view of the exact DER.
+ * It checks structure, not signatures, names or validity (the verifiers' job).
  */
 
-export const OID = {
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyIdentifier: '2.5.29.14',
-  authorityKeyIdentifier: '2.5.29.35',
-  crlDistributionPoints: '2.5.29.31',
-  certificatePolicies: '2.5.29.32',
-  subjectDirectoryAttributes: '2.5.29.9',
-  nameConstraints: '2.5.29.30',
-  policyConstraints: '2.5.29.36',
-  inhibitAnyPolicy: '2.5.29.54',
-  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
-} as const;
-
-export interface Extension {
-  readonly oid: string;
-  readonly critical: boolean;
-  /** extnValue's contents (the DER of the extension's own type). */
-  readonly value: Uint8Array;
-}
-
-/** KeyUsage bits (RFC 5280 §4.2.1.3), bit 0 = digitalSignature. */
-export const KeyUsage = {
-  digitalSignature: 0,
-  nonRepudiation: 1,
-  keyEncipherment: 2,
-  dataEncipherment: 3,
-  keyAgreement: 4,
-  keyCertSign: 5,
-  cRLSign: 6,
-  encipherOnly: 7,
-  decipherOnly: 8,
-} as const;
-
-export interface Certificate {
-  readonly der: Uint8Array;
-  readonly tbs: Uint8Array;
-  /** The outer signatureAlgorithm: its OID and full AlgorithmIdentifier DER (parameters included). */
-  readonly signatureAlgorithm: { readonly oid: string; readonly der: Uint8Array };
-  /** The signature BIT STRING's bytes (no unused-bits byte). */
-  readonly signatureValue: Uint8Array;
+export interface Certificate extends SignedStructure {
+  /** 1, 2 or 3 (the encoded value + 1). */
   readonly version: number;
+  /** serialNumber contents (minimal two's complement), compared byte-wise. */
   readonly serialNumber: Uint8Array;
-  /** The DER of the issuer and subject Names (compared byte-for-byte when chaining). */
+  /** The DER of the issuer and subject Names (compared byte-for-byte when chaining; see name.ts). */
   readonly issuer: Uint8Array;
   readonly subject: Uint8Array;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** The whole SubjectPublicKeyInfo element (what node:crypto imports as `spki`). */
   readonly subjectPublicKeyInfo: Uint8Array;
   readonly extensions: readonly Extension[];
-  /** basicConstraints, when present. */
-  readonly basicConstraints?: { readonly ca: boolean; readonly pathLen?: number };
-  /** keyUsage bit set (index = KeyUsage value), when present. */
+  /** basicConstraints, when present (strict parses only). */
+  readonly basicConstraints?: BasicConstraints;
+  /** keyUsage bit set (index = KeyUsage value), when present (strict parses only). */
   readonly keyUsage?: ReadonlySet<number>;
+  /** extKeyUsage OIDs, when present (strict parses only). */
   readonly extKeyUsage?: readonly string[];
+}
+
+/** MalformedEvidence reasons of a certificate parse. */
+export interface CertificateReasons {
+  /** Structure and DER encoding. */
+  readonly der: string;
+  readonly version: string;
+  /** TBSCertificate.signature differs from signatureAlgorithm (strict parses only). */
+  readonly signatureAlgorithm: string;
+  readonly validity: string;
+  readonly extensions: string;
+  readonly duplicateExtension: string;
 }
 
 const R = 'x509.certificate';
 
-function readExtensions(t: Tlv): Extension[] {
-  const outer = childrenOf(t, `${R}.extensions`);
-  const list = seq(outer[0], `${R}.extensions`);
-  if (outer.length !== 1 || list.length === 0) {
-    throw new MalformedEvidence(`${R}.extensions`, 'extensions must be one non-empty SEQUENCE');
-  }
-  const seen = new Set<string>();
-  const out: Extension[] = [];
-  for (const e of list) {
-    const f = seq(e, `${R}.extensions`);
-    const oid = oidOf(f[0], `${R}.extensions`);
-    let critical = false;
-    let i = 1;
-    if (is(f[1], Cls.universal, Tag.boolean)) {
-      critical = booleanOf(f[1], `${R}.extensions`);
-      // DER: a DEFAULT value is never encoded (X.690 §11.5).
-      if (!critical) throw new MalformedEvidence(`${R}.extensions`, 'critical FALSE must be omitted in DER');
-      i = 2;
-    }
-    if (f.length !== i + 1) throw new MalformedEvidence(`${R}.extensions`, 'extension has extra fields');
-    const v = octets(f[i], `${R}.extensions`);
-    if (seen.has(oid))
-      throw new MalformedEvidence(`${R}.duplicate_extension`, `extension ${oid} appears twice`);
-    seen.add(oid);
-    out.push({ oid, critical, value: v });
-  }
-  return out;
+/** The default reasons: `x509.certificate`, `x509.certificate.version`, `.signature_algorithm`, ... */
+export const X509_REASONS: CertificateReasons = {
+  der: R,
+  version: `${R}.version`,
+  signatureAlgorithm: `${R}.signature_algorithm`,
+  validity: `${R}.validity`,
+  extensions: `${R}.extensions`,
+  duplicateExtension: `${R}.duplicate_extension`,
+};
+
+/** One reason for every fault except a repeated extension (callers that only name "malformed"). */
+export function certificateReasons(der: string, duplicateExtension = der): CertificateReasons {
+  return { der, version: der, signatureAlgorithm: der, validity: der, extensions: der, duplicateExtension };
 }
 
-function readBasicConstraints(v: Uint8Array): { ca: boolean; pathLen?: number } {
-  const reason = 'x509.extension.basic_constraints';
-  const f = seq(decodeTlv(v, reason), reason);
-  let i = 0;
-  let ca = false;
-  if (is(f[i], Cls.universal, Tag.boolean)) {
-    ca = booleanOf(f[i], reason);
-    if (!ca) throw new MalformedEvidence(reason, 'cA FALSE must be omitted in DER');
-    i++;
-  }
-  let pathLen: number | undefined;
-  if (i < f.length) {
-    pathLen = smallUnsigned(f[i], reason, 255);
-    i++;
-  }
-  if (i !== f.length) throw new MalformedEvidence(reason, 'basicConstraints has extra fields');
-  return pathLen === undefined ? { ca } : { ca, pathLen };
-}
-
-function readKeyUsage(v: Uint8Array): Set<number> {
-  const reason = 'x509.extension.key_usage';
-  const { bytes } = bitString(decodeTlv(v, reason), reason);
-  const bits = new Set<number>();
-  for (let i = 0; i < bytes.length * 8; i++) if ((bytes[i >> 3]! >> (7 - (i & 7))) & 1) bits.add(i);
-  return bits;
-}
-
-function readExtKeyUsage(v: Uint8Array): string[] {
-  const reason = 'x509.extension.ext_key_usage';
-  const list = seq(decodeTlv(v, reason), reason);
-  if (list.length === 0) throw new MalformedEvidence(reason, 'extKeyUsage is empty');
-  return list.map((o) => oidOf(o, reason));
+export interface CertificateOptions {
+  readonly reasons?: CertificateReasons;
+  /**
+   * True (the default): also enforce, at parse time, the RFC 5280 profile and DER's rule that DEFAULT
+   * values are not encoded: no explicit v1, identical TBS and outer algorithms (§4.1.1.2), unique IDs only
+   * from v2 and extensions only in v3, a non-empty extension list without an encoded critical FALSE; and
+   * decode basicConstraints (no encoded cA FALSE), keyUsage and extKeyUsage. False: structure only — the
+   * SNP verifier's mode, which checks the algorithm and the version itself and reports them as
+   * ChainInvalid, and reads basicConstraints and keyUsage on demand.
+   */
+  readonly strict?: boolean;
 }
 
 /**
- * Decodes a DER X.509 certificate. Throws MalformedEvidence `x509.certificate` (structure, non-DER),
- * `x509.certificate.signature_algorithm`, `x509.certificate.validity`, `.extensions`, `.duplicate_extension`, `.version`,
- * `x509.extension.basic_constraints`, `.key_usage`, `.ext_key_usage`.
+ * Decodes a DER X.509 certificate. Throws MalformedEvidence with the reasons given (by default
+ * `x509.certificate` for structure and non-DER, `x509.certificate.signature_algorithm`, `.validity`,
+ * `.extensions`, `.duplicate_extension`, `.version`), and, when strict, `x509.extension.basic_constraints`,
+ * `.key_usage`, `.ext_key_usage`.
  */
-export function parseCertificate(der: Uint8Array): Certificate {
-  const top = seq(decodeTlv(der, R), R);
-  if (top.length !== 3)
-    throw new MalformedEvidence(R, 'Certificate must be SEQUENCE { tbs, algorithm, signature }');
-  const sigAlg = seq(top[1], R);
-  const sigValue = bitString(top[2], R);
-  if (sigValue.unused !== 0) throw new MalformedEvidence(R, 'signature BIT STRING has unused bits');
-  const tbsNode = top[0]!;
-  const tbs = seq(tbsNode, R);
-  let i = 0;
+export function parseCertificate(der: Uint8Array, opts: CertificateOptions = {}): Certificate {
+  const reasons = opts.reasons ?? X509_REASONS;
+  const strict = opts.strict ?? true;
+  const r = reasons.der;
+  const { tbs: tbsTlv, signatureAlgorithm: sigAlgTlv, signatureValue } = readSigned(der, r);
+
+  const tbs = cursor(tbsTlv, r);
   let version = 1;
-  if (is(tbs[0], Cls.context, 0)) {
-    const v = childrenOf(tbs[0], `${R}.version`);
-    if (v.length !== 1) throw new MalformedEvidence(`${R}.version`, 'bad version field');
-    version = smallUnsigned(v[0], `${R}.version`, 2) + 1;
+  const v = tbs.optional(ctx(0));
+  if (v) {
+    version = smallUint(parseOne(v.value, reasons.version, Tag.Integer), reasons.version, 2) + 1;
     // DER: v1 (the DEFAULT) is never encoded explicitly.
-    if (version === 1) throw new MalformedEvidence(`${R}.version`, 'explicit v1 is not DER');
-    i = 1;
+    if (strict && version === 1) derFail(reasons.version, 'structure', 'explicit v1 is not DER');
   }
-  const serial = integerBytes(tbs[i], R);
-  seq(tbs[i + 1], R);
+  const serialNumber = integerBytes(tbs.next(Tag.Integer, 'serialNumber'), r);
+  const tbsSigAlgTlv = tbs.next(Tag.Sequence, 'signature');
   // RFC 5280 §4.1.1.2: the signed and the outer algorithm identifiers must be identical.
-  if (Buffer.compare(raw(tbs[i + 1]!), raw(top[1]!)) !== 0) {
+  if (strict && Buffer.compare(tbsSigAlgTlv.raw, sigAlgTlv.raw) !== 0) {
     throw new MalformedEvidence(
-      `${R}.signature_algorithm`,
+      reasons.signatureAlgorithm,
       'TBSCertificate.signature differs from signatureAlgorithm',
     );
   }
-  const issuer = tbs[i + 2];
-  const validity = seq(tbs[i + 3], `${R}.validity`);
-  const subject = tbs[i + 4];
-  const spki = tbs[i + 5];
-  seq(issuer, R);
-  seq(subject, R);
-  seq(spki, R);
-  if (validity.length !== 2) throw new MalformedEvidence(`${R}.validity`, 'validity must hold two times');
-  let extensions: Extension[] = [];
-  let seenExtensions = false;
-  for (const extra of tbs.slice(i + 6)) {
-    if (version >= 2 && !seenExtensions && (is(extra, Cls.context, 1) || is(extra, Cls.context, 2))) continue;
-    if (version === 3 && !seenExtensions && is(extra, Cls.context, 3)) {
-      extensions = readExtensions(extra);
-      seenExtensions = true;
-      continue;
-    }
-    throw new MalformedEvidence(R, 'unexpected field in TBSCertificate');
+  const signatureAlgorithm = readAlgorithm(sigAlgTlv, r);
+  const tbsSignatureAlgorithm = readAlgorithm(tbsSigAlgTlv, r);
+  const issuer = tbs.next(Tag.Sequence, 'issuer');
+  const validity = cursor(tbs.any('validity'), reasons.validity, Tag.Sequence);
+  const notBefore = time(validity.any('notBefore'), reasons.validity);
+  const notAfter = time(validity.any('notAfter'), reasons.validity);
+  validity.end();
+  const subject = tbs.next(Tag.Sequence, 'subject');
+  const spki = tbs.next(Tag.Sequence, 'subjectPublicKeyInfo');
+  // One level into the names and the key; their contents are read on demand (name.ts, readSpki), which
+  // structure-only callers always do.
+  if (strict) for (const t of [issuer, subject, spki]) children(t, r);
+  // issuerUniqueID [1] / subjectUniqueID [2] are IMPLICIT BIT STRINGs: primitive in DER.
+  const uniqueIds = tbs.optional(ctx(1, false)) !== undefined;
+  const subjectUniqueId = tbs.optional(ctx(2, false)) !== undefined;
+  const extTlv = tbs.optional(ctx(3));
+  tbs.end();
+  if (strict && (((uniqueIds || subjectUniqueId) && version < 2) || (extTlv && version < 3))) {
+    derFail(r, 'structure', `unexpected field in a v${version} TBSCertificate`);
   }
-  const find = (oid: string) => extensions.find((e) => e.oid === oid);
-  const bc = find(OID.basicConstraints);
-  const ku = find(OID.keyUsage);
-  const eku = find(OID.extKeyUsage);
-  return {
+  const extensions = extTlv
+    ? readExtensions(parseOne(extTlv.value, reasons.extensions, Tag.Sequence), reasons, strict)
+    : [];
+
+  const cert: { -readonly [K in keyof Certificate]: Certificate[K] } = {
     der,
-    tbs: raw(tbsNode),
-    signatureAlgorithm: { oid: oidOf(sigAlg[0], R), der: raw(top[1]!) },
-    signatureValue: sigValue.bytes,
+    tbs: tbsTlv.raw,
+    signatureAlgorithm,
+    tbsSignatureAlgorithm,
+    signatureValue,
     version,
-    serialNumber: serial,
-    issuer: raw(issuer!),
-    subject: raw(subject!),
-    notBefore: timeOf(validity[0], `${R}.validity`),
-    notAfter: timeOf(validity[1], `${R}.validity`),
-    subjectPublicKeyInfo: raw(spki!),
+    serialNumber,
+    issuer: issuer.raw,
+    subject: subject.raw,
+    notBefore,
+    notAfter,
+    subjectPublicKeyInfo: spki.raw,
     extensions,
-    ...(bc ? { basicConstraints: readBasicConstraints(bc.value) } : {}),
-    ...(ku ? { keyUsage: readKeyUsage(ku.value) } : {}),
-    ...(eku ? { extKeyUsage: readExtKeyUsage(eku.value) } : {}),
   };
+  if (!strict) return cert;
+  // Decoded once here for path validation (object spread is slow: the fields are added in place).
+  const bc = findExtension(cert, OID.basicConstraints);
+  const ku = findExtension(cert, OID.keyUsage);
+  const eku = findExtension(cert, OID.extKeyUsage);
+  if (bc) cert.basicConstraints = readBasicConstraints(bc.value);
+  if (ku) cert.keyUsage = readKeyUsage(ku.value);
+  if (eku) cert.extKeyUsage = readExtKeyUsage(eku.value);
+  return cert;
 }
 
-/** The extension with `oid`, if the certificate carries it. */
-export function findExtension(cert: Certificate, oid: string): Extension | undefined {
-  return cert.extensions.find((e) => e.oid === oid);
+/** SubjectPublicKeyInfo (RFC 5280 §4.1.2.7): the algorithm and the key's octets (whole octets only). */
+export interface SubjectPublicKeyInfo {
+  /** For EC keys the parameters name the curve. */
+  readonly algorithm: AlgorithmIdentifier;
+  readonly publicKey: Uint8Array;
 }
 
-/**
- * The SubjectAltName's GeneralName choices (RFC 5280 §4.2.1.6) as context tag numbers, e.g. [4] for a
- * directoryName. Throws MalformedEvidence `x509.extension.subject_alt_name`.
- */
-export function subjectAltNameTags(ext: Extension): number[] {
-  const reason = 'x509.extension.subject_alt_name';
-  const names = seq(decodeTlv(ext.value, reason), reason);
-  if (names.length === 0) throw new MalformedEvidence(reason, 'subjectAltName is empty');
-  return names.map((g) => {
-    if (g.cls !== Cls.context) throw new MalformedEvidence(reason, 'GeneralName must be context-tagged');
-    return g.tag;
-  });
+/** Reads a DER SubjectPublicKeyInfo. Throws MalformedEvidence `reason`. */
+export function readSpki(spki: Uint8Array, reason: DerReason): SubjectPublicKeyInfo {
+  const s = cursor(parseOne(spki, reason, Tag.Sequence), reason);
+  const algorithm = readAlgorithm(s.next(Tag.Sequence, 'algorithm'), reason);
+  const publicKey = bitStringBytes(s.next(Tag.BitString, 'subjectPublicKey'), reason);
+  s.end();
+  return { algorithm, publicKey };
 }
 
 /** True when a Name (RDNSequence DER) is empty, as in TCG EK/AK certificates with a critical SAN. */

@@ -1,17 +1,22 @@
-import * as asn1js from 'asn1js';
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { type Certificate, type Extension, findExtension } from './certificate.js';
 import {
-  booleanValue,
-  children,
-  decodeDer,
-  isContext,
-  type Node,
+  boolean,
+  checkDerTree,
+  ctx,
+  parseOne,
   sequence,
-  TagClass,
-  unsignedInteger,
+  type Tlv,
+  unsignedBig,
   utf8String,
-} from './der.js';
+} from '../der/reader.js';
+import {
+  boolean as booleanDer,
+  sequence as derSequence,
+  explicit,
+  integer,
+  utf8String as utf8Der,
+} from '../der/writer.js';
+import { type Certificate, type Extension, findExtension } from './certificate.js';
 
 /**
  * The platform-identity certificate extension that Google Compute Engine puts in vTPM EK and AK
@@ -69,47 +74,50 @@ const BOOLEAN_PROPS = [
   [5, 'alwaysInYarn'],
 ] as const;
 
-function str(n: Node | undefined, field: string): string {
+function str(n: Tlv | undefined, field: string): string {
   const s = utf8String(n, `${R}.${field}`);
   if (Buffer.byteLength(s) > MAX_STRING) throw new MalformedEvidence(`${R}.${field}`, `${field} is too long`);
   return s;
 }
 
-function u64(n: Node | undefined, field: string): bigint {
-  const v = unsignedInteger(n, `${R}.${field}`);
+function u64(n: Tlv | undefined, field: string): bigint {
+  const v = unsignedBig(n, `${R}.${field}`);
   if (v > MAX_U64) throw new MalformedEvidence(`${R}.${field}`, `${field} exceeds 64 bits`);
   return v;
 }
 
+const isContext = (n: Tlv | undefined, tag: number): n is Tlv =>
+  n !== undefined && (n.tag & 0xdf) === ctx(tag, false);
+
 /** One [tag] EXPLICIT wrapper: exactly one inner element. */
-function explicitInner(n: Node, field: string): Node {
-  const inner = children(n, `${R}.${field}`);
+function explicitInner(n: Tlv, field: string): Tlv {
+  const inner = sequence(n, `${R}.${field}`, n.tag);
   if (inner.length !== 1) throw new MalformedEvidence(`${R}.${field}`, `[${field}] must wrap one element`);
   return inner[0]!;
 }
 
-function checkTrailing(fields: readonly Node[], after: number, reason: string): void {
+function checkTrailing(fields: readonly Tlv[], after: number, reason: string): void {
   let last = after;
   for (const f of fields) {
-    if (f.idBlock.tagClass !== TagClass.context || f.idBlock.tagNumber <= last) {
+    if ((f.tag & 0xc0) !== 0x80 || (f.tag & 0x1f) <= last) {
       throw new MalformedEvidence(reason, 'unexpected or out-of-order field');
     }
-    last = f.idBlock.tagNumber;
+    last = f.tag & 0x1f;
   }
 }
 
-function readSecurityProperties(n: Node): SecurityProperties {
+function readSecurityProperties(n: Tlv): SecurityProperties {
   const reason = `${R}.security_properties`;
   const fields = sequence(explicitInner(n, 'security_properties'), reason);
   const out: { -readonly [K in keyof SecurityProperties]: SecurityProperties[K] } = {};
   let i = 0;
-  if (fields[i] && isContext(fields[i]!, 0)) {
+  if (isContext(fields[i], 0)) {
     out.securityVersion = u64(explicitInner(fields[i]!, 'security_version'), 'security_version');
     i++;
   }
   for (const [tag, name] of BOOLEAN_PROPS) {
-    if (fields[i] && isContext(fields[i]!, tag)) {
-      out[name] = booleanValue(explicitInner(fields[i]!, name), `${R}.${name}`);
+    if (isContext(fields[i], tag)) {
+      out[name] = boolean(explicitInner(fields[i]!, name), `${R}.${name}`);
       i++;
     }
   }
@@ -125,7 +133,9 @@ function readSecurityProperties(n: Node): SecurityProperties {
 export function parseInstanceIdentity(der: Uint8Array): InstanceIdentity {
   if (der.length > MAX_EXTENSION)
     throw new MalformedEvidence(R, `extension of ${der.length} bytes is too large`);
-  const f = sequence(decodeDer(der, R), R);
+  const top = parseOne(der, R);
+  checkDerTree(top, R);
+  const f = sequence(top, R);
   if (f.length < 5) throw new MalformedEvidence(R, `instance identity has ${f.length} fields, needs 5`);
   const id = {
     zone: str(f[0], 'zone'),
@@ -135,7 +145,7 @@ export function parseInstanceIdentity(der: Uint8Array): InstanceIdentity {
     instanceName: str(f[4], 'instance_name'),
   };
   let rest = f.slice(5);
-  if (rest[0] && isContext(rest[0], 0)) {
+  if (isContext(rest[0], 0)) {
     const securityProperties = readSecurityProperties(rest[0]);
     rest = rest.slice(1);
     checkTrailing(rest, 0, R);
@@ -143,10 +153,6 @@ export function parseInstanceIdentity(der: Uint8Array): InstanceIdentity {
   }
   checkTrailing(rest, 0, R);
   return id;
-}
-
-function explicit(tag: number, inner: asn1js.BaseBlock): asn1js.Constructed {
-  return new asn1js.Constructed({ idBlock: { tagClass: TagClass.context, tagNumber: tag }, value: [inner] });
 }
 
 function checkOut(ok: boolean, field: string, why: string): void {
@@ -176,25 +182,24 @@ export function encodeInstanceIdentity(id: InstanceIdentity): Uint8Array {
   ] as const) {
     checkOut(typeof v === 'bigint' && v >= 0n && v <= MAX_U64, field, 'must be a bigint in 0..2^64-1');
   }
-  const value: asn1js.BaseBlock[] = [
-    new asn1js.Utf8String({ value: id.zone }),
-    asn1js.Integer.fromBigInt(id.projectNumber),
-    new asn1js.Utf8String({ value: id.projectId }),
-    asn1js.Integer.fromBigInt(id.instanceId),
-    new asn1js.Utf8String({ value: id.instanceName }),
+  const value = [
+    utf8Der(id.zone),
+    integer(id.projectNumber),
+    utf8Der(id.projectId),
+    integer(id.instanceId),
+    utf8Der(id.instanceName),
   ];
   const sp = id.securityProperties;
   if (sp) {
-    const props: asn1js.BaseBlock[] = [];
-    if (sp.securityVersion !== undefined)
-      props.push(explicit(0, asn1js.Integer.fromBigInt(sp.securityVersion)));
+    const props: Uint8Array[] = [];
+    if (sp.securityVersion !== undefined) props.push(explicit(0, integer(sp.securityVersion)));
     for (const [tag, name] of BOOLEAN_PROPS) {
       const b = sp[name];
-      if (b !== undefined) props.push(explicit(tag, new asn1js.Boolean({ value: b })));
+      if (b !== undefined) props.push(explicit(tag, booleanDer(b)));
     }
-    value.push(explicit(0, new asn1js.Sequence({ value: props })));
+    value.push(explicit(0, derSequence(...props)));
   }
-  return new Uint8Array(new asn1js.Sequence({ value }).toBER());
+  return derSequence(...value);
 }
 
 /** The extension as a certificate builder takes it (non-critical, like GCE's). */

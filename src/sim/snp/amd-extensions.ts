@@ -1,10 +1,22 @@
+import { AmdOid, hwIdOf } from '../../formats/snp/amd-cert-extensions.js';
 import type { SnpProduct } from '../../formats/snp/product.js';
 import type { TcbParts } from '../../formats/snp/tcb.js';
-import { type Asn1, extension, ia5, int, toDer } from './der.js';
+import { type Asn1, extension, ia5, int } from './der.js';
+
+export { AmdOid, hwIdOf } from '../../formats/snp/amd-cert-extensions.js';
+
+/** productName as AMD writes it: the VCEK names Milan's stepping, 2026 Genoa/Turin VCEKs and VLEKs do not. */
+export function amdProductName(product: SnpProduct, leaf: 'VCEK' | 'VLEK'): string {
+  return product === 'Milan' && leaf === 'VCEK' ? 'Milan-B0' : product;
+}
+
+export type LeafIdentity = { kind: 'VCEK'; chipId: Uint8Array } | { kind: 'VLEK'; cspId: string };
 
 /**
- * AMD's VCEK/VLEK extensions (KDS spec 57230, "VCEK Certificate" / "VLEK Certificate"), OID arc
- * 1.3.6.1.4.1.3704.1, encoded and ordered exactly as in AMD's certificates in shared/vectors:
+ * The ordered AMD extensions of a VCEK or VLEK for `tcb` (spl_4..spl_7 are the TCB's reserved bytes: 0).
+ * AMD's VCEK/VLEK extensions (KDS spec 57230, "VCEK Certificate" / "VLEK Certificate"; OIDs and value
+ * encodings in src/formats/snp/amd-cert-extensions.ts), encoded and ordered exactly as in AMD's
+ * certificates in shared/vectors:
  *
  *   Milan/Genoa VCEK: .1 .2 .3.1 .3.2 .3.4 .3.5 .3.6 .3.7 .3.3 .3.8 .4   (snpSPL after spl_7: AMD's order)
  *   Turin VCEK:       .1 .2 .3.9 .3.1 .3.2 .3.3 .3.5 .3.6 .3.7 .3.8 .4   (fmcSPL first, no spl_4)
@@ -13,40 +25,11 @@ import { type Asn1, extension, ia5, int, toDer } from './der.js';
  * INTEGER and IA5String values are DER inside extnValue; hwID (.4) is the raw chip ID with no DER tag at all.
  * Not seen on real hardware here: Genoa and Turin VLEKs (no vector); they follow their product's VCEK layout.
  */
-export const AmdOid = {
-  structVersion: '1.3.6.1.4.1.3704.1.1',
-  productName: '1.3.6.1.4.1.3704.1.2',
-  blSPL: '1.3.6.1.4.1.3704.1.3.1',
-  teeSPL: '1.3.6.1.4.1.3704.1.3.2',
-  snpSPL: '1.3.6.1.4.1.3704.1.3.3',
-  spl4: '1.3.6.1.4.1.3704.1.3.4',
-  spl5: '1.3.6.1.4.1.3704.1.3.5',
-  spl6: '1.3.6.1.4.1.3704.1.3.6',
-  spl7: '1.3.6.1.4.1.3704.1.3.7',
-  ucodeSPL: '1.3.6.1.4.1.3704.1.3.8',
-  fmcSPL: '1.3.6.1.4.1.3704.1.3.9',
-  hwID: '1.3.6.1.4.1.3704.1.4',
-  cspID: '1.3.6.1.4.1.3704.1.5',
-} as const;
-
-/** productName as AMD writes it: the VCEK names Milan's stepping, 2026 Genoa/Turin VCEKs and VLEKs do not. */
-export function amdProductName(product: SnpProduct, leaf: 'VCEK' | 'VLEK'): string {
-  return product === 'Milan' && leaf === 'VCEK' ? 'Milan-B0' : product;
-}
-
-/** The CHIP_ID bytes a VCEK's hwID carries: all 64 (Milan, Genoa) or the first 8 (Turin). */
-export function hwIdOf(product: SnpProduct, chipId: Uint8Array): Uint8Array {
-  return product === 'Turin' ? chipId.subarray(0, 8) : chipId;
-}
-
-export type LeafIdentity = { kind: 'VCEK'; chipId: Uint8Array } | { kind: 'VLEK'; cspId: string };
-
-/** The ordered AMD extensions of a VCEK or VLEK for `tcb` (spl_4..spl_7 are the TCB's reserved bytes: 0). */
 export function amdLeafExtensions(product: SnpProduct, tcb: TcbParts, leaf: LeafIdentity): Asn1[] {
-  const integer = (id: string, v: number) => extension(id, toDer(int(v)));
+  const integer = (id: string, v: number) => extension(id, int(v));
   const head = [
     integer(AmdOid.structVersion, product === 'Turin' ? 1 : 0),
-    extension(AmdOid.productName, toDer(ia5(amdProductName(product, leaf.kind)))),
+    extension(AmdOid.productName, ia5(amdProductName(product, leaf.kind))),
   ];
   const spls =
     product === 'Turin'
@@ -73,6 +56,6 @@ export function amdLeafExtensions(product: SnpProduct, tcb: TcbParts, leaf: Leaf
   const identity =
     leaf.kind === 'VCEK'
       ? extension(AmdOid.hwID, hwIdOf(product, leaf.chipId))
-      : extension(AmdOid.cspID, toDer(ia5(leaf.cspId)));
+      : extension(AmdOid.cspID, ia5(leaf.cspId));
   return [...head, ...spls, identity];
 }

@@ -1,4 +1,3 @@
-import * as asn1js from 'asn1js';
 import { InvalidArgument } from '../../errors.js';
 import type { SimChain } from './chain.js';
 import {
@@ -63,7 +62,7 @@ export async function createCrl(chain: SimChain, opts: SimCrlOptions): Promise<U
     explicit(0, [
       seq(
         extension(Oid.authorityKeyIdentifier, authorityKeyIdentifier(chain.ark.publicKey)),
-        extension(Oid.cRLNumber, toDer(asn1js.Integer.fromBigInt(opts.crlNumber ?? 1n))),
+        extension(Oid.cRLNumber, int(opts.crlNumber ?? 1n)),
       ),
     ]),
   );
