@@ -9,7 +9,7 @@ import {
 import { writeFileSync } from 'node:fs';
 import { InvalidArgument } from '../errors.js';
 import { ctEqual } from '../util/bytes.js';
-import { openSecretFile } from './secret-file.js';
+import { openSecretFile } from '../util/secret-file.js';
 
 /**
  * The broker's ECDSA P-384 response-signing key: PKCS#8 PEM in a 0600 file, created on first run. Its

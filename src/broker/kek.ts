@@ -6,20 +6,8 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
 import { InvalidArgument } from '../errors.js';
+import { openSecretFile } from '../util/secret-file.js';
 
 /**
  * A key-encryption key (KEK): encrypts sealing keys at rest. An interface so that a PKCS#11 token (e.g.
@@ -115,71 +103,14 @@ export interface FileKekOptions {
  * `broker.kek.not_file`, `broker.kek.size`, `broker.kek.missing` (absent and `create: false`).
  */
 export function openFileKek(path: string, opts: FileKekOptions = {}): AesGcmKek {
-  let fd: number;
+  const create = opts.create === false ? undefined : () => randomBytes(KEK_BYTES);
+  const raw = openSecretFile(path, 'broker.kek', create, KEK_BYTES);
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new InvalidArgument('broker.kek.not_file', `KEK ${path} is a symbolic link`);
-    if (code !== 'ENOENT') throw e;
-    if (opts.create === false)
-      throw new InvalidArgument('broker.kek.missing', `KEK file ${path} does not exist`);
-    createKekFile(path);
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  }
-  const raw = Buffer.alloc(KEK_BYTES);
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new InvalidArgument('broker.kek.not_file', `KEK ${path} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      throw new InvalidArgument(
-        'broker.kek.permissions',
-        `KEK file ${path} has mode ${(st.mode & 0o777).toString(8)}; it must not be accessible to group or others (chmod 600)`,
-      );
-    }
-    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
-      throw new InvalidArgument('broker.kek.owner', `KEK file ${path} is not owned by this user`);
-    }
-    if (st.size !== KEK_BYTES || readSync(fd, raw, 0, KEK_BYTES, 0) !== KEK_BYTES) {
+    if (raw.length !== KEK_BYTES) {
       throw new InvalidArgument('broker.kek.size', `KEK file ${path} must hold exactly ${KEK_BYTES} bytes`);
     }
     return new AesGcmKek(raw);
   } finally {
     raw.fill(0);
-    closeSync(fd);
-  }
-}
-
-function createKekFile(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const key = randomBytes(KEK_BYTES);
-  // O_EXCL + O_NOFOLLOW: never write through a planted file or link. The mode is passed at creation, so
-  // the key is never readable by others even for a moment (umask can only remove bits).
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(fd, key);
-    fsyncSync(fd);
-  } finally {
-    key.fill(0);
-    closeSync(fd);
-  }
-  try {
-    linkSync(tmp, path);
-  } catch (e) {
-    // Another process created the KEK first: use theirs.
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  } finally {
-    unlinkSync(tmp);
-  }
-  const dfd = openSync(dirname(path), constants.O_RDONLY);
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
   }
 }

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AttestationError, InvalidArgument } from '../../errors.js';
-import { openSecretFile } from '../secret-file.js';
+import { openSecretFile } from '../../util/secret-file.js';
 import { parseResourcePolicy, type ResourcePolicy } from './resource-policy.js';
 import type { OperatorSecret, SecretSource } from './secrets.js';
 

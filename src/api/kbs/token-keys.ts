@@ -12,7 +12,7 @@ import {
 import { dirname } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { type TokenAlg, TokenKeyRing, type TokenKeyRingOptions } from '../../tokens/index.js';
-import { openSecretFile } from '../secret-file.js';
+import { openSecretFile } from '../../util/secret-file.js';
 
 /**
  * The KBS token signing keys on disk: one JSON file (0600, created on first run beside the KEK) holding
@@ -23,7 +23,7 @@ import { openSecretFile } from '../secret-file.js';
  *    "keys": [{"activatedAt": <ms>, "retiredAt": <ms> | null, "privateKey": "<PKCS#8 PEM>"}, …]}
  *
  * Oldest first; exactly the last key has `retiredAt: null` and signs. The same file rules as the KEK and
- * the admin token (src/api/secret-file.ts): refused when a symlink, not owned by this user or accessible
+ * the admin token (src/util/secret-file.ts): refused when a symlink, not owned by this user or accessible
  * to group or others.
  */
 export const TOKEN_KEYS_FORMAT = 'vouchsafe-token-keys/1';

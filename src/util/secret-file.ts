@@ -15,11 +15,11 @@ import { dirname } from 'node:path';
 import { InvalidArgument } from '../errors.js';
 
 /**
- * A small secret file owned by the broker (the admin token, the response-signing key): created on first
+ * A small secret file owned by the broker (the KEK, the admin token, the response-signing key): created on first
  * run with mode 0600 (passed at creation, so it is never readable by others, whatever the umask) in a
  * directory created 0700, written aside and hard-linked into place so that two processes starting at once
  * end up with one file; refused when it is a symlink, not a regular file, not owned by this user, or
- * accessible to group or others. The same rules as the KEK file (src/broker/kek.ts).
+ * accessible to group or others.
  *
  * Throws InvalidArgument `<reason>.not_file`, `<reason>.permissions`, `<reason>.owner`, `<reason>.missing`,
  * `<reason>.size`.
