@@ -180,6 +180,27 @@ function requireRule(
   };
 }
 
+/** A major.minor minimum (guest policy ABI, firmware API version), compared as one ordered pair. */
+function minVersionRule(
+  name: 'minimumAbi' | 'minimumVersion',
+  code: SnpFailureCode,
+  what: string,
+  get: (c: RuleContext) => { major: number; minor: number },
+): SnpRule {
+  return {
+    name,
+    codes: [code],
+    check(c) {
+      const min = c.policy[name];
+      if (min === undefined || min === ANY) return undefined;
+      const got = get(c);
+      return versionKey(got.major, got.minor) >= versionKey(min.major, min.minor)
+        ? PASSED
+        : fail(code, `${what} is below the policy minimum`, `>= ${showVersion(min)}`, showVersion(got));
+    },
+  };
+}
+
 type HexKey = 'hostData' | 'reportData' | 'familyId' | 'imageId' | 'reportId' | 'reportIdMa';
 
 function exactRule(
@@ -294,23 +315,10 @@ export const SNP_RULES: readonly SnpRule[] = [
     },
   },
   // A5 step 8: guest policy.
-  {
-    name: 'minimumAbi',
-    codes: ['snp.policy.abi'],
-    check(c) {
-      const min = c.policy.minimumAbi;
-      if (min === undefined || min === ANY) return undefined;
-      const got = { major: c.guest.abiMajor, minor: c.guest.abiMinor };
-      return versionKey(got.major, got.minor) >= versionKey(min.major, min.minor)
-        ? PASSED
-        : fail(
-            'snp.policy.abi',
-            'the guest policy ABI version is below the policy minimum',
-            `>= ${showVersion(min)}`,
-            showVersion(got),
-          );
-    },
-  },
+  minVersionRule('minimumAbi', 'snp.policy.abi', 'the guest policy ABI version', (c) => ({
+    major: c.guest.abiMajor,
+    minor: c.guest.abiMinor,
+  })),
   allowRule('allowDebug', 'snp.policy.debug', 'POLICY.DEBUG', (c) => c.guest.debug),
   allowRule('allowMigrateMa', 'snp.policy.migrate_ma', 'POLICY.MIGRATE_MA', (c) => c.guest.migrateMa),
   allowRule('allowSmt', 'snp.policy.smt', 'POLICY.SMT', (c) => c.guest.smt),
@@ -442,23 +450,10 @@ export const SNP_RULES: readonly SnpRule[] = [
           );
     },
   },
-  {
-    name: 'minimumVersion',
-    codes: ['snp.firmware.version'],
-    check(c) {
-      const min = c.policy.minimumVersion;
-      if (min === undefined || min === ANY) return undefined;
-      const got = { major: c.report.currentMajor, minor: c.report.currentMinor };
-      return versionKey(got.major, got.minor) >= versionKey(min.major, min.minor)
-        ? PASSED
-        : fail(
-            'snp.firmware.version',
-            'the firmware API version is below the policy minimum',
-            `>= ${showVersion(min)}`,
-            showVersion(got),
-          );
-    },
-  },
+  minVersionRule('minimumVersion', 'snp.firmware.version', 'the firmware API version', (c) => ({
+    major: c.report.currentMajor,
+    minor: c.report.currentMinor,
+  })),
   // A5 step 12: PLATFORM_INFO.
   allowRule('allowSmtEnabled', 'snp.platform.smt', 'PLATFORM_INFO.SMT_EN', (c) => c.platform.smtEnabled),
   allowRule('allowTsme', 'snp.platform.tsme', 'PLATFORM_INFO.TSME_EN', (c) => c.platform.tsmeEnabled),
