@@ -1,61 +1,16 @@
 /**
- * `vouchsafe serve`, `instance`, `audit` and `proxy` as processes (through test/api/cli-harness.ts, as
- * src/cli/main.ts will run them): over the admin API and directly on a data directory.
+ * `vouchsafe serve`, `instance`, `audit` and `proxy` as processes (bin/vouchsafe.js): over the admin API
+ * and directly on a data directory.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { type RunningBroker, startBroker } from '../../src/api/index.js';
-
-const harness = fileURLToPath(new URL('./cli-harness.ts', import.meta.url));
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', harness, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Starts a long-running command and resolves once its stderr matches `ready`. */
-function startLong(
-  args: string[],
-  ready: RegExp,
-): Promise<{ p: ChildProcess; match: RegExpMatchArray; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', harness, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 20_000);
-    p.stderr!.on('data', (c) => {
-      stderr += c;
-      const m = ready.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ p, match: m, stderr: () => stderr });
-      }
-    });
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}: ${stderr}`));
-    });
-  });
-}
-
-const exited = (p: ChildProcess) =>
-  new Promise<number | string | null>((r) => p.once('close', (code, signal) => r(code ?? signal)));
+import { exited, runCli, startCli } from '../cli/run-cli.js';
 
 describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-cli-'));
@@ -78,7 +33,7 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
 
   it('instance register/list/show over the admin API and on the data directory', async () => {
     const api = ['--broker', broker.url, '--token-file', broker.adminTokenPath];
-    const reg = await run([
+    const reg = await runCli([
       'instance',
       'register',
       '--project',
@@ -98,18 +53,18 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
     const inst = JSON.parse(reg.stdout);
     assert.match(inst.hostData, /^[0-9a-f]{64}$/);
 
-    const list = await run(['instance', 'list', '--data', data, '--json']);
+    const list = await runCli(['instance', 'list', '--data', data, '--json']);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(
       JSON.parse(list.stdout).map((i: { id: string }) => i.id),
       [inst.id],
     );
 
-    const show = await run(['instance', 'show', inst.id, ...api]);
+    const show = await runCli(['instance', 'show', inst.id, ...api]);
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, new RegExp(`HOST_DATA: +${inst.hostData}`));
 
-    const local = await run([
+    const local = await runCli([
       'instance',
       'register',
       '--project',
@@ -136,7 +91,7 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
 
   it('fails with exit 2 and a stable reason for unusable input; 1 for a refused token', async () => {
     writeFileSync(join(dir, 'bad.json'), '{"measurements":["zz"]}');
-    const bad = await run([
+    const bad = await runCli([
       'instance',
       'register',
       '--project',
@@ -154,14 +109,14 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
     ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /ERR_INVALID_ARGUMENT policy\.invalid/);
-    const noData = await run(['instance', 'list', '--data', join(dir, 'nowhere')]);
+    const noData = await runCli(['instance', 'list', '--data', join(dir, 'nowhere')]);
     assert.equal(noData.code, 2);
     assert.match(noData.stderr, /admin\.data_dir/);
-    const both = await run(['instance', 'list', '--data', data, '--broker', broker.url]);
+    const both = await runCli(['instance', 'list', '--data', data, '--broker', broker.url]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /cli\.target/);
     writeFileSync(join(dir, 'wrong-token'), 'w'.repeat(64), { mode: 0o600 });
-    const wrong = await run([
+    const wrong = await runCli([
       'audit',
       'verify',
       '--broker',
@@ -174,7 +129,7 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
   });
 
   it('audit verify: 0 for an intact chain (API and data dir), 1 for a tampered one', async () => {
-    const viaApi = await run([
+    const viaApi = await runCli([
       'audit',
       'verify',
       '--broker',
@@ -184,7 +139,7 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
     ]);
     assert.equal(viaApi.code, 0, viaApi.stderr);
     assert.match(viaApi.stdout, /audit chain intact: \d+ entries, head [0-9a-f]{64}/);
-    const show = await run(['audit', 'show', '--data', data, '--limit', '1']);
+    const show = await runCli(['audit', 'show', '--data', data, '--limit', '1']);
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, /^1\t.*\tregister\taccept\t/);
     // Someone with write access to the database edits an entry (bypassing the append-only trigger).
@@ -192,37 +147,37 @@ describe('vouchsafe CLI: serve, instance, audit, proxy', () => {
     db.exec('DROP TRIGGER audit_log_no_update');
     db.prepare('UPDATE audit_log SET reasons = \'["broker.forged"]\' WHERE seq = 1').run();
     db.close();
-    const broken = await run(['audit', 'verify', '--data', data, '--json']);
+    const broken = await runCli(['audit', 'verify', '--data', data, '--json']);
     assert.equal(broken.code, 1);
     assert.deepEqual(JSON.parse(broken.stdout), { ok: false, entries: 0, seq: 1, problem: 'audit.hash' });
   });
 
   it('serve starts a broker (creating its data dir) and stops on SIGTERM; proxy relays to it', async () => {
     const d2 = join(dir, 'served');
-    const s = await startLong(
+    const s = await startCli(
       ['serve', '--listen', '127.0.0.1:0', '--data', d2, '--no-kds', '--log-level', 'warn'],
       /listening on (http:\/\/127\.0\.0\.1:\d+)/,
     );
     try {
       const url = s.match[1]!;
       assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
-      assert.match(s.stderr(), /broker-signing-key\.pem\.pub/);
+      assert.match(s.output(), /broker-signing-key\.pem\.pub/);
       const sock = join(dir, 'proxy.sock');
-      const p = await startLong(
+      const p = await startCli(
         ['proxy', '--listen', `unix:${sock}`, '--broker', url, '--log-level', 'warn'],
         /proxy listening on unix:/,
       );
       p.p.kill('SIGTERM');
-      assert.equal(await exited(p.p), 0, p.stderr());
+      assert.equal(await exited(p.p), 0, p.output());
     } finally {
       s.p.kill('SIGTERM');
-      assert.equal(await exited(s.p), 0, s.stderr());
+      assert.equal(await exited(s.p), 0, s.output());
     }
   });
 
   it('--help shows examples', async () => {
     for (const cmd of [['serve'], ['instance', 'register'], ['audit', 'verify'], ['proxy']]) {
-      const r = await run([...cmd, '--help']);
+      const r = await runCli([...cmd, '--help']);
       assert.equal(r.code, 0);
       assert.match(r.stdout, /Examples?:/, cmd.join(' '));
     }

@@ -1,15 +1,14 @@
 /**
- * `vouchsafe serve` (KBS on) and `vouchsafe proxy --protocol kbs` as processes (through
- * test/api/cli-harness.ts, as src/cli/main.ts runs them): a 0.1.0 guest boots through them, the token
+ * `vouchsafe serve` (KBS on) and `vouchsafe proxy --protocol kbs` as processes (bin/vouchsafe.js): a
+ * 0.1.0 guest boots through them, the token
  * keys rotate with `vouchsafe token-keys rotate`, and both stop cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { bootGuest, simulatorReportProvider } from '../../src/guest/index.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
@@ -18,56 +17,7 @@ import {
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
-
-const harness = fileURLToPath(new URL('./cli-harness.ts', import.meta.url));
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', harness, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Starts a long-running command and resolves once its stderr matches `ready`. */
-function startLong(
-  args: string[],
-  ready: RegExp,
-): Promise<{ p: ChildProcess; match: RegExpMatchArray; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', harness, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`not ready: ${stderr}`));
-    }, 30_000);
-    p.stderr!.on('data', (c) => {
-      stderr += c;
-      const m = ready.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ p, match: m, stderr: () => stderr });
-      }
-    });
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}: ${stderr}`));
-    });
-  });
-}
-
-const exited = (p: ChildProcess) =>
-  new Promise<number | string | null>((r) => {
-    if (p.exitCode !== null || p.signalCode !== null) r(p.exitCode ?? p.signalCode);
-    else p.once('close', (code, signal) => r(code ?? signal));
-  });
+import { exited, runCli, startCli } from '../cli/run-cli.js';
 
 describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-kbs-cli-'));
@@ -80,7 +30,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
 
   it('serve the KBS, relay a 0.1.0 guest through it, rotate the token key, stop on SIGTERM', async () => {
     const chain = await sharedSimChain('Milan');
-    const s = await startLong(
+    const s = await startCli(
       [
         'serve',
         '--listen',
@@ -100,7 +50,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     const url = s.match[1]!;
     assert.equal(s.match[2], url, 'the token issuer is the broker URL');
     assert.equal(s.match[3], join(data, 'token-keys.json'));
-    assert.match(s.stderr(), /default\/sample\/test/);
+    assert.match(s.output(), /default\/sample\/test/);
 
     const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
     const reg = await fetch(`${url}/v1/admin/instances`, {
@@ -118,7 +68,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     const inst = (await reg.json()) as { hostData: string };
 
     const sock = join(dir, 'kbs.sock');
-    const p = await startLong(
+    const p = await startCli(
       ['proxy', '--listen', `unix:${sock}`, '--broker', url, '--protocol', 'kbs', '--log-level', 'warn'],
       /proxy listening on unix:\S+ -> \S+ \(kbs\)/,
     );
@@ -142,7 +92,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
       keys: { kid: string }[];
     };
     assert.equal(before.keys.length, 1);
-    const rot = await run([
+    const rot = await runCli([
       'token-keys',
       'rotate',
       '--broker',
@@ -163,18 +113,18 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     );
     const wrongToken = join(dir, 'wrong-token');
     writeFileSync(wrongToken, `${'0'.repeat(64)}\n`, { mode: 0o600 });
-    const refused = await run(['token-keys', 'rotate', '--broker', url, '--token-file', wrongToken]);
+    const refused = await runCli(['token-keys', 'rotate', '--broker', url, '--token-file', wrongToken]);
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stderr, /ERR_REFUSED api\.admin\.unauthorized/);
 
     p.p.kill('SIGTERM');
-    assert.equal(await exited(p.p), 0, p.stderr());
+    assert.equal(await exited(p.p), 0, p.output());
     s.p.kill('SIGTERM');
-    assert.equal(await exited(s.p), 0, s.stderr());
+    assert.equal(await exited(s.p), 0, s.output());
   });
 
   it('refuses --resource-path for the native protocol and kbs options with --no-kbs (exit 2)', async () => {
-    const a = await run([
+    const a = await runCli([
       'proxy',
       '--listen',
       `unix:${join(dir, 'x.sock')}`,
@@ -185,7 +135,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     ]);
     assert.equal(a.code, 2);
     assert.match(a.stderr, /cli\.options/);
-    const b = await run([
+    const b = await runCli([
       'serve',
       '--listen',
       '127.0.0.1:0',
@@ -196,7 +146,7 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     ]);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /cli\.options/);
-    const c = await run([
+    const c = await runCli([
       'serve',
       '--listen',
       '127.0.0.1:0',

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { runCli } from './run-cli.js';
+import { runCli, startCli } from './run-cli.js';
 
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'vouchsafe.js');
 const tmp = mkdtempSync(join(tmpdir(), 'vs-guest-cli-'));
 const children: ChildProcess[] = [];
 after(() => {
@@ -27,24 +25,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts a long-running `vouchsafe` process and waits until its output matches `ready`. */
-function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
-  return new Promise((done, fail) => {
-    const c = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`not ready: ${args.join(' ')}\n${out}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (ready.test(out)) {
-        clearTimeout(timer);
-        done(c);
-      }
-    };
-    c.stdout.on('data', onData);
-    c.stderr.on('data', onData);
-    c.on('exit', (code) => fail(new Error(`exited ${code}: ${args.join(' ')}\n${out}`)));
-  });
+/** Starts a long-running `vouchsafe` process (killed after the test). */
+async function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
+  const d = await startCli(args, ready);
+  children.push(d.p);
+  return d.p;
 }
 
 it('the commands a user runs: sim init, instance register, serve, proxy, guest boot, reboot, audit verify', async () => {

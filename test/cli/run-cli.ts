@@ -1,8 +1,13 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The `vouchsafe` command exactly as a user runs it. */
+export const VOUCHSAFE_BIN = join(
+  resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'),
+  'bin',
+  'vouchsafe.js',
+);
 
 export interface CliResult {
   code: number;
@@ -10,17 +15,65 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `vouchsafe ARGS` as a user would (bin/vouchsafe.js), returning its exit code and output. */
+/** Runs `vouchsafe ARGS` to completion, returning its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((done) => {
     execFile(
       process.execPath,
-      [join(root, 'bin', 'vouchsafe.js'), ...args],
+      [VOUCHSAFE_BIN, ...args],
       { env: { ...process.env, ...env }, maxBuffer: 16 << 20, timeout: 120_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         done({ code, stdout, stderr });
       },
     );
+  });
+}
+
+export interface Daemon {
+  readonly p: ChildProcess;
+  /** The match of `ready` in the output. */
+  readonly match: RegExpMatchArray;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+}
+
+/**
+ * Starts a long-running `vouchsafe ARGS` (serve, proxy, guest boot --hold) and resolves once its output
+ * matches `ready`; rejects if it exits first or is not ready within `timeoutMs` (then it is killed).
+ */
+export function startCli(args: string[], ready: RegExp, timeoutMs = 60_000): Promise<Daemon> {
+  return new Promise((done, fail) => {
+    const p = spawn(process.execPath, [VOUCHSAFE_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      p.kill('SIGKILL');
+      fail(new Error(`not ready: vouchsafe ${args.join(' ')}\n${out}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        done({ p, match: m, output: () => out });
+      }
+    };
+    p.stdout.on('data', onData);
+    p.stderr.on('data', onData);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (!settled) fail(new Error(`exited ${code}: vouchsafe ${args.join(' ')}\n${out}`));
+    });
+  });
+}
+
+/** Resolves with the exit code (or signal) once the process has exited. */
+export function exited(p: ChildProcess): Promise<number | string | null> {
+  return new Promise((r) => {
+    if (p.exitCode !== null || p.signalCode !== null) r(p.exitCode ?? p.signalCode);
+    else p.once('close', (code, signal) => r(code ?? signal));
   });
 }
