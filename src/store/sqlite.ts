@@ -86,8 +86,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
   }
   const db = new Database(path);
   try {
-    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 10_000)}`);
-    db.pragma('journal_mode = WAL');
+    const busyMs = Math.trunc(opts.busyTimeoutMs ?? 10_000);
+    db.pragma(`busy_timeout = ${busyMs}`);
+    enableWal(db, busyMs);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db, SQLITE_MIGRATIONS);
@@ -96,6 +97,25 @@ export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
     throw e;
   }
   return Promise.resolve(new SqliteStore(db));
+}
+
+/**
+ * Switches a connection to WAL. When several processes open a fresh database at once, the switch can
+ * answer SQLITE_BUSY without waiting for the busy timeout (SQLite does not run the busy handler for that
+ * lock upgrade), so it is retried here until the timeout.
+ */
+function enableWal(db: Database.Database, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw e;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
 }
 
 function migrate(db: Database.Database, migrations: readonly Migration[]): void {
