@@ -1,36 +1,4 @@
-import pg from 'pg';
-import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { runStoreContract } from './contract.js';
+import { postgresHarness } from './harnesses.js';
 
-let server: TestPostgres | undefined;
-
-async function withClient<T>(location: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: location });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-runStoreContract({
-  engine: 'postgres',
-  async setup() {
-    server = await startTestPostgres();
-  },
-  async teardown() {
-    await server?.stop();
-  },
-  async fresh() {
-    if (!server) throw new Error('PostgreSQL was not started');
-    return server.createSchema();
-  },
-  async tamper(location, sql) {
-    // replica mode skips ordinary triggers: what a superuser with direct access could do.
-    await withClient(location, (c) => c.query(`SET session_replication_role = replica; ${sql}`));
-  },
-  async query(location, sql) {
-    return withClient(location, async (c) => (await c.query(sql)).rows);
-  },
-});
+runStoreContract(postgresHarness());
