@@ -74,8 +74,17 @@ export interface HttpAdminOptions {
   readonly timeoutMs?: number;
 }
 
-/** The admin API over HTTP(S). Transport failures: CollateralUnavailable `admin.unreachable` / `admin.bad_response`. */
-export function httpAdmin(o: HttpAdminOptions): AdminApi {
+/** Largest admin reply read (an audit page of 1000 entries is well under this). */
+const MAX_ADMIN_REPLY = 8 << 20;
+
+/**
+ * One admin API call over HTTP(S) with the bearer token: resolves with the JSON of a 2xx answer, rejects
+ * with the broker's typed error otherwise. Throws InvalidArgument `admin.url`; transport failures are
+ * CollateralUnavailable `admin.unreachable` / `admin.bad_response`.
+ */
+export function adminCaller(
+  o: HttpAdminOptions,
+): <T>(method: string, path: string, body?: unknown) => Promise<T> {
   let base: URL;
   try {
     base = new URL(o.url);
@@ -86,7 +95,7 @@ export function httpAdmin(o: HttpAdminOptions): AdminApi {
     throw new InvalidArgument('admin.url', 'the broker URL must be http(s)://...');
   }
   const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
-  const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+  return <T>(method: string, path: string, body?: unknown): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
       const url = new URL(`${prefix}${path}`);
@@ -100,12 +109,19 @@ export function httpAdmin(o: HttpAdminOptions): AdminApi {
           headers: {
             authorization: `Bearer ${o.token}`,
             accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': payload.length }
+              : { 'content-length': 0 }),
           },
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_ADMIN_REPLY) req.destroy(new Error('reply too large'));
+            else chunks.push(c);
+          });
           res.on('error', () =>
             reject(new CollateralUnavailable('admin.unreachable', 'connection to the broker failed')),
           );
@@ -136,6 +152,11 @@ export function httpAdmin(o: HttpAdminOptions): AdminApi {
       );
       req.end(payload);
     });
+}
+
+/** The admin API over HTTP(S). Transport failures: CollateralUnavailable `admin.unreachable` / `admin.bad_response`. */
+export function httpAdmin(o: HttpAdminOptions): AdminApi {
+  const call = adminCaller(o);
   const id = (s: string) => encodeURIComponent(s);
   return {
     register: (r) => call('POST', '/v1/admin/instances', r),

@@ -1,4 +1,5 @@
 import { InvalidArgument, MalformedEvidence, NotSupported } from '../../errors.js';
+import { KBS_TEES } from '../../formats/aproxy/types.js';
 
 /**
  * RCAR request bodies (kbs_types 0.14 `Request`, `Attestation`; Trustee kbs_attestation_protocol.md).
@@ -9,21 +10,9 @@ import { InvalidArgument, MalformedEvidence, NotSupported } from '../../errors.j
 /** The KBS protocol version this server speaks; Trustee requires exactly this (`VersionReq "=0.4.0"`). */
 export const KBS_PROTOCOL_VERSION = '0.4.0';
 
-/** kbs_types `Tee`, serde `rename_all = "lowercase"`. */
-export const KBS_TEES = [
-  'azsnpvtpm',
-  'aztdxvtpm',
-  'nvidia',
-  'sev',
-  'sgx',
-  'snp',
-  'tdx',
-  'cca',
-  'csv',
-  'se',
-  'sample',
-  'sampledevice',
-] as const;
+/** kbs_types `Tee`: the SVSM proxy protocol names TEEs the same way, so the list lives there once. */
+export { KBS_TEES };
+
 /** What this server attests. */
 export const SUPPORTED_TEES: readonly string[] = ['snp'];
 
