@@ -40,15 +40,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { unwrapSecret } from '../src/crypto/jwe-ecdh-es.js';
-import { generateP521KeyPair, p521PointOf } from '../src/crypto/p521.js';
 import { computeReportData } from '../src/formats/aproxy/report-data.js';
 import { parseSecretPayload } from '../src/formats/aproxy/secret-payload.js';
 import type { EcPublicKey, NegotiationParam } from '../src/formats/aproxy/types.js';
 import { SIGNED_LENGTH } from '../src/formats/snp/index.js';
 import { bootGuest, simulatorReportProvider } from '../src/guest/index.js';
+import { unwrapSecret } from '../src/native/jwe-ecdh-es.js';
+import { generateP521KeyPair, p521PointOf } from '../src/native/p521.js';
+import { createNativeBackend } from '../src/proxy/backends/native/index.js';
 import { startProxy } from '../src/proxy/index.js';
-import { createNativeBackend } from '../src/proxy-native/index.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

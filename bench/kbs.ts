@@ -23,9 +23,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startBroker } from '../src/api/index.js';
-import { trusteeReportData } from '../src/api/kbs/index.js';
-import { aesKeyUnwrap, aesKeyWrap, concatKdfSha256 } from '../src/crypto/jwe-ecdh-es.js';
 import { SIGNED_LENGTH } from '../src/formats/snp/index.js';
+import { trusteeReportData } from '../src/kbs/index.js';
+import { aesKeyUnwrap, aesKeyWrap, concatKdfSha256 } from '../src/native/jwe-ecdh-es.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

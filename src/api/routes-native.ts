@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { NativeService } from '../native/service.js';
 import { b64, counter, toB64 } from './codec.js';
-import type { NativeService } from './native-service.js';
 import type { RouteBook } from './route-book.js';
 import {
   AttestRequest,

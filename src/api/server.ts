@@ -9,11 +9,11 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
+import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from '../kbs/index.js';
+import { NativeService } from '../native/service.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
 import { ApiError, errorResponse } from './http-errors.js';
-import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from './kbs/index.js';
 import { Metrics } from './metrics.js';
-import { NativeService } from './native-service.js';
 import { buildOpenApi } from './openapi.js';
 import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -44,7 +44,7 @@ export interface BrokerServerOptions {
   /** Shared counters (default: new ones). */
   readonly metrics?: Metrics;
   /**
-   * The Trustee KBS protocol routes (src/api/kbs), registered when given, with their JWKS also at
+   * The Trustee KBS protocol routes (src/kbs), registered when given, with their JWKS also at
    * `/.well-known/jwks.json`.
    */
   readonly kbs?: KbsDeps;
@@ -149,7 +149,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   );
 
   // ---- Trustee KBS protocol (RCAR) ------------------------------------------------------------------
-  // The KBS routes are src/api/kbs (another module, docs/kbs.md); they share this broker and this server,
+  // The KBS routes are src/kbs (another module, docs/kbs.md); they share this broker and this server,
   // in their own fastify scope (their error handler answers RFC 7807 problems for /kbs/v0 only).
   const kbs = opts.kbs;
   if (kbs) {

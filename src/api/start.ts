@@ -8,17 +8,17 @@ import { openFileKek } from '../broker/kek.js';
 import { KdsClient } from '../collateral/kds-client.js';
 import { InvalidArgument } from '../errors.js';
 import { SnpVerifier, type TrustedRoot } from '../evidence/snp/index.js';
+import { createSnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
 import type { SnpReport } from '../formats/snp/index.js';
+import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
 import { appraiseSnp, parseSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { openAdminToken, openSigningKey } from './broker-keys.js';
-import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from './kbs/index.js';
 import { parseHostPort } from './listen-address.js';
 import { Metrics } from './metrics.js';
 import { buildBrokerServer } from './server.js';
-import { createSnpEvidenceVerifier } from './snp-evidence.js';
 
 /** The KBS a started broker serves (RunningBroker.kbs): tokens, key ring, adapter, rotation. */
 export type KbsContext = BrokerKbs;
@@ -87,7 +87,7 @@ export interface RunningBroker {
 /**
  * Starts a broker: opens the store (SQLite `<dataDir>/vouchsafe.db`, created on first run, or PostgreSQL
  * when `databaseUrl` is given), the KEK file, the response-signing key and the admin token (each created
- * 0600 on first run), builds the Broker with the one SNP evidence verifier (src/api/snp-evidence.ts:
+ * 0600 on first run), builds the Broker with the one SNP evidence verifier (src/evidence/snp/pipeline.ts:
  * src/evidence/snp, certificate table first, then AMD KDS; optional CRL) and the real appraiser
  * (src/policy/snp appraiseSnp), and, unless `kbs: false`, the Trustee KBS on the same verifier (token keys
  * in `<dataDir>/token-keys.json`; docs/kbs.md "Running it"); then listens.

@@ -1,14 +1,6 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import {
-  importBrokerPublicKey,
-  verifyAttestationResponse,
-  verifyCommit,
-} from '../crypto/broker-signature.js';
-import { unwrapSecret } from '../crypto/jwe-ecdh-es.js';
-import { generateP521KeyPair, p521PointOf } from '../crypto/p521.js';
-import { zeroize } from '../crypto/zeroize.js';
-import {
   AttestationError,
   type ErrorCode,
   InvalidArgument,
@@ -29,6 +21,14 @@ import {
   type ProtocolVersion,
   VERSION_TUPLES,
 } from '../formats/aproxy/types.js';
+import {
+  importBrokerPublicKey,
+  verifyAttestationResponse,
+  verifyCommit,
+} from '../native/broker-signature.js';
+import { unwrapSecret } from '../native/jwe-ecdh-es.js';
+import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
+import { zeroize } from '../util/zeroize.js';
 import { GuestChannel } from './channel.js';
 import type { ReportProvider } from './report-provider.js';
 import { GuestSession } from './session.js';

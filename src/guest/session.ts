@@ -1,10 +1,10 @@
 import { type KeyObject, randomBytes, verify } from 'node:crypto';
-import { zeroize } from '../crypto/zeroize.js';
 import { AttestationError, ErrorCode, InvalidArgument, SignatureInvalid } from '../errors.js';
 import { isErrorReply } from '../formats/aproxy/error-reply.js';
 import { encodeLeaseRequest, parseLeaseResponse } from '../formats/aproxy/lease.js';
 import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
 import { type LeaseOp, P384_SIGNATURE_SIZE } from '../formats/aproxy/types.js';
+import { zeroize } from '../util/zeroize.js';
 import { GuestChannel } from './channel.js';
 
 /**

@@ -1,12 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { zeroize } from '../crypto/zeroize.js';
 import { BindingMismatch, InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
 import { BytesBuilder } from '../formats/aproxy/bytes-builder.js';
 import { type InstanceIdentity, STATE_COUNTER_NONE } from '../formats/aproxy/types.js';
 import { Reader, Writer } from '../formats/reader.js';
 import { ctEqual, isAllZero } from '../util/bytes.js';
+import { zeroize } from '../util/zeroize.js';
 
 /**
  * The guest's sealed state file (docs/protocol.md "State file"). A fixed header, readable before

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/api/index.js';
-import { generateP521KeyPair, p521PointOf } from '../../src/crypto/p521.js';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import type { EcPublicKey, NegotiationParam } from '../../src/formats/aproxy/types.js';
+import { generateP521KeyPair, p521PointOf } from '../../src/native/p521.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

@@ -9,11 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { STATUS_BY_CODE } from '../../src/api/http-errors.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { encodePem } from '../../src/collateral/pem.js';
-import { verifyAttestationResponse, verifyCommit } from '../../src/crypto/broker-signature.js';
-import { unwrapSecret } from '../../src/crypto/jwe-ecdh-es.js';
 import { ErrorCode } from '../../src/errors.js';
 import { parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import type { AesGcmData } from '../../src/formats/aproxy/types.js';
+import { verifyAttestationResponse, verifyCommit } from '../../src/native/broker-signature.js';
+import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { toHex } from '../../src/util/bytes.js';
 import { GOOD_POLICY, type Json, startTestBroker, type TestBroker } from './helpers.js';
 

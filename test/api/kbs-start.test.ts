@@ -9,9 +9,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { APROXY_RESOURCE_PATH, PROBLEM_TYPE_BASE, TOKEN_KEYS_FORMAT } from '../../src/api/kbs/index.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { AttestationError } from '../../src/errors.js';
+import { APROXY_RESOURCE_PATH, PROBLEM_TYPE_BASE, TOKEN_KEYS_FORMAT } from '../../src/kbs/index.js';
 import { createCrl, sharedSimChain } from '../../src/sim/snp/index.js';
 import { type Json, type KbsBrokerStack, startKbsBroker } from '../kbs/broker-stack.js';
 import { simKds } from '../kbs/harness.js';

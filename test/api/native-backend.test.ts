@@ -14,7 +14,7 @@ import * as x509 from '@peculiar/x509';
 import { pino } from 'pino';
 import { startBroker } from '../../src/api/index.js';
 import type { AttestInput } from '../../src/proxy/backend.js';
-import { BrokerUnavailable, createNativeBackend } from '../../src/proxy-native/index.js';
+import { BrokerUnavailable, createNativeBackend } from '../../src/proxy/backends/native/index.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { CompactEncrypt, compactDecrypt, FlattenedEncrypt, flattenedDecrypt } from 'jose';
+import { AttestationError } from '../../src/errors.js';
 import {
   aesKeyUnwrap,
   aesKeyWrap,
@@ -14,9 +15,8 @@ import {
   toFlattenedJwe,
   unwrapSecret,
   wrapSecret,
-} from '../../src/crypto/jwe-ecdh-es.js';
-import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from '../../src/crypto/p521.js';
-import { AttestationError } from '../../src/errors.js';
+} from '../../src/native/jwe-ecdh-es.js';
+import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from '../../src/native/p521.js';
 
 function assertCode(fn: () => unknown, code: string, reason: string): void {
   assert.throws(fn, (e: unknown) => {

@@ -2,18 +2,18 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  signAttestationResponse,
-  signCommit,
-  verifyAttestationResponse,
-  verifyCommit,
-} from '../../src/crypto/broker-signature.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import {
   encodeCommitSignedContent,
   encodeLeaseSignedContent,
   encodeResponseSignedContent,
 } from '../../src/formats/aproxy/signed-content.js';
+import {
+  signAttestationResponse,
+  signCommit,
+  verifyAttestationResponse,
+  verifyCommit,
+} from '../../src/native/broker-signature.js';
 import { isTyped, throwsCode } from './assert-error.js';
 
 const payload = {

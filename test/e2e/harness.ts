@@ -20,8 +20,8 @@ import {
   simulatorReportProvider,
 } from '../../src/guest/index.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
+import { createNativeBackend } from '../../src/proxy/backends/native/index.js';
 import { type ProxyTimeouts, type RunningProxy, startProxy } from '../../src/proxy/index.js';
-import { createNativeBackend } from '../../src/proxy-native/index.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

@@ -12,11 +12,11 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { generateP521KeyPair, p521PointOf } from '../../src/crypto/p521.js';
 import { ErrorCode } from '../../src/errors.js';
+import { generateP521KeyPair, p521PointOf } from '../../src/native/p521.js';
 import type { AttestInput } from '../../src/proxy/backend.js';
+import { createNativeBackend } from '../../src/proxy/backends/native/index.js';
 import { startProxy } from '../../src/proxy/index.js';
-import { createNativeBackend } from '../../src/proxy-native/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { RawClient } from '../proxy/raw-client.js';
 import {

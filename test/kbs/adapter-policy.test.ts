@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Broker } from '../../src/broker/broker.js';
+import type { VerifyEvidence } from '../../src/broker/types.js';
+import { createSnpEvidenceVerifier } from '../../src/evidence/snp/pipeline.js';
 import {
   createBrokerKbsAdapter,
   SEALING_KEY_PATH,
   snpPolicyChecksMeasurement,
-} from '../../src/api/kbs/broker-adapter.js';
-import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/api/kbs/resource-policy.js';
-import { MemorySecretStore } from '../../src/api/kbs/secrets.js';
-import { createSnpEvidenceVerifier } from '../../src/api/snp-evidence.js';
-import type { Broker } from '../../src/broker/broker.js';
-import type { VerifyEvidence } from '../../src/broker/types.js';
+} from '../../src/kbs/broker-adapter.js';
+import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/kbs/resource-policy.js';
+import { MemorySecretStore } from '../../src/kbs/secrets.js';
+import type { SnpEarSubject } from '../../src/kbs/tokens/index.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
-import type { SnpEarSubject } from '../../src/tokens/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { rejectsReason, throwsReason } from './assert-error.js';
 

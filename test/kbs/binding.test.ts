@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import {
   aproxyReportData,
   bindingCandidates,
@@ -10,9 +11,8 @@ import {
   regularize,
   trusteeReportData,
   trusteeRuntimeData,
-} from '../../src/api/kbs/binding.js';
-import { parseTeePubkey } from '../../src/api/kbs/tee-pubkey.js';
-import { computeReportData } from '../../src/formats/aproxy/report-data.js';
+} from '../../src/kbs/binding.js';
+import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { throwsReason } from './assert-error.js';
 import { canon } from './independent-client.js';
 

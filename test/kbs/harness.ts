@@ -8,20 +8,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import {
-  type BrokerKbsAdapter,
-  createBrokerKbsAdapter,
-  kbsRoutes,
-  MemorySecretStore,
-  SEALING_KEY_PATH,
-} from '../../src/api/kbs/index.js';
-import { createSnpEvidenceVerifier } from '../../src/api/snp-evidence.js';
 import { Broker } from '../../src/broker/broker.js';
 import { AesGcmKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';
 import type { InstanceView } from '../../src/broker/types.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { encodePem } from '../../src/collateral/pem.js';
+import { createSnpEvidenceVerifier } from '../../src/evidence/snp/pipeline.js';
+import {
+  type BrokerKbsAdapter,
+  createBrokerKbsAdapter,
+  kbsRoutes,
+  MemorySecretStore,
+  SEALING_KEY_PATH,
+} from '../../src/kbs/index.js';
+import { EarTokens, TokenKeyRing } from '../../src/kbs/tokens/index.js';
 import { appraiseSnp, type SnpPolicy } from '../../src/policy/snp/index.js';
 import {
   SIM_DEFAULT_POLICY,
@@ -31,7 +32,6 @@ import {
 } from '../../src/sim/snp/index.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
-import { EarTokens, TokenKeyRing } from '../../src/tokens/index.js';
 import { toHex } from '../../src/util/bytes.js';
 
 export const MEASUREMENT = new Uint8Array(createHash('sha384').update('kbs test firmware').digest());

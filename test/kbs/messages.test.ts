@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { readCookie, sessionCookie } from '../../src/api/kbs/cookie.js';
-import { parseSnpPrimaryEvidence } from '../../src/api/kbs/evidence.js';
-import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/api/kbs/messages.js';
-import { problemFromError } from '../../src/api/kbs/problem.js';
-import { SessionStore } from '../../src/api/kbs/sessions.js';
 import { BrokerRefused } from '../../src/broker/errors.js';
 import {
   ChainInvalid,
@@ -15,6 +10,11 @@ import {
   NotSupported,
   PolicyRejected,
 } from '../../src/errors.js';
+import { readCookie, sessionCookie } from '../../src/kbs/cookie.js';
+import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
+import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
+import { problemFromError } from '../../src/kbs/problem.js';
+import { SessionStore } from '../../src/kbs/sessions.js';
 import { onlyTyped, throwsReason } from './assert-error.js';
 
 const b64 = (n: number, fill = 1) => Buffer.alloc(n, fill).toString('base64');

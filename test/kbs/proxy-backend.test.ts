@@ -6,11 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { FlattenedEncrypt, importJWK } from 'jose';
 import pino from 'pino';
-import { SEALING_KEY_PATH } from '../../src/api/kbs/index.js';
 import { AttestationError } from '../../src/errors.js';
 import { bootGuest, simulatorReportProvider } from '../../src/guest/index.js';
+import { SEALING_KEY_PATH } from '../../src/kbs/index.js';
+import { APROXY_DEFAULT_RESOURCE, jweToAesGcm, KbsProxyBackend } from '../../src/proxy/backends/kbs/index.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
-import { APROXY_DEFAULT_RESOURCE, jweToAesGcm, KbsProxyBackend } from '../../src/proxy-kbs/index.js';
 import { type KbsTestEnv, startKbs } from './harness.js';
 
 const logger = pino({ level: 'silent' });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { PROBLEM_TYPE_BASE } from '../../src/api/kbs/index.js';
+import { PROBLEM_TYPE_BASE } from '../../src/kbs/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { type KbsTestEnv, MEASUREMENT, startKbs } from './harness.js';
 import { type HttpResult, IndependentKbsClient, makeTeeKey } from './independent-client.js';

@@ -3,10 +3,10 @@ import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { flattenedDecrypt } from 'jose';
-import { sealToTeeKey } from '../../src/api/kbs/jwe.js';
-import { parseTeePubkey } from '../../src/api/kbs/tee-pubkey.js';
-import { unwrapSecret } from '../../src/crypto/jwe-ecdh-es.js';
-import { jweToAesGcm } from '../../src/proxy-kbs/backend.js';
+import { sealToTeeKey } from '../../src/kbs/jwe.js';
+import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
+import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
+import { jweToAesGcm } from '../../src/proxy/backends/kbs/backend.js';
 import { onlyTyped, throwsReason } from './assert-error.js';
 
 type Kind = 'P-256' | 'P-384' | 'P-521' | 'RSA';
@@ -124,7 +124,7 @@ describe('resource JWE', () => {
     });
   }
 
-  it('P-521: the SVSM-side unwrap (src/crypto) opens it after the proxy mapping', async () => {
+  it('P-521: the SVSM-side unwrap (src/native) opens it after the proxy mapping', async () => {
     const { privateKey, jwk } = await jwkOf('P-521');
     const secret = new Uint8Array(32).fill(0x7e);
     const jwe = await sealToTeeKey(parseTeePubkey(jwk), secret);

@@ -9,7 +9,7 @@ import {
   openTokenKeyFile,
   saveTokenKeyFile,
   TOKEN_KEYS_FORMAT,
-} from '../../src/api/kbs/token-keys.js';
+} from '../../src/kbs/token-keys.js';
 import { rejectsReason, throwsReason } from './assert-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-token-keys-'));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { after, describe, it } from 'node:test';
 import type { AttestInput, LeaseInput } from '../../src/proxy/backend.js';
-import { BrokerUnavailable, createNativeBackend } from '../../src/proxy-native/index.js';
+import { BrokerUnavailable, createNativeBackend } from '../../src/proxy/backends/native/index.js';
 
 const ctx = () => ({ sessionId: 's', peer: 'test', signal: new AbortController().signal });
 const lease: LeaseInput = {

@@ -5,8 +5,6 @@
  * lives in src/broker); it exists so the proxy and guest can be tested end to end without it.
  */
 import { createHash, type KeyObject, randomBytes, sign } from 'node:crypto';
-import { signAttestationResponse, signCommit } from '../../src/crypto/broker-signature.js';
-import { wrapSecret } from '../../src/crypto/jwe-ecdh-es.js';
 import {
   AttestationError,
   BindingMismatch,
@@ -19,6 +17,8 @@ import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import { encodeLeaseSignedContent } from '../../src/formats/aproxy/signed-content.js';
 import type { InstanceIdentity, NegotiationParam } from '../../src/formats/aproxy/types.js';
+import { signAttestationResponse, signCommit } from '../../src/native/broker-signature.js';
+import { wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import type {
   AttestationResult,
   AttestInput,

@@ -15,7 +15,7 @@ import {
   statusOfVector,
   TokenKeyRing,
   verifyJwt,
-} from '../../src/tokens/index.js';
+} from '../../src/kbs/tokens/index.js';
 
 function throwsReason(fn: () => unknown, reason: string): void {
   assert.throws(fn, (e: unknown) => e instanceof AttestationError && e.reason === reason);

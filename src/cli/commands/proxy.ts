@@ -2,9 +2,9 @@ import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { InvalidArgument } from '../../errors.js';
 import type { ProxyBackend } from '../../proxy/backend.js';
+import { APROXY_DEFAULT_RESOURCE, KbsProxyBackend } from '../../proxy/backends/kbs/index.js';
+import { createNativeBackend } from '../../proxy/backends/native/index.js';
 import { type RunningProxy, startProxy } from '../../proxy/index.js';
-import { APROXY_DEFAULT_RESOURCE, KbsProxyBackend } from '../../proxy-kbs/index.js';
-import { createNativeBackend } from '../../proxy-native/index.js';
 import { readInput, reportError } from '../io.js';
 
 interface ProxyCliOptions {

@@ -5,8 +5,8 @@ import { pino } from 'pino';
 import { startBroker } from '../../api/index.js';
 import { AttestationError, PolicyRejected } from '../../errors.js';
 import { bootGuest, simulatorReportProvider } from '../../guest/index.js';
+import { createNativeBackend } from '../../proxy/backends/native/index.js';
 import { startProxy } from '../../proxy/index.js';
-import { createNativeBackend } from '../../proxy-native/index.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '../broker/broker.js';
+import { InvalidArgument, PolicyRejected } from '../errors.js';
+import { toSnpClaims } from '../evidence/snp/index.js';
+import type { SnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
+import { decodeGuestPolicy } from '../formats/snp/index.js';
+import { describeSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
+import type { JsonValue } from '../store/types.js';
+import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
+import { formatResourcePath } from './messages.js';
+import { evaluateResourcePolicy } from './resource-policy.js';
+import type { SecretSource } from './secrets.js';
+
+/** Resource path that serves the attested instance's sealing key (docs/kbs.md "Resources"). */
+export const SEALING_KEY_PATH = 'vouchsafe/sealing-key/current';
+
+export interface BrokerKbsAdapterOptions {
+  readonly broker: Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
+  /**
+   * The verifier the Broker was built with (src/evidence/snp/pipeline.ts createSnpEvidenceVerifier): the
+   * token's claims are the result of the Broker's own verification of the report, taken with
+   * `withVerified`; the report is verified once per attestation.
+   */
+  readonly evidence: Pick<SnpEvidenceVerifier, 'withVerified'>;
+  /** Operator secrets and their resource policies; none when absent. */
+  readonly secrets?: SecretSource;
+  /**
+   * Paths that serve the caller's own sealing key (default [SEALING_KEY_PATH]). Add
+   * `default/sample/test` to serve an unmodified COCONUT aproxy, which fetches only that path.
+   */
+  readonly sealingKeyPaths?: readonly string[];
+  /** How long a released key is held for the token's resource reads, ms (default 300 000 = token lifetime). */
+  readonly grantTtlMs?: number;
+  /** Released keys held at once (default 10 000); beyond it the oldest is dropped (and zeroed). */
+  readonly maxGrants?: number;
+  /** Whether an instance policy constrains MEASUREMENT (default: the SNP policy's `measurements` rule). */
+  readonly measurementChecked?: (policy: JsonValue) => boolean;
+  /** Clock in ms (default Date.now). */
+  readonly now?: () => number;
+}
+
+interface Grant {
+  readonly key: Uint8Array;
+  readonly instanceId: string;
+  readonly expiresAt: number;
+}
+
+export interface BrokerKbsAdapter extends KbsBroker {
+  /** Released keys currently held. */
+  heldGrants(): number;
+  /** Zeroes and forgets every held key. */
+  close(): void;
+}
+
+/** Default `measurementChecked`: the SNP policy enforces its `measurements` rule. */
+export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
+  try {
+    return describeSnpPolicy(policy as unknown as SnpPolicy).some(
+      (r) => r.rule === 'measurements' && r.enforced,
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The KBS's view of the Broker (KbsDeps.broker):
+ * - `issueChallenge` is the Broker's (single use, stored by digest);
+ * - `attest` is one Broker `release` (challenge, verification, REPORT_DATA, instance by HOST_DATA,
+ *   appraisal, rollback/clone rules, audit) with no state counter (KBS clients have none), then the claims
+ *   for the token, taken from the Broker's own verification of the report (`evidence.withVerified`: one
+ *   verification per attestation). The released sealing key is held in memory under a random grant id (the token's `jti`)
+ *   until the grant expires, then zeroed; the commit token is zeroed at once (KBS clients cannot commit).
+ *   Every successful attest therefore starts a boot lease: a second attestation of the same instance
+ *   within the lease is refused as a clone, as for any release.
+ * - `readResource` serves the caller's own sealing key at the sealing-key paths (from its grant: a token
+ *   presented to a replica that did not attest it finds no grant, `kbs.resource.gone`), and operator
+ *   secrets under their resource policy.
+ */
+export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAdapter {
+  const now = o.now ?? Date.now;
+  const ttl = o.grantTtlMs ?? 300_000;
+  const max = o.maxGrants ?? 10_000;
+  if (!Number.isSafeInteger(ttl) || ttl <= 0 || !Number.isSafeInteger(max) || max <= 0) {
+    throw new InvalidArgument('kbs.config', 'grantTtlMs and maxGrants must be positive integers');
+  }
+  const sealingPaths = new Set(o.sealingKeyPaths ?? [SEALING_KEY_PATH]);
+  const checksMeasurement = o.measurementChecked ?? snpPolicyChecksMeasurement;
+  const grants = new Map<string, Grant>();
+
+  const sweep = () => {
+    const t = now();
+    for (const [id, g] of grants) {
+      if (g.expiresAt <= t) {
+        g.key.fill(0);
+        grants.delete(id);
+      }
+    }
+    while (grants.size >= max) {
+      const [id, g] = grants.entries().next().value as [string, Grant];
+      g.key.fill(0);
+      grants.delete(id);
+    }
+  };
+
+  return {
+    issueChallenge: () => o.broker.issueChallenge(),
+
+    async attest(req: KbsAttestRequest): Promise<KbsAttestation> {
+      const { result: r, verified } = await o.evidence.withVerified(req.report, () =>
+        o.broker.release({
+          tee: req.tee,
+          report: req.report,
+          ...(req.certTable ? { certTable: req.certTable } : {}),
+          challenge: req.challenge,
+          expectedReportData: req.expectedReportData,
+          stateCounter: null,
+        }),
+      );
+      r.commitToken.fill(0);
+      r.stateKey?.key.fill(0);
+      try {
+        if (!verified) {
+          // Wiring error: the Broker verifies with another verifier, so there are no claims to sign.
+          throw new Error("the Broker did not verify this report with the adapter's evidence verifier");
+        }
+        const inst = await o.broker.getInstance(r.instance.id);
+        sweep();
+        const grant = randomUUID();
+        grants.set(grant, { key: r.key, instanceId: r.instance.id, expiresAt: now() + ttl });
+        return {
+          instance: r.instance,
+          claims: toSnpClaims(verified) as unknown as { [k: string]: unknown },
+          policyId: `vouchsafe:instance-policy/${r.instance.id}`,
+          appraisal: {
+            measurementChecked: inst ? checksMeasurement(inst.policy) : false,
+            debugAllowed: decodeGuestPolicy(verified.report.policy).debug,
+          },
+          grant,
+        };
+      } catch (e) {
+        r.key.fill(0);
+        throw e;
+      }
+    },
+
+    async readResource(req: KbsResourceRequest): Promise<Uint8Array> {
+      const path = formatResourcePath(req.path);
+      if (sealingPaths.has(path)) {
+        const g = grants.get(req.subject.jti);
+        if (!g || g.expiresAt <= now()) {
+          throw new InvalidArgument('kbs.resource.gone', 'the key released to this token is not held here');
+        }
+        if (g.instanceId !== req.subject.identity.brokerInstanceId) {
+          throw new PolicyRejected([{ code: 'kbs.resource.instance', message: 'grant of another instance' }]);
+        }
+        return Uint8Array.from(g.key);
+      }
+      const secret = await o.secrets?.get(path);
+      if (!secret) throw new InvalidArgument('kbs.resource.not_found', `no resource ${path}`);
+      const failures = evaluateResourcePolicy(secret.policy, req.subject);
+      if (failures.length > 0) {
+        secret.value.fill(0);
+        throw new PolicyRejected(failures);
+      }
+      return secret.value;
+    },
+
+    heldGrants: () => grants.size,
+
+    close() {
+      for (const g of grants.values()) g.key.fill(0);
+      grants.clear();
+    },
+  };
+}

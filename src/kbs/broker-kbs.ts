@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import type { Broker } from '../broker/broker.js';
+import type { SnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
+import { type BrokerKbsAdapter, createBrokerKbsAdapter, SEALING_KEY_PATH } from './broker-adapter.js';
+import type { KbsDeps } from './deps.js';
+import { FileSecretSource } from './file-secrets.js';
+import type { SecretSource } from './secrets.js';
+import { openTokenKeyFile, saveTokenKeyFile } from './token-keys.js';
+import {
+  EarTokens,
+  type EarTokens as EarTokensType,
+  type TokenAlg,
+  type TokenKeyRing,
+} from './tokens/index.js';
+
+/** COCONUT aproxy's hard-coded resource path (tools/aproxy/src/backend/kbs.rs). */
+export const APROXY_RESOURCE_PATH = 'default/sample/test';
+
+/** How startBroker serves the Trustee KBS protocol (docs/kbs.md "Running it"). */
+export interface KbsServeOptions {
+  /** `iss` of every token (default: the broker's URL as it listens; set it when clients use another). */
+  readonly issuer?: string;
+  /** The token key file (default `<dataDir>/token-keys.json`, created 0600 on first run). */
+  readonly tokenKeysPath?: string;
+  /** Algorithm of the key created on first run (default ES256). */
+  readonly tokenAlg?: TokenAlg;
+  /** Token lifetime, ms (default 300 000, Trustee's). */
+  readonly tokenLifetimeMs?: number;
+  /**
+   * Also serve the caller's sealing key at `default/sample/test`, the only path an unmodified COCONUT
+   * aproxy fetches (default false: only at `vouchsafe/sealing-key/current`).
+   */
+  readonly aproxyResourcePath?: boolean;
+  /** Operator secrets from a directory (see FileSecretSource): `<dir>/<repository>/<type>/<tag>`. */
+  readonly secretsDir?: string;
+  /** The resource-policy file (default `<secretsDir>/resource-policy.json`). */
+  readonly resourcePolicyPath?: string;
+  /** Another secret source (e.g. a MemorySecretStore); not with `secretsDir`. */
+  readonly secrets?: SecretSource;
+  /** RCAR session lifetime, ms (default 300 000). */
+  readonly sessionTtlMs?: number;
+  /** Sessions held at once (default 10 000). */
+  readonly maxSessions?: number;
+  /** How long a released sealing key is held for its token's resource reads, ms (default 300 000). */
+  readonly grantTtlMs?: number;
+}
+
+/** What a rotation did: the new signing key and every key now published. */
+export interface TokenKeyRotation {
+  readonly kid: string;
+  readonly alg: TokenAlg;
+  /** kids in the JWKS, newest first. */
+  readonly published: readonly string[];
+}
+
+/** The KBS as startBroker built it. */
+export interface BrokerKbs {
+  /** What the routes take (kbsRoutes). */
+  readonly deps: KbsDeps;
+  readonly tokens: EarTokensType;
+  readonly keys: TokenKeyRing;
+  readonly tokenKeysPath: string;
+  readonly adapter: BrokerKbsAdapter;
+  readonly sealingKeyPaths: readonly string[];
+  readonly secrets: SecretSource | undefined;
+  /** Makes a new signing key (the old one stays published until its tokens expire) and saves the file. */
+  rotateTokenKey(): Promise<TokenKeyRotation>;
+  /** Zeroes held sealing keys. */
+  close(): void;
+}
+
+export interface OpenBrokerKbsInput {
+  readonly broker: Broker;
+  /** The verifier the Broker was built with (the token's claims come from its verification). */
+  readonly evidence: Pick<SnpEvidenceVerifier, 'withVerified'>;
+  readonly dataDir: string;
+  /** The broker's URL, read when the first token is issued (the port may be known only after listening). */
+  readonly url: () => string;
+  readonly now: () => number;
+  readonly options: KbsServeOptions;
+}
+
+/**
+ * Builds the broker's KBS: the token key ring from its file, EAR tokens with the broker URL as issuer, the
+ * broker adapter (sealing key at the sealing-key paths, operator secrets from the configured source).
+ * Throws InvalidArgument `kbs.token_keys.*`, `kbs.secrets.*`, `kbs.config`, `token.config`.
+ */
+export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
+  const o = i.options;
+  const lifetimeMs = o.tokenLifetimeMs ?? 300_000;
+  const tokenKeysPath = o.tokenKeysPath ?? join(i.dataDir, 'token-keys.json');
+  const keys = await openTokenKeyFile(tokenKeysPath, {
+    maxTokenLifetimeMs: lifetimeMs,
+    now: i.now,
+    ...(o.tokenAlg ? { alg: o.tokenAlg } : {}),
+  });
+  const issuer = o.issuer;
+  const tokens = new EarTokens({ keys, issuer: issuer ?? i.url, lifetimeMs, now: i.now });
+  const sealingKeyPaths = o.aproxyResourcePath
+    ? [SEALING_KEY_PATH, APROXY_RESOURCE_PATH]
+    : [SEALING_KEY_PATH];
+  if (o.secrets && o.secretsDir !== undefined) {
+    throw new TypeError('KbsServeOptions: give secrets or secretsDir, not both');
+  }
+  const secrets =
+    o.secrets ??
+    (o.secretsDir !== undefined
+      ? new FileSecretSource({
+          dir: o.secretsDir,
+          ...(o.resourcePolicyPath !== undefined ? { policyFile: o.resourcePolicyPath } : {}),
+          reservedPaths: sealingKeyPaths,
+        })
+      : undefined);
+  const adapter = createBrokerKbsAdapter({
+    broker: i.broker,
+    evidence: i.evidence,
+    sealingKeyPaths,
+    now: i.now,
+    ...(secrets ? { secrets } : {}),
+    ...(o.grantTtlMs !== undefined ? { grantTtlMs: o.grantTtlMs } : {}),
+  });
+  // One rotation at a time, so the file always holds what the ring holds.
+  let rotating: Promise<unknown> = Promise.resolve();
+  return {
+    deps: {
+      broker: adapter,
+      tokens,
+      now: i.now,
+      ...(o.sessionTtlMs !== undefined ? { sessionTtlMs: o.sessionTtlMs } : {}),
+      ...(o.maxSessions !== undefined ? { maxSessions: o.maxSessions } : {}),
+    },
+    tokens,
+    keys,
+    tokenKeysPath,
+    adapter,
+    sealingKeyPaths,
+    secrets,
+    rotateTokenKey() {
+      const next = rotating.then(async (): Promise<TokenKeyRotation> => {
+        // Saved before it takes effect: a key that signs is always on disk.
+        const key = await keys.rotate(undefined, (next) => saveTokenKeyFile(tokenKeysPath, next));
+        return { kid: key.kid, alg: key.alg, published: keys.jwks().keys.map((k) => k.kid) };
+      });
+      rotating = next.catch(() => {});
+      return next;
+    },
+    close: () => adapter.close(),
+  };
+}

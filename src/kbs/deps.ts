@@ -1,0 +1,78 @@
+import type { ResourcePath } from './messages.js';
+import type { EarClaims, EarTokens, SnpAppraisalSummary, SnpEarSubject } from './tokens/index.js';
+
+/**
+ * What the KBS routes need, and nothing more. `broker` is satisfied by {@link createBrokerKbsAdapter}
+ * (broker-adapter.ts) over the Broker class; `tokens` by an {@link EarTokens}. The routes decode, call
+ * these, and encode: they hold no verification, policy or key material of their own.
+ */
+export interface KbsDeps {
+  readonly broker: KbsBroker;
+  readonly tokens: KbsTokens;
+  /** RCAR session lifetime, ms (default 300 000: Trustee's 5 minutes). */
+  readonly sessionTtlMs?: number;
+  /** Sessions held at once; beyond it /auth answers 503 (default 10 000). */
+  readonly maxSessions?: number;
+  /** Clock in ms (default Date.now). */
+  readonly now?: () => number;
+}
+
+/** The broker as the KBS sees it. Every method throws an AttestationError to refuse. */
+export interface KbsBroker {
+  /** A fresh single-use challenge (the RCAR nonce), at least 32 bytes. */
+  issueChallenge(): Promise<{ readonly challenge: Uint8Array; readonly expiresAt: number }>;
+  /**
+   * Decides an attestation: consume the challenge, verify the evidence, check REPORT_DATA equals
+   * `expectedReportData`, find the instance, appraise, apply rollback/clone rules, release. Whatever the
+   * release yields stays with the broker side, named by the returned `grant`, for later resource reads.
+   */
+  attest(req: KbsAttestRequest): Promise<KbsAttestation>;
+  /**
+   * The bytes of resource `path` for the attested caller described by `subject` (from a verified token).
+   * Throws KbsResourceError-style AttestationErrors: InvalidArgument `kbs.resource.not_found`,
+   * PolicyRejected (reason `kbs.resource.forbidden`), InvalidArgument `kbs.resource.gone`.
+   */
+  readResource(req: KbsResourceRequest): Promise<Uint8Array>;
+}
+
+export interface KbsAttestRequest {
+  readonly tee: 'snp';
+  readonly report: Uint8Array;
+  readonly certTable?: Uint8Array;
+  /** The challenge issued at /auth (the decoded nonce). */
+  readonly challenge: Uint8Array;
+  /** The 64-byte REPORT_DATA the binding rule computed from the runtime data. */
+  readonly expectedReportData: Uint8Array;
+}
+
+export interface KbsInstance {
+  /** The broker's instance id. */
+  readonly id: string;
+  readonly project: string;
+  readonly zone: string;
+  readonly instanceId: string;
+  readonly instanceName: string;
+}
+
+export interface KbsAttestation {
+  readonly instance: KbsInstance;
+  /** Verified SNP claims (src/evidence/snp toSnpClaims). */
+  readonly claims: { readonly [k: string]: unknown };
+  /** Identifies the appraisal policy applied (e.g. `vouchsafe:instance/<id>`). */
+  readonly policyId: string;
+  /** What the EAR trust vector reports (measurement constrained by policy, debug allowed by the report). */
+  readonly appraisal: SnpAppraisalSummary;
+  /** Opaque handle to what this decision released; becomes the token's `jti`. */
+  readonly grant: string;
+}
+
+export interface KbsResourceRequest {
+  readonly path: ResourcePath;
+  /** From the verified token: `jti` (the grant), status, identity, measurement. */
+  readonly subject: SnpEarSubject;
+}
+
+/** The token service as the KBS sees it (EarTokens satisfies it). */
+export type KbsTokens = Pick<EarTokens, 'issueSnp' | 'verify' | 'jwks'>;
+
+export type { EarClaims };

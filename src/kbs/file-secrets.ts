@@ -1,0 +1,156 @@
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AttestationError, InvalidArgument } from '../errors.js';
+import { openSecretFile } from '../util/secret-file.js';
+import { parseResourcePolicy, type ResourcePolicy } from './resource-policy.js';
+import type { OperatorSecret, SecretSource } from './secrets.js';
+
+/**
+ * Operator secrets from the file system, so that publishing a secret needs no code:
+ *
+ *   <dir>/<repository>/<type>/<tag>     the secret's bytes (1..64 KiB; mode 0600, owned by the broker's user)
+ *   <dir>/resource-policy.json          who may read each one (or another file: `policyFile`)
+ *
+ * The policy file maps resource paths to resource policies (src/kbs/resource-policy.ts):
+ *
+ *   {"apps/db/password": {"instances": "any", "projects": ["proj-a"], "measurements": "any"}}
+ *
+ * A secret is served only when the policy file names it (a file without a policy is never served) and
+ * read from disk at each request; the policy file is validated at start and read again whenever it
+ * changes (size, mtime, inode), so an operator publishes a secret by writing its file, then its policy. If
+ * an edited policy file does not parse, operator secrets are refused (`kbs.secrets.policy_file`, answered
+ * as an internal error) until it is fixed: it fails closed. Files are read in place, not cached.
+ */
+export interface FileSecretSourceOptions {
+  /** The secrets directory. */
+  readonly dir: string;
+  /** The resource-policy file (default `<dir>/resource-policy.json`). */
+  readonly policyFile?: string;
+  /** Paths the policy file must not name (the sealing-key paths, which the broker serves itself). */
+  readonly reservedPaths?: readonly string[];
+}
+
+/** Largest policy file read (it holds JSON policies only). */
+const MAX_POLICY_FILE = 1024 * 1024;
+/** Largest secret served. */
+const MAX_SECRET = 64 * 1024;
+
+const PATH =
+  /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+const policyError = (message: string) => new InvalidArgument('kbs.secrets.policy_file', message);
+
+export class FileSecretSource implements SecretSource {
+  readonly dir: string;
+  readonly policyFile: string;
+  private readonly reserved: ReadonlySet<string>;
+  private policies: ReadonlyMap<string, ResourcePolicy>;
+  private stamp: string;
+
+  /**
+   * Opens the directory and validates the policy file now. Throws InvalidArgument `kbs.secrets.dir` (not a
+   * directory), `kbs.secrets.policy_file` (missing, not a regular file, writable by group or others, owned
+   * by another user than this one or root, too large, not JSON, an invalid path or policy, a reserved path).
+   */
+  constructor(o: FileSecretSourceOptions) {
+    this.dir = resolve(o.dir);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(this.dir);
+    } catch {
+      throw new InvalidArgument('kbs.secrets.dir', `${this.dir} does not exist`);
+    }
+    if (!st.isDirectory()) throw new InvalidArgument('kbs.secrets.dir', `${this.dir} is not a directory`);
+    this.policyFile = resolve(o.policyFile ?? join(this.dir, 'resource-policy.json'));
+    this.reserved = new Set(o.reservedPaths ?? []);
+    const { policies, stamp } = this.loadPolicies();
+    this.policies = policies;
+    this.stamp = stamp;
+  }
+
+  /** Paths the policy file names (what may be served). */
+  paths(): string[] {
+    this.refresh();
+    return [...this.policies.keys()];
+  }
+
+  async get(path: string): Promise<OperatorSecret | undefined> {
+    this.refresh();
+    const policy = this.policies.get(path);
+    if (!policy || !PATH.test(path)) return undefined;
+    let value: Buffer;
+    try {
+      value = openSecretFile(join(this.dir, path), 'kbs.secrets.file', undefined, MAX_SECRET);
+    } catch (e) {
+      if (e instanceof AttestationError && e.reason === 'kbs.secrets.file.missing') return undefined;
+      throw e;
+    }
+    const out = new Uint8Array(value);
+    value.fill(0);
+    return { value: out, policy };
+  }
+
+  /** Reloads the policy file when it changed; throws (fails closed) when the new one is invalid. */
+  private refresh(): void {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(this.policyFile);
+    } catch {
+      throw policyError(`${this.policyFile} is gone`);
+    }
+    if (stampOf(st) === this.stamp) return;
+    const { policies, stamp } = this.loadPolicies();
+    this.policies = policies;
+    this.stamp = stamp;
+  }
+
+  private loadPolicies(): { policies: Map<string, ResourcePolicy>; stamp: string } {
+    let fd: number;
+    try {
+      fd = openSync(this.policyFile, constants.O_RDONLY);
+    } catch {
+      throw policyError(`${this.policyFile} cannot be opened`);
+    }
+    let text: string;
+    let stamp: string;
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw policyError(`${this.policyFile} is not a regular file`);
+      if ((st.mode & 0o022) !== 0) {
+        throw policyError(`${this.policyFile} must not be writable by group or others (chmod 644 or 600)`);
+      }
+      const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+      if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+        throw policyError(`${this.policyFile} must be owned by this user or root`);
+      }
+      if (st.size > MAX_POLICY_FILE) throw policyError(`${this.policyFile} is larger than 1 MiB`);
+      stamp = stampOf(st);
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw policyError(`${this.policyFile} is not JSON`);
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw policyError(`${this.policyFile} must map "repository/type/tag" paths to resource policies`);
+    }
+    const policies = new Map<string, ResourcePolicy>();
+    for (const [path, p] of Object.entries(doc)) {
+      if (!PATH.test(path)) throw policyError(`${path}: a resource path is repository/type/tag`);
+      if (this.reserved.has(path)) throw policyError(`${path} is served by the broker itself (sealing key)`);
+      try {
+        policies.set(path, parseResourcePolicy(p));
+      } catch (e) {
+        throw policyError(`${path}: ${e instanceof Error ? e.message : 'invalid policy'}`);
+      }
+    }
+    return { policies, stamp };
+  }
+}
+
+const stampOf = (st: { size: number; mtimeMs: number; ino: number; ctimeMs: number }) =>
+  `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;

@@ -1,0 +1,197 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidArgument, MalformedEvidence, NotSupported } from '../errors.js';
+import { parseReport } from '../formats/snp/report.js';
+import { toHex } from '../util/bytes.js';
+import { encodeStdBase64 } from './base64.js';
+import { type BindingCandidate, bindingCandidates, matchBinding, trusteeRuntimeData } from './binding.js';
+import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
+import type { KbsDeps } from './deps.js';
+import { parseSnpPrimaryEvidence } from './evidence.js';
+import { sealToTeeKey } from './jwe.js';
+import { parseAttestationBody, parseAuthRequest, parseResourcePath } from './messages.js';
+import { PROBLEM_CONTENT_TYPE, type ProblemDocument, problem, problemFromError } from './problem.js';
+import { SessionStore } from './sessions.js';
+import { parseTeePubkey } from './tee-pubkey.js';
+import { readSnpEarSubject } from './tokens/ear-tokens.js';
+
+export const KBS_AUTH_PATH = '/kbs/v0/auth';
+export const KBS_ATTEST_PATH = '/kbs/v0/attest';
+export const KBS_RESOURCE_PATH = '/kbs/v0/resource/:repository/:type/:tag';
+/** Where the token verification keys are published (the lead may also mount jwksHandler elsewhere). */
+export const KBS_JWKS_PATH = '/kbs/v0/.well-known/jwks';
+
+const AUTH_BODY_LIMIT = 64 * 1024;
+/** A report, a certificate table (VCEK + ASK + ARK, < 8 KiB) and the JWK, base64: 2 MiB is generous. */
+const ATTEST_BODY_LIMIT = 2 * 1024 * 1024;
+
+function sendProblem(reply: FastifyReply, p: ProblemDocument): FastifyReply {
+  return reply.code(p.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(p));
+}
+
+/**
+ * Registers the RCAR routes (reference kbs-and-peers.md §1; docs/kbs.md) on `app`, with full paths
+ * (register without a prefix). Handlers only decode, call `deps`, and encode; every refusal is an RFC 7807
+ * problem document.
+ */
+export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const sessions = new SessionStore({
+    ttlMs: deps.sessionTtlMs ?? 300_000,
+    maxSessions: deps.maxSessions ?? 10_000,
+    now,
+  });
+
+  // Body-parser failures (bad JSON, wrong content type, too large) become problems too. Registered through
+  // the kbsRoutes plugin, this handler is scoped to the plugin's encapsulation context and does not touch
+  // other routes; call registerKbsRoutes directly only on a context of its own.
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, {
+        ...problem('bad-request', `${err.code ?? 'FST_ERR'}: ${String(err.message ?? '').slice(0, 200)}`),
+        status,
+      });
+    }
+    return sendProblem(reply, problemFromError(err));
+  });
+
+  app.post(KBS_AUTH_PATH, { bodyLimit: AUTH_BODY_LIMIT }, async (req, reply) => {
+    try {
+      parseAuthRequest(req.body);
+      const { challenge } = await deps.broker.issueChallenge();
+      const nonce = encodeStdBase64(challenge);
+      const s = sessions.create(nonce, challenge);
+      return reply
+        .header('set-cookie', sessionCookie(s.id, s.expiresAt))
+        .header('content-type', 'application/json')
+        .send(JSON.stringify({ nonce, 'extra-params': '' }));
+    } catch (e) {
+      return sendProblem(reply, problemFromError(e));
+    }
+  });
+
+  app.post(KBS_ATTEST_PATH, { bodyLimit: ATTEST_BODY_LIMIT }, async (req, reply) => {
+    try {
+      const id = readCookie(req.headers.cookie, SESSION_COOKIE);
+      if (id === undefined) throw new InvalidArgument('kbs.session.missing', 'no kbs-session-id cookie');
+      const found = sessions.get(id);
+      if (found.status === 'unknown')
+        throw new InvalidArgument('kbs.session.unknown', 'unknown kbs-session-id');
+      if (found.status === 'expired') throw new InvalidArgument('kbs.session.expired', 'the session expired');
+      const s = found.session;
+      if (s.phase === 'attested') {
+        // Trustee returns the session's token again rather than attesting twice.
+        return reply.header('content-type', 'application/json').send(JSON.stringify({ token: s.token }));
+      }
+
+      const body = parseAttestationBody(req.body);
+      if (body.runtimeData.nonce !== s.nonce) {
+        throw new InvalidArgument('kbs.nonce', 'runtime-data.nonce is not the nonce of this session');
+      }
+      const tee = parseTeePubkey(body.runtimeData.teePubkey);
+      const evidence = parseSnpPrimaryEvidence(body.primaryEvidence);
+      if (body.additionalEvidence !== '') {
+        throw new NotSupported('kbs.additional_evidence', 'additional (device) evidence is not supported');
+      }
+      const candidates = bindingCandidates(s.nonce, s.challenge, tee, body.additionalEvidence);
+      const binding = chooseBinding(evidence.report, candidates);
+
+      const att = await deps.broker.attest({
+        tee: 'snp',
+        report: evidence.report,
+        ...(evidence.certTable ? { certTable: evidence.certTable } : {}),
+        challenge: s.challenge,
+        expectedReportData: binding.reportData,
+      });
+      const { token } = deps.tokens.issueSnp({
+        jti: att.grant,
+        nonce: s.nonce,
+        identity: { brokerInstanceId: att.instance.id, ...identityOf(att.instance), source: 'registry' },
+        snp: att.claims,
+        reportData: toHex(binding.reportData),
+        runtimeData: trusteeRuntimeData(s.nonce, tee, body.additionalEvidence),
+        binding: binding.name,
+        policyId: att.policyId,
+        appraisal: att.appraisal,
+      });
+      sessions.attest(id, token);
+      return reply
+        .header('set-cookie', sessionCookie(id, s.expiresAt))
+        .header('content-type', 'application/json')
+        .send(JSON.stringify({ token }));
+    } catch (e) {
+      return sendProblem(reply, problemFromError(e));
+    }
+  });
+
+  app.get(KBS_RESOURCE_PATH, async (req, reply) => {
+    try {
+      const token = tokenOf(req, sessions);
+      const path = parseResourcePath(req.params as { [k: string]: unknown });
+      const subject = readSnpEarSubject(deps.tokens.verify(token));
+      const teeKey = parseTeePubkey(subject.teePubkey);
+      const bytes = await deps.broker.readResource({ path, subject });
+      try {
+        const jwe = await sealToTeeKey(teeKey, bytes);
+        return reply.header('content-type', 'application/json').send(JSON.stringify(jwe));
+      } finally {
+        bytes.fill(0);
+      }
+    } catch (e) {
+      return sendProblem(reply, problemFromError(e));
+    }
+  });
+
+  app.get(KBS_JWKS_PATH, async (_req, reply) => jwksHandler(deps, reply));
+}
+
+/** GET handler body for a JWKS endpoint (for mounting at /.well-known/jwks.json too). */
+export function jwksHandler(deps: Pick<KbsDeps, 'tokens'>, reply: FastifyReply): FastifyReply {
+  return reply
+    .header('content-type', 'application/jwk-set+json')
+    .header('cache-control', 'public, max-age=60')
+    .send(JSON.stringify(deps.tokens.jwks()));
+}
+
+const identityOf = (i: { project: string; zone: string; instanceId: string; instanceName: string }) => ({
+  project: i.project,
+  zone: i.zone,
+  instanceId: i.instanceId,
+  instanceName: i.instanceName,
+});
+
+/**
+ * The binding rule REPORT_DATA follows. Choosing by looking at the (not yet verified) report is safe: the
+ * broker then checks, after verifying the signature, that REPORT_DATA equals the chosen value, and every
+ * candidate commits to the nonce and the tee-pubkey. When none matches (or the report does not parse), the
+ * first rule is passed on and the broker refuses with its own, audited reason.
+ */
+function chooseBinding(report: Uint8Array, candidates: readonly BindingCandidate[]): BindingCandidate {
+  let reportData: Uint8Array | undefined;
+  try {
+    reportData = parseReport(report).reportData;
+  } catch {
+    reportData = undefined;
+  }
+  return (reportData && matchBinding(reportData, candidates)) ?? candidates[0]!;
+}
+
+/** The bearer token (Authorization wins) or the attested session's token. */
+function tokenOf(req: FastifyRequest, sessions: SessionStore): string {
+  const auth = req.headers.authorization;
+  if (auth !== undefined) {
+    const m = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(auth);
+    if (!m) throw new MalformedEvidence('token.format', 'Authorization must be "Bearer <token>"');
+    return m[1]!;
+  }
+  const id = readCookie(req.headers.cookie, SESSION_COOKIE);
+  if (id === undefined)
+    throw new InvalidArgument('kbs.session.missing', 'no kbs-session-id cookie or bearer token');
+  const found = sessions.get(id);
+  if (found.status === 'unknown') throw new InvalidArgument('kbs.session.unknown', 'unknown kbs-session-id');
+  if (found.status === 'expired') throw new InvalidArgument('kbs.session.expired', 'the session expired');
+  if (found.session.phase !== 'attested') {
+    throw new InvalidArgument('kbs.session.not_attested', 'the session has not attested yet');
+  }
+  return found.session.token;
+}

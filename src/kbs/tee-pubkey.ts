@@ -1,0 +1,115 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { InvalidArgument, NotSupported } from '../errors.js';
+import { decodeBase64Url } from './base64.js';
+
+/**
+ * The RCAR `tee-pubkey` (kbs_types `TeePubKey`; reference kbs-and-peers.md §1 step 2): the JWK of the key
+ * the TEE generated, which resources are wrapped to. Accepted:
+ * - EC P-256, P-384, P-521 with `alg` `ECDH-ES+A256KW` (RFC 7518 §4.6);
+ * - RSA (2048..8192-bit modulus) with `alg` `RSA-OAEP-256` (RFC 7518 §4.3).
+ * `RSA1_5` (deprecated; Trustee warns) and anything else are refused. Only the members kbs_types knows are
+ * kept (`kty, crv, alg, x, y` / `kty, alg, n, e`): they are what Trustee hashes into the binding, so extra
+ * members are ignored, as serde ignores them.
+ *
+ * Every refusal has a reason under `kbs.tee_pubkey.` (problem type `tee-pubkey-invalid`).
+ */
+
+export type EcCurve = 'P-256' | 'P-384' | 'P-521';
+
+export type TeePubkeyJwk =
+  | {
+      readonly kty: 'EC';
+      readonly crv: EcCurve;
+      readonly alg: 'ECDH-ES+A256KW';
+      readonly x: string;
+      readonly y: string;
+    }
+  | { readonly kty: 'RSA'; readonly alg: 'RSA-OAEP-256'; readonly n: string; readonly e: string };
+
+export interface TeePubkey {
+  /** The typed JWK, exactly the members that are hashed and echoed in tokens. */
+  readonly jwk: TeePubkeyJwk;
+  /** The imported key (point checked on the curve; RSA sizes checked). */
+  readonly key: KeyObject;
+  /** EC only: the affine coordinates, big-endian, fixed width. */
+  readonly point?: { readonly x: Uint8Array; readonly y: Uint8Array };
+}
+
+export const EC_COORDINATE_BYTES: Readonly<Record<EcCurve, number>> = Object.freeze({
+  'P-256': 32,
+  'P-384': 48,
+  'P-521': 66,
+});
+
+const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
+
+const isObject = (v: unknown): v is { [k: string]: unknown } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function bad(reason: string, message: string): InvalidArgument {
+  return new InvalidArgument(`kbs.tee_pubkey.${reason}`, message);
+}
+
+function coordinate(v: unknown, crv: EcCurve, name: 'x' | 'y'): Uint8Array {
+  const b = decodeBase64Url(v, 'kbs.tee_pubkey.encoding', `tee-pubkey.${name}`);
+  if (b.length !== EC_COORDINATE_BYTES[crv]) {
+    throw bad('coordinates', `tee-pubkey.${name} must be ${EC_COORDINATE_BYTES[crv]} bytes for ${crv}`);
+  }
+  return b;
+}
+
+function parseEc(o: { [k: string]: unknown }): TeePubkey {
+  const crv = o.crv;
+  if (crv !== 'P-256' && crv !== 'P-384' && crv !== 'P-521') {
+    throw bad('curve', `curve ${String(crv)} is not supported (P-256, P-384, P-521)`);
+  }
+  if (o.alg !== 'ECDH-ES+A256KW')
+    throw bad('alg', `EC keys must have alg ECDH-ES+A256KW, not ${String(o.alg)}`);
+  const x = coordinate(o.x, crv, 'x');
+  const y = coordinate(o.y, crv, 'y');
+  const jwk = { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: o.x as string, y: o.y as string } as const;
+  let key: KeyObject;
+  try {
+    // OpenSSL rejects a point that is not on the curve (an invalid-curve point would leak the ECDH secret).
+    key = createPublicKey({ key: { kty: 'EC', crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
+  } catch {
+    throw bad('point', `tee-pubkey is not a point on ${crv}`);
+  }
+  return { jwk, key, point: { x, y } };
+}
+
+function parseRsa(o: { [k: string]: unknown }): TeePubkey {
+  if (o.alg === 'RSA1_5')
+    throw new NotSupported('kbs.tee_pubkey.alg', 'RSA1_5 is deprecated and not supported');
+  if (o.alg !== 'RSA-OAEP-256') throw bad('alg', `RSA keys must have alg RSA-OAEP-256, not ${String(o.alg)}`);
+  const n = decodeBase64Url(o.n, 'kbs.tee_pubkey.encoding', 'tee-pubkey.n');
+  const e = decodeBase64Url(o.e, 'kbs.tee_pubkey.encoding', 'tee-pubkey.e');
+  if (n.length === 0 || n[0] === 0)
+    throw bad('modulus', 'tee-pubkey.n must be minimal big-endian (RFC 7518 §6.3.1.1)');
+  const bits = (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+    throw bad('modulus', `RSA modulus must be ${MIN_RSA_BITS}..${MAX_RSA_BITS} bits, got ${bits}`);
+  }
+  if (e.length === 0 || e.length > 4 || e[0] === 0 || (e[e.length - 1]! & 1) === 0) {
+    throw bad('exponent', 'tee-pubkey.e must be a minimal odd exponent of at most 32 bits');
+  }
+  const ev = e.reduce((acc, b) => acc * 256 + b, 0);
+  if (ev < 3) throw bad('exponent', 'tee-pubkey.e must be at least 3');
+  const jwk = { kty: 'RSA', alg: 'RSA-OAEP-256', n: o.n as string, e: o.e as string } as const;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' });
+  } catch {
+    throw bad('format', 'tee-pubkey is not a usable RSA key');
+  }
+  return { jwk, key };
+}
+
+/** Parses and validates a `tee-pubkey` JWK. Throws InvalidArgument/MalformedEvidence/NotSupported `kbs.tee_pubkey.*`. */
+export function parseTeePubkey(v: unknown): TeePubkey {
+  if (!isObject(v)) throw bad('format', 'tee-pubkey must be a JWK object');
+  if (v.kty === 'EC') return parseEc(v);
+  if (v.kty === 'RSA') return parseRsa(v);
+  throw bad('kty', `key type ${String(v.kty)} is not supported (EC, RSA)`);
+}

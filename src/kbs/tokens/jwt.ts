@@ -1,0 +1,116 @@
+import { sign, verify } from 'node:crypto';
+import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../../errors.js';
+import { TOKEN_ALGS, type TokenAlg, type TokenKey } from './key-ring.js';
+
+/**
+ * Compact JWS JWTs (RFC 7515 §7.1, RFC 7519) signed with ECDSA (RFC 7518 §3.4: the signature is r || s,
+ * fixed width, i.e. IEEE P1363). node:crypto directly: this is on the attestation hot path.
+ */
+
+/** Tokens longer than this are refused before any parsing (an EAR with SNP claims is ~4 KiB). */
+export const MAX_TOKEN_LENGTH = 64 * 1024;
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+const b64urlJson = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+
+/** Signs `payload` with `key`: header `{"alg","typ":"JWT","kid"}`. */
+export function signJwt(key: TokenKey, payload: object): string {
+  const header = { alg: key.alg, typ: 'JWT', kid: key.kid };
+  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  const sig = sign(TOKEN_ALGS[key.alg].hash, Buffer.from(input, 'ascii'), {
+    key: key.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+export interface JwtHeader {
+  readonly alg: string;
+  readonly kid?: string;
+  readonly typ?: string;
+  readonly [k: string]: unknown;
+}
+
+export interface VerifiedJwt {
+  readonly header: JwtHeader;
+  readonly payload: { readonly [k: string]: unknown };
+  readonly key: TokenKey;
+}
+
+function decodeJsonPart(part: string, what: string): { [k: string]: unknown } {
+  if (!B64URL.test(part) || part.length % 4 === 1) {
+    throw new MalformedEvidence('token.format', `${what} is not base64url`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch (cause) {
+    throw new MalformedEvidence('token.format', `${what} is not JSON`, { cause });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new MalformedEvidence('token.format', `${what} is not a JSON object`);
+  }
+  return v as { [k: string]: unknown };
+}
+
+export interface VerifyJwtOptions {
+  /** Finds a published key by kid (TokenKeyRing.find). */
+  readonly findKey: (kid: string) => TokenKey | undefined;
+  /** Current time, ms. */
+  readonly now: number;
+  /** Required `iss`. */
+  readonly issuer: string;
+  /** Leeway for `exp`/`nbf`/`iat`, seconds (default 0: the broker checks its own tokens with its own clock). */
+  readonly clockSkewSec?: number;
+}
+
+/**
+ * Verifies a compact JWT signed by one of our keys: structure, `alg` (must be the key's; `none` and
+ * anything else refused), `kid` (must be published), no `crit`, the signature, then `iss`, `exp`, `nbf`
+ * and `iat`. Throws MalformedEvidence `token.format`; SignatureInvalid `token.alg`, `token.kid`,
+ * `token.signature`; InvalidArgument `token.issuer`, `token.expired`, `token.not_yet_valid`.
+ */
+export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+    throw new MalformedEvidence('token.format', 'token must be a non-empty string of bounded length');
+  }
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new MalformedEvidence('token.format', 'a JWS compact token has three parts');
+  const [h, p, s] = parts as [string, string, string];
+  const header = decodeJsonPart(h, 'header') as JwtHeader;
+  if (typeof header.alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, header.alg)) {
+    throw new SignatureInvalid('token.alg', `token algorithm ${String(header.alg)} is not accepted`);
+  }
+  if ('crit' in header)
+    throw new SignatureInvalid('token.alg', 'critical header parameters are not supported');
+  if (typeof header.kid !== 'string') throw new SignatureInvalid('token.kid', 'token has no kid');
+  const key = o.findKey(header.kid);
+  if (!key) throw new SignatureInvalid('token.kid', 'token is signed by a key that is not published');
+  if (key.alg !== (header.alg as TokenAlg))
+    throw new SignatureInvalid('token.alg', 'alg does not match the key');
+  if (!B64URL.test(s)) throw new MalformedEvidence('token.format', 'signature is not base64url');
+  const sig = Buffer.from(s, 'base64url');
+  const ok = verify(
+    TOKEN_ALGS[key.alg].hash,
+    Buffer.from(`${h}.${p}`, 'ascii'),
+    { key: key.publicKey, dsaEncoding: 'ieee-p1363' },
+    sig,
+  );
+  if (!ok) throw new SignatureInvalid('token.signature', 'token signature does not verify');
+  const payload = decodeJsonPart(p, 'payload');
+
+  const skew = o.clockSkewSec ?? 0;
+  const nowSec = o.now / 1000;
+  if (payload.iss !== o.issuer) throw new InvalidArgument('token.issuer', 'token has another issuer');
+  if (typeof payload.exp !== 'number' || !(nowSec < payload.exp + skew)) {
+    throw new InvalidArgument('token.expired', 'token has expired');
+  }
+  if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || nowSec + skew < payload.nbf)) {
+    throw new InvalidArgument('token.not_yet_valid', 'token is not valid yet');
+  }
+  if (typeof payload.iat !== 'number' || nowSec + skew < payload.iat) {
+    throw new InvalidArgument('token.not_yet_valid', 'token was issued in the future');
+  }
+  return { header, payload, key };
+}

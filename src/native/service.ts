@@ -1,0 +1,295 @@
+import { type KeyObject, sign } from 'node:crypto';
+import type { Metrics } from '../api/metrics.js';
+import type { Broker } from '../broker/broker.js';
+import type { ReleaseResult } from '../broker/types.js';
+import { InvalidArgument, isAttestationError, NotSupported, PolicyRejected } from '../errors.js';
+import { LIMITS } from '../formats/aproxy/fields.js';
+import { computeReportData } from '../formats/aproxy/report-data.js';
+import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
+import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
+import type {
+  EcPublicKey,
+  InstanceIdentity,
+  NegotiationParam,
+  ProtocolVersion,
+} from '../formats/aproxy/types.js';
+import { zeroize } from '../util/zeroize.js';
+import { signAttestationResponse, signCommit } from './broker-signature.js';
+import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
+import { p521PublicKeyFromPoint } from './p521.js';
+
+/**
+ * What REPORT_DATA = SHA-512 hashes, per protocol version, in this order. 0.1.0 uses the order COCONUT's
+ * KBS backend sends (key, then nonce), so a real SVSM computes exactly this; 0.2.0 appends the state
+ * counter, so the host cannot change the counter the guest stated (docs/protocol.md).
+ */
+export const REPORT_DATA_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationParam[]>> =
+  Object.freeze({
+    '0.1.0': Object.freeze(['EcPublicKeyBytes', 'Challenge'] as NegotiationParam[]),
+    '0.2.0': Object.freeze(['EcPublicKeyBytes', 'Challenge', 'StateCounter'] as NegotiationParam[]),
+  });
+
+export interface NativeAttestInput {
+  readonly tee: string;
+  readonly version: ProtocolVersion;
+  readonly report: Uint8Array;
+  readonly certTable?: Uint8Array;
+  readonly challenge: Uint8Array;
+  readonly key: EcPublicKey;
+  /** 0.2.0: required (null for no state). 0.1.0: must be undefined. */
+  readonly stateCounter?: bigint | null;
+  /**
+   * 0.2.0, optional: the key version the guest's state is sealed under (null: none or not known). Defined:
+   * the payload is format 2 (key version, and the older key after a rotation). 0.1.0: must be undefined.
+   */
+  readonly stateKeyVersion?: number | null;
+}
+
+export interface NativeAttestResult {
+  readonly version: ProtocolVersion;
+  readonly sealed: JweSealed;
+  readonly identity: InstanceIdentity;
+  /** 0.2.0: the broker's signature over the response's signed content; 0.1.0: null. */
+  readonly signature: Uint8Array | null;
+  readonly instance: string;
+  readonly keyVersion: number;
+  readonly bootId: string;
+  readonly committedCounter: number | null;
+  /** null for 0.1.0, whose boot is ended at once (see {@link NativeService.attest}). */
+  readonly leaseExpiresAt: number | null;
+}
+
+/**
+ * The native API's guest operations between HTTP decoding and the broker: computes the expected
+ * REPORT_DATA, calls the broker, seals the released key to the guest's P-521 key (JWE ECDH-ES+A256KW /
+ * A256GCM) and signs 0.2.0 responses with the broker's P-384 key. Every decision is the broker's; the
+ * handlers only decode, call this and encode.
+ */
+export class NativeService {
+  constructor(
+    private readonly broker: Broker,
+    private readonly signingKey: KeyObject,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** A single-use challenge and the params REPORT_DATA must hash for `version`. */
+  async challenge(tee: string, version: ProtocolVersion) {
+    if (tee !== 'snp') throw new NotSupported('api.tee', `TEE ${tee} is not supported`);
+    const { challenge, expiresAt } = await this.broker.issueChallenge();
+    this.metrics.inc('vouchsafe_challenges_total', { version });
+    return { challenge, expiresAt, params: REPORT_DATA_PARAMS[version], version };
+  }
+
+  /**
+   * Decides a release (docs/api.md "POST /v1/attest"). For 0.2.0 the sealed plaintext is the secret
+   * payload (key, boot id, commit token) and the response is signed. A 0.1.0 guest cannot state a
+   * counter, commit, heartbeat or end, so it gets no rollback protection, and its boot is ended at once
+   * after the release: otherwise its unrenewable lease would refuse the next legitimate boot as a clone
+   * while protecting nothing once it lapsed.
+   */
+  async attest(req: NativeAttestInput): Promise<NativeAttestResult> {
+    try {
+      const out = await this.attestSteps(req);
+      this.metrics.inc('vouchsafe_releases_total', { version: req.version });
+      return out;
+    } catch (e) {
+      this.refused('attest', e);
+      throw e;
+    }
+  }
+
+  private async attestSteps(req: NativeAttestInput): Promise<NativeAttestResult> {
+    if (req.tee !== 'snp') throw new NotSupported('api.tee', `TEE ${req.tee} is not supported`);
+    const stateCounter = checkStateCounter(req.version, req.stateCounter);
+    const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
+    // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it.
+    const recipient = p521PublicKeyFromPoint(req.key, 'key');
+    const expectedReportData = computeReportData(REPORT_DATA_PARAMS[req.version], {
+      challenge: req.challenge,
+      key: req.key,
+      ...(req.version === '0.2.0' ? { stateCounter } : {}),
+    });
+    const released = await this.broker.release({
+      tee: 'snp',
+      report: req.report,
+      ...(req.certTable && req.certTable.length > 0 ? { certTable: req.certTable } : {}),
+      challenge: req.challenge,
+      expectedReportData,
+      stateCounter: stateCounter === null ? null : Number(stateCounter),
+      ...(typeof stateKeyVersion === 'number' ? { stateKeyVersion } : {}),
+    });
+    let plaintext: Uint8Array | undefined;
+    try {
+      plaintext =
+        req.version === '0.2.0'
+          ? encodeSecretPayload({
+              secret: released.key,
+              bootId: released.bootId,
+              commitToken: released.commitToken,
+              // A guest that states a key version (even null) reads format 2: tell it the key's version and,
+              // after a rotation, send the older key its state is sealed under.
+              ...(stateKeyVersion === undefined
+                ? {}
+                : {
+                    keyVersion: released.keyVersion,
+                    ...(released.stateKey ? { stateKey: released.stateKey } : {}),
+                  }),
+            })
+          : released.key.slice();
+      const sealed = await wrapSecret(recipient, plaintext);
+      const { project, zone, instanceId, instanceName } = released.instance;
+      const identity = { project, zone, instanceId, instanceName };
+      const signature =
+        req.version === '0.2.0'
+          ? signAttestationResponse(this.signingKey, {
+              challenge: req.challenge,
+              key: req.key,
+              decryption: sealed.decryption,
+              ciphertext: sealed.ciphertext,
+              identity,
+              stateCounter,
+            })
+          : null;
+      if (req.version === '0.1.0') await this.broker.end(released.bootId, released.commitToken);
+      return {
+        version: req.version,
+        sealed,
+        identity,
+        signature,
+        instance: released.instance.id,
+        keyVersion: released.keyVersion,
+        bootId: released.bootId,
+        committedCounter: released.committedCounter,
+        leaseExpiresAt: req.version === '0.1.0' ? null : released.leaseExpiresAt,
+      };
+    } catch (e) {
+      // The guest will never see this key: do not leave a boot holding the instance's lease.
+      await this.broker.end(released.bootId, released.commitToken).catch(() => {});
+      throw e;
+    } finally {
+      zeroizeRelease(released);
+      zeroize(plaintext);
+    }
+  }
+
+  /** 0.2.0 commit; the acknowledgement is signed over the session's challenge, boot id and counter. */
+  async commit(bootId: string, commitToken: Uint8Array, counter: bigint, challenge: Uint8Array) {
+    try {
+      const n = safeCounter(counter, 'counter');
+      const r = await this.broker.commit(bootId, commitToken, n);
+      this.metrics.inc('vouchsafe_commits_total');
+      return {
+        committedCounter: r.committedCounter,
+        leaseExpiresAt: r.leaseExpiresAt,
+        signature: signCommit(this.signingKey, { challenge, bootId, counter }),
+      };
+    } catch (e) {
+      this.refused('commit', e);
+      throw e;
+    }
+  }
+
+  /**
+   * Renews the boot's lease. With the guest's `nonce` (16..64 bytes; the aproxy 0.2.0 Heartbeat sends one)
+   * the acknowledgement is signed over the nonce, the boot id and the new expiry (docs/protocol.md "Broker
+   * signature"), so a pinned guest knows the broker, not the proxy, renewed it. Throws InvalidArgument
+   * `api.nonce`, and the broker's refusals (`broker.boot_unknown`: the guest must halt).
+   */
+  async heartbeat(
+    bootId: string,
+    commitToken: Uint8Array,
+    nonce?: Uint8Array,
+  ): Promise<{ leaseExpiresAt: number; signature?: Uint8Array }> {
+    try {
+      checkNonce(nonce);
+      const { leaseExpiresAt } = await this.broker.heartbeat(bootId, commitToken);
+      if (!nonce) return { leaseExpiresAt };
+      return {
+        leaseExpiresAt,
+        signature: this.signLease({ op: 'heartbeat', nonce, bootId, leaseExpiresAt }),
+      };
+    } catch (e) {
+      this.refused('heartbeat', e);
+      throw e;
+    }
+  }
+
+  /** Ends the boot; with a `nonce`, the acknowledgement is signed as for {@link heartbeat}. */
+  async end(
+    bootId: string,
+    commitToken: Uint8Array,
+    nonce?: Uint8Array,
+  ): Promise<{ signature?: Uint8Array }> {
+    try {
+      checkNonce(nonce);
+      await this.broker.end(bootId, commitToken);
+      return nonce ? { signature: this.signLease({ op: 'end', nonce, bootId, leaseExpiresAt: null }) } : {};
+    } catch (e) {
+      this.refused('end', e);
+      throw e;
+    }
+  }
+
+  /** ECDSA P-384 / SHA-384, IEEE P1363 (r || s), as every other broker signature (src/native/broker-signature.ts). */
+  private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Uint8Array {
+    return new Uint8Array(
+      sign('sha384', encodeLeaseSignedContent(f), { key: this.signingKey, dsaEncoding: 'ieee-p1363' }),
+    );
+  }
+
+  /** Counts a refusal by code and reason; a policy refusal counts once per failed check. */
+  private refused(operation: string, e: unknown): void {
+    const code = isAttestationError(e) ? e.code : 'ERR_INTERNAL';
+    const reasons =
+      e instanceof PolicyRejected
+        ? e.failures.map((f) => f.code)
+        : [isAttestationError(e) ? e.reason : 'api.internal'];
+    for (const reason of reasons) this.metrics.inc('vouchsafe_refusals_total', { operation, code, reason });
+  }
+}
+
+function checkStateKeyVersion(
+  version: ProtocolVersion,
+  v: number | null | undefined,
+): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (version === '0.1.0') {
+    throw new InvalidArgument('api.state_key_version', '0.1.0 requests carry no stateKeyVersion');
+  }
+  if (v !== null && !(Number.isInteger(v) && v >= 1 && v <= 0xffff_ffff)) {
+    throw new InvalidArgument('api.state_key_version', 'stateKeyVersion must be 1..2^32-1 or null');
+  }
+  return v;
+}
+
+function checkNonce(nonce: Uint8Array | undefined): void {
+  if (nonce !== undefined && (nonce.length < LIMITS.nonce[0] || nonce.length > LIMITS.nonce[1])) {
+    throw new InvalidArgument('api.nonce', `nonce must be ${LIMITS.nonce[0]}..${LIMITS.nonce[1]} bytes`);
+  }
+}
+
+function checkStateCounter(version: ProtocolVersion, c: bigint | null | undefined): bigint | null {
+  if (version === '0.1.0') {
+    if (c !== undefined) {
+      throw new InvalidArgument('api.state_counter', '0.1.0 requests carry no stateCounter');
+    }
+    return null;
+  }
+  if (c === undefined) {
+    throw new InvalidArgument('api.state_counter', '0.2.0 requests state the counter (or null for no state)');
+  }
+  if (c !== null) safeCounter(c, 'stateCounter');
+  return c;
+}
+
+/** The broker counts in JavaScript numbers: counters above 2^53-1 are refused, never rounded. */
+function safeCounter(c: bigint, field: string): number {
+  if (c < 0n || c > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgument('api.state_counter', `${field} must be 0..2^53-1`);
+  }
+  return Number(c);
+}
+
+function zeroizeRelease(r: ReleaseResult): void {
+  zeroize(r.key, r.stateKey?.key, r.commitToken);
+}

@@ -1,0 +1,355 @@
+import {
+  CollateralUnavailable,
+  ErrorCode,
+  InvalidArgument,
+  MalformedEvidence,
+  NotSupported,
+} from '../../../errors.js';
+import { decodeBase64Std, encodeBase64Std, encodeBase64Url } from '../../../formats/aproxy/base64.js';
+import {
+  type AesGcmData,
+  GCM_IV_SIZE,
+  GCM_TAG_SIZE,
+  P521_COORD_SIZE,
+  WRAPPED_CEK_SIZE,
+} from '../../../formats/aproxy/types.js';
+import type {
+  AttestationResult,
+  AttestInput,
+  BackendContext,
+  CommitInput,
+  CommitResult,
+  NegotiateInput,
+  NegotiateResult,
+  ProxyBackend,
+  RefusalError,
+} from '../../backend.js';
+import { CookieJar } from './cookie-jar.js';
+import { createPinnedFetch } from './pinned-fetch.js';
+
+/** COCONUT aproxy's KBS protocol version (tools/aproxy/src/backend/kbs.rs `KBS_API_VERSION`). */
+export const APROXY_KBS_VERSION = '0.4.0';
+/** aproxy's hard-coded resource (tools/aproxy/src/backend/kbs.rs). */
+export const APROXY_DEFAULT_RESOURCE = 'default/sample/test';
+
+export interface KbsProxyBackendOptions {
+  /** The KBS base URL, e.g. `http://127.0.0.1:8080` (http or https; a trailing slash is ignored). */
+  readonly url: string;
+  /** `repository/type/tag` of the secret to fetch (default aproxy's `default/sample/test`). */
+  readonly resourcePath?: string;
+  /**
+   * Field names of the SNP primary evidence: `snp-report` (`{"snp-report","certs-buf"}`, svsm main, the
+   * default) or `attestation_report` (`{"attestation_report","cert_chain"}`, svsm PR #1122).
+   */
+  readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
+  /** Injected fetch (default globalThis.fetch; not with `ca`). */
+  readonly fetch?: typeof globalThis.fetch;
+  /** PEM CA certificate(s) an https KBS must chain to (default: the system CAs). */
+  readonly ca?: string | Uint8Array;
+  /** How long per-session KBS state (cookies, nonce) is kept between negotiate and attest, ms (default 120 000). */
+  readonly sessionTtlMs?: number;
+  /** Largest KBS response body accepted, bytes (default 1 MiB). */
+  readonly maxResponseBytes?: number;
+  /** Clock in ms (default Date.now). */
+  readonly now?: () => number;
+}
+
+interface KbsSession {
+  readonly jar: CookieJar;
+  readonly nonce: string;
+  readonly challenge: Uint8Array;
+  readonly expiresAt: number;
+}
+
+const RESOURCE_PATH =
+  /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+const isObject = (v: unknown): v is { [k: string]: unknown } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function b64url(v: unknown, field: string, size?: number): Uint8Array {
+  if (typeof v !== 'string' || !B64URL.test(v) || v.length % 4 === 1) {
+    throw new MalformedEvidence('proxy_kbs.jwe', `${field}: not base64url`);
+  }
+  const b = new Uint8Array(Buffer.from(v, 'base64url'));
+  if (size !== undefined && b.length !== size) {
+    throw new MalformedEvidence('proxy_kbs.jwe', `${field}: expected ${size} bytes, got ${b.length}`);
+  }
+  return b;
+}
+
+/**
+ * Maps a KBS resource response (flattened JWE, kbs_types `Response`) to the aproxy fields the SVSM decrypts
+ * with (libaproxy `AesGcmData` + `secret`), as aproxy's `unwrap_epk` + `generate_aad` do. Only what the
+ * SVSM can open is accepted: `alg` ECDH-ES+A256KW, `enc` A256GCM, a P-521 `epk`, no JWE `aad` member.
+ * The AAD is the `protected` member as received (RFC 7516 §5.1 step 14); aproxy re-serializes the parsed
+ * header instead, which gives the same bytes for a header in kbs_types order (Trustee's and ours) and
+ * breaks for any other order. Throws MalformedEvidence `proxy_kbs.jwe`, NotSupported `proxy_kbs.jwe_alg`.
+ */
+export function jweToAesGcm(resp: unknown): { decryption: AesGcmData; ciphertext: Uint8Array } {
+  if (!isObject(resp)) throw new MalformedEvidence('proxy_kbs.jwe', 'resource response is not a JSON object');
+  if (resp.aad !== undefined && resp.aad !== null) {
+    throw new NotSupported('proxy_kbs.jwe_alg', 'a JWE with an aad member cannot be opened by the SVSM');
+  }
+  const prot = resp.protected;
+  if (typeof prot !== 'string' || !B64URL.test(prot) || prot.length === 0) {
+    throw new MalformedEvidence('proxy_kbs.jwe', 'protected: not base64url');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(prot, 'base64url').toString('utf8'));
+  } catch (cause) {
+    throw new MalformedEvidence('proxy_kbs.jwe', 'protected header is not JSON', { cause });
+  }
+  if (!isObject(header) || header.alg !== 'ECDH-ES+A256KW' || header.enc !== 'A256GCM') {
+    throw new NotSupported('proxy_kbs.jwe_alg', 'the SVSM opens only ECDH-ES+A256KW with A256GCM');
+  }
+  const epk = header.epk;
+  if (!isObject(epk) || epk.kty !== 'EC' || epk.crv !== 'P-521') {
+    throw new NotSupported('proxy_kbs.jwe_alg', 'the SVSM opens only a P-521 epk');
+  }
+  return {
+    decryption: {
+      epk: { x: b64url(epk.x, 'epk.x', P521_COORD_SIZE), y: b64url(epk.y, 'epk.y', P521_COORD_SIZE) },
+      wrappedCek: b64url(resp.encrypted_key, 'encrypted_key', WRAPPED_CEK_SIZE),
+      aad: new Uint8Array(Buffer.from(prot, 'ascii')),
+      iv: b64url(resp.iv, 'iv', GCM_IV_SIZE),
+      tag: b64url(resp.tag, 'tag', GCM_TAG_SIZE),
+    },
+    ciphertext: b64url(resp.ciphertext, 'ciphertext'),
+  };
+}
+
+/**
+ * The proxy's KBS backend: talks the Trustee KBS protocol (RCAR) to any KBS, exactly as COCONUT aproxy's
+ * `--protocol kbs` backend does (reference svsm-protocol.md §4; tools/aproxy/src/backend/kbs.rs):
+ * 1. negotiate: POST `{url}/kbs/v0/auth` `{"version":"0.4.0","tee":"snp","extra-params":""}`; the
+ *    base64 nonce becomes the challenge; params `[EcPublicKeyBytes, Challenge]`, so the guest's
+ *    REPORT_DATA = SHA-512(x || y || nonce);
+ * 2. attest: POST `/kbs/v0/attest` `{"init-data":null, "runtime-data":{"nonce", "tee-pubkey":
+ *    {"kty":"EC","crv":"P-521","alg":"ECDH-ES+A256KW","x","y"}}, "tee-evidence":{"primary_evidence":
+ *    {"snp-report","certs-buf"}, "additional_evidence":""}}`, then GET `/kbs/v0/resource/<path>` with the
+ *    session cookie, and maps the JWE to the aproxy decryption fields (jweToAesGcm).
+ * One cookie jar per guest session (BackendContext.sessionId). Differences from aproxy, all on failure
+ * paths or additions: the resource path is configurable; https works; non-200 answers become refusals
+ * carrying the KBS's problem `code`/`reason` when it sends them (aproxy: `{success:false}`, or for /auth
+ * an error that stops aproxy); protocol 0.2.0 guests are refused at negotiation (a generic KBS cannot
+ * produce the 0.2.0 secret payload, boot id or commit token).
+ */
+export class KbsProxyBackend implements ProxyBackend {
+  private readonly base: string;
+  private readonly resourcePath: string;
+  private readonly spelling: 'snp-report' | 'attestation_report';
+  private readonly fetch: typeof globalThis.fetch;
+  private readonly ttlMs: number;
+  private readonly maxBytes: number;
+  private readonly now: () => number;
+  private readonly sessions = new Map<string, KbsSession>();
+
+  /** Throws InvalidArgument `proxy_kbs.config` for a bad URL or resource path, or a CA without https. */
+  constructor(o: KbsProxyBackendOptions) {
+    let u: URL;
+    try {
+      u = new URL(o.url);
+    } catch {
+      throw new InvalidArgument('proxy_kbs.config', 'url must be an absolute http(s) URL');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new InvalidArgument('proxy_kbs.config', 'url must be http or https');
+    }
+    this.base = o.url.replace(/\/+$/, '');
+    this.resourcePath = o.resourcePath ?? APROXY_DEFAULT_RESOURCE;
+    if (!RESOURCE_PATH.test(this.resourcePath)) {
+      throw new InvalidArgument('proxy_kbs.config', 'resourcePath must be repository/type/tag');
+    }
+    this.spelling = o.evidenceSpelling ?? 'snp-report';
+    if (o.ca !== undefined && (o.fetch !== undefined || u.protocol !== 'https:')) {
+      throw new InvalidArgument('proxy_kbs.config', 'a CA needs an https KBS URL and no injected fetch');
+    }
+    this.fetch = o.ca !== undefined ? createPinnedFetch(o.ca) : (o.fetch ?? globalThis.fetch);
+    this.ttlMs = o.sessionTtlMs ?? 120_000;
+    this.maxBytes = o.maxResponseBytes ?? 1024 * 1024;
+    this.now = o.now ?? Date.now;
+  }
+
+  /** KBS sessions held (guests between negotiate and attest). */
+  get pendingSessions(): number {
+    return this.sessions.size;
+  }
+
+  async negotiate(req: NegotiateInput, ctx: BackendContext): Promise<NegotiateResult> {
+    if (req.version !== '0.1.0') {
+      throw new NotSupported('proxy_kbs.version', 'the KBS backend serves aproxy protocol 0.1.0 only');
+    }
+    this.sweep();
+    const jar = new CookieJar(this.now);
+    const res = await this.post(
+      jar,
+      '/kbs/v0/auth',
+      { version: APROXY_KBS_VERSION, tee: req.tee, 'extra-params': '' },
+      ctx,
+    );
+    if (res.status !== 200) {
+      throw new CollateralUnavailable('proxy_kbs.auth', `KBS /auth answered ${res.status}`);
+    }
+    const body = res.json;
+    if (!isObject(body) || typeof body.nonce !== 'string') {
+      throw new MalformedEvidence('proxy_kbs.auth', 'KBS /auth answer has no nonce');
+    }
+    const challenge = decodeBase64Std(body.nonce, 'nonce');
+    this.sessions.set(ctx.sessionId, {
+      jar,
+      nonce: body.nonce,
+      challenge,
+      expiresAt: this.now() + this.ttlMs,
+    });
+    return { challenge, params: ['EcPublicKeyBytes', 'Challenge'] };
+  }
+
+  async attest(req: AttestInput, ctx: BackendContext): Promise<AttestationResult> {
+    const s = this.sessions.get(ctx.sessionId);
+    this.sessions.delete(ctx.sessionId);
+    if (!s || s.expiresAt <= this.now()) {
+      return refused({
+        code: ErrorCode.InvalidArgument,
+        reason: 'proxy_kbs.session',
+        message: 'no KBS session',
+      });
+    }
+    const report = encodeBase64Std(req.evidence.report);
+    const certs = req.evidence.certsBuf ? encodeBase64Std(req.evidence.certsBuf) : null;
+    const primary =
+      this.spelling === 'snp-report'
+        ? { 'snp-report': report, 'certs-buf': certs }
+        : { attestation_report: report, cert_chain: certs };
+    const attestation = {
+      'init-data': null,
+      'runtime-data': {
+        // aproxy: BASE64_STANDARD.encode(request.challenge), i.e. the nonce string as the KBS sent it.
+        nonce: encodeBase64Std(req.challenge),
+        'tee-pubkey': {
+          kty: 'EC',
+          crv: 'P-521',
+          alg: 'ECDH-ES+A256KW',
+          x: encodeBase64Url(req.key.x),
+          y: encodeBase64Url(req.key.y),
+        },
+      },
+      'tee-evidence': { primary_evidence: primary, additional_evidence: '' },
+    };
+    const att = await this.post(s.jar, '/kbs/v0/attest', attestation, ctx);
+    if (att.status !== 200) return refused(refusalOf(att, 'proxy_kbs.attest'));
+    const tokenBody = att.json;
+    if (!isObject(tokenBody) || typeof tokenBody.token !== 'string') {
+      throw new MalformedEvidence('proxy_kbs.attest', 'KBS /attest answer has no token');
+    }
+    const res = await this.request(s.jar, 'GET', `/kbs/v0/resource/${this.resourcePath}`, undefined, ctx);
+    if (res.status !== 200) return refused(refusalOf(res, 'proxy_kbs.resource'));
+    const { decryption, ciphertext } = jweToAesGcm(res.json);
+    return {
+      outcome: 'released',
+      ciphertext,
+      decryption,
+      token: { kind: 'Jwt', value: tokenBody.token },
+    };
+  }
+
+  async commit(_req: CommitInput, _ctx: BackendContext): Promise<CommitResult> {
+    return refused({
+      code: ErrorCode.NotSupported,
+      reason: 'proxy_kbs.version',
+      message: 'commit needs protocol 0.2.0, which the KBS backend does not serve',
+    });
+  }
+
+  private sweep(): void {
+    const t = this.now();
+    for (const [id, s] of this.sessions) if (s.expiresAt <= t) this.sessions.delete(id);
+  }
+
+  private post(jar: CookieJar, path: string, body: unknown, ctx: BackendContext) {
+    return this.request(jar, 'POST', path, JSON.stringify(body), ctx);
+  }
+
+  /** One HTTP exchange: cookies in and out, redirects refused, body size bounded, JSON parsed if it is JSON. */
+  private async request(
+    jar: CookieJar,
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    ctx: BackendContext,
+  ): Promise<{ status: number; json: unknown }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const cookie = jar.header();
+    if (cookie) headers.cookie = cookie;
+    let res: Response;
+    try {
+      res = await this.fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        redirect: 'error',
+        signal: ctx.signal,
+      });
+    } catch (cause) {
+      if (ctx.signal.aborted) throw cause;
+      throw new CollateralUnavailable('proxy_kbs.unreachable', `KBS ${method} ${path} failed`, { cause });
+    }
+    jar.store(res.headers.getSetCookie());
+    const text = await readBounded(res, this.maxBytes);
+    let json: unknown;
+    try {
+      json = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json };
+  }
+}
+
+async function readBounded(res: Response, max: number): Promise<string> {
+  const len = Number(res.headers.get('content-length') ?? '0');
+  if (len > max) {
+    await res.body?.cancel();
+    throw new MalformedEvidence('proxy_kbs.response_size', `KBS response larger than ${max} bytes`);
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel();
+      throw new MalformedEvidence('proxy_kbs.response_size', `KBS response larger than ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function refused(error: RefusalError): { readonly outcome: 'refused'; readonly error: RefusalError } {
+  return { outcome: 'refused', error };
+}
+
+/**
+ * A refusal from a non-200 KBS answer: the problem document's code/reason when well-formed (the proxy maps a
+ * code it does not know to a policy refusal), else a generic policy refusal.
+ */
+function refusalOf(res: { status: number; json: unknown }, fallbackReason: string): RefusalError {
+  const p = res.json;
+  if (
+    isObject(p) &&
+    typeof p.code === 'string' &&
+    /^ERR_[A-Z_]{1,40}$/.test(p.code) &&
+    typeof p.reason === 'string' &&
+    /^[a-z0-9_]+(?:\.[a-z0-9_]+)*$/.test(p.reason)
+  ) {
+    return { code: p.code, reason: p.reason, message: `KBS refused (${res.status})` };
+  }
+  return { code: ErrorCode.PolicyRejected, reason: fallbackReason, message: `KBS answered ${res.status}` };
+}
