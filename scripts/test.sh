@@ -7,5 +7,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
+# The simulator's RSA-4096 keys are generated once per run and shared by every test process
+# (src/sim/snp/key-pool.ts); the pool is removed when the run ends.
+VOUCHSAFE_SIM_KEY_POOL=$(mktemp -d -t vouchsafe-sim-keys.XXXXXX)
+export VOUCHSAFE_SIM_KEY_POOL
+trap 'rm -rf "$VOUCHSAFE_SIM_KEY_POOL"' EXIT
+
 files=$(find test -name '*.test.ts' | sort)
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 $files
+node --import tsx --test --test-reporter=spec --test-concurrency=2 $files

@@ -25,6 +25,7 @@ import {
   toDer,
   wholeSeconds,
 } from './der.js';
+import { simRsaKeyPair } from './key-pool.js';
 
 /**
  * The simulator's stand-in for AMD's key hierarchy (KDS spec 57230): a self-signed ARK, the ASK and ASVK it
@@ -108,7 +109,7 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** Async keygen on purpose: Node 20's sync EC keygen loop deadlocks after ~8k iterations (design.md). */
 export async function generateSimKeys(have: Partial<SimKeys> = {}): Promise<SimKeys> {
-  const rsa = () => generateKeyPairAsync('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
+  const rsa = simRsaKeyPair;
   const ec = () => generateKeyPairAsync('ec', { namedCurve: 'P-384' });
   const [ark, ask, asvk, vcek, vlek] = await Promise.all([
     have.ark ?? rsa(),
