@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AttestationError, InvalidArgument } from '../errors.js';
 import { openSecretFile } from '../util/secret-file.js';
@@ -10,6 +20,13 @@ import type { OperatorSecret, SecretSource } from './secrets.js';
  *
  *   <dir>/<repository>/<type>/<tag>     the secret's bytes (1..64 KiB; mode 0600, owned by the broker's user)
  *   <dir>/resource-policy.json          who may read each one (or another file: `policyFile`)
+ *
+ * The directory and every directory below it on the way to a secret must be real directories (no symbolic
+ * link anywhere under the directory: O_NOFOLLOW guards only the last component, and a linked `<repository>`
+ * or `<type>` would serve any file the broker can read, its KEK included), owned by the broker's user and
+ * not writable by group or others (whoever can write there can plant such a link). The directory itself
+ * may be reached through a link: it is resolved once, at start, and every secret must resolve to a path
+ * under that resolved directory, checked against the file actually opened.
  *
  * The policy file maps resource paths to resource policies (src/kbs/resource-policy.ts):
  *
@@ -48,19 +65,21 @@ export class FileSecretSource implements SecretSource {
   private stamp: string;
 
   /**
-   * Opens the directory and validates the policy file now. Throws InvalidArgument `kbs.secrets.dir` (not a
-   * directory), `kbs.secrets.policy_file` (missing, not a regular file, writable by group or others, owned
-   * by another user than this one or root, too large, not JSON, an invalid path or policy, a reserved path).
+   * Opens the directory and validates the policy file now. Throws InvalidArgument `kbs.secrets.dir` (missing,
+   * not a directory), `kbs.secrets.dir.permissions` (writable by group or others), `kbs.secrets.dir.owner`
+   * (owned by another user than the broker's), `kbs.secrets.policy_file` (missing, not a regular file,
+   * writable by group or others, owned by another user than this one or root, too large, not JSON, an
+   * invalid path or policy, a reserved path).
    */
   constructor(o: FileSecretSourceOptions) {
-    this.dir = resolve(o.dir);
-    let st: ReturnType<typeof statSync>;
+    let dir: string;
     try {
-      st = statSync(this.dir);
+      dir = realpathSync.native(resolve(o.dir));
     } catch {
-      throw new InvalidArgument('kbs.secrets.dir', `${this.dir} does not exist`);
+      throw new InvalidArgument('kbs.secrets.dir', `${resolve(o.dir)} does not exist`);
     }
-    if (!st.isDirectory()) throw new InvalidArgument('kbs.secrets.dir', `${this.dir} is not a directory`);
+    this.dir = dir;
+    checkDirectory(lstatSync(dir), dir);
     this.policyFile = resolve(o.policyFile ?? join(this.dir, 'resource-policy.json'));
     this.reserved = new Set(o.reservedPaths ?? []);
     const { policies, stamp } = this.loadPolicies();
@@ -78,9 +97,13 @@ export class FileSecretSource implements SecretSource {
     this.refresh();
     const policy = this.policies.get(path);
     if (!policy || !PATH.test(path)) return undefined;
+    const file = this.confinedPath(path);
+    if (file === undefined) return undefined;
     let value: Buffer;
     try {
-      value = openSecretFile(join(this.dir, path), 'kbs.secrets.file', undefined, MAX_SECRET);
+      value = openSecretFile(file, 'kbs.secrets.file', undefined, MAX_SECRET, (opened) =>
+        checkResolvesTo(file, opened),
+      );
     } catch (e) {
       if (e instanceof AttestationError && e.reason === 'kbs.secrets.file.missing') return undefined;
       throw e;
@@ -88,6 +111,36 @@ export class FileSecretSource implements SecretSource {
     const out = new Uint8Array(value);
     value.fill(0);
     return { value: out, policy };
+  }
+
+  /**
+   * `<dir>/<path>` after checking the directory and each directory below it on the way (the folder's mode
+   * can change after start, so it is checked again); undefined when one of them does not exist. Throws
+   * InvalidArgument `kbs.secrets.file.symlink` (a symbolic link on the way), `kbs.secrets.dir`,
+   * `kbs.secrets.dir.permissions`, `kbs.secrets.dir.owner`.
+   */
+  private confinedPath(path: string): string | undefined {
+    let at = this.dir;
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      if (i > 0) at = join(at, parts[i - 1]!);
+      let st: Stats;
+      try {
+        st = lstatSync(at);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && i > 0) return undefined;
+        throw new InvalidArgument('kbs.secrets.dir', `${at} cannot be read`);
+      }
+      if (st.isSymbolicLink()) {
+        throw new InvalidArgument('kbs.secrets.file.symlink', `${at} is a symbolic link`);
+      }
+      if (!st.isDirectory()) {
+        if (i === 0) throw new InvalidArgument('kbs.secrets.dir', `${at} is not a directory`);
+        return undefined;
+      }
+      checkDirectory(st, at);
+    }
+    return join(at, parts[parts.length - 1]!);
   }
 
   /** Reloads the policy file when it changed; throws (fails closed) when the new one is invalid. */
@@ -154,3 +207,39 @@ export class FileSecretSource implements SecretSource {
 
 const stampOf = (st: { size: number; mtimeMs: number; ino: number; ctimeMs: number }) =>
   `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+
+/**
+ * The secrets directory, or one below it: a directory, owned by the broker's user, not writable by group or
+ * others. Throws InvalidArgument `kbs.secrets.dir`, `kbs.secrets.dir.permissions`, `kbs.secrets.dir.owner`.
+ */
+function checkDirectory(st: Stats, path: string): void {
+  if (!st.isDirectory()) throw new InvalidArgument('kbs.secrets.dir', `${path} is not a directory`);
+  if ((st.mode & 0o022) !== 0) {
+    throw new InvalidArgument(
+      'kbs.secrets.dir.permissions',
+      `${path} has mode ${(st.mode & 0o777).toString(8)}; it must not be writable by group or others (chmod 700)`,
+    );
+  }
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    throw new InvalidArgument('kbs.secrets.dir.owner', `${path} is not owned by the broker's user`);
+  }
+}
+
+/**
+ * The file opened is the one at `file` and `file` has no symbolic link in it: its resolved path is itself
+ * (the directory was resolved at start) and names the same inode. Run after the open, so a link swapped in
+ * between the directory walk and the open is caught. Throws InvalidArgument `kbs.secrets.file.outside`.
+ */
+function checkResolvesTo(file: string, opened: Stats): void {
+  let real: string;
+  let st: Stats;
+  try {
+    real = realpathSync.native(file);
+    st = statSync(real);
+  } catch {
+    throw new InvalidArgument('kbs.secrets.file.outside', `${file} moved while it was read`);
+  }
+  if (real !== file || st.dev !== opened.dev || st.ino !== opened.ino) {
+    throw new InvalidArgument('kbs.secrets.file.outside', `${file} resolves outside the secrets directory`);
+  }
+}

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  type Stats,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -22,13 +23,15 @@ import { InvalidArgument } from '../errors.js';
  * accessible to group or others.
  *
  * Throws InvalidArgument `<reason>.not_file`, `<reason>.permissions`, `<reason>.owner`, `<reason>.missing`,
- * `<reason>.size`.
+ * `<reason>.size`. `checkOpened`, when given, sees the opened file's stat before anything is read (a caller
+ * that must confine the file to a directory compares it with the path's resolved target) and may throw.
  */
 export function openSecretFile(
   path: string,
   reason: string,
   create: (() => Uint8Array) | undefined,
   maxBytes = 64 * 1024,
+  checkOpened?: (opened: Stats) => void,
 ): Buffer {
   let fd: number;
   try {
@@ -56,6 +59,7 @@ export function openSecretFile(
     if (st.size === 0 || st.size > maxBytes) {
       throw new InvalidArgument(`${reason}.size`, `${path} must hold 1..${maxBytes} bytes`);
     }
+    checkOpened?.(st);
     return readFileSync(fd);
   } finally {
     closeSync(fd);
