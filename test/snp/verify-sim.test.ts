@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, type KeyObject, randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import * as pkijs from 'pkijs';
-import { ErrorCode } from '../../src/errors.js';
+import { AttestationError, ErrorCode } from '../../src/errors.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import {
   type SnpCerts,
@@ -20,6 +20,7 @@ import {
   SigningKey,
   type SnpProduct,
 } from '../../src/formats/snp/index.js';
+import { appraiseSnp } from '../../src/policy/snp/index.js';
 import { amdLeafExtensions } from '../../src/sim/snp/amd-extensions.js';
 import type { Asn1 } from '../../src/sim/snp/der.js';
 import * as simDer from '../../src/sim/snp/der.js';
@@ -309,6 +310,61 @@ describe('binding checks', () => {
       ErrorCode.BindingMismatch,
       'snp.reported_tcb_mismatch',
     );
+  });
+
+  // Differential finding against go-sev-guest (validate: "cert TCB <= CURRENT_TCB"): a report whose
+  // CURRENT_TCB = COMMITTED_TCB is one step below REPORTED_TCB (= the VCEK's TCB) in a single component used to
+  // verify, and the default policy accepted it.
+  it('a VCEK/VLEK TCB (= REPORTED_TCB) above CURRENT_TCB in any one component is a BindingMismatch', () => {
+    const cases = [
+      [milan, 'bootloader'],
+      [milan, 'snp'],
+      [milan, 'microcode'],
+      [genoa, 'bootloader'],
+      [genoa, 'microcode'],
+      [turin, 'fmc'],
+      [turin, 'bootloader'],
+      [turin, 'tee'],
+      [turin, 'snp'],
+      [turin, 'microcode'],
+    ] as const;
+    for (const [chain, component] of cases) {
+      for (const signer of ['VCEK', 'VLEK'] as const) {
+        const below = { ...chain.tcb, [component]: (chain.tcb[component] ?? 0) - 1 };
+        assert.ok(below[component] >= 0, `${chain.product} ${component} must be > 0 in the sim TCB`);
+        const lower = encodeTcb(below, chain.product);
+        const r = report(chain, { currentTcb: lower, committedTcb: lower, launchTcb: lower }, signer);
+        assert.equal(r.reportedTcb, encodeTcb(chain.tcb, chain.product));
+        assert.throws(
+          () => verifySnp(r, opts(chain, {}, signer)),
+          (e: unknown) => {
+            assert.ok(e instanceof AttestationError);
+            assert.equal(e.code, ErrorCode.BindingMismatch, `${chain.product} ${component} ${signer}`);
+            assert.equal(e.reason, 'snp.reported_tcb_above_current');
+            // The message names the component, the expected bound and the actual TCB.
+            assert.match(e.message, new RegExp(`in: ${component};`));
+            assert.match(e.message, new RegExp(`expected <= .*${component}=${below[component]}`));
+            assert.match(e.message, new RegExp(`actual .*${component}=${chain.tcb[component]}`));
+            return true;
+          },
+        );
+        // Without the check, appraisal alone accepts it: it sees no certificate and COMMITTED == CURRENT.
+        assert.deepEqual(appraiseSnp(r, chain.product, {}).failures, []);
+      }
+    }
+  });
+
+  it('CURRENT_TCB above REPORTED_TCB (a lowered REPORTED_TCB during a rollout) verifies', () => {
+    for (const chain of [milan, genoa, turin]) {
+      for (const component of ['bootloader', 'tee', 'snp', 'microcode'] as const) {
+        const above = encodeTcb({ ...chain.tcb, [component]: chain.tcb[component] + 1 }, chain.product);
+        const r = report(chain, { currentTcb: above, committedTcb: above });
+        assert.equal(verifySnp(r, opts(chain)).product, chain.product);
+      }
+    }
+    // CURRENT_TCB's reserved bytes have no order and are not compared with the certificate's TCB.
+    const reserved = encodeTcb(milan.tcb, 'Milan') | (1n << 16n);
+    assert.equal(verifySnp(report(milan, { currentTcb: reserved }), opts(milan)).product, 'Milan');
   });
 
   it('CHIP_ID that is not the VCEK hwID is a BindingMismatch; all-zero CHIP_ID is skipped and said so', () => {

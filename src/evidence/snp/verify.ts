@@ -9,6 +9,8 @@ import {
 } from '../../errors.js';
 import {
   decodeSignerInfo,
+  decodeTcb,
+  formatTcb,
   isSnpProduct,
   parseReport,
   productFromCpuid,
@@ -18,6 +20,7 @@ import {
   type SnpProduct,
   type SnpReport,
   type Tcb,
+  tcbComponentsBelow,
 } from '../../formats/snp/index.js';
 import { isAllZero, toHex } from '../../util/bytes.js';
 import {
@@ -36,9 +39,10 @@ import { normalizeTrustedRoots, PINNED_ARK_SHA256, rootTrust, type TrustedRoot }
 
 /**
  * AMD SEV-SNP evidence verification: signatures and chains only, no policy (reference snp-tdx.md A5 steps
- * 1-6 plus the binding checks 10 "REPORTED_TCB == cert TCB" and 16 "CHIP_ID == hwID", and the fixes listed
- * there beyond go-sev-guest: ARK pinning, the pinned ARK's own signature, SIGNATURE_ALGO 0 refused, Turin
- * TCB layout and 8-byte hwID, Genoa productName without stepping).
+ * 1-6 plus the binding checks of steps 10 "REPORTED_TCB == cert TCB" and "cert TCB <= CURRENT_TCB" and 16
+ * "CHIP_ID == hwID", and the fixes listed there beyond go-sev-guest: ARK pinning, the pinned ARK's own
+ * signature, SIGNATURE_ALGO 0 refused, Turin TCB layout and 8-byte hwID, Genoa productName without
+ * stepping).
  */
 
 /** The three certificates, DER, as the host's certificate table or AMD KDS provides them. */
@@ -165,7 +169,8 @@ export class SnpVerifier {
    * - NotSupported: `snp.product_unknown` (CPUID names no known product);
    * - ChainInvalid: `snp.leaf_kind_mismatch`, `snp.chain.root_untrusted`, `snp.chain.*`, `snp.cert.*`,
    *   `snp.crl.*`, `snp.intermediate_revoked`;
-   * - BindingMismatch: `snp.product_mismatch`, `snp.reported_tcb_mismatch`, `snp.chip_id_mismatch`.
+   * - BindingMismatch: `snp.product_mismatch`, `snp.reported_tcb_mismatch`, `snp.reported_tcb_above_current`,
+   *   `snp.chip_id_mismatch`.
    */
   verify(parsed: SnpReport, opts: SnpVerifyOptions): SnpVerified {
     // Everything checked below is read from the signed bytes themselves: re-parsing a private copy of
@@ -239,6 +244,7 @@ export class SnpVerifier {
         `REPORTED_TCB differs from the ${signer} TCB in: ${mismatched.join(', ')}`,
       );
     }
+    checkTcbNotAboveCurrent(report, entry.leaf, product);
     const chipIdChecked = checkChipId(report, entry.leaf, product);
 
     return {
@@ -431,6 +437,31 @@ function verifyReportSignature(report: SnpReport, key: KeyObject): void {
   }
   const ok = verify('sha384', report.raw.subarray(0, SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' }, sig);
   if (!ok) throw new SignatureInvalid('snp.signature', 'report signature does not verify with the leaf key');
+}
+
+/**
+ * A5 step 10, "cert TCB <= CURRENT_TCB": the TCB the leaf certifies (equal to REPORTED_TCB, checked just
+ * before) is at most CURRENT_TCB in every component the product defines (fmc on Turin, bootloader, tee, snp,
+ * microcode), as go-sev-guest's validate does. Firmware can derive the key of its own TCB or of an older
+ * one (the host may set REPORTED_TCB below CURRENT_TCB to keep a cached VCEK during a rollout), never of a
+ * newer one: a report signed with a key newer than the firmware that says it produced it is inconsistent,
+ * and accepting it would let `minimumTcb` (checked against REPORTED_TCB) vouch for firmware that does not
+ * run. Checked here, not in appraisal, because it relates the certificate to the report and no policy may
+ * waive it: every caller gets it. Reserved bytes have no order and are not compared.
+ *
+ * Throws BindingMismatch `snp.reported_tcb_above_current`, naming the components, expected and actual.
+ */
+function checkTcbNotAboveCurrent(report: SnpReport, leaf: AmdLeaf, product: SnpProduct): void {
+  const certified = leafTcb(leaf, product);
+  const current = decodeTcb(report.currentTcb, product);
+  const above = tcbComponentsBelow(current, certified);
+  if (above.length > 0) {
+    throw new BindingMismatch(
+      'snp.reported_tcb_above_current',
+      `the ${leaf.kind} TCB (REPORTED_TCB) is above CURRENT_TCB in: ${above.join(', ')}; ` +
+        `expected <= ${formatTcb(current)}, actual ${formatTcb(certified)}`,
+    );
+  }
 }
 
 /**
