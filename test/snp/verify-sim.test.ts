@@ -330,8 +330,9 @@ describe('binding checks', () => {
     ] as const;
     for (const [chain, component] of cases) {
       for (const signer of ['VCEK', 'VLEK'] as const) {
-        const below = { ...chain.tcb, [component]: (chain.tcb[component] ?? 0) - 1 };
-        assert.ok(below[component] >= 0, `${chain.product} ${component} must be > 0 in the sim TCB`);
+        const step = (chain.tcb[component] ?? 0) - 1;
+        assert.ok(step >= 0, `${chain.product} ${component} must be > 0 in the sim TCB`);
+        const below = { ...chain.tcb, [component]: step };
         const lower = encodeTcb(below, chain.product);
         const r = report(chain, { currentTcb: lower, committedTcb: lower, launchTcb: lower }, signer);
         assert.equal(r.reportedTcb, encodeTcb(chain.tcb, chain.product));
@@ -343,7 +344,7 @@ describe('binding checks', () => {
             assert.equal(e.reason, 'snp.reported_tcb_above_current');
             // The message names the component, the expected bound and the actual TCB.
             assert.match(e.message, new RegExp(`in: ${component};`));
-            assert.match(e.message, new RegExp(`expected <= .*${component}=${below[component]}`));
+            assert.match(e.message, new RegExp(`expected <= .*${component}=${step}`));
             assert.match(e.message, new RegExp(`actual .*${component}=${chain.tcb[component]}`));
             return true;
           },
