@@ -374,6 +374,22 @@ describe('SNP appraisal: every rule rejects and passes', needsVectors, () => {
     rejects({ ...t, chipId: new Uint8Array(64) }, 'Turin', { chipId: '59790fb1c39f35c1' }, 'snp.chip_id');
   });
 
+  it('chipId: an all-zero value is refused as a policy, so it cannot match masked or VLEK reports', () => {
+    // Every VLEK report (and every report whose host masked CHIP_ID) carries 64 zero bytes: a zero chipId
+    // would have matched them all. The policy is refused wherever it is used, appraisal included.
+    const vlek = load('constellation-aws-milan-vlek-2024');
+    assert.ok(vlek.chipId.every((b) => b === 0));
+    for (const chipId of ['00'.repeat(64), '00'.repeat(8)]) {
+      assert.throws(
+        () => appraiseSnp(vlek, 'Milan', { chipId, permitProvisionalFirmware: true }),
+        (e: unknown) =>
+          e instanceof InvalidArgument &&
+          e.code === ErrorCode.InvalidArgument &&
+          e.reason === 'policy.invalid',
+      );
+    }
+  });
+
   it('minimumBuild (CURRENT_BUILD 29)', () => {
     passes(milan(), 'Milan', { minimumBuild: 29 }, 'minimumBuild');
     rejects(milan(), 'Milan', { minimumBuild: 30 }, 'snp.firmware.build');

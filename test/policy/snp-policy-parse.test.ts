@@ -118,6 +118,15 @@ describe('parseSnpPolicy', () => {
     invalidAt({ reportId: `${h(31)}a` }, '$.reportId');
   });
 
+  it('refuses an all-zero chipId (it would match every masked or VLEK report), 64 or 8 bytes', () => {
+    for (const zero of [h(64, '00'), h(8, '00'), `0x${h(64, '00')}`, `0x${h(8, '00')}`]) {
+      invalidAt({ chipId: zero }, '$.chipId');
+    }
+    // A single non-zero byte names a chip.
+    assert.equal(parseSnpPolicy({ chipId: `${h(7, '00')}01` }).chipId, `${h(7, '00')}01`);
+    assert.equal(parseSnpPolicy({ chipId: `01${h(63, '00')}` }).chipId, `01${h(63, '00')}`);
+  });
+
   it('validates numbers and ranges', () => {
     invalidAt({ vmpl: 4 }, '$.vmpl');
     invalidAt({ vmpl: -1 }, '$.vmpl');
@@ -273,7 +282,7 @@ describe('parseSnpPolicy properties', () => {
       imageId: anyOr(hexOf(16)),
       reportId: anyOr(hexOf(32)),
       reportIdMa: anyOr(hexOf(32)),
-      chipId: anyOr(fc.oneof(hexOf(64), hexOf(8))),
+      chipId: anyOr(fc.oneof(hexOf(64), hexOf(8)).filter((x) => /[^0]/.test(x))),
       trustedIdKeyDigests: digests,
       trustedAuthorKeyDigests: digests,
       requireAuthorKey: flag,

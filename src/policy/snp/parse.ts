@@ -81,6 +81,22 @@ const hexList = (bytes: number): Validator<string[]> => {
   return (v, path) => expectNonEmptyArray(v, path, hex(bytes));
 };
 
+/**
+ * CHIP_ID: 64 bytes, or a Turin hwID (8 bytes). Never all zero: the firmware writes zeros when the host masks
+ * CHIP_ID (SNP_CONFIG MASK_CHIP_ID) and VLEK-signed reports carry none, so a zero value would match every
+ * such report instead of naming one chip.
+ */
+const chipId: Validator<string> = (v, path) => {
+  const value = expectHex(v, path, [64, 8]);
+  if (/^0+$/.test(value)) {
+    throw policyInvalid(
+      path,
+      'an all-zero CHIP_ID names no chip (masked and VLEK reports read as zeros); give the chip hwID',
+    );
+  }
+  return value;
+};
+
 const flag = orAny(expectBoolean);
 
 /** One validator per key; the mapped type makes the table fail to compile if a policy key is missing. */
@@ -108,7 +124,7 @@ const VALIDATORS: { readonly [K in keyof SnpPolicy]-?: Validator<NonNullable<Snp
   imageId: orAny(hex(16)),
   reportId: orAny(hex(32)),
   reportIdMa: orAny(hex(32)),
-  chipId: orAny(hex([64, 8])),
+  chipId: orAny(chipId),
   trustedIdKeyDigests: orAny(hexList(48)),
   trustedAuthorKeyDigests: orAny(hexList(48)),
   requireAuthorKey: flag,

@@ -100,7 +100,10 @@ export interface SnpPolicy {
   readonly imageId?: string | Any;
   readonly reportId?: string | Any;
   readonly reportIdMa?: string | Any;
-  /** 64-byte CHIP_ID, or (Turin) the 8-byte hwID, which must then be followed by 56 zero bytes in the report. */
+  /**
+   * 64-byte CHIP_ID, or (Turin) the 8-byte hwID, which must then be followed by 56 zero bytes in the report.
+   * All zeros is refused: masked and VLEK-signed reports carry a zero CHIP_ID, so it would match them all.
+   */
   readonly chipId?: string | Any;
 
   // --- ID block and author key (A5 step 13) ---
