@@ -21,6 +21,25 @@ function throwsReason(fn: () => unknown, reason: string): void {
   assert.throws(fn, (e: unknown) => e instanceof AttestationError && e.reason === reason);
 }
 
+/** Group orders n of P-256 and P-384 (SEC 2 v2 §2.4.2, §2.5.1), by the width of r and s. */
+const ORDER: Record<number, bigint> = {
+  32: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  48: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+};
+
+/** The token with the low-S or the high-S one of the two valid s values (s and n - s) of its signature. */
+function withS(token: string, form: 'low' | 'high'): string {
+  const [h, p, sig] = token.split('.') as [string, string, string];
+  const raw = Buffer.from(sig, 'base64url');
+  const w = raw.length / 2;
+  const n = ORDER[w]!;
+  const s = BigInt(`0x${raw.subarray(w).toString('hex')}`);
+  const low = s <= n >> 1n;
+  const want = (form === 'low') === low ? s : n - s;
+  const out = Buffer.concat([raw.subarray(0, w), Buffer.from(want.toString(16).padStart(w * 2, '0'), 'hex')]);
+  return `${h}.${p}.${out.toString('base64url')}`;
+}
+
 const input = (): Omit<SnpEarInput, 'issuer' | 'verifierId' | 'issuedAt' | 'lifetimeMs'> => ({
   jti: 'grant-1',
   nonce: 'bm9uY2U=',
@@ -181,8 +200,37 @@ describe('JWT sign/verify', () => {
       .setIssuedAt(now)
       .setExpirationTime(now + 60)
       .sign(ring.current.privateKey);
-    const v = verifyJwt(theirs, { findKey: (k) => ring.find(k), now: Date.now(), issuer: 'me' });
+    // jose keeps whichever s OpenSSL returned; we accept only the low-S form of a signature.
+    const o = { findKey: (k: string) => ring.find(k), now: Date.now(), issuer: 'me' };
+    const v = verifyJwt(withS(theirs, 'low'), o);
     assert.equal(v.payload.y, 2);
+    throwsReason(() => verifyJwt(withS(theirs, 'high'), o), 'token.signature_high_s');
+  });
+
+  it("refuses the high-S twin of a real token (s' = n - s), which jose and node:crypto accept", async () => {
+    for (const alg of ['ES256', 'ES384'] as const) {
+      const ring = await TokenKeyRing.generate({ alg, maxTokenLifetimeMs: 60_000 });
+      const now = Date.now();
+      const s = Math.floor(now / 1000);
+      const o = { findKey: (k: string) => ring.find(k), now, issuer: 'me' };
+      // Every token we sign is low-S (OpenSSL alone would give high-S about half the time).
+      for (let i = 0; i < 32; i++) {
+        const t = signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60, i });
+        assert.equal(withS(t, 'low'), t, `${alg} token ${i} is low-S`);
+        assert.equal(verifyJwt(t, o).payload.i, i);
+      }
+      const token = signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60 });
+      const twin = withS(token, 'high');
+      assert.notEqual(twin, token);
+      // The twin is a valid ECDSA signature over the same bytes: a general-purpose verifier takes it.
+      const { payload } = await jwtVerify(twin, createLocalJWKSet(ring.jwks()), { issuer: 'me' });
+      assert.equal(payload.iss, 'me');
+      throwsReason(() => verifyJwt(twin, o), 'token.signature_high_s');
+      const tokens = new EarTokens({ keys: ring, issuer: 'me', lifetimeMs: 60_000 });
+      const ear = tokens.issueSnp(input()).token;
+      throwsReason(() => tokens.verify(withS(ear, 'high')), 'token.signature_high_s');
+      assert.equal(tokens.verify(ear).eat_profile, EAR_PROFILE);
+    }
   });
 
   it('refuses each kind of bad token with its reason', async () => {

@@ -14,7 +14,11 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 
 const b64urlJson = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
 
-/** Signs `payload` with `key`: header `{"alg","typ":"JWT","kid"}`. */
+/**
+ * Signs `payload` with `key`: header `{"alg","typ":"JWT","kid"}`. The signature is low-S (s <= n/2): OpenSSL
+ * returns either of the two valid s values, and verifyJwt accepts only the low one, so that a token has
+ * exactly one valid encoding.
+ */
 export function signJwt(key: TokenKey, payload: object): string {
   const header = { alg: key.alg, typ: 'JWT', kid: key.kid };
   const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
@@ -22,7 +26,27 @@ export function signJwt(key: TokenKey, payload: object): string {
     key: key.privateKey,
     dsaEncoding: 'ieee-p1363',
   });
-  return `${input}.${sig.toString('base64url')}`;
+  return `${input}.${toLowS(key.alg, sig).toString('base64url')}`;
+}
+
+const toBigInt = (b: Uint8Array): bigint =>
+  b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`);
+
+/** s of an IEEE P1363 signature r || s, as a number. */
+const sOf = (alg: TokenAlg, sig: Uint8Array): bigint => toBigInt(sig.subarray(TOKEN_ALGS[alg].scalarBytes));
+
+/**
+ * The low-S twin of `sig` (s' = n - s when s > n/2; SEC 1 v2 §4.1.4 accepts both). ECDSA is malleable:
+ * (r, s) and (r, n - s) verify alike, so a verifier that accepts both lets anyone turn one of our tokens
+ * into a second, different token string that also verifies: whatever is keyed by a token's bytes (a cache,
+ * a replay or revocation list, a digest in a log) then sees two tokens where we issued one.
+ */
+function toLowS(alg: TokenAlg, sig: Buffer): Buffer {
+  const { scalarBytes, order } = TOKEN_ALGS[alg];
+  const s = sOf(alg, sig);
+  if (s <= order >> 1n) return sig;
+  const twin = Buffer.from((order - s).toString(16).padStart(scalarBytes * 2, '0'), 'hex');
+  return Buffer.concat([sig.subarray(0, scalarBytes), twin]);
 }
 
 export interface JwtHeader {
@@ -68,8 +92,9 @@ export interface VerifyJwtOptions {
 /**
  * Verifies a compact JWT signed by one of our keys: structure, `alg` (must be the key's; `none` and
  * anything else refused), `kid` (must be published), no `crit`, the signature, then `iss`, `exp`, `nbf`
- * and `iat`. Throws MalformedEvidence `token.format`; SignatureInvalid `token.alg`, `token.kid`,
- * `token.signature`; InvalidArgument `token.issuer`, `token.expired`, `token.not_yet_valid`.
+ * and `iat`. The signature must be low-S (s <= n/2, what signJwt produces). Throws MalformedEvidence
+ * `token.format`; SignatureInvalid `token.alg`, `token.kid`, `token.signature`, `token.signature_high_s`;
+ * InvalidArgument `token.issuer`, `token.expired`, `token.not_yet_valid`.
  */
 export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
@@ -91,6 +116,14 @@ export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
     throw new SignatureInvalid('token.alg', 'alg does not match the key');
   if (!B64URL.test(s)) throw new MalformedEvidence('token.format', 'signature is not base64url');
   const sig = Buffer.from(s, 'base64url');
+  const { scalarBytes, order } = TOKEN_ALGS[key.alg];
+  if (sig.length !== 2 * scalarBytes) {
+    throw new SignatureInvalid('token.signature', 'token signature has the wrong length');
+  }
+  // Low-S only (see toLowS): the high-S twin of a valid signature is refused before it is verified.
+  if (sOf(key.alg, sig) > order >> 1n) {
+    throw new SignatureInvalid('token.signature_high_s', 'token signature is not in low-S form');
+  }
   const ok = verify(
     TOKEN_ALGS[key.alg].hash,
     Buffer.from(`${h}.${p}`, 'ascii'),

@@ -4,11 +4,31 @@ import { InvalidArgument } from '../../errors.js';
 /** JWS algorithms the broker signs tokens with (RFC 7518 §3.4): ECDSA P-256/SHA-256 and P-384/SHA-384. */
 export type TokenAlg = 'ES256' | 'ES384';
 
+/**
+ * Per algorithm: the JWK curve, the hash, Node's curve name, the width of r and of s in the JWS signature
+ * (RFC 7518 §3.4), and the curve's group order n (SEC 2 v2 §2.4.2, §2.5.1), which low-S needs.
+ */
 export const TOKEN_ALGS: Readonly<
-  Record<TokenAlg, { crv: 'P-256' | 'P-384'; hash: string; nodeCurve: string }>
+  Record<
+    TokenAlg,
+    { crv: 'P-256' | 'P-384'; hash: string; nodeCurve: string; scalarBytes: number; order: bigint }
+  >
 > = Object.freeze({
-  ES256: { crv: 'P-256', hash: 'sha256', nodeCurve: 'prime256v1' },
-  ES384: { crv: 'P-384', hash: 'sha384', nodeCurve: 'secp384r1' },
+  ES256: {
+    crv: 'P-256',
+    hash: 'sha256',
+    nodeCurve: 'prime256v1',
+    scalarBytes: 32,
+    order: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  },
+  ES384: {
+    crv: 'P-384',
+    hash: 'sha384',
+    nodeCurve: 'secp384r1',
+    scalarBytes: 48,
+    order:
+      0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  },
 });
 
 /** A public signing key as the JWKS publishes it (RFC 7517 §4, RFC 7518 §6.2.1). */
