@@ -158,6 +158,51 @@ describe('SNP appraisal: provisional firmware (COMMITTED vs CURRENT)', needsVect
     rejects(mixed, 'Milan', { permitProvisionalFirmware: true }, 'snp.firmware.provisional');
   });
 
+  // One rule for reserved TCB bytes (they have no order): a difference fails, permitted or not, whichever
+  // way it goes and whether the components are equal, below or above. Before, with provisional firmware
+  // permitted, reserved bytes were ignored unless a component was also above.
+  it('reserved TCB bytes that differ between COMMITTED and CURRENT fail in both directions, permitted or not', () => {
+    const cases: [SnpReport, SnpProduct, bigint][] = [
+      [milan(), 'Milan', 1n << 16n], // byte 2 (spl_4)
+      [milan(), 'Milan', 1n << 40n], // byte 5 (spl_7)
+      [turin(), 'Turin', 1n << 32n], // byte 4
+      [turin(), 'Turin', 1n << 48n], // byte 6
+    ];
+    for (const [base, product, bitOf] of cases) {
+      assert.equal(base.currentTcb & bitOf, 0n);
+      const higher = base.currentTcb | bitOf;
+      for (const permit of [false, true, undefined]) {
+        const policy: SnpPolicy = permit === undefined ? {} : { permitProvisionalFirmware: permit };
+        // COMMITTED's reserved byte above CURRENT's, then below it.
+        for (const r of [
+          { ...base, committedTcb: higher },
+          { ...base, currentTcb: higher, committedTcb: base.currentTcb },
+        ]) {
+          const a = rejects(r, product, policy, 'snp.firmware.provisional');
+          assert.match(a.failures[0]!.message, /reserved bytes/);
+        }
+      }
+    }
+    // ... also when a component is legitimately lower (permitted): the reserved bytes alone are named.
+    const base = milan();
+    const lower = base.currentTcb - (1n << 56n); // microcode - 1
+    passes(
+      { ...base, committedTcb: lower },
+      'Milan',
+      { permitProvisionalFirmware: true },
+      'permitProvisionalFirmware',
+    );
+    for (const committedTcb of [lower | (1n << 16n), lower]) {
+      const r = {
+        ...base,
+        committedTcb,
+        currentTcb: committedTcb === lower ? base.currentTcb | (1n << 16n) : base.currentTcb,
+      };
+      const a = rejects(r, 'Milan', { permitProvisionalFirmware: true }, 'snp.firmware.provisional');
+      assert.match(a.failures[0]!.message, /in: reserved bytes$/);
+    }
+  });
+
   it('a committed firmware version that differs is rejected unless permitted (and never when above)', () => {
     const base = milan(); // 1.55.29
     const older = { ...base, committedBuild: 28 };

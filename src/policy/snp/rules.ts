@@ -396,15 +396,13 @@ export const SNP_RULES: readonly SnpRule[] = [
       const failures: PolicyFailure[] = [];
       const committed = decodeTcb(r.committedTcb, c.product);
       const current = decodeTcb(r.currentTcb, c.product);
-      const tcbProblem = permit
-        ? provisionalTcbProblem(committed, current)
-        : tcbInequality(committed, current);
+      const tcbProblem = committedTcbProblem(committed, current, c.product, permit);
       if (tcbProblem) {
         failures.push(
           ...fail(
             'snp.firmware.provisional',
             permit
-              ? `COMMITTED_TCB is above CURRENT_TCB in: ${tcbProblem}`
+              ? `COMMITTED_TCB is not at most CURRENT_TCB in: ${tcbProblem}`
               : `COMMITTED_TCB differs from CURRENT_TCB in: ${tcbProblem} (provisional firmware is not permitted)`,
             `${permit ? '<=' : '=='} CURRENT_TCB ${formatTcb(current)}`,
             formatTcb(committed),
@@ -565,15 +563,31 @@ function compareVersions(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-/** Components (or reserved bytes) in which two TCBs differ; undefined when they are identical. */
-function tcbInequality(a: Tcb, b: Tcb): string | undefined {
-  if (a.raw === b.raw) return undefined;
-  const differ = TCB_COMPONENTS.filter((k) => a[k] !== b[k]);
-  return differ.length > 0 ? differ.join(', ') : 'reserved bytes';
+const U64 = (1n << 64n) - 1n;
+
+/** The bits of a TCB_VERSION that no component of `product`'s layout uses (its reserved bytes). */
+function reservedTcbBits(product: SnpProduct): bigint {
+  const all = { fmc: 0xff, bootloader: 0xff, tee: 0xff, snp: 0xff, microcode: 0xff };
+  return ~encodeTcb(all, product) & U64;
 }
 
-/** Components in which COMMITTED_TCB is above CURRENT_TCB; undefined when committed <= current. */
-function provisionalTcbProblem(committed: Tcb, current: Tcb): string | undefined {
-  const above = tcbComponentsBelow(current, committed);
-  return above.length > 0 ? above.join(', ') : undefined;
+/**
+ * Where COMMITTED_TCB departs from CURRENT_TCB (undefined when it does not): the components above CURRENT_TCB
+ * when provisional firmware is permitted, the components that differ when it is not, and in both cases the
+ * reserved bytes if they differ. Reserved bytes have no order (on Milan and Genoa they are the VCEK's
+ * spl_4..spl_7), so two TCBs that differ there cannot be said to be ordered: one rule, fail closed, whatever
+ * the direction of the components.
+ */
+function committedTcbProblem(
+  committed: Tcb,
+  current: Tcb,
+  product: SnpProduct,
+  permit: boolean,
+): string | undefined {
+  const parts: string[] = permit
+    ? tcbComponentsBelow(current, committed)
+    : TCB_COMPONENTS.filter((k) => committed[k] !== current[k]);
+  const reserved = reservedTcbBits(product);
+  if ((committed.raw & reserved) !== (current.raw & reserved)) parts.push('reserved bytes');
+  return parts.length > 0 ? parts.join(', ') : undefined;
 }
