@@ -6,10 +6,20 @@ import type { OutputFormat } from './c509-output.js';
 import type { CaConfig } from './config.js';
 import type { TpmDeviceInfo } from './extensions.js';
 import type { CaKeyStore } from './key-store.js';
-import type { PlatformCa } from './platform-ca.js';
 import type { CaRepository, CertificateKind } from './repository.js';
 
-/** Options, requests and results of {@link PlatformCa} (docs/ca.md "API"). */
+/**
+ * The platform CA's option, request and result types (docs/ca.md "API"). Types only, and no import of the
+ * CA itself: an issuing CA is described by {@link CaIssuer}, which PlatformCa satisfies.
+ */
+
+/** What {@link InitCaOptions.issuer} needs of an open CA to make this one its intermediate. */
+export interface CaIssuer {
+  /** The issuer's certificate, then its issuers up to the root (DER). */
+  readonly chain: readonly Uint8Array[];
+  /** Issues an intermediate CA certificate (pathLen 0) for `subject` (DER Name) and `spki` (DER). */
+  issueCaCertificate(subject: Uint8Array, spki: Uint8Array): Promise<IssuedCertificate>;
+}
 
 export interface PlatformCaOptions {
   /** Clock (default: the system clock). */
@@ -31,7 +41,7 @@ export interface InitCaOptions extends PlatformCaOptions {
   /** RFC 4514 subject, default `CN=Vouchsafe Platform CA`. */
   readonly subject?: string;
   /** An open CA that issues this one as an intermediate (pathLen 0); default: self-signed root. */
-  readonly issuer?: PlatformCa;
+  readonly issuer?: CaIssuer;
   /** Configuration overrides on top of the defaults (validated as ca.json is). */
   readonly config?: Partial<Omit<CaConfig, 'version' | 'keyType'>>;
 }
@@ -60,7 +70,7 @@ export interface EkRequest {
 
 export interface TeeAkRequest {
   readonly instanceId: bigint | string;
-  /** The 64-byte nonce this CA issued with {@link PlatformCa.createNonce}. */
+  /** The 64-byte nonce this CA issued (PlatformCa.createNonce). */
   readonly nonce: Uint8Array;
   /** The SEV-SNP ATTESTATION_REPORT. */
   readonly report: Uint8Array;

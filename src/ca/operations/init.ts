@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgument } from '../../errors.js';
+import { parseCertificate } from '../../formats/x509/certificate.js';
+import { toHex } from '../../util/bytes.js';
+import { keyType, keyTypeOf } from '../algorithms.js';
+import { CA_FILES, certificatePem } from '../ca-files.js';
+import { newSerialNumber, signCertificate } from '../certificate.js';
+import { defaultCaConfig, parseCaConfig, serializeCaConfig } from '../config.js';
+import { type CaContext, caNow, createCaContext, DAY_MS, logDraft, serialHex, sha256 } from '../context.js';
+import { wholeSeconds } from '../der.js';
+import { keyIdentifier } from '../extensions.js';
+import { spkiSha256 } from '../key-input.js';
+import { FileKeyStore } from '../key-store.js';
+import { nameFromString } from '../names.js';
+import type { InitCaOptions } from '../options.js';
+import { caExtensions } from '../profiles.js';
+import { SqliteCaRepository } from '../sqlite-repository.js';
+
+/**
+ * Creates a CA in `opts.dir` (created with mode 0700; must not already hold a CA): key, certificate
+ * (self-signed root, or an intermediate issued by `opts.issuer`), `ca.json`, database; logs `ca.init`.
+ * Throws InvalidArgument `ca.init.exists`, `ca.key_type`, `ca.config`, `ca.name`.
+ */
+export async function initCa(opts: InitCaOptions): Promise<CaContext> {
+  const type = keyType(opts.keyType ?? 'p384').name;
+  const base = defaultCaConfig(type);
+  const config = parseCaConfig(
+    JSON.parse(serializeCaConfig({ ...base, ...(opts.config ?? {}), version: 1, keyType: type })),
+  );
+  const dir = opts.dir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(join(dir, CA_FILES.config)) || existsSync(join(dir, CA_FILES.database))) {
+    throw new InvalidArgument('ca.init.exists', `${dir} already holds a CA`);
+  }
+  const keyStore =
+    opts.keyStore ??
+    (await FileKeyStore.create(join(dir, CA_FILES.key), type, { passphrase: opts.passphrase }));
+  if (keyTypeOf(keyStore.publicKey) !== type) {
+    throw new InvalidArgument('ca.key_type', 'the key store key is not of the configured key type');
+  }
+  const subject = nameFromString(opts.subject ?? 'CN=Vouchsafe Platform CA');
+  const spki = new Uint8Array(keyStore.publicKey.export({ type: 'spki', format: 'der' }));
+  let certificate: Uint8Array;
+  let chain: Uint8Array[];
+  if (opts.issuer) {
+    const issued = await opts.issuer.issueCaCertificate(subject, spki);
+    certificate = issued.der;
+    chain = [certificate, ...opts.issuer.chain];
+  } else {
+    const notBefore = wholeSeconds((opts.now ?? (() => new Date()))());
+    certificate = await signCertificate(
+      {
+        serialNumber: newSerialNumber(),
+        signatureAlgorithm: config.signatureAlgorithm,
+        issuer: subject,
+        notBefore,
+        notAfter: new Date(notBefore.getTime() + config.lifetimes.caDays * DAY_MS),
+        subject,
+        subjectPublicKeyInfo: spki,
+        extensions: caExtensions(spki, keyIdentifier(spki)),
+      },
+      keyStore,
+    );
+    chain = [certificate];
+  }
+  writeFileSync(join(dir, CA_FILES.config), serializeCaConfig(config), { mode: 0o644 });
+  writeFileSync(join(dir, CA_FILES.certificate), certificatePem(certificate), { mode: 0o644 });
+  writeFileSync(join(dir, CA_FILES.chain), chain.map(certificatePem).join(''), { mode: 0o644 });
+  const repository = opts.repository ?? SqliteCaRepository.open(join(dir, CA_FILES.database));
+  const ctx = createCaContext({
+    dir,
+    config,
+    keyStore,
+    repository,
+    certificate,
+    chain,
+    snpVerifier: opts.snpVerifier,
+    now: opts.now,
+  });
+  const cert = parseCertificate(certificate);
+  const kind = opts.issuer ? 'intermediate' : 'root';
+  await repository.insertCertificate(
+    {
+      serial: serialHex(cert.serialNumber),
+      kind,
+      instanceId: null,
+      identityJson: null,
+      spkiSha256: spkiSha256(spki),
+      ekPublic: null,
+      notBefore: cert.notBefore.getTime(),
+      notAfter: cert.notAfter.getTime(),
+      issuedAt: caNow(ctx).getTime(),
+      der: certificate,
+      c509: null,
+      revokedAt: null,
+      revocationReason: null,
+    },
+    logDraft(ctx, 'ca.init', null, 'accept', ['ca.initialized'], {
+      keyType: type,
+      kind,
+      certificateSha256: toHex(sha256(certificate)),
+    }),
+  );
+  return ctx;
+}
