@@ -11,8 +11,17 @@ export interface KbsDeps {
   readonly tokens: KbsTokens;
   /** RCAR session lifetime, ms (default 300 000: Trustee's 5 minutes). */
   readonly sessionTtlMs?: number;
-  /** Sessions held at once; beyond it /auth answers 503 (default 10 000). */
+  /**
+   * Sessions held at once, all clients together (default 10 000). When full, the oldest pending session of
+   * the client address holding the most pending sessions is evicted; /auth answers 503 only when every
+   * session is attested.
+   */
   readonly maxSessions?: number;
+  /**
+   * Pending (not yet attested) sessions one client address (an IPv6 /64) may hold (default 256); at the
+   * limit its own oldest pending session is evicted, never another address's.
+   */
+  readonly maxPendingSessionsPerSource?: number;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
 }

@@ -4,6 +4,7 @@ import { parseReport } from '../formats/snp/report.js';
 import { toHex } from '../util/bytes.js';
 import { encodeStdBase64 } from './base64.js';
 import { type BindingCandidate, bindingCandidates, matchBinding, trusteeRuntimeData } from './binding.js';
+import { sourceOf } from './client-source.js';
 import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
 import type { KbsDeps } from './deps.js';
 import { parseSnpPrimaryEvidence } from './evidence.js';
@@ -38,6 +39,9 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
   const sessions = new SessionStore({
     ttlMs: deps.sessionTtlMs ?? 300_000,
     maxSessions: deps.maxSessions ?? 10_000,
+    ...(deps.maxPendingSessionsPerSource !== undefined
+      ? { maxPendingPerSource: deps.maxPendingSessionsPerSource }
+      : {}),
     now,
   });
 
@@ -60,7 +64,8 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
       parseAuthRequest(req.body);
       const { challenge } = await deps.broker.issueChallenge();
       const nonce = encodeStdBase64(challenge);
-      const s = sessions.create(nonce, challenge);
+      // Counted against the client's address (req.ip: the socket's peer unless fastify trusts a proxy).
+      const s = sessions.create(sourceOf(req.ip), nonce, challenge);
       return reply
         .header('set-cookie', sessionCookie(s.id, s.expiresAt))
         .header('content-type', 'application/json')

@@ -8,6 +8,13 @@ import { InvalidArgument } from '../errors.js';
  * id (so a lookup compares digests, not the secret id). Expired sessions are answered as expired for one
  * more lifetime, then forgotten. In memory only: a session lives on the replica that created it (the
  * token, not the cookie, is what works across replicas).
+ *
+ * Bounded per source and in total, so that a flood of `/auth` calls from one place cannot evict the pending
+ * session of a client elsewhere: each source (client address, see client-source.ts) holds at most
+ * `maxPendingPerSource` pending (`authed`) sessions, and a source at its limit gives up its own oldest one.
+ * When the whole store is full, the oldest pending session of the source holding the most pending sessions
+ * goes (the caller's own on a tie). Attested sessions are never evicted: they are what a genuine report
+ * earned, and an attacker cannot make them in bulk.
  */
 
 export type SessionState =
@@ -28,22 +35,50 @@ const ID_PATTERN = /^[0-9a-f]{64}$/;
 
 const keyOf = (id: string): string => createHash('sha256').update(id, 'ascii').digest('hex');
 
+interface Entry {
+  state: SessionState;
+  readonly source: string;
+}
+
+/** One source's sessions, oldest first (a Set iterates in insertion order), and how many are pending. */
+interface SourceSessions {
+  readonly keys: Set<string>;
+  pending: number;
+}
+
+export interface SessionStoreOptions {
+  readonly ttlMs: number;
+  /** Sessions held at once, all sources together. */
+  readonly maxSessions: number;
+  /** Pending (`authed`) sessions one source may hold (default 256, at most maxSessions). */
+  readonly maxPendingPerSource?: number;
+  readonly now: () => number;
+}
+
+const positive = (v: unknown, name: string): number => {
+  if (!Number.isSafeInteger(v) || (v as number) <= 0) {
+    throw new InvalidArgument('kbs.config', `${name} must be a positive integer`);
+  }
+  return v as number;
+};
+
 export class SessionStore {
-  private readonly sessions = new Map<string, SessionState>();
+  private readonly sessions = new Map<string, Entry>();
+  private readonly bySource = new Map<string, SourceSessions>();
   private readonly ttlMs: number;
   private readonly max: number;
+  private readonly perSource: number;
   private readonly now: () => number;
   private writes = 0;
 
-  constructor(opts: { ttlMs: number; maxSessions: number; now: () => number }) {
-    if (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs <= 0) {
-      throw new InvalidArgument('kbs.config', 'sessionTtlMs must be a positive integer');
-    }
-    if (!Number.isSafeInteger(opts.maxSessions) || opts.maxSessions <= 0) {
-      throw new InvalidArgument('kbs.config', 'maxSessions must be a positive integer');
-    }
-    this.ttlMs = opts.ttlMs;
-    this.max = opts.maxSessions;
+  /** Throws InvalidArgument `kbs.config` for a limit or lifetime that is not a positive integer. */
+  constructor(opts: SessionStoreOptions) {
+    this.ttlMs = positive(opts.ttlMs, 'sessionTtlMs');
+    this.max = positive(opts.maxSessions, 'maxSessions');
+    this.perSource = Math.min(
+      positive(opts.maxPendingPerSource ?? 256, 'maxPendingSessionsPerSource'),
+      this.max,
+    );
     this.now = opts.now;
   }
 
@@ -51,52 +86,84 @@ export class SessionStore {
     return this.sessions.size;
   }
 
+  /** Pending sessions `source` holds now. */
+  pendingOf(source: string): number {
+    return this.bySource.get(source)?.pending ?? 0;
+  }
+
   /**
-   * Creates an `authed` session; returns its id and expiry. When the store is full (after forgetting
-   * long-expired sessions) the oldest `authed` session is evicted, so a flood of /auth calls cannot lock
-   * out attested sessions; only when every session is attested does it throw InvalidArgument
-   * `kbs.sessions_full`.
+   * Creates an `authed` session for a client at `source`; returns its id and expiry. A source at
+   * `maxPendingPerSource` loses its own oldest pending session; a full store loses the oldest pending
+   * session of the source with the most (see the class comment). Throws InvalidArgument `kbs.sessions_full`
+   * only when every session held is attested.
    */
-  create(nonce: string, challenge: Uint8Array): { id: string; expiresAt: number } {
+  create(source: string, nonce: string, challenge: Uint8Array): { id: string; expiresAt: number } {
     if (++this.writes % 256 === 0 || this.sessions.size >= this.max) this.sweep();
-    if (this.sessions.size >= this.max) this.evictOldestAuthed();
+    const own = this.bySource.get(source);
+    if (own && own.pending >= this.perSource) this.evictOldestPending(own);
+    if (this.sessions.size >= this.max) {
+      const heaviest = this.heaviestSource(own);
+      if (heaviest) this.evictOldestPending(heaviest);
+    }
     if (this.sessions.size >= this.max) throw new InvalidArgument('kbs.sessions_full', 'too many sessions');
     const id = randomBytes(32).toString('hex');
     const expiresAt = this.now() + this.ttlMs;
-    this.sessions.set(keyOf(id), { phase: 'authed', nonce, challenge, expiresAt });
+    const k = keyOf(id);
+    this.sessions.set(k, { state: { phase: 'authed', nonce, challenge, expiresAt }, source });
+    const mine = own ?? { keys: new Set<string>(), pending: 0 };
+    if (!own) this.bySource.set(source, mine);
+    mine.keys.add(k);
+    mine.pending++;
     return { id, expiresAt };
   }
 
   get(id: string): SessionLookup {
     if (!ID_PATTERN.test(id)) return { status: 'unknown' };
-    const s = this.sessions.get(keyOf(id));
-    if (!s) return { status: 'unknown' };
-    if (s.expiresAt <= this.now()) return { status: 'expired' };
-    return { status: 'ok', session: s };
+    const e = this.sessions.get(keyOf(id));
+    if (!e) return { status: 'unknown' };
+    if (e.state.expiresAt <= this.now()) return { status: 'expired' };
+    return { status: 'ok', session: e.state };
   }
 
   /** Marks a session attested, keeping its expiry; false if it is gone or no longer `authed`. */
   attest(id: string, token: string): boolean {
-    const k = keyOf(id);
-    const s = this.sessions.get(k);
-    if (s?.phase !== 'authed') return false;
-    this.sessions.set(k, { phase: 'attested', token, expiresAt: s.expiresAt });
+    const e = this.sessions.get(keyOf(id));
+    if (e?.state.phase !== 'authed') return false;
+    e.state = { phase: 'attested', token, expiresAt: e.state.expiresAt };
+    const src = this.bySource.get(e.source);
+    if (src) src.pending--;
     return true;
-  }
-
-  private evictOldestAuthed(): void {
-    // Map iteration is insertion order: the first authed entry is the oldest.
-    for (const [k, s] of this.sessions) {
-      if (s.phase === 'authed') {
-        this.sessions.delete(k);
-        return;
-      }
-    }
   }
 
   /** Forgets sessions that expired more than one lifetime ago. */
   sweep(): void {
     const cutoff = this.now() - this.ttlMs;
-    for (const [k, s] of this.sessions) if (s.expiresAt <= cutoff) this.sessions.delete(k);
+    for (const [k, e] of this.sessions) if (e.state.expiresAt <= cutoff) this.remove(k, e);
+  }
+
+  /** The source with the most pending sessions; `own` wins a tie. Undefined when none is pending. */
+  private heaviestSource(own: SourceSessions | undefined): SourceSessions | undefined {
+    let best = own && own.pending > 0 ? own : undefined;
+    for (const src of this.bySource.values()) if (src.pending > (best?.pending ?? 0)) best = src;
+    return best;
+  }
+
+  private evictOldestPending(src: SourceSessions): void {
+    for (const k of src.keys) {
+      const e = this.sessions.get(k);
+      if (e?.state.phase === 'authed') {
+        this.remove(k, e);
+        return;
+      }
+    }
+  }
+
+  private remove(k: string, e: Entry): void {
+    this.sessions.delete(k);
+    const src = this.bySource.get(e.source);
+    if (!src) return;
+    src.keys.delete(k);
+    if (e.state.phase === 'authed') src.pending--;
+    if (src.keys.size === 0) this.bySource.delete(e.source);
   }
 }

@@ -10,6 +10,7 @@ import {
   NotSupported,
   PolicyRejected,
 } from '../../src/errors.js';
+import { sourceOf } from '../../src/kbs/client-source.js';
 import { readCookie, sessionCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
@@ -146,7 +147,7 @@ describe('sessions and cookies', () => {
   it('lifecycle: authed -> attested; expired for one more lifetime, then unknown', () => {
     let t = 1000;
     const s = new SessionStore({ ttlMs: 100, maxSessions: 10, now: () => t });
-    const { id } = s.create('nonce', new Uint8Array(32));
+    const { id } = s.create('192.0.2.1', 'nonce', new Uint8Array(32));
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.equal(s.get(id).status, 'ok');
     assert.equal(s.attest(id, 'tok'), true);
@@ -163,14 +164,82 @@ describe('sessions and cookies', () => {
 
   it('when full, evicts the oldest authed session; refuses only when all are attested', () => {
     const s = new SessionStore({ ttlMs: 1000, maxSessions: 2, now: () => 0 });
-    const a = s.create('a', new Uint8Array(32));
-    const b = s.create('b', new Uint8Array(32));
+    const src = '192.0.2.1';
+    const a = s.create(src, 'a', new Uint8Array(32));
+    const b = s.create(src, 'b', new Uint8Array(32));
     s.attest(b.id, 't');
-    const c = s.create('c', new Uint8Array(32));
+    const c = s.create(src, 'c', new Uint8Array(32));
     assert.equal(s.get(a.id).status, 'unknown');
     assert.equal(s.get(b.id).status, 'ok');
     s.attest(c.id, 't');
-    throwsReason(() => s.create('d', new Uint8Array(32)), 'ERR_INVALID_ARGUMENT', 'kbs.sessions_full');
+    throwsReason(() => s.create(src, 'd', new Uint8Array(32)), 'ERR_INVALID_ARGUMENT', 'kbs.sessions_full');
+    throwsReason(
+      () => s.create('198.51.100.1', 'd', new Uint8Array(32)),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.sessions_full',
+    );
+  });
+
+  it("a flood from one source evicts only that source's pending sessions", () => {
+    const s = new SessionStore({ ttlMs: 1000, maxSessions: 100, maxPendingPerSource: 4, now: () => 0 });
+    const victim = s.create('192.0.2.1', 'v', new Uint8Array(32));
+    const attested = s.create('192.0.2.2', 'w', new Uint8Array(32));
+    s.attest(attested.id, 't');
+    const first = s.create('198.51.100.7', 'x', new Uint8Array(32));
+    for (let i = 0; i < 10_000; i++) s.create('198.51.100.7', `f${i}`, new Uint8Array(32));
+    assert.equal(s.get(victim.id).status, 'ok');
+    assert.equal(s.get(attested.id).status, 'ok');
+    assert.equal(s.get(first.id).status, 'unknown');
+    assert.equal(s.pendingOf('198.51.100.7'), 4);
+    assert.equal(s.size, 6);
+  });
+
+  it('when the whole store is full, the source with the most pending sessions gives one up', () => {
+    const s = new SessionStore({ ttlMs: 1000, maxSessions: 10, maxPendingPerSource: 4, now: () => 0 });
+    const victim = s.create('192.0.2.1', 'v', new Uint8Array(32));
+    // A flood from many sources fills the store; each keeps at most 4 pending.
+    for (let i = 0; i < 1000; i++) s.create(`203.0.113.${i % 3}`, `f${i}`, new Uint8Array(32));
+    assert.equal(s.size, 10);
+    assert.equal(s.get(victim.id).status, 'ok');
+    // A newcomer still gets a session, at a flooding source's expense.
+    const other = s.create('192.0.2.9', 'o', new Uint8Array(32));
+    assert.equal(s.get(other.id).status, 'ok');
+    assert.equal(s.get(victim.id).status, 'ok');
+    assert.equal(s.pendingOf('192.0.2.1'), 1);
+  });
+
+  it('expired sessions are swept from their source too', () => {
+    let t = 0;
+    const s = new SessionStore({ ttlMs: 100, maxSessions: 10, maxPendingPerSource: 2, now: () => t });
+    s.create('192.0.2.1', 'a', new Uint8Array(32));
+    s.create('192.0.2.1', 'b', new Uint8Array(32));
+    t = 200;
+    s.sweep();
+    assert.equal(s.size, 0);
+    assert.equal(s.pendingOf('192.0.2.1'), 0);
+  });
+
+  it('refuses limits that are not positive integers', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      throwsReason(
+        () => new SessionStore({ ttlMs: 1, maxSessions: 1, maxPendingPerSource: bad, now: () => 0 }),
+        'ERR_INVALID_ARGUMENT',
+        'kbs.config',
+      );
+    }
+  });
+
+  it('sources: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by /64, anything else one local source', () => {
+    assert.equal(sourceOf('192.0.2.1'), '192.0.2.1');
+    assert.equal(sourceOf('::ffff:192.0.2.1'), '192.0.2.1');
+    assert.equal(sourceOf('::ffff:c000:201'), '192.0.2.1');
+    assert.equal(sourceOf('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(sourceOf('2001:db8:1:2::9'), '2001:db8:1:2::/64');
+    assert.equal(sourceOf('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(sourceOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(sourceOf('::1'), '0:0:0:0::/64');
+    assert.equal(sourceOf(undefined), 'local');
+    assert.equal(sourceOf('not an address'), 'local');
   });
 });
 
