@@ -74,6 +74,10 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
     },
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Router refusals (a path parameter over maxParamLength, a malformed URL) go through the one error
+    // table too; fastify's own body for them has no `reason` (found by test/fuzz/http.test.ts).
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
+      sendError(req, reply, fromFastify(err)),
   }) as unknown as FastifyInstance;
   // JSON only: a text/plain body is refused (415) instead of being parsed as a string.
   app.removeContentTypeParser('text/plain');
