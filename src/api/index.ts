@@ -3,13 +3,13 @@
  * (docs/api.md), plus the KBS routes from src/kbs.
  */
 
-export { createSnpEvidenceVerifier, type SnpEvidenceOptions } from '../evidence/snp/pipeline.js';
 export {
   type NativeAttestInput,
   type NativeAttestResult,
   NativeService,
   REPORT_DATA_PARAMS,
 } from '../native/service.js';
+export { createTeeVerifier, type SnpTeeConfig, type TeeConfig } from '../policy/tees.js';
 export { checkBearer, describePublicKey, openAdminToken, openSigningKey } from './broker-keys.js';
 export { ApiError, type ErrorBody, errorResponse, STATUS_BY_CODE, STATUS_BY_REASON } from './http-errors.js';
 export { parseHostPort } from './listen-address.js';

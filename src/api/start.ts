@@ -7,11 +7,10 @@ import { Broker } from '../broker/broker.js';
 import { openFileKek } from '../broker/kek.js';
 import { KdsClient } from '../collateral/kds-client.js';
 import { InvalidArgument } from '../errors.js';
-import { SnpVerifier, type TrustedRoot } from '../evidence/snp/index.js';
-import { createSnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
-import type { SnpReport } from '../formats/snp/index.js';
+import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
-import { appraiseSnp, parseSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
+import { parseSnpPolicy } from '../policy/snp/index.js';
+import { createTeeVerifier } from '../policy/tees.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
@@ -87,9 +86,9 @@ export interface RunningBroker {
 /**
  * Starts a broker: opens the store (SQLite `<dataDir>/vouchsafe.db`, created on first run, or PostgreSQL
  * when `databaseUrl` is given), the KEK file, the response-signing key and the admin token (each created
- * 0600 on first run), builds the Broker with the one SNP evidence verifier (src/evidence/snp/pipeline.ts:
- * src/evidence/snp, certificate table first, then AMD KDS; optional CRL) and the real appraiser
- * (src/policy/snp appraiseSnp), and, unless `kbs: false`, the Trustee KBS on the same verifier (token keys
+ * 0600 on first run), builds the Broker with the TEE table's verifier and appraiser (src/policy/tees.ts;
+ * SEV-SNP through src/evidence/snp verifySnpAttestation: certificate table first, then AMD KDS; optional
+ * CRL) and, unless `kbs: false`, the Trustee KBS on the same Broker (token keys
  * in `<dataDir>/token-keys.json`; docs/kbs.md "Running it"); then listens.
  *
  * Throws InvalidArgument (`api.listen`, `broker.kek.*`, `api.signing_key.*`, `api.admin_token.*`,
@@ -124,13 +123,20 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
           });
     const crl = opts.crl ?? 'none';
     if (crl === 'none') logger.warn({ event: 'crl_off' }, 'AMD CRLs are not checked (crl: none)');
-    const evidence = createSnpEvidenceVerifier({ verifier: new SnpVerifier(), trustedRoots, kds, crl, now });
+    if (crl === 'kds' && kds === 'none') throw new TypeError("crl: 'kds' needs a KDS client");
+    const tees = createTeeVerifier({
+      now,
+      snp: {
+        trustedRoots,
+        ...(kds === 'none' ? {} : { getter: kds }),
+        checkRevocations: crl === 'kds',
+      },
+    });
     const broker = new Broker({
       store,
       kek,
-      verifyEvidence: evidence.verifyEvidence,
-      appraise: (report: SnpReport, product, policy) =>
-        appraiseSnp(report, product, policy as unknown as SnpPolicy).failures,
+      verifyEvidence: tees.verifyEvidence,
+      appraise: tees.appraise,
       now,
       ...(opts.challengeTtlMs !== undefined ? { challengeTtlMs: opts.challengeTtlMs } : {}),
       ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
@@ -147,7 +153,6 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
         ? undefined
         : await openBrokerKbs({
             broker,
-            evidence,
             dataDir,
             url: () => url ?? `${scheme}://${urlHost}:${port}`,
             now,

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { AttestationError, InvalidArgument, NotSupported, PolicyRejected } from '../errors.js';
+import { assertSupportedTee } from '../policy/tees.js';
 import { type AuditVerification, verifyAuditChain } from '../store/audit-verify.js';
 import type {
   AuditDetailValue,
@@ -232,7 +233,8 @@ export class Broker {
 
   /**
    * Decides a key release, in this order: consume the challenge; verify the evidence (injected); check
-   * REPORT_DATA against `expectedReportData`; find the instance by HOST_DATA; appraise (injected);
+   * its report data (SEV-SNP REPORT_DATA) against `expectedReportData`; find the instance by the
+   * evidence's identity-bearing field (SEV-SNP HOST_DATA); appraise (injected);
    * apply the rollback/clone rules; get or create the sealing key; start the boot; audit. The last four
    * happen in one store transaction with the instance locked, so concurrent first boots create one key.
    */
@@ -263,23 +265,30 @@ export class Broker {
     if (!found) throw new BrokerRefused('broker.challenge_unknown');
     if (found.expiresAt <= this.now()) throw new BrokerRefused('broker.challenge_expired');
 
-    // Step 2: the report is signed by a genuine AMD chip (injected verifier).
-    const { report, product } = await this.verifyEvidence(req.tee, req.report, req.certTable);
+    // Step 2: the evidence is signed by a genuine TEE (injected verifier; TEE-independent claims out).
+    const evidence = await this.verifyEvidence(req.tee, req.report, req.certTable);
+    const claims = evidence.claims;
+    if (claims.tee !== req.tee) throw new NotSupported('broker.tee', 'the verifier answered for another TEE');
 
-    // Step 3: REPORT_DATA binds our challenge, the guest's fresh key and its stated counter.
-    if (!ctEqual(report.reportData, req.expectedReportData))
+    // Step 3: the report data binds our challenge, the guest's fresh key and its stated counter.
+    if (!(claims.reportData instanceof Uint8Array) || !ctEqual(claims.reportData, req.expectedReportData))
       throw new BrokerRefused('broker.report_data_mismatch');
 
-    // Step 4: HOST_DATA names a registered instance (naming only; the host chose it).
-    const inst = await this.store.findInstanceByHostData(report.hostData);
+    // Step 4: the identity-bearing field (SEV-SNP HOST_DATA) names a registered instance (naming only; the
+    // host chose it). Evidence without one cannot name an instance.
+    const named = claims.identityField?.value;
+    if (!(named instanceof Uint8Array) || named.length !== HOST_DATA_BYTES)
+      throw new BrokerRefused('broker.unknown_instance');
+    const inst = await this.store.findInstanceByHostData(named);
     if (!inst) throw new BrokerRefused('broker.unknown_instance');
     ctx.instance = inst.id;
 
     // Step 5: the instance's policy accepts the evidence (injected appraiser; every failure listed).
-    const failures = await this.appraise(report, product, inst.policy);
+    const failures = await this.appraise(evidence, inst.policy);
     if (failures.length > 0) throw new PolicyRejected(failures);
 
-    return this.store.transaction((tx) => this.startBoot(tx, inst.id, req, ctx, keys));
+    const released = await this.store.transaction((tx) => this.startBoot(tx, inst.id, req, ctx, keys));
+    return { ...released, evidence: claims };
   }
 
   /** Steps 6-8, inside the transaction with the instance row locked. */
@@ -289,7 +298,7 @@ export class Broker {
     req: ReleaseRequest,
     ctx: AuditContext,
     keys: Uint8Array[],
-  ): Promise<ReleaseResult> {
+  ): Promise<Omit<ReleaseResult, 'evidence'>> {
     const st = await tx.lockInstance(instanceId);
     if (!st) throw new BrokerRefused('broker.unknown_instance');
     // Read the clock only once the lock is held: a transaction that waited for the lock must judge the
@@ -572,7 +581,7 @@ function checkPolicy(policy: unknown): JsonValue {
 }
 
 function checkReleaseRequest(req: ReleaseRequest): void {
-  if (req?.tee !== 'snp') throw new NotSupported('broker.tee', `TEE ${String(req?.tee)} is not supported`);
+  assertSupportedTee(req?.tee, 'broker.tee');
   if (!(req.report instanceof Uint8Array)) throw new InvalidArgument('broker.report', 'report must be bytes');
   if (req.certTable !== undefined && !(req.certTable instanceof Uint8Array)) {
     throw new InvalidArgument('broker.cert_table', 'certTable must be bytes');

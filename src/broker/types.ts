@@ -1,35 +1,16 @@
-import type { PolicyFailure } from '../errors.js';
-import type { SnpProduct, SnpReport } from '../formats/snp/index.js';
+import type { EvidenceClaims } from '../evidence/types.js';
+import type { Appraise, VerifyEvidence } from '../policy/tees.js';
 import type { JsonValue, PlatformIdentity, Store } from '../store/types.js';
 import type { KekSource } from './kek.js';
 
-/** What a verifier returns once the report's signature chains to a pinned AMD root. */
-export interface VerifiedEvidence {
-  readonly report: SnpReport;
-  readonly product: SnpProduct;
-  /** The verifier's digest of what it verified (hex). The audit log records its own SHA-256 of the report. */
-  readonly evidenceDigest: string;
-}
-
 /**
- * Verifies evidence (parse + signature + chain). Injected: the broker holds no verification code. Must
- * throw an AttestationError for anything it does not accept.
+ * Evidence verification and appraisal are injected (the broker holds no verification code): production
+ * wires both from the TEE table (src/policy/tees.ts createTeeVerifier). The broker reads only the
+ * TEE-independent claims (src/evidence/types.ts): the identity-bearing field to find the instance, the
+ * report data for the binding, the evidence digest for the audit log.
  */
-export type VerifyEvidence = (
-  tee: 'snp',
-  report: Uint8Array,
-  certTable: Uint8Array | undefined,
-) => Promise<VerifiedEvidence>;
-
-/**
- * Appraises verified evidence against an instance's policy (opaque JSON to the broker). Returns every
- * failed check; an empty list accepts. Injected.
- */
-export type Appraise = (
-  report: SnpReport,
-  product: SnpProduct,
-  policy: JsonValue,
-) => readonly PolicyFailure[] | Promise<readonly PolicyFailure[]>;
+export type { EvidenceClaims, VerifiedEvidence } from '../evidence/types.js';
+export type { Appraise, VerifyEvidence } from '../policy/tees.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -46,6 +27,12 @@ export interface BrokerOptions {
   readonly leaseMs?: number;
   /** Called when a refusal could not be written to the audit log (the refusal still stands). */
   readonly onAuditFailure?: (err: unknown) => void;
+  /**
+   * Called for each guest refusal that names no real instance or boot (an unknown boot id, an unknown
+   * challenge, evidence that never got as far as naming an instance). Those are not audited: anyone can
+   * send them, and each would cost an fsync'd, hash-chained entry. Count them here (metrics).
+   */
+  readonly onUnattributedRefusal?: (kind: string, err: unknown) => void;
 }
 
 export interface IssuedChallenge {
@@ -78,8 +65,11 @@ export interface InstanceView extends InstanceIdentity {
 }
 
 export interface ReleaseRequest {
-  readonly tee: 'snp';
+  /** A TEE name of src/policy/tees.ts (`snp`). */
+  readonly tee: string;
+  /** The evidence (SEV-SNP: the attestation report). */
   readonly report: Uint8Array;
+  /** Collateral the host sent with it (SEV-SNP: the certificate table). */
   readonly certTable?: Uint8Array;
   /** The challenge the broker issued, echoed by the guest. */
   readonly challenge: Uint8Array;
@@ -87,6 +77,11 @@ export interface ReleaseRequest {
   readonly expectedReportData: Uint8Array;
   /** The counter in the guest's state-file header; null when the guest has no state yet. */
   readonly stateCounter: number | null;
+  /**
+   * SHA-256 of the sealed state file whose counter is stated (bound into REPORT_DATA by the wire layer).
+   * Required with a non-null `stateCounter`; compared with the digest committed with that counter.
+   */
+  readonly stateDigest?: Uint8Array | null;
   /**
    * The sealing-key version the guest's state was sealed with, when it is not the newest (after a
    * rotation): that version is returned too, as `stateKey`, so the guest can reseal under the new one.
@@ -106,4 +101,6 @@ export interface ReleaseResult {
   readonly commitToken: Uint8Array;
   readonly committedCounter: number | null;
   readonly leaseExpiresAt: number;
+  /** The claims of the verification this release rested on (for attestation tokens: no second verification). */
+  readonly evidence: EvidenceClaims;
 }

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker } from '../broker/broker.js';
 import { InvalidArgument, PolicyRejected } from '../errors.js';
-import { toSnpClaims } from '../evidence/snp/index.js';
-import type { SnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
-import { decodeGuestPolicy } from '../formats/snp/index.js';
 import { describeSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
 import type { JsonValue } from '../store/types.js';
 import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
@@ -15,13 +12,11 @@ import type { SecretSource } from './secrets.js';
 export const SEALING_KEY_PATH = 'vouchsafe/sealing-key/current';
 
 export interface BrokerKbsAdapterOptions {
-  readonly broker: Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
   /**
-   * The verifier the Broker was built with (src/evidence/snp/pipeline.ts createSnpEvidenceVerifier): the
-   * token's claims are the result of the Broker's own verification of the report, taken with
-   * `withVerified`; the report is verified once per attestation.
+   * The Broker. The token's claims are the claims its release returns (`ReleaseResult.evidence`): those of
+   * the verification the release decision rested on; the report is verified once per attestation.
    */
-  readonly evidence: Pick<SnpEvidenceVerifier, 'withVerified'>;
+  readonly broker: Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
   /** Operator secrets and their resource policies; none when absent. */
   readonly secrets?: SecretSource;
   /**
@@ -67,9 +62,9 @@ export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
  * The KBS's view of the Broker (KbsDeps.broker):
  * - `issueChallenge` is the Broker's (single use, stored by digest);
  * - `attest` is one Broker `release` (challenge, verification, REPORT_DATA, instance by HOST_DATA,
- *   appraisal, rollback/clone rules, audit) with no state counter (KBS clients have none), then the claims
- *   for the token, taken from the Broker's own verification of the report (`evidence.withVerified`: one
- *   verification per attestation). The released sealing key is held in memory under a random grant id (the token's `jti`)
+ *   appraisal, rollback/clone rules, audit) with no state counter (KBS clients have none); the token's
+ *   claims are the release's own (`ReleaseResult.evidence`: one verification per attestation, and the
+ *   claims are those the decision rested on). The released sealing key is held in memory under a random grant id (the token's `jti`)
  *   until the grant expires, then zeroed; the commit token is zeroed at once (KBS clients cannot commit).
  *   Every successful attest therefore starts a boot lease: a second attestation of the same instance
  *   within the lease is refused as a clone, as for any release.
@@ -107,34 +102,30 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
     issueChallenge: () => o.broker.issueChallenge(),
 
     async attest(req: KbsAttestRequest): Promise<KbsAttestation> {
-      const { result: r, verified } = await o.evidence.withVerified(req.report, () =>
-        o.broker.release({
-          tee: req.tee,
-          report: req.report,
-          ...(req.certTable ? { certTable: req.certTable } : {}),
-          challenge: req.challenge,
-          expectedReportData: req.expectedReportData,
-          stateCounter: null,
-        }),
-      );
+      const r = await o.broker.release({
+        tee: req.tee,
+        report: req.report,
+        ...(req.certTable ? { certTable: req.certTable } : {}),
+        challenge: req.challenge,
+        expectedReportData: req.expectedReportData,
+        stateCounter: null,
+      });
       r.commitToken.fill(0);
       r.stateKey?.key.fill(0);
       try {
-        if (!verified) {
-          // Wiring error: the Broker verifies with another verifier, so there are no claims to sign.
-          throw new Error("the Broker did not verify this report with the adapter's evidence verifier");
-        }
+        const claims = r.evidence;
         const inst = await o.broker.getInstance(r.instance.id);
         sweep();
         const grant = randomUUID();
         grants.set(grant, { key: r.key, instanceId: r.instance.id, expiresAt: now() + ttl });
         return {
           instance: r.instance,
-          claims: toSnpClaims(verified) as unknown as { [k: string]: unknown },
+          claims: claims.details as { [k: string]: unknown },
           policyId: `vouchsafe:instance-policy/${r.instance.id}`,
           appraisal: {
             measurementChecked: inst ? checksMeasurement(inst.policy) : false,
-            debugAllowed: decodeGuestPolicy(verified.report.policy).debug,
+            // Evidence that says nothing about debugging does not exclude it.
+            debugAllowed: claims.debug !== false,
           },
           grant,
         };

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Broker } from '../broker/broker.js';
-import type { SnpEvidenceVerifier } from '../evidence/snp/pipeline.js';
 import { type BrokerKbsAdapter, createBrokerKbsAdapter, SEALING_KEY_PATH } from './broker-adapter.js';
 import type { KbsDeps } from './deps.js';
 import { FileSecretSource } from './file-secrets.js';
@@ -70,9 +69,8 @@ export interface BrokerKbs {
 }
 
 export interface OpenBrokerKbsInput {
+  /** The Broker (the token's claims are those its release returns). */
   readonly broker: Broker;
-  /** The verifier the Broker was built with (the token's claims come from its verification). */
-  readonly evidence: Pick<SnpEvidenceVerifier, 'withVerified'>;
   readonly dataDir: string;
   /** The broker's URL, read when the first token is issued (the port may be known only after listening). */
   readonly url: () => string;
@@ -113,7 +111,6 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
       : undefined);
   const adapter = createBrokerKbsAdapter({
     broker: i.broker,
-    evidence: i.evidence,
     sealingKeyPaths,
     now: i.now,
     ...(secrets ? { secrets } : {}),

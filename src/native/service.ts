@@ -2,7 +2,7 @@ import { type KeyObject, sign } from 'node:crypto';
 import type { Metrics } from '../api/metrics.js';
 import type { Broker } from '../broker/broker.js';
 import type { ReleaseResult } from '../broker/types.js';
-import { InvalidArgument, isAttestationError, NotSupported, PolicyRejected } from '../errors.js';
+import { InvalidArgument, isAttestationError, PolicyRejected } from '../errors.js';
 import { LIMITS } from '../formats/aproxy/fields.js';
 import { computeReportData } from '../formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
@@ -13,6 +13,7 @@ import type {
   NegotiationParam,
   ProtocolVersion,
 } from '../formats/aproxy/types.js';
+import { assertSupportedTee } from '../policy/tees.js';
 import { zeroize } from '../util/zeroize.js';
 import { signAttestationResponse, signCommit } from './broker-signature.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
@@ -74,7 +75,7 @@ export class NativeService {
 
   /** A single-use challenge and the params REPORT_DATA must hash for `version`. */
   async challenge(tee: string, version: ProtocolVersion) {
-    if (tee !== 'snp') throw new NotSupported('api.tee', `TEE ${tee} is not supported`);
+    assertSupportedTee(tee, 'api.tee');
     const { challenge, expiresAt } = await this.broker.issueChallenge();
     this.metrics.inc('vouchsafe_challenges_total', { version });
     return { challenge, expiresAt, params: REPORT_DATA_PARAMS[version], version };
@@ -99,7 +100,7 @@ export class NativeService {
   }
 
   private async attestSteps(req: NativeAttestInput): Promise<NativeAttestResult> {
-    if (req.tee !== 'snp') throw new NotSupported('api.tee', `TEE ${req.tee} is not supported`);
+    assertSupportedTee(req.tee, 'api.tee');
     const stateCounter = checkStateCounter(req.version, req.stateCounter);
     const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
     // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it.
@@ -110,7 +111,7 @@ export class NativeService {
       ...(req.version === '0.2.0' ? { stateCounter } : {}),
     });
     const released = await this.broker.release({
-      tee: 'snp',
+      tee: req.tee,
       report: req.report,
       ...(req.certTable && req.certTable.length > 0 ? { certTable: req.certTable } : {}),
       challenge: req.challenge,

@@ -3,7 +3,12 @@ import { Broker } from '../../src/broker/broker.js';
 import { AesGcmKek, type KekSource } from '../../src/broker/kek.js';
 import type { Appraise, BrokerOptions, InstanceView, ReleaseRequest } from '../../src/broker/types.js';
 import type { PolicyFailure } from '../../src/errors.js';
-import { encodeGuestPolicy, encodeReport, type ReportFields } from '../../src/formats/snp/index.js';
+import {
+  encodeGuestPolicy,
+  encodeReport,
+  type ReportFields,
+  type SnpReport,
+} from '../../src/formats/snp/index.js';
 import type { Store } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { unverifiedTestVerifier } from './unverified-test-verifier.js';
@@ -54,7 +59,8 @@ export function makeReport(f: {
  * TEST ONLY appraiser over a tiny policy shape: {measurement: hex, minGuestSvn?: number}. Returns every
  * failure, like the real one will.
  */
-export const testAppraiser: Appraise = (report, _product, policy) => {
+export const testAppraiser: Appraise = (evidence, policy) => {
+  const report = evidence.native as SnpReport;
   const p = policy as { measurement?: string; minGuestSvn?: number };
   const failures: PolicyFailure[] = [];
   if (toHex(report.measurement) !== p.measurement) {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Broker } from '../../src/broker/broker.js';
-import type { VerifyEvidence } from '../../src/broker/types.js';
-import { createSnpEvidenceVerifier } from '../../src/evidence/snp/pipeline.js';
+import type { EvidenceClaims, VerifyEvidence } from '../../src/broker/types.js';
 import {
   createBrokerKbsAdapter,
   SEALING_KEY_PATH,
@@ -11,6 +10,7 @@ import {
 import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/kbs/resource-policy.js';
 import { MemorySecretStore } from '../../src/kbs/secrets.js';
 import type { SnpEarSubject } from '../../src/kbs/tokens/index.js';
+import { createTeeVerifier } from '../../src/policy/tees.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { rejectsReason, throwsReason } from './assert-error.js';
@@ -90,20 +90,22 @@ describe('resource policy', () => {
   });
 });
 
-/** TEST DOUBLE of the Broker's release (the real Broker is exercised in rcar.test.ts). */
-function fakeBroker(key: Uint8Array, commitToken: Uint8Array, verifyEvidence?: VerifyEvidence) {
+/**
+ * TEST DOUBLE of the Broker's release (the real Broker is exercised in rcar.test.ts): like the real one it
+ * verifies the report with its verifier and returns the claims of that verification with the release.
+ */
+function fakeBroker(key: Uint8Array, commitToken: Uint8Array, verifyEvidence: VerifyEvidence) {
   return {
     issueChallenge: async () => ({ challenge: new Uint8Array(32), expiresAt: 0 }),
-    // Like the real Broker: verifies the report it was given (the very object) with its verifier.
     release: async (req: { report: Uint8Array; certTable?: Uint8Array }) => {
-      if (verifyEvidence) await verifyEvidence('snp', req.report, req.certTable);
-      return releaseResult(key, commitToken);
+      const { claims } = await verifyEvidence('snp', req.report, req.certTable);
+      return releaseResult(key, commitToken, claims);
     },
     getInstance: async () => undefined,
   } as unknown as Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
 }
 
-function releaseResult(key: Uint8Array, commitToken: Uint8Array) {
+function releaseResult(key: Uint8Array, commitToken: Uint8Array, evidence: EvidenceClaims) {
   return {
     key,
     keyVersion: 1,
@@ -112,7 +114,16 @@ function releaseResult(key: Uint8Array, commitToken: Uint8Array) {
     commitToken,
     committedCounter: null,
     leaseExpiresAt: 0,
+    evidence,
   };
+}
+
+/** The TEE table's verifier over the simulator's Milan chain, as startBroker wires it. */
+function simVerifier(rootSha256: string): VerifyEvidence {
+  return createTeeVerifier({
+    now: Date.now,
+    snp: { trustedRoots: [{ product: 'Milan', sha256: rootSha256 }] },
+  }).verifyEvidence;
 }
 
 describe('broker adapter: grants', () => {
@@ -124,19 +135,12 @@ describe('broker adapter: grants', () => {
       hostData: new Uint8Array(32),
     });
     const { report, certTable } = fw.getReport(new Uint8Array(64));
-    const verifier = createSnpEvidenceVerifier({
-      trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-      kds: 'none',
-      crl: 'none',
-      now: Date.now,
-    });
     let t = 0;
     const key = new Uint8Array(32).fill(9);
     const commitToken = new Uint8Array(32).fill(5);
     const secrets = new MemorySecretStore();
     const a = createBrokerKbsAdapter({
-      broker: fakeBroker(key, commitToken, verifier.verifyEvidence),
-      evidence: verifier,
+      broker: fakeBroker(key, commitToken, simVerifier(chain.rootSha256)),
       secrets,
       grantTtlMs: 1000,
       now: () => t,
@@ -193,22 +197,16 @@ describe('broker adapter: grants', () => {
 });
 
 describe('one verification per attestation', () => {
-  it("the token's claims are the Broker's own verification of the very report, not a second one", async () => {
+  it("the token's claims are those of the Broker's own verification of the very report", async () => {
     const chain = await sharedSimChain('Milan');
-    const verifier = createSnpEvidenceVerifier({
-      trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-      kds: 'none',
-      crl: 'none',
-      now: Date.now,
-    });
+    const verify = simVerifier(chain.rootSha256);
     let calls = 0;
     const counted: VerifyEvidence = (tee, r, t) => {
       calls++;
-      return verifier.verifyEvidence(tee, r, t);
+      return verify(tee, r, t);
     };
     const a = createBrokerKbsAdapter({
       broker: fakeBroker(new Uint8Array(32).fill(1), new Uint8Array(32), counted),
-      evidence: verifier,
     });
     // Two attestations in flight at once with reports of different measurements: each gets its own claims.
     const reports = [3, 4].map((m) => {
@@ -238,38 +236,39 @@ describe('one verification per attestation', () => {
     a.close();
   });
 
-  it('refuses to sign claims when the Broker verified with another verifier, and zeroes the released key', async () => {
-    const chain = await sharedSimChain('Milan');
-    const opts = {
-      trustedRoots: [{ product: 'Milan' as const, sha256: chain.rootSha256 }],
-      kds: 'none' as const,
-      crl: 'none' as const,
-      now: Date.now,
-    };
-    const brokers = createSnpEvidenceVerifier(opts);
-    const adapters = createSnpEvidenceVerifier(opts);
-    const key = new Uint8Array(32).fill(7);
-    const a = createBrokerKbsAdapter({
-      broker: fakeBroker(key, new Uint8Array(32), brokers.verifyEvidence),
-      evidence: adapters,
+  it('takes the claims and the debug state from the release result, nothing else', async () => {
+    const details = { measurement: 'from-the-release' };
+    const claims = (debug: boolean | null): EvidenceClaims => ({
+      tee: 'snp',
+      measurements: {},
+      identityField: null,
+      reportData: new Uint8Array(64),
+      tcb: {},
+      debug,
+      evidenceDigest: '00'.repeat(32),
+      details,
     });
-    const fw = new SimSnpFirmware(chain, {
-      measurement: new Uint8Array(48),
-      policy: SIM_DEFAULT_POLICY,
-      hostData: new Uint8Array(32),
-    });
-    const { report, certTable } = fw.getReport(new Uint8Array(64));
-    await assert.rejects(
-      a.attest({
+    for (const [debug, debugAllowed] of [
+      [false, false],
+      [true, true],
+      // Evidence that says nothing about debugging does not exclude it.
+      [null, true],
+    ] as const) {
+      const a = createBrokerKbsAdapter({
+        broker: fakeBroker(new Uint8Array(32), new Uint8Array(32), async () => ({
+          claims: claims(debug),
+          native: undefined,
+        })),
+      });
+      const att = await a.attest({
         tee: 'snp',
-        report,
-        certTable,
+        report: new Uint8Array(1184),
         challenge: new Uint8Array(32),
         expectedReportData: new Uint8Array(64),
-      }),
-      /did not verify this report/,
-    );
-    assert.deepEqual(key, new Uint8Array(32), 'the released key was zeroed');
-    assert.equal(a.heldGrants(), 0);
+      });
+      assert.equal(att.claims, details);
+      assert.equal(att.appraisal.debugAllowed, debugAllowed);
+      a.close();
+    }
   });
 });

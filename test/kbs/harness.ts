@@ -14,7 +14,6 @@ import { openSealingKey } from '../../src/broker/sealing-key.js';
 import type { InstanceView } from '../../src/broker/types.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { encodePem } from '../../src/collateral/pem.js';
-import { createSnpEvidenceVerifier } from '../../src/evidence/snp/pipeline.js';
 import {
   type BrokerKbsAdapter,
   createBrokerKbsAdapter,
@@ -23,7 +22,8 @@ import {
   SEALING_KEY_PATH,
 } from '../../src/kbs/index.js';
 import { EarTokens, TokenKeyRing } from '../../src/kbs/tokens/index.js';
-import { appraiseSnp, type SnpPolicy } from '../../src/policy/snp/index.js';
+import type { SnpPolicy } from '../../src/policy/snp/index.js';
+import { createTeeVerifier } from '../../src/policy/tees.js';
 import {
   SIM_DEFAULT_POLICY,
   type SimChain,
@@ -70,24 +70,19 @@ export async function startKbs(
   const kek = new AesGcmKek(raw);
   raw.fill(0);
   const chain = await sharedSimChain('Milan');
-  const verifier = createSnpEvidenceVerifier({
-    trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-    // A KDS serving the simulator's VCEK chain, for reports sent without a certificate table.
-    kds: opts.withCertSource ? simKds(chain) : 'none',
-    crl: 'none',
+  const tees = createTeeVerifier({
     now: Date.now,
+    snp: {
+      trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
+      // A KDS serving the simulator's VCEK chain, for reports sent without a certificate table.
+      ...(opts.withCertSource ? { getter: simKds(chain) } : {}),
+    },
   });
-  const broker = new Broker({
-    store,
-    kek,
-    verifyEvidence: verifier.verifyEvidence,
-    appraise: (report, product, policy) => appraiseSnp(report, product, policy as SnpPolicy).failures,
-  });
+  const broker = new Broker({ store, kek, verifyEvidence: tees.verifyEvidence, appraise: tees.appraise });
   const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
   const secrets = new MemorySecretStore();
   const adapter = createBrokerKbsAdapter({
     broker,
-    evidence: verifier,
     secrets,
     sealingKeyPaths: opts.sealingKeyPaths ?? [SEALING_KEY_PATH, 'default/sample/test'],
   });

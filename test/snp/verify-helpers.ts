@@ -73,6 +73,7 @@ interface TcbFields {
 export interface ReportFieldsJson {
   policy: string;
   report_data: string;
+  host_data: string;
   measurement: string;
   chip_id: string;
   current_tcb: TcbFields;

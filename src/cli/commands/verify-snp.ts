@@ -4,14 +4,12 @@ import type { Command } from 'commander';
 import { KdsClient } from '../../collateral/index.js';
 import { InvalidArgument, PolicyRejected } from '../../errors.js';
 import {
-  type ResolvedCerts,
-  resolveSnpCerts,
+  type SnpAttestation,
   type SnpClaims,
+  snpEvidence,
   type TrustedRoot,
-  toSnpClaims,
-  verifySnp,
 } from '../../evidence/snp/index.js';
-import { decodeSignerInfo, isSnpProduct, parseReport, type SnpProduct } from '../../formats/snp/index.js';
+import { decodeSignerInfo, isSnpProduct, SigningKey, type SnpProduct } from '../../formats/snp/index.js';
 import { appraiseSnp, parseSnpPolicy, type SnpAppraisal, type SnpPolicy } from '../../policy/snp/index.js';
 import { Exit, parseTime, readInput, reportError } from '../io.js';
 
@@ -72,7 +70,7 @@ function loadPolicy(o: VerifySnpOptions): SnpPolicy {
 export interface SnpVerdict {
   verdict: 'accepted' | 'rejected';
   claims: SnpClaims;
-  certificates: ResolvedCerts['sources'];
+  certificates: SnpAttestation['sources'];
   appraisal: SnpAppraisal;
 }
 
@@ -82,41 +80,43 @@ async function run(reportPath: string, o: VerifySnpOptions): Promise<number> {
   if (o.product !== undefined && !isSnpProduct(o.product)) {
     throw new InvalidArgument('cli.product', `--product must be Milan, Genoa or Turin, got ${o.product}`);
   }
-  const report = parseReport(readInput(reportPath, 'report'));
-  const vlek = decodeSignerInfo(report.signerInfo).signingKey === 1;
+  const evidence = snpEvidence.parse({ report: readInput(reportPath, 'report') });
+  const vlek = decodeSignerInfo(evidence.report.signerInfo).signingKey === SigningKey.VLEK;
   const read = (path: string | undefined, what: string) => (path ? readInput(path, what) : undefined);
   const leafPath = vlek ? (o.vlek ?? o.vcek) : (o.vcek ?? o.vlek);
-  const kds = new KdsClient({
-    cacheDir: o.cacheDir ?? defaultCacheDir(),
-    offline: o.offline ?? false,
-    ...(o.kdsUrl ? { baseUrl: o.kdsUrl } : {}),
-  });
-  const resolved = await resolveSnpCerts(report, {
+  const given = {
     leaf: read(leafPath, vlek ? '--vlek' : '--vcek'),
     intermediate: read(vlek ? (o.asvk ?? o.ask) : (o.ask ?? o.asvk), vlek ? '--asvk' : '--ask'),
     root: read(o.ark, '--ark'),
-    certTable: read(o.certTable, '--cert-table'),
-    kds,
-    ...(o.product ? { product: o.product as SnpProduct } : {}),
-  });
-  let crl = read(o.crl, '--crl');
-  if (!crl && o.checkRevocation) {
-    if (!resolved.product)
-      throw new InvalidArgument('snp.product_unknown', 'give --product to fetch the CRL');
-    crl = (await kds.getCrl(resolved.product, vlek ? 'vlek' : 'vcek')).der;
-  }
-  const verified = verifySnp(report, {
-    now,
-    certs: resolved.certs,
-    ...(resolved.product ? { product: resolved.product } : {}),
-    trustedRoots: o.trustRoot.map(parseTrustRoot),
-    ...(crl ? { crl } : {}),
-  });
+  };
+  const certTable = read(o.certTable, '--cert-table');
+  const crl = read(o.crl, '--crl');
+  // The one SEV-SNP pipeline (src/evidence/snp verifySnpAttestation), as the broker and the CA run it.
+  const attestation = await snpEvidence.verify(
+    {
+      ...evidence,
+      certs: given,
+      ...(certTable ? { certTable } : {}),
+      ...(crl ? { crl } : {}),
+    },
+    {
+      now,
+      trustedRoots: o.trustRoot.map(parseTrustRoot),
+      getter: new KdsClient({
+        cacheDir: o.cacheDir ?? defaultCacheDir(),
+        offline: o.offline ?? false,
+        ...(o.kdsUrl ? { baseUrl: o.kdsUrl } : {}),
+      }),
+      checkRevocations: o.checkRevocation ?? false,
+      ...(o.product ? { product: o.product as SnpProduct } : {}),
+    },
+  );
+  const verified = attestation.verified;
   const appraisal = appraiseSnp(verified.report, verified.product, policy);
   const result: SnpVerdict = {
     verdict: appraisal.failures.length === 0 ? 'accepted' : 'rejected',
-    claims: toSnpClaims(verified),
-    certificates: resolved.sources,
+    claims: snpEvidence.toClaims(attestation).details,
+    certificates: attestation.sources,
     appraisal,
   };
   if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

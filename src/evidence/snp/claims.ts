@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   decodeGuestPolicy,
   decodePlatformInfo,
@@ -10,6 +11,7 @@ import {
   type Tcb,
 } from '../../formats/snp/index.js';
 import { reversed, toHex } from '../../util/bytes.js';
+import type { EvidenceClaims } from '../types.js';
 import type { AmdSigner } from './amd-cert.js';
 import type { SnpVerified } from './verify.js';
 
@@ -186,5 +188,28 @@ export function toSnpClaims(v: SnpVerified): SnpClaims {
       rootSha256: v.rootSha256,
       rootTrust: v.rootTrust,
     },
+  };
+}
+
+/**
+ * The TEE-independent claims of a verified report (src/evidence/types.ts): MEASUREMENT, HOST_DATA as the
+ * identity-bearing field, REPORT_DATA, REPORTED_TCB (the TCB the VCEK/VLEK certifies), POLICY.DEBUG, the
+ * SHA-256 of the signed report, and every SEV-SNP claim ({@link toSnpClaims}) as `details`. Pure.
+ */
+export function toSnpEvidenceClaims(v: SnpVerified): EvidenceClaims<SnpClaims> {
+  const r = v.report;
+  const details = toSnpClaims(v);
+  const { raw, ...components } = details.reportedTcb;
+  const tcb: Record<string, number | string> = { raw };
+  for (const [k, n] of Object.entries(components)) if (typeof n === 'number') tcb[k] = n;
+  return {
+    tee: 'snp',
+    measurements: { measurement: Uint8Array.from(r.measurement) },
+    identityField: { name: 'HOST_DATA', value: Uint8Array.from(r.hostData) },
+    reportData: Uint8Array.from(r.reportData),
+    tcb,
+    debug: decodeGuestPolicy(r.policy).debug,
+    evidenceDigest: createHash('sha256').update(r.raw).digest('hex'),
+    details,
   };
 }

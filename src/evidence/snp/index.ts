@@ -1,7 +1,12 @@
 import { parseReport, type SnpReport } from '../../formats/snp/index.js';
 import type { EvidenceType } from '../types.js';
-import { type SnpClaims, toSnpClaims } from './claims.js';
-import { type SnpVerified, SnpVerifier, type SnpVerifyOptions } from './verify.js';
+import {
+  type SnpAttestation,
+  type SnpAttestationInput,
+  type SnpAttestationOptions,
+  verifySnpAttestation,
+} from './attestation.js';
+import { type SnpClaims, toSnpEvidenceClaims } from './claims.js';
 
 export {
   type AmdCa,
@@ -13,12 +18,20 @@ export {
   parseAmdLeaf,
 } from './amd-cert.js';
 export {
+  type SnpAttestation,
+  type SnpAttestationInput,
+  type SnpAttestationOptions,
+  type SnpCollateralGetter,
+  verifySnpAttestation,
+} from './attestation.js';
+export {
   reportClaims,
   type SnpClaims,
   type SnpReportClaims,
   type SnpTcbClaims,
   tcbClaims,
   toSnpClaims,
+  toSnpEvidenceClaims,
 } from './claims.js';
 export { type AmdCrl, parseCrl } from './crl.js';
 export { type CertInputs, type CertSource, type ResolvedCerts, resolveSnpCerts } from './resolve-certs.js';
@@ -34,16 +47,25 @@ export {
 } from './verify.js';
 export { loadDer } from './x509.js';
 
-/**
- * The process-wide verifier behind {@link snpEvidence}: its cache holds only chains that verified, keyed by
- * their content, and it re-checks the clock and the caller's trusted roots on every call.
- */
-const shared = new SnpVerifier();
+/** SEV-SNP evidence after parsing: the report parsed, its collateral as received. */
+export type ParsedSnpEvidence = SnpAttestationInput & { readonly report: SnpReport };
 
-/** SEV-SNP as an {@link EvidenceType}: parse = parseReport, verify = SnpVerifier.verify, toClaims. */
-export const snpEvidence: EvidenceType<SnpReport, SnpVerified, SnpClaims, SnpVerifyOptions> = {
+/**
+ * SEV-SNP as an {@link EvidenceType}: parse = parseReport (the collateral is parsed where it is used),
+ * verify = {@link verifySnpAttestation} (the one pipeline), toClaims = {@link toSnpEvidenceClaims}.
+ */
+export const snpEvidence: EvidenceType<
+  SnpAttestationInput,
+  ParsedSnpEvidence,
+  SnpAttestation,
+  SnpAttestationOptions,
+  SnpClaims
+> = {
   tee: 'snp',
-  parse: parseReport,
-  verify: (parsed, opts) => shared.verify(parsed, opts),
-  toClaims: toSnpClaims,
+  parse: (input) => ({
+    ...input,
+    report: input.report instanceof Uint8Array ? parseReport(input.report) : input.report,
+  }),
+  verify: verifySnpAttestation,
+  toClaims: (a) => toSnpEvidenceClaims(a.verified),
 };

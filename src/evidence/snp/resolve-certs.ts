@@ -26,7 +26,7 @@ export interface CertInputs {
   /** The extended report's certificate table (GHCB), as the host returned it. */
   readonly certTable?: Uint8Array;
   /** AMD KDS, for whatever is still missing (VCEK and the cert chain; never a VLEK). */
-  readonly kds?: KdsClient;
+  readonly kds?: Pick<KdsClient, 'getVcekForReport' | 'getCertChain'>;
   /** For a v2 report, whose product the report does not say. */
   readonly product?: SnpProduct;
 }

@@ -1,0 +1,195 @@
+import { AttestationError, CollateralUnavailable, NotSupported, type PolicyFailure } from '../errors.js';
+import {
+  type SnpCollateralGetter,
+  type SnpVerified,
+  type SnpVerifier,
+  snpEvidence,
+  type TrustedRoot,
+} from '../evidence/snp/index.js';
+import type { VerifiedEvidence } from '../evidence/types.js';
+import { appraiseSnp } from './snp/appraise.js';
+import { parseSnpPolicy } from './snp/parse.js';
+import type { SnpPolicy } from './snp/policy.js';
+
+/**
+ * The TEEs keys are released to, in one table: TEE name → how its evidence is verified (src/evidence/<tee>,
+ * through its EvidenceType) and how the verified evidence is appraised (src/policy/<tee>). Every "which
+ * TEE is this" decision of the broker, the native API and the KBS is a look-up here; a TEE enters by
+ * adding a row (and its configuration to {@link TeeConfig}).
+ */
+
+/** The outcome of appraising verified evidence: every failure, and which rules constrained it. */
+export interface TeeAppraisal {
+  /** Every failed check; empty when the evidence is accepted. */
+  readonly failures: readonly PolicyFailure[];
+  /** Rules that constrained the evidence (whether they passed or failed). */
+  readonly checked: readonly string[];
+  /** Rules that placed no constraint (unset, `'any'`, permissive defaults): print as "not checked". */
+  readonly unchecked: readonly string[];
+}
+
+/**
+ * Verifies evidence as the broker receives it: the TEE's name, its evidence bytes and the collateral the
+ * host sent with it (SEV-SNP: the certificate table). Must throw an AttestationError for anything it does
+ * not accept.
+ */
+export type VerifyEvidence = (
+  tee: string,
+  evidence: Uint8Array,
+  collateral: Uint8Array | undefined,
+) => Promise<VerifiedEvidence>;
+
+/**
+ * Appraises verified evidence against an instance's policy (opaque JSON to the broker). Returns every
+ * failed check; an empty list accepts.
+ */
+export type Appraise = (
+  evidence: VerifiedEvidence,
+  policy: unknown,
+) => readonly PolicyFailure[] | Promise<readonly PolicyFailure[]>;
+
+/** How this deployment verifies SEV-SNP evidence (src/evidence/snp verifySnpAttestation options). */
+export interface SnpTeeConfig {
+  /** Roots trusted besides AMD's pinned ARKs (e.g. the simulator's). Default: AMD only. */
+  readonly trustedRoots?: readonly TrustedRoot[];
+  /**
+   * AMD KDS (or a stand-in) for certificates the host's table lacks (a real SVSM sends none). Absent: a
+   * report without a complete table is refused with CollateralUnavailable `api.collateral.certs_missing`.
+   */
+  readonly getter?: SnpCollateralGetter;
+  /** Fetch and check the chain's CRL through `getter` (needs it). Default false. */
+  readonly checkRevocations?: boolean;
+  /** The verifier and its cache of verified chains (default: one per process). */
+  readonly verifier?: SnpVerifier;
+}
+
+/** Each TEE's verifier configuration, and the clock. */
+export interface TeeConfig {
+  /** Clock in ms since the epoch, for certificate and CRL validity. */
+  readonly now: () => number;
+  readonly snp?: SnpTeeConfig;
+}
+
+/** One row of the table. `V` is the TEE's own verification result, `P` its parsed policy. */
+interface TeeRow<V, P> {
+  /** Verifies the wire form (evidence bytes, the collateral blob sent with them). */
+  verify(
+    evidence: Uint8Array,
+    collateral: Uint8Array | undefined,
+    config: TeeConfig,
+  ): Promise<VerifiedEvidence<V>>;
+  /** Validates a policy document (throws InvalidArgument `policy.invalid`). */
+  parsePolicy(policy: unknown): P;
+  /** Appraises this TEE's own verification result; returns every failure. */
+  appraise(verified: V, policy: P): TeeAppraisal;
+}
+
+/**
+ * Reasons of verifySnpAttestation that mean "collateral missing" to an API client, and the reason the
+ * API documents for each (docs/api.md, docs/kbs.md).
+ */
+const SNP_COLLATERAL_REASONS: Readonly<Record<string, readonly [string, string]>> = Object.assign(
+  Object.create(null),
+  {
+    'snp.certs_missing': [
+      'api.collateral.certs_missing',
+      'the report came without a complete certificate table and KDS is not configured',
+    ],
+    'snp.product_unknown': [
+      'api.collateral.product_unknown',
+      'the report names no product (no CPUID) and its certificates do not either: send the certificate table',
+    ],
+    'snp.vlek_missing': [
+      'api.collateral.vlek_missing',
+      'KDS does not serve VLEKs: send the certificate table',
+    ],
+  },
+);
+
+const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
+  async verify(report, certTable, config) {
+    const c = config.snp ?? {};
+    const parsed = snpEvidence.parse({ report, ...(certTable ? { certTable } : {}) });
+    let attestation: Awaited<ReturnType<typeof snpEvidence.verify>>;
+    try {
+      attestation = await snpEvidence.verify(parsed, {
+        now: new Date(config.now()),
+        ...(c.trustedRoots ? { trustedRoots: c.trustedRoots } : {}),
+        ...(c.getter ? { getter: c.getter } : {}),
+        ...(c.checkRevocations ? { checkRevocations: true } : {}),
+        ...(c.verifier ? { verifier: c.verifier } : {}),
+      });
+    } catch (e) {
+      // Only the collateral-resolution reasons (thrown before any verification) are renamed; a report
+      // whose CPUID names an unknown product stays NotSupported `snp.product_unknown`.
+      const mapped =
+        e instanceof AttestationError && !(e instanceof NotSupported)
+          ? SNP_COLLATERAL_REASONS[e.reason]
+          : undefined;
+      if (mapped) throw new CollateralUnavailable(mapped[0], mapped[1], { cause: e });
+      throw e;
+    }
+    return { claims: snpEvidence.toClaims(attestation), native: attestation.verified };
+  },
+  parsePolicy: (p) => parseSnpPolicy(p),
+  appraise: (v, policy) => appraiseSnp(v.report, v.product, policy),
+};
+
+/** The table. Null prototype: a TEE name from the wire never finds an inherited property. */
+const TEES: Readonly<Record<string, TeeRow<never, never>>> = Object.freeze(
+  Object.assign(Object.create(null), { snp: snpRow }),
+);
+
+/** The TEEs in the table, e.g. `['snp']`. */
+export const TEE_NAMES: readonly string[] = Object.freeze(Object.keys(TEES));
+
+/** Whether `tee` names a TEE in the table. */
+export function isSupportedTee(tee: unknown): tee is string {
+  return typeof tee === 'string' && TEES[tee] !== undefined;
+}
+
+/** Throws NotSupported `reason` unless `tee` names a TEE in the table. */
+export function assertSupportedTee(tee: unknown, reason: string): asserts tee is string {
+  if (!isSupportedTee(tee))
+    throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
+}
+
+function rowOf(tee: unknown, reason: string): TeeRow<unknown, unknown> {
+  assertSupportedTee(tee, reason);
+  return TEES[tee] as unknown as TeeRow<unknown, unknown>;
+}
+
+/**
+ * The broker's verifier and appraiser over the table (BrokerOptions.verifyEvidence and .appraise):
+ * `verifyEvidence` dispatches on the TEE name (NotSupported `api.tee` for one not in the table) and
+ * returns the TEE-independent claims with the TEE's own result; `appraise` hands that result to the same
+ * TEE's appraiser with the instance's policy (InvalidArgument `policy.invalid` for a policy that does
+ * not parse). Throws what each TEE's verifier throws; for SEV-SNP, CollateralUnavailable
+ * `api.collateral.certs_missing` / `.product_unknown` / `.vlek_missing` when certificates are missing.
+ */
+export function createTeeVerifier(config: TeeConfig): {
+  readonly verifyEvidence: VerifyEvidence;
+  readonly appraise: Appraise;
+} {
+  if (config.snp?.checkRevocations && !config.snp.getter) {
+    throw new TypeError('snp.checkRevocations needs a collateral getter');
+  }
+  return {
+    verifyEvidence: (tee, evidence, collateral) => rowOf(tee, 'api.tee').verify(evidence, collateral, config),
+    appraise: (evidence, policy) => appraiseEvidence(evidence, policy).failures,
+  };
+}
+
+/**
+ * Appraises verified evidence with its TEE's appraiser: every failure, and which rules constrained it.
+ * Throws NotSupported `api.tee`, InvalidArgument `policy.invalid`.
+ */
+export function appraiseEvidence(evidence: VerifiedEvidence, policy: unknown): TeeAppraisal {
+  const row = rowOf(evidence.claims.tee, 'api.tee');
+  return row.appraise(evidence.native, row.parsePolicy(policy));
+}
+
+/** Validates a policy document for `tee`. Throws NotSupported `api.tee`, InvalidArgument `policy.invalid`. */
+export function checkTeePolicy(tee: string, policy: unknown): void {
+  rowOf(tee, 'api.tee').parsePolicy(policy);
+}
