@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { encodeFrame, FrameDecoder } from '../formats/aproxy/frame.js';
+import { type BufferBudget, BufferBudgetExceeded } from './buffer-budget.js';
 
 /** A read that did not complete within its deadline. */
 export class ReadTimeout extends Error {
@@ -20,22 +21,38 @@ export class PeerClosed extends Error {
 /**
  * Frames over a socket, one reader at a time (the protocol is lock-step). Every `read` has its own deadline
  * for the whole frame, so a peer that trickles one byte at a time is dropped as surely as a silent one.
- * Malformed framing throws the decoder's MalformedEvidence.
+ * Malformed framing throws the decoder's MalformedEvidence. With a `budget`, the bytes buffered here are
+ * charged to it; a chunk that does not fit fails the socket with BufferBudgetExceeded (and stops reading).
  */
 export class FramedSocket {
   private readonly decoder = new FrameDecoder();
   private error: unknown;
   private ended = false;
   private wake: (() => void) | undefined;
+  /** Bytes charged to the budget: always the decoder's pending bytes, 0 once released. */
+  private charged = 0;
+  private released = false;
 
-  constructor(readonly socket: Socket) {
+  constructor(
+    readonly socket: Socket,
+    private readonly budget?: BufferBudget,
+  ) {
     socket.on('data', (chunk: Buffer) => {
+      if (this.error || this.released) return; // failed or finished: discard, charge nothing
+      if (budget && !budget.tryCharge(chunk.length)) {
+        this.error = new BufferBudgetExceeded(budget.limit);
+        socket.pause();
+        this.notify();
+        return;
+      }
+      this.charged += budget ? chunk.length : 0;
       try {
         this.decoder.push(chunk);
       } catch (e) {
         this.error ??= e;
         socket.pause();
       }
+      this.settle();
       this.notify();
     });
     socket.on('end', () => {
@@ -44,12 +61,31 @@ export class FramedSocket {
     });
     socket.on('close', () => {
       this.ended = true;
+      this.release();
       this.notify();
     });
     socket.on('error', () => {
       this.error ??= new PeerClosed(false);
       this.notify();
     });
+  }
+
+  /** Brings the budget charge in line with what the decoder still holds. */
+  private settle(): void {
+    if (!this.budget || this.released) return;
+    const pending = this.decoder.pending;
+    if (pending < this.charged) {
+      this.budget.release(this.charged - pending);
+      this.charged = pending;
+    }
+  }
+
+  /** Returns every byte charged to the budget; later reads charge nothing. Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.budget?.release(this.charged);
+    this.charged = 0;
   }
 
   private notify(): void {
@@ -83,6 +119,7 @@ export class FramedSocket {
   private poll(): Uint8Array | undefined | null {
     if (this.error) throw this.error;
     const f = this.decoder.next();
+    this.settle();
     if (f) return f;
     if (this.ended) {
       this.decoder.end();
@@ -113,6 +150,7 @@ export class FramedSocket {
         while (this.decoder.next()) {
           // discard: a 0.1.0 proxy reads to EOF and ignores what comes
         }
+        this.settle();
       } catch (e) {
         this.error ??= e;
         break;

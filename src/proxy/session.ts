@@ -1,21 +1,40 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { type AttestationError, ErrorCode, isAttestationError } from '../errors.js';
+import { ErrorCode, isAttestationError } from '../errors.js';
 import { encodeAttestationResponse, parseAttestationRequest } from '../formats/aproxy/attestation.js';
 import { encodeCommitResponse, parseCommitRequest } from '../formats/aproxy/commit.js';
 import { encodeErrorReply } from '../formats/aproxy/error-reply.js';
 import { expectArray, JsonNumber, parseJson } from '../formats/aproxy/json.js';
-import { encodeLeaseResponse, type OpeningMessage, parseOpeningMessage } from '../formats/aproxy/lease.js';
+import { encodeLeaseResponse, parseOpeningMessage } from '../formats/aproxy/lease.js';
 import { encodeNegotiationResponse } from '../formats/aproxy/negotiation.js';
-import type { LeaseRequest, ProtocolVersion } from '../formats/aproxy/types.js';
+import type {
+  LeaseRequest,
+  NegotiationRequest,
+  NegotiationResponse,
+  ProtocolVersion,
+} from '../formats/aproxy/types.js';
 import { versionFromTuple } from '../formats/aproxy/types.js';
 import { ctEqual } from '../util/bytes.js';
-import type { BackendContext, ProxyBackend, RefusalError } from './backend.js';
+import type { BackendContext, ProxyBackend } from './backend.js';
+import { type BufferBudget, BufferBudgetExceeded } from './buffer-budget.js';
 import { FramedSocket, PeerClosed, ReadTimeout } from './framed-socket.js';
+import {
+  BackendTimeout,
+  backendFailure,
+  describeError,
+  type Refusal,
+  refusalFromBackend,
+  refusalOf,
+} from './refusal.js';
 
 /** Per-session time limits (milliseconds). */
 export interface ProxyTimeouts {
-  /** Each frame from the guest must arrive whole within this (default 30 s). */
+  /**
+   * The opening frame (NegotiationRequest, Heartbeat or End) must arrive whole within this (default 5 s;
+   * never more than readMs). Short, because a connection that has said nothing holds a slot for free.
+   */
+  readonly firstFrameMs: number;
+  /** Each later frame from the guest must arrive whole within this (default 30 s). */
   readonly readMs: number;
   /** Each backend call (default 30 s). */
   readonly backendMs: number;
@@ -23,7 +42,12 @@ export interface ProxyTimeouts {
   readonly sessionMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: ProxyTimeouts = { readMs: 30_000, backendMs: 30_000, sessionMs: 120_000 };
+export const DEFAULT_TIMEOUTS: ProxyTimeouts = {
+  firstFrameMs: 5_000,
+  readMs: 30_000,
+  backendMs: 30_000,
+  sessionMs: 120_000,
+};
 
 export type SessionOutcome =
   | 'released'
@@ -35,7 +59,9 @@ export type SessionOutcome =
   | 'unsupported'
   | 'backend_error'
   | 'timeout'
-  | 'peer_closed';
+  | 'peer_closed'
+  /** Closed because the proxy's shared receive budget was spent (`proxy.buffer_budget`). */
+  | 'overloaded';
 
 export interface SessionOptions {
   readonly backend: ProxyBackend;
@@ -45,20 +71,9 @@ export interface SessionOptions {
   readonly peer: string;
   /** Aborts when the proxy is closing. */
   readonly closing: AbortSignal;
+  /** The proxy-wide receive budget this session's buffered bytes are charged to. */
+  readonly budget?: BufferBudget;
 }
-
-/** What the guest is told: an ErrorCode value, a stable reason, and a message with no secrets. */
-interface Refusal {
-  readonly code: string;
-  readonly reason: string;
-  readonly message: string;
-  readonly outcome: SessionOutcome;
-}
-
-class BackendTimeout extends Error {}
-
-const CODES: readonly string[] = Object.values(ErrorCode);
-const REASON = /^[a-z0-9_]+(?:\.[a-z0-9_]+)*$/;
 
 /**
  * Serves one guest connection (reference svsm-protocol.md §2; docs/protocol.md): NegotiationRequest ->
@@ -68,7 +83,7 @@ const REASON = /^[a-z0-9_]+(?:\.[a-z0-9_]+)*$/;
  */
 export async function runSession(socket: Socket, o: SessionOptions): Promise<SessionOutcome> {
   const log = o.logger;
-  const io = new FramedSocket(socket);
+  const io = new FramedSocket(socket, o.budget);
   const started = Date.now();
   const sessionTimer = setTimeout(() => {
     log.warn({ event: 'session_timeout', ms: o.timeouts.sessionMs }, 'session exceeded its time limit');
@@ -78,13 +93,15 @@ export async function runSession(socket: Socket, o: SessionOptions): Promise<Ses
   o.closing.addEventListener('abort', onClosing, { once: true });
   let outcome: SessionOutcome = 'peer_closed';
   try {
-    outcome = await serve(io, o);
+    outcome = await serve({ io, o, log });
   } catch (e) {
     outcome = classify(e);
-    log.info({ event: 'session_error', outcome, ...describe(e) }, 'session ended early');
+    const level = outcome === 'overloaded' ? 'warn' : 'info';
+    log[level]({ event: 'session_error', outcome, ...describeError(e) }, 'session ended early');
   } finally {
     clearTimeout(sessionTimer);
     o.closing.removeEventListener('abort', onClosing);
+    io.release();
     socket.end();
     socket.destroySoon();
     log.info({ event: 'session_end', outcome, ms: Date.now() - started }, 'session closed');
@@ -92,15 +109,52 @@ export async function runSession(socket: Socket, o: SessionOptions): Promise<Ses
   return outcome;
 }
 
-async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcome> {
-  const log = o.logger;
-  const readMs = o.timeouts.readMs;
+/** One connection being served. */
+interface Session {
+  readonly io: FramedSocket;
+  readonly o: SessionOptions;
+  readonly log: Logger;
+}
 
-  // The opening message: a NegotiationRequest, or (0.2.0) a Heartbeat / End on a connection of its own.
-  // Until a version is known there is nobody to send an error to: drop, as aproxy does.
-  const first = await io.read(readMs);
-  if (first === undefined) return 'peer_closed';
-  let opening: OpeningMessage;
+/** After negotiation: the version spoken and the challenge the backend issued. */
+interface Negotiated extends Session {
+  readonly version: ProtocolVersion;
+  readonly negotiation: NegotiationResponse;
+}
+
+/** What a message handler decides: the next handler to run, or the session's outcome. */
+type Next = { readonly run: () => Promise<Next> } | { readonly outcome: SessionOutcome };
+
+/**
+ * The session as a chain of message handlers; this loop only dispatches. Each handler reads its message,
+ * answers it, and names what comes next (reference svsm-protocol.md §2 for the 0.1.0 order).
+ */
+async function serve(s: Session): Promise<SessionOutcome> {
+  let next: Next = { run: () => onOpening(s) };
+  while ('run' in next) next = await next.run();
+  return next.outcome;
+}
+
+const done = (outcome: SessionOutcome): Next => ({ outcome });
+
+/** After the last reply: wait for the guest to close, then end with `outcome`. */
+const drainThen = (s: Session, outcome: SessionOutcome): Next => ({
+  run: async () => {
+    await drain(s.io, s.o.timeouts.readMs);
+    return done(outcome);
+  },
+});
+
+/**
+ * The opening message: a NegotiationRequest, or (0.2.0) a Heartbeat / End on a connection of its own. It
+ * has the short first-frame deadline. Until a version is known there is nobody to send an error to: drop,
+ * as aproxy does (a 0.2.0-looking opening gets an ErrorReply).
+ */
+async function onOpening(s: Session): Promise<Next> {
+  const { io, o } = s;
+  const first = await io.read(Math.min(o.timeouts.firstFrameMs, o.timeouts.readMs));
+  if (first === undefined) return done('peer_closed');
+  let opening: ReturnType<typeof parseOpeningMessage>;
   try {
     opening = parseOpeningMessage(first);
   } catch (e) {
@@ -109,32 +163,34 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
     }
     throw e;
   }
-  if (opening.kind === 'lease') return serveLease(io, o, opening.request);
-  const version = versionFromTuple(opening.request.version);
-  const tee = opening.request.tee;
+  const opened = opening;
+  if (opened.kind === 'lease') return { run: () => onLease(s, opened.request) };
+  return { run: () => onNegotiation(s, opened.request) };
+}
+
+/** NegotiationRequest -> the backend's challenge and parameters -> NegotiationResponse. */
+async function onNegotiation(s: Session, request: NegotiationRequest): Promise<Next> {
+  const { io, o, log } = s;
+  const version = versionFromTuple(request.version);
+  const tee = request.tee;
   if (version === undefined) {
     // A guest speaking a version we do not know is told so in the 0.2.0 error format (0.1.0 guests never
     // send another version); aproxy would drop it.
-    return unsupportedVersion(io, o, opening.request.version);
+    return done(await unsupportedVersion(s, request.version));
   }
   log.info({ event: 'negotiate', version, tee }, 'negotiation request');
-  const refuse = async (r: Refusal): Promise<SessionOutcome> => {
-    log.info({ event: 'refused', code: r.code, reason: r.reason }, 'refusing guest');
-    if (version === '0.2.0') await io.write(encodeErrorReply(r));
-    return r.outcome;
-  };
   if (tee !== 'snp') {
-    if (version === '0.1.0') return 'unsupported'; // aproxy: unsupported TEE -> error -> drop
-    return refuse({
-      code: ErrorCode.NotSupported,
-      reason: 'aproxy.tee',
-      message: 'only snp',
-      outcome: 'unsupported',
-    });
+    if (version === '0.1.0') return done('unsupported'); // aproxy: unsupported TEE -> error -> drop
+    return done(
+      await refuse(s, version, {
+        code: ErrorCode.NotSupported,
+        reason: 'aproxy.tee',
+        message: 'only snp',
+        outcome: 'unsupported',
+      }),
+    );
   }
-
-  // NegotiationResponse from the backend.
-  let negotiation: Awaited<ReturnType<ProxyBackend['negotiate']>>;
+  let negotiation: NegotiationResponse;
   let negotiationBytes: Uint8Array;
   try {
     negotiation = await callBackend(o, (ctx) => o.backend.negotiate({ tee: 'snp', version }, ctx));
@@ -143,48 +199,48 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
     const r = backendFailure(e);
     if (version === '0.1.0') {
       log.warn({ event: 'backend_failed', step: 'negotiate', reason: r.reason }, 'backend failed');
-      return r.outcome; // no 0.1.0 message can carry an error here; aproxy drops too
+      return done(r.outcome); // no 0.1.0 message can carry an error here; aproxy drops too
     }
-    return refuse(r);
+    return done(await refuse(s, version, r));
   }
   await io.write(negotiationBytes);
+  const negotiated: Negotiated = { ...s, version, negotiation };
+  return { run: () => onAttestation(negotiated) };
+}
 
-  // AttestationRequest.
-  const failAttestation = async (r: Refusal): Promise<SessionOutcome> => {
-    if (version === '0.1.0') {
-      log.info({ event: 'refused', code: r.code, reason: r.reason }, 'refusing guest');
-      await io.write(encodeAttestationResponse({ success: false, decryption: null, token: null }, '0.1.0'));
-      return r.outcome;
-    }
-    return refuse(r);
-  };
-  const reqBytes = await io.read(readMs);
-  if (reqBytes === undefined) return 'peer_closed';
+/** AttestationRequest -> the backend's decision -> AttestationResponse (the released secret, or a refusal). */
+async function onAttestation(s: Negotiated): Promise<Next> {
+  const { io, o, log, version, negotiation } = s;
+  const reqBytes = await io.read(o.timeouts.readMs);
+  if (reqBytes === undefined) return done('peer_closed');
   let req: ReturnType<typeof parseAttestationRequest>;
   try {
     req = parseAttestationRequest(reqBytes, version);
   } catch (e) {
     if (!isAttestationError(e)) throw e;
-    return failAttestation(refusalOf(e, 'malformed'));
+    return done(await failAttestation(s, refusalOf(e, 'malformed')));
   }
   if (req.tee !== 'snp') {
-    return failAttestation({
-      code: ErrorCode.NotSupported,
-      reason: 'aproxy.tee',
-      message: 'only snp',
-      outcome: 'unsupported',
-    });
+    return done(
+      await failAttestation(s, {
+        code: ErrorCode.NotSupported,
+        reason: 'aproxy.tee',
+        message: 'only snp',
+        outcome: 'unsupported',
+      }),
+    );
   }
   // Defense in depth only: the backend checks the challenge itself (the proxy is not trusted).
   if (!ctEqual(req.challenge, negotiation.challenge)) {
-    return failAttestation({
-      code: ErrorCode.BindingMismatch,
-      reason: 'aproxy.challenge',
-      message: 'challenge does not match the negotiated one',
-      outcome: 'refused',
-    });
+    return done(
+      await failAttestation(s, {
+        code: ErrorCode.BindingMismatch,
+        reason: 'aproxy.challenge',
+        message: 'challenge does not match the negotiated one',
+        outcome: 'refused',
+      }),
+    );
   }
-
   let responseBytes: Uint8Array;
   try {
     const result = await callBackend(o, (ctx) =>
@@ -195,7 +251,9 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
           evidence: req.evidence,
           challenge: req.challenge,
           key: req.key,
-          ...(version === '0.2.0' ? { stateCounter: req.stateCounter ?? null } : {}),
+          ...(version === '0.2.0'
+            ? { stateCounter: req.stateCounter ?? null, stateDigest: req.stateDigest ?? null }
+            : {}),
           ...(version === '0.2.0' && req.stateKeyVersion !== undefined
             ? { stateKeyVersion: req.stateKeyVersion }
             : {}),
@@ -203,7 +261,7 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
         ctx,
       ),
     );
-    if (result.outcome === 'refused') return failAttestation(refusalFromBackend(result.error));
+    if (result.outcome === 'refused') return done(await failAttestation(s, refusalFromBackend(result.error)));
     responseBytes = encodeAttestationResponse(
       {
         success: true,
@@ -217,77 +275,61 @@ async function serve(io: FramedSocket, o: SessionOptions): Promise<SessionOutcom
       version,
     );
   } catch (e) {
-    log.warn({ event: 'backend_failed', step: 'attest', ...describe(e) }, 'backend failed');
-    return failAttestation(backendFailure(e));
+    log.warn({ event: 'backend_failed', step: 'attest', ...describeError(e) }, 'backend failed');
+    return done(await failAttestation(s, backendFailure(e)));
   }
   await io.write(responseBytes);
   log.info({ event: 'released', version }, 'secret released to guest');
+  // 0.1.0: aproxy reads to EOF after the response. 0.2.0: an optional Commit may follow.
+  if (version === '0.1.0') return drainThen(s, 'released');
+  const challenge = req.challenge;
+  return { run: () => onCommit(s, challenge) };
+}
 
-  if (version === '0.1.0') {
-    await drain(io, readMs); // aproxy reads to EOF after the response
-    return 'released';
-  }
-
-  // 0.2.0: an optional Commit.
-  const commitBytes = await io.read(readMs);
-  if (commitBytes === undefined) return 'released';
+/** 0.2.0 Commit (optional; EOF instead ends the session as released) -> the backend -> CommitResponse. */
+async function onCommit(s: Negotiated, challenge: Uint8Array): Promise<Next> {
+  const { io, o, log } = s;
+  const commitBytes = await io.read(o.timeouts.readMs);
+  if (commitBytes === undefined) return done('released');
   let commit: ReturnType<typeof parseCommitRequest>;
   try {
     commit = parseCommitRequest(commitBytes);
   } catch (e) {
     if (!isAttestationError(e)) throw e;
-    return refuse(refusalOf(e, 'malformed'));
+    return done(await refuse(s, '0.2.0', refusalOf(e, 'malformed')));
   }
   let commitResponse: Uint8Array;
   try {
     const r = await callBackend(o, (ctx) =>
-      o.backend.commit({ version: '0.2.0', ...commit, challenge: req.challenge }, ctx),
+      o.backend.commit({ version: '0.2.0', ...commit, challenge }, ctx),
     );
-    if (r.outcome === 'refused') return refuse(refusalFromBackend(r.error));
+    if (r.outcome === 'refused') return done(await refuse(s, '0.2.0', refusalFromBackend(r.error)));
     commitResponse = encodeCommitResponse({ success: true, signature: r.signature ?? null });
   } catch (e) {
-    log.warn({ event: 'backend_failed', step: 'commit', ...describe(e) }, 'backend failed');
-    return refuse(backendFailure(e));
+    log.warn({ event: 'backend_failed', step: 'commit', ...describeError(e) }, 'backend failed');
+    return done(await refuse(s, '0.2.0', backendFailure(e)));
   }
   await io.write(commitResponse);
   log.info({ event: 'committed', counter: commit.counter.toString() }, 'state version committed');
-  await drain(io, readMs);
-  return 'committed';
-}
-
-/** Answers an unknown version with ERR_NOT_SUPPORTED `aproxy.version`. */
-async function unsupportedVersion(
-  io: FramedSocket,
-  o: SessionOptions,
-  tuple: readonly number[],
-): Promise<SessionOutcome> {
-  o.logger.info({ event: 'unsupported_version', version: tuple.join('.') }, 'unsupported protocol version');
-  await io.write(
-    encodeErrorReply({
-      code: ErrorCode.NotSupported,
-      reason: 'aproxy.version',
-      message: 'supported protocol versions: 0.1.0, 0.2.0 (lease messages: 0.2.0)',
-    }),
-  );
-  return 'unsupported';
+  return drainThen(s, 'committed');
 }
 
 /**
  * 0.2.0 Heartbeat / End (docs/protocol.md §6): one request, one reply (LeaseResponse or ErrorReply), then
  * wait for the guest to close. The backend decides; the proxy relays the acknowledgement and its signature.
  */
-async function serveLease(io: FramedSocket, o: SessionOptions, req: LeaseRequest): Promise<SessionOutcome> {
-  const log = o.logger;
-  if (versionFromTuple(req.version) !== '0.2.0') return unsupportedVersion(io, o, req.version);
+async function onLease(s: Session, req: LeaseRequest): Promise<Next> {
+  const { io, o, log } = s;
+  if (versionFromTuple(req.version) !== '0.2.0') return done(await unsupportedVersion(s, req.version));
   log.info({ event: req.op, version: '0.2.0' }, 'lease request');
-  const refuse = async (r: Refusal): Promise<SessionOutcome> => {
+  const refuseLease = async (r: Refusal): Promise<Next> => {
     log.info({ event: 'refused', step: req.op, code: r.code, reason: r.reason }, 'refusing guest');
     await io.write(encodeErrorReply(r));
-    return r.outcome;
+    return done(r.outcome);
   };
   const backend = o.backend;
   if (!(req.op === 'heartbeat' ? backend.heartbeat : backend.end)) {
-    return refuse({
+    return refuseLease({
       code: ErrorCode.NotSupported,
       reason: 'proxy.backend.lease_unsupported',
       message: "this proxy's key broker backend has no boot leases",
@@ -304,7 +346,7 @@ async function serveLease(io: FramedSocket, o: SessionOptions, req: LeaseRequest
   try {
     if (req.op === 'heartbeat') {
       const r = await callBackend(o, (ctx) => backend.heartbeat!(input, ctx));
-      if (r.outcome === 'refused') return refuse(refusalFromBackend(r.error));
+      if (r.outcome === 'refused') return refuseLease(refusalFromBackend(r.error));
       reply = encodeLeaseResponse({
         op: 'heartbeat',
         leaseExpiresAt: r.leaseExpiresAt,
@@ -312,18 +354,47 @@ async function serveLease(io: FramedSocket, o: SessionOptions, req: LeaseRequest
       });
     } else {
       const r = await callBackend(o, (ctx) => backend.end!(input, ctx));
-      if (r.outcome === 'refused') return refuse(refusalFromBackend(r.error));
+      if (r.outcome === 'refused') return refuseLease(refusalFromBackend(r.error));
       reply = encodeLeaseResponse({ op: 'end', leaseExpiresAt: null, signature: r.signature ?? null });
     }
   } catch (e) {
-    log.warn({ event: 'backend_failed', step: req.op, ...describe(e) }, 'backend failed');
-    return refuse(backendFailure(e));
+    log.warn({ event: 'backend_failed', step: req.op, ...describeError(e) }, 'backend failed');
+    return refuseLease(backendFailure(e));
   }
   await io.write(reply);
   const outcome: SessionOutcome = req.op === 'heartbeat' ? 'renewed' : 'ended';
   log.info({ event: outcome }, req.op === 'heartbeat' ? 'lease renewed' : 'boot ended');
-  await drain(io, o.timeouts.readMs);
-  return outcome;
+  return drainThen(s, outcome);
+}
+
+/** Logs a refusal and, for 0.2.0, sends it as an ErrorReply (0.1.0 has no error message: the caller drops). */
+async function refuse(s: Session, version: ProtocolVersion, r: Refusal): Promise<SessionOutcome> {
+  s.log.info({ event: 'refused', code: r.code, reason: r.reason }, 'refusing guest');
+  if (version === '0.2.0') await s.io.write(encodeErrorReply(r));
+  return r.outcome;
+}
+
+/** A refused AttestationRequest: 0.2.0 ErrorReply, or the aproxy-compatible 0.1.0 `{"success":false}`. */
+async function failAttestation(s: Negotiated, r: Refusal): Promise<SessionOutcome> {
+  if (s.version === '0.1.0') {
+    s.log.info({ event: 'refused', code: r.code, reason: r.reason }, 'refusing guest');
+    await s.io.write(encodeAttestationResponse({ success: false, decryption: null, token: null }, '0.1.0'));
+    return r.outcome;
+  }
+  return refuse(s, s.version, r);
+}
+
+/** Answers an unknown version with ERR_NOT_SUPPORTED `aproxy.version`. */
+async function unsupportedVersion(s: Session, tuple: readonly number[]): Promise<SessionOutcome> {
+  s.log.info({ event: 'unsupported_version', version: tuple.join('.') }, 'unsupported protocol version');
+  await s.io.write(
+    encodeErrorReply({
+      code: ErrorCode.NotSupported,
+      reason: 'aproxy.version',
+      message: 'supported protocol versions: 0.1.0, 0.2.0 (lease messages: 0.2.0)',
+    }),
+  );
+  return 'unsupported';
 }
 
 /** After the last reply: wait for the guest to close; a guest that keeps the channel open is cut at the deadline. */
@@ -353,70 +424,12 @@ async function callBackend<T>(o: SessionOptions, fn: (ctx: BackendContext) => Pr
   }
 }
 
-function refusalOf(e: AttestationError, outcome: SessionOutcome): Refusal {
-  return { code: e.code, reason: e.reason, message: e.message, outcome };
-}
-
-/** A refusal the backend chose: its code and reason pass through; an unknown code becomes a policy refusal. */
-function refusalFromBackend(err: RefusalError): Refusal {
-  const known = CODES.includes(err.code);
-  const reasonOk = REASON.test(err.reason) && err.reason.length <= 128;
-  return {
-    code: known ? err.code : ErrorCode.PolicyRejected,
-    reason: reasonOk ? err.reason : 'proxy.backend.refused',
-    message: String(err.message ?? ''),
-    outcome: 'refused',
-  };
-}
-
-/** A backend that threw or timed out. The guest learns the category, not the backend's internals. */
-function backendFailure(e: unknown): Refusal {
-  if (e instanceof BackendTimeout) {
-    return {
-      code: ErrorCode.CollateralUnavailable,
-      reason: 'proxy.backend.timeout',
-      message: 'the key broker did not answer in time',
-      outcome: 'backend_error',
-    };
-  }
-  // A typed outage (e.g. the native backend's BrokerUnavailable, `native.*`): the guest learns its code and
-  // reason, and the session counts as a backend error, not as a refusal.
-  if (isAttestationError(e) && e.code === ErrorCode.CollateralUnavailable) {
-    return {
-      code: e.code,
-      reason: REASON.test(e.reason) && e.reason.length <= 128 ? e.reason : 'proxy.backend.unavailable',
-      message: 'the key broker is unavailable',
-      outcome: 'backend_error',
-    };
-  }
-  if (isAttestationError(e) && e.code !== ErrorCode.InvalidArgument) {
-    return {
-      code: e.code,
-      reason: REASON.test(e.reason) && e.reason.length <= 128 ? e.reason : 'proxy.backend.refused',
-      message: 'refused by the key broker',
-      outcome: 'refused',
-    };
-  }
-  return {
-    code: ErrorCode.CollateralUnavailable,
-    reason: isAttestationError(e) ? 'proxy.backend.invalid_result' : 'proxy.backend.unavailable',
-    message: 'the key broker is unavailable',
-    outcome: 'backend_error',
-  };
-}
-
 function classify(e: unknown): SessionOutcome {
   if (e instanceof ReadTimeout) return 'timeout';
   if (e instanceof PeerClosed) return 'peer_closed';
+  if (e instanceof BufferBudgetExceeded) return 'overloaded';
   if (isAttestationError(e)) return 'malformed';
   return 'peer_closed';
-}
-
-/** Log fields for an error: code and reason, or the error's class; never its data. */
-function describe(e: unknown): Record<string, string> {
-  if (isAttestationError(e)) return { code: e.code, reason: e.reason };
-  if (e instanceof Error) return { error: e.name, detail: e.message.slice(0, 200) };
-  return { error: typeof e };
 }
 
 /**

@@ -103,7 +103,7 @@ describe('proxy: malformed and hostile guests', () => {
     const x = encodeBase64Std(new Uint8Array(66));
     c.sendFrame(
       `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"${neg.challenge.replace(/=+$/, '')}",` +
-        `"key":{"x":"${x}","y":"${x}"},"stateCounter":null}`,
+        `"key":{"x":"${x}","y":"${x}"},"stateCounter":null,"stateDigest":null}`,
     );
     const reply = JSON.parse(await c.next());
     assert.equal(reply.success, false);
@@ -150,7 +150,7 @@ describe('proxy: malformed and hostile guests', () => {
     await c.next();
     const x = encodeBase64Std(new Uint8Array(66));
     c.sendFrame(
-      `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"AAAA","key":{"x":"${x}","y":"${x}"},"stateCounter":null}`,
+      `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"AAAA","key":{"x":"${x}","y":"${x}"},"stateCounter":null,"stateDigest":null}`,
     );
     const r = JSON.parse(await c.next());
     assert.deepEqual([r.error.code, r.error.reason], ['ERR_BINDING_MISMATCH', 'aproxy.challenge']);
