@@ -73,6 +73,9 @@ export function registerNativeRoutes(
         ...(b.stateCounter !== undefined
           ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
           : {}),
+        ...(b.stateDigest !== undefined
+          ? { stateDigest: b.stateDigest === null ? null : b64(b.stateDigest, 'stateDigest') }
+          : {}),
         ...(b.stateKeyVersion !== undefined ? { stateKeyVersion: b.stateKeyVersion } : {}),
       });
       const d = r.sealed.decryption;
@@ -113,6 +116,7 @@ export function registerNativeRoutes(
         b.bootId,
         b64(b.commitToken, 'commitToken'),
         counter(b.counter, 'counter'),
+        b64(b.stateDigest, 'stateDigest'),
         b64(b.challenge, 'challenge'),
       );
       return { ...r, signature: toB64(r.signature) };

@@ -32,7 +32,15 @@ const TOKEN_BYTES = 32;
 const REPORT_DATA_BYTES = 64;
 const MIN_CHALLENGE_BYTES = 32;
 const MAX_CHALLENGE_BYTES = 1024;
-const IDENTITY_MAX = 255;
+/**
+ * Identity fields: 1..256 UTF-8 bytes each, what the 0.2.0 AttestationResponse can carry (docs/protocol.md
+ * §6.3). Counted in bytes, not UTF-16 units: 255 characters can be 765 bytes, which the proxy could not
+ * encode, and every release of such an instance would fail after the broker decided it.
+ */
+const IDENTITY_MAX_BYTES = 256;
+const STATE_DIGEST_BYTES = 32;
+/** Decisions a guest (through an untrusted host) can ask for; refusals that name nothing are not audited. */
+const GUEST_KINDS: ReadonlySet<string> = new Set(['release', 'commit', 'heartbeat', 'end']);
 const NOTE_MAX = 200;
 /** Expired challenges are purged only this long after expiry, so a late guest still hears "expired". */
 const PURGE_GRACE_MS = 60 * 60 * 1000;
@@ -73,6 +81,9 @@ export class Broker {
   private readonly challengeBytes: number;
   private readonly leaseMs: number;
   private readonly onAuditFailure: (err: unknown) => void;
+  private readonly onUnattributedRefusal: (kind: string, err: unknown) => void;
+  /** Errors this broker threw for guest requests that named no instance or boot (so were not audited). */
+  private readonly unattributed = new WeakSet<object>();
   private issued = 0;
 
   constructor(opts: BrokerOptions) {
@@ -91,6 +102,15 @@ export class Broker {
     }
     this.leaseMs = positiveInt(opts.leaseMs ?? 300_000, 'leaseMs');
     this.onAuditFailure = opts.onAuditFailure ?? (() => {});
+    this.onUnattributedRefusal = opts.onUnattributedRefusal ?? (() => {});
+  }
+
+  /**
+   * True when `err` is a refusal this broker threw for a guest request that named no real instance or boot
+   * (not audited). The HTTP layer rate-limits its source on these.
+   */
+  isUnattributedRefusal(err: unknown): boolean {
+    return typeof err === 'object' && err !== null && this.unattributed.has(err);
   }
 
   // ---- challenges ----------------------------------------------------------------------------------
@@ -220,7 +240,11 @@ export class Broker {
         const st = await this.lockKnown(tx, instanceId, ctx);
         const had = st.activeBoot !== null;
         ctx.details.bootId = st.activeBoot?.bootId ?? null;
-        await tx.setBootState(instanceId, { committedCounter: st.committedCounter, activeBoot: null });
+        await tx.setBootState(instanceId, {
+          committedCounter: st.committedCounter,
+          committedDigest: st.committedDigest ?? null,
+          activeBoot: null,
+        });
         await tx.appendAudit(
           this.entry('reset', ctx, 'accept', ['broker.boot_reset'], { hadActiveBoot: had }),
         );
@@ -259,6 +283,7 @@ export class Broker {
     checkReleaseRequest(req);
     ctx.evidenceDigest = toHex(sha256(req.report));
     ctx.details.statedCounter = req.stateCounter;
+    if (req.stateDigest) ctx.details.statedDigest = toHex(req.stateDigest);
 
     // Step 1: the challenge is ours, unused and fresh. Consumed whatever happens next.
     const found = await this.store.consumeChallenge(sha256(req.challenge));
@@ -306,8 +331,16 @@ export class Broker {
     const now = this.now();
 
     // Step 6: rollback and clone rules.
-    const decision = decideBoot(st, req.stateCounter, now);
+    const decision = decideBoot(
+      st,
+      { counter: req.stateCounter, digest: req.stateDigest ?? null },
+      now,
+    );
     if (!decision.ok) throw new BrokerRefused(decision.reason);
+    // The answer must be deliverable before the release is decided: an identity the 0.2.0 wire cannot
+    // carry (registered before byte lengths were checked) would make the proxy fail after the audit log
+    // said "released", and every retry a clone.
+    if (!identityFits(st)) throw new BrokerRefused('broker.identity_unencodable');
 
     // Step 7: the sealing key, created at the first accepted boot (insert-if-absent under the lock).
     const reasons = ['broker.released'];
@@ -345,6 +378,7 @@ export class Broker {
       const leaseExpiresAt = now + this.leaseMs;
       await tx.setBootState(instanceId, {
         committedCounter: st.committedCounter,
+        committedDigest: st.committedDigest ?? null,
         activeBoot: { bootId, startedAt: now, leaseExpiresAt, tokenHash: sha256(commitToken) },
       });
       await tx.appendAudit(
@@ -371,14 +405,18 @@ export class Broker {
   // ---- boot lifecycle (guest, through the wire layer) -------------------------------------------------
 
   /**
-   * Commits the guest's next state counter: must come from the active boot with its token and be exactly
-   * committed + 1 (1 for the first). Also renews the lease. Throws BrokerRefused `broker.boot_unknown`,
-   * `broker.commit_token`, `broker.counter_mismatch`; InvalidArgument `broker.state_counter`.
+   * Commits the guest's next state version: its counter and the SHA-256 of the sealed file (`stateDigest`),
+   * so that only that file can later state this counter. Must come from the active boot with its token, and
+   * the counter must move forward (above the committed one; it may skip: a guest that recovered from
+   * `broker.state_ahead` skips the counter of the version it abandoned). Also renews the lease. Throws
+   * BrokerRefused `broker.boot_unknown`, `broker.commit_token`, `broker.counter_mismatch`; InvalidArgument
+   * `broker.state_counter`, `broker.state_digest`.
    */
   commit(
     bootId: string,
     commitToken: Uint8Array,
     newCounter: number,
+    stateDigest: Uint8Array,
   ): Promise<{ committedCounter: number; leaseExpiresAt: number }> {
     const ctx = newContext({
       bootId: String(bootId).slice(0, 64),
@@ -389,13 +427,15 @@ export class Broker {
       if (!Number.isSafeInteger(newCounter) || newCounter < 1) {
         throw new InvalidArgument('broker.state_counter', 'counter must be a positive integer');
       }
+      checkStateDigest(stateDigest);
+      ctx.details.stateDigest = toHex(stateDigest);
       return this.store.transaction(async (tx) => {
         const st = await this.lockBoot(tx, bootId, commitToken, ctx);
-        const expected = (st.committedCounter ?? 0) + 1;
-        if (newCounter !== expected) throw new BrokerRefused('broker.counter_mismatch');
+        if (newCounter <= (st.committedCounter ?? 0)) throw new BrokerRefused('broker.counter_mismatch');
         const leaseExpiresAt = this.now() + this.leaseMs;
         await tx.setBootState(st.id, {
           committedCounter: newCounter,
+          committedDigest: Uint8Array.from(stateDigest),
           activeBoot: { ...st.activeBoot!, leaseExpiresAt },
         });
         await tx.appendAudit(this.entry('commit', ctx, 'accept', ['broker.committed'], {}));
@@ -418,6 +458,7 @@ export class Broker {
         const leaseExpiresAt = this.now() + this.leaseMs;
         await tx.setBootState(st.id, {
           committedCounter: st.committedCounter,
+          committedDigest: st.committedDigest ?? null,
           activeBoot: { ...st.activeBoot!, leaseExpiresAt },
         });
         return { leaseExpiresAt };
@@ -432,7 +473,11 @@ export class Broker {
       checkBootArgs(bootId, commitToken);
       await this.store.transaction(async (tx) => {
         const st = await this.lockBoot(tx, bootId, commitToken, ctx);
-        await tx.setBootState(st.id, { committedCounter: st.committedCounter, activeBoot: null });
+        await tx.setBootState(st.id, {
+          committedCounter: st.committedCounter,
+          committedDigest: st.committedDigest ?? null,
+          activeBoot: null,
+        });
         await tx.appendAudit(this.entry('end', ctx, 'accept', ['broker.boot_ended'], {}));
       });
     });
@@ -451,11 +496,20 @@ export class Broker {
 
   // ---- internals -------------------------------------------------------------------------------------
 
-  /** Runs one decision; a refusal (any throw) is written to the audit log, then rethrown unchanged. */
+  /**
+   * Runs one decision; a refusal (any throw) is written to the audit log, then rethrown unchanged. A guest
+   * refusal that never named a real instance or boot is not audited (anyone can send those, as often as
+   * they like): it goes to `onUnattributedRefusal` instead.
+   */
   private async decide<T>(kind: string, ctx: AuditContext, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
+      if (ctx.instance === null && GUEST_KINDS.has(kind)) {
+        if (typeof e === 'object' && e !== null) this.unattributed.add(e);
+        this.onUnattributedRefusal(kind, e);
+        throw e;
+      }
       try {
         await this.store.transaction((tx) =>
           tx.appendAudit(this.entry(kind, ctx, 'refuse', refusalReasons(e), {})),
@@ -551,19 +605,40 @@ function checkIdentity(req: RegisterInstanceRequest) {
     instanceName: req?.instanceName,
   };
   for (const [k, v] of Object.entries(out)) {
-    if (
-      typeof v !== 'string' ||
-      v.length === 0 ||
-      v.length > IDENTITY_MAX ||
-      /[\u0000-\u001f\u007f]/.test(v)
-    ) {
+    if (!identityFieldFits(v)) {
       throw new InvalidArgument(
         'broker.identity',
-        `${k} must be a non-empty printable string of at most ${IDENTITY_MAX} characters`,
+        `${k} must be a non-empty printable string of at most ${IDENTITY_MAX_BYTES} UTF-8 bytes`,
       );
     }
   }
   return out as { project: string; zone: string; instanceId: string; instanceName: string };
+}
+
+/**
+ * 1..256 UTF-8 bytes, well-formed UTF-16 (a lone surrogate would be sent as U+FFFD, not as registered),
+ * no control characters.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function identityFieldFits(v: unknown): v is string {
+  return (
+    typeof v === 'string' &&
+    v.length > 0 &&
+    !LONE_SURROGATE.test(v) &&
+    Buffer.byteLength(v, 'utf8') <= IDENTITY_MAX_BYTES &&
+    !/[\u0000-\u001f\u007f]/.test(v)
+  );
+}
+
+function identityFits(r: InstanceWithState): boolean {
+  return [r.project, r.zone, r.instanceId, r.instanceName].every(identityFieldFits);
+}
+
+function checkStateDigest(d: unknown): void {
+  if (!(d instanceof Uint8Array) || d.length !== STATE_DIGEST_BYTES) {
+    throw new InvalidArgument('broker.state_digest', `stateDigest must be ${STATE_DIGEST_BYTES} bytes`);
+  }
 }
 
 /** The policy as it will be stored: JSON round-tripped, so what the appraiser sees is what was stored. */
@@ -598,6 +673,12 @@ function checkReleaseRequest(req: ReleaseRequest): void {
   if (req.stateCounter !== null && !(Number.isSafeInteger(req.stateCounter) && req.stateCounter >= 0)) {
     throw new InvalidArgument('broker.state_counter', 'stateCounter must be null or a non-negative integer');
   }
+  // A stated counter comes with the digest of its file; no state, no digest.
+  if (req.stateCounter === null) {
+    if (req.stateDigest !== undefined && req.stateDigest !== null) {
+      throw new InvalidArgument('broker.state_digest', 'stateDigest without a stateCounter');
+    }
+  } else checkStateDigest(req.stateDigest);
   if (
     req.stateKeyVersion !== undefined &&
     !(Number.isSafeInteger(req.stateKeyVersion) && req.stateKeyVersion >= 1)

@@ -1,4 +1,4 @@
-import { type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import {
   AttestationError,
@@ -12,7 +12,7 @@ import { encodeAttestationRequest, parseAttestationResponse } from '../formats/a
 import { encodeCommitRequest, parseCommitResponse } from '../formats/aproxy/commit.js';
 import { isErrorReply } from '../formats/aproxy/error-reply.js';
 import { encodeNegotiationRequest, parseNegotiationResponse } from '../formats/aproxy/negotiation.js';
-import { computeReportData } from '../formats/aproxy/report-data.js';
+import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
 import { parseSecretPayload } from '../formats/aproxy/secret-payload.js';
 import {
   type ErrorReply,
@@ -97,10 +97,10 @@ export interface BootResult {
   readonly session: GuestSession | null;
 }
 
-const REQUIRED_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationParam[]>> = {
-  '0.1.0': ['Challenge', 'EcPublicKeyBytes'],
-  '0.2.0': ['Challenge', 'EcPublicKeyBytes', 'StateCounter'],
-};
+/** SHA-256 of a sealed state file as stored: what 0.2.0 states and commits with the counter. */
+export function stateDigestOf(sealed: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(sealed).digest());
+}
 
 /**
  * The SVSM side of key release as a library (reference svsm-protocol.md §2; docs/protocol.md "Guest flow"):
@@ -143,9 +143,17 @@ export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
   try {
     return await attemptBoot(opts, version, brokerKey, { file: pending, pending: true }, false);
   } catch (e) {
-    // The pending version was never committed (crash before the commit): boot from the committed file.
+    // The pending version was never committed (crash before the commit): boot from the committed file,
+    // and skip the abandoned version's counter, so no two versions ever carry the same counter (the
+    // abandoned file stays a rollback even to a broker that recorded no digest).
     if (e instanceof AttestationError && e.reason === 'broker.state_ahead') {
-      return attemptBoot(opts, version, brokerKey, { file: current, pending: false }, current === undefined);
+      return attemptBoot(
+        opts,
+        version,
+        brokerKey,
+        { file: current, pending: false, skipCounter: true },
+        current === undefined,
+      );
     }
     throw e;
   }
@@ -160,6 +168,8 @@ interface StateCandidate {
   /** The sealed state this boot states and unseals; undefined on first boot. */
   readonly file: Uint8Array | undefined;
   readonly pending: boolean;
+  /** After a `broker.state_ahead` recovery: write counter + 2, never the abandoned version's counter. */
+  readonly skipCounter?: boolean;
 }
 
 async function attemptBoot(
@@ -176,6 +186,7 @@ async function attemptBoot(
   const header = existing ? parseStateHeader(existing) : undefined;
   const statedCounter = header ? header.counter : null;
   const statedKeyVersion = header && header.keyVersion > 0 ? header.keyVersion : null;
+  const statedDigest = existing ? stateDigestOf(existing) : null;
 
   const ch = await GuestChannel.open(opts.connect, timeoutMs);
   let plaintext: Uint8Array | undefined;
@@ -191,7 +202,7 @@ async function attemptBoot(
     const reportData = computeReportData(neg.params, {
       challenge: neg.challenge,
       key,
-      ...(version === '0.2.0' ? { stateCounter: statedCounter } : {}),
+      ...(version === '0.2.0' ? { stateCounter: statedCounter, stateDigest: statedDigest } : {}),
     });
     const evidence = await opts.provider.getReport(reportData);
     await ch.send(
@@ -204,7 +215,9 @@ async function attemptBoot(
           challenge: neg.challenge,
           key,
           // Stating the key version (even null) also says this guest reads secret payload format 2.
-          ...(version === '0.2.0' ? { stateCounter: statedCounter, stateKeyVersion: statedKeyVersion } : {}),
+          ...(version === '0.2.0'
+            ? { stateCounter: statedCounter, stateDigest: statedDigest, stateKeyVersion: statedKeyVersion }
+            : {}),
         },
         version,
       ),
@@ -230,6 +243,7 @@ async function attemptBoot(
           ciphertext: resp.secret,
           identity,
           stateCounter: statedCounter,
+          stateDigest: statedDigest,
         },
         resp.signature,
       );
@@ -276,7 +290,7 @@ async function attemptBoot(
     } else {
       body = opts.initialState ?? new Uint8Array(randomBytes(32));
     }
-    const counter = (statedCounter ?? 0n) + 1n;
+    const counter = (statedCounter ?? 0n) + (candidate.skipCounter ? 2n : 1n);
     // Without a version from the broker, a state opened with the current key keeps its recorded version.
     const sealedVersion = keyVersion ?? (header && !openKey ? header.keyVersion : 0);
     const next = sealState({
@@ -296,14 +310,19 @@ async function attemptBoot(
       await writeStateFileAtomic(pendingPath, next);
       // The commit renews the lease: from the guest's clock, no earlier than now.
       const renewedAt = Date.now();
+      const stateDigest = stateDigestOf(next);
       await ch.send(
-        encodeCommitRequest({ bootId: payload.bootId, commitToken: payload.commitToken, counter }),
+        encodeCommitRequest({ bootId: payload.bootId, commitToken: payload.commitToken, counter, stateDigest }),
       );
       const c = throwIfError(parseCommitResponse(await ch.receive(timeoutMs)));
       if (brokerKey) {
         if (!c.signature)
           throw new SignatureInvalid('aproxy.commit_signature.missing', 'the commit is not signed');
-        verifyCommit(brokerKey, { challenge: neg.challenge, bootId: payload.bootId, counter }, c.signature);
+        verifyCommit(
+          brokerKey,
+          { challenge: neg.challenge, bootId: payload.bootId, counter, stateDigest },
+          c.signature,
+        );
       }
       await rename(pendingPath, opts.statePath);
       committed = true;
@@ -347,13 +366,21 @@ function throwIfError<T extends object>(r: T | ErrorReply): T {
   return r;
 }
 
-/** Each param this version needs, exactly once; otherwise the report would not bind what the broker checks. */
+/**
+ * 0.1.0: `Challenge` and `EcPublicKeyBytes`, each exactly once (in either order, as COCONUT's SVSM takes
+ * them). 0.2.0: exactly {@link PARAMS_0_2_0}, in that order: the proxy is untrusted, and a binding it could
+ * reorder, shorten or repeat would not be the one docs/protocol.md §6.1 argues is apart from 0.1.0's.
+ */
 function checkParams(params: readonly NegotiationParam[], version: ProtocolVersion): void {
-  for (const p of REQUIRED_PARAMS[version]) {
+  if (version === '0.2.0') {
+    if (params.length !== PARAMS_0_2_0.length || params.some((p, i) => p !== PARAMS_0_2_0[i])) {
+      throw new MalformedEvidence('guest.params', `0.2.0 params must be ${PARAMS_0_2_0.join(',')}`);
+    }
+    return;
+  }
+  for (const p of ['Challenge', 'EcPublicKeyBytes'] as const) {
     const n = params.filter((q) => q === p).length;
     if (n !== 1) throw new MalformedEvidence('guest.params', `param ${p} appears ${n} times; expected once`);
   }
-  if (params.length !== REQUIRED_PARAMS[version].length) {
-    throw new MalformedEvidence('guest.params', 'unexpected extra params');
-  }
+  if (params.length !== 2) throw new MalformedEvidence('guest.params', 'unexpected extra params');
 }

@@ -70,6 +70,8 @@ export interface CommitSignedFields {
   readonly challenge: Uint8Array;
   readonly bootId: string;
   readonly counter: bigint;
+  /** SHA-256 of the sealed state file committed with `counter`. */
+  readonly stateDigest: Uint8Array;
 }
 
 /** Broker side: signs a commit acknowledgement. */

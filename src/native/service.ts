@@ -4,7 +4,7 @@ import type { Broker } from '../broker/broker.js';
 import type { ReleaseResult } from '../broker/types.js';
 import { InvalidArgument, isAttestationError, PolicyRejected } from '../errors.js';
 import { LIMITS } from '../formats/aproxy/fields.js';
-import { computeReportData } from '../formats/aproxy/report-data.js';
+import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
 import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
 import type {
@@ -12,6 +12,7 @@ import type {
   InstanceIdentity,
   NegotiationParam,
   ProtocolVersion,
+import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 } from '../formats/aproxy/types.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import { zeroize } from '../util/zeroize.js';
@@ -21,13 +22,14 @@ import { p521PublicKeyFromPoint } from './p521.js';
 
 /**
  * What REPORT_DATA = SHA-512 hashes, per protocol version, in this order. 0.1.0 uses the order COCONUT's
- * KBS backend sends (key, then nonce), so a real SVSM computes exactly this; 0.2.0 appends the state
- * counter, so the host cannot change the counter the guest stated (docs/protocol.md).
+ * KBS backend sends (key, then nonce), so a real SVSM computes exactly this; 0.2.0 starts with its domain
+ * label, so no 0.1.0 input can produce a 0.2.0 binding, and adds the state counter and the state file's
+ * digest, so the host can change neither (docs/protocol.md §6.1).
  */
 export const REPORT_DATA_PARAMS: Readonly<Record<ProtocolVersion, readonly NegotiationParam[]>> =
   Object.freeze({
     '0.1.0': Object.freeze(['EcPublicKeyBytes', 'Challenge'] as NegotiationParam[]),
-    '0.2.0': Object.freeze(['EcPublicKeyBytes', 'Challenge', 'StateCounter'] as NegotiationParam[]),
+    '0.2.0': PARAMS_0_2_0,
   });
 
 export interface NativeAttestInput {
@@ -39,6 +41,8 @@ export interface NativeAttestInput {
   readonly key: EcPublicKey;
   /** 0.2.0: required (null for no state). 0.1.0: must be undefined. */
   readonly stateCounter?: bigint | null;
+  /** 0.2.0: SHA-256 of the stated state file, null exactly when `stateCounter` is. 0.1.0: undefined. */
+  readonly stateDigest?: Uint8Array | null;
   /**
    * 0.2.0, optional: the key version the guest's state is sealed under (null: none or not known). Defined:
    * the payload is format 2 (key version, and the older key after a rotation). 0.1.0: must be undefined.
@@ -102,13 +106,14 @@ export class NativeService {
   private async attestSteps(req: NativeAttestInput): Promise<NativeAttestResult> {
     assertSupportedTee(req.tee, 'api.tee');
     const stateCounter = checkStateCounter(req.version, req.stateCounter);
+    const stateDigest = checkStateDigest(req.version, stateCounter, req.stateDigest);
     const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
     // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it.
     const recipient = p521PublicKeyFromPoint(req.key, 'key');
     const expectedReportData = computeReportData(REPORT_DATA_PARAMS[req.version], {
       challenge: req.challenge,
       key: req.key,
-      ...(req.version === '0.2.0' ? { stateCounter } : {}),
+      ...(req.version === '0.2.0' ? { stateCounter, stateDigest } : {}),
     });
     const released = await this.broker.release({
       tee: req.tee,
@@ -117,6 +122,7 @@ export class NativeService {
       challenge: req.challenge,
       expectedReportData,
       stateCounter: stateCounter === null ? null : Number(stateCounter),
+      ...(stateDigest ? { stateDigest } : {}),
       ...(typeof stateKeyVersion === 'number' ? { stateKeyVersion } : {}),
     });
     let plaintext: Uint8Array | undefined;
@@ -149,6 +155,7 @@ export class NativeService {
               ciphertext: sealed.ciphertext,
               identity,
               stateCounter,
+              stateDigest,
             })
           : null;
       if (req.version === '0.1.0') await this.broker.end(released.bootId, released.commitToken);
@@ -173,16 +180,25 @@ export class NativeService {
     }
   }
 
-  /** 0.2.0 commit; the acknowledgement is signed over the session's challenge, boot id and counter. */
-  async commit(bootId: string, commitToken: Uint8Array, counter: bigint, challenge: Uint8Array) {
+  /**
+   * 0.2.0 commit of a state version (counter and the SHA-256 of its sealed file); the acknowledgement is
+   * signed over the session's challenge, the boot id, the counter and the digest.
+   */
+  async commit(
+    bootId: string,
+    commitToken: Uint8Array,
+    counter: bigint,
+    stateDigest: Uint8Array,
+    challenge: Uint8Array,
+  ) {
     try {
       const n = safeCounter(counter, 'counter');
-      const r = await this.broker.commit(bootId, commitToken, n);
+      const r = await this.broker.commit(bootId, commitToken, n, stateDigest);
       this.metrics.inc('vouchsafe_commits_total');
       return {
         committedCounter: r.committedCounter,
         leaseExpiresAt: r.leaseExpiresAt,
-        signature: signCommit(this.signingKey, { challenge, bootId, counter }),
+        signature: signCommit(this.signingKey, { challenge, bootId, counter, stateDigest }),
       };
     } catch (e) {
       this.refused('commit', e);
@@ -261,6 +277,27 @@ function checkStateKeyVersion(
     throw new InvalidArgument('api.state_key_version', 'stateKeyVersion must be 1..2^32-1 or null');
   }
   return v;
+}
+
+function checkStateDigest(
+  version: ProtocolVersion,
+  counter: bigint | null,
+  d: Uint8Array | null | undefined,
+): Uint8Array | null {
+  if (version === '0.1.0') {
+    if (d !== undefined) throw new InvalidArgument('api.state_digest', '0.1.0 requests carry no stateDigest');
+    return null;
+  }
+  if (counter === null) {
+    if (d !== undefined && d !== null) {
+      throw new InvalidArgument('api.state_digest', 'stateDigest is null when stateCounter is');
+    }
+    return null;
+  }
+  if (!(d instanceof Uint8Array) || d.length !== STATE_DIGEST_SIZE) {
+    throw new InvalidArgument('api.state_digest', `a stated counter needs its ${STATE_DIGEST_SIZE}-byte stateDigest`);
+  }
+  return d;
 }
 
 function checkNonce(nonce: Uint8Array | undefined): void {

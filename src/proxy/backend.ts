@@ -67,6 +67,8 @@ export interface AttestInput {
   readonly key: EcPublicKey;
   /** 0.2.0: the counter the guest's state file states, or null for no state. Undefined for 0.1.0 guests. */
   readonly stateCounter?: bigint | null;
+  /** 0.2.0: SHA-256 of the stated state file, null exactly when `stateCounter` is. Undefined for 0.1.0. */
+  readonly stateDigest?: Uint8Array | null;
   /**
    * 0.2.0, when the guest sent it: the sealing-key version its state is sealed under (null: none or not
    * known). Defined means the guest reads secret payload format 2, so the backend should send the current
@@ -99,6 +101,8 @@ export interface CommitInput {
   readonly bootId: string;
   readonly commitToken: Uint8Array;
   readonly counter: bigint;
+  /** SHA-256 of the sealed state file the guest wrote as version `counter`. */
+  readonly stateDigest: Uint8Array;
   /** The challenge of this session's attestation; the commit acknowledgement signature covers it. */
   readonly challenge: Uint8Array;
 }

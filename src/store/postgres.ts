@@ -65,7 +65,8 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
       const done = new Set(
         (await c.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => num(r.version)),
       );
-      for (const m of migrations) {
+      // In version order whatever the list order, skipping applied ones: numbers may have gaps.
+      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
         if (done.has(m.version)) continue;
         await c.query('BEGIN');
         try {
@@ -245,7 +246,7 @@ class PostgresTx implements StoreTx {
     const b = s.activeBoot;
     await this.q().query(
       `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
-       boot_lease_expires_at = $4, boot_token_hash = $5 WHERE id = $6`,
+       boot_lease_expires_at = $4, boot_token_hash = $5, committed_digest = $7 WHERE id = $6`,
       [
         s.committedCounter,
         b?.bootId ?? null,
@@ -254,6 +255,7 @@ class PostgresTx implements StoreTx {
         b ? buf(b.tokenHash) : null,
         id,
       ],
+        s.committedDigest ? buf(s.committedDigest) : null,
     );
   }
 

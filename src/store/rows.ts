@@ -6,7 +6,7 @@ import type { AuditEntry, InstanceWithState, JsonValue, SealingKeyRecord } from 
 
 export const INSTANCE_COLUMNS =
   'id, project, zone, instance_id, instance_name, host_data, policy, created_at, committed_counter, ' +
-  'boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash';
+  'committed_digest, boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash';
 
 export const KEY_COLUMNS = 'instance_id, version, wrapped, kek_id, created_at';
 
@@ -49,6 +49,7 @@ export function toInstance(r: Row): InstanceWithState {
     createdAt: num(r.created_at),
     committedCounter: numOrNull(r.committed_counter),
     activeBoot:
+    committedDigest: r.committed_digest === null || r.committed_digest === undefined ? null : bytes(r.committed_digest),
       bootId === null
         ? null
         : {

@@ -132,7 +132,8 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): void 
         .map((r) => num((r as Row).version)),
     );
     const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-    for (const m of migrations) {
+    // In version order whatever the list order, skipping applied ones: numbers may have gaps.
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (done.has(m.version)) continue;
       db.exec(m.sql);
       record.run(m.version, m.name, Date.now());
@@ -307,11 +308,12 @@ class SqliteTx implements StoreTx {
   setBootState(id: string, s: BootState): Promise<void> {
     const b = s.activeBoot;
     this.stmt(
-      `UPDATE instances SET committed_counter = ?, boot_id = ?, boot_started_at = ?, boot_lease_expires_at = ?,
-       boot_token_hash = ? WHERE id = ?`,
+      `UPDATE instances SET committed_counter = ?, committed_digest = ?, boot_id = ?, boot_started_at = ?,
+       boot_lease_expires_at = ?, boot_token_hash = ? WHERE id = ?`,
     ).run(
       s.committedCounter,
       b?.bootId ?? null,
+      s.committedDigest ? buf(s.committedDigest) : null,
       b?.startedAt ?? null,
       b?.leaseExpiresAt ?? null,
       b ? buf(b.tokenHash) : null,

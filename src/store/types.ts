@@ -43,6 +43,11 @@ export interface ActiveBoot {
 export interface BootState {
   /** The last state counter the running guest committed; null before the first commit. */
   readonly committedCounter: number | null;
+  /**
+   * SHA-256 of the sealed state file committed with `committedCounter` (migration 2). Null before the first
+   * commit, and for a counter committed before digests were recorded. Omitted in a write: stored as null.
+   */
+  readonly committedDigest?: Uint8Array | null;
   readonly activeBoot: ActiveBoot | null;
 }
 

@@ -31,6 +31,8 @@ const Param = Type.Union([
   Type.Literal('StateCounter'),
 ]);
 const EcKey = Type.Object(
+  Type.Literal('Domain'),
+  Type.Literal('StateDigest'),
   { x: b64(66, 'P-521 x, 66 bytes big-endian'), y: b64(66, 'P-521 y, 66 bytes big-endian') },
   { additionalProperties: false },
 );
@@ -86,6 +88,13 @@ export const AttestRequest = Type.Object(
     ),
     stateKeyVersion: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1, maximum: 4294967295 }), Type.Null()], {
+    stateDigest: Type.Optional(
+      Type.Union([b64(32, 'SHA-256 of the sealed state file'), Type.Null()], {
+        description:
+          '0.2.0 only (required with a counter): SHA-256 of the sealed state file whose counter is stated; ' +
+          'null exactly when stateCounter is. Bound into REPORT_DATA; compared with the committed digest.',
+      }),
+    ),
         description:
           '0.2.0 only, optional: the sealing-key version the state file is sealed under (null: none or not ' +
           'known). Present (even null): the ciphertext seals secret payload format 2, with the key version ' +
@@ -125,6 +134,7 @@ export const CommitRequest = Type.Object(
     counter: Counter,
     challenge: b64(1024, "The session's challenge; the acknowledgement signature covers it"),
   },
+    stateDigest: b64(32, 'SHA-256 of the sealed state file written as version `counter`'),
   { additionalProperties: false },
 );
 export const CommitResponse = Type.Object({
@@ -164,7 +174,16 @@ export const BrokerKeyResponse = Type.Object({
 
 // ---- admin API ------------------------------------------------------------------------------------
 
-const IdentityField = Type.String({ minLength: 1, maxLength: 255 });
+/**
+ * 1..256 UTF-8 bytes (what the 0.2.0 answer carries). JSON Schema counts characters, not bytes: this bounds
+ * characters and refuses control characters; the broker checks the byte length (`broker.identity`).
+ */
+const IdentityField = Type.String({
+  minLength: 1,
+  maxLength: 256,
+  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+  description: 'At most 256 UTF-8 bytes, no control characters',
+});
 export const RegisterRequest = Type.Object(
   {
     project: IdentityField,
@@ -251,3 +270,9 @@ export const AuditVerification = Type.Object({
 });
 
 export const Health = Type.Object({ status: Type.Literal('ok') });
+export const TokenKeyRotationResponse = Type.Object({
+  kid: Type.String(),
+  alg: Type.String(),
+  published: Type.Array(Type.String(), { description: 'kids in the JWKS, newest first' }),
+});
+

@@ -310,14 +310,45 @@ describe('aproxy 0.2.0 extension messages', () => {
     );
   });
 
-  it('AttestationRequest states the counter as a decimal string or null', () => {
+  it('AttestationRequest states the counter as a decimal string or null, and the state digest with it', () => {
     const base = { tee: 'snp' as const, evidence: { report: new Uint8Array([1, 2, 3]) }, challenge, key };
-    const b = encodeAttestationRequest({ ...base, stateCounter: 18446744073709551614n }, '0.2.0');
-    assert.ok(text(b).endsWith(`"key":{"x":"${X1}","y":"${Y2}"},"stateCounter":"18446744073709551614"}`));
+    const digest = fill(32, 0xab);
+    const D = Buffer.from(digest).toString('base64');
+    const b = encodeAttestationRequest(
+      { ...base, stateCounter: 18446744073709551614n, stateDigest: digest },
+      '0.2.0',
+    );
+    assert.ok(
+      text(b).endsWith(
+        `"key":{"x":"${X1}","y":"${Y2}"},"stateCounter":"18446744073709551614","stateDigest":"${D}"}`,
+      ),
+    );
     assert.equal(parseAttestationRequest(b, '0.2.0').stateCounter, 18446744073709551614n);
+    assert.deepEqual(parseAttestationRequest(b, '0.2.0').stateDigest, digest);
     const n = encodeAttestationRequest({ ...base, stateCounter: null }, '0.2.0');
-    assert.ok(text(n).endsWith(',"stateCounter":null}'));
+    assert.ok(text(n).endsWith(',"stateCounter":null,"stateDigest":null}'));
     assert.equal(parseAttestationRequest(n, '0.2.0').stateCounter, null);
+    // The digest is there exactly when the counter is, and is 32 bytes.
+    throwsCode(
+      () => parseAttestationRequest(utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":null')), '0.2.0'),
+      'ERR_MALFORMED',
+      'aproxy.field.value',
+    );
+    throwsCode(
+      () => parseAttestationRequest(utf8(text(n).replace('"stateDigest":null', `"stateDigest":"${D}"`)), '0.2.0'),
+      'ERR_MALFORMED',
+      'aproxy.field.value',
+    );
+    throwsCode(
+      () => parseAttestationRequest(utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":"AAAA"')), '0.2.0'),
+      'ERR_MALFORMED',
+      'aproxy.field.length',
+    );
+    throwsCode(
+      () => encodeAttestationRequest({ ...base, stateCounter: 1n }, '0.2.0'),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.encode.state_digest',
+    );
     for (const bad of ['"18446744073709551615"', '"-1"', '"01"', '7', '"1e3"', '" 1"']) {
       const t = text(n).replace('"stateCounter":null', `"stateCounter":${bad}`);
       assert.throws(() => parseAttestationRequest(utf8(t), '0.2.0'), isMalformed);
@@ -387,17 +418,38 @@ describe('aproxy 0.2.0 extension messages', () => {
   });
 
   it('Commit and CommitResponse', () => {
-    const c = encodeCommitRequest({ bootId: 'boot-1', commitToken: fill(32, 0xaa), counter: 7n });
-    assert.equal(text(c), `{"bootId":"boot-1","commitToken":"${'qqqq'.repeat(10)}qqo=","counter":"7"}`);
-    assert.deepEqual(parseCommitRequest(c), { bootId: 'boot-1', commitToken: fill(32, 0xaa), counter: 7n });
+    const commit = { bootId: 'boot-1', commitToken: fill(32, 0xaa), counter: 7n, stateDigest: fill(32, 0xbb) };
+    const c = encodeCommitRequest(commit);
+    const D = Buffer.from(commit.stateDigest).toString('base64');
+    assert.equal(
+      text(c),
+      `{"bootId":"boot-1","commitToken":"${'qqqq'.repeat(10)}qqo=","counter":"7","stateDigest":"${D}"}`,
+    );
+    assert.deepEqual(parseCommitRequest(c), commit);
     throwsCode(
       () =>
-        parseCommitRequest(utf8('{"bootId":"a b","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1"}')),
+        parseCommitRequest(
+          utf8(`{"bootId":"a b","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1","stateDigest":"${D}"}`),
+        ),
       'ERR_MALFORMED',
       'aproxy.field.value',
     );
     throwsCode(
-      () => parseCommitRequest(utf8('{"bootId":"a","commitToken":"AAAA","counter":"1"}')),
+      () => parseCommitRequest(utf8(`{"bootId":"a","commitToken":"AAAA","counter":"1","stateDigest":"${D}"}`)),
+      'ERR_MALFORMED',
+      'aproxy.field.length',
+    );
+    // The digest is required (a commit names the file it commits) and is 32 bytes.
+    throwsCode(
+      () => parseCommitRequest(utf8('{"bootId":"a","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1"}')),
+      'ERR_MALFORMED',
+      'aproxy.field.missing',
+    );
+    throwsCode(
+      () =>
+        parseCommitRequest(
+          utf8('{"bootId":"a","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1","stateDigest":"AAAA"}'),
+        ),
       'ERR_MALFORMED',
       'aproxy.field.length',
     );
@@ -408,15 +460,17 @@ describe('aproxy 0.2.0 extension messages', () => {
 
   it('AttestationRequest: the optional stateKeyVersion (an integer >= 1 or null) follows stateCounter', () => {
     const base = { tee: 'snp' as const, evidence: { report: new Uint8Array([1, 2, 3]) }, challenge, key };
-    const b = encodeAttestationRequest({ ...base, stateCounter: 4n, stateKeyVersion: 2 }, '0.2.0');
-    assert.ok(text(b).endsWith(',"stateCounter":"4","stateKeyVersion":2}'));
+    const stateDigest = fill(32, 0xab);
+    const D = Buffer.from(stateDigest).toString('base64');
+    const b = encodeAttestationRequest({ ...base, stateCounter: 4n, stateDigest, stateKeyVersion: 2 }, '0.2.0');
+    assert.ok(text(b).endsWith(`,"stateCounter":"4","stateDigest":"${D}","stateKeyVersion":2}`));
     assert.equal(parseAttestationRequest(b, '0.2.0').stateKeyVersion, 2);
     const n = encodeAttestationRequest({ ...base, stateCounter: null, stateKeyVersion: null }, '0.2.0');
-    assert.ok(text(n).endsWith(',"stateCounter":null,"stateKeyVersion":null}'));
+    assert.ok(text(n).endsWith(',"stateCounter":null,"stateDigest":null,"stateKeyVersion":null}'));
     assert.equal(parseAttestationRequest(n, '0.2.0').stateKeyVersion, null);
     // Absent (a guest that predates key versions): absent after parsing too, and the bytes are unchanged.
-    const old = encodeAttestationRequest({ ...base, stateCounter: 4n }, '0.2.0');
-    assert.ok(text(old).endsWith(',"stateCounter":"4"}'));
+    const old = encodeAttestationRequest({ ...base, stateCounter: 4n, stateDigest }, '0.2.0');
+    assert.ok(text(old).endsWith(`,"stateCounter":"4","stateDigest":"${D}"}`));
     assert.equal('stateKeyVersion' in parseAttestationRequest(old, '0.2.0'), false);
     for (const bad of ['0', '-1', '1.0', '"2"', '4294967296', 'true']) {
       const t = text(n).replace('"stateKeyVersion":null', `"stateKeyVersion":${bad}`);

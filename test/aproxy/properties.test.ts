@@ -67,7 +67,9 @@ describe('aproxy message parser properties', () => {
           evidence: r.certs === undefined ? { report: r.report } : { report: r.report, certsBuf: r.certs },
           challenge: r.challenge,
           key: { x: r.x, y: r.y },
-          ...(v === '0.2.0' ? { stateCounter: r.counter } : {}),
+          ...(v === '0.2.0'
+            ? { stateCounter: r.counter, stateDigest: r.counter === null ? null : new Uint8Array(32).fill(7) }
+            : {}),
         };
         assert.deepEqual(parseAttestationRequest(encodeAttestationRequest(req, v), v), req);
       }),
@@ -141,6 +143,7 @@ describe('aproxy message parser properties', () => {
             challenge: r.challenge,
             key: { x: r.x, y: r.y },
             stateCounter: r.counter,
+            stateDigest: r.counter === null ? null : new Uint8Array(32).fill(7),
           },
           v,
         );

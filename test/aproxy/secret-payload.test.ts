@@ -178,6 +178,7 @@ describe('broker signature over the canonical response encoding', () => {
     ciphertext: new Uint8Array([9, 9]),
     identity: { project: 'p', zone: 'z', instanceId: 'i', instanceName: 'n' },
     stateCounter: 3n,
+    stateDigest: new Uint8Array(32).fill(0x0d),
   };
 
   it('encodes domain, length-prefixed fields, identity flag and counter as documented', () => {
@@ -189,7 +190,7 @@ describe('broker signature over the canonical response encoding', () => {
       return Buffer.concat([l, d]);
     };
     const expected = Buffer.concat([
-      Buffer.from('VOUCHSAFE-APROXY-RESPONSE-SIG/1\0'),
+      Buffer.from('VOUCHSAFE-APROXY-RESPONSE-SIG/2\0'),
       lp(fields.challenge),
       lp(fields.key.x),
       lp(fields.key.y),
@@ -206,20 +207,29 @@ describe('broker signature over the canonical response encoding', () => {
       lp('i'),
       lp('n'),
       Buffer.from('0300000000000000', 'hex'),
+      lp(fields.stateDigest),
     ]);
     assert.equal(b.toString('hex'), expected.toString('hex'));
-    const noId = Buffer.from(encodeResponseSignedContent({ ...fields, identity: null, stateCounter: null }));
-    assert.equal(noId.subarray(-9).toString('hex'), `00${'ff'.repeat(8)}`);
+    const noId = Buffer.from(
+      encodeResponseSignedContent({ ...fields, identity: null, stateCounter: null, stateDigest: null }),
+    );
+    assert.equal(noId.subarray(-13).toString('hex'), `00${'ff'.repeat(8)}00000000`);
     const commit = Buffer.from(
-      encodeCommitSignedContent({ challenge: fields.challenge, bootId: 'b', counter: 4n }),
+      encodeCommitSignedContent({
+        challenge: fields.challenge,
+        bootId: 'b',
+        counter: 4n,
+        stateDigest: fields.stateDigest,
+      }),
     );
     assert.equal(
       commit.toString('hex'),
       Buffer.concat([
-        Buffer.from('VOUCHSAFE-APROXY-COMMIT-SIG/1\0'),
+        Buffer.from('VOUCHSAFE-APROXY-COMMIT-SIG/2\0'),
         lp(fields.challenge),
         lp('b'),
         Buffer.from('0400000000000000', 'hex'),
+        lp(fields.stateDigest),
       ]).toString('hex'),
     );
   });
@@ -236,6 +246,7 @@ describe('broker signature over the canonical response encoding', () => {
     const changed = [
       { ...fields, stateCounter: 4n },
       { ...fields, stateCounter: null },
+      { ...fields, stateDigest: new Uint8Array(32).fill(0x0e) },
       { ...fields, identity: { ...fields.identity, instanceId: 'j' } },
       { ...fields, identity: null },
       { ...fields, challenge: new Uint8Array([1, 2, 4]) },
@@ -249,13 +260,12 @@ describe('broker signature over the canonical response encoding', () => {
         'aproxy.signature',
       );
     }
-    const csig = signCommit(broker.privateKey, { challenge: fields.challenge, bootId: 'b', counter: 4n });
-    verifyCommit(broker.publicKey, { challenge: fields.challenge, bootId: 'b', counter: 4n }, csig);
-    throwsCode(
-      () => verifyCommit(broker.publicKey, { challenge: fields.challenge, bootId: 'b', counter: 5n }, csig),
-      'ERR_SIGNATURE_INVALID',
-      'aproxy.commit_signature',
-    );
+    const ack = { challenge: fields.challenge, bootId: 'b', counter: 4n, stateDigest: fields.stateDigest };
+    const csig = signCommit(broker.privateKey, ack);
+    verifyCommit(broker.publicKey, ack, csig);
+    for (const f of [{ ...ack, counter: 5n }, { ...ack, stateDigest: new Uint8Array(32) }]) {
+      throwsCode(() => verifyCommit(broker.publicKey, f, csig), 'ERR_SIGNATURE_INVALID', 'aproxy.commit_signature');
+    }
   });
 
   it('encodes the lease acknowledgement content as documented (op byte, nonce, boot id, expiry)', () => {

@@ -36,8 +36,36 @@ describe('rollback and clone rules', () => {
     ],
   ];
   for (const [name, s, stated, want] of cases) {
-    it(name, () => assert.deepEqual(decideBoot(s, stated, NOW), want));
+    it(name, () => assert.deepEqual(decideBoot(s, { counter: stated, digest: null }, NOW), want));
   }
+
+  describe('the committed digest names the one file that may state the committed counter', () => {
+    const committed = new Uint8Array(32).fill(1);
+    const withDigest = (c: number, d: Uint8Array | null): BootState => ({ ...state(c), committedDigest: d });
+    it('the committed file: accepted', () =>
+      assert.deepEqual(
+        decideBoot(withDigest(4, committed), { counter: 4, digest: Uint8Array.from(committed) }, NOW),
+        {
+          ok: true,
+          replacedExpiredBoot: false,
+        },
+      ));
+    it('another file with the committed counter (a fork): rollback', () =>
+      assert.deepEqual(
+        decideBoot(withDigest(4, committed), { counter: 4, digest: new Uint8Array(32).fill(2) }, NOW),
+        { ok: false, reason: 'broker.rollback' },
+      ));
+    it('no digest stated for the committed counter: rollback', () =>
+      assert.deepEqual(decideBoot(withDigest(4, committed), { counter: 4, digest: null }, NOW), {
+        ok: false,
+        reason: 'broker.rollback',
+      }));
+    it('a counter committed before digests were recorded is checked by counter only', () =>
+      assert.deepEqual(decideBoot(withDigest(4, null), { counter: 4, digest: new Uint8Array(32) }, NOW), {
+        ok: true,
+        replacedExpiredBoot: false,
+      }));
+  });
 
   it('accepts exactly when the stated counter equals the committed one and no lease is live', () => {
     const counter = fc.option(fc.integer({ min: 0, max: 10 }), { nil: null });
@@ -47,7 +75,11 @@ describe('rollback and clone rules', () => {
         counter,
         fc.option(fc.integer({ min: NOW - 5, max: NOW + 5 }), { nil: null }),
         (c, s, lease) => {
-          const d = decideBoot(state(c, lease === null ? null : boot(lease)), s, NOW);
+          const d = decideBoot(
+            state(c, lease === null ? null : boot(lease)),
+            { counter: s, digest: null },
+            NOW,
+          );
           const live = lease !== null && lease > NOW;
           assert.equal(d.ok, c === s && !live);
           if (!d.ok && c !== s) assert.notEqual(d.reason, 'broker.clone');

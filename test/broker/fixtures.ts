@@ -145,8 +145,17 @@ export async function releaseRequest(
     challenge,
     expectedReportData: reportData,
     stateCounter,
+    ...(stateCounter === null ? {} : { stateDigest: stateDigestFor(stateCounter) }),
     ...rest,
   };
+}
+
+/**
+ * The digest of "the" state file with this counter in these tests (what a guest would state and commit):
+ * the same counter always names the same file, unless a test forks it on purpose.
+ */
+export function stateDigestFor(counter: number, fork = ''): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`state ${counter}${fork}`).digest());
 }
 
 let seq = 0;

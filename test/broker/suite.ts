@@ -26,6 +26,7 @@ import {
   makeBroker,
   releaseRequest,
   reportDataFor,
+  stateDigestFor,
   testAppraiser,
   testKek,
 } from './fixtures.js';
@@ -70,7 +71,7 @@ export function runBrokerSuite(h: StoreHarness): void {
     async function established(env: Env) {
       const inst = await env.register();
       const r = await env.broker.release(await releaseRequest(env.broker, inst, null));
-      await env.broker.commit(r.bootId, r.commitToken, 1);
+      await env.broker.commit(r.bootId, r.commitToken, 1, stateDigestFor(1));
       await env.broker.end(r.bootId, r.commitToken);
       return { inst, first: r };
     }
@@ -80,7 +81,10 @@ export function runBrokerSuite(h: StoreHarness): void {
       return (await env.store.readAudit(head.seq - 1, 1))[0]!;
     }
 
-    /** Runs `act`, expects `reason`, and checks the audit entry and that nothing changed. */
+    /**
+     * Runs `act`, expects `reason`, and checks the audit entry and that nothing changed. A guest refusal
+     * that names no instance (`auditedInstance` null) must write no entry at all: anyone can send those.
+     */
     async function expectRefusal(
       env: Env,
       instanceId: string | null,
@@ -101,6 +105,14 @@ export function runBrokerSuite(h: StoreHarness): void {
         return true;
       });
       const headAfter = await env.store.auditHead();
+      const audited = want.auditedInstance === undefined ? instanceId : want.auditedInstance;
+      if (audited === null && ['release', 'commit', 'heartbeat', 'end'].includes(want.kind ?? 'release')) {
+        assert.equal(headAfter.seq, headBefore.seq, 'a refusal that names no instance is not audited');
+        if (instanceId) {
+          assert.deepEqual(await snapshot(env, instanceId), before, 'keys and boot state unchanged');
+        }
+        return undefined;
+      }
       assert.equal(headAfter.seq, headBefore.seq + 1, 'exactly one audit entry written');
       const entry = await lastAudit(env);
       assert.equal(entry.decision, 'refuse');
@@ -176,16 +188,26 @@ export function runBrokerSuite(h: StoreHarness): void {
         await assert.rejects(env.broker.registerInstance({ ...identity(), zone: '', policy: {} }), {
           reason: 'broker.identity',
         });
-        await assert.rejects(
-          env.broker.registerInstance({ ...identity(), project: 'x'.repeat(256), policy: {} }),
-          {
+        // Byte lengths, not characters: 256 bytes fit the 0.2.0 answer; 257 do not, nor 86 three-byte
+        // characters (258 bytes), nor a lone surrogate, which would be sent as U+FFFD.
+        const fits = await env.broker.registerInstance({
+          ...identity(),
+          project: 'x'.repeat(256),
+          policy: {},
+        });
+        assert.equal(fits.project.length, 256);
+        for (const project of ['x'.repeat(257), '\u20ac'.repeat(86), 'a\ud800b', 'tab\there']) {
+          await assert.rejects(env.broker.registerInstance({ ...identity(), project, policy: {} }), {
+            code: ErrorCode.InvalidArgument,
             reason: 'broker.identity',
-          },
-        );
+          });
+        }
+        assert.equal(Buffer.byteLength('\u20ac'.repeat(85)), 255);
+        await env.broker.registerInstance({ ...identity(), zone: '\u20ac'.repeat(85), policy: {} });
         await assert.rejects(env.broker.registerInstance({ ...identity(), policy: undefined as never }), {
           reason: 'broker.policy',
         });
-        assert.equal((await env.broker.listInstances()).length, 0);
+        assert.equal((await env.broker.listInstances()).length, 2);
       });
 
       it('uses a replaced policy at the next appraisal (audited)', async () => {
@@ -252,7 +274,7 @@ export function runBrokerSuite(h: StoreHarness): void {
       });
     });
 
-    describe('every refusal is audited and leaves key and state unchanged', () => {
+    describe('every refusal that names an instance is audited; none changes keys or state', () => {
       it('broker.challenge_unknown: a challenge that was never issued', async () => {
         const env = await setup();
         const { inst } = await established(env);
@@ -265,7 +287,7 @@ export function runBrokerSuite(h: StoreHarness): void {
             env.broker.release({ ...req, challenge: forged, expectedReportData: reportDataFor(forged, 1) }),
           { reason: 'broker.challenge_unknown' },
         );
-        assert.equal(e.evidenceDigest?.length, 64);
+        assert.equal(e, undefined);
         assert.deepEqual((await snapshot(env, inst.id)).keys.length, 1);
       });
 
@@ -346,11 +368,63 @@ export function runBrokerSuite(h: StoreHarness): void {
         assert.deepEqual((await snapshot(env, inst.id)).activeBoot, null);
       });
 
+      it('broker.rollback: the committed counter stated for another file than the committed one (a fork)', async () => {
+        const env = await setup();
+        const { inst } = await established(env);
+        // A file with counter 1 that the broker never accepted (e.g. written by a boot whose commit was
+        // dropped): same counter, other digest.
+        const forked = await releaseRequest(env.broker, inst, 1, { stateDigest: stateDigestFor(1, 'fork') });
+        const entry = await expectRefusal(env, inst.id, () => env.broker.release(forked), {
+          reason: 'broker.rollback',
+        });
+        assert.equal(entry?.details.statedDigest, toHex(stateDigestFor(1, 'fork')));
+        // A stated counter always comes with its file's digest.
+        await assert.rejects(
+          env.broker.release(await releaseRequest(env.broker, inst, 1, { stateDigest: undefined })),
+          { code: ErrorCode.InvalidArgument, reason: 'broker.state_digest' },
+        );
+        // The committed file itself still boots.
+        const r = await env.broker.release(await releaseRequest(env.broker, inst, 1));
+        assert.equal(r.committedCounter, 1);
+      });
+
+      it('broker.identity_unencodable: an identity the 0.2.0 answer cannot carry is refused before any release', async () => {
+        const env = await setup();
+        // Registered before byte lengths were checked: written to the store directly.
+        const hostData = new Uint8Array(randomBytes(32));
+        const id = 'legacy-long-identity';
+        await env.store.transaction((tx) =>
+          tx.insertInstance({
+            id,
+            ...identity(),
+            instanceName: '\u20ac'.repeat(255),
+            hostData,
+            policy: goodPolicy,
+            createdAt: env.clock.t,
+          }),
+        );
+        await expectRefusal(
+          env,
+          id,
+          async () => env.broker.release(await releaseRequest(env.broker, { hostData }, null)),
+          {
+            reason: 'broker.identity_unencodable',
+          },
+        );
+        assert.equal((await env.store.listKeys(id)).length, 0, 'no key created');
+        const releases = (await env.store.readAudit(0, 100)).filter((x) => x.kind === 'release');
+        assert.deepEqual(
+          releases.map((x) => x.decision),
+          ['refuse'],
+          'never audited as released',
+        );
+      });
+
       it('broker.rollback: a counter older than the committed one', async () => {
         const env = await setup();
         const { inst } = await established(env);
         const r = await env.broker.release(await releaseRequest(env.broker, inst, 1));
-        await env.broker.commit(r.bootId, r.commitToken, 2);
+        await env.broker.commit(r.bootId, r.commitToken, 2, stateDigestFor(2));
         await env.broker.end(r.bootId, r.commitToken);
         await expectRefusal(
           env,
@@ -456,23 +530,95 @@ export function runBrokerSuite(h: StoreHarness): void {
       });
     });
 
+    describe('refusals that name no instance or boot', () => {
+      it('are not audited, are counted through onUnattributedRefusal, and are marked for the rate limiter', async () => {
+        const seen: string[] = [];
+        const env = await setup({
+          onUnattributedRefusal: (kind, e) => seen.push(`${kind}:${(e as { reason: string }).reason}`),
+        });
+        const { inst } = await established(env);
+        const head = await env.store.auditHead();
+        const unknown = '00000000-0000-4000-8000-000000000000';
+        const token = new Uint8Array(32);
+        const errors: unknown[] = [];
+        for (let i = 0; i < 100; i++) {
+          for (const act of [
+            () => env.broker.heartbeat(unknown, token),
+            () => env.broker.end(unknown, token),
+            () => env.broker.commit(unknown, token, 2, stateDigestFor(2)),
+          ]) {
+            await act().then(
+              () => assert.fail('accepted'),
+              (e: unknown) => errors.push(e),
+            );
+          }
+        }
+        const req = await releaseRequest(env.broker, inst, 1);
+        const forged = new Uint8Array(randomBytes(32));
+        await env.broker
+          .release({ ...req, challenge: forged, expectedReportData: reportDataFor(forged, 1) })
+          .then(
+            () => assert.fail('accepted'),
+            (e: unknown) => errors.push(e),
+          );
+        assert.equal((await env.store.auditHead()).seq, head.seq, '301 refusals, no audit entry');
+        assert.equal(seen.length, 301);
+        assert.deepEqual(
+          new Set(seen),
+          new Set([
+            'heartbeat:broker.boot_unknown',
+            'end:broker.boot_unknown',
+            'commit:broker.boot_unknown',
+            'release:broker.challenge_unknown',
+          ]),
+        );
+        assert.ok(errors.every((e) => env.broker.isUnattributedRefusal(e)));
+        // A refusal that names a real boot is audited, and is not unattributed.
+        const r = await env.broker.release(await releaseRequest(env.broker, inst, 1));
+        const wrongToken = await env.broker.heartbeat(r.bootId, new Uint8Array(32)).catch((e: unknown) => e);
+        assert.equal((wrongToken as { reason: string }).reason, 'broker.commit_token');
+        assert.equal(env.broker.isUnattributedRefusal(wrongToken), false);
+        assert.deepEqual(
+          [(await lastAudit(env)).kind, (await lastAudit(env)).instance],
+          ['heartbeat', inst.id],
+        );
+      });
+    });
+
     describe('boot lifecycle: commit, heartbeat, end, reset', () => {
-      it('commits counters strictly one by one from the active boot', async () => {
+      it('commits counters that move forward, from the active boot, with the digest of the file', async () => {
         const env = await setup();
         const inst = await env.register();
         const r = await env.broker.release(await releaseRequest(env.broker, inst, null));
-        assert.equal((await env.broker.commit(r.bootId, r.commitToken, 1)).committedCounter, 1);
-        assert.equal((await env.broker.commit(r.bootId, r.commitToken, 2)).committedCounter, 2);
+        assert.equal(
+          (await env.broker.commit(r.bootId, r.commitToken, 1, stateDigestFor(1))).committedCounter,
+          1,
+        );
+        assert.equal(
+          (await env.broker.commit(r.bootId, r.commitToken, 2, stateDigestFor(2))).committedCounter,
+          2,
+        );
         assert.deepEqual((await lastAudit(env)).reasons, ['broker.committed']);
-        await expectRefusal(env, inst.id, () => env.broker.commit(r.bootId, r.commitToken, 4), {
-          reason: 'broker.counter_mismatch',
-          kind: 'commit',
+        for (const n of [2, 1]) {
+          await expectRefusal(
+            env,
+            inst.id,
+            () => env.broker.commit(r.bootId, r.commitToken, n, stateDigestFor(n, 'again')),
+            { reason: 'broker.counter_mismatch', kind: 'commit' },
+          );
+        }
+        assert.deepEqual((await env.store.getInstance(inst.id))?.committedDigest, stateDigestFor(2));
+        // A skip is allowed (a guest that recovered from state_ahead skips the abandoned counter).
+        assert.equal(
+          (await env.broker.commit(r.bootId, r.commitToken, 4, stateDigestFor(4))).committedCounter,
+          4,
+        );
+        const st = await env.store.getInstance(inst.id);
+        assert.deepEqual([st?.committedCounter, st?.committedDigest], [4, stateDigestFor(4)]);
+        await assert.rejects(env.broker.commit(r.bootId, r.commitToken, 5, new Uint8Array(31)), {
+          code: ErrorCode.InvalidArgument,
+          reason: 'broker.state_digest',
         });
-        await expectRefusal(env, inst.id, () => env.broker.commit(r.bootId, r.commitToken, 2), {
-          reason: 'broker.counter_mismatch',
-          kind: 'commit',
-        });
-        assert.equal((await env.store.getInstance(inst.id))?.committedCounter, 2);
       });
 
       it('broker.commit_token: a wrong token cannot commit, heartbeat or end', async () => {
@@ -480,7 +626,7 @@ export function runBrokerSuite(h: StoreHarness): void {
         const inst = await env.register();
         const r = await env.broker.release(await releaseRequest(env.broker, inst, null));
         const wrong = new Uint8Array(randomBytes(32));
-        await expectRefusal(env, inst.id, () => env.broker.commit(r.bootId, wrong, 1), {
+        await expectRefusal(env, inst.id, () => env.broker.commit(r.bootId, wrong, 1, stateDigestFor(1)), {
           reason: 'broker.commit_token',
           kind: 'commit',
         });
@@ -500,7 +646,13 @@ export function runBrokerSuite(h: StoreHarness): void {
         await expectRefusal(
           env,
           null,
-          () => env.broker.commit('00000000-0000-4000-8000-000000000000', new Uint8Array(32), 2),
+          () =>
+            env.broker.commit(
+              '00000000-0000-4000-8000-000000000000',
+              new Uint8Array(32),
+              2,
+              stateDigestFor(2),
+            ),
           { reason: 'broker.boot_unknown', kind: 'commit' },
         );
         assert.equal((await env.store.getInstance(inst.id))?.committedCounter, 1);
@@ -509,10 +661,15 @@ export function runBrokerSuite(h: StoreHarness): void {
       it('a boot that ended can no longer commit; the next boot starts at once', async () => {
         const env = await setup();
         const { inst, first } = await established(env);
-        await expectRefusal(env, null, () => env.broker.commit(first.bootId, first.commitToken, 2), {
-          reason: 'broker.boot_unknown',
-          kind: 'commit',
-        });
+        await expectRefusal(
+          env,
+          null,
+          () => env.broker.commit(first.bootId, first.commitToken, 2, stateDigestFor(2)),
+          {
+            reason: 'broker.boot_unknown',
+            kind: 'commit',
+          },
+        );
         const r = await env.broker.release(await releaseRequest(env.broker, inst, 1));
         assert.equal(r.committedCounter, 1);
       });
@@ -538,12 +695,20 @@ export function runBrokerSuite(h: StoreHarness): void {
           kind: 'heartbeat',
           auditedInstance: null,
         });
-        await expectRefusal(env, inst.id, () => env.broker.commit(a.bootId, a.commitToken, 2), {
-          reason: 'broker.boot_unknown',
-          kind: 'commit',
-          auditedInstance: null,
-        });
-        assert.equal((await env.broker.commit(b.bootId, b.commitToken, 2)).committedCounter, 2);
+        await expectRefusal(
+          env,
+          inst.id,
+          () => env.broker.commit(a.bootId, a.commitToken, 2, stateDigestFor(2)),
+          {
+            reason: 'broker.boot_unknown',
+            kind: 'commit',
+            auditedInstance: null,
+          },
+        );
+        assert.equal(
+          (await env.broker.commit(b.bootId, b.commitToken, 2, stateDigestFor(2))).committedCounter,
+          2,
+        );
       });
 
       it('a boot whose lease lapsed but was not taken over may still heartbeat and commit', async () => {
@@ -552,7 +717,10 @@ export function runBrokerSuite(h: StoreHarness): void {
         const r = await env.broker.release(await releaseRequest(env.broker, inst, null));
         env.clock.advance(LEASE * 3);
         await env.broker.heartbeat(r.bootId, r.commitToken);
-        assert.equal((await env.broker.commit(r.bootId, r.commitToken, 1)).committedCounter, 1);
+        assert.equal(
+          (await env.broker.commit(r.bootId, r.commitToken, 1, stateDigestFor(1))).committedCounter,
+          1,
+        );
       });
 
       it('the control plane can reset a boot it knows has stopped (audited)', async () => {

@@ -5,7 +5,7 @@
  * (a relay in front of the proxy drops the guest's connection around the commit).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/errors.js';
@@ -205,10 +205,11 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
       const halt = await refusal(() => a.session!.heartbeat());
       assert.ok(halt instanceof HaltRequired);
       assert.deepEqual([halt.code, halt.reason], [ErrorCode.Refused, 'broker.boot_unknown']);
+      // A superseded boot id names no boot any more: refused, counted, not audited.
       const refused = (await short.broker.broker.readAudit(since, 100)).find(
         (x) => x.kind === 'heartbeat' && x.decision === 'refuse',
       );
-      assert.deepEqual(refused?.reasons, ['broker.boot_unknown']);
+      assert.equal(refused, undefined);
       assert.equal((await b.session!.heartbeat()).brokerVerified, true);
       assert.equal((await show(short, inst.id)).activeBoot.bootId, b.bootId);
       await b.session!.end();
@@ -228,10 +229,11 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
         assert.ok(existsSync(pendingPathOf(state)));
         await sleep(LEASE + 300); // no reset: the crashed boot's lease runs out
         const r = await short.boot(fw, state);
-        assert.deepEqual([r.statedCounter, r.counter], [1n, 2n]);
+        // The abandoned version's counter (2) is skipped: the recovered boot commits 3.
+        assert.deepEqual([r.statedCounter, r.counter], [1n, 3n]);
         assert.deepEqual(r.state, first.state);
         assert.equal(existsSync(pendingPathOf(state)), false);
-        assert.equal((await show(short, inst.id)).committedCounter, 2);
+        assert.equal((await show(short, inst.id)).committedCounter, 3);
         await r.session!.end();
       } finally {
         await crash.close();
@@ -320,13 +322,13 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
         await reset(s, inst.id);
         const since = await s.auditHead();
         const r = await s.boot(fw, state);
-        assert.deepEqual([r.statedCounter, r.counter, r.committed], [1n, 2n, true]);
+        // The stale pending version 2 was abandoned; the recovered boot skips its counter and commits 3.
+        assert.deepEqual([r.statedCounter, r.counter, r.committed], [1n, 3n, true]);
         assert.deepEqual(r.state, first.state);
-        // The stale pending version was replaced by a fresh version 2 (new nonce), committed and promoted.
         assert.equal(existsSync(pendingPathOf(state)), false);
-        assert.equal(headerOf(state).counter, 2n);
+        assert.equal(headerOf(state).counter, 3n);
         assert.notDeepEqual(readFileSync(state), pendingBytes);
-        assert.equal((await show(s, inst.id)).committedCounter, 2);
+        assert.equal((await show(s, inst.id)).committedCounter, 3);
         // The first attempt stated the pending counter and was told state_ahead; the retry was released.
         const entries = (await s.broker.broker.readAudit(since, 100)).filter((x) => x.instance === inst.id);
         assert.deepEqual(
@@ -338,6 +340,52 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
           ],
         );
         await r.session!.end();
+      } finally {
+        await crash.close();
+      }
+    });
+
+    it('state fork: commits dropped, crash recovery, then the host swaps an abandoned version back: refused as a rollback', async () => {
+      const { s } = get();
+      const crash = await crashingPath(s, 'before');
+      try {
+        const inst = await s.register();
+        const fw = s.firmware(inst.hostData);
+        const state = s.statePath(`fork-${inst.id}`);
+        await (await s.boot(fw, state)).session!.end();
+        // The host drops the commit twice: version 2 is abandoned, then the recovery's version 3 too.
+        crash.arm();
+        await refusal(() => s.boot(fw, state, { connect: crash.address }));
+        const abandoned2 = readFileSync(pendingPathOf(state));
+        await reset(s, inst.id);
+        crash.arm();
+        await refusal(() => s.boot(fw, state, { connect: crash.address }));
+        const abandoned3 = readFileSync(pendingPathOf(state));
+        assert.equal(headerOf(pendingPathOf(state)).counter, 3n);
+        await reset(s, inst.id);
+        // The next recovery writes another version 3, which the broker accepts.
+        const recovered = await s.boot(fw, state);
+        assert.deepEqual([recovered.counter, recovered.committed], [3n, true]);
+        assert.equal((await show(s, inst.id)).committedCounter, 3);
+        assert.notDeepEqual(readFileSync(state), abandoned3);
+        await recovered.session!.end();
+        const committedFile = readFileSync(state);
+        // Later the host hands the guest an abandoned version: the one with the committed counter (only
+        // the committed digest tells it apart) and the older one.
+        for (const abandoned of [abandoned3, abandoned2]) {
+          writeFileSync(state, abandoned);
+          const since = await s.auditHead();
+          const e = await refusal(() => s.boot(fw, state));
+          assert.deepEqual([e.code, e.reason], [ErrorCode.Refused, 'broker.rollback']);
+          const entries = (await s.broker.broker.readAudit(since, 100)).filter((x) => x.instance === inst.id);
+          assert.deepEqual(
+            entries.map((x) => [x.kind, x.decision, x.reasons[0]]),
+            [['release', 'refuse', 'broker.rollback']],
+          );
+        }
+        // The committed file still boots.
+        writeFileSync(state, committedFile);
+        await (await s.boot(fw, state)).session!.end();
       } finally {
         await crash.close();
       }

@@ -485,6 +485,14 @@ const loadCli = async () => ({
   io: await import('../../src/cli/io.js'),
 });
 
+/** The store's row decoders, loaded on first use (new modules: a broken import fails these rows alone). */
+let storeModules: Promise<{ row: Json; verify: Json }> | undefined;
+const store = () =>
+  (storeModules ??= (async () => ({
+    row: await import('../../src/store/audit-row.js' as string),
+    verify: await import('../../src/store/audit-verify.js'),
+  }))());
+
 const der = (c: Corpus) => [c.ark, c.ask, c.vcek, c.vlek];
 const pemOf = (b: Uint8Array) => encodePem('CERTIFICATE', b);
 const utf8 = (b: Uint8Array) => Buffer.from(b).toString('utf8');
@@ -1140,6 +1148,53 @@ const ROWS: readonly Row[] = [
     seeds: () => [corpus.csrDer, corpus.csrC509],
     run: parseCertificationRequest,
   },
+  // Audit log rows as the store reads them back (SQLite numbers, PostgreSQL strings) and the expected head
+  {
+    fn: 'src/store/audit-row.ts#decodeAuditRow',
+    kind: 'json',
+    seeds: () => [
+      {
+        seq: 2,
+        time: 1_700_000_000_000,
+        kind: 'attest',
+        instance: 'i-1',
+        decision: 'released',
+        reasons: '[]',
+        evidence_digest: 'ab'.repeat(32),
+        details: '{"bootId":"b"}',
+        prev_hash: '00'.repeat(32),
+        hash: 'cd'.repeat(32),
+      },
+      {
+        seq: '3',
+        time: '1700000000000',
+        kind: 'admin',
+        instance: null,
+        decision: null,
+        reasons: null,
+        evidence_digest: null,
+        details: '{}',
+        prev_hash: 'cd'.repeat(32),
+        hash: 'ef'.repeat(32),
+      },
+    ],
+    run: async (v) => (await store()).row.decodeAuditRow(v),
+  },
+  {
+    fn: 'src/store/audit-row.ts#decodeAuditHead',
+    kind: 'json',
+    seeds: () => [
+      { seq: 42, hash: 'ab'.repeat(32) },
+      { seq: '0', hash: '00'.repeat(32) },
+    ],
+    run: async (v) => (await store()).row.decodeAuditHead(v),
+  },
+  {
+    fn: 'src/store/audit-verify.ts#parseAuditHead',
+    kind: 'text',
+    seeds: () => [`42:${'ab'.repeat(32)}`],
+    run: async (s) => (await store()).verify.parseAuditHead(s),
+  },
   // Addresses and CLI values (configuration from operators; still never an untyped error)
   {
     fn: 'src/api/listen-address.ts#parseHostPort',
@@ -1231,6 +1286,9 @@ describe('fuzz: every decoder', () => {
     corpus = await buildCorpus();
     // Load the CLI modules now, not inside a time-bounded property (where the import would eat its budget).
     await cli().catch((e) => seedErrors.push(`cli modules: ${e instanceof Error ? e.message : String(e)}`));
+    await store().catch((e) =>
+      seedErrors.push(`store modules: ${e instanceof Error ? e.message : String(e)}`),
+    );
   });
 
   it('inventory: every exported parse*/decode*/read* in src has a row or a written reason', () => {

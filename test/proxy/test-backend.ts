@@ -13,7 +13,7 @@ import {
   MalformedEvidence,
   PolicyRejected,
 } from '../../src/errors.js';
-import { computeReportData } from '../../src/formats/aproxy/report-data.js';
+import { computeReportData, PARAMS_0_2_0 } from '../../src/formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import { encodeLeaseSignedContent } from '../../src/formats/aproxy/signed-content.js';
 import type { InstanceIdentity, NegotiationParam } from '../../src/formats/aproxy/types.js';
@@ -114,7 +114,7 @@ export class TestBroker implements ProxyBackend {
       this.opts.params?.[req.version] ??
       (req.version === '0.1.0'
         ? (['EcPublicKeyBytes', 'Challenge'] as NegotiationParam[])
-        : (['EcPublicKeyBytes', 'Challenge', 'StateCounter'] as NegotiationParam[]));
+        : [...PARAMS_0_2_0]);
     this.challenges.set(toHex(challenge), params);
     return { challenge, params };
   }
@@ -140,7 +140,9 @@ export class TestBroker implements ProxyBackend {
     const expected = computeReportData(params, {
       challenge: req.challenge,
       key: req.key,
-      ...(req.version === '0.2.0' ? { stateCounter: req.stateCounter ?? null } : {}),
+      ...(req.version === '0.2.0'
+        ? { stateCounter: req.stateCounter ?? null, stateDigest: req.stateDigest ?? null }
+        : {}),
     });
     const got = req.evidence.report.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + 64);
     if (!ctEqual(expected, got)) {
@@ -208,6 +210,7 @@ export class TestBroker implements ProxyBackend {
           ciphertext: sealed.ciphertext,
           identity,
           stateCounter: stated,
+          stateDigest: req.stateDigest ?? null,
         })
       : null;
     return {
@@ -250,6 +253,7 @@ export class TestBroker implements ProxyBackend {
           challenge: req.challenge,
           bootId: req.bootId,
           counter: req.counter,
+          stateDigest: req.stateDigest,
         })
       : null;
     return { outcome: 'committed', signature };

@@ -28,22 +28,23 @@ import {
   GCM_TAG_SIZE,
   P384_SIGNATURE_SIZE,
   type ProtocolVersion,
+  STATE_DIGEST_SIZE,
   WRAPPED_CEK_SIZE,
 } from './types.js';
 
 /**
  * AttestationRequest (SVSM -> proxy), reference svsm-protocol.md §2, fields in libaproxy's order:
  * `{"tee":"snp","evidence":{"Snp":{"report":b64[,"certs_buf":b64]}},"challenge":b64,"key":{"x":b64,"y":b64}}`.
- * 0.2.0 appends `"stateCounter":"<decimal u64>"|null` and, optionally, `"stateKeyVersion":<u32 >= 1>|null`
- * (absent: the guest predates key versions and reads secret payload version 1 only). Throws
- * MalformedEvidence `aproxy.*`.
+ * 0.2.0 appends `"stateCounter":"<decimal u64>"|null`, `"stateDigest":"<b64 32 B>"|null` (null exactly
+ * when the counter is) and, optionally, `"stateKeyVersion":<u32 >= 1>|null` (absent: the guest predates key
+ * versions and reads secret payload version 1 only). Throws MalformedEvidence `aproxy.*`.
  */
 export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVersion): AttestationRequest {
   const base = ['tee', 'evidence', 'challenge', 'key'];
   const o = expectObject(
     parseJson(payload),
     'AttestationRequest',
-    version === '0.1.0' ? base : [...base, 'stateCounter'],
+    version === '0.1.0' ? base : [...base, 'stateCounter', 'stateDigest'],
     version === '0.1.0' ? [] : ['stateKeyVersion'],
   );
   const ev = expectObject(o.get('evidence'), 'evidence', [], ['Snp']);
@@ -65,10 +66,15 @@ export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVe
   };
   if (version === '0.1.0') return req;
   const sc = o.get('stateCounter');
+  const sd = o.get('stateDigest');
   const kv = o.get('stateKeyVersion');
+  if ((sc === null) !== (sd === null)) {
+    throw new MalformedEvidence('aproxy.field.value', 'stateDigest: null exactly when stateCounter is');
+  }
   return {
     ...req,
     stateCounter: sc === null ? null : parseCounter(sc, 'stateCounter'),
+    stateDigest: sd === null ? null : bytesField(sd, 'stateDigest', STATE_DIGEST_SIZE, STATE_DIGEST_SIZE),
     ...(kv === undefined
       ? {}
       : { stateKeyVersion: kv === null ? null : parseKeyVersion(kv, 'stateKeyVersion') }),
@@ -95,6 +101,12 @@ export function encodeAttestationRequest(req: AttestationRequest, version: Proto
       throw new InvalidArgument('aproxy.encode.state_counter', '0.2.0 requests state the counter (or null)');
     }
     body.stateCounter = req.stateCounter === null ? null : formatCounter(req.stateCounter, 'stateCounter');
+    const digest = req.stateDigest ?? null;
+    if ((req.stateCounter === null) !== (digest === null)) {
+      throw new InvalidArgument('aproxy.encode.state_digest', 'stateDigest: null exactly when stateCounter is');
+    }
+    if (digest !== null) checkLength(digest, 'stateDigest', STATE_DIGEST_SIZE, STATE_DIGEST_SIZE);
+    body.stateDigest = digest === null ? null : encodeBase64Std(digest);
     if (req.stateKeyVersion !== undefined) {
       body.stateKeyVersion =
         req.stateKeyVersion === null ? null : checkKeyVersion(req.stateKeyVersion, 'stateKeyVersion');

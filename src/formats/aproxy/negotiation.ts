@@ -84,7 +84,7 @@ export function encodeNegotiationResponse(resp: NegotiationResponse, version: Pr
 function allowedParams(version: ProtocolVersion): readonly NegotiationParam[] {
   return version === '0.1.0'
     ? ['Challenge', 'EcPublicKeyBytes']
-    : ['Challenge', 'EcPublicKeyBytes', 'StateCounter'];
+    : ['Challenge', 'EcPublicKeyBytes', 'StateCounter', 'Domain', 'StateDigest'];
 }
 
 function parseParams(v: ReturnType<typeof parseJson>, version: ProtocolVersion): NegotiationParam[] {

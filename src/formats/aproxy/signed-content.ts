@@ -9,15 +9,17 @@ import { STATE_COUNTER_NONE } from './types.js';
  * "Broker signature"). Canonical, not JSON: a fixed domain string, then every field as
  * `lp(x) = u32le(len(x)) || x` in a fixed order, so no two different responses share signed bytes.
  *
- *   "VOUCHSAFE-APROXY-RESPONSE-SIG/1" 0x00
+ *   "VOUCHSAFE-APROXY-RESPONSE-SIG/2" 0x00
  *   lp(challenge) lp(key.x) lp(key.y)
  *   lp(epk.x) lp(epk.y) lp(wrapped_cek) lp(aad) lp(iv) lp(tag) lp(secret ciphertext)
  *   0x00                                    -- no identity, or
  *   0x01 lp(project) lp(zone) lp(instanceId) lp(instanceName)   -- UTF-8
  *   u64le(stateCounter)                     -- the counter the guest stated; 0xFF x 8 for none
+ *   lp(stateDigest)                         -- the state digest it stated; empty for none
+ * (/2: the state digest was added with the state-fork fix; /1 signed no digest.)
  */
-export const RESPONSE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-RESPONSE-SIG/1';
-export const COMMIT_SIG_DOMAIN = 'VOUCHSAFE-APROXY-COMMIT-SIG/1';
+export const RESPONSE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-RESPONSE-SIG/2';
+export const COMMIT_SIG_DOMAIN = 'VOUCHSAFE-APROXY-COMMIT-SIG/2';
 export const LEASE_SIG_DOMAIN = 'VOUCHSAFE-APROXY-LEASE-SIG/1';
 /** The op byte of the lease signed content. */
 export const LEASE_OP_CODES: Readonly<Record<LeaseOp, number>> = { heartbeat: 1, end: 2 };
@@ -31,6 +33,7 @@ export interface ResponseSignedFields {
   readonly ciphertext: Uint8Array;
   readonly identity: InstanceIdentity | null;
   readonly stateCounter: bigint | null;
+  readonly stateDigest: Uint8Array | null;
 }
 
 export function encodeResponseSignedContent(f: ResponseSignedFields): Uint8Array {
@@ -55,18 +58,23 @@ export function encodeResponseSignedContent(f: ResponseSignedFields): Uint8Array
       .lpString(f.identity.instanceId)
       .lpString(f.identity.instanceName);
   }
-  return b.u64le(f.stateCounter === null ? STATE_COUNTER_NONE : f.stateCounter).build();
+  return b
+    .u64le(f.stateCounter === null ? STATE_COUNTER_NONE : f.stateCounter)
+    .lp(f.stateDigest ?? new Uint8Array(0))
+    .build();
 }
 
 /**
  * The bytes the broker signs to acknowledge a commit:
- *   "VOUCHSAFE-APROXY-COMMIT-SIG/1" 0x00 lp(challenge) lp(bootId UTF-8) u64le(counter)
- * The challenge ties the acknowledgement to this session's attestation.
+ *   "VOUCHSAFE-APROXY-COMMIT-SIG/2" 0x00 lp(challenge) lp(bootId UTF-8) u64le(counter) lp(stateDigest)
+ * The challenge ties the acknowledgement to this session's attestation; the digest says which state file
+ * the broker recorded with the counter.
  */
 export function encodeCommitSignedContent(f: {
   readonly challenge: Uint8Array;
   readonly bootId: string;
   readonly counter: bigint;
+  readonly stateDigest: Uint8Array;
 }): Uint8Array {
   return new BytesBuilder()
     .raw(Buffer.from(COMMIT_SIG_DOMAIN, 'ascii'))
@@ -74,6 +82,7 @@ export function encodeCommitSignedContent(f: {
     .lp(f.challenge)
     .lpString(f.bootId)
     .u64le(f.counter)
+    .lp(f.stateDigest)
     .build();
 }
 

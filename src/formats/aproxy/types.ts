@@ -43,10 +43,22 @@ export const KBS_TEES = [
 export type KbsTee = (typeof KBS_TEES)[number];
 
 /**
- * libaproxy `NegotiationParam`, a unit enum serialized as its name. `StateCounter` exists only in 0.2.0:
- * u64 little-endian of the guest's state counter, or eight 0xFF bytes for "no state" (docs/protocol.md).
+ * libaproxy `NegotiationParam`, a unit enum serialized as its name. 0.2.0 adds (docs/protocol.md §6.1):
+ * `Domain`, the fixed label {@link REPORT_DATA_DOMAIN_0_2_0} that keeps every 0.2.0 binding apart from any
+ * 0.1.0 one; `StateCounter`, u64 little-endian of the guest's state counter, or eight 0xFF bytes for "no
+ * state"; `StateDigest`, the SHA-256 of the sealed state file the guest states, or 32 zero bytes for none.
  */
-export type NegotiationParam = 'Challenge' | 'EcPublicKeyBytes' | 'StateCounter';
+export type NegotiationParam = 'Challenge' | 'EcPublicKeyBytes' | 'StateCounter' | 'Domain' | 'StateDigest';
+
+/**
+ * The bytes of the 0.2.0 `Domain` param: ASCII "VOUCHSAFE-APROXY-REPORT-DATA/0.2.0" and a 0x00. Its first
+ * byte (0x56) can begin no 0.1.0 key encoding (a P-521 coordinate is below 2^521, so its 66-byte big-endian
+ * form starts with 0x00 or 0x01); docs/protocol.md §6.1 argues why no 0.1.0 input can produce a 0.2.0 binding.
+ */
+export const REPORT_DATA_DOMAIN_0_2_0 = 'VOUCHSAFE-APROXY-REPORT-DATA/0.2.0';
+
+/** Size of a state digest (SHA-256 of the sealed state file). */
+export const STATE_DIGEST_SIZE = 32;
 
 export interface NegotiationRequest {
   readonly version: VersionTuple;
@@ -83,6 +95,12 @@ export interface AttestationRequest {
    * messages (the field does not exist there).
    */
   readonly stateCounter?: bigint | null;
+  /**
+   * 0.2.0 only: SHA-256 of the sealed state file whose counter is stated (null iff `stateCounter` is
+   * null). Bound into REPORT_DATA; the broker compares it with the digest committed with that counter, so
+   * a different file carrying the committed counter (a fork) is refused as a rollback.
+   */
+  readonly stateDigest?: Uint8Array | null;
   /**
    * 0.2.0 only, optional on the wire: the sealing-key version the guest's state file was sealed under (from
    * its header), null when it has no state or does not know the version. A guest that sends the field
@@ -138,6 +156,8 @@ export interface CommitRequest {
   readonly bootId: string;
   readonly commitToken: Uint8Array;
   readonly counter: bigint;
+  /** SHA-256 of the sealed state file (version `counter`) the guest wrote; the broker records it. */
+  readonly stateDigest: Uint8Array;
 }
 
 export interface CommitResponse {
