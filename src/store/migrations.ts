@@ -74,6 +74,11 @@ CREATE TABLE audit_head (
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
 `,
   },
+  {
+    version: 2,
+    name: 'digest of the committed state file',
+    sql: 'ALTER TABLE instances ADD COLUMN committed_digest BLOB;',
+  },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -139,5 +144,10 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
 `,
+  },
+  {
+    version: 2,
+    name: 'digest of the committed state file',
+    sql: 'ALTER TABLE instances ADD COLUMN committed_digest BYTEA;',
   },
 ];

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { linkAuditEntry } from './audit-hash.js';
+import { decodeAuditHead } from './audit-row.js';
 import { type Migration, POSTGRES_MIGRATIONS } from './migrations.js';
 import {
   AUDIT_COLUMNS,
@@ -160,8 +161,8 @@ class PostgresStore implements Store {
   }
 
   async auditHead(): Promise<AuditHead> {
-    const r = (await one(this.pool, 'SELECT seq, hash FROM audit_head WHERE id = 1'))!;
-    return { seq: num(r.seq), hash: r.hash as string };
+    const r = await one(this.pool, 'SELECT seq, hash FROM audit_head WHERE id = 1');
+    return decodeAuditHead(r);
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@
  * Row <-> record mapping shared by both engines. PostgreSQL returns BIGINT as a string and BYTEA as a
  * Buffer; SQLite returns numbers and Buffers. Records hold plain numbers and plain Uint8Arrays.
  */
+import { decodeAuditRow } from './audit-row.js';
 import type { AuditEntry, InstanceWithState, JsonValue, SealingKeyRecord } from './types.js';
 
 export const INSTANCE_COLUMNS =
@@ -71,19 +72,9 @@ export function toKey(r: Row): SealingKeyRecord {
   };
 }
 
+/** An audit row, every column checked (audit-row.ts); throws AuditValueInvalid for a tampered value. */
 export function toAudit(r: Row): AuditEntry {
-  return {
-    seq: num(r.seq),
-    time: num(r.time),
-    kind: r.kind as string,
-    instance: r.instance as string | null,
-    decision: r.decision as AuditEntry['decision'],
-    reasons: JSON.parse(r.reasons as string) as string[],
-    evidenceDigest: r.evidence_digest as string | null,
-    details: JSON.parse(r.details as string) as AuditEntry['details'],
-    prevHash: r.prev_hash as string,
-    hash: r.hash as string,
-  };
+  return decodeAuditRow(r);
 }
 
 /** The values of an audit entry in AUDIT_COLUMNS order. */

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { linkAuditEntry } from './audit-hash.js';
+import { decodeAuditHead } from './audit-row.js';
 import { type Migration, SQLITE_MIGRATIONS } from './migrations.js';
 import { Mutex } from './mutex.js';
 import {
@@ -226,8 +227,8 @@ class SqliteStore implements Store {
 
   auditHead(): Promise<AuditHead> {
     return this.mutex.run(() => {
-      const r = this.one('SELECT seq, hash FROM audit_head WHERE id = 1')!;
-      return { seq: num(r.seq), hash: r.hash as string };
+      const r = this.one('SELECT seq, hash FROM audit_head WHERE id = 1');
+      return decodeAuditHead(r);
     });
   }
 

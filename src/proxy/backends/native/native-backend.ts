@@ -31,7 +31,13 @@ import { type ClientOptions, createPostJson, type JsonReply } from './http-clien
 export type NativeBackendOptions = ClientOptions;
 
 const CODES: readonly string[] = Object.values(ErrorCode);
-const PARAMS: readonly string[] = ['Challenge', 'EcPublicKeyBytes', 'StateCounter'];
+const PARAMS: readonly string[] = [
+  'Challenge',
+  'EcPublicKeyBytes',
+  'StateCounter',
+  'Domain',
+  'StateDigest',
+];
 
 /**
  * The host proxy's native backend: each guest step is one call to the broker's /v1 API (docs/api.md):
@@ -84,6 +90,7 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
       if (req.version === '0.2.0') {
         body.stateCounter =
           req.stateCounter === null || req.stateCounter === undefined ? null : req.stateCounter.toString(10);
+        body.stateDigest = req.stateDigest ? encodeBase64Std(req.stateDigest) : null;
         if (req.stateKeyVersion !== undefined) body.stateKeyVersion = req.stateKeyVersion;
       }
       const r = await post('/v1/attest', body, ctx.signal);
@@ -120,6 +127,7 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
           bootId: req.bootId,
           commitToken: encodeBase64Std(req.commitToken),
           counter: req.counter.toString(10),
+          stateDigest: encodeBase64Std(req.stateDigest),
           challenge: encodeBase64Std(req.challenge),
         },
         ctx.signal,
