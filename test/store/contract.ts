@@ -7,8 +7,11 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode } from '../../src/errors.js';
 import { hashAuditEntry } from '../../src/store/audit-hash.js';
-import { verifyAuditChain } from '../../src/store/audit-verify.js';
+import { AuditValueInvalid } from '../../src/store/audit-row.js';
+import { formatAuditHead, parseAuditHead, verifyAuditChain } from '../../src/store/audit-verify.js';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
 import type { AuditDraft, Engine, InstanceRecord, Store, StoreTx } from '../../src/store/types.js';
 import { raceChildren } from './race.js';
@@ -78,9 +81,10 @@ export function runStoreContract(h: StoreHarness): void {
         const b = await open(loc);
         assert.deepEqual((await b.auditHead()).seq, 0);
         const rows = await h.query(loc, 'SELECT version, name FROM schema_migrations ORDER BY version');
+        const listed = h.engine === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
         assert.deepEqual(
           rows.map((r) => Number(r.version)),
-          [1],
+          listed.map((m) => m.version).sort((x, y) => x - y),
         );
       });
 
@@ -434,6 +438,201 @@ export function runStoreContract(h: StoreHarness): void {
           assert.deepEqual(await verifyAuditChain(s), {
             ok: false,
             entries: 4,
+            seq: 4,
+            problem: 'audit.head',
+          });
+        });
+
+        // Every column of entry 2 in turn, set to a value the broker never writes: verification reports it
+        // (never throws), and reading a page that holds the row is a typed error naming it. PostgreSQL's
+        // typed columns refuse some of these values itself; SQLite stores anything (INTEGER PRIMARY KEY
+        // excepted: seq cannot hold a non-integer there either).
+        type Engines = 'both' | 'sqlite';
+        const malformed: [string, string, Engines][] = [
+          ['time', '1.5', 'sqlite'],
+          ['time', "'noon'", 'sqlite'],
+          ['time', "X'01'", 'sqlite'],
+          ['time', '-1', 'both'],
+          ['time', '9000000000000000', 'both'],
+          ['kind', "X'6b'", 'sqlite'],
+          ['instance', "X'69'", 'sqlite'],
+          ['decision', "'maybe'", 'both'],
+          ['decision', "X'61'", 'sqlite'],
+          ['reasons', "'not json'", 'both'],
+          ['reasons', `'["r2"] '`, 'both'],
+          ['reasons', "'[1]'", 'both'],
+          ['reasons', `'{"r":"r2"}'`, 'both'],
+          ['reasons', "X'5b5d'", 'sqlite'],
+          ['evidence_digest', "'xyz'", 'both'],
+          ['evidence_digest', `'${'AB'.repeat(32)}'`, 'both'],
+          ['details', "'[]'", 'both'],
+          ['details', `'{"a":{}}'`, 'both'],
+          ['details', "'{ }'", 'both'],
+          ['details', "'5'", 'both'],
+          ['prev_hash', "'zz'", 'both'],
+          ['prev_hash', '7', 'sqlite'],
+          ['hash', "'zz'", 'both'],
+          ['hash', "X'00'", 'sqlite'],
+        ];
+        for (const [column, value, engines] of malformed) {
+          if (engines === 'sqlite' && h.engine !== 'sqlite') continue;
+          it(`a malformed ${column} (${value}) is audit.malformed at its seq`, async () => {
+            const { loc, s } = await seeded();
+            await h.tamper(loc, `UPDATE audit_log SET ${column} = ${value} WHERE seq = 2`);
+            assert.deepEqual(await verifyAuditChain(s), {
+              ok: false,
+              entries: 1,
+              seq: 2,
+              problem: 'audit.malformed',
+            });
+            await assert.rejects(s.readAudit(0, 10), (e: unknown) => {
+              assert.ok(e instanceof AuditValueInvalid, String(e));
+              assert.equal(e.code, ErrorCode.Malformed);
+              assert.equal(e.reason, 'audit.value_invalid');
+              assert.equal(e.seq, 2);
+              assert.equal(e.column, column);
+              return true;
+            });
+            // Pages without the row still read.
+            assert.equal((await s.readAudit(0, 1)).length, 1);
+            assert.deepEqual(
+              (await s.readAudit(2, 10)).map((e) => e.seq),
+              [3, 4],
+            );
+          });
+        }
+
+        // Well-typed values that differ are caught by the hash, link or sequence checks.
+        const wrong: [string, string, { entries: number; seq: number; problem: string }][] = [
+          ['kind', "'other'", { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['instance', 'NULL', { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['time', '1', { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['evidence_digest', `'${'ab'.repeat(32)}'`, { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['details', `'{"a":1}'`, { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['prev_hash', `'${'1'.repeat(64)}'`, { entries: 1, seq: 2, problem: 'audit.link' }],
+          ['hash', `'${'1'.repeat(64)}'`, { entries: 1, seq: 2, problem: 'audit.hash' }],
+          ['seq', '100', { entries: 1, seq: 3, problem: 'audit.sequence' }],
+        ];
+        for (const [column, value, expected] of wrong) {
+          it(`another well-formed ${column} (${value}) is ${expected.problem}`, async () => {
+            const { loc, s } = await seeded();
+            await h.tamper(loc, `UPDATE audit_log SET ${column} = ${value} WHERE seq = 2`);
+            assert.deepEqual(await verifyAuditChain(s), { ok: false, ...expected });
+          });
+        }
+
+        it('a malformed row past the first page is found and counted exactly', async () => {
+          const { loc, s } = await seeded();
+          for (let i = 5; i <= 7; i++)
+            await s.transaction((tx) => tx.appendAudit(draft({ reasons: [`r${i}`] })));
+          await h.tamper(loc, "UPDATE audit_log SET decision = 'maybe' WHERE seq = 5");
+          for (const pageSize of [1, 2, 3, 4, 1000]) {
+            assert.deepEqual(await verifyAuditChain(s, pageSize), {
+              ok: false,
+              entries: 4,
+              seq: 5,
+              problem: 'audit.malformed',
+            });
+          }
+        });
+
+        const badHeads: [string, Engines][] = [
+          ["seq = 'x'", 'sqlite'],
+          ['seq = 4.5', 'sqlite'],
+          ['seq = -1', 'both'],
+          ["hash = 'zz'", 'both'],
+        ];
+        for (const [set, engines] of badHeads) {
+          if (engines === 'sqlite' && h.engine !== 'sqlite') continue;
+          it(`a malformed head (${set}) is audit.head`, async () => {
+            const { loc, s } = await seeded();
+            await h.tamper(loc, `UPDATE audit_head SET ${set}`);
+            assert.deepEqual(await verifyAuditChain(s), {
+              ok: false,
+              entries: 4,
+              seq: 4,
+              problem: 'audit.head',
+            });
+            await assert.rejects(s.auditHead(), AuditValueInvalid);
+          });
+        }
+      });
+
+      // What cutting the tail does: deleting the last entries alone breaks the head row (audit.head, above);
+      // deleting them and rewriting the head row leaves a shorter chain that is intact, which the store
+      // alone cannot tell from a log that never had those entries. A head recorded earlier, kept out of
+      // the database's reach, is the anchor that detects it (and a chain rebuilt at or before it).
+      describe('an expected head (anchor) recorded out of the database', () => {
+        const seededWithHead = async () => {
+          const loc = await h.fresh();
+          const s = await open(loc);
+          for (let i = 1; i <= 4; i++)
+            await s.transaction((tx) => tx.appendAudit(draft({ reasons: [`r${i}`] })));
+          const v = await verifyAuditChain(s);
+          assert.ok(v.ok);
+          const entries = await s.readAudit(0, 10);
+          const at = (seq: number) => ({ seq, hash: entries[seq - 1]!.hash });
+          return { loc, s, at, head: parseAuditHead(formatAuditHead(v)) };
+        };
+
+        it('an intact log passes at its head and at any earlier head; the empty head always passes', async () => {
+          const { s, at, head } = await seededWithHead();
+          assert.deepEqual(head, at(4));
+          for (const expectHead of [head, at(1), at(3), { seq: 0, hash: '0'.repeat(64) }]) {
+            assert.deepEqual(await verifyAuditChain(s, { expectHead }), {
+              ok: true,
+              entries: 4,
+              headHash: head.hash,
+            });
+          }
+        });
+
+        it('a cut tail with a rewritten head row verifies alone, and is audit.truncated against the anchor', async () => {
+          const { loc, s, at, head } = await seededWithHead();
+          await h.tamper(
+            loc,
+            `DELETE FROM audit_log WHERE seq > 2; UPDATE audit_head SET seq = 2, hash = '${at(2).hash}'`,
+          );
+          assert.deepEqual(await verifyAuditChain(s), { ok: true, entries: 2, headHash: at(2).hash });
+          assert.deepEqual(await verifyAuditChain(s, { expectHead: head, pageSize: 1 }), {
+            ok: false,
+            entries: 2,
+            seq: 4,
+            problem: 'audit.truncated',
+          });
+          assert.equal((await verifyAuditChain(s, { expectHead: at(2) })).ok, true);
+        });
+
+        it('a rebuilt chain verifies alone, and is audit.anchor against a head at or after the rebuild', async () => {
+          const { loc, s, at, head } = await seededWithHead();
+          const [, , e3, e4] = await s.readAudit(0, 10);
+          const f3 = { ...e3!, reasons: ['forged'] };
+          const h3 = hashAuditEntry(f3);
+          const h4 = hashAuditEntry({ ...e4!, prevHash: h3 });
+          await h.tamper(
+            loc,
+            `UPDATE audit_log SET reasons = '["forged"]', hash = '${h3}' WHERE seq = 3; ` +
+              `UPDATE audit_log SET prev_hash = '${h3}', hash = '${h4}' WHERE seq = 4; ` +
+              `UPDATE audit_head SET hash = '${h4}'`,
+          );
+          assert.deepEqual(await verifyAuditChain(s), { ok: true, entries: 4, headHash: h4 });
+          for (const expectHead of [head, at(3)]) {
+            assert.deepEqual(await verifyAuditChain(s, { expectHead }), {
+              ok: false,
+              entries: 4,
+              seq: expectHead.seq,
+              problem: 'audit.anchor',
+            });
+          }
+          assert.equal((await verifyAuditChain(s, { expectHead: at(2) })).ok, true);
+        });
+
+        it('a broken chain reports its own problem first', async () => {
+          const { loc, s, head } = await seededWithHead();
+          await h.tamper(loc, 'DELETE FROM audit_log WHERE seq = 4');
+          assert.deepEqual(await verifyAuditChain(s, { expectHead: head }), {
+            ok: false,
+            entries: 3,
             seq: 4,
             problem: 'audit.head',
           });
