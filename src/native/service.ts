@@ -12,8 +12,8 @@ import type {
   InstanceIdentity,
   NegotiationParam,
   ProtocolVersion,
-import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 } from '../formats/aproxy/types.js';
+import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import { zeroize } from '../util/zeroize.js';
 import { signAttestationResponse, signCommit } from './broker-signature.js';

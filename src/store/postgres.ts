@@ -255,8 +255,8 @@ class PostgresTx implements StoreTx {
         b?.leaseExpiresAt ?? null,
         b ? buf(b.tokenHash) : null,
         id,
-      ],
         s.committedDigest ? buf(s.committedDigest) : null,
+      ],
     );
   }
 

@@ -313,8 +313,8 @@ class SqliteTx implements StoreTx {
        boot_lease_expires_at = ?, boot_token_hash = ? WHERE id = ?`,
     ).run(
       s.committedCounter,
-      b?.bootId ?? null,
       s.committedDigest ? buf(s.committedDigest) : null,
+      b?.bootId ?? null,
       b?.startedAt ?? null,
       b?.leaseExpiresAt ?? null,
       b ? buf(b.tokenHash) : null,

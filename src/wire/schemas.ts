@@ -29,10 +29,10 @@ const Param = Type.Union([
   Type.Literal('Challenge'),
   Type.Literal('EcPublicKeyBytes'),
   Type.Literal('StateCounter'),
-]);
-const EcKey = Type.Object(
   Type.Literal('Domain'),
   Type.Literal('StateDigest'),
+]);
+const EcKey = Type.Object(
   { x: b64(66, 'P-521 x, 66 bytes big-endian'), y: b64(66, 'P-521 y, 66 bytes big-endian') },
   { additionalProperties: false },
 );
@@ -86,8 +86,6 @@ export const AttestRequest = Type.Object(
         description: '0.2.0 only (required there): the state file counter, or null for no state',
       }),
     ),
-    stateKeyVersion: Type.Optional(
-      Type.Union([Type.Integer({ minimum: 1, maximum: 4294967295 }), Type.Null()], {
     stateDigest: Type.Optional(
       Type.Union([b64(32, 'SHA-256 of the sealed state file'), Type.Null()], {
         description:
@@ -95,6 +93,8 @@ export const AttestRequest = Type.Object(
           'null exactly when stateCounter is. Bound into REPORT_DATA; compared with the committed digest.',
       }),
     ),
+    stateKeyVersion: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 4294967295 }), Type.Null()], {
         description:
           '0.2.0 only, optional: the sealing-key version the state file is sealed under (null: none or not ' +
           'known). Present (even null): the ciphertext seals secret payload format 2, with the key version ' +
@@ -132,9 +132,9 @@ export const CommitRequest = Type.Object(
     bootId: BootId,
     commitToken: b64(64, 'From the sealed secret payload'),
     counter: Counter,
+    stateDigest: b64(32, 'SHA-256 of the sealed state file written as version `counter`'),
     challenge: b64(1024, "The session's challenge; the acknowledgement signature covers it"),
   },
-    stateDigest: b64(32, 'SHA-256 of the sealed state file written as version `counter`'),
   { additionalProperties: false },
 );
 export const CommitResponse = Type.Object({
