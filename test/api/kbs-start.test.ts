@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -164,6 +172,21 @@ describe('KBS served by startBroker (default wiring, operator secrets from a dir
     assertProblem(await client.resource('apps/loose/file'), 'internal', 500, 'kbs.secrets.file.permissions');
   });
 
+  it("never serves a file reached through a linked directory (the broker's KEK)", async () => {
+    const { client } = await attestNew(s);
+    mkdirSync(join(secrets, 'leak'), { mode: 0o700 });
+    symlinkSync(s.b.dataDir, join(secrets, 'leak', 'data'));
+    policies['leak/data/kek'] = { instances: 'any', projects: 'any', measurements: 'any' };
+    writePolicies();
+    try {
+      const r = await client.resource('leak/data/kek');
+      assertProblem(r, 'internal', 500, 'kbs.secrets.file.symlink');
+    } finally {
+      delete policies['leak/data/kek'];
+      writePolicies();
+    }
+  });
+
   it('refuses to start with an unusable secrets configuration', async () => {
     const bad = join(s.dir, 'bad-policy.json');
     const attempt = async (content: string, mode = 0o644) => {
@@ -185,6 +208,12 @@ describe('KBS served by startBroker (default wiring, operator secrets from a dir
     // Anyone who can edit the policy file decides who gets the secrets.
     assert.equal(reasonOf(await attempt('{}', 0o666)), 'kbs.secrets.policy_file');
     await rejectsReason(startKbsBroker({ kbs: { secretsDir: join(s.dir, 'nowhere') } }), 'kbs.secrets.dir');
+    // A secrets directory others can write to is refused at start, with its own reason.
+    const loose = join(s.dir, 'loose-secrets');
+    mkdirSync(loose, { mode: 0o700 });
+    writeFileSync(join(loose, 'resource-policy.json'), '{}', { mode: 0o644 });
+    chmodSync(loose, 0o777);
+    await rejectsReason(startKbsBroker({ kbs: { secretsDir: loose } }), 'kbs.secrets.dir.permissions');
   });
 });
 
