@@ -25,10 +25,15 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static connect(address: string): Promise<RawClient> {
+  /** `localAddress` (TCP only) picks the source address, e.g. 127.0.0.2, to play another peer. */
+  static connect(address: string, localAddress?: string): Promise<RawClient> {
     const s = address.startsWith('unix:')
       ? connect(address.slice(5))
-      : connect(Number(address.split(':').pop()), address.slice(4, address.lastIndexOf(':')));
+      : connect({
+          port: Number(address.split(':').pop()),
+          host: address.slice(4, address.lastIndexOf(':')),
+          ...(localAddress ? { localAddress } : {}),
+        });
     return new Promise((resolve, reject) => {
       s.once('connect', () => resolve(new RawClient(s)));
       s.once('error', reject);

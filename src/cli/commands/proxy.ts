@@ -8,7 +8,7 @@ import { type RunningProxy, startProxy } from '../../proxy/index.js';
 import { readInput, reportError } from '../io.js';
 
 interface ProxyCliOptions {
-  listen: string;
+  listen: string[];
   broker: string;
   brokerCa?: string;
   protocol: string;
@@ -16,6 +16,13 @@ interface ProxyCliOptions {
   timeout: string;
   readTimeout: string;
   sessionTimeout: string;
+  firstFrameTimeout: string;
+  maxSessions: string;
+  maxSessionsPerPeer: string;
+  maxSessionsPerListener?: string;
+  maxQueued: string;
+  queueTimeout: string;
+  maxBufferedBytes: string;
   logLevel: string;
 }
 
@@ -71,12 +78,24 @@ function ms(v: string, name: string): number {
   return Number(v);
 }
 
+function count(v: string, name: string, min = 1): number {
+  if (!/^[0-9]{1,12}$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min)
+    throw new InvalidArgument('cli.options', `${name}: an integer >= ${min}`);
+  return Number(v);
+}
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
 /** `vouchsafe proxy`: the host attestation proxy between COCONUT-SVSM guests and the broker. */
 export function register(program: Command): void {
   program
     .command('proxy')
     .description('run the host attestation proxy: guests (aproxy 0.1.0 / 0.2.0) in, the key broker out')
-    .requiredOption('--listen <address>', 'guest channel: unix:PATH or tcp:HOST:PORT')
+    .requiredOption(
+      '--listen <address>',
+      'guest channel: unix:PATH or tcp:HOST:PORT; repeat for several (e.g. one unix socket per VM)',
+      collect,
+    )
     .requiredOption('--broker <url>', 'the broker base URL, e.g. https://broker.example:8443')
     .option('--broker-ca <file>', 'CA certificate (PEM) the https broker must chain to (default: system CAs)')
     .addOption(
@@ -91,6 +110,20 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'per broker call', '30000')
     .option('--read-timeout <ms>', 'each guest frame must arrive within this', '30000')
     .option('--session-timeout <ms>', 'a whole guest session, connect to close', '120000')
+    .option('--first-frame-timeout <ms>', "a guest's opening frame must arrive within this", '5000')
+    .option('--max-sessions <n>', 'sessions served at once; more connections wait in the queue', '1024')
+    .option('--max-sessions-per-peer <n>', 'connections (served or waiting) per TCP peer address', '32')
+    .option(
+      '--max-sessions-per-listener <n>',
+      'connections (served or waiting) per listener, e.g. per VM socket (default: no cap of its own)',
+    )
+    .option('--max-queued <n>', 'connections that may wait for a slot (0: close at once)', '1024')
+    .option('--queue-timeout <ms>', 'how long a connection may wait for a slot', '10000')
+    .option(
+      '--max-buffered-bytes <n>',
+      'bytes received and not yet consumed, all sessions together',
+      '67108864',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -107,6 +140,8 @@ ${Object.entries(PROXY_PROTOCOLS)
 The proxy is untrusted: it relays, it decides nothing. One misbehaving or silent guest, or a broker outage,
 ends that guest's session only. Node has no AF_VSOCK: bridge the SVSM's vsock port 1995 to the unix socket,
 e.g. socat VSOCK-LISTEN:1995,fork UNIX-CONNECT:/run/vouchsafe/aproxy.sock
+Behind that bridge every guest is the same peer, so --max-sessions-per-peer cannot separate them; to cap
+each VM on its own, give each VM CID its own peer (docs/protocol.md §1, "Telling guests apart").
 
 Examples:
   vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem
@@ -142,6 +177,19 @@ vouchsafe/sealing-key/current, or run the broker with --kbs-aproxy-path to serve
             backendMs: ms(o.timeout, '--timeout') + 1000,
             readMs: ms(o.readTimeout, '--read-timeout'),
             sessionMs: ms(o.sessionTimeout, '--session-timeout'),
+            firstFrameMs: ms(o.firstFrameTimeout, '--first-frame-timeout'),
+          },
+          limits: {
+            maxSessions: count(o.maxSessions, '--max-sessions'),
+            maxSessionsPerPeer: count(o.maxSessionsPerPeer, '--max-sessions-per-peer'),
+            ...(o.maxSessionsPerListener !== undefined
+              ? {
+                  maxSessionsPerListener: count(o.maxSessionsPerListener, '--max-sessions-per-listener'),
+                }
+              : {}),
+            maxQueued: count(o.maxQueued, '--max-queued', 0),
+            queueWaitMs: ms(o.queueTimeout, '--queue-timeout'),
+            maxBufferedBytes: count(o.maxBufferedBytes, '--max-buffered-bytes'),
           },
         });
       } catch (e) {
@@ -158,7 +206,9 @@ vouchsafe/sealing-key/current, or run the broker with --kbs-aproxy-path to serve
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
-      process.stderr.write(`vouchsafe proxy listening on ${proxy.address} -> ${o.broker} (${o.protocol})\n`);
+      process.stderr.write(
+        `vouchsafe proxy listening on ${proxy.addresses.join(', ')} -> ${o.broker} (${o.protocol})\n`,
+      );
       await stopped;
       await proxy.close();
       process.exitCode = 0;
