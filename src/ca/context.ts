@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AttestationError, InvalidArgument, PolicyRejected } from '../errors.js';
+import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import { SnpVerifier } from '../evidence/snp/verify.js';
 import { parseCertificate } from '../formats/x509/certificate.js';
 import type { AuditDraft } from '../store/types.js';
@@ -32,6 +33,10 @@ export interface CaContext {
   /** The injected clock, unrounded (log times, expiries). */
   readonly clock: () => Date;
   readonly snpVerifier: SnpVerifier;
+  /** Where certificates a report's table lacks, and CRLs, come from (AMD KDS); undefined: none. */
+  readonly snpCollateral: SnpCollateralGetter | undefined;
+  /** Check the ASK/ASVK against the CRL fetched through `snpCollateral`. */
+  readonly checkRevocations: boolean;
 }
 
 export const DAY_MS = 86_400_000;
@@ -45,8 +50,13 @@ export function createCaContext(parts: {
   readonly certificate: Uint8Array;
   readonly chain: readonly Uint8Array[];
   readonly snpVerifier?: SnpVerifier;
+  readonly snpCollateral?: SnpCollateralGetter;
+  readonly checkRevocations?: boolean;
   readonly now?: () => Date;
 }): CaContext {
+  if (parts.checkRevocations && !parts.snpCollateral) {
+    throw new InvalidArgument('ca.snp.collateral', 'checkRevocations needs snpCollateral (AMD KDS)');
+  }
   const cert = parseCertificate(parts.certificate);
   return {
     dir: parts.dir,
@@ -60,6 +70,8 @@ export function createCaContext(parts: {
     notAfter: cert.notAfter,
     clock: parts.now ?? (() => new Date()),
     snpVerifier: parts.snpVerifier ?? new SnpVerifier(),
+    snpCollateral: parts.snpCollateral,
+    checkRevocations: parts.checkRevocations ?? false,
   };
 }
 

@@ -1,3 +1,4 @@
+import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import type { SnpCerts, SnpVerifier } from '../evidence/snp/verify.js';
 import type { CredentialBlob } from '../formats/tpm/make-credential.js';
 import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
@@ -32,6 +33,13 @@ export interface PlatformCaOptions {
   readonly repository?: CaRepository;
   /** A shared SNP verifier (its chain cache); default: one per CA. */
   readonly snpVerifier?: SnpVerifier;
+  /**
+   * AMD KDS (src/collateral KdsClient, or a stand-in) for the VCEK and chain a report's certificate table
+   * lacks (the real SVSM sends none) and for CRLs; default none: the table (or `certs`) must be complete.
+   */
+  readonly snpCollateral?: SnpCollateralGetter;
+  /** Check the ASK/ASVK against AMD's CRL fetched through `snpCollateral` (needs it). Default false. */
+  readonly checkRevocations?: boolean;
 }
 
 export interface InitCaOptions extends PlatformCaOptions {

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificatePem, type IssuedCertificate } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
+import type { SnpCollateralGetter } from '../../src/evidence/snp/index.js';
 import { encodeServicesManifest, svsmReportData } from '../../src/formats/svsm/manifest.js';
 import { encodeVtpmManifestV1 } from '../../src/formats/svsm/vtpm.js';
 import { parseTpm2bPublic, publicToKeyObject } from '../../src/formats/tpm/index.js';
 import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { readInstanceIdentity } from '../../src/formats/x509/instance-identity.js';
-import { type SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import { createCrl, type SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import {
   identity,
@@ -232,7 +233,7 @@ describe('AK certificate, route (a): SNP report over the SVSM services manifest'
     const req2 = await attest(servicesManifest(v.ek, v.ak));
     await assert.rejects(
       t.ca.issueAkFromTee({ ...req2, certTable: new Uint8Array(24) }),
-      rejects('ERR_INVALID_ARGUMENT', 'ca.snp.certs'),
+      rejects('ERR_COLLATERAL_UNAVAILABLE', 'snp.certs_missing'),
     );
   });
 
@@ -291,6 +292,71 @@ describe('AK certificate, route (a): SNP trust and policy', () => {
     } finally {
       await t.cleanup();
     }
+  });
+
+  /** AMD KDS as the CA sees it: serves the simulator's VCEK and chain, and a CRL revoking `revoked`. */
+  async function simCollateral(revoked: readonly bigint[] = []) {
+    const chain = await sharedSimChain('Milan');
+    const crl = await createCrl(chain, { revokedSerials: revoked });
+    const calls: string[] = [];
+    const getter: SnpCollateralGetter = {
+      async getVcekForReport() {
+        calls.push('vcek');
+        return chain.vcek.der;
+      },
+      async getCertChain() {
+        calls.push('chain');
+        return { intermediate: chain.ask.der, ark: chain.ark.der } as Awaited<
+          ReturnType<SnpCollateralGetter['getCertChain']>
+        >;
+      },
+      async getCrl() {
+        calls.push('crl');
+        return { der: crl } as Awaited<ReturnType<SnpCollateralGetter['getCrl']>>;
+      },
+    };
+    return { getter, calls };
+  }
+
+  it('KDS fallback: a report sent without its certificate table verifies with certificates from AMD KDS', async () => {
+    const kds = await simCollateral();
+    const { t, req } = await setup({ snpCollateral: kds.getter });
+    try {
+      const { certTable: _none, ...bare } = req;
+      const issued = await t.ca.issueAkFromTee(bare);
+      assert.equal(issued.kind, 'ak');
+      assert.deepEqual(kds.calls, ['vcek', 'chain']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('snp.intermediate_revoked: with checkRevocations the CA checks the ASK against the AMD CRL', async () => {
+    const kds = await simCollateral([0x10001n]); // the simulator's Milan ASK serial, as AMD's
+    const { t, req } = await setup({ snpCollateral: kds.getter, checkRevocations: true });
+    try {
+      await assert.rejects(
+        t.ca.issueAkFromTee(req),
+        rejects('ERR_CHAIN_INVALID', 'snp.intermediate_revoked'),
+      );
+      assert.deepEqual(kds.calls, ['crl']);
+    } finally {
+      await t.cleanup();
+    }
+    const ok = await simCollateral();
+    const good = await setup({ snpCollateral: ok.getter, checkRevocations: true });
+    try {
+      assert.equal((await good.t.ca.issueAkFromTee(good.req)).kind, 'ak');
+    } finally {
+      await good.t.cleanup();
+    }
+  });
+
+  it('ca.snp.collateral: checkRevocations without a collateral source is refused when the CA opens', async () => {
+    await assert.rejects(
+      testCa({ checkRevocations: true }),
+      rejects('ERR_INVALID_ARGUMENT', 'ca.snp.collateral'),
+    );
   });
 
   it('applies the SNP policy and lists every failure', async () => {

@@ -76,6 +76,8 @@ export async function initCa(opts: InitCaOptions): Promise<CaContext> {
     certificate,
     chain,
     snpVerifier: opts.snpVerifier,
+    snpCollateral: opts.snpCollateral,
+    checkRevocations: opts.checkRevocations,
     now: opts.now,
   });
   const cert = parseCertificate(certificate);

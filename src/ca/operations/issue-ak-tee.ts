@@ -1,4 +1,4 @@
-import { parseReport } from '../../formats/snp/report.js';
+import { verifySnpAttestation } from '../../evidence/snp/attestation.js';
 import { SVSM_NONCE_SIZE, svsmReportData } from '../../formats/svsm/manifest.js';
 import { assertSnpPolicy } from '../../policy/snp/appraise.js';
 import { ctEqual, toHex } from '../../util/bytes.js';
@@ -8,7 +8,7 @@ import { CaRefused } from '../errors.js';
 import { instanceKey } from '../instance-record.js';
 import { fromTpmPublic } from '../key-input.js';
 import type { IssuedCertificate, TeeAkRequest } from '../options.js';
-import { certsFromTable, vtpmManifestOf } from '../tee-evidence.js';
+import { vtpmManifestOf } from '../tee-evidence.js';
 import { matchEk } from './certified-ek.js';
 import { issueAk } from './issue-ak.js';
 
@@ -16,7 +16,9 @@ import { issueAk } from './issue-ak.js';
  * AK route (a), TEE-bound: an SEV-SNP report whose REPORT_DATA covers the COCONUT-SVSM services manifest
  * holding the vTPM's EK and AK. Steps, in order (each refusal is logged with its reason):
  * 1. the nonce is one this CA issued for this instance, unused (consumed now) and fresh;
- * 2. the SNP report verifies: signature, VCEK/VLEK chain to a pinned or configured AMD root;
+ * 2. the SNP report verifies through the one SEV-SNP pipeline (src/evidence/snp verifySnpAttestation, as
+ *    the broker and the CLI): certificates given, else the table, else AMD KDS (`snpCollateral`);
+ *    signature, VCEK/VLEK chain to a pinned or configured AMD root, the CRL with `checkRevocations`;
  * 3. it was requested at VMPL0 (by the SVSM, not the guest OS);
  * 4. the configured SNP policy accepts it (PolicyRejected lists every failure);
  * 5. REPORT_DATA = SHA-512(nonce ‖ manifest);
@@ -29,7 +31,8 @@ import { issueAk } from './issue-ak.js';
  * Throws CaRefused (`ca.nonce_unknown`, `ca.nonce_expired`, `ca.report_vmpl`, `ca.manifest_not_covered`,
  * `ca.manifest_no_vtpm`, `ca.manifest_no_ak`, `ca.instance_unknown`, `ca.ek_mismatch`, `ca.ak_attributes`,
  * `ca.csr_key_mismatch`, `ca.csr_name_not_allowed`); SignatureInvalid/ChainInvalid/BindingMismatch from the
- * SNP verifier; PolicyRejected; MalformedEvidence for malformed report, table, manifest or CSR;
+ * SNP verifier; CollateralUnavailable `snp.certs_missing` / `snp.vlek_missing` / `kds.*` when certificates
+ * are missing and cannot be fetched; PolicyRejected; MalformedEvidence for malformed report, table, manifest or CSR;
  * InvalidArgument for unusable arguments.
  */
 export async function issueAkFromTee(ctx: CaContext, req: TeeAkRequest): Promise<IssuedCertificate> {
@@ -45,14 +48,23 @@ export async function issueAkFromTee(ctx: CaContext, req: TeeAkRequest): Promise
     if (!found || found.instanceId !== instanceId) throw new CaRefused('ca.nonce_unknown');
     if (found.expiresAt <= ctx.clock().getTime()) throw new CaRefused('ca.nonce_expired');
 
-    // Step 2: a genuine AMD SEV-SNP report.
-    const report = parseReport(reportBytes);
-    const certs = req.certs ?? certsFromTable(report, bytesArg(req.certTable, 'cert_table'));
-    const verified = ctx.snpVerifier.verify(report, {
-      now: ctx.clock(),
-      certs,
-      trustedRoots: ctx.config.snp.trustedRoots,
-    });
+    // Step 2: a genuine AMD SEV-SNP report, through the one pipeline.
+    const certTable = req.certTable === undefined ? undefined : bytesArg(req.certTable, 'cert_table');
+    const { verified } = await verifySnpAttestation(
+      {
+        report: reportBytes,
+        ...(req.certs ? { certs: req.certs } : {}),
+        ...(certTable ? { certTable } : {}),
+      },
+      {
+        now: ctx.clock(),
+        trustedRoots: ctx.config.snp.trustedRoots,
+        verifier: ctx.snpVerifier,
+        ...(ctx.snpCollateral ? { getter: ctx.snpCollateral } : {}),
+        checkRevocations: ctx.checkRevocations,
+      },
+    );
+    const report = verified.report;
 
     // Step 3: VMPL0. The guest OS (VMPL >= 1) can request reports with any REPORT_DATA it likes; only a
     // VMPL0 report comes from the SVSM, which alone builds the manifest from the vTPM it runs.

@@ -49,6 +49,8 @@ export async function openCa(dir: string, opts: PlatformCaOptions = {}): Promise
     certificate: chain[0]!,
     chain,
     snpVerifier: opts.snpVerifier,
+    snpCollateral: opts.snpCollateral,
+    checkRevocations: opts.checkRevocations,
     now: opts.now,
   });
 }
