@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import type { AdminApi, AuditVerificationJson } from '../../admin/types.js';
 import { InvalidArgument } from '../../errors.js';
+import { GENESIS_HASH } from '../../store/audit-hash.js';
+import { compareWithExpectedHead, formatAuditHead, parseAuditHead } from '../../store/audit-verify.js';
+import type { AuditHead } from '../../store/types.js';
 import { Exit } from '../io.js';
 import { addTargetOptions, type TargetOptions, withAdmin } from './instance.js';
 
@@ -15,6 +19,26 @@ function count(v: string | undefined, name: string, def: number, max: number): n
   return Number(v);
 }
 
+/**
+ * With `--expect-head`: the intact chain must still hold the recorded entry (store/audit-verify.ts
+ * compareWithExpectedHead). The hash at that seq is the verified head's, or read back by seq.
+ */
+async function withExpectedHead(
+  admin: AdminApi,
+  v: AuditVerificationJson,
+  expected: AuditHead | undefined,
+): Promise<AuditVerificationJson> {
+  if (!expected || !v.ok) return v;
+  let hash: string | undefined;
+  if (expected.seq === 0) hash = GENESIS_HASH;
+  else if (expected.seq === v.entries) hash = v.headHash;
+  else if (expected.seq < v.entries) {
+    const [e] = (await admin.readAudit(expected.seq - 1, 1)).entries;
+    hash = e?.seq === expected.seq ? e.hash : undefined;
+  }
+  return compareWithExpectedHead(v, expected, hash);
+}
+
 /** `vouchsafe audit verify|show`: the broker's hash-chained audit log. */
 export function register(program: Command): void {
   const audit = program
@@ -23,25 +47,37 @@ export function register(program: Command): void {
     .addHelpText('after', TARGET_HELP);
 
   addTargetOptions(
-    audit.command('verify').description('recompute the whole hash chain; exit 0 intact, 1 broken'),
+    audit
+      .command('verify')
+      .description('recompute the whole hash chain; exit 0 intact, 1 broken')
+      .option(
+        '--expect-head <seq:hash>',
+        'a head printed by an earlier verify: fail unless the log still holds that entry',
+      ),
   )
     .addHelpText(
       'after',
       `${TARGET_HELP}
 
-Detects a modified, deleted, inserted or reordered entry and a truncated tail. Someone who can write the
-database can rebuild a consistent chain: export the printed head hash somewhere they cannot write, and
-compare later.
+Detects a modified, deleted, inserted or reordered entry, a stored value of the wrong type, and a
+truncated tail. Someone who can write the database can cut the tail and rewrite the head row, or rebuild a
+consistent chain: record the printed head (seq:hash) somewhere they cannot write and pass it back with
+--expect-head; a log shorter than it fails with audit.truncated, one that differs at it with audit.anchor.
 
 Examples:
   vouchsafe audit verify --data /var/lib/vouchsafe
-  vouchsafe audit verify --broker https://broker:8443 --token-file admin-token --json`,
+  vouchsafe audit verify --broker https://broker:8443 --token-file admin-token --json
+  vouchsafe audit verify --data /var/lib/vouchsafe --expect-head 1042:<64 hex digits>`,
     )
-    .action((o: TargetOptions) =>
+    .action((o: TargetOptions & { expectHead?: string }) =>
       withAdmin(o, async (admin) => {
-        const v = await admin.verifyAudit();
+        const expected = o.expectHead === undefined ? undefined : parseAuditHead(o.expectHead);
+        const v = await withExpectedHead(admin, await admin.verifyAudit(), expected);
         if (o.json) process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-        else if (v.ok) process.stdout.write(`audit chain intact: ${v.entries} entries, head ${v.headHash}\n`);
+        else if (v.ok)
+          process.stdout.write(
+            `audit chain intact: ${v.entries} entries, head ${v.headHash} (record it: --expect-head ${formatAuditHead(v)})\n`,
+          );
         else
           process.stdout.write(
             `audit chain BROKEN at seq ${v.seq}: ${v.problem} (${v.entries} entries verified before it)\n`,
