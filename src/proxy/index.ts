@@ -1,3 +1,4 @@
+export type { AdmissionRefusal } from './admission.js';
 export type * from './backend.js';
 export {
   type ChannelAddress,
@@ -5,5 +6,11 @@ export {
   parseChannelAddress,
   removeStaleUnixSocket,
 } from './listen-address.js';
-export { type ProxyOptions, type RunningProxy, startProxy } from './server.js';
+export {
+  DEFAULT_LIMITS,
+  type ProxyLimits,
+  type ProxyOptions,
+  type RunningProxy,
+  startProxy,
+} from './server.js';
 export { DEFAULT_TIMEOUTS, type ProxyTimeouts, type SessionOutcome } from './session.js';
