@@ -35,7 +35,7 @@ import { IndependentKbsClient } from '../kbs/independent-client.js';
 const OPS = Number(process.env.SOAK_OPS ?? '600');
 const WARMUP = Math.min(60, Math.floor(OPS / 5));
 /** Bounds on growth from the end of the warm-up to the end (after GC). See README.md for measurements. */
-const BOUNDS = { heapMiB: 48, rssMiB: 160, fds: 16 };
+const BOUNDS = { heapMiB: 16, rssMiB: 96, fds: 8 };
 const SEALING_PATH = 'vouchsafe/sealing-key/current';
 
 setFlagsFromString('--expose-gc');
