@@ -3,7 +3,8 @@ import { AttestationError, ErrorCode, type PolicyFailure, PolicyRejected } from 
 /**
  * The one table that maps error codes to HTTP statuses (docs/api.md "Status codes"). Clients see only
  * `{code, reason, message, failures?}`: a stable category, a stable dotted reason, human text without
- * secrets, and for a policy refusal every failed check.
+ * secrets, and for a policy refusal every failed check by code and message, never the values the policy
+ * expected or the evidence had (see {@link errorResponse}).
  *
  * Choice: every way in which evidence fails to earn a key is 403 (the request was understood and is
  * refused), whatever the cause: a bad signature, a chain to an untrusted root, a TCB that contradicts its
@@ -32,6 +33,9 @@ export const STATUS_BY_REASON: Readonly<Record<string, number>> = Object.freeze(
   'broker.clone': 409,
   'broker.counter_mismatch': 409,
   'broker.boot_unknown': 409,
+  // The guest asks for a sealing-key version the instance does not have: its stored state and the registry
+  // disagree (as for a rollback), not a refusal of the evidence.
+  'broker.key_version_unknown': 409,
   'broker.instance_not_found': 404,
   'broker.instance_exists': 409,
   'api.not_found': 404,
@@ -48,10 +52,19 @@ export interface ErrorBody {
   readonly code: string;
   readonly reason: string;
   readonly message: string;
-  readonly failures?: readonly PolicyFailure[];
+  /** ERR_POLICY_REJECTED only: every failed check, without its expected and actual values. */
+  readonly failures?: readonly { readonly code: string; readonly message: string }[];
 }
 
-/** The HTTP status and the client-visible body for any thrown value. Untyped errors are 500 and say nothing. */
+/**
+ * The HTTP status and the client-visible body for any thrown value. Untyped errors are 500 and say nothing.
+ *
+ * A policy refusal lists each failed check as `{code, message}` only. The `expected` and `actual` values of
+ * a failure (the allowed measurements, a pinned CHIP_ID, TCB minimums) are not sent: the caller is anyone
+ * holding a genuine report with the instance's HOST_DATA, which the host chooses and is not secret, and
+ * the expected values would tell it what to aim for. The values go to the broker's log instead
+ * ({@link errorLogFields}) and the audit log; the KBS answers with codes only for the same reason.
+ */
 export function errorResponse(e: unknown): { status: number; body: ErrorBody } {
   if (!(e instanceof AttestationError)) {
     return {
@@ -66,16 +79,36 @@ export function errorResponse(e: unknown): { status: number; body: ErrorBody } {
       status,
       body: {
         ...body,
-        failures: e.failures.map((f) => ({
-          code: f.code,
-          message: f.message,
-          ...(f.expected !== undefined ? { expected: f.expected } : {}),
-          ...(f.actual !== undefined ? { actual: f.actual } : {}),
-        })),
+        failures: e.failures.map((f) => ({ code: f.code, message: f.message })),
       },
     };
   }
   return { status, body };
+}
+
+/**
+ * What the broker logs about a refusal it answers with `status`: the code and reason, and for a policy
+ * refusal every failure with its expected and actual values (operators need them; clients do not get them).
+ */
+export function errorLogFields(
+  e: AttestationError,
+  status: number,
+): { code: string; reason: string; status: number; failures?: readonly PolicyFailure[] } {
+  return {
+    code: e.code,
+    reason: e.reason,
+    status,
+    ...(e instanceof PolicyRejected
+      ? {
+          failures: e.failures.map((f) => ({
+            code: f.code,
+            message: f.message,
+            ...(f.expected !== undefined ? { expected: f.expected } : {}),
+            ...(f.actual !== undefined ? { actual: f.actual } : {}),
+          })),
+        }
+      : {}),
+  };
 }
 
 /** An API-level refusal that is not an attestation decision (auth, routing, body size, content type). */

@@ -12,7 +12,7 @@ import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
 import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from '../kbs/index.js';
 import { NativeService } from '../native/service.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
-import { ApiError, errorResponse } from './http-errors.js';
+import { ApiError, errorLogFields, errorResponse } from './http-errors.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { RouteBook } from './route-book.js';
@@ -224,7 +224,11 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): Fastif
     // Ours, not the caller's: log what happened (never the request body), tell the client nothing.
     req.log.error({ err: e, route: req.routeOptions?.url }, 'internal error');
   } else {
-    req.log.info({ code: body.code, reason: body.reason, status }, 'request refused');
+    // A policy refusal's expected and actual values are logged here and never sent (http-errors.ts).
+    const fields = isAttestationError(e)
+      ? errorLogFields(e, status)
+      : { code: body.code, reason: body.reason, status };
+    req.log.info(fields, 'request refused');
   }
   return reply.code(status).type('application/json').send(body);
 }

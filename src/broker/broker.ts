@@ -512,7 +512,7 @@ export class Broker {
       }
       try {
         await this.store.transaction((tx) =>
-          tx.appendAudit(this.entry(kind, ctx, 'refuse', refusalReasons(e), {})),
+          tx.appendAudit(this.entry(kind, ctx, 'refuse', refusalReasons(e), refusalDetails(e))),
         );
       } catch (auditErr) {
         this.onAuditFailure(auditErr);
@@ -567,6 +567,24 @@ function refusalReasons(e: unknown): string[] {
   if (e instanceof PolicyRejected) return e.failures.map((f) => f.code);
   if (e instanceof AttestationError) return [e.reason];
   return ['broker.internal'];
+}
+
+/**
+ * A policy refusal's expected and actual values, one detail per failed check (`failure.<code>`, at most 512
+ * characters): the HTTP answer leaves them out (src/api/http-errors.ts), the audit entry keeps them for
+ * the operator.
+ */
+function refusalDetails(e: unknown): Record<string, AuditDetailValue> {
+  const out: Record<string, AuditDetailValue> = {};
+  if (!(e instanceof PolicyRejected)) return out;
+  for (const f of e.failures) {
+    if (f.expected === undefined && f.actual === undefined) continue;
+    const key = `failure.${f.code}`;
+    const text = `expected ${f.expected ?? '-'}; actual ${f.actual ?? '-'}`;
+    const prior = out[key];
+    out[key] = (typeof prior === 'string' ? `${prior} | ${text}` : text).slice(0, 512);
+  }
+  return out;
 }
 
 function positiveInt(v: number, name: string): number {

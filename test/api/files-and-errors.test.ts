@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkBearer, openAdminToken, openSigningKey } from '../../src/api/broker-keys.js';
-import { errorResponse, STATUS_BY_CODE, STATUS_BY_REASON } from '../../src/api/http-errors.js';
+import {
+  errorLogFields,
+  errorResponse,
+  STATUS_BY_CODE,
+  STATUS_BY_REASON,
+} from '../../src/api/http-errors.js';
 import { BrokerRefused } from '../../src/broker/errors.js';
 import {
   BindingMismatch,
@@ -109,6 +114,7 @@ describe('status table', () => {
       [new BrokerRefused('broker.state_ahead'), 409],
       [new BrokerRefused('broker.counter_mismatch'), 409],
       [new BrokerRefused('broker.boot_unknown'), 409],
+      [new BrokerRefused('broker.key_version_unknown'), 409],
       [new InvalidArgument('broker.instance_not_found'), 404],
       [new InvalidArgument('broker.instance_exists'), 409],
       [new CollateralUnavailable('kds.unreachable'), 503],
@@ -120,7 +126,7 @@ describe('status table', () => {
     for (const s of Object.values(STATUS_BY_REASON)) assert.ok(s >= 400 && s < 600);
   });
 
-  it('lists every policy failure and nothing else', () => {
+  it('lists every policy failure by code and message, without expected or actual values', () => {
     const e = new PolicyRejected([
       { code: 'snp.measurement', message: 'not allowed', expected: 'one of 1', actual: 'ab' },
       { code: 'snp.policy.debug', message: 'debug' },
@@ -129,6 +135,16 @@ describe('status table', () => {
       code: 'ERR_POLICY_REJECTED',
       reason: 'snp.measurement',
       message: e.message,
+      failures: [
+        { code: 'snp.measurement', message: 'not allowed' },
+        { code: 'snp.policy.debug', message: 'debug' },
+      ],
+    });
+    // The broker's log keeps them.
+    assert.deepEqual(errorLogFields(e, 403), {
+      code: 'ERR_POLICY_REJECTED',
+      reason: 'snp.measurement',
+      status: 403,
       failures: [
         { code: 'snp.measurement', message: 'not allowed', expected: 'one of 1', actual: 'ab' },
         { code: 'snp.policy.debug', message: 'debug' },

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { STATUS_BY_CODE } from '../../src/api/http-errors.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { encodePem } from '../../src/collateral/pem.js';
@@ -146,6 +147,59 @@ describe('broker HTTP API', () => {
         'snp.policy.debug',
       ]);
       assert.ok(r.body.failures.every((f: Json) => typeof f.message === 'string'));
+    });
+
+    it("a policy refusal names the failed checks, never the policy's expected values; the broker's log has them", async () => {
+      const lines: string[] = [];
+      const logged = await startTestBroker({
+        logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      });
+      try {
+        const measurement = toHex(new Uint8Array(48).fill(0x5a));
+        const chipId = 'c1'.repeat(64);
+        const tcb = { bootloader: 99, tee: 98, snp: 97, microcode: 251 };
+        const inst = await logged.register({
+          measurements: [measurement],
+          chipId,
+          minimumTcb: { Milan: tcb },
+        });
+        const fw = logged.firmware(inst.hostData);
+        const r = await logged.call(
+          'POST',
+          '/v1/attest',
+          (await logged.attestBody(fw, { version: '0.1.0' })).body,
+        );
+        assert.equal(r.status, 403, JSON.stringify(r.body));
+        assertErrorShape(r.body);
+        assert.deepEqual(r.body.failures.map((f: Json) => f.code).sort(), [
+          'snp.chip_id',
+          'snp.measurement',
+          'snp.tcb.minimum',
+        ]);
+        for (const f of r.body.failures) assert.deepEqual(Object.keys(f).sort(), ['code', 'message']);
+        const text = JSON.stringify(r.body);
+        for (const v of [measurement, chipId, 'snp=97', 'microcode=251']) assert.ok(!text.includes(v), v);
+        // What the caller is not told is in the broker's log, for the operator.
+        const refusal = lines.map((l) => JSON.parse(l)).find((l: Json) => l.msg === 'request refused');
+        assert.equal(refusal?.code, ErrorCode.PolicyRejected);
+        const byCode = new Map(refusal.failures.map((f: Json) => [f.code, f]));
+        assert.equal((byCode.get('snp.measurement') as Json).expected, measurement);
+        assert.equal((byCode.get('snp.chip_id') as Json).expected, chipId);
+        assert.match((byCode.get('snp.tcb.minimum') as Json).expected, /snp=97 microcode=251/);
+        // And in the refusal's audit entry.
+        const audit = await logged.admin('GET', '/v1/admin/audit?limit=1000');
+        const entry = audit.body.entries.findLast(
+          (x: Json) => x.kind === 'release' && x.decision === 'refuse',
+        );
+        assert.match(
+          entry.details['failure.snp.measurement'],
+          new RegExp(`^expected ${measurement}; actual `),
+        );
+        assert.match(entry.details['failure.snp.chip_id'], new RegExp(`^expected ${chipId}; actual `));
+        assert.match(entry.details['failure.snp.tcb.minimum'], /snp=97 microcode=251/);
+      } finally {
+        await logged.close();
+      }
     });
 
     it('status per refusal: 403 replay, 409 clone and rollback, 503 missing collateral, 501 other TEEs', async () => {
