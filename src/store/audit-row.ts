@@ -78,7 +78,9 @@ function json(v: unknown): unknown {
  * {@link malformedAuditField}. Throws {@link AuditValueInvalid} naming the first column that is not what
  * the broker writes.
  */
-export function decodeAuditRow(r: Row): AuditEntry {
+export function decodeAuditRow(row: Row): AuditEntry {
+  // Drivers always return an object; anything else decodes as a row whose every column is missing.
+  const r: Row = typeof row === 'object' && row !== null ? row : {};
   const seq = integer(r.seq);
   const entry = {
     seq,
