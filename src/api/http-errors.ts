@@ -33,6 +33,8 @@ export const STATUS_BY_REASON: Readonly<Record<string, number>> = Object.freeze(
   'broker.clone': 409,
   'broker.counter_mismatch': 409,
   'broker.boot_unknown': 409,
+  'broker.identity_unencodable': 409,
+  'api.rate_limited': 429,
   // The guest asks for a sealing-key version the instance does not have: its stored state and the registry
   // disagree (as for a rollback), not a refusal of the evidence.
   'broker.key_version_unknown': 409,

@@ -1,7 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { NativeService } from '../native/service.js';
-import { b64, counter, toB64 } from './codec.js';
-import type { RouteBook } from './route-book.js';
 import {
   AttestRequest,
   AttestResponse,
@@ -14,6 +12,9 @@ import {
   EndResponse,
   HeartbeatResponse,
 } from './schemas.js';
+import { b64, counter, toB64 } from './codec.js';
+import { RateLimited, type RefusalLimiter } from './refusal-limiter.js';
+import type { RouteBook } from './route-book.js';
 
 const tags = ['guest'];
 
@@ -26,7 +27,36 @@ export function registerNativeRoutes(
   book: RouteBook,
   svc: NativeService,
   brokerKey: { spki: Uint8Array; pem: string; sha256: string },
+  limiter?: RefusalLimiter,
 ): void {
+  /**
+   * The guest operations a stranger can call for free: a source whose refusals that name no instance or
+   * boot (not audited) exceed the limiter's budget gets 429 with Retry-After before the broker is asked.
+   */
+  const guarded = async <R>(
+    operation: string,
+    req: { readonly raw: { readonly ip: string } },
+    reply: FastifyReply,
+    fn: () => Promise<R>,
+  ): Promise<R> => {
+    if (!limiter) return fn();
+    try {
+      limiter.check(req.raw.ip);
+    } catch (e) {
+      if (e instanceof RateLimited) {
+        reply.header('retry-after', String(e.retryAfterSeconds));
+        svc.countRateLimited(operation);
+      }
+      throw e;
+    }
+    try {
+      return await fn();
+    } catch (e) {
+      if (svc.isUnattributedRefusal(e)) limiter.charge(req.raw.ip);
+      throw e;
+    }
+  };
+
   book.add(
     app,
     {
@@ -61,43 +91,44 @@ export function registerNativeRoutes(
       tags,
       schema: { body: AttestRequest, response: { 200: AttestResponse } },
     },
-    async (req) => {
-      const b = req.body;
-      const r = await svc.attest({
-        tee: b.tee,
-        version: b.version,
-        report: b64(b.report, 'report'),
-        ...(b.certTable !== undefined ? { certTable: b64(b.certTable, 'certTable') } : {}),
-        challenge: b64(b.challenge, 'challenge'),
-        key: { x: b64(b.key.x, 'key.x'), y: b64(b.key.y, 'key.y') },
-        ...(b.stateCounter !== undefined
-          ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
-          : {}),
-        ...(b.stateDigest !== undefined
-          ? { stateDigest: b.stateDigest === null ? null : b64(b.stateDigest, 'stateDigest') }
-          : {}),
-        ...(b.stateKeyVersion !== undefined ? { stateKeyVersion: b.stateKeyVersion } : {}),
-      });
-      const d = r.sealed.decryption;
-      return {
-        version: r.version,
-        ciphertext: toB64(r.sealed.ciphertext),
-        decryption: {
-          epk: { x: toB64(d.epk.x), y: toB64(d.epk.y) },
-          wrappedCek: toB64(d.wrappedCek),
-          aad: toB64(d.aad),
-          iv: toB64(d.iv),
-          tag: toB64(d.tag),
-        },
-        identity: r.identity,
-        signature: r.signature ? toB64(r.signature) : null,
-        instance: r.instance,
-        keyVersion: r.keyVersion,
-        bootId: r.bootId,
-        committedCounter: r.committedCounter,
-        leaseExpiresAt: r.leaseExpiresAt,
-      };
-    },
+    async (req, reply) =>
+      guarded('attest', req, reply, async () => {
+        const b = req.body;
+        const r = await svc.attest({
+          tee: b.tee,
+          version: b.version,
+          report: b64(b.report, 'report'),
+          ...(b.certTable !== undefined ? { certTable: b64(b.certTable, 'certTable') } : {}),
+          challenge: b64(b.challenge, 'challenge'),
+          key: { x: b64(b.key.x, 'key.x'), y: b64(b.key.y, 'key.y') },
+          ...(b.stateCounter !== undefined
+            ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
+            : {}),
+          ...(b.stateDigest !== undefined
+            ? { stateDigest: b.stateDigest === null ? null : b64(b.stateDigest, 'stateDigest') }
+            : {}),
+          ...(b.stateKeyVersion !== undefined ? { stateKeyVersion: b.stateKeyVersion } : {}),
+        });
+        const d = r.sealed.decryption;
+        return {
+          version: r.version,
+          ciphertext: toB64(r.sealed.ciphertext),
+          decryption: {
+            epk: { x: toB64(d.epk.x), y: toB64(d.epk.y) },
+            wrappedCek: toB64(d.wrappedCek),
+            aad: toB64(d.aad),
+            iv: toB64(d.iv),
+            tag: toB64(d.tag),
+          },
+          identity: r.identity,
+          signature: r.signature ? toB64(r.signature) : null,
+          instance: r.instance,
+          keyVersion: r.keyVersion,
+          bootId: r.bootId,
+          committedCounter: r.committedCounter,
+          leaseExpiresAt: r.leaseExpiresAt,
+        };
+      }),
   );
 
   book.add(
@@ -110,17 +141,18 @@ export function registerNativeRoutes(
       tags,
       schema: { body: CommitRequest, response: { 200: CommitResponse } },
     },
-    async (req) => {
-      const b = req.body;
-      const r = await svc.commit(
-        b.bootId,
-        b64(b.commitToken, 'commitToken'),
-        counter(b.counter, 'counter'),
-        b64(b.stateDigest, 'stateDigest'),
-        b64(b.challenge, 'challenge'),
-      );
-      return { ...r, signature: toB64(r.signature) };
-    },
+    async (req, reply) =>
+      guarded('commit', req, reply, async () => {
+        const b = req.body;
+        const r = await svc.commit(
+          b.bootId,
+          b64(b.commitToken, 'commitToken'),
+          counter(b.counter, 'counter'),
+          b64(b.stateDigest, 'stateDigest'),
+          b64(b.challenge, 'challenge'),
+        );
+        return { ...r, signature: toB64(r.signature) };
+      }),
   );
 
   book.add(
@@ -137,14 +169,15 @@ export function registerNativeRoutes(
       tags,
       schema: { body: BootRequest, response: { 200: HeartbeatResponse } },
     },
-    async (req) => {
-      const b = req.body;
-      const r = await svc.heartbeat(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
-      return {
-        leaseExpiresAt: r.leaseExpiresAt,
-        ...(r.signature ? { signature: toB64(r.signature) } : {}),
-      };
-    },
+    async (req, reply) =>
+      guarded('heartbeat', req, reply, async () => {
+        const b = req.body;
+        const r = await svc.heartbeat(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
+        return {
+          leaseExpiresAt: r.leaseExpiresAt,
+          ...(r.signature ? { signature: toB64(r.signature) } : {}),
+        };
+      }),
   );
 
   book.add(
@@ -157,11 +190,12 @@ export function registerNativeRoutes(
       tags,
       schema: { body: BootRequest, response: { 200: EndResponse } },
     },
-    async (req) => {
-      const b = req.body;
-      const r = await svc.end(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
-      return { ended: true as const, ...(r.signature ? { signature: toB64(r.signature) } : {}) };
-    },
+    async (req, reply) =>
+      guarded('end', req, reply, async () => {
+        const b = req.body;
+        const r = await svc.end(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
+        return { ended: true as const, ...(r.signature ? { signature: toB64(r.signature) } : {}) };
+      }),
   );
 
   book.add(

@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
+import { type RefusalLimitOptions, RefusalLimiter } from './refusal-limiter.js';
 import { registerNativeRoutes } from './routes-native.js';
 import { ErrorBody, Health } from './schemas.js';
 
@@ -48,6 +49,11 @@ export interface BrokerServerOptions {
    * `/.well-known/jwks.json`.
    */
   readonly kbs?: KbsDeps;
+  /**
+   * Per-source limit on guest requests refused without naming a real instance or boot (not audited): over
+   * it, 429 with Retry-After (src/api/refusal-limiter.ts; defaults: burst 64, 60 a minute). `false`: off.
+   */
+  readonly refusalLimit?: RefusalLimitOptions | false;
   /** Rotates the KBS token signing key: `POST /v1/admin/token-keys/rotate` exists only when given. */
   readonly rotateTokenKey?: () => Promise<TokenKeyRotation>;
 }
@@ -103,7 +109,8 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   const svc = new NativeService(opts.broker, opts.signingKey, metrics);
   const pub = describePublicKey(opts.signingKey);
 
-  registerNativeRoutes(app, book, svc, pub);
+  const limiter = opts.refusalLimit === false ? undefined : new RefusalLimiter(opts.refusalLimit ?? {});
+  registerNativeRoutes(app, book, svc, pub, limiter);
   registerAdminRoutes(app, book, opts.broker, opts.checkPolicy);
 
   book.add(

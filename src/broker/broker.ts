@@ -331,11 +331,7 @@ export class Broker {
     const now = this.now();
 
     // Step 6: rollback and clone rules.
-    const decision = decideBoot(
-      st,
-      { counter: req.stateCounter, digest: req.stateDigest ?? null },
-      now,
-    );
+    const decision = decideBoot(st, { counter: req.stateCounter, digest: req.stateDigest ?? null }, now);
     if (!decision.ok) throw new BrokerRefused(decision.reason);
     // The answer must be deliverable before the release is decided: an identity the 0.2.0 wire cannot
     // carry (registered before byte lengths were checked) would make the proxy fail after the audit log

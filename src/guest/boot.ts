@@ -312,7 +312,12 @@ async function attemptBoot(
       const renewedAt = Date.now();
       const stateDigest = stateDigestOf(next);
       await ch.send(
-        encodeCommitRequest({ bootId: payload.bootId, commitToken: payload.commitToken, counter, stateDigest }),
+        encodeCommitRequest({
+          bootId: payload.bootId,
+          commitToken: payload.commitToken,
+          counter,
+          stateDigest,
+        }),
       );
       const c = throwIfError(parseCommitResponse(await ch.receive(timeoutMs)));
       if (brokerKey) {

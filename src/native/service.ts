@@ -247,6 +247,23 @@ export class NativeService {
     }
   }
 
+  /**
+   * True for a refusal the broker did not audit because the request named no real instance or boot (an
+   * unknown boot id or challenge, evidence that never named an instance); the HTTP layer rate-limits on it.
+   */
+  isUnattributedRefusal(e: unknown): boolean {
+    return this.broker.isUnattributedRefusal(e);
+  }
+
+  /** Counts a request turned away by the refusal limiter (HTTP 429). */
+  countRateLimited(operation: string): void {
+    this.metrics.inc('vouchsafe_refusals_total', {
+      operation,
+      code: 'ERR_REFUSED',
+      reason: 'api.rate_limited',
+    });
+  }
+
   /** ECDSA P-384 / SHA-384, IEEE P1363 (r || s), as every other broker signature (src/native/broker-signature.ts). */
   private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Uint8Array {
     return new Uint8Array(

@@ -49,7 +49,8 @@ export function toInstance(r: Row): InstanceWithState {
     policy: JSON.parse(r.policy as string) as JsonValue,
     createdAt: num(r.created_at),
     committedCounter: numOrNull(r.committed_counter),
-    committedDigest: r.committed_digest === null || r.committed_digest === undefined ? null : bytes(r.committed_digest),
+    committedDigest:
+      r.committed_digest === null || r.committed_digest === undefined ? null : bytes(r.committed_digest),
     activeBoot:
       bootId === null
         ? null

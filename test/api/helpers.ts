@@ -39,7 +39,12 @@ export interface TestBroker {
   /** A complete /v1/attest body for `fw` (fresh challenge and key), plus the guest's private key. */
   attestBody(
     fw: SimSnpFirmware,
-    o?: { version?: '0.1.0' | '0.2.0'; stateCounter?: string | null; certTable?: boolean },
+    o?: {
+      version?: '0.1.0' | '0.2.0';
+      stateCounter?: string | null;
+      stateDigest?: Uint8Array;
+      certTable?: boolean;
+    },
   ): Promise<{
     body: Record<string, unknown>;
     privateKey: KeyObject;
@@ -113,10 +118,13 @@ export async function startTestBroker(o: Partial<StartBrokerOptions> = {}): Prom
       const key = p521PointOf(keys.publicKey);
       const sc =
         version === '0.2.0' ? (opts.stateCounter === undefined ? null : opts.stateCounter) : undefined;
+      const sd = sc === null || sc === undefined ? null : (opts.stateDigest ?? new Uint8Array(32).fill(0x5d));
       const rd = computeReportData(c.body.params as NegotiationParam[], {
         challenge,
         key,
-        ...(version === '0.2.0' ? { stateCounter: sc === null || sc === undefined ? null : BigInt(sc) } : {}),
+        ...(version === '0.2.0'
+          ? { stateCounter: sc === null || sc === undefined ? null : BigInt(sc), stateDigest: sd }
+          : {}),
       });
       const r = fw.getReport(rd);
       const b64 = (x: Uint8Array) => Buffer.from(x).toString('base64');
@@ -127,7 +135,9 @@ export async function startTestBroker(o: Partial<StartBrokerOptions> = {}): Prom
         ...(opts.certTable === false ? {} : { certTable: b64(r.certTable) }),
         challenge: c.body.challenge,
         key: { x: b64(key.x), y: b64(key.y) },
-        ...(version === '0.2.0' ? { stateCounter: sc } : {}),
+        ...(version === '0.2.0'
+          ? { stateCounter: sc, stateDigest: sd === null ? null : Buffer.from(sd).toString('base64') }
+          : {}),
       };
       return { body, privateKey: keys.privateKey, key, challenge };
     },

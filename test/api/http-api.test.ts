@@ -79,7 +79,7 @@ describe('broker HTTP API', () => {
       assert.deepEqual(r.body.identity, identity);
       verifyAttestationResponse(
         pub,
-        { challenge, key, decryption, ciphertext, identity, stateCounter: null },
+        { challenge, key, decryption, ciphertext, identity, stateCounter: null, stateDigest: null },
         bytes(r.body.signature),
       );
       // A signature over anything else (here: another state counter) does not verify.
@@ -87,7 +87,7 @@ describe('broker HTTP API', () => {
         () =>
           verifyAttestationResponse(
             pub,
-            { challenge, key, decryption, ciphertext, identity, stateCounter: 0n },
+            { challenge, key, decryption, ciphertext, identity, stateCounter: 0n, stateDigest: null },
             bytes(r.body.signature),
           ),
         { code: 'ERR_SIGNATURE_INVALID' },
@@ -97,19 +97,26 @@ describe('broker HTTP API', () => {
       assert.equal(payload.bootId, r.body.bootId);
       const token = Buffer.from(payload.commitToken).toString('base64');
 
+      const stateDigest = new Uint8Array(32).fill(0x5d);
       const c = await t.call('POST', '/v1/commit', {
         bootId: payload.bootId,
         commitToken: token,
         counter: '1',
+        stateDigest: Buffer.from(stateDigest).toString('base64'),
         challenge: body.challenge,
       });
       assert.equal(c.status, 200, JSON.stringify(c.body));
       assert.equal(c.body.committedCounter, 1);
-      verifyCommit(pub, { challenge, bootId: payload.bootId, counter: 1n }, bytes(c.body.signature));
+      verifyCommit(
+        pub,
+        { challenge, bootId: payload.bootId, counter: 1n, stateDigest },
+        bytes(c.body.signature),
+      );
       const again = await t.call('POST', '/v1/commit', {
         bootId: payload.bootId,
         commitToken: token,
         counter: '1',
+        stateDigest: Buffer.from(stateDigest).toString('base64'),
         challenge: body.challenge,
       });
       assert.deepEqual([again.status, again.body.reason], [409, 'broker.counter_mismatch']);

@@ -103,7 +103,10 @@ export function encodeAttestationRequest(req: AttestationRequest, version: Proto
     body.stateCounter = req.stateCounter === null ? null : formatCounter(req.stateCounter, 'stateCounter');
     const digest = req.stateDigest ?? null;
     if ((req.stateCounter === null) !== (digest === null)) {
-      throw new InvalidArgument('aproxy.encode.state_digest', 'stateDigest: null exactly when stateCounter is');
+      throw new InvalidArgument(
+        'aproxy.encode.state_digest',
+        'stateDigest: null exactly when stateCounter is',
+      );
     }
     if (digest !== null) checkLength(digest, 'stateDigest', STATE_DIGEST_SIZE, STATE_DIGEST_SIZE);
     body.stateDigest = digest === null ? null : encodeBase64Std(digest);
