@@ -23,6 +23,11 @@ export const ErrorCode = {
   Refused: 'ERR_REFUSED',
   /** A caller's arguments or configuration are unusable. */
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
+  /**
+   * A peer we depend on could not be asked or did not answer usefully: the broker's API, a proxy backend,
+   * the guest's channel to the proxy. Retry later. (Missing certificates or CRLs are CollateralUnavailable.)
+   */
+  Unavailable: 'ERR_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -70,6 +75,17 @@ export class BindingMismatch extends AttestationError {
 export class CollateralUnavailable extends AttestationError {
   constructor(reason: string, message = 'collateral is unavailable', options?: { cause?: unknown }) {
     super(ErrorCode.CollateralUnavailable, reason, message, options);
+  }
+}
+
+/**
+ * A service is unreachable, timed out, or answered something that is not its protocol (a 5xx, a proxy's
+ * error page, an oversized reply). Reasons name the service: `admin.*`, `native.*`, `proxy_kbs.*`,
+ * `proxy.backend.*`, `guest.channel.*`.
+ */
+export class Unavailable extends AttestationError {
+  constructor(reason: string, message = 'the service is unavailable', options?: { cause?: unknown }) {
+    super(ErrorCode.Unavailable, reason, message, options);
   }
 }
 

@@ -12,7 +12,7 @@ import { AttestationError, ErrorCode, type PolicyFailure, PolicyRejected } from 
  * why. Refusals that conflict with the instance's stored boot state (rollback, clone, a commit out of
  * order, a superseded boot) are 409, so a client can tell "this evidence is not acceptable" from "this
  * state is stale or already running elsewhere". Syntax is 400, missing collateral 503 (retry later),
- * unsupported input 501.
+ * unsupported input 501, a service the broker depends on unavailable 503.
  */
 export const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   [ErrorCode.Malformed]: 400,
@@ -23,6 +23,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   [ErrorCode.PolicyRejected]: 403,
   [ErrorCode.Refused]: 403,
   [ErrorCode.CollateralUnavailable]: 503,
+  [ErrorCode.Unavailable]: 503,
   [ErrorCode.NotSupported]: 501,
 });
 
@@ -33,11 +34,11 @@ export const STATUS_BY_REASON: Readonly<Record<string, number>> = Object.freeze(
   'broker.clone': 409,
   'broker.counter_mismatch': 409,
   'broker.boot_unknown': 409,
-  'broker.identity_unencodable': 409,
-  'api.rate_limited': 429,
   // The guest asks for a sealing-key version the instance does not have: its stored state and the registry
   // disagree (as for a rollback), not a refusal of the evidence.
   'broker.key_version_unknown': 409,
+  'broker.identity_unencodable': 409,
+  'api.rate_limited': 429,
   'broker.instance_not_found': 404,
   'broker.instance_exists': 409,
   'api.not_found': 404,

@@ -17,7 +17,6 @@ export { Metrics } from './metrics.js';
 export { type BrokerServerOptions, buildBrokerServer, DEFAULT_BODY_LIMIT } from './server.js';
 export {
   type KbsContext,
-  openStoreFor,
   type RunningBroker,
   type StartBrokerOptions,
   startBroker,

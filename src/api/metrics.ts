@@ -1,19 +1,15 @@
+import { COUNTERS, type CounterName, type Counters } from '../util/metrics.js';
+
 /**
- * Prometheus counters (text exposition format 0.0.4), in memory, per broker process. Labels are stable
- * codes and reasons only (a bounded set), never instance ids, keys or evidence.
+ * Prometheus counters (text exposition format 0.0.4), in memory, per broker process: the {@link Counters}
+ * the broker's services are given (src/util/metrics.ts names them). Labels are stable codes and reasons
+ * only (a bounded set), never instance ids, keys or evidence.
  */
-export class Metrics {
+export class Metrics implements Counters {
   private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
 
   constructor() {
-    this.define('vouchsafe_challenges_total', 'Challenges issued, by protocol version.');
-    this.define('vouchsafe_releases_total', 'Sealing keys released, by protocol version.');
-    this.define(
-      'vouchsafe_refusals_total',
-      'Refused guest requests, by operation, error code and reason (a policy refusal counts once per failed check).',
-    );
-    this.define('vouchsafe_commits_total', 'State counters committed.');
-    this.define('vouchsafe_admin_requests_total', 'Admin API requests, by outcome.');
+    for (const [name, help] of Object.entries(COUNTERS)) this.define(name, help);
   }
 
   private define(name: string, help: string): void {
@@ -21,7 +17,7 @@ export class Metrics {
   }
 
   /** Adds 1 to `name` with `labels`. */
-  inc(name: string, labels: Readonly<Record<string, string>> = {}): void {
+  inc(name: CounterName, labels: Readonly<Record<string, string>> = {}): void {
     const c = this.counters.get(name);
     if (!c) throw new Error(`unknown metric ${name}`);
     const key = Object.entries(labels)
@@ -31,7 +27,7 @@ export class Metrics {
   }
 
   /** The current value (tests, and the dashboard). */
-  value(name: string, labels: Readonly<Record<string, string>> = {}): number {
+  value(name: CounterName, labels: Readonly<Record<string, string>> = {}): number {
     const key = Object.entries(labels)
       .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
       .join(',');

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Broker } from '../broker/broker.js';
 import { InvalidArgument } from '../errors.js';
 import type { JsonValue } from '../store/types.js';
-import { instanceJson } from './codec.js';
-import type { RouteBook } from './route-book.js';
+import { instanceJson } from '../wire/instance.js';
 import {
   AuditPage,
   AuditQuery,
@@ -17,7 +16,8 @@ import {
   ResetRequest,
   ResetResponse,
   RotateResponse,
-} from './schemas.js';
+} from '../wire/schemas.js';
+import type { RouteBook } from './route-book.js';
 
 const tags = ['admin'];
 

@@ -11,7 +11,7 @@ import {
   CommitResponse,
   EndResponse,
   HeartbeatResponse,
-} from './schemas.js';
+} from '../wire/schemas.js';
 import { b64, counter, toB64 } from './codec.js';
 import { RateLimited, type RefusalLimiter } from './refusal-limiter.js';
 import type { RouteBook } from './route-book.js';

@@ -11,6 +11,7 @@ import type { Broker } from '../broker/broker.js';
 import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
 import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from '../kbs/index.js';
 import { NativeService } from '../native/service.js';
+import { ErrorBody, Health, TokenKeyRotationResponse } from '../wire/schemas.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
 import { ApiError, errorLogFields, errorResponse } from './http-errors.js';
 import { Metrics } from './metrics.js';
@@ -19,7 +20,6 @@ import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { type RefusalLimitOptions, RefusalLimiter } from './refusal-limiter.js';
 import { registerNativeRoutes } from './routes-native.js';
-import { ErrorBody, Health } from './schemas.js';
 
 /** Default request body limit: a report, a certificate table and a key, base64, fit many times over. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -183,13 +183,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
         tags: ['admin'],
         admin: true,
         schema: {
-          response: {
-            200: Type.Object({
-              kid: Type.String(),
-              alg: Type.String(),
-              published: Type.Array(Type.String()),
-            }),
-          },
+          response: { 200: TokenKeyRotationResponse },
         },
       },
       async (req) => {

@@ -6,13 +6,11 @@ import { type Logger, pino } from 'pino';
 import { Broker } from '../broker/broker.js';
 import { openFileKek } from '../broker/kek.js';
 import { KdsClient } from '../collateral/kds-client.js';
-import { InvalidArgument } from '../errors.js';
 import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
 import { createTeeVerifier } from '../policy/tees.js';
-import { openPostgresStore } from '../store/postgres.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { openAdminToken, openSigningKey } from './broker-keys.js';
 import { parseHostPort } from './listen-address.js';
@@ -109,7 +107,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
   const adminToken = openAdminToken(adminTokenPath);
   const tls = opts.tls && { key: readFileSync(opts.tls.keyPath), cert: readFileSync(opts.tls.certPath) };
 
-  const store = await openStoreFor(opts.databaseUrl, dataDir);
+  const store = await openStore({ dataDir, databaseUrl: opts.databaseUrl });
   try {
     const kdsOpts = opts.kds ?? {};
     const kds =
@@ -214,16 +212,4 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
     await store.close().catch(() => {});
     throw e;
   }
-}
-
-/** SQLite under `dataDir`, or PostgreSQL for a `postgres://` URL. */
-export function openStoreFor(databaseUrl: string | undefined, dataDir: string): Promise<Store> {
-  if (databaseUrl === undefined) return openSqliteStore({ dataDir });
-  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new InvalidArgument(
-      'store.location',
-      'the database URL must be postgres://... or postgresql://...',
-    );
-  }
-  return openPostgresStore({ connectionString: databaseUrl });
 }

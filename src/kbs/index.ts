@@ -24,5 +24,4 @@ export * from './resource-policy.js';
 export { jwksHandler, KBS_ATTEST_PATH, KBS_AUTH_PATH, KBS_JWKS_PATH, KBS_RESOURCE_PATH } from './routes.js';
 export * from './secrets.js';
 export * from './tee-pubkey.js';
-export * from './token-key-admin.js';
 export * from './token-keys.js';

@@ -1,5 +1,4 @@
 import { type KeyObject, sign } from 'node:crypto';
-import type { Metrics } from '../api/metrics.js';
 import type { Broker } from '../broker/broker.js';
 import type { ReleaseResult } from '../broker/types.js';
 import { InvalidArgument, isAttestationError, PolicyRejected } from '../errors.js';
@@ -15,6 +14,7 @@ import type {
 } from '../formats/aproxy/types.js';
 import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 import { assertSupportedTee } from '../policy/tees.js';
+import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
 import { signAttestationResponse, signCommit } from './broker-signature.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
@@ -74,7 +74,7 @@ export class NativeService {
   constructor(
     private readonly broker: Broker,
     private readonly signingKey: KeyObject,
-    private readonly metrics: Metrics,
+    private readonly metrics: Counters,
   ) {}
 
   /** A single-use challenge and the params REPORT_DATA must hash for `version`. */

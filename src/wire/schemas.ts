@@ -1,9 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
- * Typebox schemas of every /v1 request and response (docs/api.md). They are the JSON Schema fastify
- * validates requests with (ajv: no coercion, no silent removal of unknown properties) and what
- * /v1/openapi.json publishes. Byte fields are standard base64 with padding, as on the aproxy wire.
+ * Typebox schemas of every /v1 request and response (docs/api.md): the /v1 wire contract, written once.
+ * The server validates requests and serializes replies with them (fastify, ajv: no coercion, no silent
+ * removal of unknown properties) and publishes them at /v1/openapi.json; the clients (src/admin, the proxy's
+ * native backend) check replies against them (wire/decode.ts). Byte fields are standard base64 with padding,
+ * as on the aproxy wire.
  */
 
 const B64 = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
@@ -269,10 +271,10 @@ export const AuditVerification = Type.Object({
   seq: Type.Optional(Type.Integer({ description: 'Where the problem is' })),
 });
 
-export const Health = Type.Object({ status: Type.Literal('ok') });
 export const TokenKeyRotationResponse = Type.Object({
   kid: Type.String(),
   alg: Type.String(),
   published: Type.Array(Type.String(), { description: 'kids in the JWKS, newest first' }),
 });
 
+export const Health = Type.Object({ status: Type.Literal('ok') });

@@ -22,6 +22,7 @@ import {
   NotSupported,
   PolicyRejected,
   SignatureInvalid,
+  Unavailable,
 } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-files-'));
@@ -118,6 +119,7 @@ describe('status table', () => {
       [new InvalidArgument('broker.instance_not_found'), 404],
       [new InvalidArgument('broker.instance_exists'), 409],
       [new CollateralUnavailable('kds.unreachable'), 503],
+      [new Unavailable('store.unreachable'), 503],
       [new NotSupported('api.tee'), 501],
     ];
     for (const [e, status] of cases)

@@ -27,7 +27,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { openStoreFor } from '../../src/api/index.js';
 import { AttestationError } from '../../src/errors.js';
 import { pendingPathOf } from '../../src/guest/boot.js';
 import {
@@ -47,6 +46,7 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
+import { openStore } from '../../src/store/open.js';
 import type { AuditEntry, Store } from '../../src/store/types.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -285,7 +285,7 @@ function crashSuite(engine: 'sqlite' | 'postgres'): void {
       broker = await start();
       const second = broker;
       current = createNativeBackend({ brokerUrl: second.url, timeoutMs: 15_000 });
-      store = await openStoreFor(databaseUrl, dataDir);
+      store = await openStore({ dataDir, databaseUrl });
       const headAtRestart = (await store.auditHead()).seq;
       const verified = await adminCall(second, 'GET', '/v1/admin/audit/verify');
       assert.equal(verified.status, 200);

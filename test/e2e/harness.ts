@@ -9,7 +9,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { InstanceJson } from '../../src/api/admin-client.js';
+import type { InstanceJson } from '../../src/admin/types.js';
 import { type RunningBroker, startBroker } from '../../src/api/index.js';
 import type { AttestationError } from '../../src/errors.js';
 import { encodeGuestPolicy } from '../../src/formats/snp/index.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { InstanceJson } from '../../src/api/admin-client.js';
+import type { InstanceJson } from '../../src/admin/types.js';
 import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/api/index.js';
 import { openFileKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';

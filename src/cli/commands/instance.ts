@@ -1,11 +1,8 @@
 import { type Command, Option } from 'commander';
-import {
-  type AdminApi,
-  httpAdmin,
-  type InstanceJson,
-  localAdmin,
-  readTokenFile,
-} from '../../api/admin-client.js';
+import { httpAdmin } from '../../admin/http.js';
+import { localAdmin } from '../../admin/local.js';
+import { readTokenFile } from '../../admin/token-file.js';
+import type { AdminApi, InstanceJson } from '../../admin/types.js';
 import { InvalidArgument } from '../../errors.js';
 import { Exit, readInput, reportError } from '../io.js';
 

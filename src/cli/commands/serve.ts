@@ -1,11 +1,12 @@
 import { type Command, Option } from 'commander';
 import { pino } from 'pino';
-import { readTokenFile } from '../../api/admin-client.js';
+import { rotateTokenKeyOverHttp } from '../../admin/http.js';
+import { readTokenFile } from '../../admin/token-file.js';
 import { type RunningBroker, startBroker } from '../../api/start.js';
 import { InvalidArgument } from '../../errors.js';
 import type { TrustedRoot } from '../../evidence/snp/index.js';
 import { SnpProducts } from '../../formats/snp/index.js';
-import { APROXY_RESOURCE_PATH, type KbsServeOptions, rotateTokenKeyOverHttp } from '../../kbs/index.js';
+import { APROXY_RESOURCE_PATH, type KbsServeOptions } from '../../kbs/index.js';
 import { Exit, readInput, reportError } from '../io.js';
 
 interface ServeOptions {

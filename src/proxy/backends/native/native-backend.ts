@@ -1,4 +1,6 @@
-import { AttestationError, ErrorCode, MalformedEvidence } from '../../../errors.js';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { AttestationError } from '../../../errors.js';
+import { Unavailable } from '../../../errors.js';
 import { decodeBase64Std, encodeBase64Std } from '../../../formats/aproxy/base64.js';
 import {
   type AesGcmData,
@@ -6,11 +8,19 @@ import {
   GCM_IV_SIZE,
   GCM_TAG_SIZE,
   type InstanceIdentity,
-  type NegotiationParam,
   P384_SIGNATURE_SIZE,
   P521_COORD_SIZE,
   WRAPPED_CEK_SIZE,
 } from '../../../formats/aproxy/types.js';
+import { createHttpClient } from '../../../util/http-client.js';
+import { errorFromReply, replyAs } from '../../../wire/decode.js';
+import {
+  AttestResponse,
+  ChallengeResponse,
+  CommitResponse,
+  EndResponse,
+  HeartbeatResponse,
+} from '../../../wire/schemas.js';
 import type {
   AttestationResult,
   AttestInput,
@@ -25,55 +35,77 @@ import type {
   ProxyBackend,
   RefusalError,
 } from '../../backend.js';
-import { BrokerUnavailable } from './errors.js';
-import { type ClientOptions, createPostJson, type JsonReply } from './http-client.js';
 
-export type NativeBackendOptions = ClientOptions;
+export interface NativeBackendOptions {
+  readonly brokerUrl: string;
+  /** PEM CA certificate(s) the broker's TLS certificate must chain to (https only). */
+  readonly brokerCa?: string | Uint8Array;
+  /** Deadline of each call, connect to last byte, ms. */
+  readonly timeoutMs: number;
+  /** Deadline of the TCP connect and TLS handshake, ms (default 10 000, at most `timeoutMs`). */
+  readonly connectTimeoutMs?: number;
+  /** Replaces the node:http(s) transport (tests, custom transports); not with `brokerCa`. */
+  readonly fetch?: typeof globalThis.fetch;
+}
 
-const CODES: readonly string[] = Object.values(ErrorCode);
-const PARAMS: readonly string[] = [
-  'Challenge',
-  'EcPublicKeyBytes',
-  'StateCounter',
-  'Domain',
-  'StateDigest',
-];
+/** Largest reply accepted from the broker (a sealed 32-byte key is well under 4 KiB). */
+const MAX_REPLY = 1024 * 1024;
+
+/** The Unavailable reasons of this backend (docs/api.md "The native proxy backend"). */
+export const NATIVE_UNAVAILABLE = {
+  unreachable: 'native.broker_unreachable',
+  timeout: 'native.broker_timeout',
+  badResponse: 'native.bad_response',
+  /** The broker answered 5xx (other than 501/503 refusals), or the route does not exist (wrong URL). */
+  brokerError: 'native.broker_error',
+} as const;
 
 /**
  * The host proxy's native backend: each guest step is one call to the broker's /v1 API (docs/api.md):
  * negotiate -> POST /v1/challenge, attest -> POST /v1/attest, commit -> POST /v1/commit, heartbeat ->
  * POST /v1/heartbeat, end -> POST /v1/end (with the guest's nonce, so the broker signs the
- * acknowledgement). The proxy is not
- * trusted, and this backend decides nothing: the broker checks the challenge, the REPORT_DATA binding and
- * everything else, and seals the key to the guest's key itself.
+ * acknowledgement). The proxy is not trusted, and this backend decides nothing: the broker checks the
+ * challenge, the REPORT_DATA binding and everything else, and seals the key to the guest's key itself.
  *
- * A refusal by the broker (a 4xx, or 501/503, with the API's `{code, reason, message}`) becomes the guest's
- * refusal with the same code and reason. A broker that cannot be reached or answers nonsense becomes a
- * typed {@link BrokerUnavailable} (ERR_COLLATERAL_UNAVAILABLE, `native.*`), which the proxy turns into an
- * error for that guest only. `brokerCa` (PEM) pins the CA of an https broker; `timeoutMs` bounds every
- * call (connect to last byte); `fetch` replaces the node:http(s) transport (then without `brokerCa`).
- * Throws InvalidArgument `native.broker_url`, `native.timeout`, `native.broker_ca` for bad options.
+ * Calls go through the one HTTP client (src/util/http-client.ts): `brokerCa` (PEM) pins the CA of an https
+ * broker, `timeoutMs` bounds every call (connect to last byte), `connectTimeoutMs` the connection, replies
+ * are bounded to 1 MiB. Replies are checked against the same schemas the broker serves them with
+ * (wire/schemas.ts). A refusal by the broker (a 4xx, or 501/503, with the API's `{code, reason, message}`)
+ * becomes the guest's refusal with the same code and reason. A broker that cannot be reached or answers
+ * nonsense is Unavailable (ERR_UNAVAILABLE, {@link NATIVE_UNAVAILABLE}), which the proxy turns into an
+ * error for that guest only. Throws InvalidArgument `native.config` for bad options.
  */
 export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
-  const post = createPostJson(opts);
+  const client = createHttpClient({
+    baseUrl: opts.brokerUrl,
+    timeoutMs: opts.timeoutMs,
+    connectTimeoutMs: Math.min(opts.connectTimeoutMs ?? 10_000, opts.timeoutMs),
+    maxReplyBytes: MAX_REPLY,
+    reasons: NATIVE_UNAVAILABLE,
+    configReason: 'native.config',
+    ...(opts.brokerCa !== undefined ? { ca: opts.brokerCa } : {}),
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+  });
+
+  /** POSTs `body`; returns the reply as the route's schema, or the broker's refusal. */
+  const call = async <S extends TSchema>(
+    path: string,
+    body: unknown,
+    schema: S,
+    ctx: BackendContext,
+  ): Promise<{ ok: Static<S> } | { refusal: RefusalError }> => {
+    const r = await client.json('POST', path, body, { signal: ctx.signal });
+    const err = errorFromReply(r.status, r.body, NATIVE_UNAVAILABLE.brokerError);
+    if (err instanceof Unavailable) throw err;
+    if (err) return { refusal: refusalOf(err) };
+    return { ok: replyAs(schema, r.body, NATIVE_UNAVAILABLE.badResponse) };
+  };
 
   return {
     async negotiate(req: NegotiateInput, ctx: BackendContext): Promise<NegotiateResult> {
-      const r = await post('/v1/challenge', { tee: req.tee, version: req.version }, ctx.signal);
-      const refusal = refusalOf(r);
-      if (refusal) throw new AttestationError(refusal.code as ErrorCode, refusal.reason, refusal.message);
-      return readReply(() => {
-        const o = object(r.body, 'reply');
-        const params = o.params;
-        if (
-          !Array.isArray(params) ||
-          params.length > 16 ||
-          !params.every((p) => PARAMS.includes(p as string))
-        ) {
-          throw new MalformedEvidence('native.bad_response', 'params');
-        }
-        return { challenge: bytes(o.challenge, 'challenge', 1, 1024), params: params as NegotiationParam[] };
-      });
+      const r = await call('/v1/challenge', { tee: req.tee, version: req.version }, ChallengeResponse, ctx);
+      if ('refusal' in r) throw r.refusal;
+      return { challenge: bytes(r.ok.challenge, 'challenge', 1, 1024), params: r.ok.params };
     },
 
     async attest(req: AttestInput, ctx: BackendContext): Promise<AttestationResult> {
@@ -93,82 +125,59 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
         body.stateDigest = req.stateDigest ? encodeBase64Std(req.stateDigest) : null;
         if (req.stateKeyVersion !== undefined) body.stateKeyVersion = req.stateKeyVersion;
       }
-      const r = await post('/v1/attest', body, ctx.signal);
-      const refusal = refusalOf(r);
-      if (refusal) return { outcome: 'refused', error: refusal };
-      return readReply(() => {
-        const o = object(r.body, 'reply');
-        const d = object(o.decryption, 'decryption');
-        const decryption: AesGcmData = {
-          epk: ecKey(d.epk, 'decryption.epk'),
-          wrappedCek: bytes(d.wrappedCek, 'wrappedCek', WRAPPED_CEK_SIZE, WRAPPED_CEK_SIZE),
-          aad: bytes(d.aad, 'aad', 1, 4096),
-          iv: bytes(d.iv, 'iv', GCM_IV_SIZE, GCM_IV_SIZE),
-          tag: bytes(d.tag, 'tag', GCM_TAG_SIZE, GCM_TAG_SIZE),
-        };
-        return {
-          outcome: 'released' as const,
-          ciphertext: bytes(o.ciphertext, 'ciphertext', 1, 512 * 1024),
-          decryption,
-          token: null,
-          identity: o.identity === null || o.identity === undefined ? null : identity(o.identity),
-          signature:
-            o.signature === null || o.signature === undefined
-              ? null
-              : bytes(o.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE),
-        };
-      });
+      const r = await call('/v1/attest', body, AttestResponse, ctx);
+      if ('refusal' in r) return { outcome: 'refused', error: r.refusal };
+      const o = r.ok;
+      const d = o.decryption;
+      const decryption: AesGcmData = {
+        epk: ecKey(d.epk, 'decryption.epk'),
+        wrappedCek: bytes(d.wrappedCek, 'wrappedCek', WRAPPED_CEK_SIZE, WRAPPED_CEK_SIZE),
+        aad: bytes(d.aad, 'aad', 1, 4096),
+        iv: bytes(d.iv, 'iv', GCM_IV_SIZE, GCM_IV_SIZE),
+        tag: bytes(d.tag, 'tag', GCM_TAG_SIZE, GCM_TAG_SIZE),
+      };
+      return {
+        outcome: 'released',
+        ciphertext: bytes(o.ciphertext, 'ciphertext', 1, 512 * 1024),
+        decryption,
+        token: null,
+        identity: o.identity === null ? null : identity(o.identity),
+        signature: signatureOf(o.signature),
+      };
     },
 
     async commit(req: CommitInput, ctx: BackendContext): Promise<CommitResult> {
-      const r = await post(
-        '/v1/commit',
-        {
-          bootId: req.bootId,
-          commitToken: encodeBase64Std(req.commitToken),
-          counter: req.counter.toString(10),
-          stateDigest: encodeBase64Std(req.stateDigest),
-          challenge: encodeBase64Std(req.challenge),
-        },
-        ctx.signal,
-      );
-      const refusal = refusalOf(r);
-      if (refusal) return { outcome: 'refused', error: refusal };
-      return readReply(() => {
-        const o = object(r.body, 'reply');
-        return {
-          outcome: 'committed' as const,
-          signature:
-            o.signature === null || o.signature === undefined
-              ? null
-              : bytes(o.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE),
-        };
-      });
+      const body = {
+        bootId: req.bootId,
+        commitToken: encodeBase64Std(req.commitToken),
+        counter: req.counter.toString(10),
+        stateDigest: encodeBase64Std(req.stateDigest),
+        challenge: encodeBase64Std(req.challenge),
+      };
+      const r = await call('/v1/commit', body, CommitResponse, ctx);
+      if ('refusal' in r) return { outcome: 'refused', error: r.refusal };
+      return { outcome: 'committed', signature: signatureOf(r.ok.signature) };
     },
 
     async heartbeat(req: LeaseInput, ctx: BackendContext): Promise<HeartbeatResult> {
-      const r = await post('/v1/heartbeat', leaseBody(req), ctx.signal);
-      const refusal = refusalOf(r);
-      if (refusal) return { outcome: 'refused', error: refusal };
-      return readReply(() => {
-        const o = object(r.body, 'reply');
-        const at = o.leaseExpiresAt;
-        if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) throw new Error('leaseExpiresAt');
-        return { outcome: 'renewed' as const, leaseExpiresAt: at, signature: signatureOf(o) };
-      });
+      const r = await call('/v1/heartbeat', leaseBody(req), HeartbeatResponse, ctx);
+      if ('refusal' in r) return { outcome: 'refused', error: r.refusal };
+      const at = r.ok.leaseExpiresAt;
+      if (!Number.isSafeInteger(at) || at < 0) throw badResponse('leaseExpiresAt');
+      return { outcome: 'renewed', leaseExpiresAt: at, signature: signatureOf(r.ok.signature) };
     },
 
     async end(req: LeaseInput, ctx: BackendContext): Promise<EndResult> {
-      const r = await post('/v1/end', leaseBody(req), ctx.signal);
-      const refusal = refusalOf(r);
-      if (refusal) return { outcome: 'refused', error: refusal };
-      return readReply(() => {
-        const o = object(r.body, 'reply');
-        if (o.ended !== true) throw new Error('ended');
-        return { outcome: 'ended' as const, signature: signatureOf(o) };
-      });
+      const r = await call('/v1/end', leaseBody(req), EndResponse, ctx);
+      if ('refusal' in r) return { outcome: 'refused', error: r.refusal };
+      return { outcome: 'ended', signature: signatureOf(r.ok.signature) };
     },
   };
+}
+
+/** The refusal as the guest will see it: code, reason and (bounded) message only. */
+function refusalOf(e: AttestationError): RefusalError {
+  return { code: e.code, reason: e.reason, message: e.message.slice(0, 512) };
 }
 
 function leaseBody(req: LeaseInput): Record<string, string> {
@@ -179,79 +188,38 @@ function leaseBody(req: LeaseInput): Record<string, string> {
   };
 }
 
-function signatureOf(o: Record<string, unknown>): Uint8Array | null {
-  return o.signature === null || o.signature === undefined
+function badResponse(what: string): Unavailable {
+  return new Unavailable(NATIVE_UNAVAILABLE.badResponse, `unexpected reply from the broker: ${what}`);
+}
+
+function signatureOf(v: string | null | undefined): Uint8Array | null {
+  return v === null || v === undefined
     ? null
-    : bytes(o.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE);
+    : bytes(v, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE);
 }
 
-/**
- * The broker's refusal, or undefined for a 200. Anything that is not a refusal in the API's shape (a
- * 5xx, a wrong URL, a proxy page) throws BrokerUnavailable.
- */
-function refusalOf(r: JsonReply): RefusalError | undefined {
-  if (r.status === 200) return undefined;
-  const b = r.body as { code?: unknown; reason?: unknown; message?: unknown } | undefined;
-  const shaped =
-    typeof b === 'object' &&
-    b !== null &&
-    typeof b.code === 'string' &&
-    CODES.includes(b.code) &&
-    typeof b.reason === 'string' &&
-    typeof b.message === 'string';
-  const refusalStatus =
-    (r.status >= 400 && r.status < 500 && r.status !== 404 && r.status !== 405) ||
-    r.status === 501 ||
-    r.status === 503;
-  if (!shaped || !refusalStatus) {
-    throw new BrokerUnavailable('native.broker_error', `the broker answered HTTP ${r.status}`);
-  }
-  return { code: b.code as string, reason: b.reason as string, message: (b.message as string).slice(0, 512) };
-}
-
-/** Runs a reply decoder; a reply that does not decode is the broker's fault, not the guest's. */
-function readReply<T>(fn: () => T): T {
+/** A base64 field the schema has checked, decoded, with the exact byte bounds the schema cannot state. */
+function bytes(v: string, what: string, min: number, max: number): Uint8Array {
+  let b: Uint8Array;
   try {
-    return fn();
-  } catch (e) {
-    throw new BrokerUnavailable(
-      'native.bad_response',
-      `unexpected reply from the broker: ${(e as Error).message}`,
-    );
+    b = decodeBase64Std(v, what);
+  } catch {
+    throw badResponse(`${what} is not base64`);
   }
-}
-
-function object(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${what} is not an object`);
-  return v as Record<string, unknown>;
-}
-
-function bytes(v: unknown, what: string, min: number, max: number): Uint8Array {
-  if (typeof v !== 'string') throw new Error(`${what} is not a string`);
-  const b = decodeBase64Std(v, what);
-  if (b.length < min || b.length > max) throw new Error(`${what}: ${b.length} bytes`);
+  if (b.length < min || b.length > max) throw badResponse(`${what}: ${b.length} bytes`);
   return b;
 }
 
-function ecKey(v: unknown, what: string): EcPublicKey {
-  const o = object(v, what);
+function ecKey(v: { x: string; y: string }, what: string): EcPublicKey {
   return {
-    x: bytes(o.x, `${what}.x`, P521_COORD_SIZE, P521_COORD_SIZE),
-    y: bytes(o.y, `${what}.y`, P521_COORD_SIZE, P521_COORD_SIZE),
+    x: bytes(v.x, `${what}.x`, P521_COORD_SIZE, P521_COORD_SIZE),
+    y: bytes(v.y, `${what}.y`, P521_COORD_SIZE, P521_COORD_SIZE),
   };
 }
 
-function identity(v: unknown): InstanceIdentity {
-  const o = object(v, 'identity');
-  const s = (k: string) => {
-    const x = o[k];
-    if (typeof x !== 'string' || x.length === 0 || x.length > 256) throw new Error(`identity.${k}`);
-    return x;
-  };
-  return {
-    project: s('project'),
-    zone: s('zone'),
-    instanceId: s('instanceId'),
-    instanceName: s('instanceName'),
-  };
+function identity(o: InstanceIdentity): InstanceIdentity {
+  for (const k of ['project', 'zone', 'instanceId', 'instanceName'] as const) {
+    if (o[k].length === 0 || o[k].length > 256) throw badResponse(`identity.${k}`);
+  }
+  return { project: o.project, zone: o.zone, instanceId: o.instanceId, instanceName: o.instanceName };
 }

@@ -1,0 +1,37 @@
+import type { Static } from '@sinclair/typebox';
+import type { AuditPage, InstanceView } from '../wire/schemas.js';
+
+/** An instance as the admin API returns it (HOST_DATA hex, times in ms; key versions from `show`). */
+export type InstanceJson = Static<typeof InstanceView>;
+
+export interface RegisterInput {
+  readonly project: string;
+  readonly zone: string;
+  readonly instanceId: string;
+  readonly instanceName: string;
+  readonly policy: unknown;
+}
+
+/** One audit log entry as the admin API returns it. */
+export type AuditEntryJson = Static<typeof AuditPage>['entries'][number];
+
+export type AuditVerificationJson =
+  | { readonly ok: true; readonly entries: number; readonly headHash: string }
+  | { readonly ok: false; readonly entries: number; readonly seq: number; readonly problem: string };
+
+/**
+ * The control plane's operations, over the admin HTTP API (admin/http.ts `httpAdmin`) or directly on a
+ * broker's data directory / database (admin/local.ts `localAdmin`); the `vouchsafe instance` and
+ * `vouchsafe audit` commands use either. Failures are AttestationErrors with the broker's code and reason.
+ */
+export interface AdminApi {
+  register(r: RegisterInput): Promise<InstanceJson>;
+  list(): Promise<InstanceJson[]>;
+  show(id: string): Promise<InstanceJson>;
+  setPolicy(id: string, policy: unknown): Promise<void>;
+  rotateKey(id: string): Promise<{ keyVersion: number }>;
+  resetBoot(id: string, note?: string): Promise<{ hadActiveBoot: boolean }>;
+  readAudit(after: number, limit: number): Promise<{ entries: AuditEntryJson[]; next: number | null }>;
+  verifyAudit(): Promise<AuditVerificationJson>;
+  close(): Promise<void>;
+}
