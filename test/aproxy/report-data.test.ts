@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { computeReportData, encodeStateCounterParam } from '../../src/formats/aproxy/report-data.js';
+import {
+  computeReportData,
+  encodeStateCounterParam,
+  PARAMS_0_2_0,
+} from '../../src/formats/aproxy/report-data.js';
 import { throwsCode } from './assert-error.js';
 
 const sha512 = (...parts: Uint8Array[]) => {
@@ -34,6 +38,28 @@ describe('REPORT_DATA', () => {
       sha512(nonce, nonce),
     );
     assert.deepEqual(computeReportData([], { challenge: nonce, key }), sha512());
+  });
+
+  it('0.2.0 = SHA-512(domain label || x || y || challenge || u64le(counter) || state digest)', () => {
+    const label = Buffer.from('VOUCHSAFE-APROXY-REPORT-DATA/0.2.0\0', 'ascii');
+    const digest = new Uint8Array(32).fill(0xd1);
+    const ctr = Buffer.from('0700000000000000', 'hex');
+    assert.deepEqual(
+      computeReportData(PARAMS_0_2_0, { challenge: nonce, key, stateCounter: 7n, stateDigest: digest }),
+      sha512(label, x, y, nonce, ctr, digest),
+    );
+    // No state: eight 0xFF and 32 zero bytes.
+    assert.deepEqual(
+      computeReportData(PARAMS_0_2_0, { challenge: nonce, key, stateCounter: null, stateDigest: null }),
+      sha512(label, x, y, nonce, new Uint8Array(8).fill(0xff), new Uint8Array(32)),
+    );
+    // The label's first byte (0x56) is not a possible first byte of a P-521 coordinate (0x00 or 0x01).
+    assert.ok(label[0]! > 1);
+    throwsCode(
+      () => computeReportData(PARAMS_0_2_0, { challenge: nonce, key, stateCounter: 1n }),
+      'ERR_INVALID_ARGUMENT',
+      'aproxy.params.state_digest',
+    );
   });
 
   it('StateCounter is u64 little-endian, or 8 x 0xFF for no state', () => {
