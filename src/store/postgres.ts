@@ -25,6 +25,7 @@ import type {
   Store,
   StoreTx,
 } from './types.js';
+import { typedStoreErrors } from './unavailable.js';
 
 export interface PostgresStoreOptions {
   readonly connectionString: string;
@@ -52,7 +53,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     await pool.end();
     throw e;
   }
-  return new PostgresStore(pool);
+  return typedStoreErrors(new PostgresStore(pool));
 }
 
 async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
@@ -169,6 +170,13 @@ class PostgresStore implements Store {
     const c = await this.pool.connect();
     const tx = new PostgresTx(c);
     let broken = false;
+    // While a client is checked out the pool does not listen for its errors: a server restart under an open
+    // transaction would emit 'error' with no listener and crash the process. The pending query rejects on
+    // its own; this only keeps the dead client out of the pool.
+    const onError = () => {
+      broken = true;
+    };
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const result = await fn(tx);
@@ -185,6 +193,7 @@ class PostgresStore implements Store {
       throw e;
     } finally {
       // A client whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
+      c.removeListener('error', onError);
       c.release(broken ? true : undefined);
     }
   }

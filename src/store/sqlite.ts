@@ -28,6 +28,7 @@ import type {
   Store,
   StoreTx,
 } from './types.js';
+import { typedStoreErrors } from './unavailable.js';
 
 export interface SqliteStoreOptions {
   /** Database file. Give this or `dataDir`. */
@@ -97,7 +98,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
     db.close();
     throw e;
   }
-  return Promise.resolve(new SqliteStore(db));
+  return Promise.resolve(typedStoreErrors(new SqliteStore(db)));
 }
 
 /**

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { InstanceJson } from '../../src/admin/types.js';
 import { type RunningBroker, startBroker } from '../../src/api/index.js';
 import type { AttestationError } from '../../src/errors.js';
@@ -63,6 +63,14 @@ export interface StackOptions {
   /** Wraps the native backend (a man in the middle, a slow proxy, a recorder). */
   readonly wrap?: (b: ProxyBackend) => ProxyBackend;
   readonly proxyTimeouts?: Partial<ProxyTimeouts>;
+  /** The broker's data directory (default `<stack dir>/data`), e.g. on a small tmpfs. */
+  readonly dataDir?: string;
+  /** The broker's logger (default silent). */
+  readonly logger?: Logger;
+  /** The broker's clock. */
+  readonly now?: () => number;
+  /** The native backend's per-call deadline, ms (default 5000). */
+  readonly backendTimeoutMs?: number;
 }
 
 export interface Stack {
@@ -102,16 +110,17 @@ export async function startStack(engine: TestEngine, o: StackOptions = {}): Prom
   const databaseUrl = await engine.freshDatabase();
   const broker = await startBroker({
     listen: '127.0.0.1:0',
-    dataDir: join(dir, 'data'),
+    dataDir: o.dataDir ?? join(dir, 'data'),
     ...(databaseUrl ? { databaseUrl } : {}),
     trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
     kds: 'none',
     crl: 'none',
-    logger: quiet,
+    logger: o.logger ?? quiet,
+    ...(o.now ? { now: o.now } : {}),
     ...(o.challengeTtlMs !== undefined ? { challengeTtlMs: o.challengeTtlMs } : {}),
     ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
   });
-  const backend = createNativeBackend({ brokerUrl: broker.url, timeoutMs: 5000 });
+  const backend = createNativeBackend({ brokerUrl: broker.url, timeoutMs: o.backendTimeoutMs ?? 5000 });
   const proxies: RunningProxy[] = [];
   const newProxy = async (b: ProxyBackend, timeouts?: Partial<ProxyTimeouts>) => {
     const p = await startProxy({

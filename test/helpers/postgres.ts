@@ -10,7 +10,7 @@
  * Creating a database costs ~250 ms with fsync on, a schema ~1 ms: tests that want a clean store each
  * use a schema. Test files do not share state either way.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -25,6 +25,11 @@ export interface TestPostgres {
   createSchema(): Promise<string>;
   /** Drops the databases created here (DATABASE_URL) or stops and deletes the throwaway cluster. */
   stop(): Promise<void>;
+  /**
+   * Restarts the throwaway cluster (`pg_ctl restart -m fast -w`: open sessions are terminated, the server
+   * is back on the same port when this resolves); undefined with DATABASE_URL (not our server to restart).
+   */
+  readonly restart?: () => Promise<void>;
 }
 
 const MISSING =
@@ -35,7 +40,11 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   return external ? onServer(external, undefined) : startCluster();
 }
 
-async function onServer(adminUrl: string, onStop: (() => void) | undefined): Promise<TestPostgres> {
+async function onServer(
+  adminUrl: string,
+  onStop: (() => void) | undefined,
+  restart?: () => Promise<void>,
+): Promise<TestPostgres> {
   const created: string[] = [];
   const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
     const c = new pg.Client({ connectionString: adminUrl });
@@ -48,6 +57,7 @@ async function onServer(adminUrl: string, onStop: (() => void) | undefined): Pro
   };
   let shared: Promise<string> | undefined;
   const t: TestPostgres = {
+    ...(restart ? { restart } : {}),
     async createDatabase() {
       const name = `vouchsafe_test_${randomBytes(6).toString('hex')}`;
       await admin((c) => c.query(`CREATE DATABASE ${name}`));
@@ -164,10 +174,35 @@ async function startCluster(): Promise<TestPostgres> {
           `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=on`,
         ]);
         started = true;
-        const t = await onServer(`postgres://postgres@127.0.0.1:${port}/postgres`, () => {
-          stopSync();
-          process.removeListener('exit', stopSync);
-        });
+        // Asynchronous, so that this process's own clients see the server go away while it restarts.
+        const restart = () =>
+          new Promise<void>((resolve, reject) => {
+            const args = [
+              'restart',
+              '-w',
+              '-t',
+              '60',
+              '-m',
+              'fast',
+              '-D',
+              data,
+              '-l',
+              join(dir, 'server.log'),
+            ];
+            const cmd = join(bin, 'pg_ctl');
+            const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+            execFile(file, argv, (e, _out, err) =>
+              e ? reject(new Error(`pg_ctl restart failed: ${err || e.message}`)) : resolve(),
+            );
+          });
+        const t = await onServer(
+          `postgres://postgres@127.0.0.1:${port}/postgres`,
+          () => {
+            stopSync();
+            process.removeListener('exit', stopSync);
+          },
+          restart,
+        );
         return t;
       } catch (e) {
         lastError = e; // most likely the port was taken between freePort() and start: try another
