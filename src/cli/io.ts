@@ -25,8 +25,8 @@ export function readInput(path: string, what: string): Uint8Array {
 
 /**
  * Maps an error to an exit code and prints it: `error: CODE reason: message` (and each policy failure on its
- * own line). Verification and policy failures exit 1 (rejected); malformed input, bad arguments and missing
- * collateral exit 2 (unusable); anything untyped is a bug and is printed with its stack.
+ * own line). Verification and policy failures exit 1 (rejected); malformed input, bad arguments, missing
+ * collateral and an unreachable service exit 2 (unusable); anything untyped is a bug and is printed with its stack.
  */
 export function reportError(e: unknown, json: boolean): number {
   if (!(e instanceof AttestationError)) {
@@ -37,6 +37,7 @@ export function reportError(e: unknown, json: boolean): number {
     'ERR_MALFORMED',
     'ERR_INVALID_ARGUMENT',
     'ERR_COLLATERAL_UNAVAILABLE',
+    'ERR_UNAVAILABLE',
     'ERR_NOT_SUPPORTED',
   ];
   const exit = unusable.includes(e.code) ? Exit.Unusable : Exit.Rejected;

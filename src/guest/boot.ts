@@ -123,7 +123,7 @@ export function stateDigestOf(sealed: Uint8Array): Uint8Array {
  *
  * Everything that fails is a typed AttestationError: the proxy's refusal (its code and reason),
  * MalformedEvidence `aproxy.*` / `guest.params`, SignatureInvalid `aproxy.signature*` / `jwe.*` /
- * `state.auth`, BindingMismatch `state.instance_binding`, CollateralUnavailable `guest.channel.*`,
+ * `state.auth`, BindingMismatch `state.instance_binding`, Unavailable `guest.channel.*`,
  * PolicyRejected `aproxy.refused` (a 0.1.0 `success:false`), MalformedEvidence `guest.state_key_version` /
  * `guest.state_key_missing` (the reply does not carry the key the state is sealed under).
  */

@@ -1,11 +1,11 @@
 import { connect, type Socket } from 'node:net';
-import { CollateralUnavailable, InvalidArgument } from '../errors.js';
+import { InvalidArgument, Unavailable } from '../errors.js';
 import { encodeFrame, FrameDecoder } from '../formats/aproxy/frame.js';
 
 /**
  * The guest's end of the aproxy channel: a client socket (unix or TCP; on a real SVSM this is vsock CID 2
  * port 1995) carrying length-prefixed frames. Reads have deadlines; a proxy that goes silent or closes
- * early is a typed error (CollateralUnavailable `guest.channel.*`), not a hang.
+ * early is a typed error (Unavailable `guest.channel.*`), not a hang.
  */
 export class GuestChannel {
   private readonly decoder = new FrameDecoder();
@@ -30,7 +30,7 @@ export class GuestChannel {
     socket.on('end', onEnd);
     socket.on('close', onEnd);
     socket.on('error', () => {
-      this.error ??= new CollateralUnavailable('guest.channel.reset', 'connection to the proxy failed');
+      this.error ??= new Unavailable('guest.channel.reset', 'connection to the proxy failed');
       this.notify();
     });
   }
@@ -48,12 +48,7 @@ export class GuestChannel {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(
-          new CollateralUnavailable(
-            'guest.channel.timeout',
-            `no connection to ${address} in ${timeoutMs} ms`,
-          ),
-        );
+        reject(new Unavailable('guest.channel.timeout', `no connection to ${address} in ${timeoutMs} ms`));
       }, timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -61,7 +56,7 @@ export class GuestChannel {
       });
       socket.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new CollateralUnavailable('guest.channel.connect', `cannot connect to ${address}: ${e.code}`));
+        reject(new Unavailable('guest.channel.connect', `cannot connect to ${address}: ${e.code}`));
       });
     });
   }
@@ -76,14 +71,12 @@ export class GuestChannel {
     const frame = encodeFrame(payload);
     return new Promise((resolve, reject) => {
       this.socket.write(frame, (err) =>
-        err
-          ? reject(new CollateralUnavailable('guest.channel.reset', 'write to the proxy failed'))
-          : resolve(),
+        err ? reject(new Unavailable('guest.channel.reset', 'write to the proxy failed')) : resolve(),
       );
     });
   }
 
-  /** The next frame. Throws CollateralUnavailable `guest.channel.timeout` / `guest.channel.closed`. */
+  /** The next frame. Throws Unavailable `guest.channel.timeout` / `guest.channel.closed`. */
   async receive(timeoutMs: number): Promise<Uint8Array> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -92,11 +85,10 @@ export class GuestChannel {
       if (f) return f;
       if (this.ended) {
         this.decoder.end();
-        throw new CollateralUnavailable('guest.channel.closed', 'the proxy closed the connection');
+        throw new Unavailable('guest.channel.closed', 'the proxy closed the connection');
       }
       const left = deadline - Date.now();
-      if (left <= 0)
-        throw new CollateralUnavailable('guest.channel.timeout', `no reply within ${timeoutMs} ms`);
+      if (left <= 0) throw new Unavailable('guest.channel.timeout', `no reply within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.wake = () => {

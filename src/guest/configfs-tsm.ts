@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { CollateralUnavailable, InvalidArgument, MalformedEvidence, NotSupported } from '../errors.js';
+import { InvalidArgument, MalformedEvidence, NotSupported, Unavailable } from '../errors.js';
 import { checkReportData, type ReportProvider, type ReportResult } from './report-provider.js';
 
 /** The file operations the provider needs; defaults to node:fs/promises (tests pass a kernel mimic). */
@@ -45,7 +45,7 @@ const MAX_OUTBLOB = 32 * 1024;
  * and after reading, otherwise another writer raced us and the report may cover someone else's inblob; the
  * request is retried in a fresh entry.
  *
- * Errors: CollateralUnavailable `tsm.unavailable` (no configfs-tsm: kernel without CONFIG_TSM_REPORTS or
+ * Errors: Unavailable `tsm.unavailable` (no configfs-tsm: kernel without CONFIG_TSM_REPORTS or
  * configfs not mounted), `tsm.generation_race`; NotSupported `tsm.provider`; InvalidArgument
  * `tsm.privlevel`; MalformedEvidence `tsm.outblob`.
  */
@@ -71,10 +71,7 @@ export class ConfigfsTsmProvider implements ReportProvider {
       const r = await this.once(reportData);
       if (r) return r;
     }
-    throw new CollateralUnavailable(
-      'tsm.generation_race',
-      `another writer raced every one of ${attempts} attempts`,
-    );
+    throw new Unavailable('tsm.generation_race', `another writer raced every one of ${attempts} attempts`);
   }
 
   /** One attempt in a fresh entry; undefined if raced. */
@@ -84,7 +81,7 @@ export class ConfigfsTsmProvider implements ReportProvider {
       await this.fs.mkdir(dir);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new CollateralUnavailable(
+      throw new Unavailable(
         'tsm.unavailable',
         `cannot create a report entry under ${this.root} (${code}): is configfs mounted and the kernel built with CONFIG_TSM_REPORTS and the sev-guest driver?`,
         { cause: e },

@@ -10,7 +10,7 @@ import { GuestChannel } from './channel.js';
 /**
  * The guest must stop using its state now (docs/broker.md "Heartbeat and halt"): another boot of the
  * instance has taken over (`broker.boot_unknown`, passed through with the code the proxy sent, normally
- * ERR_REFUSED), or no heartbeat has succeeded for a whole lease (`ERR_COLLATERAL_UNAVAILABLE
+ * ERR_REFUSED), or no heartbeat has succeeded for a whole lease (`ERR_UNAVAILABLE
  * guest.lease_lost`), after which the broker may legitimately let another boot start. An SVSM that gets
  * this stops its vTPM and never writes or commits the state again.
  *
@@ -72,7 +72,7 @@ export interface HeartbeatLoop {
  * proxy, as an SVSM's periodic task would.
  *
  * Errors: HaltRequired (stop using the state), the proxy's or broker's refusal as an AttestationError,
- * SignatureInvalid `aproxy.lease_signature(.missing)` with a pinned key, CollateralUnavailable
+ * SignatureInvalid `aproxy.lease_signature(.missing)` with a pinned key, Unavailable
  * `guest.channel.*`, InvalidArgument `guest.session.ended`.
  */
 export class GuestSession {
@@ -170,7 +170,7 @@ export class GuestSession {
         () =>
           halt(
             new HaltRequired(
-              ErrorCode.CollateralUnavailable,
+              ErrorCode.Unavailable,
               'guest.lease_lost',
               `no heartbeat succeeded for ${leaseMs} ms; another boot may now start`,
             ),

@@ -40,15 +40,19 @@ export function refusalFromBackend(err: RefusalError): Refusal {
 export function backendFailure(e: unknown): Refusal {
   if (e instanceof BackendTimeout) {
     return {
-      code: ErrorCode.CollateralUnavailable,
+      code: ErrorCode.Unavailable,
       reason: 'proxy.backend.timeout',
       message: 'the key broker did not answer in time',
       outcome: 'backend_error',
     };
   }
-  // A typed outage (e.g. the native backend's BrokerUnavailable, `native.*`): the guest learns its code and
-  // reason, and the session counts as a backend error, not as a refusal.
-  if (isAttestationError(e) && e.code === ErrorCode.CollateralUnavailable) {
+  // A typed outage (Unavailable from the one HTTP client: `native.*`, `proxy_kbs.*`; or collateral the
+  // backend could not get): the guest learns its code and reason, and the session counts as a backend
+  // error, not as a refusal.
+  if (
+    isAttestationError(e) &&
+    (e.code === ErrorCode.Unavailable || e.code === ErrorCode.CollateralUnavailable)
+  ) {
     return {
       code: e.code,
       reason: passableReason(e.reason) ? e.reason : 'proxy.backend.unavailable',
@@ -65,7 +69,7 @@ export function backendFailure(e: unknown): Refusal {
     };
   }
   return {
-    code: ErrorCode.CollateralUnavailable,
+    code: ErrorCode.Unavailable,
     reason: isAttestationError(e) ? 'proxy.backend.invalid_result' : 'proxy.backend.unavailable',
     message: 'the key broker is unavailable',
     outcome: 'backend_error',

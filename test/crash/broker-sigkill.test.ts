@@ -14,7 +14,7 @@
  *   reboots;
  * - every release a guest received was audited before the crash (an `accept` release entry at or below
  *   the audit head the restarted broker found), and the audit chain verifies after the crash;
- * - every boot that failed failed as an outage (ERR_COLLATERAL_UNAVAILABLE or a 0.1.0 `success:false`),
+ * - every boot that failed failed as an outage (ERR_UNAVAILABLE or a 0.1.0 `success:false`),
  *   never with a wrong key (`state.auth`, `jwe.*`), and every instance boots after the restart.
  *
  * Run once per engine: SQLite under the data directory, and PostgreSQL (a throwaway cluster, or

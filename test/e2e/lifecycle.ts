@@ -225,7 +225,7 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
         await first.session!.end();
         crash.arm();
         const e = await refusal(() => short.boot(fw, state, { connect: crash.address }));
-        assert.equal(e.code, ErrorCode.CollateralUnavailable);
+        assert.equal(e.code, ErrorCode.Unavailable);
         assert.ok(existsSync(pendingPathOf(state)));
         await sleep(LEASE + 300); // no reset: the crashed boot's lease runs out
         const r = await short.boot(fw, state);
@@ -312,7 +312,7 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
         const committedFile = readFileSync(state);
         crash.arm();
         const e = await refusal(() => s.boot(fw, state, { connect: crash.address }));
-        assert.deepEqual([e.code, e.reason], [ErrorCode.CollateralUnavailable, 'guest.channel.closed']);
+        assert.deepEqual([e.code, e.reason], [ErrorCode.Unavailable, 'guest.channel.closed']);
         // On disk: the committed version 1 untouched, the uncommitted version 2 pending.
         assert.deepEqual(readFileSync(state), committedFile);
         const pendingBytes = readFileSync(pendingPathOf(state));
@@ -402,7 +402,7 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
         await first.session!.end();
         crash.arm();
         const e = await refusal(() => s.boot(fw, state, { connect: crash.address }));
-        assert.deepEqual([e.code, e.reason], [ErrorCode.CollateralUnavailable, 'guest.channel.closed']);
+        assert.deepEqual([e.code, e.reason], [ErrorCode.Unavailable, 'guest.channel.closed']);
         // The broker committed version 2; the guest never heard, so the file is still 1 and 2 is pending.
         assert.equal((await show(s, inst.id)).committedCounter, 2);
         assert.equal(headerOf(state).counter, 1n);

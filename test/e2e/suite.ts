@@ -436,7 +436,7 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
       });
     });
 
-    it('a broker outage becomes ERR_COLLATERAL_UNAVAILABLE for that guest; the proxy keeps running', async () => {
+    it('a broker outage becomes ERR_UNAVAILABLE for that guest; the proxy keeps running', async () => {
       const dead = createServer();
       await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
       const port = (dead.address() as { port: number }).port;
@@ -453,7 +453,7 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
           const e = await refusal(() =>
             s.boot(s.firmware(inst.hostData), s.statePath(`outage-${i}`), { connect: proxy.address }),
           );
-          assert.equal(e.code, ErrorCode.CollateralUnavailable);
+          assert.equal(e.code, ErrorCode.Unavailable);
           assert.equal(e.reason, 'native.broker_unreachable');
         }
         assert.deepEqual(await s.keys(inst.id), []);

@@ -333,7 +333,7 @@ describe('guest: broker pinning and failures', () => {
     }
   });
 
-  it('a proxy that is not there is CollateralUnavailable, not a hang', async () => {
+  it('a proxy that is not there is Unavailable, not a hang', async () => {
     const dir = tempDir();
     await rejectsCode(
       bootGuest({
@@ -341,7 +341,7 @@ describe('guest: broker pinning and failures', () => {
         provider: new RecordingProvider(),
         statePath: join(dir, 'n.state'),
       }),
-      'ERR_COLLATERAL_UNAVAILABLE',
+      'ERR_UNAVAILABLE',
       'guest.channel.connect',
     );
   });
@@ -356,7 +356,7 @@ describe('guest: broker pinning and failures', () => {
           statePath: join(dir, 't.state'),
           timeoutMs: 300,
         }),
-        'ERR_COLLATERAL_UNAVAILABLE',
+        'ERR_UNAVAILABLE',
         'guest.channel.timeout',
       );
     } finally {

@@ -111,7 +111,7 @@ describe('configfs-tsm report provider', () => {
     const always = fakeKernel({ racer: 100 });
     await rejectsCode(
       new ConfigfsTsmProvider({ root: always.root, fs: always.fs, maxAttempts: 3 }).getReport(rd),
-      'ERR_COLLATERAL_UNAVAILABLE',
+      'ERR_UNAVAILABLE',
       'tsm.generation_race',
     );
     assert.deepEqual(readdirSync(always.root), []);
@@ -130,9 +130,9 @@ describe('configfs-tsm report provider', () => {
     );
   });
 
-  it('reports a missing configfs-tsm as CollateralUnavailable (real fs, nonexistent root)', async () => {
+  it('reports a missing configfs-tsm as Unavailable (real fs, nonexistent root)', async () => {
     const p = new ConfigfsTsmProvider({ root: join(tmpdir(), 'vs-no-such-tsm', 'report') });
-    await rejectsCode(p.getReport(rd), 'ERR_COLLATERAL_UNAVAILABLE', 'tsm.unavailable');
+    await rejectsCode(p.getReport(rd), 'ERR_UNAVAILABLE', 'tsm.unavailable');
   });
 
   it('refuses REPORT_DATA that is not 64 bytes', async () => {

@@ -230,13 +230,13 @@ describe('guest session: the heartbeat loop', () => {
     });
     const e = await loop.halted;
     const ms = Date.now() - t0;
-    assert.deepEqual([e.code, e.reason], ['ERR_COLLATERAL_UNAVAILABLE', 'guest.lease_lost']);
+    assert.deepEqual([e.code, e.reason], ['ERR_UNAVAILABLE', 'guest.lease_lost']);
     // Measured from the commit that renewed the lease, so no later than leaseMs after starting.
     assert.ok(ms <= 650, `halted after ${ms} ms`);
     assert.ok(errors.length >= 2, `${errors.length} failures reported`);
     for (const x of errors) {
       assert.ok(x instanceof AttestationError);
-      assert.deepEqual([x.code, x.reason], ['ERR_COLLATERAL_UNAVAILABLE', 'native.broker_unreachable']);
+      assert.deepEqual([x.code, x.reason], ['ERR_UNAVAILABLE', 'native.broker_unreachable']);
     }
   });
 

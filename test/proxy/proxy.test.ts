@@ -167,11 +167,11 @@ describe('proxy: malformed and hostile guests', () => {
 });
 
 describe('proxy: backend failures', () => {
-  it('backend throwing at attest: 0.2.0 guest gets ERR_COLLATERAL_UNAVAILABLE, 0.1.0 gets success:false, proxy serves on', async () => {
+  it('backend throwing at attest: 0.2.0 guest gets ERR_UNAVAILABLE, 0.1.0 gets success:false, proxy serves on', async () => {
     const broker = new TestBroker({ fail: { attest: 'throw' } });
     const { proxy, dir, lines } = await start(broker);
     try {
-      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable');
+      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_UNAVAILABLE', 'proxy.backend.unavailable');
       await rejectsCode(boot(proxy, dir, 'b', '0.1.0'), 'ERR_POLICY_REJECTED', 'aproxy.refused');
       // The backend's own error text (which may name internal hosts) is logged as detail, not sent to guests.
       assert.ok(
@@ -191,7 +191,7 @@ describe('proxy: backend failures', () => {
     const { proxy, dir } = await start(broker, { backendMs: 300 });
     try {
       const t0 = Date.now();
-      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.timeout');
+      await rejectsCode(boot(proxy, dir, 'a'), 'ERR_UNAVAILABLE', 'proxy.backend.timeout');
       assert.ok(Date.now() - t0 < 3000, 'timed out promptly');
     } finally {
       await proxy.close();
@@ -205,22 +205,18 @@ describe('proxy: backend failures', () => {
       const c = await RawClient.connect(proxy.address);
       c.sendFrame(NEG_010);
       assert.equal(await c.next(), 'EOF');
-      await rejectsCode(boot(proxy, dir, 'x'), 'ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable');
+      await rejectsCode(boot(proxy, dir, 'x'), 'ERR_UNAVAILABLE', 'proxy.backend.unavailable');
     } finally {
       await proxy.close();
     }
   });
 
-  it('a typed broker outage (CollateralUnavailable native.*) reaches the guest as such and counts as backend_error, not refused', async () => {
+  it('a typed broker outage (Unavailable native.*) reaches the guest as such and counts as backend_error, not refused', async () => {
     for (const step of ['negotiate', 'attest', 'commit'] as const) {
       const broker = new TestBroker({ fail: { [step]: 'unavailable' } });
       const { proxy, dir } = await start(broker);
       try {
-        await rejectsCode(
-          boot(proxy, dir, `out-${step}`),
-          'ERR_COLLATERAL_UNAVAILABLE',
-          'native.broker_unreachable',
-        );
+        await rejectsCode(boot(proxy, dir, `out-${step}`), 'ERR_UNAVAILABLE', 'native.broker_unreachable');
         for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
           await new Promise((x) => setTimeout(x, 10));
         assert.deepEqual(proxy.outcomes(), { backend_error: 1 }, step);
@@ -329,17 +325,14 @@ describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
     }
   });
 
-  it('a backend failing a heartbeat: ERR_COLLATERAL_UNAVAILABLE, counted as a backend error', async () => {
+  it('a backend failing a heartbeat: ERR_UNAVAILABLE, counted as a backend error', async () => {
     const broker = new TestBroker({ fail: { heartbeat: 'throw' } });
     const { proxy } = await start(broker);
     try {
       const c = await RawClient.connect(proxy.address);
       c.sendFrame(lease('heartbeat', 'b-1'));
       const r = JSON.parse(await c.next());
-      assert.deepEqual(
-        [r.error.code, r.error.reason],
-        ['ERR_COLLATERAL_UNAVAILABLE', 'proxy.backend.unavailable'],
-      );
+      assert.deepEqual([r.error.code, r.error.reason], ['ERR_UNAVAILABLE', 'proxy.backend.unavailable']);
       assert.equal(await c.next(), 'EOF');
       for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
         await new Promise((x) => setTimeout(x, 10));
@@ -484,6 +477,6 @@ describe('proxy: listening, logs and shutdown', () => {
     c.end(); // the guest gives up; the session ends and close() completes
     await closing;
     await assert.rejects(RawClient.connect(proxy.address));
-    await rejectsCode(boot(proxy, dir, 'after-close'), 'ERR_COLLATERAL_UNAVAILABLE', 'guest.channel.connect');
+    await rejectsCode(boot(proxy, dir, 'after-close'), 'ERR_UNAVAILABLE', 'guest.channel.connect');
   });
 });

@@ -8,10 +8,10 @@ import { createHash, type KeyObject, randomBytes, sign } from 'node:crypto';
 import {
   AttestationError,
   BindingMismatch,
-  CollateralUnavailable,
   ErrorCode,
   MalformedEvidence,
   PolicyRejected,
+  Unavailable,
 } from '../../src/errors.js';
 import { computeReportData, PARAMS_0_2_0 } from '../../src/formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
@@ -44,7 +44,7 @@ export interface TestBrokerOptions {
   /** Signs 0.2.0 responses and commits with this P-384 key. */
   readonly signingKey?: KeyObject;
   readonly identity?: InstanceIdentity | null;
-  /** Injected faults ('unavailable': throws a typed CollateralUnavailable, as the native backend does). */
+  /** Injected faults ('unavailable': throws a typed Unavailable, as the native backend does). */
   readonly fail?: Partial<Record<Step, 'throw' | 'hang' | 'refuse' | 'unavailable'>>;
   /** Lease length for heartbeats (default 300 000 ms). */
   readonly leaseMs?: number;
@@ -98,8 +98,7 @@ export class TestBroker implements ProxyBackend {
   private async fault(step: Step, signal: AbortSignal): Promise<void> {
     const f = this.opts.fail?.[step];
     if (f === 'throw') throw new Error('backend exploded (ECONNREFUSED 10.0.0.1:8443)');
-    if (f === 'unavailable')
-      throw new CollateralUnavailable('native.broker_unreachable', 'cannot reach the broker');
+    if (f === 'unavailable') throw new Unavailable('native.broker_unreachable', 'cannot reach the broker');
     if (f === 'hang') {
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
       throw new Error('aborted');

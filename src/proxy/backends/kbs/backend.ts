@@ -1,10 +1,4 @@
-import {
-  CollateralUnavailable,
-  ErrorCode,
-  InvalidArgument,
-  MalformedEvidence,
-  NotSupported,
-} from '../../../errors.js';
+import { ErrorCode, InvalidArgument, MalformedEvidence, NotSupported, Unavailable } from '../../../errors.js';
 import { decodeBase64Std, encodeBase64Std, encodeBase64Url } from '../../../formats/aproxy/base64.js';
 import {
   type AesGcmData,
@@ -13,6 +7,7 @@ import {
   P521_COORD_SIZE,
   WRAPPED_CEK_SIZE,
 } from '../../../formats/aproxy/types.js';
+import { createHttpClient, type HttpClient } from '../../../util/http-client.js';
 import type {
   AttestationResult,
   AttestInput,
@@ -25,7 +20,6 @@ import type {
   RefusalError,
 } from '../../backend.js';
 import { CookieJar } from './cookie-jar.js';
-import { createPinnedFetch } from './pinned-fetch.js';
 
 /** COCONUT aproxy's KBS protocol version (tools/aproxy/src/backend/kbs.rs `KBS_API_VERSION`). */
 export const APROXY_KBS_VERSION = '0.4.0';
@@ -42,13 +36,15 @@ export interface KbsProxyBackendOptions {
    * default) or `attestation_report` (`{"attestation_report","cert_chain"}`, svsm PR #1122).
    */
   readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
-  /** Injected fetch (default globalThis.fetch; not with `ca`). */
+  /** Replaces the node:http(s) transport (tests, custom transports); not with `ca`. */
   readonly fetch?: typeof globalThis.fetch;
   /** PEM CA certificate(s) an https KBS must chain to (default: the system CAs). */
   readonly ca?: string | Uint8Array;
+  /** Deadline of each KBS call, connect to last byte, ms (default 30 000). */
+  readonly timeoutMs?: number;
   /** How long per-session KBS state (cookies, nonce) is kept between negotiate and attest, ms (default 120 000). */
   readonly sessionTtlMs?: number;
-  /** Largest KBS response body accepted, bytes (default 1 MiB). */
+  /** Largest KBS response body accepted, bytes (default 1 MiB); larger is Unavailable `proxy_kbs.bad_response`. */
   readonly maxResponseBytes?: number;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
@@ -60,6 +56,13 @@ interface KbsSession {
   readonly challenge: Uint8Array;
   readonly expiresAt: number;
 }
+
+/** The Unavailable reasons of this backend: the KBS could not be asked. */
+export const KBS_UNAVAILABLE = {
+  unreachable: 'proxy_kbs.unreachable',
+  timeout: 'proxy_kbs.timeout',
+  badResponse: 'proxy_kbs.bad_response',
+} as const;
 
 const RESOURCE_PATH =
   /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -138,38 +141,34 @@ export function jweToAesGcm(resp: unknown): { decryption: AesGcmData; ciphertext
  * produce the 0.2.0 secret payload, boot id or commit token).
  */
 export class KbsProxyBackend implements ProxyBackend {
-  private readonly base: string;
+  private readonly http: HttpClient;
   private readonly resourcePath: string;
   private readonly spelling: 'snp-report' | 'attestation_report';
-  private readonly fetch: typeof globalThis.fetch;
   private readonly ttlMs: number;
-  private readonly maxBytes: number;
   private readonly now: () => number;
   private readonly sessions = new Map<string, KbsSession>();
 
-  /** Throws InvalidArgument `proxy_kbs.config` for a bad URL or resource path, or a CA without https. */
+  /**
+   * Throws InvalidArgument `proxy_kbs.config` for a bad URL or resource path, a CA without https or with an
+   * injected fetch, a non-positive timeout or size bound.
+   */
   constructor(o: KbsProxyBackendOptions) {
-    let u: URL;
-    try {
-      u = new URL(o.url);
-    } catch {
-      throw new InvalidArgument('proxy_kbs.config', 'url must be an absolute http(s) URL');
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new InvalidArgument('proxy_kbs.config', 'url must be http or https');
-    }
-    this.base = o.url.replace(/\/+$/, '');
+    // The one HTTP client (src/util/http-client.ts): pinned CA, deadlines, bounded replies, no redirects.
+    this.http = createHttpClient({
+      baseUrl: o.url,
+      ...(o.ca !== undefined ? { ca: o.ca } : {}),
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      maxReplyBytes: o.maxResponseBytes ?? 1024 * 1024,
+      reasons: KBS_UNAVAILABLE,
+      configReason: 'proxy_kbs.config',
+    });
     this.resourcePath = o.resourcePath ?? APROXY_DEFAULT_RESOURCE;
     if (!RESOURCE_PATH.test(this.resourcePath)) {
       throw new InvalidArgument('proxy_kbs.config', 'resourcePath must be repository/type/tag');
     }
     this.spelling = o.evidenceSpelling ?? 'snp-report';
-    if (o.ca !== undefined && (o.fetch !== undefined || u.protocol !== 'https:')) {
-      throw new InvalidArgument('proxy_kbs.config', 'a CA needs an https KBS URL and no injected fetch');
-    }
-    this.fetch = o.ca !== undefined ? createPinnedFetch(o.ca) : (o.fetch ?? globalThis.fetch);
     this.ttlMs = o.sessionTtlMs ?? 120_000;
-    this.maxBytes = o.maxResponseBytes ?? 1024 * 1024;
     this.now = o.now ?? Date.now;
   }
 
@@ -191,7 +190,7 @@ export class KbsProxyBackend implements ProxyBackend {
       ctx,
     );
     if (res.status !== 200) {
-      throw new CollateralUnavailable('proxy_kbs.auth', `KBS /auth answered ${res.status}`);
+      throw new Unavailable('proxy_kbs.auth', `KBS /auth answered ${res.status}`);
     }
     const body = res.json;
     if (!isObject(body) || typeof body.nonce !== 'string') {
@@ -272,7 +271,10 @@ export class KbsProxyBackend implements ProxyBackend {
     return this.request(jar, 'POST', path, JSON.stringify(body), ctx);
   }
 
-  /** One HTTP exchange: cookies in and out, redirects refused, body size bounded, JSON parsed if it is JSON. */
+  /**
+   * One HTTP exchange: cookies in and out, JSON parsed if it is JSON. Redirects are not followed (a 3xx is
+   * a refusal), the reply is bounded; transport failures are Unavailable `proxy_kbs.*`.
+   */
   private async request(
     jar: CookieJar,
     method: 'GET' | 'POST',
@@ -284,52 +286,22 @@ export class KbsProxyBackend implements ProxyBackend {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const cookie = jar.header();
     if (cookie) headers.cookie = cookie;
-    let res: Response;
-    try {
-      res = await this.fetch(`${this.base}${path}`, {
-        method,
-        headers,
-        ...(body !== undefined ? { body } : {}),
-        redirect: 'error',
-        signal: ctx.signal,
-      });
-    } catch (cause) {
-      if (ctx.signal.aborted) throw cause;
-      throw new CollateralUnavailable('proxy_kbs.unreachable', `KBS ${method} ${path} failed`, { cause });
-    }
+    const res = await this.http.request({
+      method,
+      path,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      signal: ctx.signal,
+    });
     jar.store(res.headers.getSetCookie());
-    const text = await readBounded(res, this.maxBytes);
     let json: unknown;
     try {
-      json = text.length > 0 ? JSON.parse(text) : undefined;
+      json = res.body.length > 0 ? JSON.parse(Buffer.from(res.body).toString('utf8')) : undefined;
     } catch {
       json = undefined;
     }
     return { status: res.status, json };
   }
-}
-
-async function readBounded(res: Response, max: number): Promise<string> {
-  const len = Number(res.headers.get('content-length') ?? '0');
-  if (len > max) {
-    await res.body?.cancel();
-    throw new MalformedEvidence('proxy_kbs.response_size', `KBS response larger than ${max} bytes`);
-  }
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel();
-      throw new MalformedEvidence('proxy_kbs.response_size', `KBS response larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function refused(error: RefusalError): { readonly outcome: 'refused'; readonly error: RefusalError } {

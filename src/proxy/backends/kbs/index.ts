@@ -4,4 +4,3 @@
  */
 export * from './backend.js';
 export * from './cookie-jar.js';
-export * from './pinned-fetch.js';
