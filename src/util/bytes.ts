@@ -16,6 +16,11 @@ export function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Equality of public bytes (encodings, names, OIDs); secrets, nonces and digests use {@link ctEqual}. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
 export function isAllZero(b: Uint8Array): boolean {
   let acc = 0;
   for (const x of b) acc |= x;

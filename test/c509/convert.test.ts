@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ECDH, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { children, ctx, oidFromString, parseDer, Tag, tlv } from '../../src/formats/c509/der.js';
+import { C509_DER, parseDer } from '../../src/formats/c509/der-input.js';
 import { x509ExtensionsDer } from '../../src/formats/c509/extensions.js';
 import {
   type CborValue,
@@ -13,6 +13,8 @@ import {
   x509ToC509,
 } from '../../src/formats/c509/index.js';
 import { nameToDer } from '../../src/formats/c509/name.js';
+import { children, ctx, Tag } from '../../src/formats/der/reader.js';
+import { oidContentFromString, tlv } from '../../src/formats/der/writer.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
 import { hex, throwsCode } from './assert.js';
 
@@ -32,13 +34,13 @@ function setAt(bytes: Uint8Array, i: number, v: CborValue): Uint8Array {
 
 /** Rebuilds a DER certificate with its TBSCertificate fields changed (signature left as is). */
 function rebuild(der: Uint8Array, f: (tbs: Uint8Array[]) => Uint8Array[], sigAlg?: Uint8Array): Uint8Array {
-  const [tbs, alg, sig] = children(parseDer(der));
-  const fields = f(children(tbs!).map((t) => new Uint8Array(t.raw)));
+  const [tbs, alg, sig] = children(parseDer(der), C509_DER);
+  const fields = f(children(tbs!, C509_DER).map((t) => new Uint8Array(t.raw)));
   return tlv(Tag.Sequence, tlv(Tag.Sequence, ...fields), sigAlg ?? alg!.raw, sig!.raw);
 }
 
 const ext = (oid: string, critical: boolean, value: Uint8Array) => ({
-  oid: oidFromString(oid),
+  oid: oidContentFromString(oid),
   critical,
   value,
 });
@@ -209,7 +211,7 @@ describe('C509 type 3: X.509 that C509 cannot carry exactly is refused', needsVe
         Tag.Set,
         tlv(
           Tag.Sequence,
-          tlv(Tag.Oid, oidFromString('2.5.4.3')),
+          tlv(Tag.Oid, oidContentFromString('2.5.4.3')),
           tlv(Tag.PrintableString, Buffer.from('a@b')),
         ),
       ),
@@ -217,7 +219,7 @@ describe('C509 type 3: X.509 that C509 cannot carry exactly is refused', needsVe
     const d = rebuild(der(), (f) => [...f.slice(0, 5), name, ...f.slice(6)]);
     const c = x509ToC509(d);
     const subject = parseC509Certificate(c).subject as CborValue[];
-    assert.equal(hex(subject[0] as Uint8Array), hex(oidFromString('2.5.4.3')));
+    assert.equal(hex(subject[0] as Uint8Array), hex(oidContentFromString('2.5.4.3')));
     assert.equal(hex(c509ToX509(c)), hex(d));
   });
 
@@ -227,7 +229,7 @@ describe('C509 type 3: X.509 that C509 cannot carry exactly is refused', needsVe
 
   it('a multi-valued RDN (§3.1.4)', () => {
     const atv = (oid: string, s: string) =>
-      tlv(Tag.Sequence, tlv(Tag.Oid, oidFromString(oid)), tlv(Tag.Utf8String, Buffer.from(s)));
+      tlv(Tag.Sequence, tlv(Tag.Oid, oidContentFromString(oid)), tlv(Tag.Utf8String, Buffer.from(s)));
     const name = tlv(Tag.Sequence, tlv(Tag.Set, atv('2.5.4.3', 'a'), atv('2.5.4.10', 'b')));
     throwsCode(
       () => x509ToC509(rebuild(der(), (f) => [...f.slice(0, 5), name, ...f.slice(6)])),
@@ -253,7 +255,7 @@ describe('C509 type 3: X.509 that C509 cannot carry exactly is refused', needsVe
           Tag.Sequence,
           tlv(
             Tag.Sequence,
-            tlv(Tag.Oid, oidFromString('2.5.29.14')),
+            tlv(Tag.Oid, oidContentFromString('2.5.29.14')),
             new Uint8Array([1, 1, 0]),
             tlv(Tag.OctetString, tlv(Tag.OctetString, new Uint8Array([1]))),
           ),
@@ -269,7 +271,7 @@ describe('C509 type 3: X.509 that C509 cannot carry exactly is refused', needsVe
 
   it('a GeneralizedTime before 2050 (RFC 5280 wants UTCTime)', () => {
     const gt = tlv(Tag.GeneralizedTime, Buffer.from('20250102000000Z'));
-    const validity = (v: Uint8Array) => tlv(Tag.Sequence, gt, children(parseDer(v))[1]!.raw);
+    const validity = (v: Uint8Array) => tlv(Tag.Sequence, gt, children(parseDer(v), C509_DER)[1]!.raw);
     throwsCode(
       () => x509ToC509(rebuild(der(), (f) => [...f.slice(0, 4), validity(f[4]!), ...f.slice(5)])),
       'ERR_NOT_SUPPORTED',
@@ -317,7 +319,7 @@ describe(
         const d = withExts([ext('1.3.6.1.4.1.11129.2.1.21', critical, value)]);
         const c = x509ToC509(d);
         const exts = parseC509Certificate(c).extensions as CborValue[];
-        assert.equal(hex(exts[0] as Uint8Array), hex(oidFromString('1.3.6.1.4.1.11129.2.1.21')));
+        assert.equal(hex(exts[0] as Uint8Array), hex(oidContentFromString('1.3.6.1.4.1.11129.2.1.21')));
         assert.equal(hex((critical ? (exts[1] as Uint8Array[])[0] : exts[1]) as Uint8Array), hex(value));
         assert.equal(hex(c509ToX509(c)), hex(d));
       }
@@ -334,12 +336,12 @@ describe(
         Tag.Sequence,
         tlv(
           Tag.Sequence,
-          tlv(Tag.Oid, oidFromString('2.5.29.32.0')),
+          tlv(Tag.Oid, oidContentFromString('2.5.29.32.0')),
           tlv(
             Tag.Sequence,
             tlv(
               Tag.Sequence,
-              tlv(Tag.Oid, oidFromString('1.3.6.1.5.5.7.2.2')),
+              tlv(Tag.Oid, oidContentFromString('1.3.6.1.5.5.7.2.2')),
               tlv(Tag.Sequence, tlv(0x1e, new Uint8Array([0, 0x41]))),
             ),
           ),

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { oidFromString } from '../../src/formats/c509/der.js';
 import {
   type C509TbsCertificate,
   c509KeyIdentifier,
@@ -14,6 +13,7 @@ import {
   verifyC509Certificate,
   verifyC509Csr,
 } from '../../src/formats/c509/index.js';
+import { oidContentFromString } from '../../src/formats/der/writer.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
 import { flipByte, hex, throwsCode } from './assert.js';
 
@@ -53,7 +53,7 @@ function tbs(
       c509KeyIdentifier(pk),
       -2,
       1,
-      oidFromString('1.3.6.1.4.1.11129.2.1.21'),
+      oidContentFromString('1.3.6.1.4.1.11129.2.1.21'),
       new Uint8Array([0x30, 0x00]),
     ],
   };
@@ -169,7 +169,7 @@ describe('natively signed C509 certificates (type 2)', () => {
       'c509.time',
     );
     // a registered extension (SKI, 2.5.29.14) must use its int, not the generic OID form (§3.7)
-    const generic = [oidFromString('2.5.29.14'), new Uint8Array([4, 1, 1])];
+    const generic = [oidContentFromString('2.5.29.14'), new Uint8Array([4, 1, 1])];
     throwsCode(
       () => signC509Certificate({ ...tbs('ca'), extensions: generic }, k),
       'ERR_INVALID_ARGUMENT',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { oidToString } from '../../src/formats/c509/der.js';
 import {
   c509CertificateKey,
   c509ToX509,
@@ -9,6 +8,7 @@ import {
   parseC509Certificate,
   verifyC509Certificate,
 } from '../../src/formats/c509/index.js';
+import { oidToString } from '../../src/formats/der/reader.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { toHex } from '../../src/util/bytes.js';

@@ -6,13 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { bitString, implicitConstructed, integer, oid, sequence, setOf, tlv } from '../../src/ca/der.js';
 import { parseCertificationRequest } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
-import { oidFromString } from '../../src/formats/c509/der.js';
 import {
   extensionsToC509,
   signC509Csr,
   specialTextFromString,
   x509CsrToC509,
 } from '../../src/formats/c509/index.js';
+import { oidContentFromString } from '../../src/formats/der/writer.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import {
   encodePublic,
@@ -175,7 +175,9 @@ describe('AK certification requests (route a, software AK)', () => {
 
     const privateKey = KeyObject.from(ak.keys.privateKey as never);
     const sanDer = sequence(tlv(0x82, new Uint8Array(Buffer.from('native.example.test'))));
-    const extensions = extensionsToC509([{ oid: oidFromString(sanOid), critical: false, value: sanDer }]);
+    const extensions = extensionsToC509([
+      { oid: oidContentFromString(sanOid), critical: false, value: sanDer },
+    ]);
     const type2 = signC509Csr(
       { subject: specialTextFromString('vm-40-native'), attributes: [0, extensions] },
       privateKey,

@@ -77,7 +77,7 @@ import {
   parseTee,
 } from '../../src/formats/aproxy/negotiation.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
-import { parseDer as parseC509Der } from '../../src/formats/c509/der.js';
+import { parseDer as parseC509Der } from '../../src/formats/c509/der-input.js';
 import { parseX509Extensions } from '../../src/formats/c509/extensions.js';
 import {
   decodeCbor,
@@ -763,7 +763,12 @@ const ROWS: readonly Row[] = [
     seeds: () => [Uint8Array.from(Buffer.from('84f6f6f6f6', 'hex')), corpus.csrC509],
     run: parseC509CsrTemplate,
   },
-  { fn: 'src/formats/c509/der.ts#parseDer', kind: 'bytes', seeds: () => der(corpus), run: parseC509Der },
+  {
+    fn: 'src/formats/c509/der-input.ts#parseDer',
+    kind: 'bytes',
+    seeds: () => der(corpus),
+    run: parseC509Der,
+  },
   {
     fn: 'src/formats/c509/extensions.ts#parseX509Extensions',
     kind: 'bytes',

@@ -1,22 +1,20 @@
 import { ECDH } from 'node:crypto';
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { toHex } from '../../util/bytes.js';
-import { type CborValue, isArray, isBytes, isInt } from './cbor.js';
 import {
   bitString,
-  bitStringDer,
   checkOidContent,
   expectTag,
-  integerFromUnsigned,
   oidContent,
-  oidDer,
-  parseDer,
-  seq,
+  sequence,
   Tag,
   type Tlv,
-  tlv,
-  unsignedIntegerBytes,
-} from './der.js';
+  unsignedBytes,
+} from '../der/reader.js';
+import { bitString as bitStringDer, tlv, unsignedInteger } from '../der/writer.js';
+import { type CborValue, isArray, isBytes, isInt } from './cbor.js';
+import { C509_DER, parseDer } from './der-input.js';
+import { oidDer } from './der-values.js';
 import { nameToC509, nameToDer } from './name.js';
 import { PK_ALGS, type PkAlg, SIG_ALGS, type SigAlg } from './registry.js';
 
@@ -40,9 +38,9 @@ function registryFor(kind: Kind) {
 export function algIdToC509(t: Tlv, kind: Kind): C509AlgorithmIdentifier {
   const hit = registryFor(kind).byDer[toHex(t.raw)];
   if (hit !== undefined) return hit.value;
-  const f = seq(t, 'AlgorithmIdentifier');
+  const f = sequence(t, C509_DER);
   if (f.length < 1 || f.length > 2) throw new MalformedEvidence('c509.der.structure', 'AlgorithmIdentifier');
-  const oid = new Uint8Array(oidContent(f[0]!, 'algorithm'));
+  const oid = new Uint8Array(oidContent(f[0]!, C509_DER));
   return f.length === 1 ? oid : [oid, new Uint8Array(f[1]!.raw)];
 }
 
@@ -72,11 +70,11 @@ export function algIdToDer(v: C509AlgorithmIdentifier, kind: Kind): Uint8Array {
 export function checkAlgId(v: CborValue, what: string): void {
   if (isInt(v)) return;
   if (isBytes(v)) {
-    checkOidContent(v, what);
+    checkOidContent(v, C509_DER);
     return;
   }
   if (isArray(v) && v.length === 2 && isBytes(v[0]!) && isBytes(v[1]!)) {
-    checkOidContent(v[0], what);
+    checkOidContent(v[0], C509_DER);
     return;
   }
   throw new MalformedEvidence('c509.alg.shape', `${what}: not a C509 AlgorithmIdentifier`);
@@ -119,14 +117,14 @@ const RSA_F4 = new Uint8Array([0x01, 0x00, 0x01]);
 
 /** C509 subjectPublicKey from the DER subjectPublicKey BIT STRING (§3.1.7, §3.2.1). */
 export function publicKeyToC509(pkAlg: CborValue, bits: Tlv, opts: PublicKeyOptions = {}): CborValue {
-  const bs = bitString(bits, 'subjectPublicKey');
+  const bs = bitString(bits, C509_DER);
   if (bs.unused !== 0) throw new NotSupported('c509.key.unused_bits', 'subjectPublicKey with unused bits');
   const entry = pkAlgEntry(pkAlg);
   if (entry?.scheme.kind === 'rsa') {
-    const f = seq(parseDer(bs.bytes), 'RSAPublicKey');
+    const f = sequence(parseDer(bs.bytes), C509_DER);
     if (f.length !== 2) throw new MalformedEvidence('c509.der.structure', 'RSAPublicKey');
-    const n = new Uint8Array(unsignedIntegerBytes(f[0]!, 'modulus'));
-    const e = new Uint8Array(unsignedIntegerBytes(f[1]!, 'publicExponent'));
+    const n = new Uint8Array(unsignedBytes(f[0]!, C509_DER));
+    const e = new Uint8Array(unsignedBytes(f[1]!, C509_DER));
     if (e.length === 3 && e[0] === 1 && e[1] === 0 && e[2] === 1) return n;
     return [n, e];
   }
@@ -182,7 +180,7 @@ export function publicKeyToDer(pkAlg: CborValue, v: CborValue): Uint8Array {
     if ((n as Uint8Array).length === 0 || (n as Uint8Array)[0] === 0)
       throw new MalformedEvidence('c509.key.shape', 'RSA modulus not minimal');
     return bitStringDer(
-      tlv(Tag.Sequence, integerFromUnsigned(n as Uint8Array), integerFromUnsigned(e as Uint8Array)),
+      tlv(Tag.Sequence, unsignedInteger(n as Uint8Array), unsignedInteger(e as Uint8Array)),
     );
   }
   if (!isBytes(v))
@@ -238,13 +236,13 @@ export interface SignatureContext {
 
 /** C509 signature value from the DER signature BIT STRING (§3.1.12, §3.2.2; DhSigStatic §4.2). */
 export function signatureToC509(sigAlg: CborValue, bits: Tlv, ctx: SignatureContext = {}): CborValue {
-  const bs = bitString(bits, 'signatureValue');
+  const bs = bitString(bits, C509_DER);
   if (bs.unused !== 0) throw new NotSupported('c509.sig.unused_bits', 'signature with unused bits');
   if (isEcdsaFamily(sigAlg)) {
-    const f = seq(parseDer(bs.bytes), 'ECDSA-Sig-Value');
+    const f = sequence(parseDer(bs.bytes), C509_DER);
     if (f.length !== 2) throw new MalformedEvidence('c509.der.structure', 'ECDSA-Sig-Value');
-    const r = stripInt(unsignedIntegerBytes(f[0]!, 'r'));
-    const s = stripInt(unsignedIntegerBytes(f[1]!, 's'));
+    const r = stripInt(unsignedBytes(f[0]!, C509_DER));
+    const s = stripInt(unsignedBytes(f[1]!, C509_DER));
     const hint = ctx.ecdsaHalfHint;
     const half =
       ctx.ecdsaHalfLength ??
@@ -258,15 +256,15 @@ export function signatureToC509(sigAlg: CborValue, bits: Tlv, ctx: SignatureCont
   }
   if (isPop(sigAlg)) {
     // DhSigStatic ::= SEQUENCE { issuerAndSerial IssuerAndSerialNumber OPTIONAL, hashValue MessageDigest }
-    const f = seq(parseDer(bs.bytes), 'DhSigStatic');
-    if (f.length === 1) return new Uint8Array(expectTag(f[0], Tag.OctetString, 'hashValue').value);
+    const f = sequence(parseDer(bs.bytes), C509_DER);
+    if (f.length === 1) return new Uint8Array(expectTag(f[0], Tag.OctetString, C509_DER, 'hashValue').value);
     if (f.length !== 2) throw new MalformedEvidence('c509.der.structure', 'DhSigStatic');
-    const ias = seq(f[0], 'IssuerAndSerialNumber');
+    const ias = sequence(f[0], C509_DER);
     if (ias.length !== 2) throw new MalformedEvidence('c509.der.structure', 'IssuerAndSerialNumber');
     return [
       nameToC509(ias[0]!),
-      new Uint8Array(unsignedIntegerBytes(ias[1]!, 'serialNumber')),
-      new Uint8Array(expectTag(f[1], Tag.OctetString, 'hashValue').value),
+      new Uint8Array(unsignedBytes(ias[1]!, C509_DER)),
+      new Uint8Array(expectTag(f[1], Tag.OctetString, C509_DER, 'hashValue').value),
     ];
   }
   return new Uint8Array(bs.bytes);
@@ -280,13 +278,13 @@ export function signatureToDer(sigAlg: CborValue, v: CborValue): Uint8Array {
     }
     const half = v.length / 2;
     return bitStringDer(
-      tlv(Tag.Sequence, integerFromUnsigned(v.subarray(0, half)), integerFromUnsigned(v.subarray(half))),
+      tlv(Tag.Sequence, unsignedInteger(v.subarray(0, half)), unsignedInteger(v.subarray(half))),
     );
   }
   if (isPop(sigAlg)) {
     if (isBytes(v)) return bitStringDer(tlv(Tag.Sequence, tlv(Tag.OctetString, v)));
     if (isArray(v) && v.length === 3 && isBytes(v[1]!) && isBytes(v[2]!)) {
-      const ias = tlv(Tag.Sequence, nameToDer(v[0]!, 'DhSigStatic issuer'), integerFromUnsigned(v[1]));
+      const ias = tlv(Tag.Sequence, nameToDer(v[0]!, 'DhSigStatic issuer'), unsignedInteger(v[1]));
       return bitStringDer(tlv(Tag.Sequence, ias, tlv(Tag.OctetString, v[2])));
     }
     throw new MalformedEvidence('c509.sig.shape', 'DhSigStatic must be bytes or [issuer, serial, hash]');

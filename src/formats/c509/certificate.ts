@@ -1,5 +1,17 @@
 import type { KeyObject } from 'node:crypto';
 import { MalformedEvidence, NotSupported } from '../../errors.js';
+import { bytesEqual } from '../../util/bytes.js';
+import {
+  ctx,
+  decodeUtf8,
+  expectTag,
+  sequence,
+  smallUint,
+  Tag,
+  type Tlv,
+  unsignedBytes,
+} from '../der/reader.js';
+import { tlv, unsignedInteger } from '../der/writer.js';
 import {
   algIdToC509,
   algIdToDer,
@@ -22,22 +34,8 @@ import {
   isInt,
   isUint,
 } from './cbor.js';
-import {
-  bytesEqual,
-  ctx,
-  decodeUtf8,
-  epochToTime,
-  expectTag,
-  integerFromUnsigned,
-  parseDer,
-  seq,
-  smallUint,
-  Tag,
-  type Tlv,
-  timeToEpoch,
-  tlv,
-  unsignedIntegerBytes,
-} from './der.js';
+import { C509_DER, parseDer } from './der-input.js';
+import { epochToTime, timeToEpoch } from './der-values.js';
 import {
   extensionsFromC509,
   extensionsToC509,
@@ -195,8 +193,8 @@ export function curveSize(key: KeyObject | undefined): number | undefined {
 const NO_EXPIRY = '99991231235959Z';
 
 function notAfterToC509(t: Tlv): number | null {
-  if (t.tag === Tag.GeneralizedTime && decodeUtf8(t.value, 'notAfter') === NO_EXPIRY) return null;
-  return timeToEpoch(t, 'notAfter');
+  if (t.tag === Tag.GeneralizedTime && decodeUtf8(t.value, C509_DER) === NO_EXPIRY) return null;
+  return timeToEpoch(t);
 }
 
 function epochOk(n: number, what: string): number {
@@ -206,21 +204,21 @@ function epochOk(n: number, what: string): number {
 }
 
 function x509ToC509Value(der: Uint8Array, opts: Internal): CborValue[] {
-  const cert = seq(parseDer(der), 'Certificate');
+  const cert = sequence(parseDer(der), C509_DER);
   if (cert.length !== 3) bad('c509.der.structure', 'Certificate needs 3 fields');
   const [tbsT, sigAlgT, sigT] = cert as [Tlv, Tlv, Tlv];
-  const tbs = seq(tbsT, 'TBSCertificate');
+  const tbs = sequence(tbsT, C509_DER);
   const version = tbs[0];
   if (version?.tag !== ctx(0, true))
     throw new NotSupported('c509.x509.version', 'only X.509 v3 certificates have a C509 form');
-  const vf = seq(version, 'version', ctx(0, true));
-  if (vf.length !== 1 || smallUint(vf[0]!, 'version') !== 2) {
+  const vf = sequence(version, C509_DER, ctx(0, true));
+  if (vf.length !== 1 || smallUint(vf[0]!, C509_DER) !== 2) {
     throw new NotSupported('c509.x509.version', 'only X.509 v3 certificates have a C509 form');
   }
   const [, serialT, sigInnerT, issuerT, validityT, subjectT, spkiT, ...rest] = tbs;
   let serial: Uint8Array;
   try {
-    serial = unsignedIntegerBytes(serialT!, 'serialNumber');
+    serial = unsignedBytes(serialT!, C509_DER);
   } catch (e) {
     if (e instanceof MalformedEvidence && e.reason === 'c509.der.negative_integer') {
       throw new NotSupported('c509.x509.serial_negative', 'a negative serial number has no C509 form');
@@ -229,8 +227,8 @@ function x509ToC509Value(der: Uint8Array, opts: Internal): CborValue[] {
   }
   if (
     !bytesEqual(
-      expectTag(sigInnerT, Tag.Sequence, 'signature').raw,
-      expectTag(sigAlgT, Tag.Sequence, 'signatureAlgorithm').raw,
+      expectTag(sigInnerT, Tag.Sequence, C509_DER, 'signature').raw,
+      expectTag(sigAlgT, Tag.Sequence, C509_DER, 'signatureAlgorithm').raw,
     )
   ) {
     bad('c509.x509.signature_algorithm_mismatch', 'signature and signatureAlgorithm differ');
@@ -250,15 +248,15 @@ function x509ToC509Value(der: Uint8Array, opts: Internal): CborValue[] {
     }
     if (t.tag !== ctx(3, true) || rest.length !== 1)
       bad('c509.der.structure', 'unexpected TBSCertificate field');
-    const inner = seq(t, 'extensions', ctx(3, true));
+    const inner = sequence(t, C509_DER, ctx(3, true));
     if (inner.length !== 1) bad('c509.der.structure', 'extensions');
     extensions = extensionsToC509(parseX509Extensions(inner[0]!));
   }
-  const validity = seq(validityT, 'Validity');
+  const validity = sequence(validityT, C509_DER);
   if (validity.length !== 2) bad('c509.der.structure', 'Validity');
-  const subject = nameToC509(expectTag(subjectT, Tag.Sequence, 'subject'));
-  const selfIssued = bytesEqual(expectTag(issuerT, Tag.Sequence, 'issuer').raw, subjectT!.raw);
-  const spki = seq(spkiT, 'SubjectPublicKeyInfo');
+  const subject = nameToC509(expectTag(subjectT, Tag.Sequence, C509_DER, 'subject'));
+  const selfIssued = bytesEqual(expectTag(issuerT, Tag.Sequence, C509_DER, 'issuer').raw, subjectT!.raw);
+  const spki = sequence(spkiT, C509_DER);
   if (spki.length !== 2) bad('c509.der.structure', 'SubjectPublicKeyInfo');
   const sigAlg = algIdToC509(sigInnerT!, 'sig');
   const pkAlg = algIdToC509(spki[0]!, 'pk');
@@ -276,7 +274,7 @@ function x509ToC509Value(der: Uint8Array, opts: Internal): CborValue[] {
     new Uint8Array(serial),
     sigAlg,
     selfIssued ? null : nameToC509(issuerT!),
-    epochOk(timeToEpoch(validity[0]!, 'notBefore'), 'notBefore'),
+    epochOk(timeToEpoch(validity[0]!), 'notBefore'),
     notAfter === null ? null : epochOk(notAfter, 'notAfter'),
     subject,
     pkAlg,
@@ -298,7 +296,7 @@ export function tbsCertificateDer(c: C509Certificate): Uint8Array {
   const exts = extensionsFromC509(c.extensions);
   const fields = [
     tlv(ctx(0, true), new Uint8Array([0x02, 0x01, 0x02])),
-    integerFromUnsigned(c.serialNumber),
+    unsignedInteger(c.serialNumber),
     algIdToDer(c.signatureAlgorithm, 'sig'),
     issuer,
     tlv(

@@ -1,4 +1,17 @@
 import { AttestationError, MalformedEvidence, NotSupported } from '../../errors.js';
+import { bytesEqual } from '../../util/bytes.js';
+import {
+  checkOidContent,
+  ctx,
+  expectTag,
+  oidContent,
+  sequence,
+  smallUint,
+  Tag,
+  type Tlv,
+  unsignedBytes,
+} from '../der/reader.js';
+import { tlv, unsignedInteger } from '../der/writer.js';
 import {
   algIdToC509,
   algIdToDer,
@@ -23,24 +36,8 @@ import {
   Tagged,
 } from './cbor.js';
 import { c509ToX509, certificateFromValue, x509ToC509 } from './certificate.js';
-import {
-  bytesEqual,
-  checkOidContent,
-  ctx,
-  encodeUtf8,
-  expectTag,
-  integerFromUnsigned,
-  oidContent,
-  oidDer,
-  parseDer,
-  seq,
-  smallUint,
-  stringValue,
-  Tag,
-  type Tlv,
-  tlv,
-  unsignedIntegerBytes,
-} from './der.js';
+import { C509_DER, parseDer } from './der-input.js';
+import { encodeUtf8, oidDer, stringValue } from './der-values.js';
 import {
   extensionsFromC509,
   extensionsToC509,
@@ -146,7 +143,7 @@ export function csrFromValue(v: CborValue): C509Csr {
     if (isInt(t)) {
       if (typeof t === 'number') checkAttribute(t, attrs[i + 1]!, type === 2);
     } else if (isBytes(t)) {
-      checkOidContent(t, 'attributeType');
+      checkOidContent(t, C509_DER);
       if (!isBytes(attrs[i + 1]!)) bad('c509.csr.attribute', 'an OID attribute needs a byte string value');
     } else {
       bad('c509.csr.attribute', 'attributeType must be an int or an OID');
@@ -189,12 +186,12 @@ function attributeValueToC509(type: number, values: Tlv[]): CborValue {
   }
   if (type === POSSESSION_STATEMENT) {
     // RFC 9883: PrivateKeyPossessionStatement ::= SEQUENCE { signer IssuerAndSerialNumber, cert Certificate OPTIONAL }
-    const f = seq(v, 'PrivateKeyPossessionStatement');
+    const f = sequence(v, C509_DER);
     if (f.length < 1 || f.length > 2) bad('c509.der.structure', 'PrivateKeyPossessionStatement');
-    const ias = seq(f[0], 'IssuerAndSerialNumber');
+    const ias = sequence(f[0], C509_DER);
     if (ias.length !== 2) bad('c509.der.structure', 'IssuerAndSerialNumber');
-    const cert = f[1] === undefined ? null : x509ToC509(expectTag(f[1], Tag.Sequence, 'cert').raw);
-    return [nameToC509(ias[0]!), new Uint8Array(unsignedIntegerBytes(ias[1]!, 'serialNumber')), cert];
+    const cert = f[1] === undefined ? null : x509ToC509(expectTag(f[1], Tag.Sequence, C509_DER, 'cert').raw);
+    return [nameToC509(ias[0]!), new Uint8Array(unsignedBytes(ias[1]!, C509_DER)), cert];
   }
   return unrepresentable('attribute');
 }
@@ -212,11 +209,7 @@ function attributeValueToDer(type: number, value: CborValue): Uint8Array {
     if (!isArray(value) || value.length !== 3 || !isBytes(value[1]!))
       bad('c509.csr.attribute', 'privateKeyPossessionStatement');
     const [issuer, serial, cert] = value;
-    const ias = tlv(
-      Tag.Sequence,
-      nameToDer(issuer!, 'signer issuer'),
-      integerFromUnsigned(serial as Uint8Array),
-    );
+    const ias = tlv(Tag.Sequence, nameToDer(issuer!, 'signer issuer'), unsignedInteger(serial as Uint8Array));
     if (cert === null) return tlv(Tag.Sequence, ias);
     if (!isBytes(cert!)) bad('c509.csr.attribute', 'privateKeyPossessionStatement cert');
     return tlv(Tag.Sequence, ias, c509ToX509(cert));
@@ -230,11 +223,11 @@ function attributeDer(oid: Uint8Array, valuesSet: Uint8Array): Uint8Array {
 
 function attributesToC509(attrs: Tlv): CborValue[] {
   const out: CborValue[] = [];
-  for (const a of seq(attrs, 'attributes', ctx(0, true))) {
-    const [typeT, valuesT, ...more] = seq(a, 'Attribute');
+  for (const a of sequence(attrs, C509_DER, ctx(0, true))) {
+    const [typeT, valuesT, ...more] = sequence(a, C509_DER);
     if (more.length > 0 || valuesT === undefined) bad('c509.der.structure', 'Attribute');
-    const oid = new Uint8Array(oidContent(typeT!, 'attribute type'));
-    const values = seq(valuesT, 'attribute values', Tag.Set);
+    const oid = new Uint8Array(oidContent(typeT!, C509_DER));
+    const values = sequence(valuesT, C509_DER, Tag.Set);
     const reg = lookupOid(CR_ATTRIBUTES, oid);
     let done = false;
     if (reg !== undefined) {
@@ -281,18 +274,18 @@ interface Internal {
 }
 
 function x509CsrToValue(der: Uint8Array, opts: Internal): CborValue[] {
-  const req = seq(parseDer(der), 'CertificationRequest');
+  const req = sequence(parseDer(der), C509_DER);
   if (req.length !== 3) bad('c509.der.structure', 'CertificationRequest needs 3 fields');
   const [criT, sigAlgT, sigT] = req as [Tlv, Tlv, Tlv];
-  const cri = seq(criT, 'CertificationRequestInfo');
+  const cri = sequence(criT, C509_DER);
   if (cri.length !== 4) bad('c509.der.structure', 'CertificationRequestInfo needs 4 fields');
-  if (smallUint(cri[0]!, 'version') !== 0)
+  if (smallUint(cri[0]!, C509_DER) !== 0)
     throw new NotSupported('c509.csr.version', 'only version 1 (0) requests are defined');
-  const subject = nameToC509(expectTag(cri[1], Tag.Sequence, 'subject'));
-  const spki = seq(cri[2], 'SubjectPublicKeyInfo');
+  const subject = nameToC509(expectTag(cri[1], Tag.Sequence, C509_DER, 'subject'));
+  const spki = sequence(cri[2], C509_DER);
   if (spki.length !== 2) bad('c509.der.structure', 'SubjectPublicKeyInfo');
   const pkAlg = algIdToC509(spki[0]!, 'pk');
-  const sigAlg = algIdToC509(expectTag(sigAlgT, Tag.Sequence, 'signatureAlgorithm'), 'sig');
+  const sigAlg = algIdToC509(expectTag(sigAlgT, Tag.Sequence, C509_DER, 'signatureAlgorithm'), 'sig');
   // the request is signed with the subject key: its curve sizes an ECDSA signature
   const half = opts.ecdsaHalf ?? ecdsaHalfLength(pkAlg);
   return [

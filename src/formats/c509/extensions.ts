@@ -1,34 +1,30 @@
 import { AttestationError, MalformedEvidence, NotSupported } from '../../errors.js';
-import { toHex } from '../../util/bytes.js';
-import { type CborValue, isArray, isBytes, isInt, isUint } from './cbor.js';
+import { bytesEqual, toHex } from '../../util/bytes.js';
 import {
   bitString,
-  bitStringDer,
-  bytesEqual,
-  bytesToUint,
   checkOidContent,
   children,
   ctx,
-  DER_NULL,
-  DER_TRUE,
-  encodeUtf8,
   expectTag,
-  integerFromNumber,
-  integerFromUnsigned,
+  oidContent,
+  sequence,
+  Tag,
+  type Tlv,
+  unsignedBytes,
+} from '../der/reader.js';
+import { bitString as bitStringDer, boolean, integer, NULL, tlv, unsignedInteger } from '../der/writer.js';
+import { type CborValue, isArray, isBytes, isInt, isUint } from './cbor.js';
+import { C509_DER, parseDer } from './der-input.js';
+import {
+  bytesToUint,
+  encodeUtf8,
   isAscii,
   namedBitsDer,
   namedBitsToInt,
-  oidContent,
   oidDer,
-  parseDer,
-  seq,
   stringValue,
-  Tag,
-  type Tlv,
-  tlv,
   uintToBytes,
-  unsignedIntegerBytes,
-} from './der.js';
+} from './der-values.js';
 import { generalNamesToC509, generalNamesToDer } from './general-names.js';
 import { attributeToDer, nameToC509, nameToDer, specialTextFromString } from './name.js';
 import {
@@ -100,18 +96,19 @@ function pairs(v: CborValue, what: string, min = 2): CborValue[] {
 // ---- the specific encodings ----
 
 const subjectKeyIdentifier: ExtCodec = {
-  toC509: (d) => new Uint8Array(expectTag(parseDer(d), Tag.OctetString, 'SubjectKeyIdentifier').value),
+  toC509: (d) =>
+    new Uint8Array(expectTag(parseDer(d), Tag.OctetString, C509_DER, 'SubjectKeyIdentifier').value),
   toDer: (v) => (isBytes(v) ? tlv(Tag.OctetString, v) : shape('subjectKeyIdentifier')),
 };
 
 const keyUsage: ExtCodec = {
-  toC509: (d) => num(namedBitsToInt(bitString(parseDer(d), 'KeyUsage'))),
+  toC509: (d) => num(namedBitsToInt(bitString(parseDer(d), C509_DER))),
   toDer: (v) => (isUint(v) ? namedBitsDer(v) : shape('keyUsage')),
 };
 
 const altName: ExtCodec = {
   toC509: (d) => {
-    const gns = generalNamesToC509(seq(parseDer(d), 'GeneralNames'));
+    const gns = generalNamesToC509(sequence(parseDer(d), C509_DER));
     // exactly one dNSName: just the text
     return gns.length === 2 && gns[0] === 2 ? gns[1]! : gns;
   },
@@ -123,18 +120,18 @@ const altName: ExtCodec = {
 
 const basicConstraints: ExtCodec = {
   toC509: (d) => {
-    const c = seq(parseDer(d), 'BasicConstraints');
+    const c = sequence(parseDer(d), C509_DER);
     if (c.length === 0) return -2;
-    const ca = expectTag(c[0], Tag.Boolean, 'cA');
+    const ca = expectTag(c[0], Tag.Boolean, C509_DER, 'cA');
     if (ca.value.length !== 1 || ca.value[0] !== 0xff) unrepresentable('cA FALSE encoded explicitly');
     if (c.length === 1) return -1;
-    if (c.length === 2) return num(bytesToUint(unsignedIntegerBytes(c[1]!, 'pathLenConstraint')));
+    if (c.length === 2) return num(bytesToUint(unsignedBytes(c[1]!, C509_DER)));
     return unrepresentable('BasicConstraints');
   },
   toDer: (v) => {
     if (v === -2) return tlv(Tag.Sequence);
-    if (v === -1) return tlv(Tag.Sequence, DER_TRUE);
-    if (isUint(v)) return tlv(Tag.Sequence, DER_TRUE, integerFromNumber(v));
+    if (v === -1) return tlv(Tag.Sequence, boolean(true));
+    if (isUint(v)) return tlv(Tag.Sequence, boolean(true), integer(v));
     return shape('basicConstraints');
   },
 };
@@ -143,15 +140,15 @@ const basicConstraints: ExtCodec = {
 const crlDistributionPoints: ExtCodec = {
   toC509: (d) => {
     const dps: CborValue[] = [];
-    for (const dp of seq(parseDer(d), 'CRLDistributionPoints')) {
+    for (const dp of sequence(parseDer(d), C509_DER)) {
       let fullName: CborValue | undefined;
       let reasons: CborValue = null;
       let issuer: CborValue = null;
-      for (const f of children(dp)) {
+      for (const f of children(dp, C509_DER)) {
         if (f.tag === ctx(0, true)) {
-          const dpn = children(f);
+          const dpn = children(f, C509_DER);
           if (dpn.length !== 1 || dpn[0]!.tag !== ctx(0, true)) unrepresentable('nameRelativeToCRLIssuer');
-          const uris = children(dpn[0]!).map((gn) => {
+          const uris = children(dpn[0]!, C509_DER).map((gn) => {
             if (gn.tag !== ctx(6, false)) unrepresentable('fullName other than URIs');
             const s = stringValue({ ...gn, tag: Tag.Ia5String }, 'URI');
             return s;
@@ -159,12 +156,12 @@ const crlDistributionPoints: ExtCodec = {
           if (uris.length === 0) unrepresentable('empty fullName');
           fullName = uris.length === 1 ? uris[0]! : uris;
         } else if (f.tag === ctx(1, false)) {
-          reasons = num(namedBitsToInt(bitString({ ...f, tag: Tag.BitString }, 'reasons')));
+          reasons = num(namedBitsToInt(bitString({ ...f, tag: Tag.BitString }, C509_DER)));
         } else if (f.tag === ctx(2, true)) {
-          const gns = children(f);
+          const gns = children(f, C509_DER);
           if (gns.length !== 1 || gns[0]!.tag !== ctx(4, true))
             unrepresentable('cRLIssuer other than one directoryName');
-          const inner = children(gns[0]!);
+          const inner = children(gns[0]!, C509_DER);
           if (inner.length !== 1) throw new MalformedEvidence('c509.der.structure', 'directoryName');
           issuer = nameToC509(inner[0]!);
         } else {
@@ -214,24 +211,24 @@ const UNOTICE = POLICY_QUALIFIERS.byValue[2]!;
 const certificatePolicies: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [];
-    for (const pi of seq(parseDer(d), 'CertificatePolicies')) {
-      const [idT, qualsT, ...more] = children(pi);
+    for (const pi of sequence(parseDer(d), C509_DER)) {
+      const [idT, qualsT, ...more] = children(pi, C509_DER);
       if (more.length > 0) throw new MalformedEvidence('c509.der.structure', 'PolicyInformation');
-      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(idT!, 'policyIdentifier')));
+      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(idT!, C509_DER)));
       const quals: CborValue[] = [];
       if (qualsT !== undefined) {
-        const list = seq(qualsT, 'policyQualifiers');
+        const list = sequence(qualsT, C509_DER);
         if (list.length === 0) unrepresentable('empty policyQualifiers');
         for (const pq of list) {
-          const [qidT, qT, ...rest] = children(pq);
+          const [qidT, qT, ...rest] = children(pq, C509_DER);
           if (rest.length > 0 || qT === undefined)
             throw new MalformedEvidence('c509.der.structure', 'PolicyQualifierInfo');
-          const qid = oidContent(qidT!, 'policyQualifierId');
+          const qid = oidContent(qidT!, C509_DER);
           let text: string;
           if (bytesEqual(qid, CPS.oid) && qT.tag === Tag.Ia5String) {
             text = stringValue(qT, 'cPSuri');
           } else if (bytesEqual(qid, UNOTICE.oid) && qT.tag === Tag.Sequence) {
-            const un = children(qT);
+            const un = children(qT, C509_DER);
             // only explicitText as UTF8String, no noticeRef (§3.3)
             if (un.length !== 1 || un[0]!.tag !== Tag.Utf8String)
               unrepresentable('UserNotice other than a UTF8String explicitText');
@@ -282,7 +279,7 @@ const certificatePolicies: ExtCodec = {
 
 const authorityKeyIdentifier: ExtCodec = {
   toC509: (d) => {
-    const f = seq(parseDer(d), 'AuthorityKeyIdentifier');
+    const f = sequence(parseDer(d), C509_DER);
     if (f.length === 1 && f[0]!.tag === ctx(0, false)) return new Uint8Array(f[0]!.value);
     if (
       f.length === 3 &&
@@ -290,8 +287,12 @@ const authorityKeyIdentifier: ExtCodec = {
       f[1]!.tag === ctx(1, true) &&
       f[2]!.tag === ctx(2, false)
     ) {
-      const serial = unsignedIntegerBytes({ ...f[2]!, tag: Tag.Integer }, 'authorityCertSerialNumber');
-      return [new Uint8Array(f[0]!.value), generalNamesToC509(children(f[1]!)), new Uint8Array(serial)];
+      const serial = unsignedBytes({ ...f[2]!, tag: Tag.Integer }, C509_DER);
+      return [
+        new Uint8Array(f[0]!.value),
+        generalNamesToC509(children(f[1]!, C509_DER)),
+        new Uint8Array(serial),
+      ];
     }
     return unrepresentable('AuthorityKeyIdentifier field combination');
   },
@@ -299,7 +300,7 @@ const authorityKeyIdentifier: ExtCodec = {
     if (isBytes(v)) return tlv(Tag.Sequence, tlv(ctx(0, false), v));
     if (!isArray(v) || v.length !== 3 || !isBytes(v[0]!) || !isBytes(v[2]!))
       return shape('authorityKeyIdentifier');
-    const serial = integerFromUnsigned(v[2]);
+    const serial = unsignedInteger(v[2]);
     return tlv(
       Tag.Sequence,
       tlv(ctx(0, false), v[0]),
@@ -311,8 +312,8 @@ const authorityKeyIdentifier: ExtCodec = {
 
 const extKeyUsage: ExtCodec = {
   toC509: (d) => {
-    const ids = seq(parseDer(d), 'ExtKeyUsageSyntax').map((o) =>
-      oidOrInt(EXTENDED_KEY_USAGES, oidContent(o, 'KeyPurposeId')),
+    const ids = sequence(parseDer(d), C509_DER).map((o) =>
+      oidOrInt(EXTENDED_KEY_USAGES, oidContent(o, C509_DER)),
     );
     if (ids.length === 0) unrepresentable('empty ExtKeyUsageSyntax');
     return ids.length === 1 ? ids[0]! : ids;
@@ -326,13 +327,13 @@ const extKeyUsage: ExtCodec = {
 const infoAccess: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [];
-    for (const ad of seq(parseDer(d), 'InfoAccessSyntax')) {
-      const [m, loc, ...more] = children(ad);
+    for (const ad of sequence(parseDer(d), C509_DER)) {
+      const [m, loc, ...more] = children(ad, C509_DER);
       if (more.length > 0 || loc === undefined)
         throw new MalformedEvidence('c509.der.structure', 'AccessDescription');
       if (loc.tag !== ctx(6, false)) unrepresentable('accessLocation other than a URI');
       out.push(
-        oidOrInt(INFORMATION_ACCESS, oidContent(m!, 'accessMethod')),
+        oidOrInt(INFORMATION_ACCESS, oidContent(m!, C509_DER)),
         stringValue({ ...loc, tag: Tag.Ia5String }, 'URI'),
       );
     }
@@ -360,11 +361,11 @@ const infoAccess: ExtCodec = {
 const subjectDirectoryAttributes: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [];
-    for (const attr of seq(parseDer(d), 'SubjectDirectoryAttributes')) {
-      const [typeT, valuesT, ...more] = children(attr);
+    for (const attr of sequence(parseDer(d), C509_DER)) {
+      const [typeT, valuesT, ...more] = children(attr, C509_DER);
       if (more.length > 0) throw new MalformedEvidence('c509.der.structure', 'Attribute');
-      const oid = oidContent(typeT!, 'attribute type');
-      const values = seq(valuesT, 'attribute values', Tag.Set);
+      const oid = oidContent(typeT!, C509_DER);
+      const values = sequence(valuesT, C509_DER, Tag.Set);
       if (values.length === 0) unrepresentable('empty attribute values');
       const reg = RDN_ATTRIBUTES.byOid[toHex(oid)];
       const tag0 = values[0]!.tag;
@@ -402,7 +403,7 @@ const subjectDirectoryAttributes: ExtCodec = {
         oid = enc[0]!.oid;
         ders = enc.map((e) => e.value);
       } else if (isBytes(t)) {
-        checkOidContent(t, 'attribute type');
+        checkOidContent(t, C509_DER);
         oid = t;
         ders = vals.map((x) => {
           if (!isBytes(x)) return shape('attribute value');
@@ -422,9 +423,9 @@ const nameConstraints: ExtCodec = {
   toC509: (d) => {
     let permitted: CborValue = null;
     let excluded: CborValue = null;
-    for (const f of seq(parseDer(d), 'NameConstraints')) {
-      const subtrees = children(f).map((st) => {
-        const parts = seq(st, 'GeneralSubtree');
+    for (const f of sequence(parseDer(d), C509_DER)) {
+      const subtrees = children(f, C509_DER).map((st) => {
+        const parts = sequence(st, C509_DER);
         if (parts.length !== 1) unrepresentable('GeneralSubtree with minimum or maximum');
         return parts[0]!;
       });
@@ -450,12 +451,12 @@ const nameConstraints: ExtCodec = {
 const policyMappings: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [];
-    for (const m of seq(parseDer(d), 'PolicyMappings')) {
-      const [a, b, ...more] = children(m);
+    for (const m of sequence(parseDer(d), C509_DER)) {
+      const [a, b, ...more] = children(m, C509_DER);
       if (more.length > 0 || b === undefined)
         throw new MalformedEvidence('c509.der.structure', 'PolicyMapping');
-      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(a!, 'issuerDomainPolicy')));
-      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(b, 'subjectDomainPolicy')));
+      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(a!, C509_DER)));
+      out.push(oidOrInt(CERTIFICATE_POLICIES, oidContent(b, C509_DER)));
     }
     if (out.length === 0) unrepresentable('empty PolicyMappings');
     return out;
@@ -479,11 +480,11 @@ const policyMappings: ExtCodec = {
 const policyConstraints: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [null, null];
-    for (const f of seq(parseDer(d), 'PolicyConstraints')) {
+    for (const f of sequence(parseDer(d), C509_DER)) {
       const i = f.tag === ctx(0, false) ? 0 : f.tag === ctx(1, false) ? 1 : -1;
       if (i < 0 || out[i] !== null)
         throw new MalformedEvidence('c509.der.structure', 'PolicyConstraints field');
-      out[i] = num(bytesToUint(unsignedIntegerBytes({ ...f, tag: Tag.Integer }, 'SkipCerts')));
+      out[i] = num(bytesToUint(unsignedBytes({ ...f, tag: Tag.Integer }, C509_DER)));
     }
     return out;
   },
@@ -493,20 +494,20 @@ const policyConstraints: ExtCodec = {
     v.forEach((x, i) => {
       if (x === null) return;
       if (!isUint(x)) shape('SkipCerts');
-      parts.push(new Uint8Array([ctx(i, false), ...integerFromNumber(x as number | bigint).subarray(1)]));
+      parts.push(new Uint8Array([ctx(i, false), ...integer(x as number | bigint).subarray(1)]));
     });
     return tlv(Tag.Sequence, ...parts);
   },
 };
 
 const inhibitAnyPolicy: ExtCodec = {
-  toC509: (d) => num(bytesToUint(unsignedIntegerBytes(parseDer(d), 'InhibitAnyPolicy'))),
-  toDer: (v) => (isUint(v) ? integerFromNumber(v) : shape('inhibitAnyPolicy')),
+  toC509: (d) => num(bytesToUint(unsignedBytes(parseDer(d), C509_DER))),
+  toDer: (v) => (isUint(v) ? integer(v) : shape('inhibitAnyPolicy')),
 };
 
 // IPAddrBlocks (RFC 3779 §2.2.3, RFC 8360): an IPAddress BIT STRING as "unusedBits || value".
 function ipBytes(t: Tlv): Uint8Array {
-  const bs = bitString(t, 'IPAddress');
+  const bs = bitString(t, C509_DER);
   return new Uint8Array([bs.unused, ...bs.bytes]);
 }
 
@@ -535,11 +536,11 @@ function toBig(v: CborValue, what: string): bigint {
 const ipAddrBlocks: ExtCodec = {
   toC509: (d) => {
     const out: CborValue[] = [];
-    for (const fam of seq(parseDer(d), 'IPAddrBlocks')) {
-      const [afT, choice, ...more] = children(fam);
+    for (const fam of sequence(parseDer(d), C509_DER)) {
+      const [afT, choice, ...more] = children(fam, C509_DER);
       if (more.length > 0 || choice === undefined)
         throw new MalformedEvidence('c509.der.structure', 'IPAddressFamily');
-      const af = expectTag(afT, Tag.OctetString, 'addressFamily').value;
+      const af = expectTag(afT, Tag.OctetString, C509_DER, 'addressFamily').value;
       if (af.length !== 2 && af.length !== 3)
         throw new MalformedEvidence('c509.der.structure', 'addressFamily');
       out.push((af[0]! << 8) | af[1]!, af.length === 3 ? af[2]! : null);
@@ -549,9 +550,9 @@ const ipAddrBlocks: ExtCodec = {
         continue;
       }
       // each element: one IPAddress (prefix) or [min, max]
-      const items = seq(choice, 'addressesOrRanges').map((x) => {
+      const items = sequence(choice, C509_DER).map((x) => {
         if (x.tag === Tag.BitString) return ipBytes(x);
-        const r = seq(x, 'IPAddressRange');
+        const r = sequence(x, C509_DER);
         if (r.length !== 2) throw new MalformedEvidence('c509.der.structure', 'IPAddressRange');
         return [ipBytes(r[0]!), ipBytes(r[1]!)] as [Uint8Array, Uint8Array];
       });
@@ -589,7 +590,7 @@ const ipAddrBlocks: ExtCodec = {
         safi === null ? new Uint8Array([a >> 8, a & 0xff]) : new Uint8Array([a >> 8, a & 0xff, Number(safi)]);
       let choiceDer: Uint8Array;
       if (choice === null) {
-        choiceDer = DER_NULL;
+        choiceDer = NULL;
       } else {
         if (!isArray(choice) || choice.length === 0) return shape('IPAddressChoice');
         const flat = choice.flatMap((x) => (isArray(x) ? x : [x]));
@@ -628,26 +629,26 @@ const ipAddrBlocks: ExtCodec = {
 
 const asIdentifiers: ExtCodec = {
   toC509: (d) => {
-    const f = seq(parseDer(d), 'ASIdentifiers');
+    const f = sequence(parseDer(d), C509_DER);
     if (f.length !== 1 || f[0]!.tag !== ctx(0, true))
       unrepresentable('ASIdentifiers with rdi or without asnum');
-    const inner = children(f[0]!);
+    const inner = children(f[0]!, C509_DER);
     if (inner.length !== 1) throw new MalformedEvidence('c509.der.structure', 'asnum');
     const choice = inner[0]!;
     if (choice.tag === Tag.Null) return null;
     let prev = 0n;
     let first = true;
     const delta = (t: Tlv): CborValue => {
-      const x = bytesToUint(unsignedIntegerBytes(t, 'ASId'));
+      const x = bytesToUint(unsignedBytes(t, C509_DER));
       const r = first ? x : x - prev;
       if (r < 0n) unrepresentable('ASIds not ascending');
       first = false;
       prev = x;
       return num(r);
     };
-    const out = seq(choice, 'asIdsOrRanges').map((x) => {
+    const out = sequence(choice, C509_DER).map((x) => {
       if (x.tag === Tag.Integer) return delta(x);
-      const r = seq(x, 'ASRange');
+      const r = sequence(x, C509_DER);
       if (r.length !== 2) throw new MalformedEvidence('c509.der.structure', 'ASRange');
       return [delta(r[0]!), delta(r[1]!)];
     });
@@ -655,7 +656,7 @@ const asIdentifiers: ExtCodec = {
     return out;
   },
   toDer: (v) => {
-    if (v === null) return tlv(Tag.Sequence, tlv(ctx(0, true), DER_NULL));
+    if (v === null) return tlv(Tag.Sequence, tlv(ctx(0, true), NULL));
     if (!isArray(v) || v.length === 0) return shape('ASIdentifiers');
     let prev = 0n;
     let first = true;
@@ -664,7 +665,7 @@ const asIdentifiers: ExtCodec = {
       const val = first ? BigInt(x) : prev + BigInt(x);
       first = false;
       prev = val;
-      return integerFromNumber(val);
+      return integer(val);
     };
     const elems = v.map((x) => {
       if (isInt(x)) return undelta(x);
@@ -681,15 +682,14 @@ const ocspNoCheck: ExtCodec = {
     if (t.tag !== Tag.Null || t.value.length !== 0) unrepresentable('OCSP No Check other than NULL');
     return null;
   },
-  toDer: (v) => (v === null ? DER_NULL : shape('ocspNoCheck')),
+  toDer: (v) => (v === null ? NULL : shape('ocspNoCheck')),
 };
 
 const tlsFeatures: ExtCodec = {
-  toC509: (d) =>
-    seq(parseDer(d), 'Features').map((x) => num(bytesToUint(unsignedIntegerBytes(x, 'TLS feature')))),
+  toC509: (d) => sequence(parseDer(d), C509_DER).map((x) => num(bytesToUint(unsignedBytes(x, C509_DER)))),
   toDer: (v) => {
     if (!isArray(v)) return shape('TLSFeatures');
-    return tlv(Tag.Sequence, ...v.map((x) => (isUint(x) ? integerFromNumber(x) : shape('TLS feature'))));
+    return tlv(Tag.Sequence, ...v.map((x) => (isUint(x) ? integer(x) : shape('TLS feature'))));
   },
 };
 
@@ -725,9 +725,9 @@ const KEY_USAGE_OID = EXTENSIONS.byValue[2]!.oid;
 
 /** Parses a DER `Extensions` SEQUENCE OF Extension. */
 export function parseX509Extensions(t: Tlv): X509Extension[] {
-  return seq(t, 'Extensions').map((e) => {
-    const f = seq(e, 'Extension');
-    const oid = oidContent(f[0]!, 'extnID');
+  return sequence(t, C509_DER).map((e) => {
+    const f = sequence(e, C509_DER);
+    const oid = oidContent(f[0]!, C509_DER);
     let critical = false;
     let i = 1;
     if (f[1]?.tag === Tag.Boolean) {
@@ -735,7 +735,7 @@ export function parseX509Extensions(t: Tlv): X509Extension[] {
       critical = f[1].value[0] !== 0;
       i = 2;
     }
-    const value = expectTag(f[i], Tag.OctetString, 'extnValue').value;
+    const value = expectTag(f[i], Tag.OctetString, C509_DER, 'extnValue').value;
     if (f.length !== i + 1) throw new MalformedEvidence('c509.der.structure', 'Extension has extra fields');
     return { oid: new Uint8Array(oid), critical, value: new Uint8Array(value) };
   });
@@ -747,7 +747,7 @@ export function x509ExtensionsDer(exts: readonly X509Extension[]): Uint8Array {
     Tag.Sequence,
     ...exts.map((e) =>
       e.critical
-        ? tlv(Tag.Sequence, oidDer(e.oid), DER_TRUE, tlv(Tag.OctetString, e.value))
+        ? tlv(Tag.Sequence, oidDer(e.oid), boolean(true), tlv(Tag.OctetString, e.value))
         : tlv(Tag.Sequence, oidDer(e.oid), tlv(Tag.OctetString, e.value)),
     ),
   );
@@ -805,7 +805,7 @@ export function extensionsFromC509(v: CborValue): X509Extension[] {
       if (!reg || !codec) throw new NotSupported('c509.ext.unknown', `unknown C509 extension ${id}`);
       out.push({ oid: reg.oid, critical: id < 0, value: codec.toDer(val) });
     } else if (isBytes(id)) {
-      checkOidContent(id, 'extensionID');
+      checkOidContent(id, C509_DER);
       let value: CborValue;
       let critical = false;
       if (isBytes(val)) value = val;

@@ -1,21 +1,18 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
-import { type CborValue, isArray, isBytes, isInt } from './cbor.js';
 import {
   checkOidContent,
   children,
   ctx,
   decodeUtf8,
-  encodeUtf8,
   expectTag,
-  isAscii,
   oidContent,
-  oidDer,
-  parseDer,
-  stringValue,
   Tag,
   type Tlv,
-  tlv,
-} from './der.js';
+} from '../der/reader.js';
+import { tlv } from '../der/writer.js';
+import { type CborValue, isArray, isBytes, isInt } from './cbor.js';
+import { C509_DER, parseDer } from './der-input.js';
+import { encodeUtf8, isAscii, oidDer, stringValue } from './der-values.js';
 import { nameToC509, nameToDer } from './name.js';
 import { lookupOid, OTHER_NAMES } from './registry.js';
 import { unrepresentable } from './unrepresentable.js';
@@ -30,7 +27,7 @@ import { unrepresentable } from './unrepresentable.js';
  */
 
 function ia5Text(t: Tlv, what: string): string {
-  const s = decodeUtf8(t.value, what);
+  const s = decodeUtf8(t.value, C509_DER);
   if (!isAscii(s)) unrepresentable(`${what}: not IA5`);
   return s;
 }
@@ -59,18 +56,18 @@ function prefixToMask(n: number, len: number): Uint8Array {
 export function generalNameToC509(t: Tlv, constraint = false): [number, CborValue] {
   switch (t.tag) {
     case ctx(0, true): {
-      const [typeId, wrapped, ...more] = children(t);
+      const [typeId, wrapped, ...more] = children(t, C509_DER);
       if (more.length > 0 || wrapped === undefined)
         throw new MalformedEvidence('c509.der.structure', 'otherName');
-      const oid = oidContent(typeId!, 'otherName type-id');
-      const inner = children(expectTag(wrapped, ctx(0, true), 'otherName value'));
+      const oid = oidContent(typeId!, C509_DER);
+      const inner = children(expectTag(wrapped, ctx(0, true), C509_DER, 'otherName value'), C509_DER);
       if (inner.length !== 1) throw new MalformedEvidence('c509.der.structure', 'otherName value');
       const value = inner[0]!;
       const reg = lookupOid(OTHER_NAMES, oid);
       if (reg?.value === -1 && value.tag === Tag.Sequence) {
-        const hw = children(value);
+        const hw = children(value, C509_DER);
         if (hw.length === 2 && hw[0]!.tag === Tag.Oid && hw[1]!.tag === Tag.OctetString) {
-          return [-1, [new Uint8Array(oidContent(hw[0]!, 'hwType')), new Uint8Array(hw[1]!.value)]];
+          return [-1, [new Uint8Array(oidContent(hw[0]!, C509_DER)), new Uint8Array(hw[1]!.value)]];
         }
       }
       if (reg?.value === -2 && value.tag === Tag.Utf8String)
@@ -83,7 +80,7 @@ export function generalNameToC509(t: Tlv, constraint = false): [number, CborValu
     case ctx(2, false):
       return [2, ia5Text(t, 'dNSName')];
     case ctx(4, true): {
-      const inner = children(t);
+      const inner = children(t, C509_DER);
       if (inner.length !== 1) throw new MalformedEvidence('c509.der.structure', 'directoryName');
       return [4, nameToC509(inner[0]!)];
     }
@@ -98,7 +95,7 @@ export function generalNameToC509(t: Tlv, constraint = false): [number, CborValu
     }
     case ctx(8, false): {
       const oid = new Uint8Array(t.value);
-      checkOidContent(oid, 'registeredID');
+      checkOidContent(oid, C509_DER);
       return [8, oid];
     }
     default:
@@ -169,7 +166,7 @@ export function generalNameToDer(type: CborValue, value: CborValue, constraint =
     }
     case 8:
       if (!isBytes(value)) throw new MalformedEvidence('c509.general_name.shape', 'registeredID');
-      checkOidContent(value, 'registeredID');
+      checkOidContent(value, C509_DER);
       return tlv(ctx(8, false), value);
     default:
       throw new NotSupported('c509.general_name.unknown', `unknown C509 GeneralName type ${type}`);

@@ -1,8 +1,9 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../../errors.js';
+import { sequence } from '../der/reader.js';
 import { algIdToC509, pkAlgEntry, publicKeyToC509, spkiDer } from './algorithms.js';
 import { type CborValue, encodeCborSequence } from './cbor.js';
-import { parseDer, seq } from './der.js';
+import { C509_DER, parseDer } from './der-input.js';
 
 /**
  * C509 public keys <-> node:crypto KeyObjects (draft-ietf-cose-cbor-encoded-cert-20 §3.1.7, §3.2.1), and the
@@ -42,10 +43,7 @@ export interface C509PublicKey {
  */
 export function c509PublicKeyFromKeyObject(key: KeyObject, opts: { compress?: boolean } = {}): C509PublicKey {
   if (key.type !== 'public') throw new InvalidArgument('c509.key.type', 'expected a public key');
-  const spki = seq(
-    parseDer(new Uint8Array(key.export({ format: 'der', type: 'spki' }))),
-    'SubjectPublicKeyInfo',
-  );
+  const spki = sequence(parseDer(new Uint8Array(key.export({ format: 'der', type: 'spki' }))), C509_DER);
   const algorithm = algIdToC509(spki[0]!, 'pk');
   return {
     algorithm,

@@ -1,20 +1,10 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { toHex } from '../../util/bytes.js';
+import { checkOidContent, oidContent, sequence, Tag, type Tlv } from '../der/reader.js';
+import { isPrintable, tlv } from '../der/writer.js';
 import { type CborValue, isArray, isBytes, isInt, isTag, Tagged } from './cbor.js';
-import {
-  checkOidContent,
-  encodeUtf8,
-  isAscii,
-  isPrintable,
-  oidContent,
-  oidDer,
-  parseDer,
-  seq,
-  stringValue,
-  Tag,
-  type Tlv,
-  tlv,
-} from './der.js';
+import { C509_DER, parseDer } from './der-input.js';
+import { encodeUtf8, isAscii, oidDer, stringValue } from './der-values.js';
 import { RDN_ATTRIBUTES } from './registry.js';
 
 /**
@@ -119,18 +109,18 @@ export function attributeToDer(
  */
 export function nameToC509(name: Tlv): C509Name {
   const out: CborValue[] = [];
-  for (const rdn of seq(name, 'Name')) {
-    const atvs = seq(rdn, 'RelativeDistinguishedName', Tag.Set);
+  for (const rdn of sequence(name, C509_DER)) {
+    const atvs = sequence(rdn, C509_DER, Tag.Set);
     if (atvs.length !== 1) {
       throw new NotSupported(
         'c509.name.multi_valued_rdn',
         'a RelativeDistinguishedName with more than one attribute',
       );
     }
-    const parts = seq(atvs[0], 'AttributeTypeAndValue');
+    const parts = sequence(atvs[0], C509_DER);
     if (parts.length !== 2)
       throw new MalformedEvidence('c509.der.structure', 'AttributeTypeAndValue needs 2 fields');
-    const oid = oidContent(parts[0]!, 'attribute type');
+    const oid = oidContent(parts[0]!, C509_DER);
     const pair = attributeToC509(oid, parts[1]!);
     if (pair) out.push(pair[0], pair[1]);
     else out.push(new Uint8Array(oid), new Uint8Array(parts[1]!.raw));
@@ -155,7 +145,7 @@ export function nameToDer(v: C509Name, what = 'Name'): Uint8Array {
       oid = a.oid;
       valueDer = a.value;
     } else if (isBytes(t)) {
-      checkOidContent(t, `${what} attribute type`);
+      checkOidContent(t, C509_DER);
       if (!isBytes(val))
         throw new MalformedEvidence('c509.name.shape', `${what}: OID attribute needs a byte string value`);
       parseDer(val); // the value must be exactly one DER TLV
@@ -192,7 +182,7 @@ export function checkC509Name(v: CborValue, what: string, native: boolean): void
         throw new MalformedEvidence('c509.name.attribute_sign', `${what}: negative attribute type`);
       specialTextToString(val, what);
     } else if (isBytes(t)) {
-      checkOidContent(t, `${what} attribute type`);
+      checkOidContent(t, C509_DER);
       if (!isBytes(val))
         throw new MalformedEvidence('c509.name.shape', `${what}: OID attribute needs a byte string value`);
     } else {

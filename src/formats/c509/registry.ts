@@ -1,5 +1,5 @@
 import { toHex } from '../../util/bytes.js';
-import { oidFromString } from './der.js';
+import { oidContentFromString } from '../der/writer.js';
 
 /**
  * The C509 IANA registries of draft-ietf-cose-cbor-encoded-cert-20 §8 (C509 RDN Attributes, CR Attributes,
@@ -272,7 +272,7 @@ function oids<E extends object = object>(rows: [number, string, string, E?][]): 
   const byValue: Record<number, { value: number; oid: Uint8Array; name: string } & E> = Object.create(null);
   const byOid: Record<string, { value: number; name: string } & E> = Object.create(null);
   for (const [value, oid, name, extra] of rows) {
-    const content = oidFromString(oid);
+    const content = oidContentFromString(oid, 'c509.oid');
     byValue[value] = { value, oid: content, name, ...(extra as E) };
     byOid[toHex(content)] = { value, name, ...(extra as E) };
   }

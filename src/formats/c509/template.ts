@@ -1,7 +1,8 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
+import { checkOidContent } from '../der/reader.js';
 import { type C509AlgorithmIdentifier, checkAlgId } from './algorithms.js';
 import { type CborValue, decodeCbor, encodeCbor, isArray, isBytes, isInt, isUint } from './cbor.js';
-import { checkOidContent } from './der.js';
+import { C509_DER } from './der-input.js';
 import { isSpecialText, specialTextToString } from './name.js';
 
 /**
@@ -58,7 +59,7 @@ function algList(v: CborValue, what: string): C509AlgorithmIdentifier[] | undefi
 
 function typeOrOid(v: CborValue, what: string): number | Uint8Array {
   if (isBytes(v)) {
-    checkOidContent(v, what);
+    checkOidContent(v, C509_DER);
     return v;
   }
   return smallUint(v, what); // §4.4: negative attributeType / extensionID are not allowed

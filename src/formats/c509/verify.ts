@@ -1,6 +1,7 @@
 import { constants, createHash, createHmac, diffieHellman, KeyObject, verify } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, NotSupported, SignatureInvalid } from '../../errors.js';
-import { ctEqual } from '../../util/bytes.js';
+import { bytesEqual, ctEqual } from '../../util/bytes.js';
+import { children, sequence } from '../der/reader.js';
 import { sigAlgEntry } from './algorithms.js';
 import { type CborValue, encodeCbor, isArray, isBytes } from './cbor.js';
 import {
@@ -12,7 +13,7 @@ import {
   x509ToC509,
 } from './certificate.js';
 import { type C509Csr, c509CsrToX509, encodeC509Csr, parseC509Csr } from './csr.js';
-import { bytesEqual, children, parseDer, seq } from './der.js';
+import { C509_DER, parseDer } from './der-input.js';
 import { c509PublicKey } from './keys.js';
 import { nameToDer } from './name.js';
 import type { SigScheme } from './registry.js';
@@ -166,12 +167,12 @@ export function verifyC509Certificate(
  * requires the C509 to be the canonical encoding of that DER, so only one C509 form of a certificate verifies.
  */
 function canonicalTbs(c: C509Certificate): Uint8Array {
-  return children(parseDer(c509ToX509(encodeC509Certificate(c))))[0]!.raw;
+  return children(parseDer(c509ToX509(encodeC509Certificate(c))), C509_DER)[0]!.raw;
 }
 
 /** The DER CertificationRequestInfo of a type 3 request, from its canonical C509 form only. */
 function canonicalCri(c: C509Csr): Uint8Array {
-  return children(parseDer(c509CsrToX509(encodeC509Csr(c))))[0]!.raw;
+  return children(parseDer(c509CsrToX509(encodeC509Csr(c))), C509_DER)[0]!.raw;
 }
 
 function asCsr(c: Uint8Array | C509Csr): C509Csr {
@@ -253,7 +254,7 @@ function verifyPop(
     serial = cert.serialNumber;
   } else {
     const der = isDer ? r.certificate : c509ToX509(r.certificate);
-    const tbs = seq(seq(parseDer(der), 'Certificate')[0], 'TBSCertificate');
+    const tbs = sequence(sequence(parseDer(der), C509_DER)[0], C509_DER);
     if (tbs.length < 7) throw new MalformedEvidence('c509.der.structure', 'recipient TBSCertificate');
     leading = tbs[5]!.raw;
     trailing = tbs[3]!.raw;

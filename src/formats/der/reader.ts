@@ -234,8 +234,23 @@ export function unsignedBig(t: Tlv | undefined, reason: DerReason): bigint {
   return n;
 }
 
-/** A small non-negative INTEGER (versions, SPLs, path lengths): 0 <= n <= max (max <= 2^48). */
-export function smallUint(t: Tlv | undefined, reason: DerReason, max: number): number {
+/**
+ * A non-negative INTEGER's magnitude: big-endian, no sign octet, no leading zeros (empty for 0). The inverse
+ * of the writer's `unsignedInteger`; C509 carries serial numbers and key integers in this form (~biguint).
+ */
+export function unsignedBytes(t: Tlv | undefined, reason: DerReason): Uint8Array {
+  const v = integerBytes(t, reason);
+  if (v[0]! & 0x80) derFail(reason, 'negative_integer', 'negative INTEGER');
+  let i = 0;
+  while (i < v.length && v[i] === 0) i++;
+  return v.subarray(i);
+}
+
+/** The largest bound {@link smallUint} takes: every value below it is exact in a number. */
+export const SMALL_UINT_MAX = 2 ** 48 - 1;
+
+/** A small non-negative INTEGER (versions, SPLs, path lengths): 0 <= n <= max (max <= 2^48 - 1). */
+export function smallUint(t: Tlv | undefined, reason: DerReason, max = SMALL_UINT_MAX): number {
   const v = integerBytes(t, reason);
   if (v[0]! & 0x80) derFail(reason, 'negative_integer', 'negative INTEGER');
   if (v.length > 7) derFail(reason, 'integer', `INTEGER outside 0..${max}`);
