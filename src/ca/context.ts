@@ -3,13 +3,13 @@ import { AttestationError, InvalidArgument, PolicyRejected } from '../errors.js'
 import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import { SnpVerifier } from '../evidence/snp/verify.js';
 import { parseCertificate } from '../formats/x509/certificate.js';
+import type { CaRepository } from '../store/ca-types.js';
 import type { AuditDraft } from '../store/types.js';
 import { toHex } from '../util/bytes.js';
 import type { CaConfig } from './config.js';
 import { wholeSeconds } from './der.js';
 import { keyIdentifier } from './extensions.js';
 import type { CaKeyStore } from './key-store.js';
-import type { CaRepository } from './repository.js';
 
 /**
  * What every CA operation works on (src/ca/operations/*): the CA's configuration, key, certificate and

@@ -1,5 +1,5 @@
 import { type AuditVerification, verifyHashChain } from '../store/audit-verify.js';
-import type { CaRepository } from './repository.js';
+import type { CaRepository } from '../store/ca-types.js';
 
 /**
  * The CA's issuance log is the broker's audit-log format (src/store/audit-hash.ts, `vouchsafe-audit-v1`):

@@ -2,12 +2,12 @@ import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import type { SnpCerts, SnpVerifier } from '../evidence/snp/verify.js';
 import type { CredentialBlob } from '../formats/tpm/make-credential.js';
 import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
+import type { CaRepository, CertificateKind } from '../store/ca-types.js';
 import type { CaKeyType } from './algorithms.js';
 import type { OutputFormat } from './c509-output.js';
 import type { CaConfig } from './config.js';
 import type { TpmDeviceInfo } from './extensions.js';
 import type { CaKeyStore } from './key-store.js';
-import type { CaRepository, CertificateKind } from './repository.js';
 
 /**
  * The platform CA's option, request and result types (docs/ca.md "API"). Types only, and no import of the
@@ -29,7 +29,10 @@ export interface PlatformCaOptions {
   readonly passphrase?: string;
   /** Another key store (e.g. PKCS#11) instead of `ca-key.pem`. */
   readonly keyStore?: CaKeyStore;
-  /** Another repository instead of `ca.db`. */
+  /**
+   * The CA's database when it is not the directory's `ca.db`: e.g. `openCaRepository('postgres://...')`.
+   * The caller closes it only if init or open fails; afterwards PlatformCa.close() does.
+   */
   readonly repository?: CaRepository;
   /** A shared SNP verifier (its chain cache); default: one per CA. */
   readonly snpVerifier?: SnpVerifier;

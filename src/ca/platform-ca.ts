@@ -1,4 +1,5 @@
 import type { AuditVerification } from '../store/audit-verify.js';
+import type { CaRepository, CrlRecord, RevokeResult } from '../store/ca-types.js';
 import type { AuditEntry } from '../store/types.js';
 import type { CaConfig } from './config.js';
 import type { CaContext } from './context.js';
@@ -23,7 +24,6 @@ import type {
   PlatformCaOptions,
   TeeAkRequest,
 } from './options.js';
-import type { CaRepository, CrlRecord, RevokeResult } from './repository.js';
 
 /**
  * The Vouchsafe platform CA: EK certificates for the vTPMs of registered instances, AK certificates once an

@@ -1,5 +1,9 @@
 export * from './audit-hash.js';
 export * from './audit-verify.js';
+export * from './ca-open.js';
+export * from './ca-postgres.js';
+export * from './ca-sqlite.js';
+export type * from './ca-types.js';
 export * from './open.js';
 export * from './postgres.js';
 export * from './sqlite.js';

@@ -1,3 +1,5 @@
+import { CA_POSTGRES_MIGRATION, CA_SQLITE_MIGRATION } from './ca-migration.js';
+
 /**
  * Numbered schema migrations, one list per engine. Each engine applies the missing ones at open, in order,
  * each in its own transaction together with its row in `schema_migrations`, while holding a lock that
@@ -79,6 +81,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
     name: 'digest of the committed state file',
     sql: 'ALTER TABLE instances ADD COLUMN committed_digest BLOB;',
   },
+  CA_SQLITE_MIGRATION,
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -150,4 +153,5 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
     name: 'digest of the committed state file',
     sql: 'ALTER TABLE instances ADD COLUMN committed_digest BYTEA;',
   },
+  CA_POSTGRES_MIGRATION,
 ];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -251,5 +251,37 @@ describe('vouchsafe ca', () => {
     const log = cli('verify-log', '--dir', dir);
     assert.equal(log.code, 0, log.stderr);
     assert.equal(JSON.parse(log.stdout).ok, true);
+  });
+});
+
+describe('vouchsafe ca --database', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-cli-db-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('keeps the CA in the named database; without it the directory (no ca.db) does not open', () => {
+    const d = join(tmp, 'ca-db');
+    const db = `sqlite:${join(tmp, 'shared.db')}`;
+    const init = cli('init', '--dir', d, '--database', db);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(existsSync(join(d, 'ca.db')), false, 'no ca.db in the directory');
+    const crl = cli('crl', '--dir', d, '--database', db, '--json');
+    assert.equal(crl.code, 0, crl.stderr);
+    assert.equal(JSON.parse(crl.stdout).crlNumber, 1);
+    const log = cli('verify-log', '--dir', d, '--database', db);
+    assert.equal(log.code, 0, log.stderr);
+    assert.equal(JSON.parse(log.stdout).entries, 2);
+
+    const without = cli('crl', '--dir', d);
+    assert.equal(without.code, 2);
+    assert.match(without.stderr, /ERR_INVALID_ARGUMENT ca\.open/);
+    const otherDb = cli('crl', '--dir', d, '--database', `sqlite:${join(tmp, 'other.db')}`);
+    assert.equal(otherDb.code, 2);
+    assert.match(otherDb.stderr, /ERR_INVALID_ARGUMENT ca\.database_mismatch/);
+    const badUrl = cli('crl', '--dir', d, '--database', 'mysql://x');
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.stderr, /ERR_INVALID_ARGUMENT store\.location/);
+    const second = cli('init', '--dir', join(tmp, 'ca-db-2'), '--database', db);
+    assert.equal(second.code, 2);
+    assert.match(second.stderr, /ERR_INVALID_ARGUMENT ca\.init\.exists/);
   });
 });

@@ -1,8 +1,8 @@
+import type { CertificateRecord } from '../../store/ca-types.js';
 import { ctEqual } from '../../util/bytes.js';
 import { type CaContext, caNow } from '../context.js';
 import { CaRefused } from '../errors.js';
 import { spkiSha256 } from '../key-input.js';
-import type { CertificateRecord } from '../repository.js';
 
 /** Valid (unrevoked, in their validity period) EK certificates of an instance, newest first. */
 export async function certifiedEks(ctx: CaContext, instanceId: string): Promise<CertificateRecord[]> {

@@ -1,7 +1,7 @@
+import type { CrlRecord } from '../../store/ca-types.js';
 import { signTbs } from '../certificate.js';
 import { type CaContext, caNow, DAY_MS, logDraft } from '../context.js';
 import { encodeTbsCertList } from '../crl.js';
-import type { CrlRecord } from '../repository.js';
 
 /**
  * Signs a new X.509 v2 CRL (RFC 5280 §5) listing every revocation: the next CRL number, thisUpdate now,

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { parseCertificate } from '../../formats/x509/certificate.js';
+import { openSqliteCaRepository } from '../../store/ca-sqlite.js';
 import { toHex } from '../../util/bytes.js';
 import { keyType, keyTypeOf } from '../algorithms.js';
 import { CA_FILES, certificatePem } from '../ca-files.js';
@@ -15,11 +16,11 @@ import { FileKeyStore } from '../key-store.js';
 import { nameFromString } from '../names.js';
 import type { InitCaOptions } from '../options.js';
 import { caExtensions } from '../profiles.js';
-import { SqliteCaRepository } from '../sqlite-repository.js';
 
 /**
  * Creates a CA in `opts.dir` (created with mode 0700; must not already hold a CA): key, certificate
- * (self-signed root, or an intermediate issued by `opts.issuer`), `ca.json`, database; logs `ca.init`.
+ * (self-signed root, or an intermediate issued by `opts.issuer`), `ca.json`, and the database (`ca.db`
+ * in `dir` unless `opts.repository` is given, which must hold no CA yet); logs `ca.init`.
  * Throws InvalidArgument `ca.init.exists`, `ca.key_type`, `ca.config`, `ca.name`.
  */
 export async function initCa(opts: InitCaOptions): Promise<CaContext> {
@@ -32,6 +33,10 @@ export async function initCa(opts: InitCaOptions): Promise<CaContext> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(join(dir, CA_FILES.config)) || existsSync(join(dir, CA_FILES.database))) {
     throw new InvalidArgument('ca.init.exists', `${dir} already holds a CA`);
+  }
+  // One CA per database: a second CA's certificates and log entries would mix with the first one's.
+  if (opts.repository && (await opts.repository.logHead()).seq > 0) {
+    throw new InvalidArgument('ca.init.exists', 'the database already holds a CA');
   }
   const keyStore =
     opts.keyStore ??
@@ -67,7 +72,8 @@ export async function initCa(opts: InitCaOptions): Promise<CaContext> {
   writeFileSync(join(dir, CA_FILES.config), serializeCaConfig(config), { mode: 0o644 });
   writeFileSync(join(dir, CA_FILES.certificate), certificatePem(certificate), { mode: 0o644 });
   writeFileSync(join(dir, CA_FILES.chain), chain.map(certificatePem).join(''), { mode: 0o644 });
-  const repository = opts.repository ?? SqliteCaRepository.open(join(dir, CA_FILES.database));
+  const repository =
+    opts.repository ?? (await openSqliteCaRepository({ path: join(dir, CA_FILES.database) }));
   const ctx = createCaContext({
     dir,
     config,

@@ -1,4 +1,5 @@
 import type { ParsedPublic } from '../../formats/tpm/public.js';
+import type { CertificateRecord } from '../../store/ca-types.js';
 import type { AuditDraft } from '../../store/types.js';
 import { ctEqual } from '../../util/bytes.js';
 import type { OutputFormat } from '../c509-output.js';
@@ -11,7 +12,6 @@ import { fromTpmPublic, isAkShaped, type PublicKeyInput, spkiSha256 } from '../k
 import { nameFromTemplate } from '../names.js';
 import type { IssuedCertificate } from '../options.js';
 import { akExtensions } from '../profiles.js';
-import type { CertificateRecord } from '../repository.js';
 import { recordIssued } from './record-issued.js';
 
 /**

@@ -1,19 +1,47 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { parseCertificate } from '../../formats/x509/certificate.js';
+import { openSqliteCaRepository } from '../../store/ca-sqlite.js';
+import type { CaRepository } from '../../store/ca-types.js';
 import { ctEqual } from '../../util/bytes.js';
 import { CA_FILES, pemCertificates } from '../ca-files.js';
 import { parseCaConfig } from '../config.js';
-import { type CaContext, createCaContext } from '../context.js';
+import { type CaContext, createCaContext, serialHex } from '../context.js';
 import { FileKeyStore } from '../key-store.js';
 import type { PlatformCaOptions } from '../options.js';
-import { SqliteCaRepository } from '../sqlite-repository.js';
 
 /**
- * Opens the CA in `dir`: configuration, chain, key (which must match the certificate), repository.
- * Throws InvalidArgument `ca.open` (no CA there, or key and certificate differ), `ca.config`, and the key
- * store's `ca.key_store.*` reasons.
+ * The directory's own SQLite database. Never created here: a CA whose database is elsewhere (PostgreSQL)
+ * opened without it would otherwise start on an empty one, and forget its revocations.
+ */
+async function openDirectoryDatabase(dir: string): Promise<CaRepository> {
+  const path = join(dir, CA_FILES.database);
+  if (!existsSync(path)) {
+    throw new InvalidArgument(
+      'ca.open',
+      `${dir} has no ${CA_FILES.database}: name the CA's database (--database)`,
+    );
+  }
+  return openSqliteCaRepository({ path });
+}
+
+/**
+ * The repository must be this CA's: it holds the CA certificate, recorded at init. Another CA's database,
+ * or an empty one, would issue against the wrong EK records and sign CRLs without this CA's revocations.
+ */
+async function checkHoldsCa(repository: CaRepository, certificate: Uint8Array): Promise<void> {
+  const rec = await repository.getCertificate(serialHex(parseCertificate(certificate).serialNumber));
+  if (!rec || !ctEqual(rec.der, certificate)) {
+    throw new InvalidArgument('ca.database_mismatch', "the database does not hold this CA's certificate");
+  }
+}
+
+/**
+ * Opens the CA in `dir`: configuration, chain, key (which must match the certificate), and its database
+ * (`ca.db` in `dir` unless `opts.repository` is given), which must hold this CA's certificate.
+ * Throws InvalidArgument `ca.open` (no CA or no database there, or key and certificate differ),
+ * `ca.database_mismatch`, `ca.config`, and the key store's `ca.key_store.*` reasons.
  */
 export async function openCa(dir: string, opts: PlatformCaOptions = {}): Promise<CaContext> {
   let configText: string;
@@ -40,7 +68,13 @@ export async function openCa(dir: string, opts: PlatformCaOptions = {}): Promise
   if (!ctEqual(certSpki, keySpki)) {
     throw new InvalidArgument('ca.open', 'the CA key does not match the CA certificate');
   }
-  const repository = opts.repository ?? SqliteCaRepository.open(join(dir, CA_FILES.database));
+  const repository = opts.repository ?? (await openDirectoryDatabase(dir));
+  try {
+    await checkHoldsCa(repository, chain[0]!);
+  } catch (e) {
+    if (!opts.repository) await repository.close();
+    throw e;
+  }
   return createCaContext({
     dir,
     config,

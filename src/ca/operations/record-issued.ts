@@ -1,12 +1,12 @@
 import { parseCertificate } from '../../formats/x509/certificate.js';
 import type { InstanceIdentity } from '../../formats/x509/instance-identity.js';
+import type { CertificateKind } from '../../store/ca-types.js';
 import type { AuditDraft } from '../../store/types.js';
 import { type OutputFormat, toC509Type2, toC509Type3 } from '../c509-output.js';
 import { type CaContext, caNow, serialHex } from '../context.js';
 import { identityToJson } from '../instance-record.js';
 import { spkiSha256 } from '../key-input.js';
 import type { IssuedCertificate } from '../options.js';
-import type { CertificateKind } from '../repository.js';
 
 /** What the repository keeps beside an issued certificate. */
 export interface IssuedMeta {

@@ -1,7 +1,7 @@
 import { InvalidArgument } from '../../errors.js';
+import type { RevokeResult } from '../../store/ca-types.js';
 import { type CaContext, caNow, logDraft } from '../context.js';
 import { isCrlReason } from '../crl.js';
-import type { RevokeResult } from '../repository.js';
 
 /**
  * Revokes a certificate by serial (hex, optional `0x` and leading zero bytes) with an RFC 5280 §5.3.1

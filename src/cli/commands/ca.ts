@@ -12,12 +12,15 @@ import {
 } from '../../ca/index.js';
 import { InvalidArgument } from '../../errors.js';
 import type { InstanceIdentity } from '../../formats/x509/instance-identity.js';
+import { openCaRepository } from '../../store/ca-open.js';
+import type { CaRepository } from '../../store/ca-types.js';
 import { toHex } from '../../util/bytes.js';
 import { Exit, readInput, reportError } from '../io.js';
 
 /**
  * `vouchsafe ca ...`: the platform CA on the command line (docs/ca.md). Every subcommand works on a CA
- * directory (`--dir`, default $VOUCHSAFE_CA_DIR or ./vouchsafe-ca). Exit codes as `vouchsafe verify`:
+ * directory (`--dir`, default $VOUCHSAFE_CA_DIR or ./vouchsafe-ca) and its database: `ca.db` there, or
+ * the one `--database` names (PostgreSQL; $VOUCHSAFE_CA_DATABASE_URL). Exit codes as `vouchsafe verify`:
  * 0 done, 1 refused (the CA declined: code and reason printed), 2 unusable input or usage.
  */
 
@@ -26,13 +29,37 @@ const DEFAULT_DIR = process.env.VOUCHSAFE_CA_DIR ?? 'vouchsafe-ca';
 interface Common {
   dir: string;
   passphraseFile?: string;
+  database?: string;
   json?: boolean;
 }
 
-function caOptions(o: Common): PlatformCaOptions {
-  if (o.passphraseFile === undefined) return {};
-  const text = Buffer.from(readInput(o.passphraseFile, '--passphrase-file')).toString('utf8');
+function passphrase(file: string | undefined): PlatformCaOptions {
+  if (file === undefined) return {};
+  const text = Buffer.from(readInput(file, '--passphrase-file')).toString('utf8');
   return { passphrase: text.replace(/\r?\n$/, '') };
+}
+
+/**
+ * Runs `fn` with the repository `--database` names (undefined without it: the directory's ca.db), which
+ * is closed here when `fn` fails and otherwise belongs to the CA `fn` made.
+ */
+async function withDatabase<T>(
+  database: string | undefined,
+  fn: (repository: CaRepository | undefined) => Promise<T>,
+): Promise<T> {
+  const repository = database === undefined ? undefined : await openCaRepository(database);
+  try {
+    return await fn(repository);
+  } catch (e) {
+    await repository?.close();
+    throw e;
+  }
+}
+
+function openCa(dir: string, passphraseFile: string | undefined, database: string | undefined) {
+  return withDatabase(database, (repository) =>
+    PlatformCa.open(dir, { ...passphrase(passphraseFile), ...(repository ? { repository } : {}) }),
+  );
 }
 
 /** Runs an action: prints a typed error and sets the exit code (0/1/2). */
@@ -51,7 +78,7 @@ function action<T extends Common>(fn: (o: T, ...rest: string[]) => Promise<unkno
 }
 
 async function withCa<T>(o: Common, fn: (ca: PlatformCa) => Promise<T>): Promise<T> {
-  const ca = await PlatformCa.open(o.dir, caOptions(o));
+  const ca = await openCa(o.dir, o.passphraseFile, o.database);
   try {
     return await fn(ca);
   } finally {
@@ -151,6 +178,11 @@ function emit(issued: IssuedCertificate, o: { out?: string; der?: boolean; json?
 const dirOption = () => new Option('--dir <dir>', 'CA directory').default(DEFAULT_DIR);
 const passOption = () => new Option('--passphrase-file <file>', 'file holding the CA key passphrase');
 const jsonOption = () => new Option('--json', 'machine-readable output on stdout');
+const databaseOption = () =>
+  new Option(
+    '--database <url>',
+    "the CA's database when it is not ca.db in --dir: postgres://... (may be the broker's), or sqlite:<file>",
+  ).env('VOUCHSAFE_CA_DATABASE_URL');
 const formatOption = () =>
   new Option(
     '--format <format>',
@@ -158,7 +190,7 @@ const formatOption = () =>
   ).default('x509');
 
 function withCommon(c: Command): Command {
-  return c.addOption(dirOption()).addOption(passOption()).addOption(jsonOption());
+  return c.addOption(dirOption()).addOption(passOption()).addOption(databaseOption()).addOption(jsonOption());
 }
 
 /** Registers `vouchsafe ca` and its subcommands. */
@@ -180,6 +212,7 @@ export function register(program: Command): void {
       'issue this CA as an intermediate of the CA in <dir> (default: self-signed root)',
     )
     .option('--issuer-passphrase-file <file>', 'passphrase of the issuing CA key')
+    .option('--issuer-database <url>', "the issuing CA's database when it is not ca.db in --issuer-dir")
     .option('--crl-url <url...>', 'CRL distribution point URI(s) for issued certificates')
     .option('--ca-issuers-url <url>', 'authorityInfoAccess caIssuers URI for issued certificates')
     .option(
@@ -188,7 +221,7 @@ export function register(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nWrites ca.json (edit it for lifetimes, TPM info, AK subject, SNP roots and policy), ca-key.pem (0600),\nca-cert.pem, ca-chain.pem and ca.db. The key is encrypted when --passphrase-file is given.',
+      '\nWrites ca.json (edit it for lifetimes, TPM info, AK subject, SNP roots and policy), ca-key.pem (0600),\nca-cert.pem, ca-chain.pem and ca.db (or the tables in --database). The key is encrypted when --passphrase-file is given.',
     )
     .action(
       action(async (o: Common & Record<string, string | string[] | undefined>) => {
@@ -199,20 +232,24 @@ export function register(program: Command): void {
         };
         let issuer: PlatformCa | undefined;
         if (o.issuerDir) {
-          issuer = await PlatformCa.open(
+          issuer = await openCa(
             o.issuerDir as string,
-            caOptions({ dir: '', passphraseFile: o.issuerPassphraseFile as string | undefined }),
+            o.issuerPassphraseFile as string | undefined,
+            o.issuerDatabase as string | undefined,
           );
         }
         try {
-          const created = await PlatformCa.init({
-            dir: o.dir,
-            keyType: o.keyType as 'p384',
-            subject: o.subject as string,
-            ...(issuer ? { issuer } : {}),
-            config,
-            ...caOptions(o),
-          });
+          const created = await withDatabase(o.database, (repository) =>
+            PlatformCa.init({
+              dir: o.dir,
+              keyType: o.keyType as 'p384',
+              subject: o.subject as string,
+              ...(issuer ? { issuer } : {}),
+              config,
+              ...passphrase(o.passphraseFile),
+              ...(repository ? { repository } : {}),
+            }),
+          );
           await created.close();
           if (o.json) {
             process.stdout.write(

@@ -1,10 +1,11 @@
-import type { AuditDraft, AuditEntry, AuditHead } from '../store/types.js';
+import type { AuditDraft, AuditEntry, AuditHead, Engine } from './types.js';
 
 /**
- * What the platform CA persists, behind a small interface so it can move into the shared store
- * (src/store, SQLite or PostgreSQL) later. The embedded implementation is {@link SqliteCaRepository}.
- * Every method that records a decision takes the log entry too and writes both atomically: an issued
- * certificate or a revocation never exists without its log entry.
+ * What the platform CA (src/ca) persists, on the broker's engines: SQLite (ca-sqlite.ts) and PostgreSQL
+ * (ca-postgres.ts), tables from migration 3 (ca-migration.ts), opened by location with
+ * {@link openCaRepository}. Every method that records a decision takes the log entry too and writes both
+ * atomically: an issued certificate or a revocation never exists without its log entry. The issuance log
+ * is in the broker's audit-entry format and hash chain (audit-hash.ts), in its own table.
  *
  * Times are integer milliseconds since the Unix epoch, supplied by the CA's injected clock.
  */
@@ -61,6 +62,7 @@ export interface CrlRecord {
 export type RevokeResult = 'revoked' | 'unknown' | 'already_revoked';
 
 export interface CaRepository {
+  readonly engine: Engine;
   /** Stores an issued certificate and its log entry in one transaction. */
   insertCertificate(rec: CertificateRecord, log: AuditDraft): Promise<AuditEntry>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
