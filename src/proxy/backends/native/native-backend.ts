@@ -93,18 +93,20 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
     body: unknown,
     schema: S,
     ctx: BackendContext,
-  ): Promise<{ ok: Static<S> } | { refusal: RefusalError }> => {
+  ): Promise<{ ok: Static<S> } | { refusal: RefusalError; error: AttestationError }> => {
     const r = await client.json('POST', path, body, { signal: ctx.signal });
     const err = errorFromReply(r.status, r.body, NATIVE_UNAVAILABLE.brokerError);
     if (err instanceof Unavailable) throw err;
-    if (err) return { refusal: refusalOf(err) };
+    if (err) return { refusal: refusalOf(err), error: err };
     return { ok: replyAs(schema, r.body, NATIVE_UNAVAILABLE.badResponse) };
   };
 
   return {
     async negotiate(req: NegotiateInput, ctx: BackendContext): Promise<NegotiateResult> {
       const r = await call('/v1/challenge', { tee: req.tee, version: req.version }, ChallengeResponse, ctx);
-      if ('refusal' in r) throw r.refusal;
+      // Thrown as the typed error it is, so the proxy passes the broker's code and reason on to the guest
+      // (a plain object would reach it as an untyped failure, proxy.backend.unavailable).
+      if ('refusal' in r) throw r.error;
       return { challenge: bytes(r.ok.challenge, 'challenge', 1, 1024), params: r.ok.params };
     },
 
