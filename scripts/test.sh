@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
+# The CLI tests run the compiled CLI (bin/vouchsafe.js -> dist/), so build it from the current sources first
+# (incremental). tsc emits even when it reports type errors; those fail `npm run typecheck` (CI runs it), and
+# the tests still run against what was emitted rather than against an older build.
+if ! npx tsc -p tsconfig.build.json; then
+  echo "warning: the build reported type errors (see above); testing the JavaScript it emitted" >&2
+fi
+
 # The simulator's RSA-4096 keys are generated once per run and shared by every test process
 # (src/sim/snp/key-pool.ts); the pool is removed when the run ends.
 VOUCHSAFE_SIM_KEY_POOL=$(mktemp -d -t vouchsafe-sim-keys.XXXXXX)
