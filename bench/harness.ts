@@ -6,7 +6,8 @@
 
 export interface Figure {
   name: string;
-  unit: 'ops/s';
+  /** ops/s of wall time; ops/cpu-s where CPU is what is measured (cli.startup: launches per CPU-second). */
+  unit: 'ops/s' | 'ops/cpu-s';
   value: number;
   floor: { name: string; value: number };
   /** value / floor.value */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchBroker } from './broker.js';
+import { benchCli } from './cli.js';
 import { emit, type Figure } from './harness.js';
 import { benchKbs } from './kbs.js';
 import { benchSnp } from './snp.js';
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<Figure[]>> = {
   tpm: () => benchTpm(vectors),
   kbs: () => benchKbs(),
   broker: () => benchBroker(),
+  cli: () => benchCli(root),
 };
 
 if (!existsSync(join(vectors, 'README.md'))) {
