@@ -1,22 +1,25 @@
-import { MalformedEvidence, NotSupported } from '../errors.js';
+import { MalformedEvidence } from '../errors.js';
 import { MAX_CERT_TABLE_SIZE } from '../formats/snp/cert-table.js';
+import { decodeSevSnpEvidence } from '../formats/snp/sev-json.js';
 import { decodeStdBase64 } from './base64.js';
 
 /**
  * `tee-evidence.primary_evidence` for `tee: "snp"`: the attestation report and, optionally, the extended
- * report's certificate table, each standard base64. Two field spellings exist in COCONUT aproxy's KBS
- * backend (tools/aproxy/src/backend/kbs.rs, `KbsEvidence::Snp`), both accepted:
- * - `{"snp-report": b64, "certs-buf": b64 | null}` (svsm main, reference svsm-protocol.md §4);
- * - `{"attestation_report": b64, "cert_chain": b64 | null}` (the spelling of svsm PR #1122).
- * Trustee's own guest attester sends the `sev` crate's serde form of the report (a JSON struct of fields):
- * that form is NOT accepted (NotSupported `kbs.evidence.format`), because its layout follows the sev crate
- * version.
+ * report's certificate table. Three forms are accepted:
+ * - `{"snp-report": b64, "certs-buf": b64 | null}`, standard base64 (COCONUT aproxy's KBS backend,
+ *   tools/aproxy/src/backend/kbs.rs `KbsEvidence::Snp`, svsm main; reference svsm-protocol.md §4);
+ * - `{"attestation_report": b64, "cert_chain": b64 | null}`, the same in svsm PR #1122's legacy spelling;
+ * - `{"attestation_report": {...fields...}, "cert_chain": [{cert_type, data}] | null}` (or `cert_chain`
+ *   absent): Trustee's struct form, the `sev` crate's serde output, which the CoCo guest attester and
+ *   PR #1122's aproxy in `kbs-trustee` mode send (reference kbs-and-peers.md §9). Its report bytes are
+ *   rebuilt exactly from the fields by src/formats/snp/sev-json.ts, which refuses any struct whose bytes
+ *   would differ from what its fields say; the signature is then checked over those bytes as over any.
  */
-
 export interface SnpPrimaryEvidence {
   readonly report: Uint8Array;
   readonly certTable?: Uint8Array;
-  readonly spelling: 'snp-report' | 'attestation_report';
+  /** Which form arrived: the two base64 spellings, or the sev crate's struct. */
+  readonly spelling: 'snp-report' | 'attestation_report' | 'sev-struct';
 }
 
 /** An SNP report is 0x4A0 bytes; anything much larger is refused before decoding. */
@@ -33,8 +36,9 @@ function decodeBounded(v: unknown, field: string, max: number): Uint8Array {
 }
 
 /**
- * Parses SNP primary evidence. Throws MalformedEvidence `kbs.evidence.shape` / `.base64` / `.size`,
- * NotSupported `kbs.evidence.format` (the sev-crate struct form).
+ * Parses SNP primary evidence. Throws MalformedEvidence `kbs.evidence.shape` / `.base64` / `.size`; for
+ * the struct form, what decodeSevSnpEvidence throws (MalformedEvidence `snp.sev_json.*`, NotSupported
+ * `snp.sev_json.product`).
  */
 export function parseSnpPrimaryEvidence(v: unknown): SnpPrimaryEvidence {
   if (!isObject(v)) throw new MalformedEvidence('kbs.evidence.shape', 'primary_evidence must be an object');
@@ -49,11 +53,8 @@ export function parseSnpPrimaryEvidence(v: unknown): SnpPrimaryEvidence {
       'primary_evidence needs snp-report or attestation_report',
     );
   }
-  if (isObject(report)) {
-    throw new NotSupported(
-      'kbs.evidence.format',
-      'the sev crate struct form of the report is not supported; send the raw report as standard base64',
-    );
+  if (spelling === 'attestation_report' && isObject(report)) {
+    return { ...decodeSevSnpEvidence(v, 'primary_evidence'), spelling: 'sev-struct' };
   }
   const certs = v[certField];
   return {

@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence, NotSupported } from '../errors.js';
-import { KBS_TEES } from '../formats/aproxy/types.js';
+import { type KbsServedTee, kbsTeeOf } from './tees.js';
 
 /**
  * RCAR request bodies (kbs_types 0.14 `Request`, `Attestation`; Trustee kbs_attestation_protocol.md).
@@ -10,15 +10,12 @@ import { KBS_TEES } from '../formats/aproxy/types.js';
 /** The KBS protocol version this server speaks; Trustee requires exactly this (`VersionReq "=0.4.0"`). */
 export const KBS_PROTOCOL_VERSION = '0.4.0';
 
-/** kbs_types `Tee`: the SVSM proxy protocol names TEEs the same way, so the list lives there once. */
-export { KBS_TEES };
-
-/** What this server attests. */
-export const SUPPORTED_TEES: readonly string[] = ['snp'];
+/** kbs_types `Tee` names and which of them this server attests: src/kbs/tees.ts. */
+export { KBS_TEE_NAMES, type KbsServedTee, kbsTeeOf, SUPPORTED_KBS_TEES } from './tees.js';
 
 export interface AuthRequest {
   readonly version: string;
-  readonly tee: 'snp';
+  readonly tee: KbsServedTee;
   readonly extraParams: unknown;
 }
 
@@ -35,7 +32,8 @@ const shape = (message: string) => new MalformedEvidence('kbs.request.shape', me
 
 /**
  * `POST /kbs/v0/auth` body `{version, tee, extra-params}`. Throws MalformedEvidence `kbs.request.shape`,
- * NotSupported `kbs.version` (not 0.4.0), NotSupported `kbs.tee` (a TEE other than snp).
+ * NotSupported `kbs.version` (not 0.4.0), NotSupported `kbs.tee` (a TEE name unknown, or known and not
+ * attested here: src/kbs/tees.ts).
  */
 export function parseAuthRequest(body: unknown): AuthRequest {
   if (!isObject(body)) throw shape('Request must be a JSON object');
@@ -48,14 +46,7 @@ export function parseAuthRequest(body: unknown): AuthRequest {
       `KBS protocol version ${body.version.slice(0, 32)} is not supported; this server speaks ${KBS_PROTOCOL_VERSION}`,
     );
   }
-  if (!SUPPORTED_TEES.includes(body.tee)) {
-    const known = (KBS_TEES as readonly string[]).includes(body.tee);
-    throw new NotSupported(
-      'kbs.tee',
-      known ? `TEE ${body.tee} is not supported; supported: ${SUPPORTED_TEES.join(', ')}` : 'unknown TEE',
-    );
-  }
-  return { version: body.version, tee: 'snp', extraParams: body['extra-params'] };
+  return { version: body.version, tee: kbsTeeOf(body.tee), extraParams: body['extra-params'] };
 }
 
 /**

@@ -82,6 +82,8 @@ const BY_PREFIX: readonly (readonly [string, ProblemSlug])[] = [
   ['kbs.resource.', 'resource-forbidden'],
   ['kbs.tee_pubkey.', 'tee-pubkey-invalid'],
   ['kbs.evidence.', 'evidence-malformed'],
+  // Trustee's struct form that does not say exactly one report (src/formats/snp/sev-json.ts).
+  ['snp.sev_json.', 'evidence-malformed'],
   ['token.', 'token-invalid'],
   ['broker.kek.', 'internal'],
   ['broker.config', 'internal'],

@@ -9,6 +9,7 @@
  */
 import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { flattenedDecrypt } from 'jose';
+import { sevCertChainOf, sevStructOf } from './sev-struct.js';
 
 export type KeyKind = 'P-256' | 'P-384' | 'P-521' | 'RSA';
 
@@ -137,7 +138,8 @@ export class IndependentKbsClient {
     nonce?: string;
     boundNonce?: string;
     boundJwk?: Record<string, string>;
-    spelling?: 'snp-report' | 'attestation_report';
+    /** `sev-struct`: Trustee's struct form (the sev crate's serde fields; cert_chain left out when none). */
+    spelling?: 'snp-report' | 'attestation_report' | 'sev-struct';
     withCerts?: boolean;
   }): Promise<Record<string, unknown>> {
     const nonce = o.nonce ?? this.nonce!;
@@ -151,9 +153,14 @@ export class IndependentKbsClient {
     const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
     const certs = o.withCerts === false || !ev.certTable ? null : b64(ev.certTable);
     const primary =
-      o.spelling === 'attestation_report'
-        ? { attestation_report: b64(ev.report), cert_chain: certs }
-        : { 'snp-report': b64(ev.report), 'certs-buf': certs };
+      o.spelling === 'sev-struct'
+        ? {
+            attestation_report: sevStructOf(ev.report),
+            ...(certs !== null && ev.certTable ? { cert_chain: sevCertChainOf(ev.certTable) } : {}),
+          }
+        : o.spelling === 'attestation_report'
+          ? { attestation_report: b64(ev.report), cert_chain: certs }
+          : { 'snp-report': b64(ev.report), 'certs-buf': certs };
     return {
       'runtime-data': { nonce, 'tee-pubkey': o.key.jwk },
       'tee-evidence': { primary_evidence: primary, additional_evidence: '' },

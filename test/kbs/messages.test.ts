@@ -10,13 +10,21 @@ import {
   NotSupported,
   PolicyRejected,
 } from '../../src/errors.js';
+import { encodeReport, encodeTcb } from '../../src/formats/snp/index.js';
 import { sourceOf } from '../../src/kbs/client-source.js';
 import { readCookie, sessionCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
-import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
+import {
+  KBS_TEE_NAMES,
+  parseAttestationBody,
+  parseAuthRequest,
+  parseResourcePath,
+  SUPPORTED_KBS_TEES,
+} from '../../src/kbs/messages.js';
 import { problemFromError } from '../../src/kbs/problem.js';
 import { SessionStore } from '../../src/kbs/sessions.js';
 import { onlyTyped, throwsReason } from './assert-error.js';
+import { sevEvidenceOf } from './sev-struct.js';
 
 const b64 = (n: number, fill = 1) => Buffer.alloc(n, fill).toString('base64');
 
@@ -45,6 +53,33 @@ describe('RCAR request parsing', () => {
     throwsReason(() => parseAuthRequest([]), 'ERR_MALFORMED', 'kbs.request.shape');
   });
 
+  it('TEE names: kbs-types as spelled today; snp attested; the rest, and old spellings, refused with kbs.tee', () => {
+    assert.deepEqual([...KBS_TEE_NAMES].sort(), [
+      'az-snp-vtpm',
+      'az-tdx-vtpm',
+      'cca',
+      'csv',
+      'dpu',
+      'hygondcu',
+      'nvidia',
+      'sample',
+      'sampledevice',
+      'se',
+      'sgx',
+      'snp',
+      'tdx',
+      'tpm',
+    ]);
+    assert.deepEqual(SUPPORTED_KBS_TEES, ['snp']);
+    for (const tee of [...KBS_TEE_NAMES.filter((t) => t !== 'snp'), 'azsnpvtpm', 'sev', 'constructor', '']) {
+      throwsReason(
+        () => parseAuthRequest({ version: '0.4.0', tee, 'extra-params': '' }),
+        'ERR_NOT_SUPPORTED',
+        'kbs.tee',
+      );
+    }
+  });
+
   it('Attestation: runtime-data and tee-evidence required; init-data null is accepted, a value refused', () => {
     const ok = {
       'init-data': null,
@@ -71,17 +106,54 @@ describe('RCAR request parsing', () => {
     );
   });
 
-  it('SNP primary evidence: both aproxy spellings; the sev-crate struct form refused; strict base64', () => {
+  it('SNP primary evidence: both aproxy spellings; the sev-crate struct form decoded; strict base64', () => {
     const r = parseSnpPrimaryEvidence({ 'snp-report': b64(0x4a0), 'certs-buf': null });
     assert.equal(r.report.length, 0x4a0);
     assert.equal(r.certTable, undefined);
     const s = parseSnpPrimaryEvidence({ attestation_report: b64(0x4a0), cert_chain: b64(100) });
     assert.equal(s.spelling, 'attestation_report');
     assert.equal(s.certTable?.length, 100);
+    // Trustee's struct form: rebuilt to the report's exact bytes (src/formats/snp/sev-json.ts).
+    const tcb = encodeTcb({ bootloader: 3, tee: 0, snp: 8, microcode: 115 }, 'Milan');
+    const report = encodeReport({
+      version: 3,
+      guestSvn: 1,
+      policy: 0x30000n,
+      familyId: new Uint8Array(16),
+      imageId: new Uint8Array(16),
+      vmpl: 0,
+      signatureAlgo: 1,
+      currentTcb: tcb,
+      platformInfo: 1n,
+      signerInfo: 0,
+      reportData: new Uint8Array(64).fill(5),
+      measurement: new Uint8Array(48).fill(6),
+      hostData: new Uint8Array(32).fill(7),
+      idKeyDigest: new Uint8Array(48),
+      authorKeyDigest: new Uint8Array(48),
+      reportId: new Uint8Array(32),
+      reportIdMa: new Uint8Array(32).fill(0xff),
+      reportedTcb: tcb,
+      cpuid: { family: 0x19, model: 1, stepping: 1 },
+      chipId: new Uint8Array(64).fill(9),
+      committedTcb: tcb,
+      currentBuild: 1,
+      currentMinor: 55,
+      currentMajor: 1,
+      committedBuild: 1,
+      committedMinor: 55,
+      committedMajor: 1,
+      launchTcb: tcb,
+      signature: { r: new Uint8Array(72).fill(1), s: new Uint8Array(72).fill(2) },
+    });
+    const st = parseSnpPrimaryEvidence(sevEvidenceOf(report));
+    assert.equal(st.spelling, 'sev-struct');
+    assert.deepEqual(st.report, report);
+    assert.equal(st.certTable, undefined);
     throwsReason(
       () => parseSnpPrimaryEvidence({ attestation_report: { version: 2, guest_svn: 0 } }),
-      'ERR_NOT_SUPPORTED',
-      'kbs.evidence.format',
+      'ERR_MALFORMED',
+      'snp.sev_json.missing_key',
     );
     throwsReason(
       () => parseSnpPrimaryEvidence({ 'snp-report': 'a-b_' }),
