@@ -5,13 +5,15 @@ import { cursor, octetString, oid, parseOne, Tag } from '../../src/formats/der/r
 import { ia5String, integer, utf8String } from '../../src/formats/der/writer.js';
 import { AmdOid, hwIdLength, hwIdOf, readAmdExtensions } from '../../src/formats/snp/amd-cert-extensions.js';
 import type { SnpProduct } from '../../src/formats/snp/product.js';
+import { encodeExtension } from '../../src/formats/x509/extension-builders.js';
+import type { Extension } from '../../src/formats/x509/extensions.js';
 import { amdLeafExtensions } from '../../src/sim/snp/amd-extensions.js';
 
-/** extnID -> extnValue of encoded Extension elements. */
-function valuesOf(exts: readonly Uint8Array[]): Map<string, Uint8Array> {
+/** extnID -> extnValue, read back from the encoded Extension elements. */
+function valuesOf(exts: readonly Extension[]): Map<string, Uint8Array> {
   const m = new Map<string, Uint8Array>();
   for (const e of exts) {
-    const c = cursor(parseOne(e, 'test', Tag.Sequence), 'test');
+    const c = cursor(parseOne(encodeExtension(e), 'test', Tag.Sequence), 'test');
     const id = oid(c.next(Tag.Oid), 'test');
     m.set(id, octetString(c.next(Tag.OctetString), 'test'));
     c.end();

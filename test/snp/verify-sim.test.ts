@@ -12,6 +12,7 @@ import {
   verifySnp,
 } from '../../src/evidence/snp/index.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
+import { explicit, integer, sequence } from '../../src/formats/der/writer.js';
 import {
   encodeSignerInfo,
   encodeTcb,
@@ -20,10 +21,22 @@ import {
   SigningKey,
   type SnpProduct,
 } from '../../src/formats/snp/index.js';
+import {
+  basicConstraints,
+  crlNumber,
+  encodeExtensionList,
+} from '../../src/formats/x509/extension-builders.js';
+import type { Extension } from '../../src/formats/x509/extensions.js';
 import { appraiseSnp } from '../../src/policy/snp/index.js';
+import {
+  amdCertificate,
+  amdKeyUsage,
+  amdName,
+  amdTime,
+  pssAlgorithm,
+  signedStructure,
+} from '../../src/sim/snp/amd-certificate-der.js';
 import { amdLeafExtensions } from '../../src/sim/snp/amd-extensions.js';
-import type { Asn1 } from '../../src/sim/snp/der.js';
-import * as simDer from '../../src/sim/snp/der.js';
 import {
   createCrl,
   createSimChain,
@@ -662,45 +675,39 @@ function buildCert(c: {
   subjectCn: string;
   subjectKey: KeyObject;
   issuerKey: KeyObject;
-  extensions: Asn1[];
+  extensions: Extension[];
 }): Uint8Array {
-  const alg = simDer.pssAlgorithm(true);
-  const tbs = simDer.toDer(
-    simDer.seq(
-      simDer.explicit(0, [simDer.int(2)]),
-      simDer.int(c.serial),
-      alg,
-      simDer.amdName(c.issuerCn),
-      simDer.seq(simDer.time(ISSUED), simDer.time(new Date('2050-06-01T00:00:00Z'))),
-      simDer.amdName(c.subjectCn),
-      simDer.raw(new Uint8Array(c.subjectKey.export({ type: 'spki', format: 'der' }))),
-      simDer.explicit(3, [simDer.seq(...c.extensions)]),
-    ),
-  );
-  return simDer.signedStructure(tbs, alg, c.issuerKey);
+  return amdCertificate({
+    ...c,
+    notBefore: ISSUED,
+    notAfter: new Date('2050-06-01T00:00:00Z'),
+    explicitTrailer: true,
+  });
 }
 
 /** A CRL by milan's ARK key with chosen extensions (and optionally one entry with extensions). */
-function buildCrl(extensions: Asn1[], entryExtensions?: Asn1[]): Uint8Array {
-  const alg = simDer.pssAlgorithm(true);
-  const fields: Asn1[] = [
-    simDer.int(1),
+function buildCrl(extensions: Extension[], entryExtensions?: Extension[]): Uint8Array {
+  const alg = pssAlgorithm(true);
+  const fields: Uint8Array[] = [
+    integer(1),
     alg,
-    simDer.amdName('ARK-Milan'),
-    simDer.time(ISSUED),
-    simDer.time(new Date(ISSUED.getTime() + 7 * 86400_000)),
+    amdName('ARK-Milan'),
+    amdTime(ISSUED),
+    amdTime(new Date(ISSUED.getTime() + 7 * 86400_000)),
   ];
   if (entryExtensions) {
-    fields.push(simDer.seq(simDer.seq(simDer.int(99), simDer.time(ISSUED), simDer.seq(...entryExtensions))));
+    fields.push(sequence(sequence(integer(99), amdTime(ISSUED), encodeExtensionList(entryExtensions))));
   }
-  fields.push(simDer.explicit(0, [simDer.seq(...extensions)]));
-  return simDer.signedStructure(simDer.toDer(simDer.seq(...fields)), alg, milan.ark.privateKey);
+  fields.push(explicit(0, encodeExtensionList(extensions)));
+  return signedStructure(sequence(...fields), alg, milan.ark.privateKey);
 }
 
 const NULL_DER = Uint8Array.of(0x05, 0x00);
+/** A critical extension no verifier here knows, with a NULL value. */
+const unknownCritical = (oid: string): Extension => ({ oid, critical: true, value: NULL_DER });
 
 describe('certificate constraints on validly signed, configured chains', () => {
-  const ark = (extensions: Asn1[]) =>
+  const ark = (extensions: Extension[]) =>
     buildCert({
       serial: 0x10000,
       issuerCn: 'ARK-Milan',
@@ -718,10 +725,8 @@ describe('certificate constraints on validly signed, configured chains', () => {
         trustedRoots: [{ product: 'Milan', sha256: sha256Hex(root) }],
         ...extra,
       });
-  const ku = (bits: { keyCertSign?: boolean; cRLSign?: boolean }) =>
-    simDer.extension(simDer.Oid.keyUsage, simDer.keyUsage(bits), true);
-  const bc = (pathLen?: number) =>
-    simDer.extension(simDer.Oid.basicConstraints, simDer.basicConstraints(pathLen), true);
+  const ku = amdKeyUsage;
+  const bc = (pathLen?: number) => basicConstraints(true, pathLen);
 
   it('the rebuilt ARK verifies: the negatives below differ from it in one property', () => {
     assert.equal(withRoot(ark([ku({ keyCertSign: true, cRLSign: true }), bc()]))().rootTrust, 'configured');
@@ -755,7 +760,7 @@ describe('certificate constraints on validly signed, configured chains', () => {
   });
 
   it('a leaf that is a CA, or has an unknown critical extension, is rejected', () => {
-    const leaf = (extra: Asn1[]) =>
+    const leaf = (extra: Extension[]) =>
       buildCert({
         serial: 0,
         issuerCn: 'SEV-Milan',
@@ -772,7 +777,7 @@ describe('certificate constraints on validly signed, configured chains', () => {
     assert.equal(run(leaf([]))().signer, 'VCEK');
     throwsCode(run(leaf([bc()])), ErrorCode.ChainInvalid, 'snp.cert.leaf_is_ca');
     throwsCode(
-      run(leaf([simDer.extension('1.2.3.4.5', NULL_DER, true)])),
+      run(leaf([unknownCritical('1.2.3.4.5')])),
       ErrorCode.ChainInvalid,
       'snp.cert.unknown_critical_extension',
     );
@@ -790,21 +795,21 @@ describe('certificate constraints on validly signed, configured chains', () => {
 
   it('CRLs with unknown critical extensions, or another signature algorithm, are not used', () => {
     const run = (crl: Uint8Array) => () => verifySnp(report(milan), opts(milan, { crl }));
-    const crlNumber = simDer.extension(simDer.Oid.cRLNumber, simDer.toDer(simDer.int(3)));
-    assert.equal(run(buildCrl([crlNumber]))().crlChecked, true);
+    const number = crlNumber(3);
+    assert.equal(run(buildCrl([number]))().crlChecked, true);
     throwsCode(
-      run(buildCrl([crlNumber, simDer.extension('2.5.29.28', NULL_DER, true)])),
+      run(buildCrl([number, unknownCritical('2.5.29.28')])),
       ErrorCode.ChainInvalid,
       'snp.crl.unknown_critical_extension',
     );
     throwsCode(
-      run(buildCrl([crlNumber], [simDer.extension('1.2.3.4.5', NULL_DER, true)])),
+      run(buildCrl([number], [unknownCritical('1.2.3.4.5')])),
       ErrorCode.ChainInvalid,
       'snp.crl.unknown_critical_extension',
     );
     // Salt 32 declared in both algorithm fields (and signed with salt 48, which is beside the point).
     const salt = (b: Uint8Array) => replaceAllIn(b, '\xa2\x03\x02\x01\x30', '\xa2\x03\x02\x01\x20');
-    const crl = resignCert(buildCrl([crlNumber]), milan.ark.privateKey, salt, salt);
+    const crl = resignCert(buildCrl([number]), milan.ark.privateKey, salt, salt);
     throwsCode(run(crl), ErrorCode.ChainInvalid, 'snp.crl.signature_algorithm');
   });
 });

@@ -1,7 +1,8 @@
+import { ia5String, integer } from '../../formats/der/writer.js';
 import { AmdOid, hwIdOf } from '../../formats/snp/amd-cert-extensions.js';
 import type { SnpProduct } from '../../formats/snp/product.js';
 import type { TcbParts } from '../../formats/snp/tcb.js';
-import { type Asn1, extension, ia5, int } from './der.js';
+import type { Extension } from '../../formats/x509/extensions.js';
 
 export { AmdOid, hwIdOf } from '../../formats/snp/amd-cert-extensions.js';
 
@@ -25,37 +26,38 @@ export type LeafIdentity = { kind: 'VCEK'; chipId: Uint8Array } | { kind: 'VLEK'
  * INTEGER and IA5String values are DER inside extnValue; hwID (.4) is the raw chip ID with no DER tag at all.
  * Not seen on real hardware here: Genoa and Turin VLEKs (no vector); they follow their product's VCEK layout.
  */
-export function amdLeafExtensions(product: SnpProduct, tcb: TcbParts, leaf: LeafIdentity): Asn1[] {
-  const integer = (id: string, v: number) => extension(id, int(v));
+export function amdLeafExtensions(product: SnpProduct, tcb: TcbParts, leaf: LeafIdentity): Extension[] {
+  const extension = (id: string, value: Uint8Array): Extension => ({ oid: id, critical: false, value });
+  const int = (id: string, v: number) => extension(id, integer(v));
   const head = [
-    integer(AmdOid.structVersion, product === 'Turin' ? 1 : 0),
-    extension(AmdOid.productName, ia5(amdProductName(product, leaf.kind))),
+    int(AmdOid.structVersion, product === 'Turin' ? 1 : 0),
+    extension(AmdOid.productName, ia5String(amdProductName(product, leaf.kind))),
   ];
   const spls =
     product === 'Turin'
       ? [
-          integer(AmdOid.fmcSPL, tcb.fmc ?? 0),
-          integer(AmdOid.blSPL, tcb.bootloader),
-          integer(AmdOid.teeSPL, tcb.tee),
-          integer(AmdOid.snpSPL, tcb.snp),
-          integer(AmdOid.spl5, 0),
-          integer(AmdOid.spl6, 0),
-          integer(AmdOid.spl7, 0),
-          integer(AmdOid.ucodeSPL, tcb.microcode),
+          int(AmdOid.fmcSPL, tcb.fmc ?? 0),
+          int(AmdOid.blSPL, tcb.bootloader),
+          int(AmdOid.teeSPL, tcb.tee),
+          int(AmdOid.snpSPL, tcb.snp),
+          int(AmdOid.spl5, 0),
+          int(AmdOid.spl6, 0),
+          int(AmdOid.spl7, 0),
+          int(AmdOid.ucodeSPL, tcb.microcode),
         ]
       : [
-          integer(AmdOid.blSPL, tcb.bootloader),
-          integer(AmdOid.teeSPL, tcb.tee),
-          integer(AmdOid.spl4, 0),
-          integer(AmdOid.spl5, 0),
-          integer(AmdOid.spl6, 0),
-          integer(AmdOid.spl7, 0),
-          integer(AmdOid.snpSPL, tcb.snp),
-          integer(AmdOid.ucodeSPL, tcb.microcode),
+          int(AmdOid.blSPL, tcb.bootloader),
+          int(AmdOid.teeSPL, tcb.tee),
+          int(AmdOid.spl4, 0),
+          int(AmdOid.spl5, 0),
+          int(AmdOid.spl6, 0),
+          int(AmdOid.spl7, 0),
+          int(AmdOid.snpSPL, tcb.snp),
+          int(AmdOid.ucodeSPL, tcb.microcode),
         ];
   const identity =
     leaf.kind === 'VCEK'
       ? extension(AmdOid.hwID, hwIdOf(product, leaf.chipId))
-      : extension(AmdOid.cspID, ia5(leaf.cspId));
+      : extension(AmdOid.cspID, ia5String(leaf.cspId));
   return [...head, ...spls, identity];
 }

@@ -1,30 +1,19 @@
 import { createHash, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { InvalidArgument } from '../../errors.js';
+import { wholeSeconds } from '../../formats/der/writer.js';
 import { isSnpProduct, type SnpProduct } from '../../formats/snp/product.js';
 import type { TcbParts } from '../../formats/snp/tcb.js';
-import { toHex } from '../../util/bytes.js';
-import { amdLeafExtensions } from './amd-extensions.js';
 import {
-  type Asn1,
-  amdName,
   authorityKeyIdentifier,
   basicConstraints,
-  crlDistributionPoint,
-  explicit,
-  extension,
-  int,
-  keyUsage,
-  Oid,
-  pssAlgorithm,
-  raw,
-  seq,
-  signedStructure,
+  crlDistributionPoints,
   subjectKeyIdentifier,
-  time,
-  toDer,
-  wholeSeconds,
-} from './der.js';
+} from '../../formats/x509/extension-builders.js';
+import { keyIdentifier } from '../../formats/x509/key-identifier.js';
+import { toHex } from '../../util/bytes.js';
+import { amdCertificate, amdKeyUsage } from './amd-certificate-der.js';
+import { amdLeafExtensions } from './amd-extensions.js';
 import { simRsaKeyPair } from './key-pool.js';
 
 /**
@@ -162,35 +151,7 @@ function chipIdFor(product: SnpProduct, given?: Uint8Array): Uint8Array {
   return id;
 }
 
-interface CertSpec {
-  serial: number;
-  issuerCn: string;
-  subjectCn: string;
-  notBefore: Date;
-  notAfter: Date;
-  subjectKey: KeyObject;
-  issuerKey: KeyObject;
-  extensions: Asn1[];
-  /** AMD's CA certificates spell out the PSS trailerField; 2024+ leaves do not. */
-  explicitTrailer: boolean;
-}
-
-function buildCertificate(c: CertSpec): Uint8Array {
-  const algorithm = pssAlgorithm(c.explicitTrailer);
-  const tbs = toDer(
-    seq(
-      explicit(0, [int(2)]), // version v3
-      int(c.serial),
-      algorithm,
-      amdName(c.issuerCn),
-      seq(time(c.notBefore), time(c.notAfter)),
-      amdName(c.subjectCn),
-      raw(new Uint8Array(c.subjectKey.export({ type: 'spki', format: 'der' }))),
-      explicit(3, [seq(...c.extensions)]),
-    ),
-  );
-  return signedStructure(tbs, algorithm, c.issuerKey);
-}
+const spkiOf = (key: KeyObject): Uint8Array => new Uint8Array(key.export({ type: 'spki', format: 'der' }));
 
 /**
  * Generates a simulated AMD chain for one product. Throws InvalidArgument (`sim.snp.product`,
@@ -210,8 +171,9 @@ export async function createSimChain(opts: SimChainOptions = {}): Promise<SimCha
   const asvkCn = `SEV-VLEK-${product}`;
   const caValidity = { notBefore: now, notAfter: addYears(now, 25) };
 
+  const arkKeyId = keyIdentifier(spkiOf(keys.ark.publicKey));
   // ARK: KU (critical), SKI, BC (critical, CA), CDP: AMD's order.
-  const arkDer = buildCertificate({
+  const arkDer = amdCertificate({
     serial: serials.ark,
     issuerCn: arkCn,
     subjectCn: arkCn,
@@ -220,15 +182,15 @@ export async function createSimChain(opts: SimChainOptions = {}): Promise<SimCha
     issuerKey: keys.ark.privateKey,
     explicitTrailer: true,
     extensions: [
-      extension(Oid.keyUsage, keyUsage({ keyCertSign: true, cRLSign: true }), true),
-      extension(Oid.subjectKeyIdentifier, subjectKeyIdentifier(keys.ark.publicKey)),
-      extension(Oid.basicConstraints, basicConstraints(), true),
-      extension(Oid.cRLDistributionPoints, crlDistributionPoint(`${KDS}/vcek/v1/${product}/crl`)),
+      amdKeyUsage({ keyCertSign: true, cRLSign: true }),
+      subjectKeyIdentifier(spkiOf(keys.ark.publicKey)),
+      basicConstraints(true),
+      crlDistributionPoints([`${KDS}/vcek/v1/${product}/crl`]),
     ],
   });
   // ASK / ASVK: SKI, AKID, BC (critical, pathlen 0), KU (critical, keyCertSign), CDP.
   const intermediate = (serial: number, cn: string, pair: SimKeyPair, kind: 'vcek' | 'vlek') =>
-    buildCertificate({
+    amdCertificate({
       serial,
       issuerCn: arkCn,
       subjectCn: cn,
@@ -237,17 +199,17 @@ export async function createSimChain(opts: SimChainOptions = {}): Promise<SimCha
       issuerKey: keys.ark.privateKey,
       explicitTrailer: true,
       extensions: [
-        extension(Oid.subjectKeyIdentifier, subjectKeyIdentifier(pair.publicKey)),
-        extension(Oid.authorityKeyIdentifier, authorityKeyIdentifier(keys.ark.publicKey)),
-        extension(Oid.basicConstraints, basicConstraints(0), true),
-        extension(Oid.keyUsage, keyUsage({ keyCertSign: true }), true),
-        extension(Oid.cRLDistributionPoints, crlDistributionPoint(`${KDS}/${kind}/v1/${product}/crl`)),
+        subjectKeyIdentifier(spkiOf(pair.publicKey)),
+        authorityKeyIdentifier(arkKeyId),
+        basicConstraints(true, 0),
+        amdKeyUsage({ keyCertSign: true }),
+        crlDistributionPoints([`${KDS}/${kind}/v1/${product}/crl`]),
       ],
     });
   const askDer = intermediate(serials.ask, askCn, keys.ask, 'vcek');
   const asvkDer = intermediate(serials.asvk, asvkCn, keys.asvk, 'vlek');
   // Leaves: serial 0, no AKID, no KU/BC, only AMD's extensions.
-  const vcekDer = buildCertificate({
+  const vcekDer = amdCertificate({
     serial: 0,
     issuerCn: askCn,
     subjectCn: 'SEV-VCEK',
@@ -258,7 +220,7 @@ export async function createSimChain(opts: SimChainOptions = {}): Promise<SimCha
     explicitTrailer: false,
     extensions: amdLeafExtensions(product, tcb, { kind: 'VCEK', chipId }),
   });
-  const vlekDer = buildCertificate({
+  const vlekDer = amdCertificate({
     serial: 0,
     issuerCn: asvkCn,
     subjectCn: 'SEV-VLEK',

@@ -1,19 +1,13 @@
 import { InvalidArgument } from '../../errors.js';
-import type { SimChain } from './chain.js';
+import { explicit, integer, sequence, wholeSeconds } from '../../formats/der/writer.js';
 import {
-  amdName,
   authorityKeyIdentifier,
-  explicit,
-  extension,
-  int,
-  Oid,
-  pssAlgorithm,
-  seq,
-  signedStructure,
-  time,
-  toDer,
-  wholeSeconds,
-} from './der.js';
+  crlNumber,
+  encodeExtensionList,
+} from '../../formats/x509/extension-builders.js';
+import { keyIdentifier } from '../../formats/x509/key-identifier.js';
+import { amdName, amdTime, pssAlgorithm, signedStructure } from './amd-certificate-der.js';
+import type { SimChain } from './chain.js';
 
 export interface SimCrlOptions {
   /** Serial numbers to list (AMD revokes ASKs/ASVKs; it does not revoke VCEKs). */
@@ -48,23 +42,19 @@ export async function createCrl(chain: SimChain, opts: SimCrlOptions): Promise<U
   }
   const algorithm = pssAlgorithm(true);
   const fields = [
-    int(1), // v2
+    integer(1), // v2
     algorithm,
     amdName(`ARK-${chain.product}`),
-    time(thisUpdate),
-    time(nextUpdate),
+    amdTime(thisUpdate),
+    amdTime(nextUpdate),
   ];
   // RFC 5280 5.1.2.6: with no revoked certificates the list is absent, not empty.
   if (opts.revokedSerials.length > 0) {
-    fields.push(seq(...opts.revokedSerials.map((s) => seq(int(s), time(thisUpdate)))));
+    fields.push(sequence(...opts.revokedSerials.map((s) => sequence(integer(s), amdTime(thisUpdate)))));
   }
+  const arkKeyId = keyIdentifier(new Uint8Array(chain.ark.publicKey.export({ type: 'spki', format: 'der' })));
   fields.push(
-    explicit(0, [
-      seq(
-        extension(Oid.authorityKeyIdentifier, authorityKeyIdentifier(chain.ark.publicKey)),
-        extension(Oid.cRLNumber, int(opts.crlNumber ?? 1n)),
-      ),
-    ]),
+    explicit(0, encodeExtensionList([authorityKeyIdentifier(arkKeyId), crlNumber(opts.crlNumber ?? 1n)])),
   );
-  return signedStructure(toDer(seq(...fields)), algorithm, chain.ark.privateKey);
+  return signedStructure(sequence(...fields), algorithm, chain.ark.privateKey);
 }
