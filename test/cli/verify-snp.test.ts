@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadDer } from '../../src/evidence/snp/index.js';
 import { sharedSimChain, signReport } from '../../src/sim/snp/index.js';
 import { needsVectors, vectorPath } from '../helpers/vectors.js';
 import { runCli } from './run-cli.js';
@@ -111,6 +112,73 @@ describe('vouchsafe verify snp on real reports', needsVectors, () => {
     ]);
     assert.equal(r.code, 2);
     assert.equal(JSON.parse(r.stdout).error.code, 'ERR_COLLATERAL_UNAVAILABLE');
+  });
+});
+
+describe('vouchsafe verify snp / inspect snp on Trustee SEV-SNP evidence JSON', needsVectors, () => {
+  const evidence = (c: string) =>
+    vectorPath('kbs', 'trustee-snp-evidence', c, 'report.bin.trustee-evidence.json');
+  const snp = (c: string) => vectorPath('snp', c);
+
+  for (const c of ['microsoft-tav-turin', 'trustee-milan']) {
+    it(`${c}: the JSON evidence file gives the raw report's verdict, claims and exit status`, async () => {
+      const args = [...chainArgs(snp(c)), '--json'];
+      const raw = await runCli(['verify', 'snp', join(snp(c), 'report.bin'), ...args]);
+      const json = await runCli(['verify', 'snp', evidence(c), ...args]);
+      assert.equal(json.code, raw.code, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout), JSON.parse(raw.stdout));
+      assert.equal(JSON.parse(json.stdout).verdict, c === 'trustee-milan' ? 'rejected' : 'accepted');
+      const ri = await runCli(['inspect', 'snp', join(snp(c), 'report.bin'), '--json']);
+      const ji = await runCli(['inspect', 'snp', evidence(c), '--json']);
+      assert.equal(ji.code, 0, ji.stderr);
+      assert.equal(ji.stdout, ri.stdout);
+    });
+  }
+
+  it("the JSON's cert_chain is the certificate table: verified offline with no certificate given", async () => {
+    const c = 'microsoft-tav-genoa';
+    const j = JSON.parse(readFileSync(evidence(c), 'utf8'));
+    const der = (f: string) => Array.from(loadDer(readFileSync(join(snp(c), f), 'utf8')));
+    j.cert_chain = [
+      { cert_type: 'VCEK', data: der('vcek.pem') },
+      { cert_type: 'ASK', data: der('ask.pem') },
+      { cert_type: 'ARK', data: der('ark.pem') },
+    ];
+    const file = join(tmp, 'genoa-evidence.json');
+    writeFileSync(file, JSON.stringify(j, null, 2));
+    const r = await runCli([
+      'verify',
+      'snp',
+      file,
+      '--offline',
+      '--cache-dir',
+      join(tmp, 'no-cache'),
+      '--at',
+      '2026-11-28T00:00:00Z',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr || r.stdout);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.claims.product, 'Genoa');
+    assert.deepEqual(out.certificates, {
+      leaf: 'cert-table',
+      intermediate: 'cert-table',
+      root: 'cert-table',
+    });
+  });
+
+  it('JSON that would not rebuild exactly: exit 2 with the codec reason', async () => {
+    const j = JSON.parse(readFileSync(evidence('microsoft-tav-milan'), 'utf8'));
+    j.attestation_report.launch_tcb.fmc = 3; // a Milan TCB has no FMC byte
+    const file = join(tmp, 'bad-evidence.json');
+    writeFileSync(file, JSON.stringify(j));
+    const r = await runCli(['verify', 'snp', file, ...chainArgs(snp('microsoft-tav-milan'))]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: ERR_MALFORMED snp\.sev_json\.tcb_layout/);
+    writeFileSync(file, '{"attestation_report": ');
+    const i = await runCli(['inspect', 'snp', file, '--json']);
+    assert.equal(i.code, 2);
+    assert.equal(JSON.parse(i.stdout).error.reason, 'snp.sev_json.json');
   });
 });
 

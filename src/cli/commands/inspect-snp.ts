@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { InvalidArgument } from '../../errors.js';
 import { reportClaims } from '../../evidence/snp/index.js';
 import { isSnpProduct, parseReport, productFromCpuid, type SnpProduct } from '../../formats/snp/index.js';
-import { Exit, readInput, reportError } from '../io.js';
+import { Exit, reportError } from '../io.js';
+import { readSnpInput } from './snp-input.js';
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object') {
@@ -14,7 +15,7 @@ export function registerInspectSnp(inspect: Command): void {
   inspect
     .command('snp')
     .description('decode every field of an SEV-SNP attestation report (no verification)')
-    .argument('<report>', 'the 1184-byte ATTESTATION_REPORT')
+    .argument('<report>', 'the 1184-byte ATTESTATION_REPORT, or Trustee SEV-SNP evidence JSON')
     .option('--product <name>', 'Milan, Genoa or Turin, to decode TCBs of a v2 report (no CPUID fields)')
     .option('--json', 'print JSON')
     .action((path: string, o: { product?: string; json?: boolean }) => {
@@ -25,7 +26,7 @@ export function registerInspectSnp(inspect: Command): void {
             `--product must be Milan, Genoa or Turin, got ${o.product}`,
           );
         }
-        const report = parseReport(readInput(path, 'report'));
+        const report = parseReport(readSnpInput(path).report);
         const product =
           (o.product as SnpProduct | undefined) ??
           (report.cpuid ? productFromCpuid(report.cpuid.family, report.cpuid.model) : undefined);

@@ -12,6 +12,7 @@ import {
 import { decodeSignerInfo, isSnpProduct, SigningKey, type SnpProduct } from '../../formats/snp/index.js';
 import { appraiseSnp, parseSnpPolicy, type SnpAppraisal, type SnpPolicy } from '../../policy/snp/index.js';
 import { Exit, parseTime, readInput, reportError } from '../io.js';
+import { readSnpInput } from './snp-input.js';
 
 interface VerifySnpOptions {
   vcek?: string;
@@ -80,7 +81,9 @@ async function run(reportPath: string, o: VerifySnpOptions): Promise<number> {
   if (o.product !== undefined && !isSnpProduct(o.product)) {
     throw new InvalidArgument('cli.product', `--product must be Milan, Genoa or Turin, got ${o.product}`);
   }
-  const evidence = snpEvidence.parse({ report: readInput(reportPath, 'report') });
+  // A raw report, or Trustee's JSON evidence rebuilt to the same bytes (its cert_chain as a table).
+  const input = readSnpInput(reportPath);
+  const evidence = snpEvidence.parse({ report: input.report });
   const vlek = decodeSignerInfo(evidence.report.signerInfo).signingKey === SigningKey.VLEK;
   const read = (path: string | undefined, what: string) => (path ? readInput(path, what) : undefined);
   const leafPath = vlek ? (o.vlek ?? o.vcek) : (o.vcek ?? o.vlek);
@@ -89,7 +92,7 @@ async function run(reportPath: string, o: VerifySnpOptions): Promise<number> {
     intermediate: read(vlek ? (o.asvk ?? o.ask) : (o.ask ?? o.asvk), vlek ? '--asvk' : '--ask'),
     root: read(o.ark, '--ark'),
   };
-  const certTable = read(o.certTable, '--cert-table');
+  const certTable = read(o.certTable, '--cert-table') ?? input.certTable;
   const crl = read(o.crl, '--crl');
   // The one SEV-SNP pipeline (src/evidence/snp verifySnpAttestation), as the broker and the CA run it.
   const attestation = await snpEvidence.verify(
@@ -186,7 +189,10 @@ export function registerVerifySnp(verify: Command): void {
       'verify an AMD SEV-SNP attestation report: signature, certificate chain to a pinned AMD root, TCB and\n' +
         'CHIP_ID binding, then appraise it against a policy',
     )
-    .argument('<report>', 'the 1184-byte ATTESTATION_REPORT (binary)')
+    .argument(
+      '<report>',
+      'the 1184-byte ATTESTATION_REPORT (binary), or Trustee SEV-SNP evidence JSON (told apart by content)',
+    )
     .option('--vcek <file>', 'VCEK certificate (DER or PEM)')
     .option('--vlek <file>', 'VLEK certificate (DER or PEM); VLEKs come only from the host')
     .option('--ask <file>', 'ASK certificate (for a VCEK)')
@@ -215,8 +221,10 @@ export function registerVerifySnp(verify: Command): void {
     .addHelpText(
       'after',
       `
-Certificates come from the options first, then --cert-table, then AMD KDS (cached in
-${defaultCacheDir()}). Every certificate is checked against the pinned AMD ARKs whatever its source.
+Certificates come from the options first, then --cert-table (or the JSON evidence's cert_chain), then
+AMD KDS (cached in ${defaultCacheDir()}). Every certificate is checked against the pinned AMD ARKs
+whatever its source. A JSON <report> is Trustee's SEV-SNP evidence: its report bytes are rebuilt from the
+fields exactly (any field that would not rebuild exactly is refused) and verified as the binary report.
 
 Exit status: 0 accepted, 1 rejected (signature, chain, binding or policy; every failure is listed),
 2 unusable input (malformed report or certificate, missing collateral, bad arguments).
@@ -224,7 +232,8 @@ Exit status: 0 accepted, 1 rejected (signature, chain, binding or policy; every 
 Examples:
   vouchsafe verify snp report.bin --vcek vcek.pem --ask ask.pem --ark ark.pem
   vouchsafe verify snp report.bin --cert-table certs.bin --policy policy.json --json
-  vouchsafe verify snp report.bin --offline --cache-dir ./collateral`,
+  vouchsafe verify snp report.bin --offline --cache-dir ./collateral
+  vouchsafe verify snp evidence.json --offline     # Trustee SEV-SNP evidence JSON, same verdict`,
     )
     .action(async (report: string, o: VerifySnpOptions) => {
       let code: number;
