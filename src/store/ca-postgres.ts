@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { linkAuditEntry } from './audit-hash.js';
+import { decodeAuditHead } from './audit-row.js';
 import {
   ACTIVATION_COLUMNS,
   activationValues,
@@ -77,8 +78,8 @@ class PostgresCaRepository implements CaRepository {
 
   /** Appends to the issuance log inside a transaction; the head row lock serializes appends: no fork. */
   private async append(c: Queryable, draft: AuditDraft): Promise<AuditEntry> {
-    const head = (await one(c, 'SELECT seq, hash FROM ca_log_head WHERE id = 1 FOR UPDATE'))!;
-    const entry = linkAuditEntry({ seq: num(head.seq), hash: String(head.hash) }, draft);
+    const head = decodeAuditHead(await one(c, 'SELECT seq, hash FROM ca_log_head WHERE id = 1 FOR UPDATE'));
+    const entry = linkAuditEntry(head, draft);
     await c.query(
       `INSERT INTO ca_log (${AUDIT_COLUMNS}) VALUES (${placeholders(10, 'postgres')})`,
       auditValues(entry),
@@ -215,8 +216,8 @@ class PostgresCaRepository implements CaRepository {
   }
 
   async logHead(): Promise<AuditHead> {
-    const r = (await one(this.pool, 'SELECT seq, hash FROM ca_log_head WHERE id = 1'))!;
-    return { seq: num(r.seq), hash: String(r.hash) };
+    // A head row someone edited to a value never written is a typed error (verification reports it).
+    return decodeAuditHead(await one(this.pool, 'SELECT seq, hash FROM ca_log_head WHERE id = 1'));
   }
 
   async close(): Promise<void> {

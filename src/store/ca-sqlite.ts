@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { linkAuditEntry } from './audit-hash.js';
+import { decodeAuditHead } from './audit-row.js';
 import {
   ACTIVATION_COLUMNS,
   activationValues,
@@ -81,8 +82,8 @@ class SqliteCaRepository implements CaRepository {
 
   /** Appends to the issuance log; called inside a write transaction, whose lock serializes appends. */
   private append(draft: AuditDraft): AuditEntry {
-    const head = this.stmt('SELECT seq, hash FROM ca_log_head WHERE id = 1').get() as Row;
-    const entry = linkAuditEntry({ seq: num(head.seq), hash: String(head.hash) }, draft);
+    const head = decodeAuditHead(this.stmt('SELECT seq, hash FROM ca_log_head WHERE id = 1').get() as Row);
+    const entry = linkAuditEntry(head, draft);
     this.stmt(`INSERT INTO ca_log (${AUDIT_COLUMNS}) VALUES (${placeholders(10, 'sqlite')})`).run(
       ...auditValues(entry),
     );
@@ -213,8 +214,10 @@ class SqliteCaRepository implements CaRepository {
   }
 
   async logHead(): Promise<AuditHead> {
-    const r = this.stmt('SELECT seq, hash FROM ca_log_head WHERE id = 1').get() as Row;
-    return { seq: num(r.seq), hash: String(r.hash) };
+    // A head row someone edited to a value never written is a typed error (verification reports it).
+    return decodeAuditHead(
+      this.stmt('SELECT seq, hash FROM ca_log_head WHERE id = 1').get() as Row | undefined,
+    );
   }
 
   async close(): Promise<void> {

@@ -401,6 +401,19 @@ export function runCaStoreContract(h: StoreHarness): void {
             problem: 'audit.head',
           });
         });
+
+        it('a head row edited to a value the CA never writes: reported, and nothing is appended after it', async () => {
+          const { loc, r } = await seeded();
+          await tamper(loc, "UPDATE ca_log_head SET hash = 'zz'");
+          assert.deepEqual(await verifyIssuanceLog(r), {
+            ok: false,
+            entries: 4,
+            seq: 4,
+            problem: 'audit.head',
+          });
+          await assert.rejects(r.appendLog(logDraft()), rejects('ERR_MALFORMED', 'audit.value_invalid'));
+          assert.equal((await r.readLog(0, 10)).length, 4);
+        });
       });
     });
 
