@@ -101,6 +101,7 @@ import {
   parseReport,
   readAmdExtensions,
 } from '../../src/formats/snp/index.js';
+import { decodeSevSnpEvidence, parseSevSnpEvidenceJson } from '../../src/formats/snp/sev-json.js';
 import {
   encodeServicesManifest,
   encodeVtpmManifestV0,
@@ -155,6 +156,7 @@ import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { softEk } from '../ca/fixtures.js';
+import { sevEvidenceOf } from '../kbs/sev-struct.js';
 import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
 import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom, textFrom, valueOrTyped } from './kit.js';
 
@@ -193,6 +195,8 @@ const NOT_FUZZED: Readonly<Record<string, string>> = {
   'src/kbs/tokens/ear-tokens.ts#readSnpEarSubject':
     "reads the claims of an EAR whose signature already verified under the broker's own token key (input is the broker's own output)",
   'src/cli/io.ts#readInput': 'reads a CLI argument file or stdin; the bytes go to the decoders below',
+  'src/cli/commands/snp-input.ts#readSnpInput':
+    'reads a CLI argument file; its bytes go to parseReport or parseSevSnpEvidenceJson (rows below)',
 };
 
 const budget: FuzzBudget = { numRuns: 200, timeMs: 300 };
@@ -1069,8 +1073,23 @@ const ROWS: readonly Row[] = [
         attestation_report: Buffer.from(corpus.report).toString('base64'),
         cert_chain: Buffer.from(corpus.certTable).toString('base64'),
       },
+      sevEvidenceOf(corpus.report, corpus.certTable),
     ],
     run: parseSnpPrimaryEvidence,
+  },
+  {
+    fn: 'src/formats/snp/sev-json.ts#decodeSevSnpEvidence',
+    kind: 'json',
+    seeds: () => [sevEvidenceOf(corpus.report, corpus.certTable), sevEvidenceOf(corpus.report)],
+    run: decodeSevSnpEvidence,
+  },
+  {
+    fn: 'src/formats/snp/sev-json.ts#parseSevSnpEvidenceJson',
+    kind: 'bytes',
+    seeds: () => [
+      new Uint8Array(Buffer.from(JSON.stringify(sevEvidenceOf(corpus.report, corpus.certTable)))),
+    ],
+    run: parseSevSnpEvidenceJson,
   },
   {
     fn: 'src/kbs/tee-pubkey.ts#parseTeePubkey',
