@@ -1,6 +1,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { AttestationError, MalformedEvidence } from '../errors.js';
+import { decodePem, encodePem, looksLikePem, pemText } from '../formats/pem.js';
 import type { SnpProduct } from '../formats/snp/product.js';
 import { ctEqual } from '../util/bytes.js';
 import { CollateralCache, cachePath } from './cache.js';
@@ -15,7 +16,6 @@ import {
   subjectOf,
 } from './kds-bodies.js';
 import type { KdsItem, KdsSigner } from './kds-url.js';
-import { decodePem, encodePem, looksLikePem } from './pem.js';
 
 /** A file to import; `signer` says whether a CRL is the VCEK or the VLEK one when its path does not. */
 export interface ImportFile {
@@ -178,8 +178,7 @@ async function classifyFile(path: string, hint: string, signer: KdsSigner | unde
   if (bytes.length > MAX_KDS_BODY)
     throw new MalformedEvidence('collateral.import.too_large', 'file grew past the limit');
   if (looksLikePem(bytes)) {
-    const text = Buffer.from(bytes).toString('latin1');
-    const blocks = decodePem(text, 'collateral.import');
+    const blocks = decodePem(pemText(bytes), 'collateral.import');
     if (blocks.length === 1 && blocks[0]!.label === 'X509 CRL')
       return crlPiece(parseKdsCrl(blocks[0]!.der), hint, signer);
     if (blocks.length === 0 || blocks.some((b) => b.label !== 'CERTIFICATE')) {

@@ -3,4 +3,3 @@ export * from './import.js';
 export * from './kds-bodies.js';
 export * from './kds-client.js';
 export * from './kds-url.js';
-export * from './pem.js';

@@ -1,4 +1,5 @@
 import { MalformedEvidence } from '../errors.js';
+import { decodePem } from '../formats/pem.js';
 import { hwIdLength, readAmdExtensions } from '../formats/snp/amd-cert-extensions.js';
 import { productFromName, type SnpProduct } from '../formats/snp/product.js';
 import {
@@ -10,7 +11,6 @@ import {
 import { parseCertificateList } from '../formats/x509/crl.js';
 import { commonName, formatName, parseName } from '../formats/x509/name.js';
 import type { KdsSigner, VcekTcb } from './kds-url.js';
-import { decodePem } from './pem.js';
 
 /**
  * Shape checks for what AMD KDS serves (VCEK Certificate and KDS Interface Specification 57230): a cert_chain

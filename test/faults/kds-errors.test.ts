@@ -17,8 +17,8 @@ import { type RunningBroker, startBroker } from '../../src/api/index.js';
 import { openFileKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
-import { encodePem } from '../../src/collateral/pem.js';
 import { ErrorCode } from '../../src/errors.js';
+import { encodePem } from '../../src/formats/pem.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,

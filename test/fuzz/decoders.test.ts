@@ -34,7 +34,6 @@ import {
   readVcekIdentity,
 } from '../../src/collateral/kds-bodies.js';
 import { parseRetryAfter } from '../../src/collateral/kds-client.js';
-import { decodePem, encodePem } from '../../src/collateral/pem.js';
 import { parseAmdCa, parseAmdLeaf } from '../../src/evidence/snp/amd-cert.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
@@ -88,6 +87,7 @@ import {
   x509ToC509,
 } from '../../src/formats/c509/index.js';
 import { decodeUtf8, parseOne, readTlv } from '../../src/formats/der/reader.js';
+import { decodePem, decodePemBlock, encodePem } from '../../src/formats/pem.js';
 import { Reader } from '../../src/formats/reader.js';
 import {
   buildCertTable,
@@ -607,10 +607,16 @@ const ROWS: readonly Row[] = [
     run: (b) => decodeAscii(b, 'fuzz.ascii'),
   },
   {
-    fn: 'src/collateral/pem.ts#decodePem',
+    fn: 'src/formats/pem.ts#decodePem',
     kind: 'text',
     seeds: () => [pemOf(corpus.ask) + pemOf(corpus.ark)],
     run: (s) => decodePem(s, 'fuzz'),
+  },
+  {
+    fn: 'src/formats/pem.ts#decodePemBlock',
+    kind: 'text',
+    seeds: () => [pemOf(corpus.ark), pemOf(corpus.ask) + pemOf(corpus.ark)],
+    run: (s) => decodePemBlock(s, 'fuzz', ['CERTIFICATE']),
   },
   {
     fn: 'src/collateral/kds-client.ts#parseRetryAfter',

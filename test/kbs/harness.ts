@@ -13,7 +13,7 @@ import { AesGcmKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';
 import type { InstanceView } from '../../src/broker/types.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
-import { encodePem } from '../../src/collateral/pem.js';
+import { encodePem } from '../../src/formats/pem.js';
 import {
   type BrokerKbsAdapter,
   createBrokerKbsAdapter,

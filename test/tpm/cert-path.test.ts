@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { decodePem } from '../../src/collateral/pem.js';
 import { createTrustStore, verifyCertPath } from '../../src/evidence/tpm/cert-path.js';
+import { decodePem } from '../../src/formats/pem.js';
 import { KeyUsage } from '../../src/formats/x509/certificate.js';
 import { needsVectors, readVector, readVectorText } from '../helpers/vectors.js';
 import { issueCa, issueLeaf, makeRoot, T0, type TestCa, x509 } from './test-ca.js';

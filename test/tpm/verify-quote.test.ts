@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { constants, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodePem } from '../../src/collateral/pem.js';
 import { AttestationError } from '../../src/errors.js';
 import {
   createTrustStore,
@@ -10,6 +9,7 @@ import {
   type TrustStore,
   verifyQuote,
 } from '../../src/evidence/tpm/index.js';
+import { decodePem } from '../../src/formats/pem.js';
 import {
   computeName,
   encodePublic,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodePem } from '../../src/collateral/pem.js';
 import { AttestationError } from '../../src/errors.js';
+import { decodePem } from '../../src/formats/pem.js';
 import {
   encodeInstanceIdentity,
   findExtension,

@@ -5,9 +5,11 @@ import {
   c509CsrToX509,
   c509ToX509,
   decodeCbor,
+  isCertificationRequest,
   x509CsrToC509,
   x509ToC509,
 } from '../../formats/c509/index.js';
+import { decodePemBlock, encodePem, looksLikePem, pemText } from '../../formats/pem.js';
 import { fromHex, toHex } from '../../util/bytes.js';
 import { Exit, readInput, reportError } from '../io.js';
 
@@ -17,38 +19,9 @@ import { Exit, readInput, reportError } from '../io.js';
  * unusable input.
  */
 
-const PEM = /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END \1-----\s*$/;
-
-/** DER from a file holding DER or one PEM block; returns the PEM label when there was one. */
+/** DER from a file holding DER or one PEM block (MalformedEvidence `cli.pem`); the PEM label when there was one. */
 function derFromInput(raw: Uint8Array): { der: Uint8Array; label?: string } {
-  const text = Buffer.from(raw).toString('latin1').trim();
-  if (!text.startsWith('-----BEGIN ')) return { der: raw };
-  const m = PEM.exec(text);
-  if (!m) throw new MalformedEvidence('cli.pem', 'input looks like PEM but is not one well-formed PEM block');
-  const b64 = m[2]!.replace(/\s+/g, '');
-  const der = new Uint8Array(Buffer.from(b64, 'base64'));
-  if (der.length === 0 || Buffer.from(der).toString('base64') !== b64)
-    throw new MalformedEvidence('cli.pem', 'PEM body is not valid base64');
-  return { der, label: m[1]! };
-}
-
-/** Whether a DER SEQUENCE is a PKCS#10 request (CertificationRequestInfo starts with INTEGER 0) or a certificate. */
-function isCsrDer(der: Uint8Array): boolean {
-  // SEQUENCE { SEQUENCE { INTEGER 0 | [0] version ... } ... }: find the first byte inside the inner SEQUENCE
-  let p = 0;
-  for (let depth = 0; depth < 2; depth++) {
-    if (der[p] !== 0x30) return false;
-    const l = der[p + 1] ?? 0;
-    p += 2 + (l & 0x80 ? l & 0x7f : 0);
-  }
-  return der[p] === 0x02;
-}
-
-function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${b64.endsWith('\n') ? b64 : `${b64}\n`}-----END ${label}-----\n`;
+  return looksLikePem(raw) ? decodePemBlock(pemText(raw), 'cli') : { der: raw };
 }
 
 function emit(out: Uint8Array | string, file: string | undefined): void {
@@ -98,7 +71,7 @@ export function register(program: Command): void {
     .action((file: string, opts: { hex?: boolean; out?: string; compressPoints?: boolean }) =>
       run(() => {
         const { der, label } = derFromInput(readInput(file, 'certificate'));
-        const csr = label !== undefined ? /REQUEST/.test(label) : isCsrDer(der);
+        const csr = label !== undefined ? /REQUEST/.test(label) : isCertificationRequest(der);
         const out = csr
           ? x509CsrToC509(der, { compressPoints: opts.compressPoints === true })
           : x509ToC509(der, { compressPoints: opts.compressPoints === true });
@@ -126,7 +99,7 @@ export function register(program: Command): void {
         const csr = Array.isArray(v) && v.length === 7;
         const der = csr ? c509CsrToX509(bytes) : c509ToX509(bytes);
         const label = csr ? 'CERTIFICATE REQUEST' : 'CERTIFICATE';
-        emit(opts.pem ? pem(label, der) : opts.hex ? `${toHex(der)}\n` : der, opts.out);
+        emit(opts.pem ? encodePem(label, der) : opts.hex ? `${toHex(der)}\n` : der, opts.out);
       }),
     );
 }

@@ -1,7 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { decodePem, looksLikePem } from '../../collateral/pem.js';
 import { InvalidArgument } from '../../errors.js';
 import {
   createTrustStore,
@@ -10,6 +9,7 @@ import {
   type TpmQuoteClaims,
   verifyQuote,
 } from '../../evidence/tpm/index.js';
+import { decodePem, looksLikePem, pemText } from '../../formats/pem.js';
 import { parseAttest } from '../../formats/tpm/attest.js';
 import { algLabel, HASH_ALGS, hashByName, TPM_ST } from '../../formats/tpm/constants.js';
 import { GCE_INSTANCE_IDENTITY_OID } from '../../formats/x509/instance-identity.js';
@@ -40,7 +40,7 @@ interface Options {
 function certificatesIn(path: string, what: string): Uint8Array[] {
   const bytes = readInput(path, what);
   if (!looksLikePem(bytes)) return [bytes];
-  return decodePem(Buffer.from(bytes).toString('latin1'), 'cli.certificate')
+  return decodePem(pemText(bytes), 'cli.certificate')
     .filter((b) => b.label === 'CERTIFICATE')
     .map((b) => b.der);
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ChainInvalid, MalformedEvidence } from '../../errors.js';
 import { derFail, Tag } from '../../formats/der/reader.js';
+import { decodePemBlock, PEM_LIMITS, pemText } from '../../formats/pem.js';
 import { type AlgorithmIdentifier, AlgorithmOid } from '../../formats/x509/algorithm.js';
 import {
   type BasicConstraints,
@@ -38,7 +39,7 @@ export interface X509Cert extends Certificate {
 /** A certificate larger than this is not an AMD certificate (they are ~1.3-2 KiB). */
 export const MAX_CERT_SIZE = 64 * 1024;
 /** Bound on any DER/PEM input to the loader (a CRL may be larger than a certificate). */
-const MAX_PEM_INPUT = 4 << 20;
+const MAX_PEM_INPUT = PEM_LIMITS.maxLength;
 
 /** The OIDs the SNP verifier names: algorithms, and the RFC 5280 extensions it knows. */
 export const Oid = { ...AlgorithmOid, ...OID } as const;
@@ -48,28 +49,16 @@ export function sha256Hex(b: Uint8Array): string {
 }
 
 /**
- * DER from a DER or PEM input (the small loader the CLI and tests use). PEM must hold exactly one
- * CERTIFICATE block (or the `label` given). Throws MalformedEvidence `snp.cert.pem`, `snp.cert.size`.
+ * DER from a DER or PEM input (the small loader the CLI and tests use). PEM (read by src/formats/pem.ts)
+ * must hold exactly one CERTIFICATE block (or the `label` given). Throws MalformedEvidence `snp.cert.pem`,
+ * `snp.cert.size`.
  */
 export function loadDer(input: Uint8Array | string, label = 'CERTIFICATE'): Uint8Array {
   if (input.length > MAX_PEM_INPUT) {
     throw new MalformedEvidence('snp.cert.size', `input over ${MAX_PEM_INPUT} bytes`);
   }
   if (typeof input !== 'string' && input.length > 0 && input[0] === Tag.Sequence) return input;
-  const text =
-    typeof input === 'string'
-      ? input
-      : Buffer.from(input.buffer, input.byteOffset, input.length).toString('latin1');
-  const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
-  const blocks = [...text.matchAll(re)];
-  if (blocks.length !== 1) {
-    throw new MalformedEvidence('snp.cert.pem', `expected DER or exactly one PEM ${label} block`);
-  }
-  const b64 = blocks[0]![1]!.replace(/\s+/g, '');
-  if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
-    throw new MalformedEvidence('snp.cert.pem', 'PEM body is not base64');
-  }
-  return new Uint8Array(Buffer.from(b64, 'base64'));
+  return decodePemBlock(typeof input === 'string' ? input : pemText(input), 'snp.cert', [label]).der;
 }
 
 /** Parses a DER certificate (structure only; `what` prefixes the reasons). */

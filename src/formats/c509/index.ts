@@ -46,6 +46,7 @@ export {
   parseC509Csr,
   x509CsrToC509,
 } from './csr.js';
+export { isCertificationRequest } from './der-input.js';
 export { extensionsFromC509, extensionsToC509, type X509Extension, x509ExtensionsDer } from './extensions.js';
 export { type C509PublicKey, c509KeyIdentifier, c509PublicKey, c509PublicKeyFromKeyObject } from './keys.js';
 export { type C509Name, nameToC509, nameToDer, specialTextFromString, specialTextToString } from './name.js';
