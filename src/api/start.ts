@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { Broker } from '../broker/broker.js';
+import { nonDecreasingClock } from '../broker/clock.js';
 import { openFileKek } from '../broker/kek.js';
 import { KdsClient } from '../collateral/kds-client.js';
 import type { TrustedRoot } from '../evidence/snp/index.js';
@@ -135,7 +136,14 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       kek,
       verifyEvidence: tees.verifyEvidence,
       appraise: tees.appraise,
-      now,
+      // Decisions (challenge lifetimes, leases, audit times) on a clock that never goes back; certificate
+      // validity and token times use the clock as it is (docs/broker.md "When the clock goes backwards").
+      now: nonDecreasingClock(now, (step) =>
+        logger.warn(
+          { event: 'clock_stepped_back', ...step },
+          'the clock went backwards; the broker carries on',
+        ),
+      ),
       ...(opts.challengeTtlMs !== undefined ? { challengeTtlMs: opts.challengeTtlMs } : {}),
       ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
       onAuditFailure: (err) => logger.error({ event: 'audit_failed', err }, 'a refusal could not be audited'),
