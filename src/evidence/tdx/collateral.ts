@@ -1,0 +1,122 @@
+import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { ChainInvalid, CollateralUnavailable, MalformedEvidence, SignatureInvalid } from '../../errors.js';
+import {
+  parseTdQeIdentity,
+  parseTdxTcbInfo,
+  type TdQeIdentity,
+  type TdxTcbInfo,
+} from '../../formats/tdx/collateral-json.js';
+import { type AmdCrl, parseCrl } from '../snp/crl.js';
+import { checkWindow, type IntelChain, verifyIntelChain } from './chain.js';
+
+/**
+ * TDX collateral as Intel PCS v4 serves it, in the shape an offline directory holds it
+ * (shared/vectors/tdx/<case>/): each signed JSON body as its exact bytes, its signature (P-256 r||s) and
+ * the issuer chain from the response header (TCB Signing, then Root CA), and the two CRLs as DER.
+ */
+export interface SignedCollateral {
+  /** The exact bytes Intel signed: the `tcbInfo` / `enclaveIdentity` value. */
+  readonly body: Uint8Array;
+  /** 64 bytes, r||s big-endian. */
+  readonly signature: Uint8Array;
+  /** DER certificates, signer first, root last (the TCB-Info-Issuer-Chain header). */
+  readonly issuerChain: readonly Uint8Array[];
+}
+
+export interface TdxCollateral {
+  readonly tcbInfo: SignedCollateral;
+  readonly qeIdentity: SignedCollateral;
+  /** PCK CRL (DER) of the CA that issued the PCK (ca=platform or processor); needed unless revocation is off. */
+  readonly pckCrl?: Uint8Array;
+  /** Intel SGX Root CA CRL (DER); needed unless revocation is off. */
+  readonly rootCaCrl?: Uint8Array;
+}
+
+/** Collateral after its signatures were checked (dates are checked at each use). */
+export interface VerifiedCollateral {
+  readonly tcbInfo: TdxTcbInfo;
+  readonly qeIdentity: TdQeIdentity;
+  readonly tcbSigning: IntelChain;
+  readonly qeSigning: IntelChain;
+  readonly pckCrl?: AmdCrl;
+  readonly rootCaCrl?: AmdCrl;
+}
+
+function verifyBody(c: SignedCollateral, key: KeyObject, what: string): void {
+  if (!(c.signature instanceof Uint8Array) || c.signature.length !== 64)
+    throw new MalformedEvidence(`tdx.${what}.signature`, `${what} signature is not 64 bytes`);
+  let ok = false;
+  try {
+    ok = cryptoVerify('sha256', c.body, { key, dsaEncoding: 'ieee-p1363' }, c.signature);
+  } catch {
+    ok = false;
+  }
+  // Spec step (PCS API v4): the signature covers the body's exact bytes, not a re-serialisation.
+  if (!ok) throw new SignatureInvalid(`tdx.${what}.signature`, `${what} signature does not verify`);
+}
+
+/** A digest naming one collateral set, for caching its verification. */
+export function collateralDigest(c: TdxCollateral): string {
+  const h = createHash('sha256');
+  for (const s of [c.tcbInfo, c.qeIdentity]) {
+    for (const part of [s.body, s.signature, ...s.issuerChain]) h.update(String(part.length)).update(part);
+  }
+  for (const crl of [c.pckCrl, c.rootCaCrl])
+    h.update(crl ? String(crl.length) : '-').update(crl ?? new Uint8Array(0));
+  return h.digest('hex');
+}
+
+function requireSigned(c: SignedCollateral | undefined, what: string): SignedCollateral {
+  if (!c || !(c.body instanceof Uint8Array) || !Array.isArray(c.issuerChain) || c.issuerChain.length < 2)
+    throw new CollateralUnavailable(
+      `tdx.collateral.${what}_missing`,
+      `${what} (body, signature, issuer chain) is missing`,
+    );
+  return c;
+}
+
+/**
+ * Verifies collateral signatures: each body by the leaf of its issuer chain, each chain to a trusted root;
+ * the CRLs are parsed (checked against their issuers where used). Throws CollateralUnavailable
+ * `tdx.collateral.*_missing`, ChainInvalid `tdx.chain.*`, SignatureInvalid `tdx.tcb_info.signature` /
+ * `tdx.qe_identity.signature`, MalformedEvidence `tdx.tcb_info.json` / `tdx.qe_identity.json` / `snp.crl.*`.
+ */
+export function verifyCollateralSignatures(
+  c: TdxCollateral,
+  trustedRoots: readonly string[],
+): VerifiedCollateral {
+  const ti = requireSigned(c?.tcbInfo, 'tcb_info');
+  const qi = requireSigned(c?.qeIdentity, 'qe_identity');
+  const tcbSigning = verifyIntelChain(ti.issuerChain, trustedRoots, 'tcb_signing');
+  const qeSigning = verifyIntelChain(qi.issuerChain, trustedRoots, 'tcb_signing');
+  verifyBody(ti, tcbSigning.leafKey, 'tcb_info');
+  verifyBody(qi, qeSigning.leafKey, 'qe_identity');
+  return {
+    tcbInfo: parseTdxTcbInfo(ti.body),
+    qeIdentity: parseTdQeIdentity(qi.body),
+    tcbSigning,
+    qeSigning,
+    ...(c.pckCrl ? { pckCrl: parseCrl(c.pckCrl) } : {}),
+    ...(c.rootCaCrl ? { rootCaCrl: parseCrl(c.rootCaCrl) } : {}),
+  };
+}
+
+/**
+ * Checks the dates of verified collateral at `now`: both signing chains valid, and each body current
+ * (issueDate <= now <= nextUpdate: Intel's validity window for TCB Info and QE Identity). Throws
+ * ChainInvalid `tdx.chain.expired`, `tdx.tcb_info.expired`, `tdx.qe_identity.expired`.
+ */
+export function checkCollateralDates(v: VerifiedCollateral, now: Date): void {
+  checkWindow(v.tcbSigning, now, 'TCB Info signing');
+  checkWindow(v.qeSigning, now, 'QE Identity signing');
+  for (const [what, body] of [
+    ['tcb_info', v.tcbInfo],
+    ['qe_identity', v.qeIdentity],
+  ] as const) {
+    if (now < body.issueDate || now > body.nextUpdate)
+      throw new ChainInvalid(
+        `tdx.${what}.expired`,
+        `${what} is valid ${body.issueDate.toISOString()}..${body.nextUpdate.toISOString()}, not at ${now.toISOString()}`,
+      );
+  }
+}
