@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { encodeAttestationRequest, parseAttestationResponse } from '../formats/aproxy/attestation.js';
 import { encodeCommitRequest, parseCommitResponse } from '../formats/aproxy/commit.js';
+import { type Dialect, isDialect } from '../formats/aproxy/dialect.js';
 import { isErrorReply } from '../formats/aproxy/error-reply.js';
 import { encodeNegotiationRequest, parseNegotiationResponse } from '../formats/aproxy/negotiation.js';
 import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
@@ -29,7 +30,9 @@ import {
 import { unwrapSecret } from '../native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
 import { zeroize } from '../util/zeroize.js';
+import { bootProposalGuest } from './boot-proposal.js';
 import { GuestChannel } from './channel.js';
+import { firstReply } from './dialects.js';
 import type { ReportProvider } from './report-provider.js';
 import { GuestSession } from './session.js';
 import {
@@ -59,6 +62,14 @@ export interface BootGuestOptions {
   readonly initialState?: Uint8Array;
   /** Deadline for connecting and for each reply (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * The message dialect (docs/protocol.md "Dialects"): `main` (default; svsm main, and Vouchsafe's 0.2.0),
+   * `pr1122` or `pr1203` (COCONUT's two open proposals, which speak 0.1.0: no version other than 0.1.0 and
+   * no pinned broker key with them).
+   */
+  readonly dialect?: Dialect;
+  /** `pr1203` only: the spelling of the SNP evidence posted to the KBS (default `snp-report`). */
+  readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
 }
 
 export interface BootResult {
@@ -128,6 +139,14 @@ export function stateDigestOf(sealed: Uint8Array): Uint8Array {
  * `guest.state_key_missing` (the reply does not carry the key the state is sealed under).
  */
 export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
+  const dialect = opts.dialect ?? 'main';
+  if (dialect !== 'main') {
+    if ((opts.version ?? '0.1.0') !== '0.1.0' || opts.brokerPublicKey !== undefined) {
+      throw new InvalidArgument('guest.dialect', `${dialect} speaks 0.1.0 only, with no pinned broker key`);
+    }
+    if (!isDialect(dialect)) throw new InvalidArgument('guest.dialect', 'unknown dialect');
+    return bootProposalGuest(opts, dialect);
+  }
   const version = opts.version ?? '0.2.0';
   if (opts.brokerPublicKey !== undefined && version !== '0.2.0') {
     throw new InvalidArgument('guest.pin_requires_0_2_0', 'pinning the broker key needs protocol 0.2.0');
@@ -194,7 +213,9 @@ async function attemptBoot(
   let openKey: Buffer | undefined;
   try {
     await ch.send(encodeNegotiationRequest({ version: VERSION_TUPLES[version], tee: 'snp' }));
-    const neg = throwIfError(parseNegotiationResponse(await ch.receive(timeoutMs), version));
+    const neg = throwIfError(
+      firstReply(await ch.receive(timeoutMs), 'main', (b) => parseNegotiationResponse(b, version)),
+    );
     checkParams(neg.params, version);
 
     const keys = await generateP521KeyPair();

@@ -1,4 +1,6 @@
 import type { AttestationError } from '../errors.js';
+import type { Dialect } from '../formats/aproxy/dialect.js';
+import type { DialectBinding } from '../formats/aproxy/dialect-binding.js';
 import type {
   AesGcmData,
   AttestationToken,
@@ -46,6 +48,12 @@ export interface BackendContext {
 export interface NegotiateInput {
   readonly tee: 'snp';
   readonly version: ProtocolVersion;
+  /**
+   * The listener's dialect (docs/protocol.md "Dialects"); undefined means `main`. A `pr1122` guest is told
+   * a hash algorithm and payload format instead of params, so the result's `binding` (or params exactly
+   * `[EcPublicKeyBytes, Challenge]`, i.e. SHA-512 RawBinary) must be expressible in it.
+   */
+  readonly dialect?: Dialect;
 }
 
 export interface NegotiateResult {
@@ -55,6 +63,11 @@ export interface NegotiateResult {
    * that wants rollback protection also lists `StateCounter` (the guest library requires it in 0.2.0).
    */
   readonly params: readonly NegotiationParam[];
+  /**
+   * For a `pr1122` guest only: the binding the backend checks, when it is not SHA-512 over the params
+   * (e.g. Trustee's SHA-384 JwsJson). Undefined: the params say it.
+   */
+  readonly binding?: DialectBinding;
 }
 
 export interface AttestInput {

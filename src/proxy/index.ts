@@ -1,6 +1,11 @@
 export type { AdmissionRefusal } from './admission.js';
 export type * from './backend.js';
 export {
+  type ForwardOutcome,
+  MAX_FORWARDS,
+  type ProxyForwarder,
+} from './forward-session.js';
+export {
   type ChannelAddress,
   formatChannelAddress,
   parseChannelAddress,

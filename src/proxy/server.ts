@@ -4,9 +4,11 @@ import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { InvalidArgument } from '../errors.js';
+import { type Dialect, isDialect } from '../formats/aproxy/dialect.js';
 import { Admission, type AdmissionKey } from './admission.js';
 import type { ProxyBackend } from './backend.js';
 import { BufferBudget } from './buffer-budget.js';
+import type { ProxyForwarder } from './forward-session.js';
 import {
   type ChannelAddress,
   formatChannelAddress,
@@ -51,6 +53,14 @@ export interface ProxyOptions {
    * e.g. one unix socket per VM, each its own peer for maxSessionsPerListener.
    */
   readonly listen: string | readonly string[];
+  /**
+   * The message dialect of each listener (docs/protocol.md "Dialects"): one for all, or one per `listen`
+   * address in the same order (default `main`). The guests' opening message is the same in all three, so
+   * the operator names it.
+   */
+  readonly dialect?: Dialect | readonly Dialect[];
+  /** Where `pr1203` listeners forward (required when one is configured). */
+  readonly forwarder?: ProxyForwarder;
   readonly backend: ProxyBackend;
   readonly logger: Logger;
   readonly timeouts?: Partial<ProxyTimeouts>;
@@ -99,6 +109,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const listens = typeof opts.listen === 'string' ? [opts.listen] : [...opts.listen];
   if (listens.length === 0) throw new InvalidArgument('proxy.address', 'no listen address');
   const addrs = listens.map(parseChannelAddress);
+  const dialects = resolveDialects(opts.dialect, listens.length);
+  if (dialects.includes('pr1203') && !opts.forwarder) {
+    throw new InvalidArgument('proxy.dialect', 'a pr1203 listener needs a forwarder');
+  }
   const timeouts: ProxyTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   for (const [k, v] of Object.entries(timeouts)) {
     if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgument('proxy.timeouts', `${k} must be > 0 ms`);
@@ -122,7 +136,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     queueWaitMs: limits.queueWaitMs,
   });
 
-  const accept = (listener: string, socket: Socket) => {
+  const accept = (listener: string, dialect: Dialect, socket: Socket) => {
     const sessionId = randomBytes(8).toString('hex');
     const peer = socket.remoteAddress ? `tcp:${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     const slog = log.child({ session: sessionId, peer, ...(addrs.length > 1 ? { listener } : {}) });
@@ -148,6 +162,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           peer,
           closing: closing.signal,
           budget,
+          dialect,
+          ...(opts.forwarder ? { forwarder: opts.forwarder } : {}),
         })
           .then((outcome) => {
             count(outcome);
@@ -186,7 +202,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const servers: Server[] = [];
   const bound: string[] = [];
   try {
-    for (const addr of addrs) {
+    for (const [i, addr] of addrs.entries()) {
       // pauseOnConnect: a connection that waits for a slot is not read, so it costs no buffer memory.
       const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: true });
       server.on('error', (e) => log.error({ event: 'listener_error', error: e.message }, 'listener error'));
@@ -199,8 +215,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       servers.push(server);
       const name = boundAddress(server, addr);
       bound.push(name);
-      server.on('connection', (socket: Socket) => accept(name, socket));
-      log.info({ event: 'listening', address: name }, 'attestation proxy listening');
+      const dialect = dialects[i]!;
+      server.on('connection', (socket: Socket) => accept(name, dialect, socket));
+      log.info({ event: 'listening', address: name, dialect }, 'attestation proxy listening');
     }
   } catch (e) {
     for (const [i, server] of servers.entries()) {
@@ -305,4 +322,17 @@ function boundAddress(server: Server, addr: ChannelAddress): string {
   const a = server.address();
   if (a && typeof a === 'object') return formatChannelAddress({ kind: 'tcp', host: a.address, port: a.port });
   return formatChannelAddress(addr);
+}
+
+/** One dialect per listener. Throws InvalidArgument `proxy.dialect`. */
+function resolveDialects(d: Dialect | readonly Dialect[] | undefined, n: number): Dialect[] {
+  const list = d === undefined ? ['main'] : typeof d === 'string' ? [d] : [...d];
+  if (list.length !== 1 && list.length !== n) {
+    throw new InvalidArgument('proxy.dialect', 'give one dialect, or one per listen address');
+  }
+  for (const x of list) {
+    if (!isDialect(x))
+      throw new InvalidArgument('proxy.dialect', `unknown dialect ${String(x).slice(0, 32)}`);
+  }
+  return list.length === n ? (list as Dialect[]) : Array<Dialect>(n).fill(list[0] as Dialect);
 }

@@ -3,10 +3,13 @@ import type { Logger } from 'pino';
 import { ErrorCode, isAttestationError } from '../errors.js';
 import { encodeAttestationResponse, parseAttestationRequest } from '../formats/aproxy/attestation.js';
 import { encodeCommitResponse, parseCommitRequest } from '../formats/aproxy/commit.js';
+import { type Dialect, sniffDialect } from '../formats/aproxy/dialect.js';
+import { type DialectBinding, RAW_SHA512 } from '../formats/aproxy/dialect-binding.js';
 import { encodeErrorReply } from '../formats/aproxy/error-reply.js';
 import { expectArray, JsonNumber, parseJson } from '../formats/aproxy/json.js';
 import { encodeLeaseResponse, parseOpeningMessage } from '../formats/aproxy/lease.js';
 import { encodeNegotiationResponse } from '../formats/aproxy/negotiation.js';
+import { encodeNegotiationResponse1122, parseAttestationRequest1122 } from '../formats/aproxy/pr1122.js';
 import type {
   LeaseRequest,
   NegotiationRequest,
@@ -17,6 +20,7 @@ import { versionFromTuple } from '../formats/aproxy/types.js';
 import { ctEqual } from '../util/bytes.js';
 import type { BackendContext, ProxyBackend } from './backend.js';
 import { type BufferBudget, BufferBudgetExceeded } from './buffer-budget.js';
+import { type ProxyForwarder, serveForwarding } from './forward-session.js';
 import { FramedSocket, PeerClosed, ReadTimeout } from './framed-socket.js';
 import {
   BackendTimeout,
@@ -61,7 +65,9 @@ export type SessionOutcome =
   | 'timeout'
   | 'peer_closed'
   /** Closed because the proxy's shared receive budget was spent (`proxy.buffer_budget`). */
-  | 'overloaded';
+  | 'overloaded'
+  /** The guest spoke another dialect than its listener's (`proxy.dialect.mismatch`). */
+  | 'dialect_mismatch';
 
 export interface SessionOptions {
   readonly backend: ProxyBackend;
@@ -73,6 +79,10 @@ export interface SessionOptions {
   readonly closing: AbortSignal;
   /** The proxy-wide receive budget this session's buffered bytes are charged to. */
   readonly budget?: BufferBudget;
+  /** The listener's dialect (default `main`; docs/protocol.md "Dialects"). */
+  readonly dialect?: Dialect;
+  /** Required for a `pr1203` listener: where its ProxyRequests go. */
+  readonly forwarder?: ProxyForwarder;
 }
 
 /**
@@ -118,6 +128,7 @@ interface Session {
 
 /** After negotiation: the version spoken and the challenge the backend issued. */
 interface Negotiated extends Session {
+  readonly dialect: Dialect;
   readonly version: ProtocolVersion;
   readonly negotiation: NegotiationResponse;
 }
@@ -164,12 +175,57 @@ async function onOpening(s: Session): Promise<Next> {
     throw e;
   }
   const opened = opening;
+  const dialect = o.dialect ?? 'main';
+  if (dialect !== 'main') return { run: () => onProposalOpening(s, dialect, opened) };
   if (opened.kind === 'lease') return { run: () => onLease(s, opened.request) };
-  return { run: () => onNegotiation(s, opened.request) };
+  return { run: () => onNegotiation(s, opened.request, 'main') };
+}
+
+/**
+ * The opening on a listener of one of the proposals (svsm PR #1122, PR #1203): both send main's
+ * NegotiationRequest with version [0,1,0] and drop any other version, as their aproxy does; neither has an
+ * error message, so every refusal here closes the connection.
+ */
+async function onProposalOpening(
+  s: Session,
+  dialect: 'pr1122' | 'pr1203',
+  opened: ReturnType<typeof parseOpeningMessage>,
+): Promise<Next> {
+  const { log, o } = s;
+  if (opened.kind === 'lease') {
+    log.info(
+      {
+        event: 'refused',
+        reason: 'proxy.dialect.mismatch',
+        listener_dialect: dialect,
+        guest_dialect: 'main',
+      },
+      'a 0.2.0 lease request on a listener of another dialect',
+    );
+    return done('dialect_mismatch');
+  }
+  const { version, tee } = opened.request;
+  if (versionFromTuple(version) !== '0.1.0' || tee !== 'snp') {
+    log.info({ event: 'unsupported_version', version: version.join('.'), tee, dialect }, 'not served');
+    return done('unsupported');
+  }
+  if (dialect === 'pr1122') return { run: () => onNegotiation(s, opened.request, 'pr1122') };
+  const forwarder = o.forwarder;
+  if (!forwarder) {
+    log.error({ event: 'backend_failed', reason: 'proxy.forward.unconfigured' }, 'no forwarder for pr1203');
+    return done('backend_error');
+  }
+  log.info({ event: 'negotiate', version: '0.1.0', tee, dialect }, 'config request');
+  const outcome = await serveForwarding(s.io, forwarder, o.timeouts.readMs, log, (fn) => callBackend(o, fn));
+  return done(outcome);
 }
 
 /** NegotiationRequest -> the backend's challenge and parameters -> NegotiationResponse. */
-async function onNegotiation(s: Session, request: NegotiationRequest): Promise<Next> {
+async function onNegotiation(
+  s: Session,
+  request: NegotiationRequest,
+  dialect: 'main' | 'pr1122',
+): Promise<Next> {
   const { io, o, log } = s;
   const version = versionFromTuple(request.version);
   const tee = request.tee;
@@ -193,8 +249,13 @@ async function onNegotiation(s: Session, request: NegotiationRequest): Promise<N
   let negotiation: NegotiationResponse;
   let negotiationBytes: Uint8Array;
   try {
-    negotiation = await callBackend(o, (ctx) => o.backend.negotiate({ tee: 'snp', version }, ctx));
-    negotiationBytes = encodeNegotiationResponse(negotiation, version);
+    negotiation = await callBackend(o, (ctx) =>
+      o.backend.negotiate({ tee: 'snp', version, ...(dialect === 'main' ? {} : { dialect }) }, ctx),
+    );
+    negotiationBytes =
+      dialect === 'pr1122'
+        ? encodeNegotiationResponse1122({ challenge: negotiation.challenge, ...bindingFor1122(negotiation) })
+        : encodeNegotiationResponse(negotiation, version);
   } catch (e) {
     const r = backendFailure(e);
     if (version === '0.1.0') {
@@ -204,20 +265,39 @@ async function onNegotiation(s: Session, request: NegotiationRequest): Promise<N
     return done(await refuse(s, version, r));
   }
   await io.write(negotiationBytes);
-  const negotiated: Negotiated = { ...s, version, negotiation };
+  const negotiated: Negotiated = { ...s, version, negotiation, dialect };
   return { run: () => onAttestation(negotiated) };
 }
 
 /** AttestationRequest -> the backend's decision -> AttestationResponse (the released secret, or a refusal). */
 async function onAttestation(s: Negotiated): Promise<Next> {
-  const { io, o, log, version, negotiation } = s;
+  const { io, o, log, version, negotiation, dialect } = s;
   const reqBytes = await io.read(o.timeouts.readMs);
-  if (reqBytes === undefined) return done('peer_closed');
+  if (reqBytes === undefined) {
+    // A guest of another dialect cannot read our reply and hangs up here: say so in the log.
+    if (version === '0.1.0')
+      log.info({ event: 'closed_after_negotiation', dialect }, 'guest left after negotiation');
+    return done('peer_closed');
+  }
   let req: ReturnType<typeof parseAttestationRequest>;
   try {
-    req = parseAttestationRequest(reqBytes, version);
+    req =
+      dialect === 'pr1122'
+        ? parseAttestationRequest1122(reqBytes)
+        : parseAttestationRequest(reqBytes, version);
   } catch (e) {
     if (!isAttestationError(e)) throw e;
+    const seen = version === '0.1.0' ? sniffDialect(reqBytes) : undefined;
+    if (seen !== undefined && seen !== dialect) {
+      return done(
+        await failAttestation(s, {
+          code: ErrorCode.NotSupported,
+          reason: 'proxy.dialect.mismatch',
+          message: `this listener speaks ${dialect}; the guest sent a ${seen} message`,
+          outcome: 'dialect_mismatch',
+        }),
+      );
+    }
     return done(await failAttestation(s, refusalOf(e, 'malformed')));
   }
   if (req.tee !== 'snp') {
@@ -365,6 +445,17 @@ async function onLease(s: Session, req: LeaseRequest): Promise<Next> {
   const outcome: SessionOutcome = req.op === 'heartbeat' ? 'renewed' : 'ended';
   log.info({ event: outcome }, req.op === 'heartbeat' ? 'lease renewed' : 'boot ended');
   return drainThen(s, outcome);
+}
+
+/**
+ * What a PR #1122 guest is told to bind: the backend's own binding, or its params when they are exactly
+ * svsm main's KBS order (SHA-512 RawBinary). Anything else cannot be said in PR #1122's vocabulary.
+ */
+function bindingFor1122(n: { params: readonly string[]; binding?: DialectBinding }): DialectBinding {
+  if (n.binding) return n.binding;
+  if (n.params.length === 2 && n.params[0] === 'EcPublicKeyBytes' && n.params[1] === 'Challenge')
+    return RAW_SHA512;
+  throw new TypeError('backend params cannot be expressed as a PR #1122 hash_algo/payload_format');
 }
 
 /** Logs a refusal and, for 0.2.0, sends it as an ErrorReply (0.1.0 has no error message: the caller drops). */

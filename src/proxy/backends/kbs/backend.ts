@@ -1,12 +1,7 @@
 import { ErrorCode, InvalidArgument, MalformedEvidence, NotSupported, Unavailable } from '../../../errors.js';
 import { decodeBase64Std, encodeBase64Std, encodeBase64Url } from '../../../formats/aproxy/base64.js';
-import {
-  type AesGcmData,
-  GCM_IV_SIZE,
-  GCM_TAG_SIZE,
-  P521_COORD_SIZE,
-  WRAPPED_CEK_SIZE,
-} from '../../../formats/aproxy/types.js';
+import { type DialectBinding, RAW_SHA512 } from '../../../formats/aproxy/dialect-binding.js';
+import { jweToAesGcm } from '../../../formats/aproxy/kbs-jwe.js';
 import { createHttpClient, type HttpClient } from '../../../util/http-client.js';
 import type {
   AttestationResult,
@@ -20,6 +15,9 @@ import type {
   RefusalError,
 } from '../../backend.js';
 import { CookieJar } from './cookie-jar.js';
+
+/** Moved to src/formats/aproxy/kbs-jwe.ts (the guest library opens the same JWE); re-exported here. */
+export { jweToAesGcm };
 
 /** COCONUT aproxy's KBS protocol version (tools/aproxy/src/backend/kbs.rs `KBS_API_VERSION`). */
 export const APROXY_KBS_VERSION = '0.4.0';
@@ -36,6 +34,12 @@ export interface KbsProxyBackendOptions {
    * default) or `attestation_report` (`{"attestation_report","cert_chain"}`, svsm PR #1122).
    */
   readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
+  /**
+   * The REPORT_DATA binding the KBS checks (default SHA-512 RawBinary, svsm main's). Trustee's SHA-384
+   * JwsJson (svsm PR #1122 `--protocol kbs-trustee`) can only be told to `pr1122` guests; others are
+   * refused at negotiation (NotSupported `proxy_kbs.binding`).
+   */
+  readonly binding?: DialectBinding;
   /** Replaces the node:http(s) transport (tests, custom transports); not with `ca`. */
   readonly fetch?: typeof globalThis.fetch;
   /** PEM CA certificate(s) an https KBS must chain to (default: the system CAs). */
@@ -66,63 +70,9 @@ export const KBS_UNAVAILABLE = {
 
 const RESOURCE_PATH =
   /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const B64URL = /^[A-Za-z0-9_-]*$/;
 
 const isObject = (v: unknown): v is { [k: string]: unknown } =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function b64url(v: unknown, field: string, size?: number): Uint8Array {
-  if (typeof v !== 'string' || !B64URL.test(v) || v.length % 4 === 1) {
-    throw new MalformedEvidence('proxy_kbs.jwe', `${field}: not base64url`);
-  }
-  const b = new Uint8Array(Buffer.from(v, 'base64url'));
-  if (size !== undefined && b.length !== size) {
-    throw new MalformedEvidence('proxy_kbs.jwe', `${field}: expected ${size} bytes, got ${b.length}`);
-  }
-  return b;
-}
-
-/**
- * Maps a KBS resource response (flattened JWE, kbs_types `Response`) to the aproxy fields the SVSM decrypts
- * with (libaproxy `AesGcmData` + `secret`), as aproxy's `unwrap_epk` + `generate_aad` do. Only what the
- * SVSM can open is accepted: `alg` ECDH-ES+A256KW, `enc` A256GCM, a P-521 `epk`, no JWE `aad` member.
- * The AAD is the `protected` member as received (RFC 7516 §5.1 step 14); aproxy re-serializes the parsed
- * header instead, which gives the same bytes for a header in kbs_types order (Trustee's and ours) and
- * breaks for any other order. Throws MalformedEvidence `proxy_kbs.jwe`, NotSupported `proxy_kbs.jwe_alg`.
- */
-export function jweToAesGcm(resp: unknown): { decryption: AesGcmData; ciphertext: Uint8Array } {
-  if (!isObject(resp)) throw new MalformedEvidence('proxy_kbs.jwe', 'resource response is not a JSON object');
-  if (resp.aad !== undefined && resp.aad !== null) {
-    throw new NotSupported('proxy_kbs.jwe_alg', 'a JWE with an aad member cannot be opened by the SVSM');
-  }
-  const prot = resp.protected;
-  if (typeof prot !== 'string' || !B64URL.test(prot) || prot.length === 0) {
-    throw new MalformedEvidence('proxy_kbs.jwe', 'protected: not base64url');
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(prot, 'base64url').toString('utf8'));
-  } catch (cause) {
-    throw new MalformedEvidence('proxy_kbs.jwe', 'protected header is not JSON', { cause });
-  }
-  if (!isObject(header) || header.alg !== 'ECDH-ES+A256KW' || header.enc !== 'A256GCM') {
-    throw new NotSupported('proxy_kbs.jwe_alg', 'the SVSM opens only ECDH-ES+A256KW with A256GCM');
-  }
-  const epk = header.epk;
-  if (!isObject(epk) || epk.kty !== 'EC' || epk.crv !== 'P-521') {
-    throw new NotSupported('proxy_kbs.jwe_alg', 'the SVSM opens only a P-521 epk');
-  }
-  return {
-    decryption: {
-      epk: { x: b64url(epk.x, 'epk.x', P521_COORD_SIZE), y: b64url(epk.y, 'epk.y', P521_COORD_SIZE) },
-      wrappedCek: b64url(resp.encrypted_key, 'encrypted_key', WRAPPED_CEK_SIZE),
-      aad: new Uint8Array(Buffer.from(prot, 'ascii')),
-      iv: b64url(resp.iv, 'iv', GCM_IV_SIZE),
-      tag: b64url(resp.tag, 'tag', GCM_TAG_SIZE),
-    },
-    ciphertext: b64url(resp.ciphertext, 'ciphertext'),
-  };
-}
 
 /**
  * The proxy's KBS backend: talks the Trustee KBS protocol (RCAR) to any KBS, exactly as COCONUT aproxy's
@@ -144,6 +94,7 @@ export class KbsProxyBackend implements ProxyBackend {
   private readonly http: HttpClient;
   private readonly resourcePath: string;
   private readonly spelling: 'snp-report' | 'attestation_report';
+  private readonly binding: DialectBinding;
   private readonly ttlMs: number;
   private readonly now: () => number;
   private readonly sessions = new Map<string, KbsSession>();
@@ -168,6 +119,7 @@ export class KbsProxyBackend implements ProxyBackend {
       throw new InvalidArgument('proxy_kbs.config', 'resourcePath must be repository/type/tag');
     }
     this.spelling = o.evidenceSpelling ?? 'snp-report';
+    this.binding = o.binding ?? RAW_SHA512;
     this.ttlMs = o.sessionTtlMs ?? 120_000;
     this.now = o.now ?? Date.now;
   }
@@ -180,6 +132,13 @@ export class KbsProxyBackend implements ProxyBackend {
   async negotiate(req: NegotiateInput, ctx: BackendContext): Promise<NegotiateResult> {
     if (req.version !== '0.1.0') {
       throw new NotSupported('proxy_kbs.version', 'the KBS backend serves aproxy protocol 0.1.0 only');
+    }
+    const raw = this.binding.payloadFormat === 'RawBinary' && this.binding.hashAlgo === 'sha512';
+    if (!raw && req.dialect !== 'pr1122') {
+      throw new NotSupported(
+        'proxy_kbs.binding',
+        'this KBS binding can be told to svsm PR #1122 guests only',
+      );
     }
     this.sweep();
     const jar = new CookieJar(this.now);
@@ -203,7 +162,11 @@ export class KbsProxyBackend implements ProxyBackend {
       challenge,
       expiresAt: this.now() + this.ttlMs,
     });
-    return { challenge, params: ['EcPublicKeyBytes', 'Challenge'] };
+    return {
+      challenge,
+      params: ['EcPublicKeyBytes', 'Challenge'],
+      ...(raw ? {} : { binding: this.binding }),
+    };
   }
 
   async attest(req: AttestInput, ctx: BackendContext): Promise<AttestationResult> {

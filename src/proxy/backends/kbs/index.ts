@@ -4,3 +4,4 @@
  */
 export * from './backend.js';
 export * from './cookie-jar.js';
+export * from './forwarder.js';
