@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runCliSync } from '../cli/run-cli.js';
 import { needsVectors, readVector, readVectorText, vectorPath } from '../helpers/vectors.js';
 import { hex } from './assert.js';
 
-const harness = join(dirname(fileURLToPath(import.meta.url)), 'cli-harness.ts');
-
 function cli(...args: string[]): { status: number | null; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', harness, 'c509', ...args], {
-    encoding: 'buffer',
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+  const r = runCliSync(['c509', ...args]);
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 const P256 = '3.3-weierstrass-ec-secp256r1';

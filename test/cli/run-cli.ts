@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
       },
     );
   });
+}
+
+/** Runs `vouchsafe ARGS` synchronously; stdout as bytes (C509 output is binary). */
+export function runCliSync(args: string[]): { code: number | null; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [VOUCHSAFE_BIN, ...args], {
+    encoding: 'buffer',
+    maxBuffer: 16 << 20,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 
 export interface Daemon {

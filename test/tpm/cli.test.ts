@@ -5,20 +5,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runCliSync } from '../cli/run-cli.js';
 import { needsVectors, readVectorJson, vectorPath } from '../helpers/vectors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const driver = join(here, 'cli-driver.ts');
 const Q = (f: string) => vectorPath('tpm', 'gce-go-tpm-tools', 'extracted-cos85-nonce9009', f);
 const CA_DIR = vectorPath('tpm', 'gce-go-tpm-tools', 'ca-certs');
 const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-cli-tpm-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', driver, 'verify', 'tpm', ...args], {
-    encoding: 'utf8',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runCliSync(['verify', 'tpm', ...args]);
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 const base = (bank: string, extra: string[] = []) => [
