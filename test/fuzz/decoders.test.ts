@@ -50,6 +50,12 @@ import {
   parseCommitRequest,
   parseCommitResponse,
 } from '../../src/formats/aproxy/commit.js';
+import {
+  JWS_SHA384,
+  parseHashAlgo,
+  parsePayloadFormat,
+  RAW_SHA512,
+} from '../../src/formats/aproxy/dialect-binding.js';
 import { encodeErrorReply, parseErrorReply } from '../../src/formats/aproxy/error-reply.js';
 import {
   parseCounter,
@@ -75,6 +81,21 @@ import {
   parseNegotiationResponse,
   parseTee,
 } from '../../src/formats/aproxy/negotiation.js';
+import {
+  encodeAttestationRequest1122,
+  encodeNegotiationResponse1122,
+  parseAttestationRequest1122,
+  parseNegotiationResponse1122,
+} from '../../src/formats/aproxy/pr1122.js';
+import {
+  encodeConfigResponse,
+  encodeProxyRequest,
+  encodeProxyResponse,
+  parseConfigResponse,
+  parseProxyRequest,
+  parseProxyResponse,
+  stringifyJsonValue,
+} from '../../src/formats/aproxy/pr1203.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import { parseDer as parseC509Der } from '../../src/formats/c509/der-input.js';
 import { parseX509Extensions } from '../../src/formats/c509/extensions.js';
@@ -936,6 +957,79 @@ const ROWS: readonly Row[] = [
     kind: 'bytes',
     seeds: () => [A(corpus).commitReq],
     run: parseCommitRequest,
+  },
+  // svsm PR #1122 and PR #1203 messages (docs/protocol.md "Dialects"), seeded from their encoders.
+  {
+    fn: 'src/formats/aproxy/pr1122.ts#parseNegotiationResponse1122',
+    kind: 'bytes',
+    seeds: () => [
+      encodeNegotiationResponse1122({ challenge: new Uint8Array(32).fill(7), ...JWS_SHA384 }),
+      encodeNegotiationResponse1122({ challenge: new Uint8Array(64).fill(1), ...RAW_SHA512 }),
+    ],
+    run: parseNegotiationResponse1122,
+  },
+  {
+    fn: 'src/formats/aproxy/pr1122.ts#parseAttestationRequest1122',
+    kind: 'bytes',
+    seeds: () => [
+      encodeAttestationRequest1122({
+        tee: 'snp',
+        evidence: { report: new Uint8Array(1184).fill(3), certsBuf: new Uint8Array(40) },
+        challenge: new Uint8Array(32).fill(9),
+        key: { x: new Uint8Array(66).fill(1), y: new Uint8Array(66).fill(2) },
+      }),
+    ],
+    run: parseAttestationRequest1122,
+  },
+  {
+    fn: 'src/formats/aproxy/pr1203.ts#parseConfigResponse',
+    kind: 'bytes',
+    seeds: () => [
+      encodeConfigResponse({
+        ...JWS_SHA384,
+        authEndpoint: '/kbs/v0/auth',
+        attestEndpoint: '/kbs/v0/attest',
+        resourceEndpoint: '/kbs/v0/resource/default/sample/test',
+      }),
+    ],
+    run: parseConfigResponse,
+  },
+  {
+    fn: 'src/formats/aproxy/pr1203.ts#parseProxyRequest',
+    kind: 'bytes',
+    seeds: () => [
+      encodeProxyRequest({
+        endpoint: '/kbs/v0/attest',
+        method: 'POST',
+        body: { 'init-data': null, 'runtime-data': { nonce: 'AAAA', 'tee-pubkey': { kty: 'EC', x: 'a' } } },
+      }),
+      encodeProxyRequest({ endpoint: '/kbs/v0/resource/default/sample/test', method: 'GET', body: null }),
+    ],
+    run: (b) => {
+      const r = parseProxyRequest(b);
+      stringifyJsonValue(r.body);
+    },
+  },
+  {
+    fn: 'src/formats/aproxy/pr1203.ts#parseProxyResponse',
+    kind: 'bytes',
+    seeds: () => [encodeProxyResponse({ status: 200, body: '{"nonce":"AAAA","extra-params":""}' })],
+    run: parseProxyResponse,
+  },
+  {
+    fn: 'src/formats/aproxy/dialect-binding.ts#parseHashAlgo',
+    kind: 'text',
+    seeds: () => ['Sha512', 'sha384'],
+    run: (t) => {
+      tryBoth(() => parseHashAlgo(t, 'hash_algo', 'capitalised'));
+      tryBoth(() => parseHashAlgo(t, 'hash_algo', 'lower'));
+    },
+  },
+  {
+    fn: 'src/formats/aproxy/dialect-binding.ts#parsePayloadFormat',
+    kind: 'text',
+    seeds: () => ['JwsJson', 'RawBinary'],
+    run: (t) => parsePayloadFormat(t, 'payload_format'),
   },
   {
     fn: 'src/formats/aproxy/commit.ts#parseCommitResponse',
