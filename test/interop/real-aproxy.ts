@@ -1,0 +1,70 @@
+/**
+ * Starts one of COCONUT's real aproxy builds (../shared/tools/aproxy, README there: svsm PR #1122 head
+ * 3e503918, PR #1203 head bdf46eda, built unmodified) on a unix socket in front of a KBS URL. A missing
+ * binary is a failure naming where it was looked for, never a skip.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const APROXY_DIR =
+  process.env.VOUCHSAFE_APROXY_DIR ?? resolve(import.meta.dirname, '../../../shared/tools/aproxy');
+
+export interface RealAproxy {
+  readonly socket: string;
+  /** stderr so far (the binary's own errors). */
+  stderr(): string;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export function aproxyBinary(name: 'aproxy-pr1122' | 'aproxy-pr1203'): string {
+  const path = join(APROXY_DIR, name);
+  if (!existsSync(path)) {
+    throw new Error(
+      `${name} not found at ${path}: set VOUCHSAFE_APROXY_DIR to the folder of COCONUT's aproxy builds`,
+    );
+  }
+  accessSync(path, constants.X_OK);
+  return path;
+}
+
+/** Spawns `name --url URL --protocol MODE --unix SOCKET --force` and waits until its socket accepts. */
+export async function startRealAproxy(
+  name: 'aproxy-pr1122' | 'aproxy-pr1203',
+  o: { url: string; protocol: 'kbs' | 'kbs-trustee'; socket: string },
+): Promise<RealAproxy> {
+  const bin = aproxyBinary(name);
+  const child: ChildProcess = spawn(
+    bin,
+    ['--url', o.url, '--protocol', o.protocol, '--unix', o.socket, '--force'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // The socket file appears when it binds; poll its existence, bounded by attempts, not by a clock.
+  for (let i = 0; !existsSync(o.socket); i++) {
+    if (child.exitCode !== null || i > 500) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not start: ${err.slice(0, 500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    socket: o.socket,
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
