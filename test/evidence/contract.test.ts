@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { type SnpAttestationInput, snpEvidence } from '../../src/evidence/snp/index.js';
+import { type TdxEvidenceInput, TdxVerifier, tdxEvidence } from '../../src/evidence/tdx/index.js';
 import { createTrustStore, tpmEvidence, type VerifyQuoteInput } from '../../src/evidence/tpm/index.js';
 import { TPM_ALG } from '../../src/formats/tpm/index.js';
 import { TEE_NAMES } from '../../src/policy/tees.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
 import { issueCa, issueLeaf, makeRoot, T0 } from '../tpm/test-ca.js';
@@ -120,9 +122,68 @@ const tpmCase: EvidenceCase<
   },
 };
 
+const tdxCase: EvidenceCase<
+  TdxEvidenceInput,
+  ReturnType<typeof tdxEvidence.parse>,
+  Awaited<ReturnType<typeof tdxEvidence.verify>>,
+  Parameters<typeof tdxEvidence.verify>[1]
+> = {
+  type: tdxEvidence,
+  async fixture() {
+    const platform = new SimTdxPlatform();
+    const reportData = new Uint8Array(64).fill(0x22);
+    const mrTd = new Uint8Array(48).fill(0x4d);
+    const mrConfigId = new Uint8Array(48).fill(0xc0);
+    const rtmr = (b: number) => new Uint8Array(48).fill(b);
+    const quote = platform.quote(reportData, {
+      body: { mrTd, mrConfigId, rtmrs: [rtmr(1), rtmr(2), rtmr(3), rtmr(4)] },
+    });
+    const now = new Date();
+    // A fresh verifier per fixture: no cache shared with other cases.
+    const options = {
+      collateral: platform.collateral(),
+      now,
+      trustedRoots: [platform.rootSha256],
+      verifier: new TdxVerifier(),
+    };
+    const tampered = Uint8Array.from(quote);
+    tampered[0x30 + 16 + 48 + 48 + 24]! ^= 0x01; // MRTD, inside the signed header and body
+    return {
+      input: { quote },
+      options,
+      expected: {
+        measurements: {
+          mrTd: toHex(mrTd),
+          rtmr0: toHex(rtmr(1)),
+          rtmr1: toHex(rtmr(2)),
+          rtmr2: toHex(rtmr(3)),
+          rtmr3: toHex(rtmr(4)),
+        },
+        identityField: { name: 'MRCONFIGID', value: toHex(mrConfigId) },
+        reportData: toHex(reportData),
+        debug: false,
+        evidenceDigest: sha256(quote.subarray(0, 0x30 + 584)),
+      },
+      tampered: { quote: tampered },
+      // Intel's pinned root only: the simulator's root is not it.
+      untrusted: { ...options, trustedRoots: [] },
+      expired: { ...options, now: new Date('2300-01-01T00:00:00Z') },
+      malformed: [
+        { quote: quote.subarray(0, 100) },
+        { quote: new Uint8Array(0) },
+        { quote: Uint8Array.of(3, 0, ...quote.subarray(2)) },
+      ],
+      scribble(input) {
+        input.quote.fill(0xff);
+      },
+    };
+  },
+};
+
 runEvidenceContract(snpCase);
 runEvidenceContract(tpmCase);
-const covered = new Set([snpCase.type.tee, tpmCase.type.tee]);
+runEvidenceContract(tdxCase);
+const covered = new Set([snpCase.type.tee, tpmCase.type.tee, tdxCase.type.tee]);
 
 describe('evidence contract: coverage', () => {
   it('every TEE of the release table has a contract case', () => {

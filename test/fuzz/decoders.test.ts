@@ -37,6 +37,7 @@ import { parseRetryAfter } from '../../src/collateral/kds-client.js';
 import { parseAmdCa, parseAmdLeaf } from '../../src/evidence/snp/amd-cert.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
+import { readPemChain } from '../../src/evidence/tdx/chain.js';
 import {
   encodeAttestationRequest,
   encodeAttestationResponse,
@@ -131,6 +132,9 @@ import {
   parseVtpmManifest,
   VTPM_SERVICE_GUID,
 } from '../../src/formats/svsm/index.js';
+import { parseTdQeIdentity, parseTdxTcbInfo } from '../../src/formats/tdx/collateral-json.js';
+import { parsePckSgxExtension } from '../../src/formats/tdx/pck-extension.js';
+import { parseSgxReportBody, parseTdxQuote } from '../../src/formats/tdx/quote.js';
 import {
   encodeCredentialFile,
   encodePublic,
@@ -176,6 +180,7 @@ import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-e
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
+import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { softEk } from '../ca/fixtures.js';
 import { sevEvidenceOf } from '../kbs/sev-struct.js';
 import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
@@ -525,7 +530,70 @@ const R = 'fuzz.der';
 const crlReasons = { der: R, extensions: R, duplicateExtension: R };
 const A = (c: Corpus) => c.aproxy;
 
+/** TDX seeds from the simulator (a quote of each version, its collateral), built on first use. */
+let tdxSeeds:
+  | { q4: Uint8Array; q5: Uint8Array; tcbInfo: Uint8Array; qeIdentity: Uint8Array; chain: string }
+  | undefined;
+const tdx = () => {
+  if (!tdxSeeds) {
+    const p = new SimTdxPlatform();
+    const c = p.collateral();
+    tdxSeeds = {
+      q4: p.quote(new Uint8Array(64)),
+      q5: p.quote(new Uint8Array(64), { version: 5, kind: 'td1.5' }),
+      tcbInfo: c.tcbInfo.body,
+      qeIdentity: c.qeIdentity.body,
+      chain: p.pckChainPem,
+    };
+  }
+  return tdxSeeds;
+};
+
 const ROWS: readonly Row[] = [
+  // Intel TDX quote v4/v5, QE report, PCK SGX extension, PCS collateral bodies (src/formats/tdx)
+  {
+    fn: 'src/formats/tdx/quote.ts#parseTdxQuote',
+    kind: 'bytes',
+    seeds: () => [tdx().q4, tdx().q5],
+    run: parseTdxQuote,
+  },
+  {
+    fn: 'src/formats/tdx/quote.ts#parseSgxReportBody',
+    kind: 'bytes',
+    seeds: () => [parseTdxQuote(tdx().q4).qeReport.raw],
+    run: parseSgxReportBody,
+  },
+  {
+    fn: 'src/formats/tdx/pck-extension.ts#parsePckSgxExtension',
+    kind: 'bytes',
+    seeds: () => [
+      sgxExtension({
+        componentSvns: new Array(16).fill(2),
+        pceSvn: 13,
+        pceId: new Uint8Array(2),
+        fmspc: SIM_FMSPC,
+      }).value,
+    ],
+    run: parsePckSgxExtension,
+  },
+  {
+    fn: 'src/formats/tdx/collateral-json.ts#parseTdxTcbInfo',
+    kind: 'bytes',
+    seeds: () => [tdx().tcbInfo],
+    run: parseTdxTcbInfo,
+  },
+  {
+    fn: 'src/formats/tdx/collateral-json.ts#parseTdQeIdentity',
+    kind: 'bytes',
+    seeds: () => [tdx().qeIdentity],
+    run: parseTdQeIdentity,
+  },
+  {
+    fn: 'src/evidence/tdx/chain.ts#readPemChain',
+    kind: 'text',
+    seeds: () => [tdx().chain],
+    run: (s) => readPemChain(s, 'fuzz'),
+  },
   // SNP report, TCB, bit fields, certificate table (SEV-SNP ABI 1.57 §7.3, GHCB 2.03 §4.1.8.1)
   {
     fn: 'src/formats/snp/report.ts#parseReport',
