@@ -10,6 +10,7 @@ import {
   InstanceList,
   InstanceParams,
   InstanceView,
+  NewLaunchRequest,
   OkResponse,
   PolicyRequest,
   RegisterRequest,
@@ -103,6 +104,24 @@ export function registerAdminRoutes(
   book.add(
     app,
     {
+      method: 'PUT',
+      url: '/v1/admin/instances/:id/new-launch',
+      operationId: 'setNewLaunch',
+      summary: 'Set what a new launch does while another launch holds a live lease',
+      description: 'takeover (default), refuse or allow; docs/broker.md "Leases" says what each protects.',
+      tags,
+      admin: true,
+      schema: { params: InstanceParams, body: NewLaunchRequest, response: { 200: OkResponse } },
+    },
+    async (req) => {
+      await broker.setNewLaunch(req.params.id, req.body.newLaunch);
+      return { ok: true as const };
+    },
+  );
+
+  book.add(
+    app,
+    {
       method: 'POST',
       url: '/v1/admin/instances/:id/rotate-key',
       operationId: 'rotateKey',
@@ -125,6 +144,10 @@ export function registerAdminRoutes(
       url: '/v1/admin/instances/:id/reset-boot',
       operationId: 'resetBoot',
       summary: "End the instance's active boot (the VM is known to be stopped)",
+      description:
+        "The host's call: the VMM backend makes it, with the admin credential, when the VM stops, so that " +
+        'a new launch never waits for the lease even under the `refuse` new-launch policy. It never comes ' +
+        'through the guest path (docs/broker.md "Leases").',
       tags,
       admin: true,
       schema: { params: InstanceParams, body: ResetRequest, response: { 200: ResetResponse } },

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { AttestationError, InvalidArgument, NotSupported, PolicyRejected } from '../errors.js';
+import type { EvidenceClaims } from '../evidence/types.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import { type AuditVerification, verifyAuditChain } from '../store/audit-verify.js';
 import type {
@@ -7,11 +8,13 @@ import type {
   AuditEntry,
   InstanceWithState,
   JsonValue,
+  NewLaunchPolicy,
   Store,
   StoreTx,
 } from '../store/types.js';
+import { NEW_LAUNCH_POLICIES } from '../store/types.js';
 import { ctEqual, toHex } from '../util/bytes.js';
-import { decideBoot } from './boot-rules.js';
+import { type BootRefusalReason, type BootStart, decideBoot } from './boot-rules.js';
 import { BrokerRefused } from './errors.js';
 import type { KekSource } from './kek.js';
 import { createSealingKey, openSealingKey } from './sealing-key.js';
@@ -142,11 +145,13 @@ export class Broker {
       const identity = checkIdentity(req);
       Object.assign(ctx.details, identity);
       const policy = checkPolicy(req.policy);
+      const newLaunch = checkNewLaunch(req.newLaunch ?? 'takeover');
+      ctx.details.newLaunch = newLaunch;
       for (let attempt = 0; ; attempt++) {
         const id = randomUUID();
         const hostData = new Uint8Array(randomBytes(HOST_DATA_BYTES));
         const createdAt = this.now();
-        const rec = { id, ...identity, hostData, policy, createdAt };
+        const rec = { id, ...identity, hostData, policy, createdAt, newLaunch };
         const outcome = await this.store.transaction(async (tx) => {
           const r = await tx.insertInstance(rec);
           if (r === 'inserted') {
@@ -205,6 +210,24 @@ export class Broker {
   }
 
   /**
+   * Sets what a new launch of the instance does while another launch holds a live lease (docs/broker.md
+   * "Leases"). Throws InvalidArgument `broker.instance_not_found`, `broker.new_launch`.
+   */
+  setNewLaunch(id: string, newLaunch: NewLaunchPolicy): Promise<void> {
+    const ctx = newContext();
+    return this.decide('new_launch', ctx, async () => {
+      const p = checkNewLaunch(newLaunch);
+      await this.store.transaction(async (tx) => {
+        await this.lockKnown(tx, id, ctx);
+        await tx.setNewLaunch(id, p);
+        await tx.appendAudit(
+          this.entry('new_launch', ctx, 'accept', ['broker.new_launch_set'], { newLaunch: p }),
+        );
+      });
+    });
+  }
+
+  /**
    * Creates the next sealing-key version; older versions are kept (a key once released is never lost).
    * Throws InvalidArgument `broker.instance_not_found`.
    */
@@ -229,8 +252,9 @@ export class Broker {
   }
 
   /**
-   * Ends the instance's active boot, if any (control plane, when it knows the VM stopped), so the next
-   * boot need not wait for the lease to run out. `note` (at most 200 characters kept) goes into the audit
+   * Ends the instance's active boot, if any: the host's VMM backend calls this (admin API, its admin
+   * credential, never the guest path) when the VM stops, so that under the `refuse` new-launch policy the
+   * next launch need not wait for the lease to run out (docs/broker.md "Leases"). `note` (at most 200 characters kept) goes into the audit
    * entry. Throws InvalidArgument `broker.instance_not_found`.
    */
   resetBoot(instanceId: string, note?: string): Promise<{ hadActiveBoot: boolean }> {
@@ -312,7 +336,9 @@ export class Broker {
     const failures = await this.appraise(evidence, inst.policy);
     if (failures.length > 0) throw new PolicyRejected(failures);
 
-    const released = await this.store.transaction((tx) => this.startBoot(tx, inst.id, req, ctx, keys));
+    const released = await this.store.transaction((tx) =>
+      this.startBoot(tx, inst.id, req, claims, ctx, keys),
+    );
     return { ...released, evidence: claims };
   }
 
@@ -321,6 +347,7 @@ export class Broker {
     tx: StoreTx,
     instanceId: string,
     req: ReleaseRequest,
+    claims: EvidenceClaims,
     ctx: AuditContext,
     keys: Uint8Array[],
   ): Promise<Omit<ReleaseResult, 'evidence'>> {
@@ -330,17 +357,25 @@ export class Broker {
     // lease the previous holder just wrote against the time after that write, not before it.
     const now = this.now();
 
-    // Step 6: rollback and clone rules.
-    const decision = decideBoot(st, { counter: req.stateCounter, digest: req.stateDigest ?? null }, now);
-    if (!decision.ok) throw new BrokerRefused(decision.reason);
+    // Step 6: rollback rules, then the lease rules (same launch, expired lease, new-launch policy).
+    const launchId = launchIdOf(claims);
+    if (launchId) ctx.details.launchId = toHex(launchId);
+    const decision = decideBoot(
+      st,
+      st.newLaunch ?? 'takeover',
+      { counter: req.stateCounter, digest: req.stateDigest ?? null },
+      launchId,
+      now,
+    );
+    if (!decision.ok)
+      throw new BrokerRefused(decision.reason, undefined, bootRefusalDetails(decision.reason, st));
     // The answer must be deliverable before the release is decided: an identity the 0.2.0 wire cannot
     // carry (registered before byte lengths were checked) would make the proxy fail after the audit log
     // said "released", and every retry a clone.
     if (!identityFits(st)) throw new BrokerRefused('broker.identity_unencodable');
 
     // Step 7: the sealing key, created at the first accepted boot (insert-if-absent under the lock).
-    const reasons = ['broker.released'];
-    if (decision.replacedExpiredBoot) reasons.push('broker.expired_boot_replaced');
+    const reasons = ['broker.released', ...START_REASONS[decision.start]];
     {
       let latest = await tx.latestKey(instanceId);
       let key: Uint8Array;
@@ -368,21 +403,33 @@ export class Broker {
         stateKey = { key: older, keyVersion: rec.version };
       }
 
-      // Step 8: start the boot and record the decision, in the same transaction.
-      const bootId = randomUUID();
+      // Step 8: start (or continue) the boot and record the decision, in the same transaction. The same
+      // launch keeps its boot id with a fresh token; `allow` leaves the live boot alone and records none.
+      const prior = st.activeBoot;
+      const sameLaunch = decision.start === 'same_launch' && prior !== null;
+      const bootId = sameLaunch ? prior.bootId : randomUUID();
       const commitToken = randomFillSync(new Uint8Array(TOKEN_BYTES));
-      const leaseExpiresAt = now + this.leaseMs;
-      await tx.setBootState(instanceId, {
-        committedCounter: st.committedCounter,
-        committedDigest: st.committedDigest ?? null,
-        activeBoot: { bootId, startedAt: now, leaseExpiresAt, tokenHash: sha256(commitToken) },
-      });
+      const leaseExpiresAt = decision.start === 'unleased' ? now : now + this.leaseMs;
+      if (decision.start !== 'unleased') {
+        await tx.setBootState(instanceId, {
+          committedCounter: st.committedCounter,
+          committedDigest: st.committedDigest ?? null,
+          activeBoot: {
+            bootId,
+            startedAt: sameLaunch ? prior.startedAt : now,
+            leaseExpiresAt,
+            tokenHash: sha256(commitToken),
+            launchId,
+          },
+        });
+      }
       await tx.appendAudit(
         this.entry('release', ctx, 'accept', reasons, {
           bootId,
           keyVersion: latest.version,
           stateKeyVersion: stateKey?.keyVersion ?? null,
           committedCounter: st.committedCounter,
+          ...(prior && !sameLaunch ? { previousBootId: prior.bootId } : {}),
         }),
       );
       return {
@@ -559,6 +606,54 @@ export class Broker {
   }
 }
 
+/** Acceptance reasons beside `broker.released`, by how the boot started. */
+const START_REASONS: Readonly<Record<BootStart, readonly string[]>> = {
+  new: [],
+  expired: ['broker.expired_boot_replaced'],
+  same_launch: ['broker.same_launch'],
+  takeover: ['broker.boot_superseded'],
+  unleased: ['broker.concurrent_launch'],
+};
+
+/**
+ * The launch id of verified evidence, when it has a usable one: 1..64 bytes, not all zero (firmware draws
+ * REPORT_ID at random; all zeros would make every launch "the same", so it counts as none).
+ */
+function launchIdOf(c: EvidenceClaims): Uint8Array | null {
+  const v = c.launchId?.value;
+  if (!(v instanceof Uint8Array) || v.length === 0 || v.length > 64 || v.every((b) => b === 0)) return null;
+  return Uint8Array.from(v);
+}
+
+/** What the audit entry of a rollback/state-ahead/clone refusal records: the stored side of the comparison. */
+function bootRefusalDetails(
+  reason: BootRefusalReason,
+  st: InstanceWithState,
+): Record<string, AuditDetailValue> {
+  if (reason === 'broker.clone') {
+    const b = st.activeBoot!;
+    return {
+      activeBootId: b.bootId,
+      activeLeaseExpiresAt: b.leaseExpiresAt,
+      activeLaunchId: b.launchId ? toHex(b.launchId) : null,
+      newLaunch: st.newLaunch ?? 'takeover',
+    };
+  }
+  return {
+    committedCounter: st.committedCounter,
+    committedDigest: st.committedDigest ? toHex(st.committedDigest) : null,
+  };
+}
+
+function checkNewLaunch(v: unknown): NewLaunchPolicy {
+  if (typeof v === 'string' && (NEW_LAUNCH_POLICIES as readonly string[]).includes(v))
+    return v as NewLaunchPolicy;
+  throw new InvalidArgument(
+    'broker.new_launch',
+    `newLaunch must be one of ${NEW_LAUNCH_POLICIES.join(', ')}`,
+  );
+}
+
 function refusalReasons(e: unknown): string[] {
   if (e instanceof PolicyRejected) return e.failures.map((f) => f.code);
   if (e instanceof AttestationError) return [e.reason];
@@ -572,6 +667,7 @@ function refusalReasons(e: unknown): string[] {
  */
 function refusalDetails(e: unknown): Record<string, AuditDetailValue> {
   const out: Record<string, AuditDetailValue> = {};
+  if (e instanceof BrokerRefused) return { ...e.details };
   if (!(e instanceof PolicyRejected)) return out;
   for (const f of e.failures) {
     if (f.expected === undefined && f.actual === undefined) continue;
@@ -606,8 +702,14 @@ function view(r: InstanceWithState): InstanceView {
     hostData: r.hostData,
     policy: r.policy,
     createdAt: r.createdAt,
+    newLaunch: r.newLaunch ?? 'takeover',
     committedCounter: r.committedCounter,
-    activeBoot: b && { bootId: b.bootId, startedAt: b.startedAt, leaseExpiresAt: b.leaseExpiresAt },
+    activeBoot: b && {
+      bootId: b.bootId,
+      startedAt: b.startedAt,
+      leaseExpiresAt: b.leaseExpiresAt,
+      launchId: b.launchId ? toHex(b.launchId) : null,
+    },
   };
 }
 

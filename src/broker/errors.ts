@@ -1,4 +1,5 @@
 import { AttestationError, ErrorCode } from '../errors.js';
+import type { AuditDetailValue } from '../store/types.js';
 
 export const REFUSED = ErrorCode.Refused;
 
@@ -12,7 +13,8 @@ export const REFUSED = ErrorCode.Refused;
  * - `broker.rollback`: the guest states an older state counter than the one committed (or none at all), or
  *   the committed counter with another state file than the one committed with it (a fork).
  * - `broker.state_ahead`: the guest states a counter the broker never committed.
- * - `broker.clone`: another boot of this instance holds an unexpired lease.
+ * - `broker.clone`: another launch of this instance holds an unexpired lease and the instance's new-launch
+ *   policy is `refuse` (docs/broker.md "Leases"). A re-attestation of the same launch is never a clone.
  * - `broker.key_version_unknown`: the guest asked for a sealing-key version that does not exist.
  * - `broker.boot_unknown`: commit/heartbeat/end for a boot that is not the instance's active boot.
  * - `broker.commit_token`: the commit token does not match the active boot's.
@@ -38,8 +40,18 @@ export type RefusalReason =
 /** The broker declined a request for a reason of its own (not a parse, signature or policy failure). */
 export class BrokerRefused extends AttestationError {
   declare readonly reason: RefusalReason;
+  /**
+   * The expected and actual values behind the refusal (committed vs. stated counter, the live boot a clone
+   * ran into). They go to the refusal's audit entry only; the guest is told the code and reason.
+   */
+  readonly details: Readonly<Record<string, AuditDetailValue>>;
 
-  constructor(reason: RefusalReason, message = `refused: ${reason}`) {
+  constructor(
+    reason: RefusalReason,
+    message = `refused: ${reason}`,
+    details: Readonly<Record<string, AuditDetailValue>> = {},
+  ) {
     super(ErrorCode.Refused, reason, message);
+    this.details = details;
   }
 }

@@ -1,6 +1,6 @@
 import type { EvidenceClaims } from '../evidence/types.js';
 import type { Appraise, VerifyEvidence } from '../policy/tees.js';
-import type { JsonValue, PlatformIdentity, Store } from '../store/types.js';
+import type { JsonValue, NewLaunchPolicy, PlatformIdentity, Store } from '../store/types.js';
 import type { KekSource } from './kek.js';
 
 /**
@@ -43,6 +43,8 @@ export interface IssuedChallenge {
 export interface RegisterInstanceRequest extends PlatformIdentity {
   /** The instance's SNP appraisal policy: opaque JSON, handed to the injected appraiser. */
   readonly policy: JsonValue;
+  /** What a new launch does during another launch's live lease (docs/broker.md "Leases"); default `takeover`. */
+  readonly newLaunch?: NewLaunchPolicy;
 }
 
 export interface InstanceIdentity extends PlatformIdentity {
@@ -56,11 +58,15 @@ export interface InstanceView extends InstanceIdentity {
   readonly hostData: Uint8Array;
   readonly policy: JsonValue;
   readonly createdAt: number;
+  /** What a new launch does during another launch's live lease (docs/broker.md "Leases"). */
+  readonly newLaunch: NewLaunchPolicy;
   readonly committedCounter: number | null;
   readonly activeBoot: {
     readonly bootId: string;
     readonly startedAt: number;
     readonly leaseExpiresAt: number;
+    /** The launch it was released to (SEV-SNP REPORT_ID, hex); null when unknown. */
+    readonly launchId: string | null;
   } | null;
 }
 
@@ -96,10 +102,16 @@ export interface ReleaseResult {
   /** Present when `stateKeyVersion` named an older version. Zero after use, like `key`. */
   readonly stateKey?: { readonly key: Uint8Array; readonly keyVersion: number };
   readonly instance: InstanceIdentity;
+  /**
+   * The boot: the active one (kept for a re-attestation of the same launch), or under the `allow`
+   * new-launch policy with another launch live, an id that names no stored boot (commit, heartbeat and end
+   * with it are refused `broker.boot_unknown`).
+   */
   readonly bootId: string;
   /** 32 random bytes; only its SHA-256 is stored. Needed for commit, heartbeat and end. */
   readonly commitToken: Uint8Array;
   readonly committedCounter: number | null;
+  /** When the lease runs out without a heartbeat (equal to the release time when no lease was started). */
   readonly leaseExpiresAt: number;
   /** The claims of the verification this release rested on (for attestation tokens: no second verification). */
   readonly evidence: EvidenceClaims;

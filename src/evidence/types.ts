@@ -47,6 +47,13 @@ export interface EvidenceClaims<Details = ClaimDetails> {
    */
   readonly identityField: { readonly name: string; readonly value: Uint8Array } | null;
   /**
+   * What tells one launch of the VM from another, signed by the TEE: SEV-SNP REPORT_ID (32 random bytes the
+   * firmware chooses at launch, the same in every report of that launch; ABI 56860 Table 23); TDX would give
+   * MRTD with the RTMRs. Null when the evidence has none (a TPM quote). The broker treats a re-attestation
+   * with the active boot's launch id as that same boot (docs/broker.md "Leases").
+   */
+  readonly launchId: { readonly name: string; readonly value: Uint8Array } | null;
+  /**
    * The caller-chosen bytes the evidence binds (SEV-SNP REPORT_DATA, 64 bytes; TDX REPORTDATA; TPM quote
    * extraData): what freshness and key binding are checked against.
    */

@@ -1,4 +1,5 @@
 import { CA_POSTGRES_MIGRATION, CA_SQLITE_MIGRATION } from './ca-migration.js';
+import { LEASE_POSTGRES_MIGRATION, LEASE_SQLITE_MIGRATION } from './lease-migration.js';
 
 /**
  * Numbered schema migrations, one list per engine. Each engine applies the missing ones at open, in order,
@@ -82,6 +83,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
     sql: 'ALTER TABLE instances ADD COLUMN committed_digest BLOB;',
   },
   CA_SQLITE_MIGRATION,
+  LEASE_SQLITE_MIGRATION,
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -154,4 +156,5 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
     sql: 'ALTER TABLE instances ADD COLUMN committed_digest BYTEA;',
   },
   CA_POSTGRES_MIGRATION,
+  LEASE_POSTGRES_MIGRATION,
 ];

@@ -21,6 +21,7 @@ import type {
   InstanceRecord,
   InstanceWithState,
   JsonValue,
+  NewLaunchPolicy,
   SealingKeyRecord,
   Store,
   StoreTx,
@@ -220,8 +221,8 @@ class PostgresTx implements StoreTx {
   async insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
     // ON CONFLICT DO NOTHING: a unique violation would abort the whole transaction.
     const r = await this.q().query(
-      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at,
+       new_launch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
       [
         rec.id,
         rec.project,
@@ -231,6 +232,7 @@ class PostgresTx implements StoreTx {
         buf(rec.hostData),
         JSON.stringify(rec.policy),
         rec.createdAt,
+        rec.newLaunch ?? 'takeover',
       ],
     );
     if (r.rowCount === 1) return 'inserted';
@@ -256,7 +258,8 @@ class PostgresTx implements StoreTx {
     const b = s.activeBoot;
     await this.q().query(
       `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
-       boot_lease_expires_at = $4, boot_token_hash = $5, committed_digest = $7 WHERE id = $6`,
+       boot_lease_expires_at = $4, boot_token_hash = $5, committed_digest = $7, boot_launch_id = $8
+       WHERE id = $6`,
       [
         s.committedCounter,
         b?.bootId ?? null,
@@ -265,8 +268,13 @@ class PostgresTx implements StoreTx {
         b ? buf(b.tokenHash) : null,
         id,
         s.committedDigest ? buf(s.committedDigest) : null,
+        b?.launchId ? buf(b.launchId) : null,
       ],
     );
+  }
+
+  async setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void> {
+    await this.q().query('UPDATE instances SET new_launch = $1 WHERE id = $2', [policy, id]);
   }
 
   async setPolicy(id: string, policy: JsonValue): Promise<void> {

@@ -3,11 +3,19 @@
  * Buffer; SQLite returns numbers and Buffers. Records hold plain numbers and plain Uint8Arrays.
  */
 import { decodeAuditRow } from './audit-row.js';
-import type { AuditEntry, InstanceWithState, JsonValue, SealingKeyRecord } from './types.js';
+import {
+  type AuditEntry,
+  type InstanceWithState,
+  type JsonValue,
+  NEW_LAUNCH_POLICIES,
+  type NewLaunchPolicy,
+  type SealingKeyRecord,
+} from './types.js';
 
 export const INSTANCE_COLUMNS =
   'id, project, zone, instance_id, instance_name, host_data, policy, created_at, committed_counter, ' +
-  'committed_digest, boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash';
+  'committed_digest, boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash, boot_launch_id, ' +
+  'new_launch';
 
 export const KEY_COLUMNS = 'instance_id, version, wrapped, kek_id, created_at';
 
@@ -59,8 +67,19 @@ export function toInstance(r: Row): InstanceWithState {
             startedAt: num(r.boot_started_at),
             leaseExpiresAt: num(r.boot_lease_expires_at),
             tokenHash: bytes(r.boot_token_hash),
+            launchId:
+              r.boot_launch_id === null || r.boot_launch_id === undefined ? null : bytes(r.boot_launch_id),
           },
+    newLaunch: newLaunchOf(r.new_launch),
   };
+}
+
+/** The stored new-launch policy; NULL (a row from before migration 4) is the default, `takeover`. */
+function newLaunchOf(v: unknown): NewLaunchPolicy {
+  if (v === null || v === undefined) return 'takeover';
+  if (typeof v === 'string' && (NEW_LAUNCH_POLICIES as readonly string[]).includes(v))
+    return v as NewLaunchPolicy;
+  throw new TypeError(`store returned an unknown new_launch value: ${String(v).slice(0, 32)}`);
 }
 
 export function toKey(r: Row): SealingKeyRecord {

@@ -24,6 +24,7 @@ import type {
   InstanceRecord,
   InstanceWithState,
   JsonValue,
+  NewLaunchPolicy,
   SealingKeyRecord,
   Store,
   StoreTx,
@@ -282,8 +283,8 @@ class SqliteTx implements StoreTx {
 
   insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
     const info = this.stmt(
-      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at,
+       new_launch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ).run(
       rec.id,
       rec.project,
@@ -293,6 +294,7 @@ class SqliteTx implements StoreTx {
       buf(rec.hostData),
       JSON.stringify(rec.policy),
       rec.createdAt,
+      rec.newLaunch ?? 'takeover',
     );
     if (info.changes === 1) return Promise.resolve('inserted');
     const clash = this.stmt('SELECT 1 FROM instances WHERE host_data = ?').get(buf(rec.hostData));
@@ -311,7 +313,7 @@ class SqliteTx implements StoreTx {
     const b = s.activeBoot;
     this.stmt(
       `UPDATE instances SET committed_counter = ?, committed_digest = ?, boot_id = ?, boot_started_at = ?,
-       boot_lease_expires_at = ?, boot_token_hash = ? WHERE id = ?`,
+       boot_lease_expires_at = ?, boot_token_hash = ?, boot_launch_id = ? WHERE id = ?`,
     ).run(
       s.committedCounter,
       s.committedDigest ? buf(s.committedDigest) : null,
@@ -319,8 +321,14 @@ class SqliteTx implements StoreTx {
       b?.startedAt ?? null,
       b?.leaseExpiresAt ?? null,
       b ? buf(b.tokenHash) : null,
+      b?.launchId ? buf(b.launchId) : null,
       id,
     );
+    return Promise.resolve();
+  }
+
+  setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void> {
+    this.stmt('UPDATE instances SET new_launch = ? WHERE id = ?').run(policy, id);
     return Promise.resolve();
   }
 

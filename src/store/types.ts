@@ -37,7 +37,24 @@ export interface ActiveBoot {
   readonly leaseExpiresAt: number;
   /** SHA-256 of the commit token; the token itself is never stored. */
   readonly tokenHash: Uint8Array;
+  /**
+   * The launch this boot was released to (SEV-SNP REPORT_ID; migration 4): a re-attestation with the same
+   * launch id is the same boot. Null for a boot started before launch ids were stored, or from evidence
+   * without one. Omitted in a write: stored as null.
+   */
+  readonly launchId?: Uint8Array | null;
 }
+
+/**
+ * What a new launch does while another launch of the instance holds an unexpired lease (docs/broker.md
+ * "Leases"): `takeover` (default) makes it the active boot and ends the other; `refuse` refuses it
+ * (`broker.clone`) until the lease runs out or the VMM ends the boot; `allow` releases the key without
+ * touching the active boot (the new launch cannot commit, heartbeat or end).
+ */
+export type NewLaunchPolicy = 'takeover' | 'refuse' | 'allow';
+
+/** Every {@link NewLaunchPolicy}, default first. */
+export const NEW_LAUNCH_POLICIES: readonly NewLaunchPolicy[] = ['takeover', 'refuse', 'allow'];
 
 /** Rollback/clone state of one instance. */
 export interface BootState {
@@ -58,6 +75,8 @@ export interface InstanceRecord extends PlatformIdentity {
   readonly hostData: Uint8Array;
   readonly policy: JsonValue;
   readonly createdAt: number;
+  /** Migration 4; omitted in an insert (and for rows written before it): `takeover`. */
+  readonly newLaunch?: NewLaunchPolicy;
 }
 
 export interface InstanceWithState extends InstanceRecord, BootState {}
@@ -124,6 +143,7 @@ export interface StoreTx {
   lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined>;
   setBootState(id: string, state: BootState): Promise<void>;
   setPolicy(id: string, policy: JsonValue): Promise<void>;
+  setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void>;
   latestKey(instanceId: string): Promise<SealingKeyRecord | undefined>;
   getKey(instanceId: string, version: number): Promise<SealingKeyRecord | undefined>;
   /** Inserts unless (instanceId, version) exists; true when this call inserted it. */

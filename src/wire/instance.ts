@@ -16,12 +16,14 @@ export function instanceJson(v: InstanceView) {
     hostData: toHex(v.hostData),
     policy: v.policy,
     createdAt: v.createdAt,
+    newLaunch: v.newLaunch,
     committedCounter: v.committedCounter,
     activeBoot: v.activeBoot
       ? {
           bootId: v.activeBoot.bootId,
           startedAt: v.activeBoot.startedAt,
           leaseExpiresAt: v.activeBoot.leaseExpiresAt,
+          launchId: v.activeBoot.launchId,
         }
       : null,
   };

@@ -186,6 +186,12 @@ const IdentityField = Type.String({
   pattern: '^[^\\u0000-\\u001f\\u007f]+$',
   description: 'At most 256 UTF-8 bytes, no control characters',
 });
+/** What a new launch does while another launch holds a live lease (docs/broker.md "Leases"). */
+const NewLaunch = Type.Union([Type.Literal('takeover'), Type.Literal('refuse'), Type.Literal('allow')], {
+  description:
+    'takeover (default): the new launch becomes the active boot; refuse: broker.clone until the lease ' +
+    'runs out or the VMM ends the boot; allow: released without a boot of its own',
+});
 export const RegisterRequest = Type.Object(
   {
     project: IdentityField,
@@ -196,6 +202,7 @@ export const RegisterRequest = Type.Object(
       {},
       { additionalProperties: true, description: 'SNP appraisal policy (docs/policy.md)' },
     ),
+    newLaunch: Type.Optional(NewLaunch),
   },
   { additionalProperties: false },
 );
@@ -205,6 +212,7 @@ const ActiveBoot = Type.Object({
   bootId: Type.String(),
   startedAt: Timestamp,
   leaseExpiresAt: Timestamp,
+  launchId: Type.Union([Type.String({ description: 'SEV-SNP REPORT_ID of its launch (hex)' }), Type.Null()]),
 });
 export const InstanceView = Type.Object({
   id: Type.String(),
@@ -215,6 +223,7 @@ export const InstanceView = Type.Object({
   hostData: Type.String({ description: 'HOST_DATA (32 bytes, hex): set it at launch (SNP_LAUNCH_FINISH)' }),
   policy: Type.Unknown(),
   createdAt: Timestamp,
+  newLaunch: NewLaunch,
   committedCounter: Type.Union([Type.Integer(), Type.Null()]),
   activeBoot: Type.Union([ActiveBoot, Type.Null()]),
   keyVersions: Type.Optional(
@@ -227,6 +236,7 @@ export const PolicyRequest = Type.Object(
   { policy: Type.Object({}, { additionalProperties: true }) },
   { additionalProperties: false },
 );
+export const NewLaunchRequest = Type.Object({ newLaunch: NewLaunch }, { additionalProperties: false });
 export const ResetRequest = Type.Object(
   { note: Type.Optional(Type.String({ maxLength: 200 })) },
   { additionalProperties: false },

@@ -211,6 +211,8 @@ describe('broker HTTP API', () => {
 
     it('status per refusal: 403 replay, 409 clone and rollback, 503 missing collateral, 501 other TEEs', async () => {
       const inst = await t.register();
+      const nl = await t.admin('PUT', `/v1/admin/instances/${inst.id}/new-launch`, { newLaunch: 'refuse' });
+      assert.equal(nl.status, 200);
       const fw = t.firmware(inst.hostData);
       const first = await t.attestBody(fw);
       assert.equal((await t.call('POST', '/v1/attest', first.body)).status, 200);
@@ -219,7 +221,8 @@ describe('broker HTTP API', () => {
         [replay.status, replay.body.code, replay.body.reason],
         [403, 'ERR_REFUSED', 'broker.challenge_unknown'],
       );
-      const clone = await t.call('POST', '/v1/attest', (await t.attestBody(fw)).body);
+      // Another launch (a new firmware: a new REPORT_ID) while the first holds its lease, under `refuse`.
+      const clone = await t.call('POST', '/v1/attest', (await t.attestBody(t.firmware(inst.hostData))).body);
       assert.deepEqual([clone.status, clone.body.reason], [409, 'broker.clone']);
       const ahead = await t.call('POST', '/v1/attest', (await t.attestBody(fw, { stateCounter: '5' })).body);
       assert.deepEqual([ahead.status, ahead.body.reason], [409, 'broker.state_ahead']);
@@ -519,6 +522,7 @@ describe('broker HTTP API', () => {
         'POST /v1/commit',
         'POST /v1/end',
         'POST /v1/heartbeat',
+        'PUT /v1/admin/instances/{id}/new-launch',
         'PUT /v1/admin/instances/{id}/policy',
       ]);
       assert.equal(

@@ -20,6 +20,8 @@ export function makeReport(f: {
   hostData: Uint8Array;
   reportData: Uint8Array;
   measurement?: Uint8Array;
+  /** REPORT_ID, the launch (default: random, a new launch as on real firmware). */
+  reportId?: Uint8Array;
 }): Uint8Array {
   const zeros = (n: number) => new Uint8Array(n);
   const fields: ReportFields = {
@@ -38,7 +40,7 @@ export function makeReport(f: {
     hostData: f.hostData,
     idKeyDigest: zeros(48),
     authorKeyDigest: zeros(48),
-    reportId: zeros(32),
+    reportId: f.reportId ?? new Uint8Array(randomBytes(32)),
     reportIdMa: new Uint8Array(32).fill(0xff),
     reportedTcb: 0n,
     cpuid: { family: 0x19, model: 0x01, stepping: 1 },
@@ -134,14 +136,19 @@ export async function releaseRequest(
   broker: Broker,
   inst: Pick<InstanceView, 'hostData'>,
   stateCounter: number | null,
-  over: Partial<ReleaseRequest> & { measurement?: Uint8Array } = {},
+  over: Partial<ReleaseRequest> & { measurement?: Uint8Array; launch?: Uint8Array } = {},
 ): Promise<ReleaseRequest> {
   const { challenge } = await broker.issueChallenge();
   const reportData = reportDataFor(challenge, stateCounter);
-  const { measurement, ...rest } = over;
+  const { measurement, launch, ...rest } = over;
   return {
     tee: 'snp',
-    report: makeReport({ hostData: inst.hostData, reportData, ...(measurement ? { measurement } : {}) }),
+    report: makeReport({
+      hostData: inst.hostData,
+      reportData,
+      ...(measurement ? { measurement } : {}),
+      ...(launch ? { reportId: launch } : {}),
+    }),
     challenge,
     expectedReportData: reportData,
     stateCounter,

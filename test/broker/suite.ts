@@ -16,7 +16,7 @@ import { openFileKek } from '../../src/broker/kek.js';
 import type { InstanceView, ReleaseRequest, ReleaseResult } from '../../src/broker/types.js';
 import { ErrorCode, PolicyRejected } from '../../src/errors.js';
 import { openStore } from '../../src/store/open.js';
-import type { AuditEntry, Store } from '../../src/store/types.js';
+import type { AuditEntry, NewLaunchPolicy, Store } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import type { StoreHarness } from '../store/contract.js';
 import { raceChildren } from '../store/race.js';
@@ -50,8 +50,12 @@ export function runBrokerSuite(h: StoreHarness): void {
       const store = await openStore(location);
       opened.push(store);
       const { broker, clock } = makeBroker(store, over);
-      const register = (policy: unknown = goodPolicy) =>
-        broker.registerInstance({ ...identity(), policy: policy as never });
+      const register = (policy: unknown = goodPolicy, newLaunch?: NewLaunchPolicy) =>
+        broker.registerInstance({
+          ...identity(),
+          policy: policy as never,
+          ...(newLaunch ? { newLaunch } : {}),
+        });
       return { location, store, broker, clock, register };
     }
 
@@ -474,9 +478,10 @@ export function runBrokerSuite(h: StoreHarness): void {
         assert.deepEqual(await env.store.listKeys(inst.id), [], 'no key created by a refused first boot');
       });
 
-      it('broker.clone: a second boot while the first holds its lease', async () => {
+      it('broker.clone: under `refuse`, a second launch while the first holds its lease', async () => {
         const env = await setup();
         const { inst } = await established(env);
+        await env.broker.setNewLaunch(inst.id, 'refuse');
         const r = await env.broker.release(await releaseRequest(env.broker, inst, 1));
         env.clock.advance(LEASE - 1);
         await expectRefusal(
@@ -677,6 +682,7 @@ export function runBrokerSuite(h: StoreHarness): void {
       it('heartbeats keep the lease; once it lapses another boot takes over and the old one is superseded', async () => {
         const env = await setup();
         const { inst } = await established(env);
+        await env.broker.setNewLaunch(inst.id, 'refuse');
         const a = await env.broker.release(await releaseRequest(env.broker, inst, 1));
         env.clock.advance(LEASE - 10);
         const hb = await env.broker.heartbeat(a.bootId, a.commitToken);
@@ -806,10 +812,152 @@ export function runBrokerSuite(h: StoreHarness): void {
       });
     });
 
-    describe('concurrency', () => {
-      it('50 concurrent first boots of one instance: one boot wins, the rest are clones, one key', async () => {
+    describe('leases: ordinary use never trips them (docs/broker.md "Leases")', () => {
+      const launch = () => new Uint8Array(randomBytes(32));
+
+      it('a 0.1.0 guest (no heartbeat, no end) reboots at once: the new launch takes over (default)', async () => {
         const env = await setup();
         const inst = await env.register();
+        assert.equal(inst.newLaunch, 'takeover');
+        const a = await env.broker.release(await releaseRequest(env.broker, inst, null));
+        for (let i = 0; i < 3; i++) {
+          env.clock.advance(1_000);
+          const b = await env.broker.release(await releaseRequest(env.broker, inst, null));
+          assert.deepEqual(b.key, a.key);
+          const entry = await lastAudit(env);
+          assert.deepEqual(entry.reasons, ['broker.released', 'broker.boot_superseded']);
+          assert.equal(typeof entry.details.previousBootId, 'string');
+        }
+        // The superseded boot's token no longer works: a 0.2.0 guest learns it at its next heartbeat.
+        await assert.rejects(env.broker.heartbeat(a.bootId, a.commitToken), {
+          reason: 'broker.boot_unknown',
+        });
+      });
+
+      it('the same launch attesting again is the same boot, even under `refuse` (token refresh, retry)', async () => {
+        const env = await setup();
+        const inst = await env.register(goodPolicy, 'refuse');
+        const l = launch();
+        const a = await env.broker.release(await releaseRequest(env.broker, inst, null, { launch: l }));
+        env.clock.advance(10_000);
+        const b = await env.broker.release(
+          await releaseRequest(env.broker, inst, null, { launch: Uint8Array.from(l) }),
+        );
+        assert.equal(b.bootId, a.bootId);
+        assert.equal(b.leaseExpiresAt, env.clock.t + LEASE);
+        assert.deepEqual((await lastAudit(env)).reasons, ['broker.released', 'broker.same_launch']);
+        const view = await env.broker.getInstance(inst.id);
+        assert.equal(view?.activeBoot?.launchId, toHex(l));
+        // The newest answer's token is the one that works: the launch asked again, it holds the new one.
+        await assert.rejects(env.broker.heartbeat(a.bootId, a.commitToken), {
+          reason: 'broker.commit_token',
+        });
+        await env.broker.heartbeat(b.bootId, b.commitToken);
+      });
+
+      it("a guest that refused the broker's answer leaves no lease that blocks its next boot", async () => {
+        // The guest got a release it could not use (a bad signature, say) and never commits or ends.
+        for (const policy of ['takeover', 'refuse'] as const) {
+          const env = await setup();
+          const inst = await env.register(goodPolicy, policy);
+          const l = launch();
+          await env.broker.release(await releaseRequest(env.broker, inst, null, { launch: l }));
+          // The same launch retrying is the same boot under every policy.
+          await env.broker.release(await releaseRequest(env.broker, inst, null, { launch: l }));
+          if (policy === 'takeover') {
+            // The VM restarted (a new launch): it boots at once.
+            await env.broker.release(await releaseRequest(env.broker, inst, null));
+          } else {
+            // Under `refuse` the VMM ends the stopped VM's boot first (the host path), then it boots at once.
+            await assert.rejects(env.broker.release(await releaseRequest(env.broker, inst, null)), {
+              reason: 'broker.clone',
+            });
+            assert.deepEqual(await env.broker.resetBoot(inst.id, 'vm stopped'), { hadActiveBoot: true });
+            await env.broker.release(await releaseRequest(env.broker, inst, null));
+          }
+        }
+      });
+
+      it('`allow`: a second live launch gets its key but no boot; the live boot is untouched', async () => {
+        const env = await setup();
+        const inst = await env.register(goodPolicy, 'allow');
+        const a = await env.broker.release(await releaseRequest(env.broker, inst, null));
+        const b = await env.broker.release(await releaseRequest(env.broker, inst, null));
+        assert.deepEqual(b.key, a.key);
+        assert.notEqual(b.bootId, a.bootId);
+        assert.equal(b.leaseExpiresAt, env.clock.t);
+        assert.deepEqual((await lastAudit(env)).reasons, ['broker.released', 'broker.concurrent_launch']);
+        assert.equal((await env.store.getInstance(inst.id))?.activeBoot?.bootId, a.bootId);
+        await assert.rejects(env.broker.heartbeat(b.bootId, b.commitToken), {
+          reason: 'broker.boot_unknown',
+        });
+        await env.broker.heartbeat(a.bootId, a.commitToken);
+      });
+
+      it('a clone refusal audits the live boot it ran into; a rollback the committed counter', async () => {
+        const env = await setup();
+        const { inst } = await established(env);
+        await env.broker.setNewLaunch(inst.id, 'refuse');
+        const a = await env.broker.release(await releaseRequest(env.broker, inst, 1));
+        const clone = await expectRefusal(
+          env,
+          inst.id,
+          async () => env.broker.release(await releaseRequest(env.broker, inst, 1)),
+          { reason: 'broker.clone' },
+        );
+        assert.equal(clone?.details.activeBootId, a.bootId);
+        assert.equal(clone?.details.activeLeaseExpiresAt, a.leaseExpiresAt);
+        assert.equal(clone?.details.newLaunch, 'refuse');
+        assert.equal(typeof clone?.details.launchId, 'string');
+        const rollback = await expectRefusal(
+          env,
+          inst.id,
+          async () => env.broker.release(await releaseRequest(env.broker, inst, null)),
+          { reason: 'broker.rollback' },
+        );
+        assert.equal(rollback?.details.committedCounter, 1);
+        assert.equal(rollback?.details.statedCounter, null);
+      });
+
+      it('the new-launch policy is validated, stored and audited', async () => {
+        const env = await setup();
+        await assert.rejects(
+          env.broker.registerInstance({ ...identity(), policy: goodPolicy, newLaunch: 'sometimes' as never }),
+          { code: ErrorCode.InvalidArgument, reason: 'broker.new_launch' },
+        );
+        const inst = await env.register();
+        await assert.rejects(env.broker.setNewLaunch(inst.id, 'never' as never), {
+          reason: 'broker.new_launch',
+        });
+        await assert.rejects(env.broker.setNewLaunch('no-such-instance', 'refuse'), {
+          reason: 'broker.instance_not_found',
+        });
+        await env.broker.setNewLaunch(inst.id, 'allow');
+        assert.equal((await env.broker.getInstance(inst.id))?.newLaunch, 'allow');
+        const entry = await lastAudit(env);
+        assert.equal(entry.kind, 'new_launch');
+        assert.deepEqual(entry.reasons, ['broker.new_launch_set']);
+        assert.equal(entry.details.newLaunch, 'allow');
+      });
+
+      it('50 concurrent launches of one instance under `takeover`: all released, one boot active, one key', async () => {
+        const env = await setup();
+        const inst = await env.register();
+        const reqs = await Promise.all(
+          Array.from({ length: 50 }, () => releaseRequest(env.broker, inst, null)),
+        );
+        const results = await Promise.all(reqs.map((r) => env.broker.release(r)));
+        assert.equal((await env.store.listKeys(inst.id)).length, 1);
+        const active = (await env.store.getInstance(inst.id))?.activeBoot?.bootId;
+        assert.equal(results.filter((r) => r.bootId === active).length, 1);
+        assert.equal((await env.broker.verifyAuditChain()).ok, true);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('50 concurrent first boots of one instance under `refuse`: one boot wins, the rest are clones, one key', async () => {
+        const env = await setup();
+        const inst = await env.register(goodPolicy, 'refuse');
         const reqs = await Promise.all(
           Array.from({ length: 50 }, () => releaseRequest(env.broker, inst, null)),
         );
@@ -855,7 +1003,7 @@ export function runBrokerSuite(h: StoreHarness): void {
         // Real time here: the child brokers use Date.now.
         const env = await setup({ kek: openFileKek(kekPath), now: Date.now });
         const insts: InstanceView[] = [];
-        for (let i = 0; i < 20; i++) insts.push(await env.register());
+        for (let i = 0; i < 20; i++) insts.push(await env.register(goodPolicy, 'refuse'));
         const wire = async () =>
           Promise.all(
             insts.map(async (inst) => {

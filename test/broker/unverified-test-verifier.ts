@@ -15,6 +15,7 @@ export const unverifiedTestVerifier: VerifyEvidence = async (tee, bytes) => {
       tee,
       measurements: { measurement: report.measurement },
       identityField: { name: 'HOST_DATA', value: report.hostData },
+      launchId: { name: 'REPORT_ID', value: report.reportId },
       reportData: report.reportData,
       tcb: {},
       debug: decodeGuestPolicy(report.policy).debug,

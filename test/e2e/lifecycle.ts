@@ -30,17 +30,39 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
     assert.equal(r.status, 200);
   };
   const show = async (s: Stack, id: string) => (await s.admin('GET', `/v1/admin/instances/${id}`)).body;
+  const refuseNewLaunches = async (s: Stack, id: string) => {
+    const r = await s.admin('PUT', `/v1/admin/instances/${id}/new-launch`, { newLaunch: 'refuse' });
+    assert.equal(r.status, 200);
+  };
 
   describe('the lease over the wire: Heartbeat and End', () => {
-    it('heartbeat renews with a signed acknowledgement; a reboot after end() within the lease succeeds', async () => {
+    it('by default a new launch within the lease boots at once; the superseded boot is told broker.boot_unknown', async () => {
       const { s } = get();
       const inst = await s.register();
+      const state = s.statePath(`takeover-${inst.id}`);
+      const first = await s.boot(s.firmware(inst.hostData), state);
+      const since = await s.auditHead();
+      const second = await s.boot(s.firmware(inst.hostData), state);
+      assert.deepEqual(second.state, first.state);
+      const release = (await s.broker.broker.readAudit(since, 100)).find(
+        (x) => x.instance === inst.id && x.kind === 'release',
+      );
+      assert.deepEqual(release?.reasons, ['broker.released', 'broker.boot_superseded']);
+      const e = await refusal(() => first.session!.heartbeat());
+      assert.deepEqual([e.code, e.reason], [ErrorCode.Refused, 'broker.boot_unknown']);
+      await second.session!.end();
+    });
+
+    it('heartbeat renews with a signed acknowledgement; under `refuse`, a reboot after end() within the lease succeeds', async () => {
+      const { s } = get();
+      const inst = await s.register();
+      await refuseNewLaunches(s, inst.id);
       const fw = s.firmware(inst.hostData);
       const state = s.statePath(`end-${inst.id}`);
       const first = await s.boot(fw, state);
       assert.ok(first.session);
-      // Without end(), a reboot inside the lease is refused as a clone...
-      const e = await refusal(() => s.boot(fw, state));
+      // Without end(), a new launch inside the lease is refused as a clone...
+      const e = await refusal(() => s.boot(s.firmware(inst.hostData), state));
       assert.deepEqual([e.code, e.reason], [ErrorCode.Refused, 'broker.clone']);
       const t0 = Date.now();
       const hb = await first.session.heartbeat();
@@ -52,7 +74,7 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
       assert.deepEqual(end, { op: 'end', leaseExpiresAt: null, brokerVerified: true });
       assert.equal((await show(s, inst.id)).activeBoot, null);
       // ...with end(), it boots at once, from the same state.
-      const second = await s.boot(fw, state);
+      const second = await s.boot(s.firmware(inst.hostData), state);
       assert.equal(second.statedCounter, first.counter);
       assert.deepEqual(second.state, first.state);
       const entries = (await s.broker.broker.readAudit(since, 100)).filter((x) => x.instance === inst.id);
@@ -158,8 +180,9 @@ export function lifecycleSuite(get: () => { engine: TestEngine; s: Stack }): voi
     });
     after(() => short?.close());
 
-    it('heartbeats keep a boot alive past its original lease: a copy started after that is still refused', async () => {
+    it('under `refuse`, heartbeats keep a boot alive past its original lease: a copy started after that is still refused', async () => {
       const inst = await short.register();
+      await refuseNewLaunches(short, inst.id);
       const state = short.statePath('hb-original');
       const a = await short.boot(short.firmware(inst.hostData), state);
       const renewed: number[] = [];

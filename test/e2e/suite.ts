@@ -52,6 +52,11 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
     };
 
     /** An instance that has booted once (key created, state v1 committed) and was then stopped (reset). */
+    async function refuseNewLaunches(id: string) {
+      const r = await s.admin('PUT', `/v1/admin/instances/${id}/new-launch`, { newLaunch: 'refuse' });
+      assert.equal(r.status, 200);
+    }
+
     async function booted(policy?: Record<string, unknown>) {
       const inst = await s.register(policy);
       const fw = s.firmware(inst.hostData);
@@ -320,8 +325,9 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
       assert.deepEqual(r.state, first.state);
     });
 
-    it('refuses a clone while the original runs (second boot of the same state): ERR_REFUSED broker.clone', async () => {
+    it('under `refuse`, refuses a clone while the original runs (a second launch of the same state): ERR_REFUSED broker.clone', async () => {
       const { inst, fw, state } = await booted();
+      await refuseNewLaunches(inst.id);
       await s.boot(fw, state); // the original runs (its lease is live)
       const copy = s.statePath('clone-copy');
       copyFileSync(state, copy); // an exact copy of its current state
@@ -334,8 +340,9 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
       await refusalAudited(seq, 'broker.clone', inst.id);
     });
 
-    it('of two concurrent boots of one state, exactly one gets the key', async () => {
+    it('under `refuse`, of two concurrent launches of one state, exactly one gets the key', async () => {
       const { inst, fw, state, keys } = await booted();
+      await refuseNewLaunches(inst.id);
       const a = s.statePath('race-a');
       const b = s.statePath('race-b');
       copyFileSync(state, a);

@@ -242,6 +242,7 @@ describe('one verification per attestation', () => {
       tee: 'snp',
       measurements: {},
       identityField: null,
+      launchId: null,
       reportData: new Uint8Array(64),
       tcb: {},
       debug,

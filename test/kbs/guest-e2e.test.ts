@@ -63,12 +63,18 @@ describe('a 0.1.0 guest boots through our own KBS (startBroker + vouchsafe proxy
     await s?.close();
   });
 
-  it('first boot, a reboot refused while the boot lease runs, reset-boot, then a reboot that unseals the state', async () => {
+  it('first boot; reboots within the lease (a new launch takes over, the same launch is the same boot); under refuse a clone with its true code, then the VMM ends the boot', async () => {
     const inst = await s.register();
-    const fw = s.firmware(inst.hostData);
     const statePath = join(s.dir, 'guest.state');
     await withKbsProxy(s, SEALING_KEY_PATH, async (proxy, backend) => {
-      const boot = () =>
+      const refusals: { code: string; reason: string }[] = [];
+      const attest = backend.attest.bind(backend);
+      backend.attest = async (req, ctx) => {
+        const r = await attest(req, ctx);
+        if (r.outcome === 'refused') refusals.push({ code: r.error.code, reason: r.error.reason });
+        return r;
+      };
+      const boot = (fw: SimSnpFirmware) =>
         bootGuest({
           connect: proxy.address,
           provider: svsmProvider(fw),
@@ -76,34 +82,52 @@ describe('a 0.1.0 guest boots through our own KBS (startBroker + vouchsafe proxy
           version: '0.1.0',
           timeoutMs: 10_000,
         });
-      const first = await boot();
+      const first = await boot(s.firmware(inst.hostData));
       assert.equal(first.firstBoot, true);
       assert.equal(first.counter, 1n);
       assert.equal(backend.pendingSessions, 0);
 
-      // Every KBS attest is a release: the first boot holds the lease, so a second boot is a clone.
+      // A 0.1.0 guest cannot end its boot: its reboot (a new launch) within the lease boots at once.
+      const relaunched = s.firmware(inst.hostData);
+      const second = await boot(relaunched);
+      assert.deepEqual(second.state, first.state);
+      // The same launch attesting again (a Trustee client refreshing its token) is the same boot.
+      const again = await boot(relaunched);
+      assert.deepEqual(again.state, first.state);
+
+      // Under `refuse`, a new launch during the live lease is a clone: the proxy hears the true code.
+      const nl = await s.admin('PUT', `/v1/admin/instances/${inst.id}/new-launch`, { newLaunch: 'refuse' });
+      assert.equal(nl.status, 200, JSON.stringify(nl.body));
+      const third = s.firmware(inst.hostData);
       await assert.rejects(
-        boot(),
+        boot(third),
         (e: unknown) => e instanceof AttestationError && e.reason === 'aproxy.refused',
       );
+      assert.deepEqual(refusals, [{ code: 'ERR_REFUSED', reason: 'broker.clone' }]);
       const audit = await s.admin('GET', '/v1/admin/audit?limit=1000');
       const mine = audit.body.entries.filter((e: Json) => e.instance === inst.id);
       assert.deepEqual(
-        mine.map((e: Json) => `${e.kind}:${e.decision}`),
-        ['register:accept', 'release:accept', 'release:refuse'],
+        mine.map((e: Json) => `${e.kind}:${e.decision}:${e.reasons.join(',')}`),
+        [
+          'register:accept:broker.registered',
+          'release:accept:broker.released,broker.key_created',
+          'release:accept:broker.released,broker.boot_superseded',
+          'release:accept:broker.released,broker.same_launch',
+          'new_launch:accept:broker.new_launch_set',
+          'release:refuse:broker.clone',
+        ],
       );
-      assert.ok(mine[2].reasons.includes('broker.clone'));
+      assert.equal(typeof mine[5].details.activeBootId, 'string', 'the audit keeps what the clone ran into');
 
-      // The control plane ends the boot (the VM stopped); the reboot then opens the state it sealed.
+      // The VMM backend ends the boot (the VM stopped); the next launch then opens the state it sealed.
       const reset = await s.admin('POST', `/v1/admin/instances/${inst.id}/reset-boot`, {
         note: 'VM stopped',
       });
       assert.equal(reset.status, 200, JSON.stringify(reset.body));
       assert.equal(reset.body.hadActiveBoot, true);
-      const second = await boot();
-      assert.equal(second.firstBoot, false);
-      assert.equal(second.counter, 2n);
-      assert.deepEqual(second.state, first.state);
+      const fourth = await boot(third);
+      assert.equal(fourth.firstBoot, false);
+      assert.deepEqual(fourth.state, first.state);
     });
   });
 

@@ -31,7 +31,7 @@ import {
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/types.js';
+import type { NewLaunchPolicy, Store } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
 
 export const MEASUREMENT = new Uint8Array(createHash('sha384').update('kbs test firmware').digest());
@@ -47,12 +47,21 @@ export interface KbsTestEnv {
   readonly tokens: EarTokens;
   readonly adapter: BrokerKbsAdapter;
   readonly secrets: MemorySecretStore;
+  /** Guest refusals the broker did not audit because they named no instance (its onUnattributedRefusal). */
+  readonly unattributed: { kind: string; reason: string }[];
   /** Moves the KBS session clock (not the broker's, not the tokens'). */
   advanceSessions(ms: number): void;
   /** Registers an instance and returns it with a simulated firmware launched with its HOST_DATA. */
-  launch(opts?: { project?: string; measurement?: Uint8Array; policy?: SnpPolicy }): Promise<{
+  launch(opts?: {
+    project?: string;
+    measurement?: Uint8Array;
+    policy?: SnpPolicy;
+    newLaunch?: NewLaunchPolicy;
+  }): Promise<{
     instance: InstanceView;
     firmware: SimSnpFirmware;
+    /** Another launch of the same instance (a new REPORT_ID), as after the VM was stopped and started. */
+    relaunch(): SimSnpFirmware;
   }>;
   /** The instance's newest sealing key, read from the store (test-only check of what was released). */
   sealingKey(instanceId: string): Promise<Uint8Array>;
@@ -78,7 +87,14 @@ export async function startKbs(
       ...(opts.withCertSource ? { getter: simKds(chain) } : {}),
     },
   });
-  const broker = new Broker({ store, kek, verifyEvidence: tees.verifyEvidence, appraise: tees.appraise });
+  const unattributed: { kind: string; reason: string }[] = [];
+  const broker = new Broker({
+    store,
+    kek,
+    verifyEvidence: tees.verifyEvidence,
+    appraise: tees.appraise,
+    onUnattributedRefusal: (kind, e) => unattributed.push({ kind, reason: (e as { reason: string }).reason }),
+  });
   const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
   const secrets = new MemorySecretStore();
   const adapter = createBrokerKbsAdapter({
@@ -104,6 +120,7 @@ export async function startKbs(
     tokens,
     adapter,
     secrets,
+    unattributed,
     advanceSessions: (ms) => {
       offset += ms;
     },
@@ -116,13 +133,11 @@ export async function startKbs(
         instanceId: String(7_000_000 + n + Math.floor(Math.random() * 1e6)),
         instanceName: `kbs-vm-${n}`,
         policy: (o.policy ?? { measurements: [toHex(MEASUREMENT)] }) as never,
+        ...(o.newLaunch ? { newLaunch: o.newLaunch } : {}),
       });
-      const firmware = new SimSnpFirmware(chain, {
-        measurement,
-        policy: SIM_DEFAULT_POLICY,
-        hostData: instance.hostData,
-      });
-      return { instance, firmware };
+      const relaunch = () =>
+        new SimSnpFirmware(chain, { measurement, policy: SIM_DEFAULT_POLICY, hostData: instance.hostData });
+      return { instance, firmware: relaunch(), relaunch };
     },
     async sealingKey(instanceId) {
       const rec = await store.transaction((tx) => tx.latestKey(instanceId));

@@ -255,7 +255,7 @@ describe('RCAR refusals (RFC 7807 problem documents)', () => {
     assertProblem(await client.attest(body), 'nonce-mismatch', 401, 'kbs.nonce');
   });
 
-  it('runtime data not matching REPORT_DATA -> report-data-mismatch (decided and audited by the broker)', async () => {
+  it('runtime data not matching REPORT_DATA -> report-data-mismatch (decided by the broker; names no instance, so counted, not audited)', async () => {
     const { instance, firmware } = await env.launch();
     const client = new IndependentKbsClient(env.base);
     await client.auth();
@@ -266,12 +266,13 @@ describe('RCAR refusals (RFC 7807 problem documents)', () => {
       boundJwk: bound.jwk,
       evidence: (rd) => firmware.getReport(rd),
     });
+    const headBefore = (await env.broker.readAudit(0, 10_000)).length;
     assertProblem(await client.attest(body), 'report-data-mismatch', 401, 'broker.report_data_mismatch');
+    // REPORT_DATA is checked before the instance is looked up: the refusal names no instance, and anyone
+    // can send those, so it is not audited (docs/broker.md "Audit log") but rate-limited and counted.
     const audit = await env.broker.readAudit(0, 10_000);
-    const last = audit.filter((e) => e.instance === null && e.kind === 'release').pop();
-    assert.ok(last, 'the refusal is in the audit log');
-    assert.equal(last.decision, 'refuse');
-    assert.deepEqual(last.reasons, ['broker.report_data_mismatch']);
+    assert.equal(audit.length, headBefore, 'no audit entry for a refusal that names no instance');
+    assert.deepEqual(env.unattributed.at(-1), { kind: 'release', reason: 'broker.report_data_mismatch' });
     assert.equal((await env.broker.getInstance(instance.id))?.activeBoot, null, 'no boot was started');
   });
 
@@ -401,18 +402,46 @@ describe('RCAR refusals (RFC 7807 problem documents)', () => {
     assert.deepEqual((r.json as { failures: string[] }).failures, ['snp.measurement']);
   });
 
-  it('a second attestation of a running instance -> attestation-refused (broker clone rule)', async () => {
-    const { firmware } = await env.launch();
+  it('re-attesting the same launch (a token refresh) is the same boot, not a clone', async () => {
+    const { firmware, instance } = await env.launch();
+    const run = () =>
+      new IndependentKbsClient(env.base).run({
+        kind: 'P-256',
+        evidence: (rd) => firmware.getReport(rd),
+        path: sealingPath,
+      });
+    await run();
+    await run();
+    const last = (await env.broker.readAudit(0, 10_000)).filter((e) => e.instance === instance.id).pop();
+    assert.deepEqual(last?.reasons, ['broker.released', 'broker.same_launch']);
+  });
+
+  it('another launch while one runs: takes over by default; under refuse -> attestation-refused (broker.clone)', async () => {
+    const taken = await env.launch();
+    await new IndependentKbsClient(env.base).run({
+      kind: 'P-256',
+      evidence: (rd) => taken.firmware.getReport(rd),
+      path: sealingPath,
+    });
+    const next = taken.relaunch();
+    await new IndependentKbsClient(env.base).run({
+      kind: 'P-256',
+      evidence: (rd) => next.getReport(rd),
+      path: sealingPath,
+    });
+
+    const { firmware, relaunch } = await env.launch({ newLaunch: 'refuse' });
     await new IndependentKbsClient(env.base).run({
       kind: 'P-256',
       evidence: (rd) => firmware.getReport(rd),
       path: sealingPath,
     });
+    const other = relaunch();
     const client = new IndependentKbsClient(env.base);
     await client.auth();
     const body = await client.attestation({
       key: await makeTeeKey('P-256'),
-      evidence: (rd) => firmware.getReport(rd),
+      evidence: (rd) => other.getReport(rd),
     });
     assertProblem(await client.attest(body), 'attestation-refused', 401, 'broker.clone');
   });

@@ -148,7 +148,13 @@ export function runStoreContract(h: StoreHarness): void {
         const rec = instanceRecord();
         assert.equal(await s.transaction((tx) => tx.insertInstance(rec)), 'inserted');
         const got = await s.getInstance(rec.id);
-        assert.deepEqual(got, { ...rec, committedCounter: null, activeBoot: null });
+        assert.deepEqual(got, {
+          ...rec,
+          committedCounter: null,
+          committedDigest: null,
+          activeBoot: null,
+          newLaunch: 'takeover',
+        });
         assert.deepEqual(await s.findInstanceByHostData(rec.hostData), got);
         assert.equal(await s.findInstanceByHostData(new Uint8Array(32)), undefined);
         assert.equal(await s.getInstance('nope'), undefined);
@@ -170,12 +176,22 @@ export function runStoreContract(h: StoreHarness): void {
         const s = await open();
         const rec = instanceRecord();
         await s.transaction((tx) => tx.insertInstance(rec));
-        const boot = { bootId: randomUUID(), startedAt: 10, leaseExpiresAt: 20, tokenHash: digest('t') };
+        const boot = {
+          bootId: randomUUID(),
+          startedAt: 10,
+          leaseExpiresAt: 20,
+          tokenHash: digest('t'),
+          launchId: digest('launch'),
+        };
         await s.transaction((tx) => tx.setBootState(rec.id, { committedCounter: 7, activeBoot: boot }));
         const found = await s.transaction((tx) => tx.lockInstanceByBoot(boot.bootId));
         assert.equal(found?.id, rec.id);
         assert.equal(found?.committedCounter, 7);
         assert.deepEqual(found?.activeBoot, boot);
+        // A boot without a launch id (evidence without one) reads back as null.
+        const { launchId: _, ...unnamed } = boot;
+        await s.transaction((tx) => tx.setBootState(rec.id, { committedCounter: 7, activeBoot: unnamed }));
+        assert.deepEqual((await s.getInstance(rec.id))?.activeBoot, { ...unnamed, launchId: null });
         assert.equal(await s.transaction((tx) => tx.lockInstanceByBoot(randomUUID())), undefined);
         await s.transaction((tx) => tx.setBootState(rec.id, { committedCounter: 8, activeBoot: null }));
         const after = await s.getInstance(rec.id);
@@ -191,6 +207,15 @@ export function runStoreContract(h: StoreHarness): void {
         const big = Number.MAX_SAFE_INTEGER;
         await s.transaction((tx) => tx.setBootState(rec.id, { committedCounter: big, activeBoot: null }));
         assert.equal((await s.getInstance(rec.id))?.committedCounter, big);
+      });
+
+      it('stores the new-launch policy (migration 4): given at insert, replaced, default takeover', async () => {
+        const s = await open();
+        const rec = instanceRecord();
+        await s.transaction((tx) => tx.insertInstance({ ...rec, newLaunch: 'refuse' }));
+        assert.equal((await s.getInstance(rec.id))?.newLaunch, 'refuse');
+        await s.transaction((tx) => tx.setNewLaunch(rec.id, 'allow'));
+        assert.equal((await s.getInstance(rec.id))?.newLaunch, 'allow');
       });
 
       it('replaces a policy', async () => {

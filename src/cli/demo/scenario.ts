@@ -71,6 +71,9 @@ export async function runDemo(onEvent: (e: DemoEvent) => void): Promise<DemoEven
       instanceId: '1001',
       instanceName: 'vm-a',
       policy: policyFor(goodImage),
+      // `refuse`, so that the demo can show a clone refused while vm-a runs; the default (`takeover`) lets a
+      // new launch take the boot over instead (docs/broker.md "Leases").
+      newLaunch: 'refuse',
     });
     const b = await broker.broker.registerInstance({
       project: 'demo-project',

@@ -193,7 +193,7 @@ export function toSnpClaims(v: SnpVerified): SnpClaims {
 
 /**
  * The TEE-independent claims of a verified report (src/evidence/types.ts): MEASUREMENT, HOST_DATA as the
- * identity-bearing field, REPORT_DATA, REPORTED_TCB (the TCB the VCEK/VLEK certifies), POLICY.DEBUG, the
+ * identity-bearing field, REPORT_ID as the launch id, REPORT_DATA, REPORTED_TCB (the TCB the VCEK/VLEK certifies), POLICY.DEBUG, the
  * SHA-256 of the signed report, and every SEV-SNP claim ({@link toSnpClaims}) as `details`. Pure.
  */
 export function toSnpEvidenceClaims(v: SnpVerified): EvidenceClaims<SnpClaims> {
@@ -206,6 +206,7 @@ export function toSnpEvidenceClaims(v: SnpVerified): EvidenceClaims<SnpClaims> {
     tee: 'snp',
     measurements: { measurement: Uint8Array.from(r.measurement) },
     identityField: { name: 'HOST_DATA', value: Uint8Array.from(r.hostData) },
+    launchId: { name: 'REPORT_ID', value: Uint8Array.from(r.reportId) },
     reportData: Uint8Array.from(r.reportData),
     tcb,
     debug: decodeGuestPolicy(r.policy).debug,

@@ -60,6 +60,7 @@ export function toTpmEvidenceClaims(v: TpmQuoteVerified): EvidenceClaims<TpmQuot
     tee: 'tpm',
     measurements,
     identityField: null,
+    launchId: null,
     reportData: Uint8Array.from(q.nonce),
     tcb: {},
     debug: null,
