@@ -25,6 +25,7 @@ interface BootOptions {
   state: string;
   provider: 'configfs-tsm' | 'sim';
   protocol: '0.1.0' | '0.2.0';
+  dialect: 'main' | 'pr1122' | 'pr1203';
   brokerKey?: string;
   simDir?: string;
   hostData?: string;
@@ -95,6 +96,14 @@ export function register(program: Command): void {
     .addOption(
       new Option('--protocol <version>', 'protocol version').choices(['0.1.0', '0.2.0']).default('0.2.0'),
     )
+    .addOption(
+      new Option(
+        '--dialect <name>',
+        "message dialect: main (svsm main, Vouchsafe 0.2.0), pr1122 or pr1203 (COCONUT's open proposals; 0.1.0)",
+      )
+        .choices(['main', 'pr1122', 'pr1203'])
+        .default('main'),
+    )
     .option('--broker-key <file>', "pin the broker's response-signing public key (PEM; 0.2.0)")
     .option('--sim-dir <dir>', '--provider sim: the simulated platform made by `vouchsafe sim init`')
     .option('--host-data <hex>', '--provider sim: HOST_DATA the VMM set at launch (32 bytes)')
@@ -132,7 +141,8 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
           connect: o.connect,
           provider: providerFor(o),
           statePath: o.state,
-          version: o.protocol,
+          version: o.dialect === 'main' ? o.protocol : '0.1.0',
+          dialect: o.dialect,
           timeoutMs,
           ...(o.brokerKey ? { brokerPublicKey: readFileSync(o.brokerKey, 'utf8') } : {}),
         });

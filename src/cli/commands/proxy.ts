@@ -1,8 +1,10 @@
 import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { InvalidArgument } from '../../errors.js';
+import { DIALECTS, isDialect } from '../../formats/aproxy/dialect.js';
+import { type DialectBinding, JWS_SHA384, RAW_SHA512 } from '../../formats/aproxy/dialect-binding.js';
 import type { ProxyBackend } from '../../proxy/backend.js';
-import { APROXY_DEFAULT_RESOURCE, KbsProxyBackend } from '../../proxy/backends/kbs/index.js';
+import { APROXY_DEFAULT_RESOURCE, KbsForwarder, KbsProxyBackend } from '../../proxy/backends/kbs/index.js';
 import { createNativeBackend } from '../../proxy/backends/native/index.js';
 import { type RunningProxy, startProxy } from '../../proxy/index.js';
 import { readInput, reportError } from '../io.js';
@@ -24,6 +26,8 @@ interface ProxyCliOptions {
   queueTimeout: string;
   maxBufferedBytes: string;
   logLevel: string;
+  dialect?: string[];
+  kbsBinding: string;
 }
 
 /** What a backend factory gets from the command line. */
@@ -34,7 +38,15 @@ export interface BackendArgs {
   readonly timeoutMs: number;
   /** `--resource-path`: the KBS resource (`repository/type/tag`) holding the guest's secret. */
   readonly resourcePath?: string;
+  /** `--kbs-binding`: what REPORT_DATA the KBS checks (kbs protocol and pr1203 listeners). */
+  readonly binding?: DialectBinding;
 }
+
+/** `--kbs-binding` values: svsm main's SHA-512 RawBinary, or Trustee's SHA-384 JwsJson (pr1122/pr1203 guests). */
+const KBS_BINDINGS: Readonly<Record<string, DialectBinding>> = {
+  'raw-sha512': RAW_SHA512,
+  'jws-sha384': JWS_SHA384,
+};
 
 /**
  * The backends `--protocol` selects, by name. Add one here and it appears in --help and in the option's
@@ -66,6 +78,9 @@ export const PROXY_PROTOCOLS: Readonly<
     create: (a) =>
       new KbsProxyBackend({
         url: a.brokerUrl,
+        ...(a.binding && a.binding !== RAW_SHA512
+          ? { binding: a.binding, evidenceSpelling: 'attestation_report' as const }
+          : {}),
         ...(a.resourcePath !== undefined ? { resourcePath: a.resourcePath } : {}),
         ...(a.brokerCa ? { ca: a.brokerCa } : {}),
       }),
@@ -107,6 +122,19 @@ export function register(program: Command): void {
       '--resource-path <repository/type/tag>',
       `kbs only: the KBS resource holding the guest's secret (default ${APROXY_DEFAULT_RESOURCE}, aproxy's)`,
     )
+    .option(
+      '--dialect <name>',
+      `message dialect of the listeners: ${DIALECTS.join(', ')} (default main); once for all, or once per --listen in order`,
+      collect,
+    )
+    .addOption(
+      new Option(
+        '--kbs-binding <name>',
+        'REPORT_DATA binding the KBS checks (kbs protocol, pr1203 listeners)',
+      )
+        .choices(Object.keys(KBS_BINDINGS))
+        .default('raw-sha512'),
+    )
     .option('--timeout <ms>', 'per broker call', '30000')
     .option('--read-timeout <ms>', 'each guest frame must arrive within this', '30000')
     .option('--session-timeout <ms>', 'a whole guest session, connect to close', '120000')
@@ -146,6 +174,8 @@ each VM on its own, give each VM CID its own peer (docs/protocol.md §1, "Tellin
 Examples:
   vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem
   vouchsafe proxy --listen tcp:127.0.0.1:1995 --broker http://127.0.0.1:8443 --protocol native
+  vouchsafe proxy --listen unix:/run/vm1.sock --dialect pr1122 --listen unix:/run/vm2.sock --dialect pr1203 \\
+      --broker http://127.0.0.1:8443 --protocol kbs --kbs-binding jws-sha384
   vouchsafe proxy --listen unix:/run/vouchsafe/aproxy.sock --broker https://broker:8443 --broker-ca ca.pem \\
       --protocol kbs --resource-path vouchsafe/sealing-key/current
 
@@ -163,14 +193,32 @@ vouchsafe/sealing-key/current, or run the broker with --kbs-aproxy-path to serve
             `--resource-path does not apply to --protocol ${o.protocol}`,
           );
         }
+        const dialects = (o.dialect ?? ['main']).map((d) => {
+          if (!isDialect(d))
+            throw new InvalidArgument('cli.options', `--dialect: one of ${DIALECTS.join(', ')}`);
+          return d;
+        });
+        const binding = KBS_BINDINGS[o.kbsBinding]!;
+        // PR #1203 guests speak KBS themselves: their listeners forward to --broker's /kbs/v0 (docs/protocol.md "Dialects").
+        const forwarder = dialects.includes('pr1203')
+          ? new KbsForwarder({
+              url: o.broker,
+              binding,
+              timeoutMs: ms(o.timeout, '--timeout'),
+              ...(o.brokerCa !== undefined ? { ca: readInput(o.brokerCa, '--broker-ca') } : {}),
+            })
+          : undefined;
         const backend = protocol.create({
           brokerUrl: o.broker,
+          binding,
           ...(o.resourcePath !== undefined ? { resourcePath: o.resourcePath } : {}),
           timeoutMs: ms(o.timeout, '--timeout'),
           ...(o.brokerCa !== undefined ? { brokerCa: readInput(o.brokerCa, '--broker-ca') } : {}),
         });
         proxy = await startProxy({
           listen: o.listen,
+          dialect: dialects,
+          ...(forwarder ? { forwarder } : {}),
           backend,
           logger: pino({ name: 'vouchsafe-proxy', level: o.logLevel }),
           timeouts: {
