@@ -66,8 +66,9 @@ export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
  *   claims are the release's own (`ReleaseResult.evidence`: one verification per attestation, and the
  *   claims are those the decision rested on). The released sealing key is held in memory under a random grant id (the token's `jti`)
  *   until the grant expires, then zeroed; the commit token is zeroed at once (KBS clients cannot commit).
- *   Every successful attest therefore starts a boot lease: a second attestation of the same instance
- *   within the lease is refused as a clone, as for any release.
+ *   Every successful attest therefore starts or continues a boot lease: a re-attestation of the same launch
+ *   (a token refresh) is the same boot; a new launch follows the instance's new-launch policy
+ *   (docs/broker.md "Leases"), as for any release.
  * - `readResource` serves the caller's own sealing key at the sealing-key paths (from its grant: a token
  *   presented to a replica that did not attest it finds no grant, `kbs.resource.gone`), and operator
  *   secrets under their resource policy.
