@@ -135,6 +135,17 @@ import {
 import { parseTdQeIdentity, parseTdxTcbInfo } from '../../src/formats/tdx/collateral-json.js';
 import { parsePckSgxExtension } from '../../src/formats/tdx/pck-extension.js';
 import { parseSgxReportBody, parseTdxQuote } from '../../src/formats/tdx/quote.js';
+import { decodeEvent } from '../../src/formats/tpm/eventlog/decode-event.js';
+import { decodeDevicePath } from '../../src/formats/tpm/eventlog/device-path.js';
+import { decodeGptEvent } from '../../src/formats/tpm/eventlog/gpt.js';
+import { decodeImageLoadEvent } from '../../src/formats/tpm/eventlog/image-load.js';
+import { parseEventLog, parseSpecIdEvent } from '../../src/formats/tpm/eventlog/parse.js';
+import { decodeSp800155Event } from '../../src/formats/tpm/eventlog/sp800-155.js';
+import {
+  decodeLoadOption,
+  decodeSignatureLists,
+  decodeUefiVariableData,
+} from '../../src/formats/tpm/eventlog/uefi-variable.js';
 import {
   encodeCredentialFile,
   encodePublic,
@@ -178,10 +189,12 @@ import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { decodeTokenKeys, encodeTokenKeys, openTokenKeyFile } from '../../src/kbs/token-keys.js';
 import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
+import { parseTpmBootPolicy } from '../../src/policy/tpm/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { softEk } from '../ca/fixtures.js';
+import * as evb from '../eventlog/build.js';
 import { sevEvidenceOf } from '../kbs/sev-struct.js';
 import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
 import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom, textFrom, valueOrTyped } from './kit.js';
@@ -524,6 +537,19 @@ const store = () =>
   }))());
 
 const der = (c: Corpus) => [c.ark, c.ask, c.vcek, c.vlek];
+/** A small crypto-agile event log with one event of each decoded kind. */
+const eventLogSeed = () =>
+  evb.buildEventLog([
+    {
+      pcr: 7,
+      type: 0x80000001,
+      data: evb.uefiVariable('8be4df61-93ca-11d2-aa0d-00e098032b8c', 'SecureBoot', Uint8Array.of(1)),
+    },
+    { pcr: 7, type: 4, data: new Uint8Array(4) },
+    { pcr: 4, type: 0x80000003, data: evb.imageLoad('\\EFI\\boot.efi'), hashed: Uint8Array.of(1) },
+    { pcr: 5, type: 0x80000006, data: evb.gptData(1) },
+    { pcr: 8, type: 0xd, data: new Uint8Array(Buffer.from('kernel_cmdline: ro quiet\0')) },
+  ]);
 const pemOf = (b: Uint8Array) => encodePem('CERTIFICATE', b);
 const utf8 = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 const R = 'fuzz.der';
@@ -1307,6 +1333,21 @@ const ROWS: readonly Row[] = [
 
   // Policy documents (docs/policy.md) and the CA's inputs (docs/ca.md)
   {
+    fn: 'src/policy/tpm/parse.ts#parseTpmBootPolicy',
+    kind: 'json',
+    seeds: () => [
+      {
+        requireSecureBoot: true,
+        requireSeparators: 'any',
+        bootLoaders: ['ab'.repeat(32)],
+        kernels: ['cd'.repeat(32)],
+        cmdline: { require: ['ro'], forbid: ['init'], exact: ['ro quiet'] },
+        requiredDbxDigests: ['ef'.repeat(32)],
+      },
+    ],
+    run: parseTpmBootPolicy,
+  },
+  {
     fn: 'src/policy/snp/parse.ts#parseSnpPolicy',
     kind: 'json',
     seeds: () => [
@@ -1399,6 +1440,73 @@ const ROWS: readonly Row[] = [
     kind: 'text',
     seeds: () => ['unix:/run/a.sock', 'tcp:127.0.0.1:1995', 'vsock:3:1995'],
     run: parseChannelAddress,
+  },
+  // measured-boot event logs (TCG PC Client PFP): seeds built by test/eventlog/build.ts
+  {
+    fn: 'src/formats/tpm/eventlog/parse.ts#parseEventLog',
+    kind: 'bytes',
+    seeds: () => [eventLogSeed()],
+    run: (b) => parseEventLog(b, { maxEvents: 64, maxEventSize: 4096 }),
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/parse.ts#parseSpecIdEvent',
+    kind: 'bytes',
+    seeds: () => [eventLogSeed().subarray(32, 32 + 37)],
+    run: parseSpecIdEvent,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/decode-event.ts#decodeEvent',
+    kind: 'bytes',
+    seeds: () => [
+      evb.uefiVariable('8be4df61-93ca-11d2-aa0d-00e098032b8c', 'Boot0001', evb.loadOption('x', '\\a.efi')),
+    ],
+    run: (b) => {
+      for (const eventType of [3, 4, 0xd, 0x80000001, 0x80000002, 0x80000003, 0x80000006]) {
+        decodeEvent({ index: 1, offset: 0, pcrIndex: 7, eventType, digests: [], data: b });
+      }
+    },
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/uefi-variable.ts#decodeUefiVariableData',
+    kind: 'bytes',
+    seeds: () => [evb.uefiVariable('8be4df61-93ca-11d2-aa0d-00e098032b8c', 'SecureBoot', Uint8Array.of(1))],
+    run: decodeUefiVariableData,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/uefi-variable.ts#decodeSignatureLists',
+    kind: 'bytes',
+    seeds: () => [evb.sha256List([new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)])],
+    run: decodeSignatureLists,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/uefi-variable.ts#decodeLoadOption',
+    kind: 'bytes',
+    seeds: () => [evb.loadOption('Linux', '\\EFI\\boot.efi')],
+    run: decodeLoadOption,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/device-path.ts#decodeDevicePath',
+    kind: 'bytes',
+    seeds: () => [new Uint8Array(evb.filePathDevicePath('\\EFI\\boot.efi'))],
+    run: decodeDevicePath,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/image-load.ts#decodeImageLoadEvent',
+    kind: 'bytes',
+    seeds: () => [evb.imageLoad('\\EFI\\boot.efi')],
+    run: decodeImageLoadEvent,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/gpt.ts#decodeGptEvent',
+    kind: 'bytes',
+    seeds: () => [evb.gptData(2)],
+    run: decodeGptEvent,
+  },
+  {
+    fn: 'src/formats/tpm/eventlog/sp800-155.ts#decodeSp800155Event',
+    kind: 'bytes',
+    seeds: () => [evb.sp800155Event3()],
+    run: decodeSp800155Event,
   },
   {
     fn: 'src/cli/commands/serve.ts#parsePublicUrl',

@@ -9,14 +9,12 @@ export function utf16z(b: Uint8Array): string {
   return s;
 }
 
-/** Whether bytes look like UTF-16LE text: even length, every high byte zero, printable low bytes. */
+/**
+ * Whether bytes look like UTF-16LE text (systemd-boot and EDK2 log CHAR16 strings): even length, a
+ * non-NUL first character whose high byte is zero, and the first four high bytes all zero.
+ */
 export function looksUtf16(b: Uint8Array): boolean {
-  if (b.length < 2 || b.length % 2 !== 0) return false;
-  for (let i = 0; i < b.length; i += 2) {
-    const lo = b[i]!;
-    if (b[i + 1] !== 0) return false;
-    if (lo === 0 && i >= b.length - 2) continue;
-    if (lo < 0x09 || (lo > 0x0d && lo < 0x20) || lo > 0x7e) return false;
-  }
+  if (b.length < 2 || b.length % 2 !== 0 || b[0] === 0) return false;
+  for (let i = 1; i < Math.min(b.length, 8); i += 2) if (b[i] !== 0) return false;
   return true;
 }
