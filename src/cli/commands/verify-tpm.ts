@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgument } from '../../errors.js';
+import { verifyEventLog } from '../../evidence/tpm/eventlog-verify.js';
 import {
   createTrustStore,
   isSelfSigned,
@@ -12,7 +13,10 @@ import {
 import { decodePem, looksLikePem, pemText } from '../../formats/pem.js';
 import { parseAttest } from '../../formats/tpm/attest.js';
 import { algLabel, HASH_ALGS, hashByName, TPM_ST } from '../../formats/tpm/constants.js';
+import { parseEventLog } from '../../formats/tpm/eventlog/parse.js';
 import { GCE_INSTANCE_IDENTITY_OID } from '../../formats/x509/instance-identity.js';
+import { assertTpmBootPolicy } from '../../policy/tpm/appraise.js';
+import { parseTpmBootPolicy } from '../../policy/tpm/parse.js';
 import { fromHex, toHex } from '../../util/bytes.js';
 import { Exit, parseTime, readInput, reportError } from '../io.js';
 
@@ -33,6 +37,8 @@ interface Options {
   nonce?: string;
   at?: string;
   identityOid?: string;
+  eventLog?: string;
+  bootPolicy?: string;
   json?: boolean;
 }
 
@@ -205,6 +211,7 @@ function run(o: Options): number {
       },
     );
     const out = claimsJson(claims);
+    if (o.eventLog !== undefined) out.eventLog = appraiseEventLog(o, claims);
     if (o.json) {
       process.stdout.write(`${JSON.stringify({ verdict: 'accepted', claims: out }, null, 2)}\n`);
     } else {
@@ -232,6 +239,32 @@ function run(o: Options): number {
   }
 }
 
+/**
+ * `--event-log`: replays the log against the verified quote's PCRs (BindingMismatch on any difference) and
+ * appraises it with `--boot-policy` (default: the policy's safe defaults); a rejection throws PolicyRejected.
+ */
+function appraiseEventLog(o: Options, claims: TpmQuoteClaims): Record<string, unknown> {
+  const log = parseEventLog(readInput(o.eventLog!, '--event-log'));
+  const verified = verifyEventLog(log, claims.pcrs);
+  let policy: unknown = {};
+  if (o.bootPolicy !== undefined) {
+    try {
+      policy = JSON.parse(Buffer.from(readInput(o.bootPolicy, '--boot-policy')).toString('utf8'));
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new InvalidArgument('cli.boot_policy', '--boot-policy: not JSON');
+      throw e;
+    }
+  }
+  const a = assertTpmBootPolicy(verified, parseTpmBootPolicy(policy));
+  return {
+    verifiedPcrs: verified.verifiedPcrs,
+    unquotedPcrs: verified.unquotedPcrs,
+    flaggedEvents: verified.digestChecks.filter((c) => c.status === 'mismatch').map((c) => c.index),
+    checked: a.checked,
+    unchecked: a.unchecked,
+  };
+}
+
 /** Adds `tpm` to an existing `verify` command. */
 export function registerVerifyTpm(verify: Command): void {
   verify
@@ -255,6 +288,8 @@ export function registerVerifyTpm(verify: Command): void {
     .option('--nonce <hex>', 'the expected extraData (default: empty)')
     .option('--at <time>', 'verify certificates at this time (ISO 8601 or Unix seconds; default now)')
     .option('--identity-oid <oid>', 'OID of the instance-identity extension', GCE_INSTANCE_IDENTITY_OID)
+    .option('--event-log <file>', 'measured-boot event log: replayed against the quoted PCRs and appraised')
+    .option('--boot-policy <file>', 'measured-boot policy JSON for --event-log (default: safe defaults)')
     .option('--json', 'print the verdict and claims as JSON')
     .action((o: Options) => {
       process.exitCode = run(o);
