@@ -6,7 +6,7 @@ import {
   NotSupported,
   SignatureInvalid,
 } from '../../errors.js';
-import { type ParsedAttest, parseAttest } from '../../formats/tpm/attest.js';
+import { type ParsedAttest, parseAttest, type QuoteInfo } from '../../formats/tpm/attest.js';
 import {
   algLabel,
   ECC_CURVES,
@@ -200,7 +200,8 @@ function pcrDigest(
   return new Uint8Array(hash.digest());
 }
 
-function checkPcrValues(pcrs: readonly PcrBank[]): void {
+/** Checks every PCR bank is a supported hash and every value has its size. Throws NotSupported `tpm.pcrs.bank`, MalformedEvidence `tpm.pcrs.index` / `.value_size`. */
+export function checkPcrBanks(pcrs: readonly PcrBank[]): void {
   for (const bank of pcrs) {
     const h = HASH_ALGS[bank.hashAlg];
     if (h === undefined)
@@ -219,6 +220,57 @@ function checkPcrValues(pcrs: readonly PcrBank[]): void {
 }
 
 /**
+ * Steps 2-6 of {@link verifyQuote} for an AK key the caller already trusts (an AK certificate path, or a key
+ * bound by other signed evidence, e.g. Azure's HCL report): the signature over the TPMS_ATTEST bytes, the
+ * quote type, extraData equal to `nonce` (constant time), the PCR selection equal to `pcrs`, and pcrDigest
+ * over `pcrs` with the signature's hash, which it returns. PCR values must have been checked with
+ * {@link checkPcrBanks}. Returns the signature's hash and the quoted selection. Throws SignatureInvalid `tpm.quote.signature` / `.sig_key_mismatch`, NotSupported
+ * `tpm.quote.sig_alg` / `.sig_hash` / `.curve`, MalformedEvidence `tpm.quote.not_quote`, BindingMismatch
+ * `tpm.quote.nonce` / `.pcr_selection` / `.pcr_digest`.
+ */
+export function checkQuoteSignedBy(
+  akKey: KeyObject,
+  attest: ParsedAttest,
+  sig: TpmtSignature,
+  pcrs: readonly PcrBank[],
+  nonce: Uint8Array | 'checked-by-caller',
+): { readonly hash: HashInfo; readonly quoted: QuoteInfo } {
+  // 2. Signature over the TPMS_ATTEST bytes with the AK key.
+  // HMAC-signed attestations (go-tpm-tools' certify flow) need the shared key: not verified here.
+  const verifier = VERIFIERS[sig.sigAlg];
+  if (verifier === undefined) {
+    throw new NotSupported('tpm.quote.sig_alg', `quote signature ${algLabel(sig.sigAlg)} is not supported`);
+  }
+  if (!SIG_HASHES.has(sig.hashAlg)) {
+    throw new NotSupported(
+      'tpm.quote.sig_hash',
+      `quote signature hash ${algLabel(sig.hashAlg)} is not accepted`,
+    );
+  }
+  const h = HASH_ALGS[sig.hashAlg]!;
+  if (!verifier(akKey, h, attest.raw, sig)) {
+    throw new SignatureInvalid('tpm.quote.signature', 'the quote signature does not verify with the AK key');
+  }
+
+  // 3. Type (the magic was checked by the parser).
+  if (attest.type !== TPM_ST.ATTEST_QUOTE) {
+    throw new MalformedEvidence('tpm.quote.not_quote', 'the attestation is not a TPM2_Quote');
+  }
+  // 4. Nonce ('checked-by-caller': the caller compares extraData later, e.g. the broker with the claims).
+  if (nonce !== 'checked-by-caller' && !ctEqual(attest.extraData, nonce)) {
+    throw new BindingMismatch('tpm.quote.nonce', 'the quote extraData does not equal the nonce');
+  }
+  // 5. Selection.
+  checkSelection(attest, pcrs);
+  // 6. Digest with the signature's hash.
+  if (!ctEqual(pcrDigest(attest, pcrs, h), attest.attested.pcrDigest)) {
+    throw new BindingMismatch('tpm.quote.pcr_digest', 'the PCR values do not match the quoted pcrDigest');
+  }
+
+  return { hash: h, quoted: attest.attested };
+}
+
+/**
  * Verifies a quote and returns its claims. Throws (first failure wins, in the order above):
  * MalformedEvidence `tpm.attest.*`, `tpm.signature.*`, `tpm.public.*`, `tpm.pcrs.*`, `x509.*`,
  * `tpm.quote.not_quote`; ChainInvalid `x509.chain.*`; BindingMismatch `tpm.quote.ak_attributes`,
@@ -233,7 +285,7 @@ export function verifyQuote(input: VerifyQuoteInput, opts: VerifyQuoteOptions): 
   const attest = parseAttest(input.quote);
   const sig = parseSignature(input.signature);
   const akPublic = input.akPublic === undefined ? undefined : parsePublic(input.akPublic);
-  checkPcrValues(input.pcrs);
+  checkPcrBanks(input.pcrs);
 
   // 1. AK certificate → trusted root.
   const path = verifyCertPath(input.akCert, {
@@ -248,49 +300,19 @@ export function verifyQuote(input: VerifyQuoteInput, opts: VerifyQuoteOptions): 
     checkScheme(akPublic, sig);
   }
 
-  // 2. Signature over the TPMS_ATTEST bytes with the AK key.
-  // HMAC-signed attestations (go-tpm-tools' certify flow) need the shared key: not verified here.
-  const verifier = VERIFIERS[sig.sigAlg];
-  if (verifier === undefined) {
-    throw new NotSupported('tpm.quote.sig_alg', `quote signature ${algLabel(sig.sigAlg)} is not supported`);
-  }
-  if (!SIG_HASHES.has(sig.hashAlg)) {
-    throw new NotSupported(
-      'tpm.quote.sig_hash',
-      `quote signature hash ${algLabel(sig.hashAlg)} is not accepted`,
-    );
-  }
-  const h = HASH_ALGS[sig.hashAlg]!;
-  if (!verifier(akKey, h, input.quote, sig)) {
-    throw new SignatureInvalid('tpm.quote.signature', 'the quote signature does not verify with the AK key');
-  }
-
-  // 3. Type (the magic was checked by the parser).
-  if (attest.type !== TPM_ST.ATTEST_QUOTE) {
-    throw new MalformedEvidence('tpm.quote.not_quote', 'the attestation is not a TPM2_Quote');
-  }
-  // 4. Nonce.
-  if (!ctEqual(attest.extraData, opts.nonce)) {
-    throw new BindingMismatch('tpm.quote.nonce', 'the quote extraData does not equal the nonce');
-  }
-  // 5. Selection.
-  checkSelection(attest, input.pcrs);
-  // 6. Digest with the signature's hash.
-  if (!ctEqual(pcrDigest(attest, input.pcrs, h), attest.attested.pcrDigest)) {
-    throw new BindingMismatch('tpm.quote.pcr_digest', 'the PCR values do not match the quoted pcrDigest');
-  }
+  const { quoted } = checkQuoteSignedBy(akKey, attest, sig, input.pcrs, opts.nonce);
 
   const leaf = path.certificates[0]!;
   const identity = identityOf(leaf, opts.identityOid ?? GCE_INSTANCE_IDENTITY_OID);
   return {
     nonce: attest.extraData,
-    pcrs: attest.attested.pcrSelect.map((bank) => ({
+    pcrs: quoted.pcrSelect.map((bank) => ({
       hashAlg: bank.hashAlg,
       values: new Map(
         bank.pcrs.map((i) => [i, input.pcrs.find((b) => b.hashAlg === bank.hashAlg)!.values.get(i)!]),
       ),
     })),
-    pcrDigest: attest.attested.pcrDigest,
+    pcrDigest: quoted.pcrDigest,
     signature: { sigAlg: sig.sigAlg, hashAlg: sig.hashAlg },
     akName: akPublic ? computeName(akPublic) : null,
     akCertificateSha256: new Uint8Array(createHash('sha256').update(input.akCert).digest()),
