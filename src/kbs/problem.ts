@@ -35,6 +35,8 @@ export const PROBLEMS = {
   'grant-gone': { status: 410, title: 'Released key no longer held' },
   'too-many-sessions': { status: 503, title: 'Too many sessions' },
   'collateral-unavailable': { status: 503, title: 'Collateral unavailable' },
+  // The store or another dependency is down (ERR_UNAVAILABLE): the client may retry; nothing was decided.
+  unavailable: { status: 503, title: 'Service unavailable' },
   internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
@@ -99,6 +101,7 @@ const BY_CODE: Readonly<Record<string, ProblemSlug>> = {
   ERR_NOT_SUPPORTED: 'unsupported',
   ERR_COLLATERAL_UNAVAILABLE: 'collateral-unavailable',
   ERR_REFUSED: 'attestation-refused',
+  ERR_UNAVAILABLE: 'unavailable',
 };
 
 function slugOf(e: AttestationError): ProblemSlug {

@@ -1,4 +1,4 @@
-import { CollateralUnavailable } from '../errors.js';
+import { Unavailable } from '../errors.js';
 
 /**
  * One byte budget shared by every session of a proxy: the bytes received from guests and not yet consumed
@@ -31,10 +31,10 @@ export class BufferBudget {
 }
 
 /**
- * A session closed because the proxy's shared receive budget was spent: ERR_COLLATERAL_UNAVAILABLE
+ * A session closed because the proxy's shared receive budget was spent: ERR_UNAVAILABLE
  * `proxy.buffer_budget` (the proxy is overloaded; the guest may try again).
  */
-export class BufferBudgetExceeded extends CollateralUnavailable {
+export class BufferBudgetExceeded extends Unavailable {
   constructor(readonly limit: number) {
     super('proxy.buffer_budget', `the proxy's receive buffer budget (${limit} bytes) is spent`);
   }

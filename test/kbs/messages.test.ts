@@ -9,6 +9,7 @@ import {
   MalformedEvidence,
   NotSupported,
   PolicyRejected,
+  Unavailable,
 } from '../../src/errors.js';
 import { encodeReport, encodeTcb } from '../../src/formats/snp/index.js';
 import { sourceOf } from '../../src/kbs/client-source.js';
@@ -325,6 +326,9 @@ describe('problem documents', () => {
     assert.equal(slug(new MalformedEvidence('kbs.evidence.base64')), 'evidence-malformed');
     assert.equal(slug(new NotSupported('snp.product_unknown')), 'unsupported');
     assert.equal(slug(new CollateralUnavailable('kds.fetch')), 'collateral-unavailable');
+    // A store outage is a retryable 503, not an opaque 500 (src/store/unavailable.ts).
+    assert.equal(slug(new Unavailable('store.unavailable')), 'unavailable');
+    assert.equal(problemFromError(new Unavailable('store.full')).status, 503);
     assert.equal(slug(new PolicyRejected([{ code: 'snp.tcb', message: '' }])), 'policy-rejected');
     assert.equal(
       slug(new PolicyRejected([{ code: 'kbs.resource.status', message: '' }])),
