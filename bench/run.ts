@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchBroker } from './broker.js';
 import { benchCli } from './cli.js';
+import { benchEventLog } from './eventlog.js';
 import { emit, type Figure } from './harness.js';
 import { benchKbs } from './kbs.js';
 import { benchSnp } from './snp.js';
@@ -18,6 +19,7 @@ const vectors = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'share
 const benches: Record<string, () => Promise<Figure[]>> = {
   snp: () => benchSnp(vectors),
   tpm: () => benchTpm(vectors),
+  eventlog: () => benchEventLog(vectors),
   kbs: () => benchKbs(),
   broker: () => benchBroker(),
   cli: () => benchCli(root),
