@@ -1,9 +1,11 @@
 /** Reads a real TDX case (shared/vectors/tdx/<case>/) in place: quote, collateral, expected.json, a valid time. */
-import { readPemChain, type TdxCollateral } from '../../src/evidence/tdx/index.js';
-import { readVector, readVectorJson, readVectorText } from '../helpers/vectors.js';
+import { readTdxCollateralDirectory } from '../../src/collateral/pcs-directory.js';
+import type { TdxCollateral } from '../../src/evidence/tdx/index.js';
+import { readVector, readVectorJson, readVectorText, vectorPath } from '../helpers/vectors.js';
 
 export interface TdxVectorCase {
   readonly quote: Uint8Array;
+  /** Read by the library's offline directory reader (src/collateral/pcs-directory.ts). */
   readonly collateral: TdxCollateral;
   // biome-ignore lint/suspicious/noExplicitAny: vector JSON is untyped oracle data
   readonly expected: any;
@@ -11,25 +13,19 @@ export interface TdxVectorCase {
   readonly now: Date;
 }
 
+/** An hour after the latest issueDate of the case's collateral: inside every window. */
+export function tdxCaseNow(name: string): Date {
+  const issued = ['tcb_info.json', 'qe_identity.json'].map((n) =>
+    Date.parse(JSON.parse(readVectorText('tdx', name, n)).issueDate),
+  );
+  return new Date(Math.max(...issued) + 3600_000);
+}
+
 export function loadTdxCase(name: string): TdxVectorCase {
-  const f = (n: string) => readVector('tdx', name, n);
-  const t = (n: string) => readVectorText('tdx', name, n).trim();
-  const signed = (base: string) => ({
-    body: f(`${base}.json`),
-    signature: new Uint8Array(Buffer.from(t(`${base}.sig.hex`), 'hex')),
-    issuerChain: readPemChain(t(`${base}_issuer_chain.pem`), 'issuer_chain'),
-  });
-  const collateral = {
-    tcbInfo: signed('tcb_info'),
-    qeIdentity: signed('qe_identity'),
-    pckCrl: f('pck_crl.der'),
-    rootCaCrl: f('root_ca_crl.der'),
-  };
-  const issued = ['tcb_info.json', 'qe_identity.json'].map((n) => Date.parse(JSON.parse(t(n)).issueDate));
   return {
-    quote: f('quote.bin'),
-    collateral,
+    quote: readVector('tdx', name, 'quote.bin'),
+    collateral: readTdxCollateralDirectory(vectorPath('tdx', name)).collateral,
     expected: readVectorJson('tdx', name, 'expected.json'),
-    now: new Date(Math.max(...issued) + 3600_000),
+    now: tdxCaseNow(name),
   };
 }

@@ -13,6 +13,11 @@ export {
 } from './claims.js';
 export { type SignedCollateral, type TdxCollateral, verifyCollateralSignatures } from './collateral.js';
 export { normalizeTdxRoots, PINNED_INTEL_ROOT_SHA256 } from './roots.js';
+export {
+  type TdxCollateralQuery,
+  type TdxCollateralSource,
+  tdxCollateralQuery,
+} from './source.js';
 export { evaluateTdxTcb, type TdxTcbEvaluation } from './tcb.js';
 export {
   TDX_CACHE_ENTRIES,
