@@ -1,8 +1,14 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
-import { buildCertTable, CertGuid, type CertTableEntry, MAX_CERT_TABLE_SIZE } from './cert-table.js';
-import { productFromCpuid } from './product.js';
-import { encodeReport, SUPPORTED_VERSIONS } from './report.js';
-import { encodeTcb, type TcbParts } from './tcb.js';
+import {
+  buildCertTable,
+  CertGuid,
+  type CertTableEntry,
+  MAX_CERT_TABLE_SIZE,
+  parseCertTable,
+} from './cert-table.js';
+import { productFromCpuid, type SnpProduct } from './product.js';
+import { encodeReport, parseReport, type SnpReport, SUPPORTED_VERSIONS } from './report.js';
+import { decodeTcb, encodeTcb, type TcbParts } from './tcb.js';
 
 /**
  * Trustee's SEV-SNP evidence in "struct form": `{"attestation_report": {...}, "cert_chain": [...] | null}`,
@@ -357,4 +363,156 @@ export function parseSevSnpEvidenceJson(bytes: Uint8Array): SevSnpEvidence {
     fail('json', 'evidence', 'not UTF-8 JSON text');
   }
   return decodeSevSnpEvidence(value);
+}
+
+// ---- encoder: raw report bytes -> the struct form (what svsm PR #1122's aproxy sends in kbs-trustee mode) ----
+
+/** serde_json's shape of the sev crate's `TcbVersion`. */
+interface SevTcbJson {
+  readonly fmc: number | null;
+  readonly bootloader: number;
+  readonly tee: number;
+  readonly snp: number;
+  readonly microcode: number;
+}
+
+/** One `CertTableEntry` as serde writes it: a `CertType` unit variant's name or `{"OTHER": uuid}`. */
+export interface SevCertEntryJson {
+  readonly cert_type: string | { readonly OTHER: string };
+  readonly data: number[];
+}
+
+/**
+ * Trustee's SEV-SNP evidence object, its members in the sev crate's declaration order, so that
+ * `JSON.stringify` of it is byte for byte what `serde_json::to_string` writes for the same report.
+ */
+export interface SevSnpEvidenceJson {
+  readonly attestation_report: { readonly [k: string]: unknown };
+  readonly cert_chain: SevCertEntryJson[] | null;
+}
+
+const GUID_NAMES: ReadonlyMap<string, string> = new Map(Object.entries(CERT_TYPES).map(([n, g]) => [g, n]));
+
+/** A u64 field as a JSON number: only values a double holds exactly (the decoder reads no more). */
+function exactU64(v: bigint, path: string): number {
+  if (v > BigInt(U64_EXACT))
+    fail('range', path, `0x${v.toString(16)} is above 2^53-1, which JSON numbers do not carry exactly`);
+  return Number(v);
+}
+
+/**
+ * The TCB_VERSION layout the sev crate's reader picks for a report: from CPUID in v3+ (an unknown
+ * generation is NotSupported `snp.sev_json.product`); in v2 from CHIP_ID (only its first 8 bytes set:
+ * Turin's). A v2 report with MASK_CHIP_ID (all-zero CHIP_ID) names no generation: the crate refuses to
+ * read it ("MASK_CHIP_ID is enabled, preventing the identification of the CPU generation"), and so does
+ * this encoder, with NotSupported `snp.sev_json.product`.
+ */
+function layoutOf(r: SnpReport): SnpProduct {
+  if (r.cpuid) {
+    const p = productFromCpuid(r.cpuid.family, r.cpuid.model);
+    if (!p) {
+      throw new NotSupported(
+        'snp.sev_json.product',
+        `CPUID family 0x${r.cpuid.family.toString(16)} model 0x${r.cpuid.model.toString(16)} names no SEV-SNP generation whose TCB layout is known`,
+      );
+    }
+    return p;
+  }
+  if (r.chipId.every((b) => b === 0)) {
+    throw new NotSupported(
+      'snp.sev_json.product',
+      'a v2 report with MASK_CHIP_ID names no CPU generation; the sev crate cannot write it',
+    );
+  }
+  return r.chipId.subarray(8).every((b) => b === 0) ? 'Turin' : 'Milan';
+}
+
+function tcbJson(raw: bigint, product: SnpProduct): SevTcbJson {
+  const t = decodeTcb(raw, product);
+  return { fmc: t.fmc ?? null, bootloader: t.bootloader, tee: t.tee, snp: t.snp, microcode: t.microcode };
+}
+
+const bytesJson = (b: Uint8Array): number[] => Array.from(b);
+
+/**
+ * Encodes a raw 1184-byte ATTESTATION_REPORT (and optionally a GHCB certificate table) as Trustee's struct
+ * form: the inverse of {@link decodeSevSnpEvidence}, and what the sev crate's `AttestationReport::from_bytes`
+ * followed by serde writes (the shared fixtures are reproduced byte for byte). The certificate table
+ * becomes `cert_chain` entries in table order (null without one).
+ *
+ * Only a report whose every byte the struct carries can be encoded, because the verifier rebuilds the
+ * bytes from the fields to check the signature: the report must parse (parseReport: size, version,
+ * reserved bytes zero, policy and signer bits; MalformedEvidence `snp.report.*`), its u64 fields must be
+ * at most 2^53-1 (`snp.sev_json.range`), its generation known (NotSupported `snp.sev_json.product`), and
+ * decoding the result must give back exactly the input, which fails (MalformedEvidence
+ * `snp.sev_json.unrepresentable`) when a TCB has bytes its layout reserves. The cert table must parse
+ * (`snp.cert_table.*`) and satisfy the decoder's bounds (`snp.sev_json.*`).
+ */
+export function encodeSevSnpEvidence(report: Uint8Array, certTable?: Uint8Array): SevSnpEvidenceJson {
+  const r = parseReport(report);
+  const product = layoutOf(r);
+  const v5 = r.version >= 5;
+  const attestation_report = {
+    version: r.version,
+    guest_svn: r.guestSvn,
+    policy: exactU64(r.policy, 'policy'),
+    family_id: bytesJson(r.familyId),
+    image_id: bytesJson(r.imageId),
+    vmpl: r.vmpl,
+    sig_algo: r.signatureAlgo,
+    current_tcb: tcbJson(r.currentTcb, product),
+    plat_info: exactU64(r.platformInfo, 'plat_info'),
+    key_info: r.signerInfo,
+    report_data: bytesJson(r.reportData),
+    measurement: bytesJson(r.measurement),
+    host_data: bytesJson(r.hostData),
+    id_key_digest: bytesJson(r.idKeyDigest),
+    author_key_digest: bytesJson(r.authorKeyDigest),
+    report_id: bytesJson(r.reportId),
+    report_id_ma: bytesJson(r.reportIdMa),
+    reported_tcb: tcbJson(r.reportedTcb, product),
+    cpuid_fam_id: r.cpuid?.family ?? null,
+    cpuid_mod_id: r.cpuid?.model ?? null,
+    cpuid_step: r.cpuid?.stepping ?? null,
+    chip_id: bytesJson(r.chipId),
+    committed_tcb: tcbJson(r.committedTcb, product),
+    current: { major: r.currentMajor, minor: r.currentMinor, build: r.currentBuild },
+    committed: { major: r.committedMajor, minor: r.committedMinor, build: r.committedBuild },
+    launch_tcb: tcbJson(r.launchTcb, product),
+    launch_mit_vector: v5 ? exactU64(r.launchMitVector ?? 0n, 'launch_mit_vector') : null,
+    current_mit_vector: v5 ? exactU64(r.currentMitVector ?? 0n, 'current_mit_vector') : null,
+    signature: { r: bytesJson(r.signature.r), s: bytesJson(r.signature.s) },
+  };
+  const cert_chain =
+    certTable === undefined
+      ? null
+      : parseCertTable(certTable).map(
+          (e): SevCertEntryJson => ({
+            cert_type: GUID_NAMES.get(e.guid) ?? { OTHER: e.guid },
+            data: bytesJson(e.data),
+          }),
+        );
+  const out: SevSnpEvidenceJson = {
+    attestation_report,
+    cert_chain: cert_chain !== null && cert_chain.length > 0 ? cert_chain : null,
+  };
+  // Step: the verifier sees only the fields. Rebuild the bytes as it will and demand the input back, so a
+  // report the struct cannot carry (a reserved TCB byte set) fails here, not as a bad signature there.
+  const back = decodeSevSnpEvidence(out);
+  if (!bytesEqual(back.report, report)) {
+    fail('unrepresentable', 'report', 'bytes the struct form does not carry are set (a reserved TCB byte)');
+  }
+  return out;
+}
+
+/**
+ * {@link encodeSevSnpEvidence} as a file: serde_json's compact text and a newline, exactly as the shared
+ * fixtures (../shared/vectors/kbs/trustee-snp-evidence) are written. {@link parseSevSnpEvidenceJson} reads it.
+ */
+export function formatSevSnpEvidenceJson(report: Uint8Array, certTable?: Uint8Array): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify(encodeSevSnpEvidence(report, certTable))}\n`);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
