@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { InvalidArgument } from '../errors.js';
-import { type Der, NULL, oid, sequence } from './der.js';
+import { type Der, NULL, oid, sequence } from '../formats/der/writer.js';
 
 /**
  * The CA's key types and signature algorithms, as null-prototype tables. X.509 identifiers from RFC 5758

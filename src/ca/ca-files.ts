@@ -1,3 +1,6 @@
+import { MalformedEvidence } from '../errors.js';
+import { decodePem, encodePem } from '../formats/pem.js';
+
 /** The files of a CA directory and their PEM forms (docs/ca.md "Files of a CA directory"). */
 
 export const CA_FILES = {
@@ -8,26 +11,27 @@ export const CA_FILES = {
   database: 'ca.db',
 } as const;
 
-function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
-
-/** DER certificates from a PEM bundle. */
+/**
+ * DER certificates from a PEM bundle such as `ca-chain.pem`, in order, through the strict PEM reader
+ * (src/formats/pem.ts). Text around the blocks, bad base64 and a block that is not a CERTIFICATE are all
+ * MalformedEvidence `ca.chain.pem`: a chain file holds nothing else, and a key pasted into it must not be
+ * skipped silently.
+ */
 export function pemCertificates(text: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
-    out.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  }
-  return out;
+  return decodePem(text, 'ca.chain').map((block, i) => {
+    if (block.label !== 'CERTIFICATE') {
+      throw new MalformedEvidence('ca.chain.pem', `PEM block ${i + 1} is ${block.label}, not CERTIFICATE`);
+    }
+    return block.der;
+  });
 }
 
+/** A certificate as PEM (RFC 7468 §5). */
 export function certificatePem(der: Uint8Array): string {
-  return pem('CERTIFICATE', der);
+  return encodePem('CERTIFICATE', der);
 }
 
+/** A CRL as PEM (RFC 7468 §6). */
 export function crlPem(der: Uint8Array): string {
-  return pem('X509 CRL', der);
+  return encodePem('X509 CRL', der);
 }

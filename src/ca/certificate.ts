@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { algorithmIdentifier, type SignatureAlgorithm, signatureAlgorithm } from './algorithms.js';
 import {
   bitString,
   type Der,
@@ -9,8 +8,10 @@ import {
   sequence,
   time,
   unsignedInteger,
-} from './der.js';
-import { type CertExtension, encodeExtensions } from './extensions.js';
+} from '../formats/der/writer.js';
+import { encodeExtensionList } from '../formats/x509/extension-builders.js';
+import type { Extension } from '../formats/x509/extensions.js';
+import { algorithmIdentifier, type SignatureAlgorithm, signatureAlgorithm } from './algorithms.js';
 import type { CaKeyStore } from './key-store.js';
 
 /**
@@ -30,7 +31,7 @@ export interface TbsCertificateInput {
   readonly subject: Uint8Array;
   /** DER SubjectPublicKeyInfo. */
   readonly subjectPublicKeyInfo: Uint8Array;
-  readonly extensions: readonly CertExtension[];
+  readonly extensions: readonly Extension[];
 }
 
 /** Encodes a v3 TBSCertificate. */
@@ -43,7 +44,7 @@ export function encodeTbsCertificate(t: TbsCertificateInput): Der {
     sequence(time(t.notBefore), time(t.notAfter)),
     t.subject,
     t.subjectPublicKeyInfo,
-    ...(t.extensions.length > 0 ? [encodeExtensions(t.extensions)] : []),
+    ...(t.extensions.length > 0 ? [explicit(3, encodeExtensionList(t.extensions))] : []), // [3] EXPLICIT
   );
 }
 

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { AttestationError, InvalidArgument, PolicyRejected } from '../errors.js';
 import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import { SnpVerifier } from '../evidence/snp/verify.js';
+import { wholeSeconds } from '../formats/der/writer.js';
 import { parseCertificate } from '../formats/x509/certificate.js';
+import { keyIdentifier } from '../formats/x509/key-identifier.js';
 import type { CaRepository } from '../store/ca-types.js';
 import type { AuditDraft } from '../store/types.js';
 import { toHex } from '../util/bytes.js';
 import type { CaConfig } from './config.js';
-import { wholeSeconds } from './der.js';
-import { keyIdentifier } from './extensions.js';
 import type { CaKeyStore } from './key-store.js';
 
 /**
@@ -66,7 +66,7 @@ export function createCaContext(parts: {
     certificate: parts.certificate,
     chain: parts.chain,
     subject: cert.subject,
-    keyId: keyIdentifier(cert.subjectPublicKeyInfo),
+    keyId: keyIdentifier(cert.subjectPublicKeyInfo, 'ca.spki'),
     notAfter: cert.notAfter,
     clock: parts.now ?? (() => new Date()),
     snpVerifier: parts.snpVerifier ?? new SnpVerifier(),

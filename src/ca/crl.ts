@@ -1,6 +1,11 @@
+import { type Der, explicit, integer, sequence, time, tlv, unsignedInteger } from '../formats/der/writer.js';
+import {
+  authorityKeyIdentifier,
+  crlNumber,
+  encodeExtensionList,
+} from '../formats/x509/extension-builders.js';
+import { type Extension, OID } from '../formats/x509/extensions.js';
 import { algorithmIdentifier, type SignatureAlgorithm, signatureAlgorithm } from './algorithms.js';
-import { type Der, explicit, integer, sequence, time, tlv, unsignedInteger } from './der.js';
-import { authorityKeyIdentifier, CA_OID, type CertExtension, extensionList } from './extensions.js';
 
 /**
  * X.509 v2 CRL (RFC 5280 §5): TBSCertList with the CA's issuer name, thisUpdate/nextUpdate, one entry per
@@ -45,19 +50,18 @@ export interface TbsCrlInput {
 function entry(e: RevokedEntry): Der {
   const parts: Der[] = [unsignedInteger(e.serialNumber), time(e.revocationDate)];
   if (e.reason !== CrlReason.unspecified) {
-    const reasonCode: CertExtension = {
-      oid: CA_OID.cRLReason,
+    const reasonCode: Extension = {
+      oid: OID.crlReason,
       critical: false,
       value: tlv(0x0a, Uint8Array.of(e.reason)),
     };
-    parts.push(extensionList([reasonCode]));
+    parts.push(encodeExtensionList([reasonCode]));
   }
   return sequence(...parts);
 }
 
 /** Encodes a v2 TBSCertList. */
 export function encodeTbsCertList(t: TbsCrlInput): Der {
-  const crlNumber: CertExtension = { oid: CA_OID.cRLNumber, critical: false, value: integer(t.crlNumber) };
   return sequence(
     integer(1), // v2
     algorithmIdentifier(signatureAlgorithm(t.signatureAlgorithm)),
@@ -65,6 +69,6 @@ export function encodeTbsCertList(t: TbsCrlInput): Der {
     time(t.thisUpdate),
     time(t.nextUpdate),
     ...(t.revoked.length > 0 ? [sequence(...t.revoked.map(entry))] : []),
-    explicit(0, extensionList([authorityKeyIdentifier(t.issuerKeyId), crlNumber])),
+    explicit(0, encodeExtensionList([authorityKeyIdentifier(t.issuerKeyId), crlNumber(t.crlNumber)])),
   );
 }

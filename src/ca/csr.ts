@@ -8,8 +8,8 @@ import {
   verifyC509Csr,
 } from '../formats/c509/index.js';
 import { checkDerTree, oidToString, parseOne, sequence, type Tlv } from '../formats/der/reader.js';
+import { OID } from '../formats/x509/extensions.js';
 import type { SanType } from './config.js';
-import { CA_OID } from './extensions.js';
 import { x509 } from './x509-lib.js';
 
 /**
@@ -79,7 +79,7 @@ async function parsePkcs10(
   }
   if (!ok)
     throw new SignatureInvalid('ca.csr.signature', 'the certification request signature does not verify');
-  const san = req.extensions.find((e) => e.type === CA_OID.subjectAltName);
+  const san = req.extensions.find((e) => e.type === OID.subjectAltName);
   return {
     format,
     subjectPublicKeyInfo: new Uint8Array(req.publicKey.rawData),
@@ -101,7 +101,7 @@ function parseNativeC509(bytes: Uint8Array): CertificationRequest {
   const key = c509CsrKey(csr);
   const requested = csrAttribute(csr, 0); // extensionRequest
   const exts = requested === undefined ? [] : extensionsFromC509(requested);
-  const san = exts.find((e) => oidToString(e.oid) === CA_OID.subjectAltName);
+  const san = exts.find((e) => oidToString(e.oid) === OID.subjectAltName);
   return {
     format: 'c509-type2',
     subjectPublicKeyInfo: new Uint8Array(key.export({ type: 'spki', format: 'der' })),

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { MalformedEvidence } from '../errors.js';
+import { decodePemBlock, looksLikePem, pemText } from '../formats/pem.js';
 import { TPMA_OBJECT } from '../formats/tpm/constants.js';
 import { publicToKeyObject } from '../formats/tpm/key.js';
 import { type ParsedPublic, parsePublic, parseTpm2bPublic } from '../formats/tpm/public.js';
@@ -27,25 +28,31 @@ export function fromTpmPublic(p: ParsedPublic): PublicKeyInput {
   return { key, spki: new Uint8Array(key.export({ type: 'spki', format: 'der' })), tpmPublic: p };
 }
 
+/** A DER SubjectPublicKeyInfo as a key (MalformedEvidence `ca.public_key` when node cannot read it). */
+function fromSpki(der: Uint8Array): PublicKeyInput {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new MalformedEvidence('ca.public_key', 'not a SubjectPublicKeyInfo', { cause });
+  }
+  return { key, spki: new Uint8Array(key.export({ type: 'spki', format: 'der' })) };
+}
+
 /**
- * Reads a public key: PEM (`-----BEGIN PUBLIC KEY-----`), DER SPKI (first byte 0x30), TPM2B_PUBLIC (the u16
- * size equals the rest of the input) or TPMT_PUBLIC. A TPMT_PUBLIC starts with its type (0x0001 or 0x0023),
- * which can never equal the remaining length of a real public area, so the forms do not collide.
- * Throws MalformedEvidence `ca.public_key` and the TPM parser's `tpm.public.*` reasons.
+ * Reads a public key: PEM (exactly one `PUBLIC KEY` block, RFC 7468 §13, read by src/formats/pem.ts), DER
+ * SPKI (first byte 0x30), TPM2B_PUBLIC (the u16 size equals the rest of the input) or TPMT_PUBLIC. A
+ * TPMT_PUBLIC starts with its type (0x0001 or 0x0023), which can never equal the remaining length of a real
+ * public area, so the forms do not collide. PEM goes through the project's strict reader, not OpenSSL's,
+ * which would skip text around the block and take the key out of a CERTIFICATE: the CA certifies a key
+ * it was handed as a key, not one lifted from someone else's certificate.
+ * Throws MalformedEvidence `ca.public_key.pem` (PEM), `ca.public_key` and the TPM parser's `tpm.public.*`.
  */
 export function readPublicKeyInput(bytes: Uint8Array): PublicKeyInput {
-  const text = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
-  if (text.startsWith('-----BEGIN') || bytes[0] === 0x30) {
-    let key: KeyObject;
-    try {
-      key = text.startsWith('-----BEGIN')
-        ? createPublicKey({ key: Buffer.from(bytes).toString('utf8'), format: 'pem' })
-        : createPublicKey({ key: Buffer.from(bytes), format: 'der', type: 'spki' });
-    } catch (cause) {
-      throw new MalformedEvidence('ca.public_key', 'not a SubjectPublicKeyInfo', { cause });
-    }
-    return { key, spki: new Uint8Array(key.export({ type: 'spki', format: 'der' })) };
+  if (looksLikePem(bytes)) {
+    return fromSpki(decodePemBlock(pemText(bytes), 'ca.public_key', ['PUBLIC KEY']).der);
   }
+  if (bytes[0] === 0x30) return fromSpki(bytes);
   if (bytes.length >= 2 && ((bytes[0]! << 8) | bytes[1]!) === bytes.length - 2)
     return fromTpmPublic(parseTpm2bPublic(bytes));
   return fromTpmPublic(parsePublic(bytes));

@@ -8,9 +8,9 @@ import {
   sequence,
   Tag,
 } from '../formats/der/reader.js';
+import { type Der, sequence as derSequence, oid, setOf, tlv } from '../formats/der/writer.js';
 import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
 import type { NameTemplate } from './config.js';
-import { type Der, sequence as derSequence, oid, setOf, tlv } from './der.js';
 import { x509 } from './x509-lib.js';
 
 /**

@@ -1,18 +1,19 @@
 import type { KeyObject } from 'node:crypto';
-import { type InstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
-import type { CaConfig } from './config.js';
-import type { Der } from './der.js';
+import type { Der } from '../formats/der/writer.js';
 import {
-  authorityInfoAccess,
   authorityKeyIdentifier,
   basicConstraints,
-  CA_OID,
-  type CertExtension,
   crlDistributionPoints,
-  extKeyUsage,
-  KeyUsage,
   keyUsage,
-  subjectKeyIdentifier,
+  subjectKeyIdentifier as sharedSubjectKeyIdentifier,
+} from '../formats/x509/extension-builders.js';
+import { type Extension, KeyUsage } from '../formats/x509/extensions.js';
+import { type InstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
+import type { CaConfig } from './config.js';
+import {
+  authorityInfoAccess,
+  CA_OID,
+  extKeyUsage,
   type TpmDeviceInfo,
   tpmSpecificationAttributes,
   tpmSubjectAltName,
@@ -42,15 +43,18 @@ export interface ProfileContext {
   readonly issuerKeyId: Uint8Array;
 }
 
-function distribution(config: CaConfig): CertExtension[] {
-  const out: CertExtension[] = [];
+/** SKI by RFC 5280 §4.2.1.2 method (1); an SPKI that does not parse is MalformedEvidence `ca.spki`. */
+const subjectKeyIdentifier = (spki: Uint8Array): Extension => sharedSubjectKeyIdentifier(spki, 'ca.spki');
+
+function distribution(config: CaConfig): Extension[] {
+  const out: Extension[] = [];
   if (config.caIssuersUrl !== null) out.push(authorityInfoAccess(config.caIssuersUrl));
   if (config.crlDistributionPoints.length > 0) out.push(crlDistributionPoints(config.crlDistributionPoints));
   return out;
 }
 
 /** Extensions of a CA certificate. `pathLen` 0 for an intermediate that issues only end entities. */
-export function caExtensions(spki: Uint8Array, issuerKeyId: Uint8Array, pathLen?: number): CertExtension[] {
+export function caExtensions(spki: Uint8Array, issuerKeyId: Uint8Array, pathLen?: number): Extension[] {
   return [
     basicConstraints(true, pathLen),
     keyUsage([KeyUsage.keyCertSign, KeyUsage.cRLSign]),
@@ -69,7 +73,7 @@ export function ekExtensions(
   key: KeyObject,
   identity: InstanceIdentity,
   tpm: TpmDeviceInfo,
-): CertExtension[] {
+): Extension[] {
   const { config } = ctx;
   return [
     basicConstraints(false),
@@ -90,7 +94,7 @@ export function akExtensions(
   tpm: TpmDeviceInfo,
   subjectIsEmpty: boolean,
   requestedNames: readonly Der[],
-): CertExtension[] {
+): Extension[] {
   const { config } = ctx;
   return [
     basicConstraints(false),
@@ -105,7 +109,7 @@ export function akExtensions(
   ];
 }
 
-function identityExtension(config: CaConfig, identity: InstanceIdentity): CertExtension {
+function identityExtension(config: CaConfig, identity: InstanceIdentity): Extension {
   const sp = config.identitySecurityProperties;
   const id: InstanceIdentity =
     sp === null ? stripSecurity(identity) : { ...identity, securityProperties: sp };

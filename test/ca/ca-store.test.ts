@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, verify } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as asn1js from 'asn1js';
-import { ecdsaP1363ToDer, integer, oid, time } from '../../src/ca/der.js';
 import {
   CA_FILES,
   defaultCaConfig,
@@ -16,6 +15,7 @@ import {
   parseCaConfig,
   serializeCaConfig,
 } from '../../src/ca/index.js';
+import { ecdsaP1363ToDer, integer, oid, time } from '../../src/formats/der/writer.js';
 import { identity, rejects, softEk, testCa } from './fixtures.js';
 
 /** The CA's key store, configuration, directory and repository, and the DER writer under them. */
@@ -113,6 +113,23 @@ describe('CA directory', () => {
     }
   });
 
+  it('reads ca-chain.pem strictly: text around the blocks, or a block that is no certificate, is refused', async () => {
+    const t = await testCa();
+    try {
+      const path = join(t.dir, CA_FILES.chain);
+      const good = readFileSync(path, 'utf8');
+      const key = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
+      for (const bad of [`issued by ops\n${good}`, `${good}${key}`]) {
+        writeFileSync(path, bad);
+        await assert.rejects(PlatformCa.open(t.dir), rejects('ERR_MALFORMED', 'ca.chain.pem'));
+      }
+      writeFileSync(path, good);
+      await (await PlatformCa.open(t.dir)).close();
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('refuses a key that does not match the certificate', async () => {
     const a = await testCa();
     const b = await testCa();
@@ -169,7 +186,7 @@ describe('names', () => {
   });
 });
 
-describe('DER writer', () => {
+describe('DER writer (src/formats/der/writer.ts, as the CA uses it)', () => {
   it('encodes INTEGERs minimally, OIDs, and RFC 5280 times', () => {
     const dec = (d: Uint8Array) => asn1js.fromBER(d).result;
     for (const v of [0n, 1n, 127n, 128n, 255n, 256n, -1n, -128n, -129n, 2n ** 64n]) {
@@ -195,6 +212,6 @@ describe('DER writer', () => {
         .slice(2),
       '20500101000000Z',
     );
-    assert.throws(() => oid('3.1'), invalid('ca.der.oid'));
+    assert.throws(() => oid('3.1'), invalid('der.oid'));
   });
 });

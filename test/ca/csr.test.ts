@@ -3,7 +3,6 @@ import { KeyObject, webcrypto } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bitString, implicitConstructed, integer, oid, sequence, setOf, tlv } from '../../src/ca/der.js';
 import { parseCertificationRequest } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
 import {
@@ -12,7 +11,16 @@ import {
   specialTextFromString,
   x509CsrToC509,
 } from '../../src/formats/c509/index.js';
-import { oidContentFromString } from '../../src/formats/der/writer.js';
+import {
+  bitString,
+  explicit,
+  integer,
+  oid,
+  oidContentFromString,
+  sequence,
+  setOf,
+  tlv,
+} from '../../src/formats/der/writer.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import {
   encodePublic,
@@ -259,7 +267,8 @@ describe('AK certification request signed by the real vTPM AK (route b)', () => 
         tlv(0x04, sequence(tlv(0x82, new Uint8Array(Buffer.from('vm-41.example.test'))))),
       );
       const extReq = sequence(oid('1.2.840.113549.1.9.14'), setOf(sequence(san)));
-      const info = sequence(integer(0), subject, spki, implicitConstructed(0, extReq));
+      // attributes [0] IMPLICIT SET OF Attribute: a constructed [0], which is what explicit() writes
+      const info = sequence(integer(0), subject, spki, explicit(0, extReq));
       writeFileSync(join(v.t.dir, 'cri.der'), info);
       // tpm2_sign hashes the message with TPM2_Hash, whose ticket lets a restricted key sign it (it does
       // not start with TPM_GENERATED_VALUE).

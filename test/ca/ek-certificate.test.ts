@@ -200,6 +200,22 @@ describe('EK certificate (TCG EK Credential Profile)', () => {
     }
   });
 
+  it('reads a PEM EK with the strict PEM reader: one PUBLIC KEY block, nothing around it', async () => {
+    const pem = publicToKeyObject(eccEk.pub).export({ type: 'spki', format: 'pem' }) as string;
+    const bad = [
+      `${pem}EK of vm-1\n`, // OpenSSL ignores text after the block; the strict reader does not
+      certificatePem(t.ca.certificate), // OpenSSL takes the key out of a certificate
+      `${pem}${pem}`,
+    ];
+    for (const text of bad) {
+      await assert.rejects(
+        t.ca.issueEk({ ekPublic: new Uint8Array(Buffer.from(text)), identity: id }),
+        (e: { code: string; reason: string }) =>
+          e.code === 'ERR_MALFORMED' && e.reason === 'ca.public_key.pem',
+      );
+    }
+  });
+
   it('uses per-request TPM device info for the SAN', async () => {
     const tpm = { manufacturer: 'id:474F4F47', model: 'vTPM', version: 'id:20160511' };
     const issued = await t.ca.issueEk({ ekPublic: encodePublic(rsaEk.pub), identity: id, tpm });

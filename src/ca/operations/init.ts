@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
+import { wholeSeconds } from '../../formats/der/writer.js';
 import { parseCertificate } from '../../formats/x509/certificate.js';
+import { keyIdentifier } from '../../formats/x509/key-identifier.js';
 import { openSqliteCaRepository } from '../../store/ca-sqlite.js';
 import { toHex } from '../../util/bytes.js';
 import { keyType, keyTypeOf } from '../algorithms.js';
@@ -9,8 +11,6 @@ import { CA_FILES, certificatePem } from '../ca-files.js';
 import { newSerialNumber, signCertificate } from '../certificate.js';
 import { defaultCaConfig, parseCaConfig, serializeCaConfig } from '../config.js';
 import { type CaContext, caNow, createCaContext, DAY_MS, logDraft, serialHex, sha256 } from '../context.js';
-import { wholeSeconds } from '../der.js';
-import { keyIdentifier } from '../extensions.js';
 import { spkiSha256 } from '../key-input.js';
 import { FileKeyStore } from '../key-store.js';
 import { nameFromString } from '../names.js';
@@ -63,7 +63,7 @@ export async function initCa(opts: InitCaOptions): Promise<CaContext> {
         notAfter: new Date(notBefore.getTime() + config.lifetimes.caDays * DAY_MS),
         subject,
         subjectPublicKeyInfo: spki,
-        extensions: caExtensions(spki, keyIdentifier(spki)),
+        extensions: caExtensions(spki, keyIdentifier(spki, 'ca.spki')),
       },
       keyStore,
     );

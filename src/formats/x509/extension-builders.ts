@@ -13,8 +13,8 @@ import { type Extension, OID } from './extensions.js';
 import { keyIdentifier } from './key-identifier.js';
 
 /**
- * The RFC 5280 extensions that every issuer here writes the same way (the SNP simulator now; the platform
- * CA's src/ca/extensions.ts has the same signatures and can switch to these). Each builder returns an
+ * The RFC 5280 extensions that every issuer here writes the same way (the SNP simulator and the platform
+ * CA; what only the CA writes, the TCG ones, is src/ca/extensions.ts). Each builder returns an
  * {@link Extension}: `value` is the extension's own DER, what goes inside extnValue. The reader side is
  * extensions.ts.
  */
