@@ -1,6 +1,10 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertDistCurrent } from '../helpers/dist.js';
+
+// bin/vouchsafe.js runs the compiled dist/: refuse to test a missing or stale build.
+assertDistCurrent();
 
 /** The `vouchsafe` command exactly as a user runs it. */
 export const VOUCHSAFE_BIN = join(

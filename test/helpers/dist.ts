@@ -26,11 +26,17 @@ function newestSource(dir: string, best: { path: string; mtimeMs: number }): voi
   }
 }
 
+const NOT_BUILT = 'dist/ is not built: run `npm run build` (the CLI tests run the compiled CLI)';
+const isBuilt = () => existsSync(join(DIST, 'cli', 'main.js')) && existsSync(BUILD_INFO);
+
+/** Throws when dist/ has never been built. */
+export function assertDistBuilt(): void {
+  if (!isBuilt()) throw new Error(NOT_BUILT);
+}
+
 /** Why dist/ cannot stand for the current sources (missing, or older than a file in src/), or undefined. */
 export function distProblem(): string | undefined {
-  if (!existsSync(join(DIST, 'cli', 'main.js')) || !existsSync(BUILD_INFO)) {
-    return `dist/ is not built: run \`npm run build\` (the CLI tests run the compiled CLI)`;
-  }
+  if (!isBuilt()) return NOT_BUILT;
   const built = statSync(BUILD_INFO).mtimeMs;
   const newest = { path: '', mtimeMs: 0 };
   newestSource(join(ROOT, 'src'), newest);
