@@ -1,0 +1,57 @@
+import { type Command, Option } from 'commander';
+import type { OutputFormat } from '../../../ca/index.js';
+import { InvalidArgument } from '../../../errors.js';
+
+/**
+ * The options the `vouchsafe ca` subcommands share (docs/ca.md "CLI"), defined once so that each
+ * reads and is described the same way everywhere.
+ */
+
+const DEFAULT_DIR = process.env.VOUCHSAFE_CA_DIR ?? 'vouchsafe-ca';
+
+/** What every subcommand takes: the CA directory, its key passphrase, its database, and the output form. */
+export interface CommonFlags {
+  dir: string;
+  passphraseFile?: string;
+  database?: string;
+  json?: boolean;
+}
+
+/** Where a subcommand writes what it made. */
+export interface OutputFlags {
+  out?: string;
+  der?: boolean;
+  json?: boolean;
+}
+
+const dirOption = () => new Option('--dir <dir>', 'CA directory').default(DEFAULT_DIR);
+const passOption = () => new Option('--passphrase-file <file>', 'file holding the CA key passphrase');
+const jsonOption = () => new Option('--json', 'machine-readable output on stdout');
+const databaseOption = () =>
+  new Option(
+    '--database <url>',
+    "the CA's database when it is not ca.db in --dir: postgres://... (may be the broker's), or sqlite:<file>",
+  ).env('VOUCHSAFE_CA_DATABASE_URL');
+
+/** `--format`: the certificate form to issue (parsed by {@link outputFormat}). */
+export const formatOption = () =>
+  new Option(
+    '--format <format>',
+    'x509, c509 (natively signed, type 2) or c509-type3 (re-encoded X.509)',
+  ).default('x509');
+
+/** `--der`: DER instead of PEM. */
+export const derOption = () => new Option('--der', 'write DER instead of PEM');
+
+/** Adds --dir, --passphrase-file, --database and --json, in that order, to a subcommand. */
+export function withCommon(c: Command): Command {
+  return c.addOption(dirOption()).addOption(passOption()).addOption(databaseOption()).addOption(jsonOption());
+}
+
+/** The `--format` value as the CA's OutputFormat. Throws InvalidArgument `cli.format`. */
+export function outputFormat(s: string | undefined): OutputFormat {
+  if (s === undefined || s === 'x509') return 'x509';
+  if (s === 'c509' || s === 'c509-type2') return 'c509-type2';
+  if (s === 'c509-type3') return 'c509-type3';
+  throw new InvalidArgument('cli.format', `--format: ${s} is not x509, c509 (= c509-type2) or c509-type3`);
+}
