@@ -6,10 +6,12 @@ import { register as registerDemo } from './commands/demo.js';
 import { register as registerGuest } from './commands/guest.js';
 import { registerInspectEventLog } from './commands/inspect-eventlog.js';
 import { registerInspectSnp } from './commands/inspect-snp.js';
+import { registerInspectTdx } from './commands/inspect-tdx.js';
 import { register as registerInstance } from './commands/instance.js';
 import { register as registerProxy } from './commands/proxy.js';
 import { register as registerServe } from './commands/serve.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
+import { registerVerifyTdx } from './commands/verify-tdx.js';
 import { registerVerifyTpm } from './commands/verify-tpm.js';
 
 /**
@@ -27,9 +29,11 @@ const program = new Command('vouchsafe')
 registerDemo(program);
 const verify = program.command('verify').description('verify evidence and appraise it against a policy');
 registerVerifySnp(verify);
+registerVerifyTdx(verify);
 registerVerifyTpm(verify);
 const inspect = program.command('inspect').description('decode evidence without verifying it');
 registerInspectSnp(inspect);
+registerInspectTdx(inspect);
 registerInspectEventLog(inspect);
 registerServe(program);
 registerInstance(program);
