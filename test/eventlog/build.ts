@@ -44,13 +44,20 @@ export interface BuildEvent {
 
 export const DEFAULT_ALGS = [TPM_ALG.SHA1, TPM_ALG.SHA256] as const;
 
+/** Digest size of an algorithm, including SM3_256, which node cannot compute (events must give its digest). */
+function digestSize(a: number): number {
+  const size = HASH_ALGS[a]?.size ?? (a === TPM_ALG.SM3_256 ? 32 : undefined);
+  if (size === undefined) throw new Error(`builder: no digest size for 0x${a.toString(16)}`);
+  return size;
+}
+
 function specId(algs: readonly number[]): Buffer {
   return Buffer.concat([
     Buffer.from('Spec ID Event03\0', 'latin1'),
     u32(0),
     Buffer.from([0, 2, 0, 2]),
     u32(algs.length),
-    ...algs.map((a) => Buffer.concat([u16(a), u16(HASH_ALGS[a]!.size)])),
+    ...algs.map((a) => Buffer.concat([u16(a), u16(digestSize(a))])),
     Buffer.from([0]),
   ]);
 }
@@ -65,10 +72,13 @@ export function buildEventLog(
   for (const e of events) {
     parts.push(u32(e.pcr), u32(e.type), u32(algs.length));
     for (const a of algs) {
-      const h = HASH_ALGS[a]!;
+      const given = e.digests?.[a];
+      const h = HASH_ALGS[a];
+      if (given === undefined && h === undefined)
+        throw new Error(`builder: give the 0x${a.toString(16)} digest`);
       const d =
-        e.digests?.[a] ??
-        createHash(h.node)
+        given ??
+        createHash(h!.node)
           .update(e.hashed ?? e.data)
           .digest();
       parts.push(u16(a), Buffer.from(d));

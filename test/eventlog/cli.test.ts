@@ -34,7 +34,7 @@ const verify = (extra: string[]) => {
     '--json',
     ...extra,
   ]);
-  return { code: r.code, out: JSON.parse(r.stdout.toString('utf8') || r.stderr.toString('utf8') || '{}') };
+  return { code: r.code, out: JSON.parse(r.stdout.toString('utf8') || r.stderr || '{}') };
 };
 
 describe('vouchsafe inspect eventlog / verify tpm --event-log', needsVectors, () => {
@@ -92,7 +92,7 @@ describe('vouchsafe inspect eventlog / verify tpm --event-log', needsVectors, ()
       '--json',
     ]);
     assert.equal(r.code, 1);
-    const out = JSON.parse(r.stdout.toString('utf8') || r.stderr.toString('utf8'));
+    const out = JSON.parse(r.stdout.toString('utf8') || r.stderr);
     assert.equal(out.error.reason, 'eventlog.pcr_mismatch');
   });
 });

@@ -69,7 +69,8 @@ export interface ParseEventLogOptions {
   /** Largest event data accepted, in bytes (default 1 MiB). */
   readonly maxEventSize?: number;
   /**
-   * Unused space after the last event: `reject` (default; the sysfs log ends exactly at its last event) or
+   * Unused space after the last event: `reject` (default; the sysfs log ends exactly at its last event:
+   * a tail of all 0x00 or all 0xff is `eventlog.trailing_bytes`, any other tail is read as events) or
    * `padding`, which accepts trailing bytes that are all 0x00 or all 0xff (the rest of an ACPI log area such
    * as TDX's CCEL).
    */
@@ -231,7 +232,12 @@ export function parseEventLog(log: Uint8Array, options: ParseEventLogOptions = {
   const agile = specId !== null && specId.algorithms.length > 0;
   const events: LogEvent[] = [header];
   while (r.remaining > 0) {
-    if (options.trailing === 'padding' && isPadding(log.subarray(r.offset))) break;
+    // A tail of one repeated 0x00/0xff byte is the unused rest of a log area, not an event: accepted only
+    // when asked for, and otherwise refused as what it is rather than as a malformed event it does not hold.
+    if (isPadding(log.subarray(r.offset))) {
+      if (options.trailing === 'padding') break;
+      throw malformed('trailing_bytes', `${r.remaining} bytes of padding after event ${events.length - 1}`);
+    }
     if (events.length >= maxEvents) throw malformed('too_many_events', `more than ${maxEvents} events`);
     events.push(
       agile
