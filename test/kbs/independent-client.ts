@@ -139,7 +139,8 @@ export class IndependentKbsClient {
     boundNonce?: string;
     boundJwk?: Record<string, string>;
     /** `sev-struct`: Trustee's struct form (the sev crate's serde fields; cert_chain left out when none). */
-    spelling?: 'snp-report' | 'attestation_report' | 'sev-struct';
+    /** `svsm-pr1203`: `{"Snp":{"report","certs_buf"?}}`, what svsm PR #1203's SVSM posts (certs_buf left out when none). */
+    spelling?: 'snp-report' | 'attestation_report' | 'sev-struct' | 'svsm-pr1203';
     withCerts?: boolean;
   }): Promise<Record<string, unknown>> {
     const nonce = o.nonce ?? this.nonce!;
@@ -158,9 +159,11 @@ export class IndependentKbsClient {
             attestation_report: sevStructOf(ev.report),
             ...(certs !== null && ev.certTable ? { cert_chain: sevCertChainOf(ev.certTable) } : {}),
           }
-        : o.spelling === 'attestation_report'
-          ? { attestation_report: b64(ev.report), cert_chain: certs }
-          : { 'snp-report': b64(ev.report), 'certs-buf': certs };
+        : o.spelling === 'svsm-pr1203'
+          ? { Snp: { report: b64(ev.report), ...(certs !== null ? { certs_buf: certs } : {}) } }
+          : o.spelling === 'attestation_report'
+            ? { attestation_report: b64(ev.report), cert_chain: certs }
+            : { 'snp-report': b64(ev.report), 'certs-buf': certs };
     return {
       'runtime-data': { nonce, 'tee-pubkey': o.key.jwk },
       'tee-evidence': { primary_evidence: primary, additional_evidence: '' },
