@@ -8,7 +8,7 @@ import { action, withCa } from './run.js';
 export function registerCrl(ca: Command): void {
   withCommon(ca.command('crl'))
     .description('sign a new CRL (next CRL number) listing every revoked certificate')
-    .option('--out <file>', 'write the CRL here (PEM, DER with --der; default stdout PEM)')
+    .option('--out <file>', 'write the CRL to <file>: PEM, DER with --der (default: PEM on stdout)')
     .addOption(derOption())
     .action(
       action(async (o: CommonFlags & OutputFlags) => {

@@ -19,22 +19,31 @@ export function registerInit(ca: Command): void {
   withCommon(ca.command('init'))
     .description('create a CA (key, certificate, ca.json, database) in --dir')
     .addOption(
-      new Option('--key-type <type>', 'CA key type')
+      new Option('--key-type <type>', 'CA key type (ECDSA P-384/P-256, RSA 2048/3072 bits)')
         .choices(['p384', 'p256', 'rsa2048', 'rsa3072'])
         .default('p384'),
     )
-    .option('--subject <dn>', 'CA subject (RFC 4514)', 'CN=Vouchsafe Platform CA')
+    .option('--subject <dn>', 'CA subject, RFC 4514 text', 'CN=Vouchsafe Platform CA')
     .option(
       '--issuer-dir <dir>',
-      'issue this CA as an intermediate of the CA in <dir> (default: self-signed root)',
+      'make this CA an intermediate, issued by the CA in <dir> (default: a self-signed root)',
     )
-    .option('--issuer-passphrase-file <file>', 'passphrase of the issuing CA key')
-    .option('--issuer-database <url>', "the issuing CA's database when it is not ca.db in --issuer-dir")
-    .option('--crl-url <url...>', 'CRL distribution point URI(s) for issued certificates')
-    .option('--ca-issuers-url <url>', 'authorityInfoAccess caIssuers URI for issued certificates')
+    .option(
+      '--issuer-passphrase-file <file>',
+      'file holding the issuing CA key passphrase (default: its key is not encrypted)',
+    )
+    .option('--issuer-database <url>', "the issuing CA's database (default: ca.db in --issuer-dir)")
+    .option(
+      '--crl-url <url...>',
+      'one or more CRL distribution point URIs written into issued certificates (default: none)',
+    )
+    .option(
+      '--ca-issuers-url <url>',
+      'authorityInfoAccess caIssuers URI written into issued certificates (default: none)',
+    )
     .option(
       '--identity-oid <oid>',
-      'OID of the instance-identity extension (default GCE 1.3.6.1.4.1.11129.2.1.21)',
+      "dotted OID of the instance-identity extension (default: GCE's 1.3.6.1.4.1.11129.2.1.21)",
     )
     .addHelpText(
       'after',

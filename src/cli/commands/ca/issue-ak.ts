@@ -89,27 +89,39 @@ export function registerIssueAk(ca: Command): void {
     .addOption(
       new Option(
         '--route <route>',
-        'tee: SNP report over the SVSM manifest; activation: TPM2 credential activation',
+        'required: tee (SNP report over the SVSM manifest) or activation (TPM2 credential activation)',
       )
         .choices(['tee', 'activation'])
         .makeOptionMandatory(),
     )
-    .option('--instance-id <n>', 'the instance (tee; activation step 1)')
-    .option('--nonce <file>', 'tee: the nonce from `ca nonce` (raw 64 bytes or hex)')
-    .option('--report <file>', 'tee: the SEV-SNP attestation report')
-    .option('--cert-table <file>', 'tee: the extended report certificate table (VCEK/VLEK, ASK, ARK)')
+    .option('--instance-id <n>', 'tee and activation step 1: the instance (unsigned 64-bit decimal)')
+    .option('--nonce <file>', 'tee: file with the nonce from `ca nonce` (raw 64 bytes or 128 hex digits)')
+    .option('--report <file>', 'tee: file with the raw SEV-SNP attestation report')
+    .option(
+      '--cert-table <file>',
+      'tee: file with the extended report certificate table (VCEK/VLEK, ASK, ARK)',
+    )
     .option(
       '--manifest <file>',
       'tee: the services manifest (or vTPM payload) the report covers; v1 carries the AK',
     )
-    .option('--ak-pub <file>', 'activation step 1: the AK public area (tpm2_createak -u)')
-    .option('--ek-pub <file>', 'activation step 1: the EK public area (default: the one on record)')
+    .option('--ak-pub <file>', 'activation step 1: file with the AK public area (tpm2_createak -u)')
+    .option(
+      '--ek-pub <file>',
+      'activation step 1: file with the EK public area (default: the one on record for the instance)',
+    )
     .option('--credential-out <file>', 'activation step 1: write the tpm2-tools credential file here')
-    .option('--activation-id <id>', 'activation step 2: the id step 1 printed')
-    .option('--secret <file>', 'activation step 2: what tpm2_activatecredential -o wrote')
-    .option('--csr <file>', 'a PKCS#10 or C509 request for the AK (names, proof of possession)')
+    .option('--activation-id <id>', 'activation step 2 (given: this is step 2): the id step 1 printed')
+    .option('--secret <file>', 'activation step 2: file tpm2_activatecredential -o wrote')
+    .option(
+      '--csr <file>',
+      'file with a PKCS#10 or C509 request for the AK: names, proof of possession (default: none)',
+    )
     .addOption(formatOption())
-    .option('--out <file>', 'write the certificate here')
+    .option(
+      '--out <file>',
+      'write the certificate to <file>: PEM, DER with --der, or C509 CBOR (default: stdout)',
+    )
     .addOption(derOption())
     .addHelpText(
       'after',

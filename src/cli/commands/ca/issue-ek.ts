@@ -25,22 +25,31 @@ export function registerIssueEk(ca: Command): void {
     .description('issue an EK certificate (TCG EK profile + instance identity) for a vTPM EK')
     .requiredOption(
       '--ek-pub <file>',
-      'EK public key: TPM2B_PUBLIC (tpm2_createek -u), TPMT_PUBLIC, or SPKI (DER/PEM)',
+      'required: file with the EK public key, TPM2B_PUBLIC (tpm2_createek -u), TPMT_PUBLIC, SPKI DER, or one PEM PUBLIC KEY block',
     )
     .option(
       '--identity <json>',
-      'instance identity JSON {projectId, projectNumber, zone, instanceId, instanceName}, or @file',
+      'instance identity JSON {projectId, projectNumber, zone, instanceId, instanceName}, or @file holding it (default: the five flags below)',
     )
-    .option('--project-id <id>')
-    .option('--project-number <n>')
-    .option('--zone <zone>')
-    .option('--instance-id <n>')
-    .option('--instance-name <name>')
-    .option('--tpm-manufacturer <id>', 'TCG tpmManufacturer, e.g. id:4D534654 (default from ca.json)')
-    .option('--tpm-model <model>')
-    .option('--tpm-version <id>')
+    .option('--project-id <id>', 'without --identity: the project ID (text)')
+    .option('--project-number <n>', 'without --identity: the project number (unsigned 64-bit decimal)')
+    .option('--zone <zone>', 'without --identity: the zone (text)')
+    .option('--instance-id <n>', 'without --identity: the instance ID (unsigned 64-bit decimal)')
+    .option('--instance-name <name>', 'without --identity: the instance name (text)')
+    .option(
+      '--tpm-manufacturer <id>',
+      'TCG tpmManufacturer for the SAN, e.g. id:4D534654 (default: ca.json tpm.manufacturer)',
+    )
+    .option('--tpm-model <model>', 'TCG tpmModel for the SAN (default: ca.json tpm.model)')
+    .option(
+      '--tpm-version <id>',
+      'TCG tpmVersion for the SAN, e.g. id:20160511 (default: ca.json tpm.version)',
+    )
     .addOption(formatOption())
-    .option('--out <file>', 'write the certificate here (PEM, DER with --der, or C509 CBOR)')
+    .option(
+      '--out <file>',
+      'write the certificate to <file>: PEM, DER with --der, or C509 CBOR (default: PEM or C509 hex on stdout)',
+    )
     .addOption(derOption())
     .action(
       action(async (o: IssueEkFlags) => {

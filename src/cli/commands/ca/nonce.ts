@@ -14,8 +14,8 @@ interface NonceFlags extends CommonFlags {
 export function registerNonce(ca: Command): void {
   withCommon(ca.command('nonce'))
     .description('issue a single-use 64-byte nonce for a TEE-bound AK request (route tee)')
-    .requiredOption('--instance-id <n>', 'the instance the nonce is for')
-    .option('--out <file>', 'write the raw nonce here (default: hex on stdout)')
+    .requiredOption('--instance-id <n>', 'required: the instance the nonce is for (unsigned 64-bit decimal)')
+    .option('--out <file>', 'write the raw 64-byte nonce here (default: 128 hex digits on stdout)')
     .action(
       action(async (o: NonceFlags) => {
         const nonce = await withCa(o, (c) => c.createNonce(u64(o.instanceId, '--instance-id')));

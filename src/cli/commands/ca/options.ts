@@ -7,8 +7,6 @@ import { InvalidArgument } from '../../../errors.js';
  * reads and is described the same way everywhere.
  */
 
-const DEFAULT_DIR = process.env.VOUCHSAFE_CA_DIR ?? 'vouchsafe-ca';
-
 /** What every subcommand takes: the CA directory, its key passphrase, its database, and the output form. */
 export interface CommonFlags {
   dir: string;
@@ -24,24 +22,32 @@ export interface OutputFlags {
   json?: boolean;
 }
 
-const dirOption = () => new Option('--dir <dir>', 'CA directory').default(DEFAULT_DIR);
-const passOption = () => new Option('--passphrase-file <file>', 'file holding the CA key passphrase');
-const jsonOption = () => new Option('--json', 'machine-readable output on stdout');
+const dirOption = () =>
+  new Option('--dir <dir>', 'CA directory (ca.json, ca-key.pem, ca-cert.pem, ca-chain.pem, ca.db)')
+    .env('VOUCHSAFE_CA_DIR')
+    .default('vouchsafe-ca');
+const passOption = () =>
+  new Option(
+    '--passphrase-file <file>',
+    'file whose text (less one trailing newline) is the CA key passphrase (default: key not encrypted)',
+  );
+const jsonOption = () =>
+  new Option('--json', 'print the result as JSON on stdout (default: text, PEM or hex)');
 const databaseOption = () =>
   new Option(
     '--database <url>',
-    "the CA's database when it is not ca.db in --dir: postgres://... (may be the broker's), or sqlite:<file>",
+    "the CA's database: postgres://... (may be the broker's) or sqlite:<file> (default: ca.db in --dir)",
   ).env('VOUCHSAFE_CA_DATABASE_URL');
 
 /** `--format`: the certificate form to issue (parsed by {@link outputFormat}). */
 export const formatOption = () =>
   new Option(
     '--format <format>',
-    'x509, c509 (natively signed, type 2) or c509-type3 (re-encoded X.509)',
+    'certificate form: x509, c509 (natively signed C509, type 2; also c509-type2) or c509-type3 (X.509 re-encoded as C509)',
   ).default('x509');
 
 /** `--der`: DER instead of PEM. */
-export const derOption = () => new Option('--der', 'write DER instead of PEM');
+export const derOption = () => new Option('--der', 'write X.509 as DER instead of PEM (default: PEM)');
 
 /** Adds --dir, --passphrase-file, --database and --json, in that order, to a subcommand. */
 export function withCommon(c: Command): Command {

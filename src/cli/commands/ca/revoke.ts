@@ -11,9 +11,9 @@ interface RevokeFlags extends CommonFlags {
 export function registerRevoke(ca: Command): void {
   withCommon(ca.command('revoke'))
     .description('revoke a certificate by serial number (hex)')
-    .argument('<serial>', 'serial number in hex')
+    .argument('<serial>', 'serial number in hex, as issue-ek and issue-ak print it')
     .addOption(
-      new Option('--reason <reason>', 'RFC 5280 CRLReason')
+      new Option('--reason <reason>', 'RFC 5280 §5.3.1 CRLReason, listed on the next CRL')
         .choices(Object.keys(CrlReason))
         .default('unspecified'),
     )
