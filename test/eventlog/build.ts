@@ -163,3 +163,12 @@ export function loadOption(description: string, path: string): Uint8Array {
   const dp = filePathDevicePath(path);
   return new Uint8Array(Buffer.concat([u32(1), u16(dp.length), utf16(description), dp]));
 }
+
+/**
+ * A TDX CCEL log area: a crypto-agile log with SHA-384 only (each event's `pcr` is its MR index: 1..4 are
+ * RTMR 0..3), followed by `padding` bytes of 0xff as the unused rest of the ACPI log area.
+ */
+export function buildCcelLog(events: readonly BuildEvent[], padding = 0): Uint8Array {
+  const log = buildEventLog(events, [TPM_ALG.SHA384]);
+  return new Uint8Array(Buffer.concat([log, Buffer.alloc(padding, 0xff)]));
+}

@@ -3,6 +3,7 @@ import type { EvidenceType } from '../types.js';
 import { type TdxClaims, toTdxEvidenceClaims } from './claims.js';
 import { type TdxVerified, type TdxVerifyOptions, verifyTdx } from './verify.js';
 
+export { CcelRtmrMismatch, type VerifiedCcelLog, verifyCcelEventLog } from './ccel.js';
 export { readPemChain } from './chain.js';
 export {
   attributesOf,
