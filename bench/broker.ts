@@ -212,6 +212,7 @@ function httpOp(
         challenge,
         key: key.point,
         stateCounter: null,
+        stateDigest: null,
       });
       const ev = inst.fw.getReport(rd);
       const r = await postJson(`${b.url}/v1/attest`, {
@@ -222,6 +223,7 @@ function httpOp(
         challenge: c.body.challenge,
         key: { x: b64(key.point.x), y: b64(key.point.y) },
         stateCounter: null,
+        stateDigest: null,
       });
       if (r.status !== 200) throw new Error(`attest: ${r.status} ${JSON.stringify(r.body)}`);
       const d = r.body.decryption;

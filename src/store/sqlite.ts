@@ -30,6 +30,7 @@ import type {
   StoreTx,
 } from './types.js';
 import { typedStoreErrors } from './unavailable.js';
+import { WalSync } from './wal-sync.js';
 
 export interface SqliteStoreOptions {
   /** Database file. Give this or `dataDir`. */
@@ -60,25 +61,20 @@ function prepared(db: Database.Database, sql: string): Database.Statement {
 }
 
 /**
- * Runs a challenge write without its own fsync (synchronous=NORMAL). Safe because nothing is released on
- * the strength of a challenge write alone: the release, or the refusal's audit entry, commits with
- * synchronous=FULL, and in WAL mode that fsync makes every earlier commit durable too. A challenge write
- * lost in a crash only means the guest asks for a new challenge (an issue) or the consume is redone
- * before anything was decided (a consume).
+ * Runs a challenge write without waiting for a flush of its own. Safe because nothing is released on the
+ * strength of a challenge write alone: the release, or the refusal's audit entry, is a
+ * {@link Store.transaction}, which returns only after a WAL flush that covers every earlier commit too
+ * (wal-sync.ts). A challenge write lost in a crash only means the guest asks for a new challenge (an issue)
+ * or the consume is redone before anything was decided (a consume).
  */
-function withoutFsync<T>(db: Database.Database, f: () => T): T {
-  db.pragma('synchronous = NORMAL');
-  try {
-    return f();
-  } finally {
-    db.pragma('synchronous = FULL');
-  }
+function withoutFsync<T>(_db: Database.Database, f: () => T): T {
+  return f();
 }
 
 /**
- * Opens (creating if needed) the embedded SQLite store: WAL journal, synchronous=FULL so a committed
- * transaction survives power loss, busy_timeout so several processes can share the file. Applies
- * pending migrations before returning.
+ * Opens (creating if needed) the embedded SQLite store: WAL journal, every transaction flushed before it
+ * resolves so a committed transaction survives power loss (grouped, off the event loop: wal-sync.ts),
+ * busy_timeout so several processes can share the file. Applies pending migrations before returning.
  */
 export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
   let path = opts.path;
@@ -92,14 +88,18 @@ export function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
     const busyMs = Math.trunc(opts.busyTimeoutMs ?? 10_000);
     db.pragma(`busy_timeout = ${busyMs}`);
     enableWal(db, busyMs);
-    db.pragma('synchronous = FULL');
+    // NORMAL: COMMIT writes the WAL without flushing it; transaction() then awaits a grouped fdatasync off
+    // the event loop before it resolves (wal-sync.ts), which makes it as durable as FULL.
+    // Where WAL is unavailable (an in-memory database) FULL stays: NORMAL is only crash-safe with a WAL.
+    const wal = db.pragma('journal_mode', { simple: true }) === 'wal';
+    db.pragma(`synchronous = ${wal ? 'NORMAL' : 'FULL'}`);
     db.pragma('foreign_keys = ON');
     migrate(db, SQLITE_MIGRATIONS);
   } catch (e) {
     db.close();
     throw e;
   }
-  return Promise.resolve(typedStoreErrors(new SqliteStore(db)));
+  return Promise.resolve(typedStoreErrors(new SqliteStore(db, new WalSync(`${path}-wal`))));
 }
 
 /**
@@ -152,7 +152,10 @@ class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   private readonly mutex = new Mutex();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly wal: WalSync,
+  ) {}
 
   private one(sql: string, ...params: unknown[]): Row | undefined {
     return prepared(this.db, sql).get(...params) as Row | undefined;
@@ -234,8 +237,10 @@ class SqliteStore implements Store {
     });
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    // Durable before it resolves: the WAL flush runs after the mutex is released, so the next transaction
+    // proceeds meanwhile and shares the next flush (group commit, wal-sync.ts).
+    const result = await this.mutex.run(async () => {
       // IMMEDIATE: take the write lock now rather than on the first write, so a read-then-write cannot
       // fail half way with SQLITE_BUSY; other processes wait up to busy_timeout.
       this.db.exec('BEGIN IMMEDIATE');
@@ -251,6 +256,8 @@ class SqliteStore implements Store {
         throw e;
       }
     });
+    await this.wal.sync();
+    return result;
   }
 
   close(): Promise<void> {

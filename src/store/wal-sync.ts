@@ -1,0 +1,97 @@
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Unavailable } from '../errors.js';
+import { STORE_REASONS } from './unavailable.js';
+
+/**
+ * Group commit for the SQLite store, off the event loop.
+ *
+ * better-sqlite3 is synchronous: with `synchronous=FULL` every COMMIT waits for an fsync of the WAL on the
+ * main thread, so one release's disk flush stalls every other request the broker is serving, and N
+ * concurrent releases cost N flushes one after the other. Instead the connection commits with
+ * `synchronous=NORMAL` (in WAL mode: the frames are written to the WAL with write(2), nothing is flushed,
+ * and the database stays consistent after a crash: SQLite drops a WAL tail whose checksums do not match),
+ * and the caller then awaits {@link WalSync.sync}, which fdatasyncs the WAL file on libuv's thread pool.
+ * A transaction's result is handed back only after a flush that *started after its COMMIT* completed, so
+ * it is as durable as with `synchronous=FULL` (the same frames reach stable storage before anyone acts
+ * on them), and every commit written while one flush runs shares the next one: one flush per group.
+ *
+ * Order is kept: the WAL is append-only, so a flush that covers a transaction covers every transaction that
+ * committed before it (a later decision can never be durable while an earlier one it read is not). A WAL
+ * reset after a checkpoint does not break this: SQLite's checkpoint flushes the WAL and the database file
+ * itself (it does so in NORMAL too) before the WAL is reused.
+ *
+ * The first flush also flushes the directory, so the WAL file's own directory entry is on disk (a WAL
+ * created since the database was opened would otherwise be durable in content but not in name). A failed
+ * flush is sticky (Linux may drop the dirty pages it failed to write and report success next time): every
+ * later {@link WalSync.sync} fails with Unavailable `store.unavailable`, and the store must be reopened.
+ */
+export class WalSync {
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private dirSynced = false;
+  private failure: Unavailable | null = null;
+  /** Flushes started so far (one per group of commits); for benchmarks and tests. */
+  flushes = 0;
+
+  /**
+   * `walPath`: the database file's `-wal` file. `datasyncFile` replaces the flush of one file (tests
+   * that hold a flush open).
+   */
+  constructor(
+    private readonly walPath: string,
+    private readonly datasyncFile: (path: string) => Promise<void> = datasync,
+  ) {}
+
+  /** Resolves once everything written to the WAL before this call is on stable storage. */
+  sync(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.running) return this.start();
+    // A flush is running, possibly started before the caller's COMMIT wrote its frames: wait for the next
+    // one, which every caller arriving meanwhile shares.
+    this.queued ??= this.running
+      .catch(() => {})
+      .then(() => {
+        this.queued = null;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.flushes++;
+    const p = this.flush().finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      await this.datasyncFile(this.walPath);
+      if (!this.dirSynced) {
+        await this.datasyncFile(dirname(this.walPath));
+        this.dirSynced = true;
+      }
+    } catch (cause) {
+      // No WAL file: SQLite removed it after checkpointing everything into the database file, which it
+      // flushed first, so there is nothing of ours left to flush.
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.failure = new Unavailable(STORE_REASONS.unavailable, 'the store could not flush its log', {
+        cause,
+      });
+      throw this.failure;
+    }
+  }
+}
+
+async function datasync(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
