@@ -6,10 +6,18 @@ import {
   snpEvidence,
   type TrustedRoot,
 } from '../evidence/snp/index.js';
+import {
+  type TdxCollateralSource,
+  type TdxVerified,
+  type TdxVerifier,
+  tdxCollateralQuery,
+  tdxEvidence,
+} from '../evidence/tdx/index.js';
 import type { VerifiedEvidence } from '../evidence/types.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { parseSnpPolicy } from './snp/parse.js';
 import type { SnpPolicy } from './snp/policy.js';
+import { appraiseTdx, parseTdxPolicy, type TdxPolicy } from './tdx/policy.js';
 
 /**
  * The TEEs keys are released to, in one table: TEE name → how its evidence is verified (src/evidence/<tee>,
@@ -63,15 +71,36 @@ export interface SnpTeeConfig {
   readonly verifier?: SnpVerifier;
 }
 
+/** How this deployment verifies Intel TDX quotes (src/evidence/tdx verifyTdx options). */
+export interface TdxTeeConfig {
+  /**
+   * Where the collateral comes from: Intel PCS (src/collateral/pcs-client.ts PcsClient, cached) or an offline
+   * directory. Absent: every quote is refused with CollateralUnavailable `api.collateral.tdx_unconfigured`.
+   */
+  readonly collateral?: TdxCollateralSource;
+  /** SHA-256 (hex) of roots trusted besides Intel's pinned root (e.g. the simulator's). */
+  readonly trustedRoots?: readonly string[];
+  /** Check the PCK CRL and the Root CA CRL. Default true (unlike SNP, whose CRL needs KDS). */
+  readonly checkRevocations?: boolean;
+  /** The verifier and its caches (default: one per process). */
+  readonly verifier?: TdxVerifier;
+}
+
 /** Each TEE's verifier configuration, and the clock. */
 export interface TeeConfig {
   /** Clock in ms since the epoch, for certificate and CRL validity. */
   readonly now: () => number;
   readonly snp?: SnpTeeConfig;
+  readonly tdx?: TdxTeeConfig;
 }
 
 /** One row of the table. `V` is the TEE's own verification result, `P` its parsed policy. */
 interface TeeRow<V, P> {
+  /**
+   * Whether keys are released for this TEE (the broker, the native API and the KBS accept it). A row can
+   * verify and appraise before its release path is wired.
+   */
+  readonly releasesKeys: boolean;
   /** Verifies the wire form (evidence bytes, the collateral blob sent with them). */
   verify(
     evidence: Uint8Array,
@@ -107,6 +136,7 @@ const SNP_COLLATERAL_REASONS: Readonly<Record<string, readonly [string, string]>
 );
 
 const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
+  releasesKeys: true,
   async verify(report, certTable, config) {
     const c = config.snp ?? {};
     const parsed = snpEvidence.parse({ report, ...(certTable ? { certTable } : {}) });
@@ -135,28 +165,64 @@ const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
   appraise: (v, policy) => appraiseSnp(v.report, v.product, policy),
 };
 
+/**
+ * Intel TDX: the quote is the evidence; the collateral comes from the deployment's source (PCS, cache or
+ * directory), never from the host, so a host-sent blob is refused rather than silently ignored. No key is
+ * released for TDX yet (`releasesKeys: false`): the broker's instance registry is keyed by a 32-byte
+ * HOST_DATA and a quote's identity field is the 48-byte MRCONFIGID, so the broker, the native API and the
+ * KBS refuse `tdx` (`broker.tee`, `api.tee`, `kbs.tee`) until the broker's TDX wiring lands; the row is
+ * the verifier and appraiser that wiring will use.
+ */
+const tdxRow: TeeRow<TdxVerified, TdxPolicy> = {
+  releasesKeys: false,
+  async verify(quote, blob, config) {
+    if (blob !== undefined && blob.length > 0)
+      throw new NotSupported('api.collateral.tdx_blob', 'TDX collateral comes from PCS, not from the host');
+    const c = config.tdx ?? {};
+    const parsed = tdxEvidence.parse({ quote });
+    if (!c.collateral)
+      throw new CollateralUnavailable(
+        'api.collateral.tdx_unconfigured',
+        'this deployment has no TDX collateral source (Intel PCS or a directory)',
+      );
+    const collateral = await c.collateral.getTdxCollateral(tdxCollateralQuery(parsed));
+    const verified = await tdxEvidence.verify(parsed, {
+      collateral,
+      now: new Date(config.now()),
+      ...(c.trustedRoots ? { trustedRoots: c.trustedRoots } : {}),
+      ...(c.checkRevocations === false ? { checkRevocations: false } : {}),
+      ...(c.verifier ? { verifier: c.verifier } : {}),
+    });
+    return { claims: tdxEvidence.toClaims(verified), native: verified };
+  },
+  parsePolicy: (p) => parseTdxPolicy(p),
+  appraise: (v, policy) => appraiseTdx(v, policy),
+};
+
 /** The table. Null prototype: a TEE name from the wire never finds an inherited property. */
 const TEES: Readonly<Record<string, TeeRow<never, never>>> = Object.freeze(
-  Object.assign(Object.create(null), { snp: snpRow }),
+  Object.assign(Object.create(null), { snp: snpRow, tdx: tdxRow }),
 );
 
-/** The TEEs in the table, e.g. `['snp']`. */
+/** The TEEs in the table (verified and appraised), e.g. `['snp', 'tdx']`. */
 export const TEE_NAMES: readonly string[] = Object.freeze(Object.keys(TEES));
 
-/** Whether `tee` names a TEE in the table. */
+/** Whether `tee` names a TEE in the table that keys are released to. */
 export function isSupportedTee(tee: unknown): tee is string {
-  return typeof tee === 'string' && TEES[tee] !== undefined;
+  return typeof tee === 'string' && TEES[tee]?.releasesKeys === true;
 }
 
-/** Throws NotSupported `reason` unless `tee` names a TEE in the table. */
+/** Throws NotSupported `reason` unless `tee` names a TEE in the table that keys are released to. */
 export function assertSupportedTee(tee: unknown, reason: string): asserts tee is string {
   if (!isSupportedTee(tee))
     throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
 }
 
+/** The row for `tee` (any row: one not yet releasing keys still verifies and appraises). */
 function rowOf(tee: unknown, reason: string): TeeRow<unknown, unknown> {
-  assertSupportedTee(tee, reason);
-  return TEES[tee] as unknown as TeeRow<unknown, unknown>;
+  const row = typeof tee === 'string' ? TEES[tee] : undefined;
+  if (!row) throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
+  return row as unknown as TeeRow<unknown, unknown>;
 }
 
 /**
