@@ -1,4 +1,4 @@
-import { type AuditVerification, verifyHashChain } from '../store/audit-verify.js';
+import { type AuditVerification, type AuditVerifyOptions, verifyHashChain } from '../store/audit-verify.js';
 import type { CaRepository } from '../store/ca-types.js';
 
 /**
@@ -9,8 +9,13 @@ import type { CaRepository } from '../store/ca-types.js';
  *
  * Verified by the store's hash-chain walk (store/audit-verify.ts verifyHashChain), as the broker's log: a
  * modified, removed, inserted or reordered entry, or a truncated tail (unless the head row was rewritten as
- * well) is found.
+ * well) is found. Whoever can write the database can also cut the tail and rewrite the head row, or rebuild a
+ * consistent chain: `opts.expectHead`, a head recorded earlier where they cannot write, catches both
+ * (`audit.truncated`, `audit.anchor`). `opts` may be the page size alone.
  */
-export function verifyIssuanceLog(repo: CaRepository, pageSize = 1000): Promise<AuditVerification> {
-  return verifyHashChain({ readPage: (a, n) => repo.readLog(a, n), head: () => repo.logHead() }, pageSize);
+export function verifyIssuanceLog(
+  repo: CaRepository,
+  opts: AuditVerifyOptions | number = {},
+): Promise<AuditVerification> {
+  return verifyHashChain({ readPage: (a, n) => repo.readLog(a, n), head: () => repo.logHead() }, opts);
 }

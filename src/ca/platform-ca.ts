@@ -1,6 +1,6 @@
 import type { AuditVerification } from '../store/audit-verify.js';
 import type { CaRepository, CrlRecord, RevokeResult } from '../store/ca-types.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry, AuditHead } from '../store/types.js';
 import type { CaConfig } from './config.js';
 import type { CaContext } from './context.js';
 import { verifyIssuanceLog } from './issuance-log.js';
@@ -132,9 +132,12 @@ export class PlatformCa implements CaIssuer {
     return generateCrl(this.ctx);
   }
 
-  /** Recomputes the issuance log's hash chain ({@link verifyIssuanceLog}). */
-  verifyLog(): Promise<AuditVerification> {
-    return verifyIssuanceLog(this.ctx.repository);
+  /**
+   * Recomputes the issuance log's hash chain ({@link verifyIssuanceLog}); with `expectHead` (an earlier
+   * intact result's `entries` and `headHash`), the log must still hold that entry with that hash.
+   */
+  verifyLog(opts: { readonly expectHead?: AuditHead } = {}): Promise<AuditVerification> {
+    return verifyIssuanceLog(this.ctx.repository, opts);
   }
 
   /** Log entries after `afterSeq`, in order. */

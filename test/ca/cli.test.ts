@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { parseC509Certificate } from '../../src/formats/c509/index.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import { sharedSimChain } from '../../src/sim/snp/index.js';
@@ -283,5 +284,62 @@ describe('vouchsafe ca --database', () => {
     const second = cli('init', '--dir', join(tmp, 'ca-db-2'), '--database', db);
     assert.equal(second.code, 2);
     assert.match(second.stderr, /ERR_INVALID_ARGUMENT ca\.init\.exists/);
+  });
+});
+
+describe('vouchsafe ca verify-log --expect-head', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-cli-head-'));
+  const d = join(tmp, 'ca');
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** Raw SQL as someone with write access to ca.db (the append-only triggers dropped first). */
+  function tamper(sql: string): void {
+    const db = new Database(join(d, 'ca.db'));
+    try {
+      db.exec('DROP TRIGGER IF EXISTS ca_log_no_update; DROP TRIGGER IF EXISTS ca_log_no_delete;');
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+  }
+  const verifyLog = (...extra: string[]) => {
+    const r = cli('verify-log', '--dir', d, ...extra);
+    return { ...r, json: r.stdout ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined };
+  };
+  const crl = () => assert.equal(cli('crl', '--dir', d, '--out', join(tmp, 'crl.pem')).code, 0);
+
+  it('a cut tail with a rewritten head row, and a chain grown again past the cut, fail against the recorded head', () => {
+    assert.equal(cli('init', '--dir', d).code, 0);
+    crl();
+    crl();
+    const first = verifyLog();
+    assert.equal(first.code, 0, first.stderr);
+    const entries = first.json!.entries as number;
+    const head = `${entries}:${first.json!.headHash as string}`;
+    assert.ok(first.stderr.includes(`--expect-head ${head}`), 'prints the head to record');
+    assert.equal(verifyLog('--expect-head', head).code, 0);
+
+    // Cut the last entry and point the head row at the one before it: alone, the chain is intact.
+    tamper(
+      `DELETE FROM ca_log WHERE seq = ${entries};
+       UPDATE ca_log_head SET seq = ${entries - 1}, hash = (SELECT hash FROM ca_log WHERE seq = ${entries - 1});`,
+    );
+    assert.equal(verifyLog().code, 0);
+    const cut = verifyLog('--expect-head', head);
+    assert.equal(cut.code, 1);
+    assert.deepEqual(cut.json, { ok: false, entries: entries - 1, seq: entries, problem: 'audit.truncated' });
+
+    // The CA appends from the rewritten head: as long as the recorded log, another entry at its seq.
+    crl();
+    assert.equal(verifyLog().code, 0);
+    const rebuilt = verifyLog('--expect-head', head);
+    assert.equal(rebuilt.code, 1);
+    assert.deepEqual(rebuilt.json, { ok: false, entries, seq: entries, problem: 'audit.anchor' });
+  });
+
+  it('a malformed --expect-head is unusable input (2)', () => {
+    const r = cli('verify-log', '--dir', d, '--expect-head', '3:abc');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /ERR_INVALID_ARGUMENT audit\.expect_head/);
   });
 });
