@@ -9,8 +9,10 @@ import {
   type TdxCollateralSource,
   tdxCollateralQuery,
   tdxEvidence,
+  verifyCcelEventLog,
 } from '../../evidence/tdx/index.js';
 import { appraiseTdx, parseTdxPolicy, type TdxAppraisal, type TdxPolicy } from '../../policy/tdx/policy.js';
+import { toHex } from '../../util/bytes.js';
 import { Exit, parseTime, readInput, reportError } from '../io.js';
 
 interface VerifyTdxOptions {
@@ -22,6 +24,7 @@ interface VerifyTdxOptions {
   offline?: boolean;
   cacheDir?: string;
   pcsUrl?: string;
+  eventLog?: string;
   json?: boolean;
 }
 
@@ -56,6 +59,8 @@ export interface TdxVerdict {
   claims: TdxClaims;
   collateral: { source: 'directory' | 'pcs' | 'offline-cache'; location: string };
   appraisal: TdxAppraisal;
+  /** With --event-log: the CCEL log replayed to the quote's RTMR 0..3 (a mismatch is a refusal, exit 1). */
+  eventLog?: { events: number; rtmrs: string[] };
 }
 
 async function run(quotePath: string, o: VerifyTdxOptions): Promise<number> {
@@ -87,12 +92,15 @@ async function run(quotePath: string, o: VerifyTdxOptions): Promise<number> {
     trustedRoots,
     checkRevocations: o.checkRevocation,
   });
+  // The CCEL log is evidence only once it replays to the RTMRs of the quote just verified.
+  const ccel = o.eventLog ? verifyCcelEventLog(readInput(o.eventLog, '--event-log'), verified) : undefined;
   const appraisal = appraiseTdx(verified, policy);
   const result: TdxVerdict = {
     verdict: appraisal.failures.length === 0 ? 'accepted' : 'rejected',
     claims: tdxEvidence.toClaims(verified).details,
     collateral: where,
     appraisal,
+    ...(ccel ? { eventLog: { events: ccel.log.events.length, rtmrs: ccel.rtmrs.map(toHex) } } : {}),
   };
   if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else printVerdict(quotePath, result, now);
@@ -119,6 +127,14 @@ function printVerdict(path: string, r: TdxVerdict, now: Date): void {
     ['mrtd', c.mrTd],
     ['mrconfigid', c.mrConfigId],
     ['rtmrs', c.rtmrs.join(' ')],
+    ...(r.eventLog
+      ? [
+          ['event log', `${r.eventLog.events} CCEL events replay to RTMR 0..3 of the quote`] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ['report data', c.reportData],
     ['td attributes', c.tdAttributes],
     ['policy checked', r.appraisal.checked.join(', ') || '-'],
@@ -156,6 +172,10 @@ export function registerVerifyTdx(verify: Command): void {
     .option('--offline', 'never contact Intel PCS; read only the collateral cache')
     .option('--cache-dir <dir>', 'collateral cache directory')
     .option('--pcs-url <url>', 'Intel PCS base URL (default https://api.trustedservices.intel.com)')
+    .option(
+      '--event-log <file>',
+      "the TD's CCEL event log (e.g. /sys/firmware/acpi/tables/data/CCEL): its replay must equal RTMR 0..3",
+    )
     .option('--json', 'print the verdict, every claim and the appraisal as JSON')
     .addHelpText(
       'after',
@@ -168,7 +188,7 @@ Exit status: 0 accepted, 1 rejected (signature, chain, binding or policy; every 
 
 Examples:
   vouchsafe verify tdx quote.bin --collateral ./collateral --policy policy.json
-  vouchsafe verify tdx quote.bin --json`,
+  vouchsafe verify tdx quote.bin --event-log CCEL --json`,
     )
     .action(async (quote: string, o: VerifyTdxOptions) => {
       let code: number;
