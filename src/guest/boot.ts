@@ -32,7 +32,7 @@ import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
 import { zeroize } from '../util/zeroize.js';
 import { bootProposalGuest } from './boot-proposal.js';
 import { GuestChannel } from './channel.js';
-import { firstReply } from './dialects.js';
+import { firstReply, type Pr1203EvidenceSpelling } from './dialects.js';
 import type { ReportProvider } from './report-provider.js';
 import { GuestSession } from './session.js';
 import {
@@ -68,8 +68,11 @@ export interface BootGuestOptions {
    * no pinned broker key with them).
    */
   readonly dialect?: Dialect;
-  /** `pr1203` only: the spelling of the SNP evidence posted to the KBS (default `snp-report`). */
-  readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
+  /**
+   * `pr1203` only: the form of the SNP evidence posted to the KBS (default `svsm-pr1203`, what the PR's
+   * SVSM sends: `{"Snp":{"report"}}`); see ProposalOptions.evidenceSpelling.
+   */
+  readonly evidenceSpelling?: Pr1203EvidenceSpelling;
 }
 
 export interface BootResult {

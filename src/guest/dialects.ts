@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { AttestationError, ErrorCode, MalformedEvidence, PolicyRejected, Unavailable } from '../errors.js';
 import { parseAttestationResponse } from '../formats/aproxy/attestation.js';
-import { decodeBase64Std, encodeBase64Std, encodeBase64Url } from '../formats/aproxy/base64.js';
 import { type Dialect, sniffDialect } from '../formats/aproxy/dialect.js';
 import { computeDialectReportData } from '../formats/aproxy/dialect-binding.js';
 import { isErrorReply } from '../formats/aproxy/error-reply.js';
@@ -19,8 +18,12 @@ import {
 import type { EcPublicKey, NegotiationParam } from '../formats/aproxy/types.js';
 import { unwrapSecret } from '../native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
+import { decodeBase64, encodeBase64, encodeBase64Url } from '../util/base64.js';
 import type { GuestChannel } from './channel.js';
 import type { ReportProvider } from './report-provider.js';
+
+/** The SNP primary evidence forms a PR #1203 guest can post (ProposalOptions.evidenceSpelling). */
+export type Pr1203EvidenceSpelling = 'svsm-pr1203' | 'snp-report' | 'attestation_report';
 
 /** What a proposal dialect's exchange yields: the released secret and the REPORT_DATA it was bound to. */
 export interface ProposalSecret {
@@ -32,11 +35,12 @@ export interface ProposalOptions {
   readonly provider: ReportProvider;
   readonly timeoutMs: number;
   /**
-   * PR #1203 only: how the SNP primary evidence is spelled to the KBS. `snp-report` (`{"snp-report",
-   * "certs-buf"}`, default) or `attestation_report` (`{"attestation_report","cert_chain"}`); both are what
-   * Vouchsafe's KBS reads. The PR's SVSM sends `{"Snp":{"report"}}`, which no released KBS reads.
+   * PR #1203 only: how the SNP primary evidence is spelled to the KBS. `svsm-pr1203` (default): what the
+   * PR's SVSM sends, `{"Snp":{"report","certs_buf"?}}` (Vouchsafe's KBS reads it; no released KBS does);
+   * `snp-report` (`{"snp-report","certs-buf"}`) or `attestation_report` (`{"attestation_report",
+   * "cert_chain"}`) for a KBS that reads today's spellings.
    */
-  readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
+  readonly evidenceSpelling?: Pr1203EvidenceSpelling;
 }
 
 /** svsm PR #1122 / #1203 guests send main's opening, version [0,1,0] (reference svsm-protocol.md §8). */
@@ -122,7 +126,7 @@ export async function secretVia1203(ch: GuestChannel, o: ProposalOptions): Promi
   const key = p521PointOf(keys.publicKey);
   const reportData = computeDialectReportData(cfg, nonce, key, params);
   const ev = await o.provider.getReport(reportData);
-  await exchange(cfg.attestEndpoint, 'POST', attestBody(nonce, key, ev, o.evidenceSpelling ?? 'snp-report'));
+  await exchange(cfg.attestEndpoint, 'POST', attestBody(nonce, key, ev, o.evidenceSpelling ?? 'svsm-pr1203'));
   const jwe = await exchange(cfg.resourceEndpoint, 'GET', null);
   return { plaintext: unwrapSecret(keys.privateKey as KeyObject, jweToAesGcm(jwe)), reportData };
 }
@@ -131,14 +135,17 @@ function attestBody(
   nonce: Uint8Array,
   key: EcPublicKey,
   ev: { report: Uint8Array; certTable?: Uint8Array },
-  spelling: 'snp-report' | 'attestation_report',
+  spelling: Pr1203EvidenceSpelling,
 ): unknown {
-  const report = encodeBase64Std(ev.report);
-  const certs = ev.certTable ? encodeBase64Std(ev.certTable) : null;
+  const report = encodeBase64(ev.report);
+  const certs = ev.certTable ? encodeBase64(ev.certTable) : null;
+  // svsm PR #1203 (kernel/src/attest.rs attest_kbs): serde's externally tagged AttestationEvidence::Snp,
+  // certs_buf skipped when there is none (its SVSM never has one; a provider with a table sends it).
+  const pr1203 = { Snp: { report, ...(certs !== null ? { certs_buf: certs } : {}) } };
   return {
     'init-data': null,
     'runtime-data': {
-      nonce: encodeBase64Std(nonce),
+      nonce: encodeBase64(nonce),
       'tee-pubkey': {
         kty: 'EC',
         crv: 'P-521',
@@ -149,9 +156,11 @@ function attestBody(
     },
     'tee-evidence': {
       primary_evidence:
-        spelling === 'snp-report'
-          ? { 'snp-report': report, 'certs-buf': certs }
-          : { attestation_report: report, cert_chain: certs },
+        spelling === 'svsm-pr1203'
+          ? pr1203
+          : spelling === 'snp-report'
+            ? { 'snp-report': report, 'certs-buf': certs }
+            : { attestation_report: report, cert_chain: certs },
       additional_evidence: '',
     },
   };
@@ -165,7 +174,7 @@ function parseChallenge(v: unknown, cfg: ConfigResponse): { nonce: Uint8Array; p
   if (!isObject(v) || typeof v.nonce !== 'string' || v.nonce.length > 1400) {
     throw new MalformedEvidence('guest.kbs.challenge', 'the KBS challenge has no usable nonce');
   }
-  const nonce = decodeBase64Std(v.nonce, 'nonce');
+  const nonce = decodeBase64(v.nonce, 'aproxy.base64', 'nonce');
   if (nonce.length === 0) throw new MalformedEvidence('guest.kbs.challenge', 'empty nonce');
   if (cfg.payloadFormat !== 'RawBinary' || v.params === undefined) return { nonce };
   const p = v.params;

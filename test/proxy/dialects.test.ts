@@ -38,14 +38,31 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A listener per dialect: main, pr1122, pr1203, all to the test KBS with one binding. */
-async function withProxy<T>(binding: typeof RAW_SHA512, fn: (p: RunningProxy) => Promise<T>): Promise<T> {
-  const backend = new KbsProxyBackend({
-    url: env.base,
-    binding,
-    ...(binding === JWS_SHA384 ? { evidenceSpelling: 'attestation_report' as const } : {}),
-  });
-  const forwarder = new KbsForwarder({ url: env.base, binding });
+/** The primary_evidence of each POST /kbs/v0/attest the proxy made (its backend's or its forwarder's). */
+type Posted = Record<string, unknown>[];
+
+/** A fetch that records what the proxy posts to /attest, then sends it on unchanged. */
+function recordingFetch(posted: Posted): typeof globalThis.fetch {
+  return async (url, init) => {
+    if (String(url).endsWith('/kbs/v0/attest') && init?.body !== undefined) {
+      const body = JSON.parse(Buffer.from(init.body as string | Uint8Array).toString('utf8'));
+      posted.push(body['tee-evidence'].primary_evidence);
+    }
+    return fetch(url, init);
+  };
+}
+
+/**
+ * A listener per dialect: main, pr1122, pr1203, all to the test KBS with one binding. The KBS backend
+ * picks its evidence form from the binding (jws-sha384: Trustee's struct form), as `vouchsafe proxy` does.
+ */
+async function withProxy<T>(
+  binding: typeof RAW_SHA512,
+  fn: (p: RunningProxy, posted: Posted) => Promise<T>,
+): Promise<T> {
+  const posted: Posted = [];
+  const backend = new KbsProxyBackend({ url: env.base, binding, fetch: recordingFetch(posted) });
+  const forwarder = new KbsForwarder({ url: env.base, binding, fetch: recordingFetch(posted) });
   const proxy = await startProxy({
     listen: ['tcp:127.0.0.1:0', 'tcp:127.0.0.1:0', 'tcp:127.0.0.1:0'],
     dialect: ['main', 'pr1122', 'pr1203'],
@@ -54,7 +71,7 @@ async function withProxy<T>(binding: typeof RAW_SHA512, fn: (p: RunningProxy) =>
     logger,
   });
   try {
-    return await fn(proxy);
+    return await fn(proxy, posted);
   } finally {
     await proxy.close();
   }
@@ -71,27 +88,48 @@ async function svsmProvider() {
 
 const isReason = (reason: string) => (e: unknown) => e instanceof AttestationError && e.reason === reason;
 
+/** The form of a posted primary_evidence, by its keys (and, for attestation_report, its type). */
+function formOf(primary: Record<string, unknown>): string {
+  if ('Snp' in primary) return `Snp{${Object.keys(primary.Snp as object).join(',')}}`;
+  if ('snp-report' in primary) return 'snp-report';
+  return typeof primary.attestation_report === 'object' ? 'sev-struct' : 'attestation_report';
+}
+
 for (const [name, binding] of [
   ['SHA-512 RawBinary', RAW_SHA512],
   ['SHA-384 JwsJson', JWS_SHA384],
 ] as const) {
   describe(`dialects, KBS binding ${name}`, () => {
-    for (const [i, dialect] of [
-      [1, 'pr1122'],
-      [2, 'pr1203'],
-    ] as const) {
-      it(`a ${dialect} guest gets its key, and the next boot unseals the state`, async () => {
+    const cases = [
+      // PR #1122: the proxy's backend posts; jws-sha384 is Trustee's binding, so Trustee's struct form.
+      { i: 1, dialect: 'pr1122', form: binding === JWS_SHA384 ? 'sev-struct' : 'snp-report' },
+      // PR #1203: the guest posts through the forwarder; by default what the PR's SVSM sends.
+      { i: 2, dialect: 'pr1203', form: 'Snp{report}' },
+      { i: 2, dialect: 'pr1203', spelling: 'snp-report', form: 'snp-report' },
+      { i: 2, dialect: 'pr1203', spelling: 'attestation_report', form: 'attestation_report' },
+    ] as const;
+    for (const c of cases) {
+      const label = `${c.dialect}${'spelling' in c ? ` (${c.spelling})` : ''}`;
+      it(`a ${label} guest gets its key posting ${c.form}, and the next boot unseals the state`, async () => {
         const { instance, provider } = await svsmProvider();
-        await withProxy(binding, async (proxy) => {
-          const statePath = join(dir, `${dialect}-${name.replace(/\W/g, '')}.state`);
-          const connect = proxy.addresses[i]!;
-          const first = await bootGuest({ connect, provider, statePath, dialect });
+        await withProxy(binding, async (proxy, posted) => {
+          const statePath = join(dir, `${label.replace(/\W/g, '')}-${name.replace(/\W/g, '')}.state`);
+          const connect = proxy.addresses[c.i]!;
+          const o = {
+            connect,
+            provider,
+            statePath,
+            dialect: c.dialect,
+            ...('spelling' in c ? { evidenceSpelling: c.spelling } : {}),
+          };
+          const first = await bootGuest(o);
           assert.equal(first.firstBoot, true);
           assert.deepEqual(await env.sealingKey(instance.id), await env.sealingKey(instance.id));
           await env.broker.resetBoot(instance.id, 'test: VM stopped');
-          const second = await bootGuest({ connect, provider, statePath, dialect });
+          const second = await bootGuest(o);
           assert.deepEqual(second.state, first.state);
           assert.equal(second.counter, 2n);
+          assert.deepEqual(posted.map(formOf), [c.form, c.form]);
           await waitFor(() => (proxy.outcomes().released ?? 0) >= 2);
         });
       });

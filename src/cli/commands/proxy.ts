@@ -78,9 +78,8 @@ export const PROXY_PROTOCOLS: Readonly<
     create: (a) =>
       new KbsProxyBackend({
         url: a.brokerUrl,
-        ...(a.binding && a.binding !== RAW_SHA512
-          ? { binding: a.binding, evidenceSpelling: 'attestation_report' as const }
-          : {}),
+        // jws-sha384 is Trustee's binding: the backend then sends Trustee's struct-form evidence.
+        ...(a.binding && a.binding !== RAW_SHA512 ? { binding: a.binding } : {}),
         ...(a.resourcePath !== undefined ? { resourcePath: a.resourcePath } : {}),
         ...(a.brokerCa ? { ca: a.brokerCa } : {}),
       }),

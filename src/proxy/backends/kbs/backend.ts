@@ -1,7 +1,15 @@
-import { ErrorCode, InvalidArgument, MalformedEvidence, NotSupported, Unavailable } from '../../../errors.js';
-import { decodeBase64Std, encodeBase64Std, encodeBase64Url } from '../../../formats/aproxy/base64.js';
+import {
+  AttestationError,
+  ErrorCode,
+  InvalidArgument,
+  MalformedEvidence,
+  NotSupported,
+  Unavailable,
+} from '../../../errors.js';
 import { type DialectBinding, RAW_SHA512 } from '../../../formats/aproxy/dialect-binding.js';
 import { jweToAesGcm } from '../../../formats/aproxy/kbs-jwe.js';
+import { encodeSevSnpEvidence } from '../../../formats/snp/sev-json.js';
+import { decodeBase64, encodeBase64, encodeBase64Url } from '../../../util/base64.js';
 import { createHttpClient, type HttpClient } from '../../../util/http-client.js';
 import type {
   AttestationResult,
@@ -30,10 +38,13 @@ export interface KbsProxyBackendOptions {
   /** `repository/type/tag` of the secret to fetch (default aproxy's `default/sample/test`). */
   readonly resourcePath?: string;
   /**
-   * Field names of the SNP primary evidence: `snp-report` (`{"snp-report","certs-buf"}`, svsm main, the
-   * default) or `attestation_report` (`{"attestation_report","cert_chain"}`, svsm PR #1122).
+   * The form of the SNP primary evidence: `snp-report` (`{"snp-report","certs-buf"}`, svsm main),
+   * `attestation_report` (`{"attestation_report","cert_chain"}` base64, svsm PR #1122's legacy spelling) or
+   * `sev-struct` (Trustee's struct form, the sev crate's serde fields, which a real Trustee reads and svsm
+   * PR #1122's aproxy sends in `kbs-trustee` mode). Default: `sev-struct` with a binding other than
+   * SHA-512 RawBinary (that is Trustee's), else `snp-report`.
    */
-  readonly evidenceSpelling?: 'snp-report' | 'attestation_report';
+  readonly evidenceSpelling?: 'snp-report' | 'attestation_report' | 'sev-struct';
   /**
    * The REPORT_DATA binding the KBS checks (default SHA-512 RawBinary, svsm main's). Trustee's SHA-384
    * JwsJson (svsm PR #1122 `--protocol kbs-trustee`) can only be told to `pr1122` guests; others are
@@ -93,7 +104,7 @@ const isObject = (v: unknown): v is { [k: string]: unknown } =>
 export class KbsProxyBackend implements ProxyBackend {
   private readonly http: HttpClient;
   private readonly resourcePath: string;
-  private readonly spelling: 'snp-report' | 'attestation_report';
+  private readonly spelling: 'snp-report' | 'attestation_report' | 'sev-struct';
   private readonly binding: DialectBinding;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -118,8 +129,8 @@ export class KbsProxyBackend implements ProxyBackend {
     if (!RESOURCE_PATH.test(this.resourcePath)) {
       throw new InvalidArgument('proxy_kbs.config', 'resourcePath must be repository/type/tag');
     }
-    this.spelling = o.evidenceSpelling ?? 'snp-report';
     this.binding = o.binding ?? RAW_SHA512;
+    this.spelling = o.evidenceSpelling ?? (isRawSha512(this.binding) ? 'snp-report' : 'sev-struct');
     this.ttlMs = o.sessionTtlMs ?? 120_000;
     this.now = o.now ?? Date.now;
   }
@@ -133,7 +144,7 @@ export class KbsProxyBackend implements ProxyBackend {
     if (req.version !== '0.1.0') {
       throw new NotSupported('proxy_kbs.version', 'the KBS backend serves aproxy protocol 0.1.0 only');
     }
-    const raw = this.binding.payloadFormat === 'RawBinary' && this.binding.hashAlgo === 'sha512';
+    const raw = isRawSha512(this.binding);
     if (!raw && req.dialect !== 'pr1122') {
       throw new NotSupported(
         'proxy_kbs.binding',
@@ -155,7 +166,7 @@ export class KbsProxyBackend implements ProxyBackend {
     if (!isObject(body) || typeof body.nonce !== 'string') {
       throw new MalformedEvidence('proxy_kbs.auth', 'KBS /auth answer has no nonce');
     }
-    const challenge = decodeBase64Std(body.nonce, 'nonce');
+    const challenge = decodeBase64(body.nonce, 'aproxy.base64', 'nonce');
     this.sessions.set(ctx.sessionId, {
       jar,
       nonce: body.nonce,
@@ -179,17 +190,20 @@ export class KbsProxyBackend implements ProxyBackend {
         message: 'no KBS session',
       });
     }
-    const report = encodeBase64Std(req.evidence.report);
-    const certs = req.evidence.certsBuf ? encodeBase64Std(req.evidence.certsBuf) : null;
-    const primary =
-      this.spelling === 'snp-report'
-        ? { 'snp-report': report, 'certs-buf': certs }
-        : { attestation_report: report, cert_chain: certs };
+    let primary: unknown;
+    try {
+      primary = primaryEvidence(this.spelling, req.evidence.report, req.evidence.certsBuf);
+    } catch (e) {
+      // A report the struct form cannot carry is the guest's evidence at fault, not the KBS's: a refusal.
+      if (e instanceof AttestationError)
+        return refused({ code: e.code, reason: e.reason, message: e.message });
+      throw e;
+    }
     const attestation = {
       'init-data': null,
       'runtime-data': {
         // aproxy: BASE64_STANDARD.encode(request.challenge), i.e. the nonce string as the KBS sent it.
-        nonce: encodeBase64Std(req.challenge),
+        nonce: encodeBase64(req.challenge),
         'tee-pubkey': {
           kty: 'EC',
           crv: 'P-521',
@@ -265,6 +279,28 @@ export class KbsProxyBackend implements ProxyBackend {
     }
     return { status: res.status, json };
   }
+}
+
+const isRawSha512 = (b: DialectBinding): boolean =>
+  b.payloadFormat === 'RawBinary' && b.hashAlgo === 'sha512';
+
+/**
+ * `tee-evidence.primary_evidence` in the configured form. `sev-struct`: the report encoded field by field
+ * (src/formats/snp/sev-json.ts encodeSevSnpEvidence, which refuses a report whose bytes the struct cannot
+ * carry, so the KBS's rebuilt bytes are the signed ones); unlike PR #1122's aproxy, which always sends
+ * `cert_chain: null`, a certificate table the guest supplied is passed on as `cert_chain` entries.
+ */
+function primaryEvidence(
+  spelling: 'snp-report' | 'attestation_report' | 'sev-struct',
+  report: Uint8Array,
+  certsBuf: Uint8Array | undefined,
+): unknown {
+  if (spelling === 'sev-struct') return encodeSevSnpEvidence(report, certsBuf);
+  const r = encodeBase64(report);
+  const certs = certsBuf ? encodeBase64(certsBuf) : null;
+  return spelling === 'snp-report'
+    ? { 'snp-report': r, 'certs-buf': certs }
+    : { attestation_report: r, cert_chain: certs };
 }
 
 function refused(error: RefusalError): { readonly outcome: 'refused'; readonly error: RefusalError } {
