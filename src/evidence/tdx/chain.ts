@@ -119,17 +119,28 @@ export function checkWindow(chain: IntelChain, now: Date, what: string): void {
  * then none of `serials` is listed. Throws ChainInvalid `tdx.crl.*`, and `tdx.chain.revoked`.
  */
 export function checkCrl(
-  crl: CertificateList & { revokedSerials: ReadonlySet<string>; criticalEntryExtensions: readonly string[] },
+  crl: CertificateList & {
+    revokedSerials: ReadonlySet<string>;
+    criticalEntryExtensions: readonly string[];
+    sha256: string;
+  },
   issuer: X509Cert,
   issuerKey: KeyObject,
   now: Date,
   serials: readonly { hex: string; role: string }[],
   what: string,
+  verifiedSignatures?: Set<string>,
 ): void {
   if (!bytesEqual(crl.issuer, issuer.subject))
     throw new ChainInvalid('tdx.crl.issuer', `${what} CRL is not issued by its CA`);
-  if (crl.signatureAlgorithm.oid !== ECDSA_SHA256 || !signedBy(crl, issuerKey))
-    throw new ChainInvalid('tdx.crl.signature', `${what} CRL signature does not verify`);
+  // The signature depends only on the CRL's bytes and the issuer's key: a verifier may remember it was good
+  // (by both digests); the dates and serials below are checked on every call.
+  const sigKey = `${crl.sha256}|${issuer.sha256}`;
+  if (!verifiedSignatures?.has(sigKey)) {
+    if (crl.signatureAlgorithm.oid !== ECDSA_SHA256 || !signedBy(crl, issuerKey))
+      throw new ChainInvalid('tdx.crl.signature', `${what} CRL signature does not verify`);
+    verifiedSignatures?.add(sigKey);
+  }
   if (now < crl.thisUpdate || (crl.nextUpdate !== undefined && now > crl.nextUpdate))
     throw new ChainInvalid('tdx.crl.expired', `${what} CRL is not current at ${now.toISOString()}`);
   if (crl.criticalEntryExtensions.length > 0)

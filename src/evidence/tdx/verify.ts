@@ -61,7 +61,10 @@ interface VerifiedPck {
   readonly ext: PckSgxExtension;
 }
 
-/** Verified chains and collateral are cached by digest (64 entries each); dates are checked on every call. */
+/**
+ * Verified chains, collateral and CRL signatures are cached by digest (64 entries each); dates, serials and
+ * the TCB are checked on every call.
+ */
 export const TDX_CACHE_ENTRIES = 64;
 
 function remember<V>(m: Map<string, V>, k: string, v: V): V {
@@ -103,6 +106,8 @@ function p1363Verify(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean
 export class TdxVerifier {
   private readonly chains = new Map<string, VerifiedPck>();
   private readonly collateral = new Map<string, VerifiedCollateral>();
+  /** CRL signatures found good, by CRL and issuer digest. */
+  private readonly crlSignatures = new Set<string>();
 
   /** Verifies `quote`; see the module comment for the steps and the codes thrown. */
   verify(quote: TdxQuote, opts: TdxVerifyOptions): TdxVerified {
@@ -143,7 +148,16 @@ export class TdxVerifier {
         hex: toHex(c.serialNumber),
         role: 'TCB Signing',
       }));
-      checkCrl(col.rootCaCrl, root, this.keyOf(root), now, [...intermediates, ...signers], 'Root CA');
+      if (this.crlSignatures.size >= TDX_CACHE_ENTRIES) this.crlSignatures.clear();
+      checkCrl(
+        col.rootCaCrl,
+        root,
+        this.keyOf(root),
+        now,
+        [...intermediates, ...signers],
+        'Root CA',
+        this.crlSignatures,
+      );
       const pckCa = certs[1]!;
       checkCrl(
         col.pckCrl,
@@ -152,6 +166,7 @@ export class TdxVerifier {
         now,
         [{ hex: toHex(certs[0]!.serialNumber), role: 'PCK' }],
         'PCK',
+        this.crlSignatures,
       );
     }
 
