@@ -34,6 +34,7 @@ import {
   readVcekIdentity,
 } from '../../src/collateral/kds-bodies.js';
 import { parseRetryAfter } from '../../src/collateral/kds-client.js';
+import { parseAzSnpVtpm } from '../../src/evidence/az-snp-vtpm/parse.js';
 import { parseAmdCa, parseAmdLeaf } from '../../src/evidence/snp/amd-cert.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
@@ -98,6 +99,12 @@ import {
   stringifyJsonValue,
 } from '../../src/formats/aproxy/pr1203.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
+import {
+  decodeAzSnpVtpmEvidence,
+  parseAzSnpVtpmEvidenceJson,
+} from '../../src/formats/azure/evidence-json.js';
+import { parseHclReport } from '../../src/formats/azure/hcl-report.js';
+import { parseHclRuntimeData } from '../../src/formats/azure/runtime-data.js';
 import { parseDer as parseC509Der } from '../../src/formats/c509/der-input.js';
 import { parseX509Extensions } from '../../src/formats/c509/extensions.js';
 import {
@@ -191,6 +198,7 @@ import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-e
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
 import { parseTpmBootPolicy } from '../../src/policy/tpm/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
+import { SimAzureVm } from '../../src/sim/azure/index.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { softEk } from '../ca/fixtures.js';
@@ -574,6 +582,25 @@ const tdx = () => {
   }
   return tdxSeeds;
 };
+
+/** az-snp-vtpm seeds: one simulated Azure VM's evidence in Trustee's three forms (built once). */
+let azureSeeds: Promise<{ v0: Json; v1: Json; v2: Json; hcl: Uint8Array; runtime: Uint8Array }> | undefined;
+function azure() {
+  azureSeeds ??= (async () => {
+    const { sharedSimChain } = await import('../../src/sim/snp/index.js');
+    const vm = new SimAzureVm(await sharedSimChain('Milan'));
+    const nonce = new Uint8Array(48).fill(7);
+    const runtime = vm.runtimeData(nonce);
+    return {
+      v0: vm.evidence(nonce, 0) as Json,
+      v1: vm.evidence(nonce, 1) as Json,
+      v2: vm.evidence(nonce, 2) as Json,
+      hcl: vm.hclReport(runtime),
+      runtime,
+    };
+  })();
+  return azureSeeds;
+}
 
 const ROWS: readonly Row[] = [
   // Intel TDX quote v4/v5, QE report, PCK SGX extension, PCS collateral bodies (src/formats/tdx)
@@ -1284,6 +1311,42 @@ const ROWS: readonly Row[] = [
       new Uint8Array(Buffer.from(JSON.stringify(sevEvidenceOf(corpus.report, corpus.certTable)))),
     ],
     run: parseSevSnpEvidenceJson,
+  },
+  {
+    fn: 'src/formats/azure/hcl-report.ts#parseHclReport',
+    kind: 'bytes',
+    seeds: async () => [(await azure()).hcl],
+    run: parseHclReport,
+  },
+  {
+    fn: 'src/formats/azure/runtime-data.ts#parseHclRuntimeData',
+    kind: 'bytes',
+    seeds: async () => [(await azure()).runtime],
+    run: parseHclRuntimeData,
+  },
+  {
+    fn: 'src/formats/azure/evidence-json.ts#decodeAzSnpVtpmEvidence',
+    kind: 'json',
+    seeds: async () => {
+      const a = await azure();
+      return [a.v0, a.v1, a.v2];
+    },
+    run: decodeAzSnpVtpmEvidence,
+  },
+  {
+    fn: 'src/formats/azure/evidence-json.ts#parseAzSnpVtpmEvidenceJson',
+    kind: 'bytes',
+    seeds: async () => [new Uint8Array(Buffer.from(JSON.stringify((await azure()).v2)))],
+    run: parseAzSnpVtpmEvidenceJson,
+  },
+  {
+    fn: 'src/evidence/az-snp-vtpm/parse.ts#parseAzSnpVtpm',
+    kind: 'json',
+    seeds: async () => {
+      const a = await azure();
+      return [a.v1, a.v2];
+    },
+    run: (json) => parseAzSnpVtpm({ json }),
   },
   {
     fn: 'src/kbs/tee-pubkey.ts#parseTeePubkey',
