@@ -34,7 +34,12 @@ import {
   readVcekIdentity,
 } from '../../src/collateral/kds-bodies.js';
 import { parseRetryAfter } from '../../src/collateral/kds-client.js';
-import { parseAzSnpVtpm } from '../../src/evidence/az-snp-vtpm/parse.js';
+import {
+  joinSignedResponse,
+  parseIntelCrl,
+  readIssuerChain,
+  splitSignedResponse,
+} from '../../src/collateral/pcs-bodies.js';
 import { parseAmdCa, parseAmdLeaf } from '../../src/evidence/snp/amd-cert.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
@@ -99,12 +104,6 @@ import {
   stringifyJsonValue,
 } from '../../src/formats/aproxy/pr1203.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
-import {
-  decodeAzSnpVtpmEvidence,
-  parseAzSnpVtpmEvidenceJson,
-} from '../../src/formats/azure/evidence-json.js';
-import { parseHclReport } from '../../src/formats/azure/hcl-report.js';
-import { parseHclRuntimeData } from '../../src/formats/azure/runtime-data.js';
 import { parseDer as parseC509Der } from '../../src/formats/c509/der-input.js';
 import { parseX509Extensions } from '../../src/formats/c509/extensions.js';
 import {
@@ -196,9 +195,9 @@ import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { decodeTokenKeys, encodeTokenKeys, openTokenKeyFile } from '../../src/kbs/token-keys.js';
 import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
+import { parseTdxPolicy } from '../../src/policy/tdx/policy.js';
 import { parseTpmBootPolicy } from '../../src/policy/tpm/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
-import { SimAzureVm } from '../../src/sim/azure/index.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { softEk } from '../ca/fixtures.js';
@@ -241,6 +240,8 @@ const NOT_FUZZED: Readonly<Record<string, string>> = {
     'reads a file by path; its bytes go to parseStateHeader (row below)',
   'src/kbs/tokens/ear-tokens.ts#readSnpEarSubject':
     "reads the claims of an EAR whose signature already verified under the broker's own token key (input is the broker's own output)",
+  'src/collateral/pcs-directory.ts#readTdxCollateralDirectory':
+    'reads a directory by path; its files go to parseTdxTcbInfo, parseTdQeIdentity, readIssuerChain and parseIntelCrl (rows below)',
   'src/cli/io.ts#readInput': 'reads a CLI argument file or stdin; the bytes go to the decoders below',
   'src/cli/commands/snp-input.ts#readSnpInput':
     'reads a CLI argument file; its bytes go to parseReport or parseSevSnpEvidenceJson (rows below)',
@@ -566,7 +567,15 @@ const A = (c: Corpus) => c.aproxy;
 
 /** TDX seeds from the simulator (a quote of each version, its collateral), built on first use. */
 let tdxSeeds:
-  | { q4: Uint8Array; q5: Uint8Array; tcbInfo: Uint8Array; qeIdentity: Uint8Array; chain: string }
+  | {
+      q4: Uint8Array;
+      q5: Uint8Array;
+      tcbInfo: Uint8Array;
+      qeIdentity: Uint8Array;
+      chain: string;
+      pckCrl: Uint8Array;
+      rootCaCrl: Uint8Array;
+    }
   | undefined;
 const tdx = () => {
   if (!tdxSeeds) {
@@ -578,29 +587,12 @@ const tdx = () => {
       tcbInfo: c.tcbInfo.body,
       qeIdentity: c.qeIdentity.body,
       chain: p.pckChainPem,
+      pckCrl: c.pckCrl!,
+      rootCaCrl: c.rootCaCrl!,
     };
   }
   return tdxSeeds;
 };
-
-/** az-snp-vtpm seeds: one simulated Azure VM's evidence in Trustee's three forms (built once). */
-let azureSeeds: Promise<{ v0: Json; v1: Json; v2: Json; hcl: Uint8Array; runtime: Uint8Array }> | undefined;
-function azure() {
-  azureSeeds ??= (async () => {
-    const { sharedSimChain } = await import('../../src/sim/snp/index.js');
-    const vm = new SimAzureVm(await sharedSimChain('Milan'));
-    const nonce = new Uint8Array(48).fill(7);
-    const runtime = vm.runtimeData(nonce);
-    return {
-      v0: vm.evidence(nonce, 0) as Json,
-      v1: vm.evidence(nonce, 1) as Json,
-      v2: vm.evidence(nonce, 2) as Json,
-      hcl: vm.hclReport(runtime),
-      runtime,
-    };
-  })();
-  return azureSeeds;
-}
 
 const ROWS: readonly Row[] = [
   // Intel TDX quote v4/v5, QE report, PCK SGX extension, PCS collateral bodies (src/formats/tdx)
@@ -646,6 +638,43 @@ const ROWS: readonly Row[] = [
     kind: 'text',
     seeds: () => [tdx().chain],
     run: (s) => readPemChain(s, 'fuzz'),
+  },
+  {
+    fn: 'src/policy/tdx/policy.ts#parseTdxPolicy',
+    kind: 'json',
+    seeds: () => [
+      { mrTd: 'any' },
+      {
+        mrTd: ['00'.repeat(48)],
+        rtmrs: ['any', '11'.repeat(48), 'any', 'any'],
+        mrConfigId: '22'.repeat(48),
+        allowDebug: false,
+        minTeeTcbSvn: '00'.repeat(16),
+        minQeSvn: 1,
+        tcbStatuses: ['UpToDate', 'SWHardeningNeeded'],
+      },
+    ],
+    run: parseTdxPolicy,
+  },
+  // Intel PCS v4 responses (src/collateral/pcs-bodies.ts): signed JSON split at the exact bytes, header
+  // issuer chains, Intel CRLs
+  {
+    fn: 'src/collateral/pcs-bodies.ts#splitSignedResponse',
+    kind: 'bytes',
+    seeds: () => [joinSignedResponse('tcbInfo', { body: tdx().tcbInfo, signature: new Uint8Array(64) })],
+    run: (b) => splitSignedResponse(b, 'tcbInfo', 'fuzz'),
+  },
+  {
+    fn: 'src/collateral/pcs-bodies.ts#readIssuerChain',
+    kind: 'text',
+    seeds: () => [encodeURIComponent(tdx().chain)],
+    run: (s) => readIssuerChain(s, 'fuzz', true),
+  },
+  {
+    fn: 'src/collateral/pcs-bodies.ts#parseIntelCrl',
+    kind: 'bytes',
+    seeds: () => [tdx().pckCrl, tdx().rootCaCrl],
+    run: (b) => parseIntelCrl(b, 'fuzz'),
   },
   // SNP report, TCB, bit fields, certificate table (SEV-SNP ABI 1.57 §7.3, GHCB 2.03 §4.1.8.1)
   {
@@ -1311,42 +1340,6 @@ const ROWS: readonly Row[] = [
       new Uint8Array(Buffer.from(JSON.stringify(sevEvidenceOf(corpus.report, corpus.certTable)))),
     ],
     run: parseSevSnpEvidenceJson,
-  },
-  {
-    fn: 'src/formats/azure/hcl-report.ts#parseHclReport',
-    kind: 'bytes',
-    seeds: async () => [(await azure()).hcl],
-    run: parseHclReport,
-  },
-  {
-    fn: 'src/formats/azure/runtime-data.ts#parseHclRuntimeData',
-    kind: 'bytes',
-    seeds: async () => [(await azure()).runtime],
-    run: parseHclRuntimeData,
-  },
-  {
-    fn: 'src/formats/azure/evidence-json.ts#decodeAzSnpVtpmEvidence',
-    kind: 'json',
-    seeds: async () => {
-      const a = await azure();
-      return [a.v0, a.v1, a.v2];
-    },
-    run: decodeAzSnpVtpmEvidence,
-  },
-  {
-    fn: 'src/formats/azure/evidence-json.ts#parseAzSnpVtpmEvidenceJson',
-    kind: 'bytes',
-    seeds: async () => [new Uint8Array(Buffer.from(JSON.stringify((await azure()).v2)))],
-    run: parseAzSnpVtpmEvidenceJson,
-  },
-  {
-    fn: 'src/evidence/az-snp-vtpm/parse.ts#parseAzSnpVtpm',
-    kind: 'json',
-    seeds: async () => {
-      const a = await azure();
-      return [a.v1, a.v2];
-    },
-    run: (json) => parseAzSnpVtpm({ json }),
   },
   {
     fn: 'src/kbs/tee-pubkey.ts#parseTeePubkey',
