@@ -33,7 +33,7 @@ function reason(code: string, r: string) {
 
 describe('TEE table: the TDX row', () => {
   it('is in the table but releases no key yet; its policy parser is the TDX one (mrTd required)', () => {
-    assert.deepEqual([...TEE_NAMES].sort(), ['snp', 'tdx']);
+    assert.ok(TEE_NAMES.includes('tdx'));
     assert.equal(isSupportedTee('tdx'), false);
     assert.throws(() => assertSupportedTee('tdx', 'broker.tee'), reason('ERR_NOT_SUPPORTED', 'broker.tee'));
     checkTeePolicy('tdx', { mrTd: 'any' });
@@ -41,7 +41,7 @@ describe('TEE table: the TDX row', () => {
   });
 
   it('the KBS keeps refusing tdx for key release (no KBS name maps to the row yet)', () => {
-    assert.deepEqual(SUPPORTED_KBS_TEES, ['snp']);
+    assert.ok(!SUPPORTED_KBS_TEES.includes('tdx'));
     assert.throws(() => kbsTeeOf('tdx'), reason('ERR_NOT_SUPPORTED', 'kbs.tee'));
   });
 
