@@ -55,6 +55,44 @@ describe('vouchsafe inspect eventlog / verify tpm --event-log', needsVectors, ()
     assert.equal(r.code, 0, JSON.stringify(r.out));
     assert.deepEqual(r.out.claims.eventLog.verifiedPcrs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.deepEqual(r.out.claims.eventLog.checked, ['requireSecureBoot', 'requireSeparators']);
+    assert.deepEqual(r.out.claims.eventLog.rules[0], {
+      rule: 'requireSecureBoot',
+      setting: 'true (default)',
+      enforced: true,
+    });
+  });
+
+  it('verify tpm --boot-policy explains every rule in text output, as verify snp does', () => {
+    const p = join(tmp, 'explain.json');
+    writeFileSync(p, JSON.stringify({ requireSeparators: 'any', cmdline: 'any' }));
+    const r = runCliSync([
+      'verify',
+      'tpm',
+      '--quote',
+      Q('quote_sha256.attest.bin'),
+      '--sig',
+      Q('quote_sha256.sig.tpmt_signature.bin'),
+      '--pcrs',
+      Q('quote_sha256.pcrs.json'),
+      '--ak-cert',
+      Q('ak_cert.der'),
+      '--roots',
+      vectorPath('tpm', 'gce-go-tpm-tools', 'ca-certs'),
+      '--at',
+      '2024-06-01T00:00:00Z',
+      '--nonce',
+      '9009',
+      '--event-log',
+      Q('event_log.bin'),
+      '--boot-policy',
+      p,
+    ]);
+    const text = r.stdout.toString('utf8');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(text, /boot rule +requireSecureBoot: true \(default\)/);
+    assert.match(text, /boot rule +requireSeparators: any \(not checked\)/);
+    assert.match(text, /boot rule +kernels: not checked \(unset\)/);
+    assert.match(text, /not checked +requireSeparators, bootLoaders, kernels, cmdline, requiredDbxDigests/);
   });
 
   it('verify tpm --event-log --boot-policy: a rule failing exits 1 with its code', () => {

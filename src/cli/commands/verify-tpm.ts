@@ -16,6 +16,7 @@ import { algLabel, HASH_ALGS, hashByName, TPM_ST } from '../../formats/tpm/const
 import { parseEventLog } from '../../formats/tpm/eventlog/parse.js';
 import { GCE_INSTANCE_IDENTITY_OID } from '../../formats/x509/instance-identity.js';
 import { assertTpmBootPolicy } from '../../policy/tpm/appraise.js';
+import { describeTpmBootPolicy } from '../../policy/tpm/describe.js';
 import { parseTpmBootPolicy } from '../../policy/tpm/parse.js';
 import { fromHex, toHex } from '../../util/bytes.js';
 import { Exit, parseTime, readInput, reportError } from '../io.js';
@@ -232,6 +233,15 @@ function run(o: Options): number {
           ? `  identity     ${id.projectId} (${id.projectNumber}) ${id.zone} ${id.instanceName} (${id.instanceId})\n`
           : '  identity     (none in the AK certificate)\n',
       );
+      const ev = out.eventLog as ReturnType<typeof appraiseEventLog> | undefined;
+      if (ev) {
+        const list = (xs: readonly unknown[]) => xs.join(',') || '-';
+        process.stdout.write(`  event log    replays to quoted PCRs ${list(ev.verifiedPcrs)}\n`);
+        process.stdout.write(`  flagged      ${list(ev.flaggedEvents)} (digest is not of the event data)\n`);
+        for (const r of ev.rules) process.stdout.write(`  boot rule    ${r.rule}: ${r.setting}\n`);
+        process.stdout.write(`  checked      ${ev.checked.join(', ') || '-'}\n`);
+        process.stdout.write(`  not checked  ${ev.unchecked.join(', ') || '-'}\n`);
+      }
     }
     return Exit.Ok;
   } catch (e) {
@@ -243,7 +253,7 @@ function run(o: Options): number {
  * `--event-log`: replays the log against the verified quote's PCRs (BindingMismatch on any difference) and
  * appraises it with `--boot-policy` (default: the policy's safe defaults); a rejection throws PolicyRejected.
  */
-function appraiseEventLog(o: Options, claims: TpmQuoteClaims): Record<string, unknown> {
+function appraiseEventLog(o: Options, claims: TpmQuoteClaims) {
   const log = parseEventLog(readInput(o.eventLog!, '--event-log'));
   const verified = verifyEventLog(log, claims.pcrs);
   let policy: unknown = {};
@@ -255,13 +265,15 @@ function appraiseEventLog(o: Options, claims: TpmQuoteClaims): Record<string, un
       throw e;
     }
   }
-  const a = assertTpmBootPolicy(verified, parseTpmBootPolicy(policy));
+  const bootPolicy = parseTpmBootPolicy(policy);
+  const a = assertTpmBootPolicy(verified, bootPolicy);
   return {
     verifiedPcrs: verified.verifiedPcrs,
     unquotedPcrs: verified.unquotedPcrs,
     flaggedEvents: verified.digestChecks.filter((c) => c.status === 'mismatch').map((c) => c.index),
     checked: a.checked,
     unchecked: a.unchecked,
+    rules: describeTpmBootPolicy(bootPolicy),
   };
 }
 
