@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { NativeService } from '../native/service.js';
+import { decodeBase64, encodeBase64 } from '../util/base64.js';
 import {
   AttestRequest,
   AttestResponse,
@@ -12,7 +13,7 @@ import {
   EndResponse,
   HeartbeatResponse,
 } from '../wire/schemas.js';
-import { b64, counter, toB64 } from './codec.js';
+import { counter } from './codec.js';
 import { RateLimited, type RefusalLimiter } from './refusal-limiter.js';
 import type { RouteBook } from './route-book.js';
 
@@ -70,7 +71,7 @@ export function registerNativeRoutes(
     async (req) => {
       const c = await svc.challenge(req.body.tee, req.body.version);
       return {
-        challenge: toB64(c.challenge),
+        challenge: encodeBase64(c.challenge),
         params: [...c.params],
         version: c.version,
         expiresAt: c.expiresAt,
@@ -97,31 +98,39 @@ export function registerNativeRoutes(
         const r = await svc.attest({
           tee: b.tee,
           version: b.version,
-          report: b64(b.report, 'report'),
-          ...(b.certTable !== undefined ? { certTable: b64(b.certTable, 'certTable') } : {}),
-          challenge: b64(b.challenge, 'challenge'),
-          key: { x: b64(b.key.x, 'key.x'), y: b64(b.key.y, 'key.y') },
+          report: decodeBase64(b.report, 'api.base64', 'report'),
+          ...(b.certTable !== undefined
+            ? { certTable: decodeBase64(b.certTable, 'api.base64', 'certTable') }
+            : {}),
+          challenge: decodeBase64(b.challenge, 'api.base64', 'challenge'),
+          key: {
+            x: decodeBase64(b.key.x, 'api.base64', 'key.x'),
+            y: decodeBase64(b.key.y, 'api.base64', 'key.y'),
+          },
           ...(b.stateCounter !== undefined
             ? { stateCounter: b.stateCounter === null ? null : counter(b.stateCounter, 'stateCounter') }
             : {}),
           ...(b.stateDigest !== undefined
-            ? { stateDigest: b.stateDigest === null ? null : b64(b.stateDigest, 'stateDigest') }
+            ? {
+                stateDigest:
+                  b.stateDigest === null ? null : decodeBase64(b.stateDigest, 'api.base64', 'stateDigest'),
+              }
             : {}),
           ...(b.stateKeyVersion !== undefined ? { stateKeyVersion: b.stateKeyVersion } : {}),
         });
         const d = r.sealed.decryption;
         return {
           version: r.version,
-          ciphertext: toB64(r.sealed.ciphertext),
+          ciphertext: encodeBase64(r.sealed.ciphertext),
           decryption: {
-            epk: { x: toB64(d.epk.x), y: toB64(d.epk.y) },
-            wrappedCek: toB64(d.wrappedCek),
-            aad: toB64(d.aad),
-            iv: toB64(d.iv),
-            tag: toB64(d.tag),
+            epk: { x: encodeBase64(d.epk.x), y: encodeBase64(d.epk.y) },
+            wrappedCek: encodeBase64(d.wrappedCek),
+            aad: encodeBase64(d.aad),
+            iv: encodeBase64(d.iv),
+            tag: encodeBase64(d.tag),
           },
           identity: r.identity,
-          signature: r.signature ? toB64(r.signature) : null,
+          signature: r.signature ? encodeBase64(r.signature) : null,
           instance: r.instance,
           keyVersion: r.keyVersion,
           bootId: r.bootId,
@@ -146,12 +155,12 @@ export function registerNativeRoutes(
         const b = req.body;
         const r = await svc.commit(
           b.bootId,
-          b64(b.commitToken, 'commitToken'),
+          decodeBase64(b.commitToken, 'api.base64', 'commitToken'),
           counter(b.counter, 'counter'),
-          b64(b.stateDigest, 'stateDigest'),
-          b64(b.challenge, 'challenge'),
+          decodeBase64(b.stateDigest, 'api.base64', 'stateDigest'),
+          decodeBase64(b.challenge, 'api.base64', 'challenge'),
         );
-        return { ...r, signature: toB64(r.signature) };
+        return { ...r, signature: encodeBase64(r.signature) };
       }),
   );
 
@@ -172,10 +181,14 @@ export function registerNativeRoutes(
     async (req, reply) =>
       guarded('heartbeat', req, reply, async () => {
         const b = req.body;
-        const r = await svc.heartbeat(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
+        const r = await svc.heartbeat(
+          b.bootId,
+          decodeBase64(b.commitToken, 'api.base64', 'commitToken'),
+          nonceOf(b.nonce),
+        );
         return {
           leaseExpiresAt: r.leaseExpiresAt,
-          ...(r.signature ? { signature: toB64(r.signature) } : {}),
+          ...(r.signature ? { signature: encodeBase64(r.signature) } : {}),
         };
       }),
   );
@@ -193,8 +206,12 @@ export function registerNativeRoutes(
     async (req, reply) =>
       guarded('end', req, reply, async () => {
         const b = req.body;
-        const r = await svc.end(b.bootId, b64(b.commitToken, 'commitToken'), nonceOf(b.nonce));
-        return { ended: true as const, ...(r.signature ? { signature: toB64(r.signature) } : {}) };
+        const r = await svc.end(
+          b.bootId,
+          decodeBase64(b.commitToken, 'api.base64', 'commitToken'),
+          nonceOf(b.nonce),
+        );
+        return { ended: true as const, ...(r.signature ? { signature: encodeBase64(r.signature) } : {}) };
       }),
   );
 
@@ -211,7 +228,7 @@ export function registerNativeRoutes(
     },
     async () => ({
       algorithm: 'ECDSA-P384-SHA384' as const,
-      spki: toB64(brokerKey.spki),
+      spki: encodeBase64(brokerKey.spki),
       pem: brokerKey.pem,
       sha256: brokerKey.sha256,
     }),
@@ -219,5 +236,5 @@ export function registerNativeRoutes(
 }
 
 function nonceOf(n: string | undefined): Uint8Array | undefined {
-  return n === undefined ? undefined : b64(n, 'nonce');
+  return n === undefined ? undefined : decodeBase64(n, 'api.base64', 'nonce');
 }

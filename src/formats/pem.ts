@@ -1,4 +1,5 @@
 import { MalformedEvidence } from '../errors.js';
+import { decodeBase64, encodeBase64 } from '../util/base64.js';
 
 /**
  * The project's one PEM reader and writer (RFC 7468). Reading follows the RFC's strict grammar as AMD's
@@ -55,10 +56,9 @@ export function decodePem(text: string, context: string, limits: PemLimits = PEM
     }
     if (line === `-----END ${label}-----`) {
       const b64 = body.join('');
-      const der = new Uint8Array(Buffer.from(b64, 'base64'));
-      if (der.length === 0 || Buffer.from(der).toString('base64') !== b64) {
-        throw new MalformedEvidence(reason, `PEM block ${blocks.length + 1} (${label}) has invalid base64`);
-      }
+      const der = decodeBase64(b64, reason, `PEM block ${blocks.length + 1} (${label})`);
+      if (der.length === 0)
+        throw new MalformedEvidence(reason, `PEM block ${blocks.length + 1} (${label}) is empty`);
       blocks.push({ label, der });
       label = undefined;
       continue;
@@ -101,7 +101,7 @@ export function looksLikePem(bytes: Uint8Array): boolean {
 
 /** Encodes DER as PEM with 64-character lines and a final newline (RFC 7468 §2). */
 export function encodePem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const b64 = encodeBase64(der);
   const lines = b64.match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }

@@ -1,7 +1,7 @@
 import { MalformedEvidence } from '../errors.js';
 import { MAX_CERT_TABLE_SIZE } from '../formats/snp/cert-table.js';
 import { decodeSevSnpEvidence } from '../formats/snp/sev-json.js';
-import { decodeStdBase64 } from './base64.js';
+import { decodeBase64 } from '../util/base64.js';
 
 /**
  * `tee-evidence.primary_evidence` for `tee: "snp"`: the attestation report and, optionally, the extended
@@ -36,7 +36,7 @@ function decodeBounded(v: unknown, field: string, max: number): Uint8Array {
   if (typeof v === 'string' && v.length > Math.ceil(max / 3) * 4) {
     throw new MalformedEvidence('kbs.evidence.size', `${field} is larger than ${max} bytes`);
   }
-  return decodeStdBase64(v, 'kbs.evidence.base64', field);
+  return decodeBase64(v, 'kbs.evidence.base64', field);
 }
 
 /**

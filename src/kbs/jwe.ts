@@ -8,6 +8,7 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { aesKeyWrap, concatKdfSha256 } from '../native/jwe-ecdh-es.js';
+import { encodeBase64Url } from '../util/base64.js';
 import { zeroize } from '../util/zeroize.js';
 import { EC_COORDINATE_BYTES, type EcCurve, type TeePubkey } from './tee-pubkey.js';
 
@@ -37,9 +38,6 @@ const NODE_CURVE: Readonly<Record<EcCurve, string>> = {
   'P-521': 'secp521r1',
 };
 
-const b64u = (b: Uint8Array): string =>
-  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
-
 function ephemeral(curve: EcCurve): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
   return new Promise((resolve, reject) => {
     generateKeyPair('ec', { namedCurve: NODE_CURVE[curve] }, (err, publicKey, privateKey) => {
@@ -63,7 +61,11 @@ function encryptContent(cek: Uint8Array, protectedB64: string, plaintext: Uint8A
   const c = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
   c.setAAD(Buffer.from(protectedB64, 'ascii'));
   const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
-  return { iv: b64u(iv), ciphertext: b64u(ciphertext), tag: b64u(c.getAuthTag()) };
+  return {
+    iv: encodeBase64Url(iv),
+    ciphertext: encodeBase64Url(ciphertext),
+    tag: encodeBase64Url(c.getAuthTag()),
+  };
 }
 
 /** Seals `plaintext` to the TEE's key (see the module doc). A fresh CEK (and ephemeral key) per call. */
@@ -75,8 +77,14 @@ export async function sealToTeeKey(tee: TeePubkey, plaintext: Uint8Array): Promi
         { key: tee.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
         cek,
       );
-      const prot = b64u(Buffer.from(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM' }), 'utf8'));
-      return { protected: prot, encrypted_key: b64u(encryptedKey), ...encryptContent(cek, prot, plaintext) };
+      const prot = encodeBase64Url(
+        Buffer.from(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM' }), 'utf8'),
+      );
+      return {
+        protected: prot,
+        encrypted_key: encodeBase64Url(encryptedKey),
+        ...encryptContent(cek, prot, plaintext),
+      };
     }
     const curve = tee.jwk.crv;
     const eph = await ephemeral(curve);
@@ -89,10 +97,14 @@ export async function sealToTeeKey(tee: TeePubkey, plaintext: Uint8Array): Promi
       const header = {
         alg: 'ECDH-ES+A256KW',
         enc: 'A256GCM',
-        epk: { crv: curve, kty: 'EC', x: b64u(x), y: b64u(y) },
+        epk: { crv: curve, kty: 'EC', x: encodeBase64Url(x), y: encodeBase64Url(y) },
       };
-      const prot = b64u(Buffer.from(JSON.stringify(header), 'utf8'));
-      return { protected: prot, encrypted_key: b64u(encryptedKey), ...encryptContent(cek, prot, plaintext) };
+      const prot = encodeBase64Url(Buffer.from(JSON.stringify(header), 'utf8'));
+      return {
+        protected: prot,
+        encrypted_key: encodeBase64Url(encryptedKey),
+        ...encryptContent(cek, prot, plaintext),
+      };
     } finally {
       zeroize(z, kek);
     }

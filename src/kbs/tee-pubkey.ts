@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../errors.js';
-import { decodeBase64Url } from './base64.js';
+import { decodeBase64Url } from '../util/base64.js';
 
 /**
  * The RCAR `tee-pubkey` (kbs_types `TeePubKey`; reference kbs-and-peers.md §1 step 2): the JWK of the key

@@ -7,7 +7,6 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
-import { encodeBase64Url } from '../formats/aproxy/base64.js';
 import {
   type AesGcmData,
   type EcPublicKey,
@@ -15,6 +14,7 @@ import {
   GCM_TAG_SIZE,
   WRAPPED_CEK_SIZE,
 } from '../formats/aproxy/types.js';
+import { decodeBase64Url, encodeBase64Url } from '../util/base64.js';
 import { zeroize } from '../util/zeroize.js';
 import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from './p521.js';
 
@@ -214,14 +214,8 @@ export function toCompactJwe(s: JweSealed): string {
   return [f.protected, f.encrypted_key, f.iv, f.ciphertext, f.tag].join('.');
 }
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
-
-function b64url(s: unknown, field: string): Uint8Array {
-  if (typeof s !== 'string' || !B64URL.test(s) || s.length % 4 === 1) {
-    throw new MalformedEvidence('jwe.base64url', `${field}: not base64url`);
-  }
-  return new Uint8Array(Buffer.from(s, 'base64url'));
-}
+/** A JWE member: canonical base64url without padding (RFC 7516 §7.1). */
+const b64url = (s: unknown, field: string): Uint8Array => decodeBase64Url(s, 'jwe.base64url', field);
 
 /**
  * A compact JWE (ECDH-ES+A256KW, A256GCM, P-521 epk in the protected header; no JWE AAD member, no

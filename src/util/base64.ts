@@ -19,7 +19,11 @@ const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** URL-safe alphabet, no padding. A length of 1 mod 4 cannot hold whole bytes. */
 const URL_SAFE = /^[A-Za-z0-9_-]*$/;
 
-const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+/**
+ * The decoded bytes in an ArrayBuffer of their own: Buffer.from(string) may place small results in Node's
+ * shared allocation pool, and a view of it would expose other data through `.buffer`.
+ */
+const own = (b: Buffer): Uint8Array => new Uint8Array(b);
 
 /**
  * Decodes canonical standard base64 with padding (RFC 4648 §4). The empty string decodes to no bytes.
@@ -33,7 +37,7 @@ export function decodeBase64(s: unknown, reason: string, field: string): Uint8Ar
   const b = Buffer.from(s, 'base64');
   // Set trailing bits decode to the same bytes as the zero-bit spelling; re-encoding finds them.
   if (b.toString('base64') !== s) throw new MalformedEvidence(reason, `${field}: non-canonical base64`);
-  return view(b);
+  return own(b);
 }
 
 /**
@@ -48,7 +52,7 @@ export function decodeBase64Url(s: unknown, reason: string, field: string): Uint
   }
   const b = Buffer.from(s, 'base64url');
   if (b.toString('base64url') !== s) throw new MalformedEvidence(reason, `${field}: non-canonical base64url`);
-  return view(b);
+  return own(b);
 }
 
 /** Encodes bytes as standard base64 with padding (RFC 4648 §4). */

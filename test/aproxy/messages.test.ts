@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  decodeBase64Std,
   encodeAttestationRequest,
   encodeAttestationResponse,
   encodeCommitRequest,
@@ -23,6 +22,7 @@ import {
   parseNegotiationResponse,
   parseOpeningMessage,
 } from '../../src/formats/aproxy/index.js';
+import { decodeBase64 } from '../../src/util/base64.js';
 import { isMalformed, throwsCode } from './assert-error.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests mutate free-form JSON at arbitrary paths
@@ -193,7 +193,7 @@ describe('aproxy strict validation', () => {
       '3q2+7x==',
     ];
     for (const c of cases) {
-      throwsCode(() => decodeBase64Std(c, 'challenge'), 'ERR_MALFORMED', 'aproxy.base64');
+      throwsCode(() => decodeBase64(c, 'aproxy.base64', 'challenge'), 'ERR_MALFORMED', 'aproxy.base64');
       throwsCode(
         () =>
           parseAttestationRequest(
@@ -204,7 +204,7 @@ describe('aproxy strict validation', () => {
         'aproxy.base64',
       );
     }
-    assert.deepEqual(decodeBase64Std('', 'x'), new Uint8Array(0));
+    assert.deepEqual(decodeBase64('', 'aproxy.base64', 'x'), new Uint8Array(0));
   });
 
   it('refuses wrong field types', () => {
@@ -330,17 +330,23 @@ describe('aproxy 0.2.0 extension messages', () => {
     assert.equal(parseAttestationRequest(n, '0.2.0').stateCounter, null);
     // The digest is there exactly when the counter is, and is 32 bytes.
     throwsCode(
-      () => parseAttestationRequest(utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":null')), '0.2.0'),
+      () =>
+        parseAttestationRequest(utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":null')), '0.2.0'),
       'ERR_MALFORMED',
       'aproxy.field.value',
     );
     throwsCode(
-      () => parseAttestationRequest(utf8(text(n).replace('"stateDigest":null', `"stateDigest":"${D}"`)), '0.2.0'),
+      () =>
+        parseAttestationRequest(utf8(text(n).replace('"stateDigest":null', `"stateDigest":"${D}"`)), '0.2.0'),
       'ERR_MALFORMED',
       'aproxy.field.value',
     );
     throwsCode(
-      () => parseAttestationRequest(utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":"AAAA"')), '0.2.0'),
+      () =>
+        parseAttestationRequest(
+          utf8(text(b).replace(`"stateDigest":"${D}"`, '"stateDigest":"AAAA"')),
+          '0.2.0',
+        ),
       'ERR_MALFORMED',
       'aproxy.field.length',
     );
@@ -418,7 +424,12 @@ describe('aproxy 0.2.0 extension messages', () => {
   });
 
   it('Commit and CommitResponse', () => {
-    const commit = { bootId: 'boot-1', commitToken: fill(32, 0xaa), counter: 7n, stateDigest: fill(32, 0xbb) };
+    const commit = {
+      bootId: 'boot-1',
+      commitToken: fill(32, 0xaa),
+      counter: 7n,
+      stateDigest: fill(32, 0xbb),
+    };
     const c = encodeCommitRequest(commit);
     const D = Buffer.from(commit.stateDigest).toString('base64');
     assert.equal(
@@ -429,13 +440,16 @@ describe('aproxy 0.2.0 extension messages', () => {
     throwsCode(
       () =>
         parseCommitRequest(
-          utf8(`{"bootId":"a b","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1","stateDigest":"${D}"}`),
+          utf8(
+            `{"bootId":"a b","commitToken":"AAAAAAAAAAAAAAAAAAAAAA==","counter":"1","stateDigest":"${D}"}`,
+          ),
         ),
       'ERR_MALFORMED',
       'aproxy.field.value',
     );
     throwsCode(
-      () => parseCommitRequest(utf8(`{"bootId":"a","commitToken":"AAAA","counter":"1","stateDigest":"${D}"}`)),
+      () =>
+        parseCommitRequest(utf8(`{"bootId":"a","commitToken":"AAAA","counter":"1","stateDigest":"${D}"}`)),
       'ERR_MALFORMED',
       'aproxy.field.length',
     );
@@ -462,7 +476,10 @@ describe('aproxy 0.2.0 extension messages', () => {
     const base = { tee: 'snp' as const, evidence: { report: new Uint8Array([1, 2, 3]) }, challenge, key };
     const stateDigest = fill(32, 0xab);
     const D = Buffer.from(stateDigest).toString('base64');
-    const b = encodeAttestationRequest({ ...base, stateCounter: 4n, stateDigest, stateKeyVersion: 2 }, '0.2.0');
+    const b = encodeAttestationRequest(
+      { ...base, stateCounter: 4n, stateDigest, stateKeyVersion: 2 },
+      '0.2.0',
+    );
     assert.ok(text(b).endsWith(`,"stateCounter":"4","stateDigest":"${D}","stateKeyVersion":2}`));
     assert.equal(parseAttestationRequest(b, '0.2.0').stateKeyVersion, 2);
     const n = encodeAttestationRequest({ ...base, stateCounter: null, stateKeyVersion: null }, '0.2.0');

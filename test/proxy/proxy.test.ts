@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { AttestationError } from '../../src/errors.js';
-import { encodeBase64Std } from '../../src/formats/aproxy/base64.js';
 import { bootGuest } from '../../src/guest/boot.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
 import type { ProxyTimeouts } from '../../src/proxy/session.js';
+import { encodeBase64 } from '../../src/util/base64.js';
 import { rejectsCode } from '../aproxy/assert-error.js';
 import { RawClient } from './raw-client.js';
 import { RecordingProvider, TestBroker } from './test-backend.js';
@@ -100,7 +100,7 @@ describe('proxy: malformed and hostile guests', () => {
     c.sendFrame(NEG_020);
     const neg = JSON.parse(await c.next());
     assert.deepEqual(neg.version, [0, 2, 0]);
-    const x = encodeBase64Std(new Uint8Array(66));
+    const x = encodeBase64(new Uint8Array(66));
     c.sendFrame(
       `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"${neg.challenge.replace(/=+$/, '')}",` +
         `"key":{"x":"${x}","y":"${x}"},"stateCounter":null,"stateDigest":null}`,
@@ -148,7 +148,7 @@ describe('proxy: malformed and hostile guests', () => {
     const c = await RawClient.connect(ctx.proxy.address);
     c.sendFrame(NEG_020);
     await c.next();
-    const x = encodeBase64Std(new Uint8Array(66));
+    const x = encodeBase64(new Uint8Array(66));
     c.sendFrame(
       `{"tee":"snp","evidence":{"Snp":{"report":"AQID"}},"challenge":"AAAA","key":{"x":"${x}","y":"${x}"},"stateCounter":null,"stateDigest":null}`,
     );
@@ -251,8 +251,8 @@ describe('proxy: backend failures', () => {
 });
 
 describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
-  const token = encodeBase64Std(new Uint8Array(32).fill(1));
-  const nonce = encodeBase64Std(new Uint8Array(32).fill(2));
+  const token = encodeBase64(new Uint8Array(32).fill(1));
+  const nonce = encodeBase64(new Uint8Array(32).fill(2));
   const lease = (op: string, bootId: string, version = '[0,2,0]', tok = token) =>
     `{"version":${version},"op":"${op}","bootId":"${bootId}","commitToken":"${tok}","nonce":"${nonce}"}`;
 
@@ -261,7 +261,7 @@ describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
     const { proxy, dir, lines } = await start(broker);
     try {
       const r = await boot(proxy, dir, 'lease');
-      const t = encodeBase64Std((r.session as unknown as { token: Uint8Array }).token);
+      const t = encodeBase64((r.session as unknown as { token: Uint8Array }).token);
       const c = await RawClient.connect(proxy.address);
       c.sendFrame(lease('heartbeat', r.bootId!, '[0,2,0]', t));
       const hb = JSON.parse(await c.next());
@@ -450,10 +450,10 @@ describe('proxy: listening, logs and shutdown', () => {
       assert.ok(text.includes('"event":"released"'), 'release logged');
       assert.ok(text.includes('"event":"session_end"'), 'session end logged');
       for (const needle of [
-        encodeBase64Std(broker.secret),
+        encodeBase64(broker.secret),
         Buffer.from(broker.secret).toString('hex'),
-        encodeBase64Std(provider.seen[0]!),
-        encodeBase64Std(r.reportData.subarray(0, 12)).slice(0, 12),
+        encodeBase64(provider.seen[0]!),
+        encodeBase64(r.reportData.subarray(0, 12)).slice(0, 12),
       ]) {
         assert.ok(!text.includes(needle), `log leaks ${needle}`);
       }

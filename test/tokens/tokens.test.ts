@@ -271,6 +271,13 @@ describe('JWT sign/verify', () => {
     );
     throwsReason(() => verifyJwt('a.b', o), 'token.format');
     throwsReason(() => verifyJwt(`${h}.${p}.${sig}=`, o), 'token.format');
+    // The same signature bytes spelled with set trailing bits: Buffer's decoder takes it, ours must not
+    // (low-S makes one signature per token; a second spelling would undo that).
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    assert.equal(sig.length % 4, 2); // ES256: 64 bytes, so the last symbol carries 4 unused bits
+    const respelled = sig.slice(0, -1) + ALPHABET[ALPHABET.indexOf(sig.at(-1)!) | 1];
+    assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(sig, 'base64url'));
+    throwsReason(() => verifyJwt(`${h}.${p}.${respelled}`, o), 'token.format');
     throwsReason(() => verifyJwt(42, o), 'token.format');
     throwsReason(() => verifyJwt('x'.repeat(70_000), o), 'token.format');
     assert.equal(verifyJwt(good, o).payload.iss, 'me');

@@ -21,6 +21,13 @@ describe('util/base64', () => {
     }
   });
 
+  it('returns bytes in an ArrayBuffer of their own, not a view of a shared pool', () => {
+    for (const d of [decodeBase64('AQID', 'r', 'f'), decodeBase64Url('AQID', 'r', 'f')]) {
+      assert.equal(d.byteOffset, 0);
+      assert.equal(d.buffer.byteLength, 3);
+    }
+  });
+
   it('encodes a subarray view, not its whole buffer', () => {
     const whole = Uint8Array.from([1, 2, 3, 4, 5]);
     assert.equal(encodeBase64(whole.subarray(1, 3)), 'AgM=');

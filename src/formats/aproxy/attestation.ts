@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std } from './base64.js';
+import { encodeBase64 } from '../../util/base64.js';
 import { encodeJson } from './encode.js';
 import { parseErrorReply } from './error-reply.js';
 import {
@@ -85,15 +85,15 @@ export function encodeAttestationRequest(req: AttestationRequest, version: Proto
   checkLength(req.evidence.report, 'evidence.report', ...LIMITS.report);
   checkLength(req.challenge, 'challenge', ...LIMITS.challenge);
   checkEcKey(req.key, 'key');
-  const snp: Record<string, string> = { report: encodeBase64Std(req.evidence.report) };
+  const snp: Record<string, string> = { report: encodeBase64(req.evidence.report) };
   if (req.evidence.certsBuf !== undefined) {
     checkLength(req.evidence.certsBuf, 'evidence.certsBuf', ...LIMITS.certsBuf);
-    snp.certs_buf = encodeBase64Std(req.evidence.certsBuf);
+    snp.certs_buf = encodeBase64(req.evidence.certsBuf);
   }
   const body: Record<string, unknown> = {
     tee: req.tee,
     evidence: { Snp: snp },
-    challenge: encodeBase64Std(req.challenge),
+    challenge: encodeBase64(req.challenge),
     key: keyToWire(req.key),
   };
   if (version === '0.2.0') {
@@ -109,7 +109,7 @@ export function encodeAttestationRequest(req: AttestationRequest, version: Proto
       );
     }
     if (digest !== null) checkLength(digest, 'stateDigest', STATE_DIGEST_SIZE, STATE_DIGEST_SIZE);
-    body.stateDigest = digest === null ? null : encodeBase64Std(digest);
+    body.stateDigest = digest === null ? null : encodeBase64(digest);
     if (req.stateKeyVersion !== undefined) {
       body.stateKeyVersion =
         req.stateKeyVersion === null ? null : checkKeyVersion(req.stateKeyVersion, 'stateKeyVersion');
@@ -179,7 +179,7 @@ export function encodeAttestationResponse(resp: AttestationResponse, version: Pr
   const body: Record<string, unknown> = { success: resp.success };
   if (resp.secret !== undefined) {
     checkLength(resp.secret, 'secret', ...LIMITS.secret);
-    body.secret = encodeBase64Std(resp.secret);
+    body.secret = encodeBase64(resp.secret);
   }
   body.decryption = resp.decryption === null ? null : aesGcmToWire(resp.decryption);
   body.token = resp.token === null ? null : tokenToWire(resp.token);
@@ -192,7 +192,7 @@ export function encodeAttestationResponse(resp: AttestationResponse, version: Pr
     }
     body.identity = resp.identity ? identityToWire(resp.identity) : null;
     if (resp.signature) checkLength(resp.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE);
-    body.signature = resp.signature ? encodeBase64Std(resp.signature) : null;
+    body.signature = resp.signature ? encodeBase64(resp.signature) : null;
   }
   return encodeJson(body);
 }
@@ -221,15 +221,15 @@ function aesGcmToWire(d: AesGcmData): Record<string, unknown> {
   checkLength(d.tag, 'decryption.tag', GCM_TAG_SIZE, GCM_TAG_SIZE);
   return {
     epk: keyToWire(d.epk),
-    wrapped_cek: encodeBase64Std(d.wrappedCek),
-    aad: encodeBase64Std(d.aad),
-    iv: encodeBase64Std(d.iv),
-    tag: encodeBase64Std(d.tag),
+    wrapped_cek: encodeBase64(d.wrappedCek),
+    aad: encodeBase64(d.aad),
+    iv: encodeBase64(d.iv),
+    tag: encodeBase64(d.tag),
   };
 }
 
 function keyToWire(k: EcPublicKey): Record<string, string> {
-  return { x: encodeBase64Std(k.x), y: encodeBase64Std(k.y) };
+  return { x: encodeBase64(k.x), y: encodeBase64(k.y) };
 }
 
 function parseToken(v: JsonValue | undefined): AttestationToken | null {

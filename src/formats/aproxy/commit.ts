@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std } from './base64.js';
+import { encodeBase64 } from '../../util/base64.js';
 import { encodeJson } from './encode.js';
 import { parseErrorReply } from './error-reply.js';
 import {
@@ -47,9 +47,9 @@ export function encodeCommitRequest(c: CommitRequest): Uint8Array {
   checkLength(c.stateDigest, 'stateDigest', STATE_DIGEST_SIZE, STATE_DIGEST_SIZE);
   return encodeJson({
     bootId: c.bootId,
-    commitToken: encodeBase64Std(c.commitToken),
+    commitToken: encodeBase64(c.commitToken),
     counter: formatCounter(c.counter, 'counter'),
-    stateDigest: encodeBase64Std(c.stateDigest),
+    stateDigest: encodeBase64(c.stateDigest),
   });
 }
 
@@ -77,5 +77,5 @@ export function parseCommitResponse(payload: Uint8Array): CommitResponse | Error
 
 export function encodeCommitResponse(r: CommitResponse): Uint8Array {
   if (r.signature) checkLength(r.signature, 'signature', P384_SIGNATURE_SIZE, P384_SIGNATURE_SIZE);
-  return encodeJson({ success: true, signature: r.signature ? encodeBase64Std(r.signature) : null });
+  return encodeJson({ success: true, signature: r.signature ? encodeBase64(r.signature) : null });
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std, encodeBase64Url } from './base64.js';
+import { encodeBase64, encodeBase64Url } from '../../util/base64.js';
 import { type EcPublicKey, type NegotiationParam, P521_COORD_SIZE } from './types.js';
 
 /**
@@ -39,7 +39,7 @@ export function jwsJsonPayload(challenge: Uint8Array, key: EcPublicKey): Uint8Ar
   // Keys written in sorted order (serde_json over a BTreeMap), as RFC 8785 sorts them.
   const text = JSON.stringify({
     'additional-evidence': '',
-    nonce: encodeBase64Std(challenge),
+    nonce: encodeBase64(challenge),
     'tee-pubkey': {
       alg: 'ECDH-ES+A256KW',
       crv: 'P-521',

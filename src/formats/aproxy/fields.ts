@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { decodeBase64Std } from './base64.js';
+import { decodeBase64 } from '../../util/base64.js';
 import {
   expectArray,
   expectBoundedString,
@@ -30,7 +30,7 @@ export const LIMITS = {
 
 /** Decodes a base64 byte field and checks its length (`aproxy.field.length`). */
 export function bytesField(v: JsonValue | undefined, field: string, min: number, max: number): Uint8Array {
-  const b = decodeBase64Std(expectString(v, field), field);
+  const b = decodeBase64(expectString(v, field), 'aproxy.base64', field);
   if (b.length < min || b.length > max) {
     throw new MalformedEvidence('aproxy.field.length', `${field}: ${b.length} bytes, allowed ${min}..${max}`);
   }

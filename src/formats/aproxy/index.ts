@@ -4,7 +4,6 @@
  * Wire reference: docs/protocol.md.
  */
 export * from './attestation.js';
-export * from './base64.js';
 export * from './commit.js';
 export * from './dialect.js';
 export * from './dialect-binding.js';

@@ -1,19 +1,16 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
+import { decodeBase64Url } from '../../util/base64.js';
 import { type AesGcmData, GCM_IV_SIZE, GCM_TAG_SIZE, P521_COORD_SIZE, WRAPPED_CEK_SIZE } from './types.js';
 
 /** A KBS resource response (flattened JWE) as libaproxy's decryption fields: shared by the proxy's KBS
  * backend and the guest library's PR #1203 dialect, which opens the JWE itself. */
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
-
 const isObject = (v: unknown): v is { [k: string]: unknown } =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A JWE member: canonical base64url without padding (RFC 7516 §7.2.1), of `size` bytes when given. */
 function b64url(v: unknown, field: string, size?: number): Uint8Array {
-  if (typeof v !== 'string' || !B64URL.test(v) || v.length % 4 === 1) {
-    throw new MalformedEvidence('proxy_kbs.jwe', `${field}: not base64url`);
-  }
-  const b = new Uint8Array(Buffer.from(v, 'base64url'));
+  const b = decodeBase64Url(v, 'proxy_kbs.jwe', field);
   if (size !== undefined && b.length !== size) {
     throw new MalformedEvidence('proxy_kbs.jwe', `${field}: expected ${size} bytes, got ${b.length}`);
   }
@@ -34,12 +31,13 @@ export function jweToAesGcm(resp: unknown): { decryption: AesGcmData; ciphertext
     throw new NotSupported('proxy_kbs.jwe_alg', 'a JWE with an aad member cannot be opened by the SVSM');
   }
   const prot = resp.protected;
-  if (typeof prot !== 'string' || !B64URL.test(prot) || prot.length === 0) {
+  if (typeof prot !== 'string' || prot.length === 0) {
     throw new MalformedEvidence('proxy_kbs.jwe', 'protected: not base64url');
   }
+  const headerJson = Buffer.from(b64url(prot, 'protected')).toString('utf8');
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(prot, 'base64url').toString('utf8'));
+    header = JSON.parse(headerJson);
   } catch (cause) {
     throw new MalformedEvidence('proxy_kbs.jwe', 'protected header is not JSON', { cause });
   }

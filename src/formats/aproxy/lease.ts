@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std } from './base64.js';
+import { encodeBase64 } from '../../util/base64.js';
 import { checkBootId } from './commit.js';
 import { encodeJson } from './encode.js';
 import { parseErrorReply } from './error-reply.js';
@@ -63,8 +63,8 @@ export function encodeLeaseRequest(r: Omit<LeaseRequest, 'version'>): Uint8Array
     version: [...VERSION_TUPLES['0.2.0']],
     op: r.op,
     bootId: r.bootId,
-    commitToken: encodeBase64Std(r.commitToken),
-    nonce: encodeBase64Std(r.nonce),
+    commitToken: encodeBase64(r.commitToken),
+    nonce: encodeBase64(r.nonce),
   });
 }
 
@@ -111,7 +111,7 @@ export function encodeLeaseResponse(r: Omit<LeaseResponse, 'success'>): Uint8Arr
     success: true,
     op: r.op,
     leaseExpiresAt: r.leaseExpiresAt,
-    signature: r.signature ? encodeBase64Std(r.signature) : null,
+    signature: r.signature ? encodeBase64(r.signature) : null,
   });
 }
 

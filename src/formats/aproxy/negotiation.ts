@@ -1,5 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std } from './base64.js';
+import { encodeBase64 } from '../../util/base64.js';
 import { encodeJson } from './encode.js';
 import { parseErrorReply } from './error-reply.js';
 import { bytesField, checkLength, LIMITS, parseVersionTuple } from './fields.js';
@@ -74,7 +74,7 @@ export function encodeNegotiationResponse(resp: NegotiationResponse, version: Pr
     );
   }
   const body: Record<string, unknown> = {
-    challenge: encodeBase64Std(resp.challenge),
+    challenge: encodeBase64(resp.challenge),
     params: [...resp.params],
   };
   if (version === '0.2.0') body.version = [...VERSION_TUPLES['0.2.0']];

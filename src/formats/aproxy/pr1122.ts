@@ -1,5 +1,5 @@
 import { MalformedEvidence } from '../../errors.js';
-import { encodeBase64Std } from './base64.js';
+import { encodeBase64 } from '../../util/base64.js';
 import { type DialectBinding, formatHashAlgo, parseHashAlgo, parsePayloadFormat } from './dialect-binding.js';
 import { encodeJson } from './encode.js';
 import { bytesField, checkEcKey, checkLength, LIMITS, parseEcKey } from './fields.js';
@@ -40,7 +40,7 @@ export function parseNegotiationResponse1122(payload: Uint8Array): NegotiationRe
 export function encodeNegotiationResponse1122(r: NegotiationResponse1122): Uint8Array {
   checkLength(r.challenge, 'challenge', ...LIMITS.challenge);
   return encodeJson({
-    challenge: encodeBase64Std(r.challenge),
+    challenge: encodeBase64(r.challenge),
     hash_algo: formatHashAlgo(r.hashAlgo, 'capitalised'),
     payload_format: r.payloadFormat,
   });
@@ -76,15 +76,15 @@ export function encodeAttestationRequest1122(req: AttestationRequest): Uint8Arra
   checkLength(req.evidence.report, 'evidence.report', ...LIMITS.report);
   checkLength(req.challenge, 'challenge', ...LIMITS.challenge);
   checkEcKey(req.key, 'key');
-  const snp: Record<string, string> = { attestation_report: encodeBase64Std(req.evidence.report) };
+  const snp: Record<string, string> = { attestation_report: encodeBase64(req.evidence.report) };
   if (req.evidence.certsBuf !== undefined) {
     checkLength(req.evidence.certsBuf, 'evidence.certsBuf', ...LIMITS.certsBuf);
-    snp.cert_chain = encodeBase64Std(req.evidence.certsBuf);
+    snp.cert_chain = encodeBase64(req.evidence.certsBuf);
   }
   return encodeJson({
     tee: req.tee,
     evidence: { Snp: snp },
-    challenge: encodeBase64Std(req.challenge),
-    key: { x: encodeBase64Std(req.key.x), y: encodeBase64Std(req.key.y) },
+    challenge: encodeBase64(req.challenge),
+    key: { x: encodeBase64(req.key.x), y: encodeBase64(req.key.y) },
   });
 }

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
+import { decodeBase64Url, encodeBase64Url } from '../../util/base64.js';
 import { ECC_CURVES, TPM_ALG } from './constants.js';
 import { type AsymScheme, curveOf, rsaExponent, type SymDefObject, type TpmtPublic } from './public.js';
 
@@ -7,9 +8,6 @@ import { type AsymScheme, curveOf, rsaExponent, type SymDefObject, type TpmtPubl
  * Conversions between a TPMT_PUBLIC and a node:crypto public KeyObject (RSA: n and e; ECC: x and y on
  * P-256, P-384 or P-521).
  */
-
-const b64u = (b: Uint8Array): string =>
-  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
 /** Left-pads a big-endian integer to `size` bytes; MalformedEvidence `reason` when it is longer. */
 export function padTo(b: Uint8Array, size: number, reason: string): Uint8Array {
@@ -48,12 +46,12 @@ export function publicToKeyObject(p: TpmtPublic): KeyObject {
         `RSA modulus of ${n.length} bytes does not match keyBits ${p.parameters.keyBits}`,
       );
     }
-    jwk = { kty: 'RSA', n: b64u(n), e: b64u(exponentBytes(rsaExponent(p.parameters))) };
+    jwk = { kty: 'RSA', n: encodeBase64Url(n), e: encodeBase64Url(exponentBytes(rsaExponent(p.parameters))) };
   } else {
     const c = curveOf(p.parameters);
     const x = padTo(p.unique.x, c.size, 'tpm.public.ecc_point');
     const y = padTo(p.unique.y, c.size, 'tpm.public.ecc_point');
-    jwk = { kty: 'EC', crv: c.jwk, x: b64u(x), y: b64u(y) };
+    jwk = { kty: 'EC', crv: c.jwk, x: encodeBase64Url(x), y: encodeBase64Url(y) };
   }
   try {
     return createPublicKey({ key: jwk, format: 'jwk' });
@@ -92,8 +90,8 @@ export function publicFromKeyObject(key: KeyObject, t: PublicTemplate): TpmtPubl
   const symmetric = t.symmetric ?? NULL_SYM;
   const scheme = t.scheme ?? NULL_SCHEME;
   if (jwk.kty === 'RSA' && jwk.n && jwk.e) {
-    const n = new Uint8Array(Buffer.from(jwk.n, 'base64url'));
-    const e = Number.parseInt(Buffer.from(jwk.e, 'base64url').toString('hex'), 16);
+    const n = decodeBase64Url(jwk.n, 'tpm.key.jwk', 'n');
+    const e = Number.parseInt(Buffer.from(decodeBase64Url(jwk.e, 'tpm.key.jwk', 'e')).toString('hex'), 16);
     return {
       ...common,
       type: TPM_ALG.RSA,
@@ -108,8 +106,8 @@ export function publicFromKeyObject(key: KeyObject, t: PublicTemplate): TpmtPubl
       type: TPM_ALG.ECC,
       parameters: { symmetric, scheme, curveId: curve.id, kdf: t.kdf ?? NULL_SCHEME },
       unique: {
-        x: new Uint8Array(Buffer.from(jwk.x, 'base64url')),
-        y: new Uint8Array(Buffer.from(jwk.y, 'base64url')),
+        x: decodeBase64Url(jwk.x, 'tpm.key.jwk', 'x'),
+        y: decodeBase64Url(jwk.y, 'tpm.key.jwk', 'y'),
       },
     };
   }

@@ -1,5 +1,6 @@
 import { sign, verify } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../../errors.js';
+import { decodeBase64Url, encodeBase64Url } from '../../util/base64.js';
 import { TOKEN_ALGS, type TokenAlg, type TokenKey } from './key-ring.js';
 
 /**
@@ -10,9 +11,7 @@ import { TOKEN_ALGS, type TokenAlg, type TokenKey } from './key-ring.js';
 /** Tokens longer than this are refused before any parsing (an EAR with SNP claims is ~4 KiB). */
 export const MAX_TOKEN_LENGTH = 64 * 1024;
 
-const B64URL = /^[A-Za-z0-9_-]+$/;
-
-const b64urlJson = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+const b64urlJson = (v: unknown): string => encodeBase64Url(Buffer.from(JSON.stringify(v), 'utf8'));
 
 /**
  * Signs `payload` with `key`: header `{"alg","typ":"JWT","kid"}`. The signature is low-S (s <= n/2): OpenSSL
@@ -26,7 +25,7 @@ export function signJwt(key: TokenKey, payload: object): string {
     key: key.privateKey,
     dsaEncoding: 'ieee-p1363',
   });
-  return `${input}.${toLowS(key.alg, sig).toString('base64url')}`;
+  return `${input}.${encodeBase64Url(toLowS(key.alg, sig))}`;
 }
 
 const toBigInt = (b: Uint8Array): bigint =>
@@ -63,12 +62,11 @@ export interface VerifiedJwt {
 }
 
 function decodeJsonPart(part: string, what: string): { [k: string]: unknown } {
-  if (!B64URL.test(part) || part.length % 4 === 1) {
-    throw new MalformedEvidence('token.format', `${what} is not base64url`);
-  }
+  if (part.length === 0) throw new MalformedEvidence('token.format', `${what} is empty`);
+  const bytes = decodeBase64Url(part, 'token.format', what);
   let v: unknown;
   try {
-    v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    v = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch (cause) {
     throw new MalformedEvidence('token.format', `${what} is not JSON`, { cause });
   }
@@ -114,8 +112,9 @@ export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
   if (!key) throw new SignatureInvalid('token.kid', 'token is signed by a key that is not published');
   if (key.alg !== (header.alg as TokenAlg))
     throw new SignatureInvalid('token.alg', 'alg does not match the key');
-  if (!B64URL.test(s)) throw new MalformedEvidence('token.format', 'signature is not base64url');
-  const sig = Buffer.from(s, 'base64url');
+  if (s.length === 0) throw new MalformedEvidence('token.format', 'signature is empty');
+  // Canonical base64url only: with set trailing bits allowed, one signature would have several spellings.
+  const sig = Buffer.from(decodeBase64Url(s, 'token.format', 'signature'));
   const { scalarBytes, order } = TOKEN_ALGS[key.alg];
   if (sig.length !== 2 * scalarBytes) {
     throw new SignatureInvalid('token.signature', 'token signature has the wrong length');

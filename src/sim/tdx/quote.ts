@@ -9,6 +9,7 @@ import {
   TD15_BODY_SIZE,
   TEE_TYPE_TDX,
 } from '../../formats/tdx/quote.js';
+import { decodeBase64Url } from '../../util/base64.js';
 import { concatBytes } from '../../util/bytes.js';
 
 /**
@@ -90,7 +91,7 @@ export function encodeQeReport(q: SimQeReport, reportData: Uint8Array): Uint8Arr
 /** Raw x||y of a P-256 public key. */
 export function rawP256(key: KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' });
-  return concatBytes([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return concatBytes([decodeBase64Url(jwk.x, 'sim.jwk', 'x'), decodeBase64Url(jwk.y, 'sim.jwk', 'y')]);
 }
 
 export interface SimQuoteParts {

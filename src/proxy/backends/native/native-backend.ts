@@ -1,7 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { AttestationError } from '../../../errors.js';
 import { Unavailable } from '../../../errors.js';
-import { decodeBase64Std, encodeBase64Std } from '../../../formats/aproxy/base64.js';
 import {
   type AesGcmData,
   type EcPublicKey,
@@ -12,6 +11,7 @@ import {
   P521_COORD_SIZE,
   WRAPPED_CEK_SIZE,
 } from '../../../formats/aproxy/types.js';
+import { decodeBase64, encodeBase64 } from '../../../util/base64.js';
 import { createHttpClient } from '../../../util/http-client.js';
 import { errorFromReply, replyAs } from '../../../wire/decode.js';
 import {
@@ -114,17 +114,17 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
       const body: Record<string, unknown> = {
         tee: req.tee,
         version: req.version,
-        report: encodeBase64Std(req.evidence.report),
+        report: encodeBase64(req.evidence.report),
         ...(req.evidence.certsBuf && req.evidence.certsBuf.length > 0
-          ? { certTable: encodeBase64Std(req.evidence.certsBuf) }
+          ? { certTable: encodeBase64(req.evidence.certsBuf) }
           : {}),
-        challenge: encodeBase64Std(req.challenge),
-        key: { x: encodeBase64Std(req.key.x), y: encodeBase64Std(req.key.y) },
+        challenge: encodeBase64(req.challenge),
+        key: { x: encodeBase64(req.key.x), y: encodeBase64(req.key.y) },
       };
       if (req.version === '0.2.0') {
         body.stateCounter =
           req.stateCounter === null || req.stateCounter === undefined ? null : req.stateCounter.toString(10);
-        body.stateDigest = req.stateDigest ? encodeBase64Std(req.stateDigest) : null;
+        body.stateDigest = req.stateDigest ? encodeBase64(req.stateDigest) : null;
         if (req.stateKeyVersion !== undefined) body.stateKeyVersion = req.stateKeyVersion;
       }
       const r = await call('/v1/attest', body, AttestResponse, ctx);
@@ -151,10 +151,10 @@ export function createNativeBackend(opts: NativeBackendOptions): ProxyBackend {
     async commit(req: CommitInput, ctx: BackendContext): Promise<CommitResult> {
       const body = {
         bootId: req.bootId,
-        commitToken: encodeBase64Std(req.commitToken),
+        commitToken: encodeBase64(req.commitToken),
         counter: req.counter.toString(10),
-        stateDigest: encodeBase64Std(req.stateDigest),
-        challenge: encodeBase64Std(req.challenge),
+        stateDigest: encodeBase64(req.stateDigest),
+        challenge: encodeBase64(req.challenge),
       };
       const r = await call('/v1/commit', body, CommitResponse, ctx);
       if ('refusal' in r) return { outcome: 'refused', error: r.refusal };
@@ -185,8 +185,8 @@ function refusalOf(e: AttestationError): RefusalError {
 function leaseBody(req: LeaseInput): Record<string, string> {
   return {
     bootId: req.bootId,
-    commitToken: encodeBase64Std(req.commitToken),
-    nonce: encodeBase64Std(req.nonce),
+    commitToken: encodeBase64(req.commitToken),
+    nonce: encodeBase64(req.nonce),
   };
 }
 
@@ -204,7 +204,7 @@ function signatureOf(v: string | null | undefined): Uint8Array | null {
 function bytes(v: string, what: string, min: number, max: number): Uint8Array {
   let b: Uint8Array;
   try {
-    b = decodeBase64Std(v, what);
+    b = decodeBase64(v, 'aproxy.base64', what);
   } catch {
     throw badResponse(`${what} is not base64`);
   }
