@@ -140,13 +140,14 @@ export function releaseFloor(chain: SimChain): { name: string; op: () => void } 
   };
 }
 
-interface Instance {
+export interface Instance {
   readonly id: string;
   readonly fw: SimSnpFirmware;
   readonly statePath: string;
 }
 
-async function registerInstances(
+/** Registers `n` instances (admin API) with the simulator's default measurement, each with its own firmware. */
+export async function registerInstances(
   b: BrokerProcess,
   chain: SimChain,
   n: number,

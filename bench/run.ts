@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { benchBroker } from './broker.js';
 import { benchCli } from './cli.js';
 import { benchEventLog } from './eventlog.js';
+import { benchFleet } from './fleet.js';
 import { emit, type Figure } from './harness.js';
 import { benchKbs } from './kbs.js';
 import { benchSnp } from './snp.js';
@@ -24,6 +25,8 @@ const benches: Record<string, () => Promise<Figure[]>> = {
   eventlog: () => benchEventLog(vectors),
   kbs: () => benchKbs(),
   broker: () => benchBroker(),
+  // Not in the default run (minutes at N = 1000): BENCH_ONLY=fleet.
+  fleet: () => benchFleet(),
   cli: () => benchCli(root),
 };
 
@@ -33,6 +36,6 @@ if (!existsSync(join(vectors, 'README.md'))) {
 }
 const only = process.env.BENCH_ONLY?.split(',');
 for (const [name, bench] of Object.entries(benches)) {
-  if (only && !only.includes(name)) continue;
+  if (only ? !only.includes(name) : name === 'fleet') continue;
   for (const fig of await bench()) emit(fig);
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { linkAuditEntry } from './audit-hash.js';
 import { decodeAuditHead } from './audit-row.js';
 import { type Migration, POSTGRES_MIGRATIONS } from './migrations.js';
+import { PgGroupCommit } from './pg-group-commit.js';
 import {
   AUDIT_COLUMNS,
   auditValues,
@@ -127,7 +128,11 @@ class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     /** Challenge writes only (see {@link challengePool}). */
     private readonly challenges: pg.Pool,
-  ) {}
+  ) {
+    this.group = new PgGroupCommit(pool, (c) => new PostgresTx(c));
+  }
+
+  private readonly group: PgGroupCommit;
 
   async insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
     await this.challenges.query('INSERT INTO challenges (digest, expires_at) VALUES ($1, $2)', [
@@ -190,36 +195,12 @@ class PostgresStore implements Store {
     return decodeAuditHead(r);
   }
 
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    const tx = new PostgresTx(c);
-    let broken = false;
-    // While a client is checked out the pool does not listen for its errors: a server restart under an open
-    // transaction would emit 'error' with no listener and crash the process. The pending query rejects on
-    // its own; this only keeps the dead client out of the pool.
-    const onError = () => {
-      broken = true;
-    };
-    c.on('error', onError);
-    try {
-      await c.query('BEGIN');
-      const result = await fn(tx);
-      tx.close();
-      await c.query('COMMIT');
-      return result;
-    } catch (e) {
-      tx.close();
-      try {
-        await c.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw e;
-    } finally {
-      // A client whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
-      c.removeListener('error', onError);
-      c.release(broken ? true : undefined);
-    }
+  /**
+   * Transactions asked for while one is committing share the next COMMIT, each under its own savepoint
+   * (pg-group-commit.ts): one WAL flush and one hold of the audit head per group instead of per decision.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.group.run(fn);
   }
 
   async close(): Promise<void> {

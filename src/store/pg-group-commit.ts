@@ -1,0 +1,125 @@
+import type pg from 'pg';
+import { Unavailable } from '../errors.js';
+import type { StoreTx } from './types.js';
+import { STORE_REASONS } from './unavailable.js';
+
+/** A transaction handle bound to one client, closed when its callback settles. */
+export interface ClosableTx extends StoreTx {
+  close(): void;
+}
+
+interface Job {
+  readonly fn: (tx: StoreTx) => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** Transactions merged into one PostgreSQL transaction at most (bounds the time the audit head is held). */
+const MAX_BATCH = 64;
+
+/**
+ * Group commit for the PostgreSQL store. Every decision appends to the hash-chained audit log, which locks
+ * the single audit-head row until COMMIT, and COMMIT waits for the WAL flush: so decisions were committed
+ * strictly one after another, one flush each, and PostgreSQL's own grouping of concurrent flushes never
+ * applied (nothing else could reach its COMMIT while the head was held).
+ *
+ * Here the transactions a broker process asks for while a batch is running wait for the batch, then run
+ * one after another inside ONE PostgreSQL transaction, each under a SAVEPOINT: a callback that throws is
+ * rolled back to its savepoint (its writes undone, its error returned to its caller at once) and the
+ * others go on; then one COMMIT, one WAL flush, and only then does each caller get its result. So each
+ * caller still sees its transaction either committed and durable or not at all, and the batch is
+ * equivalent to running its members one after another (each sees the writes of those before it, under
+ * the same locks). A failed COMMIT fails every member: none of them decided anything.
+ *
+ * With several broker processes on one database, two batches that lock the same instance rows in opposite
+ * orders can deadlock; PostgreSQL aborts one statement (SQLSTATE 40P01) and that member alone fails with
+ * Unavailable `store.unavailable` (retry), rolled back to its savepoint.
+ */
+export class PgGroupCommit {
+  private readonly queue: Job[] = [];
+  private running = false;
+  /** COMMITs issued so far (one per batch); for benchmarks and tests. */
+  commits = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly makeTx: (c: pg.PoolClient) => ClosableTx,
+  ) {}
+
+  /** Runs `fn` in the next batch; resolves after that batch's COMMIT, rejects with `fn`'s error or the batch's. */
+  run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) await this.batch(this.queue.splice(0, MAX_BATCH));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async batch(jobs: Job[]): Promise<void> {
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (e) {
+      for (const j of jobs) j.reject(e);
+      return;
+    }
+    let broken = false;
+    // A checked-out client's errors have no listener in the pool: keep a dead one out of it (postgres.ts).
+    const onError = () => {
+      broken = true;
+    };
+    c.on('error', onError);
+    const committed: { job: Job; value: unknown }[] = [];
+    let next = 0;
+    try {
+      await c.query('BEGIN');
+      for (; next < jobs.length; next++) {
+        const job = jobs[next]!;
+        await c.query('SAVEPOINT member');
+        const tx = this.makeTx(c);
+        let value: unknown;
+        try {
+          value = await job.fn(tx);
+        } catch (e) {
+          tx.close();
+          await c.query('ROLLBACK TO SAVEPOINT member');
+          job.reject(deadlock(e) ?? e);
+          continue;
+        }
+        tx.close();
+        await c.query('RELEASE SAVEPOINT member');
+        committed.push({ job, value });
+      }
+      await c.query('COMMIT');
+      this.commits++;
+      for (const { job, value } of committed) job.resolve(value);
+    } catch (e) {
+      // BEGIN, a savepoint statement or COMMIT failed: nothing of this batch is committed.
+      try {
+        await c.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      for (const { job } of committed) job.reject(e);
+      for (const job of jobs.slice(next)) job.reject(e);
+    } finally {
+      c.removeListener('error', onError);
+      c.release(broken ? true : undefined);
+    }
+  }
+}
+
+function deadlock(e: unknown): Unavailable | undefined {
+  if ((e as { code?: unknown })?.code !== '40P01') return undefined;
+  return new Unavailable(STORE_REASONS.unavailable, 'the store aborted the transaction (deadlock); retry', {
+    cause: e,
+  });
+}

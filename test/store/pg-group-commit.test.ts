@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { type ClosableTx, PgGroupCommit } from '../../src/store/pg-group-commit.js';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+let server: TestPostgres;
+let url: string;
+let pool: pg.Pool;
+
+before(async () => {
+  server = await startTestPostgres();
+  url = await server.createSchema();
+  pool = new pg.Pool({ connectionString: url, max: 4 });
+  await pool.query('CREATE TABLE t (id INTEGER, CONSTRAINT t_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)');
+});
+after(async () => {
+  await pool?.end();
+  await server?.stop();
+});
+
+/** A member's handle: one insert on the batch's client. */
+type InsertTx = ClosableTx & { insert(id: number): Promise<void> };
+const makeTx = (c: pg.PoolClient): ClosableTx => {
+  let open = true;
+  return {
+    close: () => {
+      open = false;
+    },
+    insert: async (id: number) => {
+      if (!open) throw new Error('used after it ended');
+      await c.query('INSERT INTO t (id) VALUES ($1)', [id]);
+    },
+  } as unknown as ClosableTx;
+};
+
+const ids = async (from: number, to: number) =>
+  (await pool.query('SELECT id FROM t WHERE id >= $1 AND id < $2 ORDER BY id', [from, to])).rows.map(
+    (r) => r.id as number,
+  );
+
+test('members asked for together share COMMITs; a throwing member is rolled back alone; each result comes after its COMMIT', async () => {
+  const g = new PgGroupCommit(pool, makeTx);
+  const seenAtResolve: boolean[] = [];
+  const runs = Array.from({ length: 20 }, (_, i) =>
+    g
+      .run(async (tx) => {
+        await (tx as InsertTx).insert(100 + i);
+        if (i % 5 === 4) throw Object.assign(new Error('refused'), { reason: 'test.refused' });
+        return i;
+      })
+      .then(async (v) => {
+        // Read on another connection: a result handed out before COMMIT would not be visible yet.
+        seenAtResolve[i] = (await ids(100 + i, 101 + i)).length === 1;
+        return v;
+      }),
+  );
+  const settled = await Promise.allSettled(runs);
+  for (const [i, s] of settled.entries()) {
+    if (i % 5 === 4) {
+      assert.equal(s.status, 'rejected');
+      assert.equal((s as PromiseRejectedResult).reason.reason, 'test.refused');
+    } else {
+      assert.equal(s.status, 'fulfilled');
+      assert.equal(seenAtResolve[i], true, `member ${i} resolved before its COMMIT`);
+    }
+  }
+  assert.deepEqual(
+    await ids(100, 200),
+    Array.from({ length: 20 }, (_, i) => 100 + i).filter((id) => id % 5 !== 4),
+  );
+  assert.ok(g.commits < 20, `expected grouped COMMITs, got ${g.commits}`);
+});
+
+test('a COMMIT that fails fails every member of its batch, and none of their writes remain', async () => {
+  const g = new PgGroupCommit(pool, makeTx);
+  // Hold the group busy so that the next two members land in one batch.
+  let release!: () => void;
+  const holding = g.run(
+    () =>
+      new Promise<number>((r) => {
+        release = () => r(0);
+      }),
+  );
+  while (!release) await new Promise((r) => setImmediate(r));
+  // Both insert 300: each statement succeeds (the unique check is deferred), the COMMIT does not.
+  const a = g.run(async (tx) => (tx as InsertTx).insert(300));
+  const b = g.run(async (tx) => (tx as InsertTx).insert(300));
+  release();
+  await holding;
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  assert.equal(ra.status, 'rejected');
+  assert.equal(rb.status, 'rejected');
+  assert.equal((ra as PromiseRejectedResult).reason.code, '23505');
+  assert.deepEqual(await ids(300, 301), []);
+});
