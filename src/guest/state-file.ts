@@ -3,7 +3,8 @@ import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BindingMismatch, InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
 import { BytesBuilder } from '../formats/aproxy/bytes-builder.js';
-import { type InstanceIdentity, STATE_COUNTER_NONE } from '../formats/aproxy/types.js';
+import { STATE_COUNTER_NONE } from '../formats/aproxy/types.js';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
 import { Reader, Writer } from '../formats/reader.js';
 import { ctEqual, isAllZero } from '../util/bytes.js';
 import { zeroize } from '../util/zeroize.js';
@@ -112,7 +113,7 @@ export function deriveStateKey(secret: Uint8Array): Buffer {
  * The instance binding for a 0.2.0 identity: SHA-256("VOUCHSAFE-INSTANCE/1" 0x00 lp(project) lp(zone)
  * lp(instanceId) lp(instanceName)), lp = u32le length || UTF-8. Null identity: 32 zero bytes (unbound).
  */
-export function instanceBindingOf(identity: InstanceIdentity | null): Uint8Array {
+export function instanceBindingOf(identity: PlatformIdentity | null): Uint8Array {
   if (identity === null) return new Uint8Array(32);
   const enc = new BytesBuilder()
     .raw(Buffer.from('VOUCHSAFE-INSTANCE/1', 'ascii'))

@@ -6,13 +6,9 @@ import { LIMITS } from '../formats/aproxy/fields.js';
 import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
 import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
-import type {
-  EcPublicKey,
-  InstanceIdentity,
-  NegotiationParam,
-  ProtocolVersion,
-} from '../formats/aproxy/types.js';
+import type { EcPublicKey, NegotiationParam, ProtocolVersion } from '../formats/aproxy/types.js';
 import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
@@ -53,7 +49,7 @@ export interface NativeAttestInput {
 export interface NativeAttestResult {
   readonly version: ProtocolVersion;
   readonly sealed: JweSealed;
-  readonly identity: InstanceIdentity;
+  readonly identity: PlatformIdentity;
   /** 0.2.0: the broker's signature over the response's signed content; 0.1.0: null. */
   readonly signature: Uint8Array | null;
   readonly instance: string;
@@ -312,7 +308,10 @@ function checkStateDigest(
     return null;
   }
   if (!(d instanceof Uint8Array) || d.length !== STATE_DIGEST_SIZE) {
-    throw new InvalidArgument('api.state_digest', `a stated counter needs its ${STATE_DIGEST_SIZE}-byte stateDigest`);
+    throw new InvalidArgument(
+      'api.state_digest',
+      `a stated counter needs its ${STATE_DIGEST_SIZE}-byte stateDigest`,
+    );
   }
   return d;
 }

@@ -5,11 +5,11 @@ import type {
   AesGcmData,
   AttestationToken,
   EcPublicKey,
-  InstanceIdentity,
   NegotiationParam,
   ProtocolVersion,
   SnpEvidence,
 } from '../formats/aproxy/types.js';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
 
 /**
  * What the host proxy needs from whoever decides (the broker over HTTP, a KBS adapter, or a test double).
@@ -104,7 +104,7 @@ export type AttestationResult =
       readonly ciphertext: Uint8Array;
       readonly decryption: AesGcmData;
       readonly token?: AttestationToken | null;
-      readonly identity?: InstanceIdentity | null;
+      readonly identity?: PlatformIdentity | null;
       readonly signature?: Uint8Array | null;
     }
   | { readonly outcome: 'refused'; readonly error: RefusalError };

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
 
 /**
  * Typebox schemas of every /v1 request and response (docs/api.md): the /v1 wire contract, written once.
@@ -38,10 +39,14 @@ const EcKey = Type.Object(
   { x: b64(66, 'P-521 x, 66 bytes big-endian'), y: b64(66, 'P-521 y, 66 bytes big-endian') },
   { additionalProperties: false },
 );
+/** The platform identity (src/formats/platform-identity.ts) as the 0.2.0 answer carries it. */
 const Identity = Type.Object(
   { project: Type.String(), zone: Type.String(), instanceId: Type.String(), instanceName: Type.String() },
   { additionalProperties: false },
 );
+/** `true` when A and B are assignable both ways; a schema that drifts from its type fails to compile. */
+type Agree<A, B> = [A, B] extends [B, A] ? true : never;
+true satisfies Agree<Static<typeof Identity>, PlatformIdentity>;
 const BootId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' });
 const Timestamp = Type.Integer({ description: 'Milliseconds since the Unix epoch' });
 
@@ -207,6 +212,7 @@ export const RegisterRequest = Type.Object(
   { additionalProperties: false },
 );
 export type RegisterRequest = Static<typeof RegisterRequest>;
+true satisfies Agree<Pick<RegisterRequest, keyof PlatformIdentity>, PlatformIdentity>;
 
 const ActiveBoot = Type.Object({
   bootId: Type.String(),

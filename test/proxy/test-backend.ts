@@ -16,7 +16,8 @@ import {
 import { computeReportData, PARAMS_0_2_0 } from '../../src/formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import { encodeLeaseSignedContent } from '../../src/formats/aproxy/signed-content.js';
-import type { InstanceIdentity, NegotiationParam } from '../../src/formats/aproxy/types.js';
+import type { NegotiationParam } from '../../src/formats/aproxy/types.js';
+import type { PlatformIdentity } from '../../src/formats/platform-identity.js';
 import { signAttestationResponse, signCommit } from '../../src/native/broker-signature.js';
 import { wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import type {
@@ -43,7 +44,7 @@ export interface TestBrokerOptions {
   readonly secret?: Uint8Array;
   /** Signs 0.2.0 responses and commits with this P-384 key. */
   readonly signingKey?: KeyObject;
-  readonly identity?: InstanceIdentity | null;
+  readonly identity?: PlatformIdentity | null;
   /** Injected faults ('unavailable': throws a typed Unavailable, as the native backend does). */
   readonly fail?: Partial<Record<Step, 'throw' | 'hang' | 'refuse' | 'unavailable'>>;
   /** Lease length for heartbeats (default 300 000 ms). */

@@ -1,11 +1,11 @@
+import type { PlatformIdentity } from '../platform-identity.js';
 import { checkLength, expectBoundedString, LIMITS } from './fields.js';
 import { expectObject, type JsonValue } from './json.js';
-import type { InstanceIdentity } from './types.js';
 
 const FIELDS = ['project', 'zone', 'instanceId', 'instanceName'] as const;
 
 /** 0.2.0 `identity`: `{"project","zone","instanceId","instanceName"}`, each 1..256 UTF-8 bytes. */
-export function parseIdentity(v: JsonValue | undefined, field: string): InstanceIdentity {
+export function parseIdentity(v: JsonValue | undefined, field: string): PlatformIdentity {
   const o = expectObject(v, field, FIELDS);
   const [min, max] = LIMITS.identityField;
   return {
@@ -17,7 +17,7 @@ export function parseIdentity(v: JsonValue | undefined, field: string): Instance
 }
 
 /** The identity as a wire object, fields in declared order; checks bounds (InvalidArgument). */
-export function identityToWire(id: InstanceIdentity): Record<string, string> {
+export function identityToWire(id: PlatformIdentity): Record<string, string> {
   const [min, max] = LIMITS.identityField;
   for (const k of FIELDS) {
     const v = id[k];

@@ -1,6 +1,7 @@
 import { InvalidArgument } from '../../errors.js';
+import type { PlatformIdentity } from '../platform-identity.js';
 import { BytesBuilder } from './bytes-builder.js';
-import type { AesGcmData, EcPublicKey, InstanceIdentity, LeaseOp } from './types.js';
+import type { AesGcmData, EcPublicKey, LeaseOp } from './types.js';
 import { STATE_COUNTER_NONE } from './types.js';
 
 /**
@@ -31,7 +32,7 @@ export interface ResponseSignedFields {
   readonly decryption: AesGcmData;
   /** The `secret` field: the AES-256-GCM ciphertext. */
   readonly ciphertext: Uint8Array;
-  readonly identity: InstanceIdentity | null;
+  readonly identity: PlatformIdentity | null;
   readonly stateCounter: bigint | null;
   readonly stateDigest: Uint8Array | null;
 }

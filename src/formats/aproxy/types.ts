@@ -1,3 +1,5 @@
+import type { PlatformIdentity } from '../platform-identity.js';
+
 /**
  * The aproxy message model (COCONUT-SVSM libaproxy, protocol 0.1.0, reference svsm-protocol.md §2) plus the
  * Vouchsafe 0.2.0 extensions (docs/protocol.md). Byte fields are raw bytes here; the wire carries them as
@@ -125,14 +127,6 @@ export type AttestationToken =
   | { readonly kind: 'Jwt'; readonly value: string }
   | { readonly kind: 'Cwt'; readonly value: string };
 
-/** 0.2.0: the instance the broker released to, as the control plane registered it. */
-export interface InstanceIdentity {
-  readonly project: string;
-  readonly zone: string;
-  readonly instanceId: string;
-  readonly instanceName: string;
-}
-
 export interface AttestationResponse {
   readonly success: boolean;
   /** The AES-256-GCM ciphertext of the secret; absent when there is none (never `null` on the wire). */
@@ -140,7 +134,7 @@ export interface AttestationResponse {
   readonly decryption: AesGcmData | null;
   readonly token: AttestationToken | null;
   /** 0.2.0 only. */
-  readonly identity?: InstanceIdentity | null;
+  readonly identity?: PlatformIdentity | null;
   /** 0.2.0 only: the broker's ECDSA P-384 signature (IEEE P1363, 96 bytes) over the signed content. */
   readonly signature?: Uint8Array | null;
 }

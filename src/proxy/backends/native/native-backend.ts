@@ -6,11 +6,11 @@ import {
   type EcPublicKey,
   GCM_IV_SIZE,
   GCM_TAG_SIZE,
-  type InstanceIdentity,
   P384_SIGNATURE_SIZE,
   P521_COORD_SIZE,
   WRAPPED_CEK_SIZE,
 } from '../../../formats/aproxy/types.js';
+import type { PlatformIdentity } from '../../../formats/platform-identity.js';
 import { decodeBase64, encodeBase64 } from '../../../util/base64.js';
 import { createHttpClient } from '../../../util/http-client.js';
 import { errorFromReply, replyAs } from '../../../wire/decode.js';
@@ -219,7 +219,7 @@ function ecKey(v: { x: string; y: string }, what: string): EcPublicKey {
   };
 }
 
-function identity(o: InstanceIdentity): InstanceIdentity {
+function identity(o: PlatformIdentity): PlatformIdentity {
   for (const k of ['project', 'zone', 'instanceId', 'instanceName'] as const) {
     if (o[k].length === 0 || o[k].length > 256) throw badResponse(`identity.${k}`);
   }
