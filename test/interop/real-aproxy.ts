@@ -19,20 +19,27 @@ export interface RealAproxy {
   stop(): Promise<void>;
 }
 
-export function aproxyBinary(name: 'aproxy-pr1122' | 'aproxy-pr1203'): string {
+/** The three builds: svsm main's (protocol 0.1.0) and the two proposals. */
+export type AproxyBuild = 'aproxy' | 'aproxy-pr1122' | 'aproxy-pr1203';
+
+export function aproxyBinary(name: AproxyBuild): string {
   const path = join(APROXY_DIR, name);
   if (!existsSync(path)) {
     throw new Error(
       `${name} not found at ${path}: set VOUCHSAFE_APROXY_DIR to the folder of COCONUT's aproxy builds`,
     );
   }
-  accessSync(path, constants.X_OK);
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`${name} at ${path} is not executable (chmod +x it, or set VOUCHSAFE_APROXY_DIR)`);
+  }
   return path;
 }
 
 /** Spawns `name --url URL --protocol MODE --unix SOCKET --force` and waits until its socket accepts. */
 export async function startRealAproxy(
-  name: 'aproxy-pr1122' | 'aproxy-pr1203',
+  name: AproxyBuild,
   o: { url: string; protocol: 'kbs' | 'kbs-trustee'; socket: string },
 ): Promise<RealAproxy> {
   const bin = aproxyBinary(name);
