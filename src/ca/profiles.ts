@@ -8,7 +8,7 @@ import {
   subjectKeyIdentifier as sharedSubjectKeyIdentifier,
 } from '../formats/x509/extension-builders.js';
 import { type Extension, KeyUsage } from '../formats/x509/extensions.js';
-import { type InstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
+import { type GceInstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
 import type { CaConfig } from './config.js';
 import {
   authorityInfoAccess,
@@ -53,6 +53,16 @@ function distribution(config: CaConfig): Extension[] {
   return out;
 }
 
+/** What EK and AK certificates begin with: not a CA, SKI, AKI, then AIA and CRL DP when configured. */
+function endEntityHead(ctx: ProfileContext): Extension[] {
+  return [
+    basicConstraints(false),
+    subjectKeyIdentifier(ctx.spki),
+    authorityKeyIdentifier(ctx.issuerKeyId),
+    ...distribution(ctx.config),
+  ];
+}
+
 /** Extensions of a CA certificate. `pathLen` 0 for an intermediate that issues only end entities. */
 export function caExtensions(spki: Uint8Array, issuerKeyId: Uint8Array, pathLen?: number): Extension[] {
   return [
@@ -71,15 +81,12 @@ export function ekKeyUsageBits(key: KeyObject): number[] {
 export function ekExtensions(
   ctx: ProfileContext,
   key: KeyObject,
-  identity: InstanceIdentity,
+  identity: GceInstanceIdentity,
   tpm: TpmDeviceInfo,
 ): Extension[] {
   const { config } = ctx;
   return [
-    basicConstraints(false),
-    subjectKeyIdentifier(ctx.spki),
-    authorityKeyIdentifier(ctx.issuerKeyId),
-    ...distribution(config),
+    ...endEntityHead(ctx),
     keyUsage(ekKeyUsageBits(key)),
     extKeyUsage([CA_OID.ekCertificate]),
     tpmSpecificationAttributes(config.tpmSpecification),
@@ -90,17 +97,14 @@ export function ekExtensions(
 
 export function akExtensions(
   ctx: ProfileContext,
-  identity: InstanceIdentity,
+  identity: GceInstanceIdentity,
   tpm: TpmDeviceInfo,
   subjectIsEmpty: boolean,
   requestedNames: readonly Der[],
 ): Extension[] {
   const { config } = ctx;
   return [
-    basicConstraints(false),
-    subjectKeyIdentifier(ctx.spki),
-    authorityKeyIdentifier(ctx.issuerKeyId),
-    ...distribution(config),
+    ...endEntityHead(ctx),
     keyUsage([KeyUsage.digitalSignature]),
     extKeyUsage([CA_OID.akCertificate]),
     tpmSpecificationAttributes(config.tpmSpecification),
@@ -109,14 +113,14 @@ export function akExtensions(
   ];
 }
 
-function identityExtension(config: CaConfig, identity: InstanceIdentity): Extension {
+function identityExtension(config: CaConfig, identity: GceInstanceIdentity): Extension {
   const sp = config.identitySecurityProperties;
-  const id: InstanceIdentity =
+  const id: GceInstanceIdentity =
     sp === null ? stripSecurity(identity) : { ...identity, securityProperties: sp };
   return instanceIdentityExtension(id, config.identityOid);
 }
 
-function stripSecurity(id: InstanceIdentity): InstanceIdentity {
+function stripSecurity(id: GceInstanceIdentity): GceInstanceIdentity {
   return {
     zone: id.zone,
     projectNumber: id.projectNumber,

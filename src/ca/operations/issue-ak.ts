@@ -3,8 +3,7 @@ import type { CertificateRecord } from '../../store/ca-types.js';
 import type { AuditDraft } from '../../store/types.js';
 import { ctEqual } from '../../util/bytes.js';
 import type { OutputFormat } from '../c509-output.js';
-import { newSerialNumber, signCertificate } from '../certificate.js';
-import { type CaContext, logDraft, sha256, validity } from '../context.js';
+import { type CaContext, logDraft, sha256 } from '../context.js';
 import { parseCertificationRequest } from '../csr.js';
 import { CaRefused } from '../errors.js';
 import { identityFromJson } from '../instance-record.js';
@@ -13,6 +12,7 @@ import { nameFromTemplate } from '../names.js';
 import type { IssuedCertificate } from '../options.js';
 import { akExtensions } from '../profiles.js';
 import { recordIssued } from './record-issued.js';
+import { signIssued } from './sign-issued.js';
 
 /**
  * The steps both AK routes end with: the AK's attributes, the optional CSR, and issuance of the AK
@@ -82,27 +82,19 @@ export async function issueAk(
     names = r.names;
     if (ctx.config.csr.subject === 'request') subject = r.subject;
   }
-  const { notBefore, notAfter } = validity(ctx, ctx.config.lifetimes.akDays);
   const subjectIsEmpty = subject.length === 2;
-  const der = await signCertificate(
-    {
-      serialNumber: newSerialNumber(),
-      signatureAlgorithm: ctx.config.signatureAlgorithm,
-      issuer: ctx.subject,
-      notBefore,
-      notAfter,
-      subject,
-      subjectPublicKeyInfo: ak.spki,
-      extensions: akExtensions(
-        { config: ctx.config, spki: ak.spki, issuerKeyId: ctx.keyId },
-        identity,
-        ctx.config.tpm,
-        subjectIsEmpty,
-        names,
-      ),
-    },
-    ctx.keyStore,
-  );
+  const der = await signIssued(ctx, {
+    lifetimeDays: ctx.config.lifetimes.akDays,
+    subject,
+    spki: ak.spki,
+    extensions: akExtensions(
+      { config: ctx.config, spki: ak.spki, issuerKeyId: ctx.keyId },
+      identity,
+      ctx.config.tpm,
+      subjectIsEmpty,
+      names,
+    ),
+  });
   return recordIssued(
     ctx,
     'ak',

@@ -1,8 +1,8 @@
-import { newSerialNumber, signCertificate } from '../certificate.js';
-import { type CaContext, logDraft, validity } from '../context.js';
+import { type CaContext, logDraft } from '../context.js';
 import type { IssuedCertificate } from '../options.js';
 import { caExtensions } from '../profiles.js';
 import { recordIssued } from './record-issued.js';
+import { signIssued } from './sign-issued.js';
 
 /**
  * Issues an intermediate CA certificate (basicConstraints cA, pathLen 0) for `subject` (DER Name) and
@@ -13,20 +13,12 @@ export async function issueCaCertificate(
   subject: Uint8Array,
   spki: Uint8Array,
 ): Promise<IssuedCertificate> {
-  const { notBefore, notAfter } = validity(ctx, ctx.config.lifetimes.caDays);
-  const der = await signCertificate(
-    {
-      serialNumber: newSerialNumber(),
-      signatureAlgorithm: ctx.config.signatureAlgorithm,
-      issuer: ctx.subject,
-      notBefore,
-      notAfter,
-      subject,
-      subjectPublicKeyInfo: spki,
-      extensions: caExtensions(spki, ctx.keyId, 0),
-    },
-    ctx.keyStore,
-  );
+  const der = await signIssued(ctx, {
+    lifetimeDays: ctx.config.lifetimes.caDays,
+    subject,
+    spki,
+    extensions: caExtensions(spki, ctx.keyId, 0),
+  });
   return recordIssued(
     ctx,
     'intermediate',

@@ -1,13 +1,13 @@
 import { encodeInstanceIdentity } from '../../formats/x509/instance-identity.js';
 import { checkOutputFormat } from '../c509-output.js';
-import { newSerialNumber, signCertificate } from '../certificate.js';
-import { bytesArg, type CaContext, decide, logDraft, validity } from '../context.js';
+import { bytesArg, type CaContext, decide, logDraft } from '../context.js';
 import { CaRefused } from '../errors.js';
 import { isEkShaped, readPublicKeyInput, spkiSha256 } from '../key-input.js';
 import { EMPTY_NAME } from '../names.js';
 import type { EkRequest, IssuedCertificate } from '../options.js';
 import { ekExtensions } from '../profiles.js';
 import { recordIssued } from './record-issued.js';
+import { signIssued } from './sign-issued.js';
 
 /**
  * Issues an EK certificate (TCG EK Credential Profile, docs/ca.md) binding the EK to the instance
@@ -26,25 +26,17 @@ export async function issueEk(ctx: CaContext, req: EkRequest): Promise<IssuedCer
     if (ek.tpmPublic && !isEkShaped(ek.tpmPublic)) {
       throw new CaRefused('ca.ek_attributes', 'the EK is not a restricted decryption key fixed to its TPM');
     }
-    const { notBefore, notAfter } = validity(ctx, ctx.config.lifetimes.ekDays);
-    const der = await signCertificate(
-      {
-        serialNumber: newSerialNumber(),
-        signatureAlgorithm: ctx.config.signatureAlgorithm,
-        issuer: ctx.subject,
-        notBefore,
-        notAfter,
-        subject: EMPTY_NAME,
-        subjectPublicKeyInfo: ek.spki,
-        extensions: ekExtensions(
-          { config: ctx.config, spki: ek.spki, issuerKeyId: ctx.keyId },
-          ek.key,
-          req.identity,
-          req.tpm ?? ctx.config.tpm,
-        ),
-      },
-      ctx.keyStore,
-    );
+    const der = await signIssued(ctx, {
+      lifetimeDays: ctx.config.lifetimes.ekDays,
+      subject: EMPTY_NAME,
+      spki: ek.spki,
+      extensions: ekExtensions(
+        { config: ctx.config, spki: ek.spki, issuerKeyId: ctx.keyId },
+        ek.key,
+        req.identity,
+        req.tpm ?? ctx.config.tpm,
+      ),
+    });
     return recordIssued(
       ctx,
       'ek',

@@ -6,10 +6,9 @@ import { readInput } from '../../io.js';
 import { u64 } from './identity.js';
 import {
   type CommonFlags,
-  derOption,
-  formatOption,
   type OutputFlags,
   outputFormat,
+  withCertificateOutput,
   withCommon,
 } from './options.js';
 import { action, emit, withCa } from './run.js';
@@ -84,7 +83,7 @@ async function startActivation(o: IssueAkFlags, format: OutputFormat, csr: Uint8
 
 /** `vouchsafe ca issue-ak`: an AK certificate by route tee (SNP report) or activation (docs/ca.md). */
 export function registerIssueAk(ca: Command): void {
-  withCommon(ca.command('issue-ak'))
+  const command = withCommon(ca.command('issue-ak'))
     .description('issue an AK certificate once the AK is shown to live in the instance vTPM')
     .addOption(
       new Option(
@@ -116,13 +115,8 @@ export function registerIssueAk(ca: Command): void {
     .option(
       '--csr <file>',
       'file with a PKCS#10 or C509 request for the AK: names, proof of possession (default: none)',
-    )
-    .addOption(formatOption())
-    .option(
-      '--out <file>',
-      'write the certificate to <file>: PEM, DER with --der, or C509 CBOR (default: stdout)',
-    )
-    .addOption(derOption())
+    );
+  withCertificateOutput(command)
     .addHelpText(
       'after',
       `

@@ -3,10 +3,9 @@ import { readInput } from '../../io.js';
 import { type IdentityFlags, identityFrom } from './identity.js';
 import {
   type CommonFlags,
-  derOption,
-  formatOption,
   type OutputFlags,
   outputFormat,
+  withCertificateOutput,
   withCommon,
 } from './options.js';
 import { action, emit, withCa } from './run.js';
@@ -21,7 +20,7 @@ interface IssueEkFlags extends CommonFlags, IdentityFlags, OutputFlags {
 
 /** `vouchsafe ca issue-ek`: an EK certificate for a vTPM's EK and the instance it belongs to. */
 export function registerIssueEk(ca: Command): void {
-  withCommon(ca.command('issue-ek'))
+  const command = withCommon(ca.command('issue-ek'))
     .description('issue an EK certificate (TCG EK profile + instance identity) for a vTPM EK')
     .requiredOption(
       '--ek-pub <file>',
@@ -44,30 +43,24 @@ export function registerIssueEk(ca: Command): void {
     .option(
       '--tpm-version <id>',
       'TCG tpmVersion for the SAN, e.g. id:20160511 (default: ca.json tpm.version)',
-    )
-    .addOption(formatOption())
-    .option(
-      '--out <file>',
-      'write the certificate to <file>: PEM, DER with --der, or C509 CBOR (default: PEM or C509 hex on stdout)',
-    )
-    .addOption(derOption())
-    .action(
-      action(async (o: IssueEkFlags) => {
-        const identity = identityFrom(o);
-        const ekPublic = readInput(o.ekPub, '--ek-pub');
-        const format = outputFormat(o.format);
-        const issued = await withCa(o, (c) => {
-          const tpm =
-            o.tpmManufacturer || o.tpmModel || o.tpmVersion
-              ? {
-                  manufacturer: o.tpmManufacturer ?? c.config.tpm.manufacturer,
-                  model: o.tpmModel ?? c.config.tpm.model,
-                  version: o.tpmVersion ?? c.config.tpm.version,
-                }
-              : undefined;
-          return c.issueEk({ ekPublic, identity, format, ...(tpm ? { tpm } : {}) });
-        });
-        emit(issued, o);
-      }),
     );
+  withCertificateOutput(command).action(
+    action(async (o: IssueEkFlags) => {
+      const identity = identityFrom(o);
+      const ekPublic = readInput(o.ekPub, '--ek-pub');
+      const format = outputFormat(o.format);
+      const issued = await withCa(o, (c) => {
+        const tpm =
+          o.tpmManufacturer || o.tpmModel || o.tpmVersion
+            ? {
+                manufacturer: o.tpmManufacturer ?? c.config.tpm.manufacturer,
+                model: o.tpmModel ?? c.config.tpm.model,
+                version: o.tpmVersion ?? c.config.tpm.version,
+              }
+            : undefined;
+        return c.issueEk({ ekPublic, identity, format, ...(tpm ? { tpm } : {}) });
+      });
+      emit(issued, o);
+    }),
+  );
 }

@@ -39,15 +39,30 @@ const databaseOption = () =>
     "the CA's database: postgres://... (may be the broker's) or sqlite:<file> (default: ca.db in --dir)",
   ).env('VOUCHSAFE_CA_DATABASE_URL');
 
+/** `--der`: DER instead of PEM. */
+export const derOption = () => new Option('--der', 'write X.509 as DER instead of PEM (default: PEM)');
+
 /** `--format`: the certificate form to issue (parsed by {@link outputFormat}). */
-export const formatOption = () =>
+const formatOption = () =>
   new Option(
     '--format <format>',
     'certificate form: x509, c509 (natively signed C509, type 2; also c509-type2) or c509-type3 (X.509 re-encoded as C509)',
   ).default('x509');
 
-/** `--der`: DER instead of PEM. */
-export const derOption = () => new Option('--der', 'write X.509 as DER instead of PEM (default: PEM)');
+/**
+ * Adds --format, --out and --der, in that order: how an issued certificate is written (run.ts emit).
+ */
+export function withCertificateOutput(c: Command): Command {
+  return c
+    .addOption(formatOption())
+    .addOption(
+      new Option(
+        '--out <file>',
+        'write the certificate to <file>: PEM, DER with --der, or C509 CBOR (default: PEM or C509 hex on stdout)',
+      ),
+    )
+    .addOption(derOption());
+}
 
 /** Adds --dir, --passphrase-file, --database and --json, in that order, to a subcommand. */
 export function withCommon(c: Command): Command {
