@@ -11,6 +11,7 @@ import {
   parseKdsCrl,
   readVcekIdentity,
 } from './kds-bodies.js';
+import { FetchBudget, type FetchBudgetOptions } from './kds-budget.js';
 import {
   type CrlItem,
   describeItem,
@@ -52,6 +53,8 @@ export interface KdsClientOptions {
   /** Minimum spacing between two requests for one URL. Default 10 000 ms (AMD KDS: same URL once per 10 s). */
   readonly minIntervalMs?: number;
   readonly retry?: Partial<RetryOptions>;
+  /** Global VCEK request budget and negative cache (kds-budget.ts). Defaults: 64 per 10 min, 1 h. */
+  readonly budget?: Partial<FetchBudgetOptions>;
 }
 
 /** A CRL and where it came from. `stale` is true when `now` is past nextUpdate (or there is no nextUpdate). */
@@ -88,7 +91,8 @@ const MAX_MEMORY_ITEMS = 1024;
  * `kds.not_found` (404), `kds.rate_limited` (429 after bounded retries), `kds.http_error` (other status),
  * `kds.response_too_large` (body over 64 KiB), `kds.bad_response` (body is not the requested item),
  * `kds.offline_missing`, `kds.cache_corrupt` (offline: the imported file is unusable), `kds.cache_io`,
- * `kds.chip_id_masked`; InvalidArgument `kds.base_url`, `kds.offline_without_dir`, `kds.chip_id_length`.
+ * `kds.chip_id_masked`, `kds.fetch_budget` (the VCEK request budget is spent; a VCEK URL KDS refused
+ * within the negative-cache TTL re-throws that refusal without a request); InvalidArgument `kds.base_url`, `kds.offline_without_dir`, `kds.chip_id_length`.
  */
 export class KdsClient {
   readonly baseUrl: string;
@@ -103,6 +107,7 @@ export class KdsClient {
   private readonly memory = new Map<string, MemoryEntry>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly lastAttempt = new Map<string, number>();
+  private readonly budget: FetchBudget;
 
   constructor(options: KdsClientOptions = {}) {
     this.baseUrl = normalizeBaseUrl(options.baseUrl ?? KDS_DEFAULT_BASE_URL);
@@ -124,6 +129,19 @@ export class KdsClient {
       baseDelayMs: nonNegative(options.retry?.baseDelayMs ?? 10_000, 'retry.baseDelayMs'),
       maxDelayMs: nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs'),
     };
+    const b = options.budget ?? {};
+    this.budget = new FetchBudget(
+      {
+        ...(b.vcekFetches !== undefined
+          ? { vcekFetches: nonNegative(b.vcekFetches, 'budget.vcekFetches') }
+          : {}),
+        ...(b.windowMs !== undefined ? { windowMs: positive(b.windowMs, 'budget.windowMs') } : {}),
+        ...(b.negativeTtlMs !== undefined
+          ? { negativeTtlMs: nonNegative(b.negativeTtlMs, 'budget.negativeTtlMs') }
+          : {}),
+      },
+      this.now,
+    );
   }
 
   /** The URL an item is fetched from. */
@@ -199,8 +217,27 @@ export class KdsClient {
         return cached.value;
       }
       if (this.offline) throw offlineMissing(item);
-      const bytes = await this.fetchItem(item);
-      const value = checkResponse(item, () => check(bytes));
+      // VCEK URLs are chosen by the (unauthenticated) report: a definite "no" is remembered, and requests
+      // are budgeted. Chains and CRLs are a fixed, small set of URLs and are not limited here.
+      const url = this.urlOf(item);
+      const vcek = item.kind === 'vcek';
+      if (vcek) this.budget.checkNegative(url);
+      let value: T;
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.fetchItem(item, vcek);
+        const got = bytes;
+        value = checkResponse(item, () => check(got));
+      } catch (e) {
+        if (
+          vcek &&
+          e instanceof CollateralUnavailable &&
+          (e.reason === 'kds.not_found' || e.reason === 'kds.bad_response')
+        ) {
+          this.budget.rememberNegative(url, e);
+        }
+        throw e;
+      }
       await this.cache?.write(item, bytes);
       this.remember(key, { bytes, value, fetchedAt: this.now() });
       return value;
@@ -292,10 +329,11 @@ export class KdsClient {
   }
 
   /** GET with throttle, timeout, bounded body and bounded 429 back-off. */
-  private async fetchItem(item: KdsItem): Promise<Uint8Array> {
+  private async fetchItem(item: KdsItem, budgeted = false): Promise<Uint8Array> {
     const url = this.urlOf(item);
     const what = describeItem(item);
     for (let attempt = 0; ; attempt++) {
+      if (budgeted) this.budget.spend(what);
       await this.throttle(url);
       const outcome = await this.attempt(url, what);
       if (outcome.kind === 'body') return outcome.body;
