@@ -8,7 +8,7 @@ import {
   subjectKeyIdentifier as sharedSubjectKeyIdentifier,
 } from '../formats/x509/extension-builders.js';
 import { type Extension, KeyUsage } from '../formats/x509/extensions.js';
-import { type GceInstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
+import { type InstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
 import type { CaConfig } from './config.js';
 import {
   authorityInfoAccess,
@@ -81,7 +81,7 @@ export function ekKeyUsageBits(key: KeyObject): number[] {
 export function ekExtensions(
   ctx: ProfileContext,
   key: KeyObject,
-  identity: GceInstanceIdentity,
+  identity: InstanceIdentity,
   tpm: TpmDeviceInfo,
 ): Extension[] {
   const { config } = ctx;
@@ -97,7 +97,7 @@ export function ekExtensions(
 
 export function akExtensions(
   ctx: ProfileContext,
-  identity: GceInstanceIdentity,
+  identity: InstanceIdentity,
   tpm: TpmDeviceInfo,
   subjectIsEmpty: boolean,
   requestedNames: readonly Der[],
@@ -113,14 +113,14 @@ export function akExtensions(
   ];
 }
 
-function identityExtension(config: CaConfig, identity: GceInstanceIdentity): Extension {
+function identityExtension(config: CaConfig, identity: InstanceIdentity): Extension {
   const sp = config.identitySecurityProperties;
-  const id: GceInstanceIdentity =
+  const id: InstanceIdentity =
     sp === null ? stripSecurity(identity) : { ...identity, securityProperties: sp };
   return instanceIdentityExtension(id, config.identityOid);
 }
 
-function stripSecurity(id: GceInstanceIdentity): GceInstanceIdentity {
+function stripSecurity(id: InstanceIdentity): InstanceIdentity {
   return {
     zone: id.zone,
     projectNumber: id.projectNumber,
