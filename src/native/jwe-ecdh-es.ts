@@ -111,16 +111,26 @@ function ecdhKek(privateKey: KeyObject, publicKey: KeyObject): Buffer {
 
 /**
  * Broker side: seals `plaintext` to the guest's P-521 public key (given as aproxy coordinates or a
- * KeyObject). A fresh ephemeral key and CEK per call.
+ * KeyObject). A fresh CEK per call, and a fresh ephemeral key: generated here, or `ephemeral`, a key
+ * generated ahead of need (ephemeral-pool.ts) that the caller hands to this call only.
  */
 export async function wrapSecret(
   recipient: EcPublicKey | KeyObject,
   plaintext: Uint8Array,
+  ephemeral?: { readonly privateKey: KeyObject; readonly point: EcPublicKey },
 ): Promise<JweSealed> {
   const recipientKey = 'x' in recipient ? p521PublicKeyFromPoint(recipient, 'recipient') : recipient;
-  p521PointOf(recipientKey); // checks the curve
-  const eph = await generateP521KeyPair();
-  const epk = p521PointOf(eph.publicKey);
+  if (
+    recipientKey.asymmetricKeyType !== 'ec' ||
+    recipientKey.asymmetricKeyDetails?.namedCurve !== 'secp521r1'
+  )
+    p521PointOf(recipientKey); // throws crypto.p521.key_type
+  let eph = ephemeral;
+  if (!eph) {
+    const kp = await generateP521KeyPair();
+    eph = { privateKey: kp.privateKey, point: p521PointOf(kp.publicKey) };
+  }
+  const epk = eph.point;
   const kek = ecdhKek(eph.privateKey, recipientKey);
   const cek = randomBytes(CEK_SIZE);
   try {

@@ -13,6 +13,7 @@ import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
 import { signAttestationResponse, signCommit } from './broker-signature.js';
+import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from './p521.js';
 
@@ -67,6 +68,9 @@ export interface NativeAttestResult {
  * handlers only decode, call this and encode.
  */
 export class NativeService {
+  /** Ephemeral JWE keys made ahead of the releases that use them, each used once. */
+  private readonly ephemeral = new EphemeralKeyPool();
+
   constructor(
     private readonly broker: Broker,
     private readonly signingKey: KeyObject,
@@ -139,7 +143,7 @@ export class NativeService {
                   }),
             })
           : released.key.slice();
-      const sealed = await wrapSecret(recipient, plaintext);
+      const sealed = await wrapSecret(recipient, plaintext, await this.ephemeral.take());
       const { project, zone, instanceId, instanceName } = released.instance;
       const identity = { project, zone, instanceId, instanceName };
       const signature =

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { test } from 'node:test';
+import { EphemeralKeyPool } from '../../src/native/ephemeral-pool.js';
+import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
+import { toHex } from '../../src/util/bytes.js';
+
+test('the pool never hands out the same ephemeral key twice, and works from empty', async () => {
+  const pool = new EphemeralKeyPool(4);
+  const seen = new Set<string>();
+  // More takes than the pool holds, some at once (empty pool), some after refills.
+  for (let round = 0; round < 3; round++) {
+    const keys = await Promise.all(Array.from({ length: 6 }, () => pool.take()));
+    for (const k of keys) {
+      const id = toHex(k.point.x) + toHex(k.point.y);
+      assert.equal(seen.has(id), false, 'an ephemeral key was handed out twice');
+      seen.add(id);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(seen.size, 18);
+});
+
+test('a pooled ephemeral key seals to the guest: epk is its point and the guest unwraps', async () => {
+  const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const eph = await new EphemeralKeyPool(1).take();
+  const sealed = await wrapSecret(guest.publicKey, new Uint8Array([1, 2, 3]), eph);
+  assert.deepEqual(sealed.decryption.epk, eph.point);
+  assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([1, 2, 3]));
+});
+
+test('wrapSecret still refuses a recipient key that is not P-521', async () => {
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  await assert.rejects(wrapSecret(p384.publicKey, new Uint8Array([1])), { reason: 'crypto.p521.key_type' });
+});
