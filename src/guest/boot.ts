@@ -1,49 +1,22 @@
-import { createHash, type KeyObject, randomBytes } from 'node:crypto';
-import { rename } from 'node:fs/promises';
-import {
-  AttestationError,
-  type ErrorCode,
-  InvalidArgument,
-  MalformedEvidence,
-  PolicyRejected,
-  SignatureInvalid,
-} from '../errors.js';
-import { encodeAttestationRequest, parseAttestationResponse } from '../formats/aproxy/attestation.js';
-import { encodeCommitRequest, parseCommitResponse } from '../formats/aproxy/commit.js';
+import type { KeyObject } from 'node:crypto';
+import { AttestationError, InvalidArgument } from '../errors.js';
 import { type Dialect, isDialect } from '../formats/aproxy/dialect.js';
-import { isErrorReply } from '../formats/aproxy/error-reply.js';
-import { encodeNegotiationRequest, parseNegotiationResponse } from '../formats/aproxy/negotiation.js';
-import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
-import { parseSecretPayload } from '../formats/aproxy/secret-payload.js';
-import {
-  type ErrorReply,
-  type InstanceIdentity,
-  type NegotiationParam,
-  type ProtocolVersion,
-  VERSION_TUPLES,
-} from '../formats/aproxy/types.js';
-import {
-  importBrokerPublicKey,
-  verifyAttestationResponse,
-  verifyCommit,
-} from '../native/broker-signature.js';
-import { unwrapSecret } from '../native/jwe-ecdh-es.js';
-import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
+import type { ProtocolVersion } from '../formats/aproxy/types.js';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
+import { importBrokerPublicKey } from '../native/broker-signature.js';
 import { zeroize } from '../util/zeroize.js';
+import { commitNextState, pendingPathOf } from './boot-commit.js';
+import { negotiate, requestSecret, verifyReleasedSecret } from './boot-exchange.js';
 import { bootProposalGuest } from './boot-proposal.js';
+import { type BootSecrets, sealNextState, statedStateOf, unwrapStateKeys } from './boot-state.js';
 import { GuestChannel } from './channel.js';
-import { firstReply, type Pr1203EvidenceSpelling } from './dialects.js';
+import type { Pr1203EvidenceSpelling } from './dialects.js';
 import type { ReportProvider } from './report-provider.js';
-import { GuestSession } from './session.js';
-import {
-  deriveStateKey,
-  instanceBindingOf,
-  parseStateHeader,
-  readStateFile,
-  sealState,
-  unsealState,
-  writeStateFileAtomic,
-} from './state-file.js';
+import type { GuestSession } from './session.js';
+import { readStateFile, writeStateFileAtomic } from './state-file.js';
+
+export { pendingPathOf } from './boot-commit.js';
+export { stateDigestOf } from './boot-state.js';
 
 export interface BootGuestOptions {
   /** The proxy: `unix:PATH` or `tcp:HOST:PORT`. */
@@ -85,7 +58,7 @@ export interface BootResult {
   readonly statedCounter: bigint | null;
   /** The decrypted state body. */
   readonly state: Uint8Array;
-  readonly identity: InstanceIdentity | null;
+  readonly identity: PlatformIdentity | null;
   readonly bootId: string | null;
   /** 0.2.0: the broker acknowledged the new counter. */
   readonly committed: boolean;
@@ -109,11 +82,6 @@ export interface BootResult {
    * which has no lease messages.
    */
   readonly session: GuestSession | null;
-}
-
-/** SHA-256 of a sealed state file as stored: what 0.2.0 states and commits with the counter. */
-export function stateDigestOf(sealed: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(sealed).digest());
 }
 
 /**
@@ -181,11 +149,6 @@ export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
   }
 }
 
-/** The pending slot of a state file: the next version, written before the commit, renamed after it. */
-export function pendingPathOf(statePath: string): string {
-  return `${statePath}.next`;
-}
-
 interface StateCandidate {
   /** The sealed state this boot states and unseals; undefined on first boot. */
   readonly file: Uint8Array | undefined;
@@ -194,6 +157,11 @@ interface StateCandidate {
   readonly skipCounter?: boolean;
 }
 
+/**
+ * One boot attempt from one state candidate, phase by phase: state what is on disk, negotiate, attest, check
+ * the broker's signature, unwrap the keys, seal the next version, then commit it (0.2.0) or write it in place
+ * (0.1.0). Secrets are zeroed when the attempt ends, however it ends.
+ */
 async function attemptBoot(
   opts: BootGuestOptions,
   version: ProtocolVersion,
@@ -202,214 +170,53 @@ async function attemptBoot(
   firstBoot: boolean,
 ): Promise<BootResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const existing = candidate.file;
-  // Its header counter is what this boot states, and its key version which older key to ask for
-  // (unauthenticated until unsealed, which authenticates both).
-  const header = existing ? parseStateHeader(existing) : undefined;
-  const statedCounter = header ? header.counter : null;
-  const statedKeyVersion = header && header.keyVersion > 0 ? header.keyVersion : null;
-  const statedDigest = existing ? stateDigestOf(existing) : null;
-
+  const opened = statedStateOf(candidate.file);
   const ch = await GuestChannel.open(opts.connect, timeoutMs);
-  let plaintext: Uint8Array | undefined;
-  let stateKey: Buffer | undefined;
-  let openKey: Buffer | undefined;
+  const secrets: BootSecrets = {};
   try {
-    await ch.send(encodeNegotiationRequest({ version: VERSION_TUPLES[version], tee: 'snp' }));
-    const neg = throwIfError(
-      firstReply(await ch.receive(timeoutMs), 'main', (b) => parseNegotiationResponse(b, version)),
+    const neg = await negotiate(ch, version, timeoutMs);
+    const released = await requestSecret(ch, opts.provider, version, neg, opened.stated, timeoutMs);
+    const brokerVerified = verifyReleasedSecret(brokerKey, neg, released, opened.stated);
+    const keys = unwrapStateKeys(released, version, opened, secrets);
+    const next = sealNextState(
+      opened,
+      keys,
+      released.identity,
+      opts.initialState,
+      candidate.skipCounter === true,
     );
-    checkParams(neg.params, version);
-
-    const keys = await generateP521KeyPair();
-    const key = p521PointOf(keys.publicKey);
-    const reportData = computeReportData(neg.params, {
-      challenge: neg.challenge,
-      key,
-      ...(version === '0.2.0' ? { stateCounter: statedCounter, stateDigest: statedDigest } : {}),
-    });
-    const evidence = await opts.provider.getReport(reportData);
-    await ch.send(
-      encodeAttestationRequest(
-        {
-          tee: 'snp',
-          evidence: evidence.certTable
-            ? { report: evidence.report, certsBuf: evidence.certTable }
-            : { report: evidence.report },
-          challenge: neg.challenge,
-          key,
-          // Stating the key version (even null) also says this guest reads secret payload format 2.
-          ...(version === '0.2.0'
-            ? { stateCounter: statedCounter, stateDigest: statedDigest, stateKeyVersion: statedKeyVersion }
-            : {}),
-        },
-        version,
-      ),
-    );
-    const resp = throwIfError(parseAttestationResponse(await ch.receive(timeoutMs), version));
-    if (!resp.success) {
-      throw new PolicyRejected([{ code: 'aproxy.refused', message: 'the proxy answered success:false' }]);
-    }
-    if (resp.secret === undefined || resp.decryption === null) {
-      throw new MalformedEvidence('guest.secret_missing', 'a successful response carries no secret');
-    }
-    const identity = resp.identity ?? null;
-    let brokerVerified = false;
-    if (brokerKey) {
-      if (!resp.signature)
-        throw new SignatureInvalid('aproxy.signature.missing', 'the response is not signed');
-      verifyAttestationResponse(
-        brokerKey,
-        {
-          challenge: neg.challenge,
-          key,
-          decryption: resp.decryption,
-          ciphertext: resp.secret,
-          identity,
-          stateCounter: statedCounter,
-          stateDigest: statedDigest,
-        },
-        resp.signature,
-      );
-      brokerVerified = true;
-    }
-
-    plaintext = unwrapSecret(keys.privateKey, { decryption: resp.decryption, ciphertext: resp.secret });
-    const payload = version === '0.2.0' ? parseSecretPayload(plaintext) : undefined;
-    stateKey = deriveStateKey(payload ? payload.secret : plaintext);
-    const keyVersion = payload?.keyVersion ?? null;
-
-    // Which key opens the current state: after a rotation, the older one the broker sent along.
-    let previousKeyVersion: number | null = null;
-    if (header && payload?.stateKey) {
-      if (payload.stateKey.keyVersion !== header.keyVersion) {
-        throw new MalformedEvidence(
-          'guest.state_key_version',
-          `the broker sent key version ${payload.stateKey.keyVersion} for state sealed under ${header.keyVersion}`,
-        );
-      }
-      openKey = deriveStateKey(payload.stateKey.key);
-      previousKeyVersion = payload.stateKey.keyVersion;
-    } else if (
-      header &&
-      keyVersion !== null &&
-      statedKeyVersion !== null &&
-      statedKeyVersion !== keyVersion
-    ) {
-      // The state names an older key and the reply does not carry it: do not try (and fail) the new one.
-      throw new MalformedEvidence(
-        'guest.state_key_missing',
-        `state sealed under key version ${statedKeyVersion}; the reply carries only ${keyVersion}`,
-      );
-    }
-
-    // Unseal or create, then write the next version durably, sealed under the current key.
-    const binding = instanceBindingOf(identity);
-    let body: Uint8Array;
-    let keepBinding = binding;
-    if (existing) {
-      const opened = unsealState(existing, openKey ?? stateKey, identity ? binding : undefined);
-      body = opened.body;
-      if (!identity) keepBinding = opened.header.instanceBinding;
-    } else {
-      body = opts.initialState ?? new Uint8Array(randomBytes(32));
-    }
-    const counter = (statedCounter ?? 0n) + (candidate.skipCounter ? 2n : 1n);
-    // Without a version from the broker, a state opened with the current key keeps its recorded version.
-    const sealedVersion = keyVersion ?? (header && !openKey ? header.keyVersion : 0);
-    const next = sealState({
-      key: stateKey,
-      counter,
-      instanceBinding: keepBinding,
-      body,
-      keyVersion: sealedVersion,
-    });
-
-    let committed = false;
     let session: GuestSession | null = null;
-    if (payload) {
-      const pendingPath = pendingPathOf(opts.statePath);
-      // The broker accepted the pending version, so it is committed: promote it before replacing the slot.
-      if (candidate.pending) await rename(pendingPath, opts.statePath);
-      await writeStateFileAtomic(pendingPath, next);
-      // The commit renews the lease: from the guest's clock, no earlier than now.
-      const renewedAt = Date.now();
-      const stateDigest = stateDigestOf(next);
-      await ch.send(
-        encodeCommitRequest({
-          bootId: payload.bootId,
-          commitToken: payload.commitToken,
-          counter,
-          stateDigest,
-        }),
-      );
-      const c = throwIfError(parseCommitResponse(await ch.receive(timeoutMs)));
-      if (brokerKey) {
-        if (!c.signature)
-          throw new SignatureInvalid('aproxy.commit_signature.missing', 'the commit is not signed');
-        verifyCommit(
-          brokerKey,
-          { challenge: neg.challenge, bootId: payload.bootId, counter, stateDigest },
-          c.signature,
-        );
-      }
-      await rename(pendingPath, opts.statePath);
-      committed = true;
-      session = new GuestSession({
+    if (keys.payload) {
+      const target = {
+        ch,
         connect: opts.connect,
+        statePath: opts.statePath,
+        fromPending: candidate.pending,
+        challenge: neg.challenge,
+        brokerKey,
         timeoutMs,
-        bootId: payload.bootId,
-        commitToken: payload.commitToken,
-        renewedAt,
-        ...(brokerKey ? { brokerKey } : {}),
-      });
+      };
+      session = await commitNextState(target, keys.payload, next);
     } else {
-      await writeStateFileAtomic(opts.statePath, next);
+      await writeStateFileAtomic(opts.statePath, next.sealed);
     }
     return {
       version,
       firstBoot,
-      counter,
-      statedCounter,
-      state: body,
-      identity,
-      bootId: payload?.bootId ?? null,
-      committed,
+      counter: next.counter,
+      statedCounter: opened.stated.counter,
+      state: next.body,
+      identity: released.identity,
+      bootId: keys.payload?.bootId ?? null,
+      committed: session !== null,
       brokerVerified,
-      reportData,
-      keyVersion: sealedVersion === 0 ? null : sealedVersion,
-      previousKeyVersion,
+      reportData: released.reportData,
+      keyVersion: next.sealedVersion === 0 ? null : next.sealedVersion,
+      previousKeyVersion: keys.previousKeyVersion,
       session,
     };
   } finally {
-    zeroize(plaintext, stateKey, openKey);
+    zeroize(secrets.plaintext, secrets.stateKey, secrets.openKey);
     ch.close();
   }
-}
-
-function throwIfError<T extends object>(r: T | ErrorReply): T {
-  if (isErrorReply(r)) {
-    // The code was checked against ErrorCode when the reply was parsed.
-    throw new AttestationError(r.error.code as ErrorCode, r.error.reason, `proxy: ${r.error.message}`);
-  }
-  return r;
-}
-
-/**
- * 0.1.0: `Challenge` and `EcPublicKeyBytes`, each exactly once (in either order, as COCONUT's SVSM takes
- * them). 0.2.0: exactly {@link PARAMS_0_2_0}, in that order: the proxy is untrusted, and a binding it could
- * reorder, shorten or repeat would not be the one docs/protocol.md §6.1 argues is apart from 0.1.0's.
- */
-function checkParams(params: readonly NegotiationParam[], version: ProtocolVersion): void {
-  if (version === '0.2.0') {
-    if (params.length !== PARAMS_0_2_0.length || params.some((p, i) => p !== PARAMS_0_2_0[i])) {
-      throw new MalformedEvidence('guest.params', `0.2.0 params must be ${PARAMS_0_2_0.join(',')}`);
-    }
-    return;
-  }
-  for (const p of ['Challenge', 'EcPublicKeyBytes'] as const) {
-    const n = params.filter((q) => q === p).length;
-    if (n !== 1) throw new MalformedEvidence('guest.params', `param ${p} appears ${n} times; expected once`);
-  }
-  if (params.length !== 2) throw new MalformedEvidence('guest.params', 'unexpected extra params');
 }
