@@ -38,7 +38,7 @@ export function openSigningKey(path: string): { privateKey: KeyObject; publicKey
     throw new InvalidArgument('api.signing_key.format', `${path} must hold an ECDSA P-384 key`);
   }
   const publicKey = createPublicKey(privateKey);
-  writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }) as string, { mode: 0o644 });
+  writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }) as string, { mode: 0o600 });
   return { privateKey, publicKey };
 }
 

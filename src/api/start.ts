@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
@@ -13,6 +13,7 @@ import { parseSnpPolicy } from '../policy/snp/index.js';
 import { createTeeVerifier } from '../policy/tees.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
+import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
 import { openAdminToken, openSigningKey } from './broker-keys.js';
 import { parseHostPort } from './listen-address.js';
 import { Metrics } from './metrics.js';
@@ -96,7 +97,13 @@ export interface RunningBroker {
 export async function startBroker(opts: StartBrokerOptions): Promise<RunningBroker> {
   const { host, port } = parseHostPort(opts.listen);
   const dataDir = resolve(opts.dataDir ?? 'vouchsafe-data');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Refused when group- or world-accessible, like the KEK; the SQLite files are made 0600 before SQLite opens
+  // them (it gives -wal and -shm the database's mode).
+  openPrivateDir(dataDir, 'broker.data_dir');
+  if (opts.databaseUrl === undefined) {
+    ensurePrivateFile(join(dataDir, 'vouchsafe.db'));
+    for (const f of ['vouchsafe.db-wal', 'vouchsafe.db-shm']) ensurePrivateFile(join(dataDir, f), false);
+  }
   const logger = opts.logger ?? pino({ name: 'vouchsafe-broker' });
   const now = opts.now ?? Date.now;
   const trustedRoots = opts.trustedRoots ?? [];

@@ -97,8 +97,8 @@ export class CollateralCache {
     const file = this.fileOf(item);
     const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await mkdir(dirname(file), { recursive: true });
-      const fh = await open(tmp, 'wx', 0o644);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const fh = await open(tmp, 'wx', 0o600);
       try {
         await fh.writeFile(bytes);
         await fh.sync();
