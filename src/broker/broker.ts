@@ -136,8 +136,10 @@ export class Broker {
 
   /**
    * Registers an instance and issues its HOST_DATA: 32 random bytes, unique, which the VMM must set at
-   * launch. HOST_DATA only names the instance; see docs/broker.md for what the decision rests on.
-   * Throws InvalidArgument `broker.identity`, `broker.policy`, `broker.instance_exists`.
+   * launch (or `req.hostData`, the identity value of a TEE whose identity field the host cannot set, e.g.
+   * an Azure VM's). HOST_DATA only names the instance; see docs/broker.md for what the decision rests on.
+   * Throws InvalidArgument `broker.identity`, `broker.policy`, `broker.instance_exists`, `broker.host_data`
+   * (a given value not 32 bytes), `broker.host_data_exists` (a given value already registered).
    */
   registerInstance(req: RegisterInstanceRequest): Promise<InstanceView> {
     const ctx = newContext();
@@ -147,9 +149,13 @@ export class Broker {
       const policy = checkPolicy(req.policy);
       const newLaunch = checkNewLaunch(req.newLaunch ?? 'takeover');
       ctx.details.newLaunch = newLaunch;
+      const given = req.hostData;
+      if (given !== undefined && !(given instanceof Uint8Array && given.length === HOST_DATA_BYTES)) {
+        throw new InvalidArgument('broker.host_data', `hostData must be ${HOST_DATA_BYTES} bytes`);
+      }
       for (let attempt = 0; ; attempt++) {
         const id = randomUUID();
-        const hostData = new Uint8Array(randomBytes(HOST_DATA_BYTES));
+        const hostData = given ? Uint8Array.from(given) : new Uint8Array(randomBytes(HOST_DATA_BYTES));
         const createdAt = this.now();
         const rec = { id, ...identity, hostData, policy, createdAt, newLaunch };
         const outcome = await this.store.transaction(async (tx) => {
@@ -169,6 +175,8 @@ export class Broker {
             'an instance with this project/zone/instanceId exists',
           );
         }
+        // A chosen value names one instance only: two registrations of one Azure VM would share its key.
+        if (given) throw new InvalidArgument('broker.host_data_exists', 'another instance has this HOST_DATA');
         // A 256-bit collision means a broken RNG; do not loop forever on one.
         if (attempt >= 2) throw new Error('HOST_DATA collided three times: the random source is broken');
       }

@@ -45,6 +45,12 @@ export interface RegisterInstanceRequest extends PlatformIdentity {
   readonly policy: JsonValue;
   /** What a new launch does during another launch's live lease (docs/broker.md "Leases"); default `takeover`. */
   readonly newLaunch?: NewLaunchPolicy;
+  /**
+   * The 32-byte identity value to register instead of a random HOST_DATA, for evidence whose identity field
+   * the host cannot set: `az-snp-vtpm` names a VM by SHA-256 of its vmUniqueId (src/evidence/az-snp-vtpm
+   * azureVmIdentity; docs/kbs.md "Azure"). Absent: the broker draws 32 random bytes, as for SEV-SNP.
+   */
+  readonly hostData?: Uint8Array;
 }
 
 export interface InstanceIdentity extends PlatformIdentity {

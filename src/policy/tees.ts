@@ -1,4 +1,5 @@
 import { AttestationError, CollateralUnavailable, NotSupported, type PolicyFailure } from '../errors.js';
+import { type AzSnpVtpmVerified, azSnpVtpmEvidence } from '../evidence/az-snp-vtpm/index.js';
 import {
   type SnpCollateralGetter,
   type SnpVerified,
@@ -14,6 +15,7 @@ import {
   tdxEvidence,
 } from '../evidence/tdx/index.js';
 import type { VerifiedEvidence } from '../evidence/types.js';
+import { type AzSnpVtpmPolicy, appraiseAzSnpVtpm, parseAzSnpVtpmPolicy } from './az-snp-vtpm/policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { parseSnpPolicy } from './snp/parse.js';
 import type { SnpPolicy } from './snp/policy.js';
@@ -135,30 +137,41 @@ const SNP_COLLATERAL_REASONS: Readonly<Record<string, readonly [string, string]>
   },
 );
 
+/** The SNP pipeline's options from the deployment's SEV-SNP configuration (shared by `snp` and `az-snp-vtpm`). */
+function snpOptions(config: TeeConfig) {
+  const c = config.snp ?? {};
+  return {
+    now: new Date(config.now()),
+    ...(c.trustedRoots ? { trustedRoots: c.trustedRoots } : {}),
+    ...(c.getter ? { getter: c.getter } : {}),
+    ...(c.checkRevocations ? { checkRevocations: true } : {}),
+    ...(c.verifier ? { verifier: c.verifier } : {}),
+  };
+}
+
+/**
+ * Runs `verify`, renaming the SNP pipeline's collateral-resolution reasons (thrown before any
+ * verification) to the API's; a report whose CPUID names an unknown product stays NotSupported
+ * `snp.product_unknown`.
+ */
+async function withSnpCollateralReasons<T>(verify: () => Promise<T>): Promise<T> {
+  try {
+    return await verify();
+  } catch (e) {
+    const mapped =
+      e instanceof AttestationError && !(e instanceof NotSupported)
+        ? SNP_COLLATERAL_REASONS[e.reason]
+        : undefined;
+    if (mapped) throw new CollateralUnavailable(mapped[0], mapped[1], { cause: e });
+    throw e;
+  }
+}
+
 const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
   releasesKeys: true,
   async verify(report, certTable, config) {
-    const c = config.snp ?? {};
     const parsed = snpEvidence.parse({ report, ...(certTable ? { certTable } : {}) });
-    let attestation: Awaited<ReturnType<typeof snpEvidence.verify>>;
-    try {
-      attestation = await snpEvidence.verify(parsed, {
-        now: new Date(config.now()),
-        ...(c.trustedRoots ? { trustedRoots: c.trustedRoots } : {}),
-        ...(c.getter ? { getter: c.getter } : {}),
-        ...(c.checkRevocations ? { checkRevocations: true } : {}),
-        ...(c.verifier ? { verifier: c.verifier } : {}),
-      });
-    } catch (e) {
-      // Only the collateral-resolution reasons (thrown before any verification) are renamed; a report
-      // whose CPUID names an unknown product stays NotSupported `snp.product_unknown`.
-      const mapped =
-        e instanceof AttestationError && !(e instanceof NotSupported)
-          ? SNP_COLLATERAL_REASONS[e.reason]
-          : undefined;
-      if (mapped) throw new CollateralUnavailable(mapped[0], mapped[1], { cause: e });
-      throw e;
-    }
+    const attestation = await withSnpCollateralReasons(() => snpEvidence.verify(parsed, snpOptions(config)));
     return { claims: snpEvidence.toClaims(attestation), native: attestation.verified };
   },
   parsePolicy: (p) => parseSnpPolicy(p),
@@ -199,9 +212,32 @@ const tdxRow: TeeRow<TdxVerified, TdxPolicy> = {
   appraise: (v, policy) => appraiseTdx(v, policy),
 };
 
+/**
+ * Azure confidential VMs (`az-snp-vtpm`: Trustee's v0/v1/v2 JSON, the UTF-8 bytes as the evidence): the
+ * HCL's SNP report through the one SNP pipeline with the deployment's SEV-SNP configuration (the VCEK comes
+ * with the evidence, ASK/ARK from the getter), then the vTPM quote (src/evidence/az-snp-vtpm). A collateral
+ * blob from the host is refused (`api.collateral.azure_blob`): the evidence carries its own VCEK. The
+ * instance is named by SHA-256 of the signed runtime data's vmUniqueId (the claims' identity field; Azure
+ * leaves HOST_DATA zero), so the broker's registry serves Azure VMs unchanged.
+ */
+const azSnpVtpmRow: TeeRow<AzSnpVtpmVerified, AzSnpVtpmPolicy> = {
+  releasesKeys: true,
+  async verify(evidence, blob, config) {
+    if (blob !== undefined && blob.length > 0)
+      throw new NotSupported('api.collateral.azure_blob', 'az-snp-vtpm evidence carries its own VCEK');
+    const parsed = azSnpVtpmEvidence.parse(evidence);
+    const verified = await withSnpCollateralReasons(() =>
+      azSnpVtpmEvidence.verify(parsed, snpOptions(config)),
+    );
+    return { claims: azSnpVtpmEvidence.toClaims(verified), native: verified };
+  },
+  parsePolicy: (p) => parseAzSnpVtpmPolicy(p),
+  appraise: (v, policy) => appraiseAzSnpVtpm(v, policy),
+};
+
 /** The table. Null prototype: a TEE name from the wire never finds an inherited property. */
 const TEES: Readonly<Record<string, TeeRow<never, never>>> = Object.freeze(
-  Object.assign(Object.create(null), { snp: snpRow, tdx: tdxRow }),
+  Object.assign(Object.create(null), { snp: snpRow, tdx: tdxRow, 'az-snp-vtpm': azSnpVtpmRow }),
 );
 
 /** The TEEs in the table (verified and appraised), e.g. `['snp', 'tdx']`. */

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { AttestationError } from '../../src/errors.js';
-import { azSnpVtpmEvidence } from '../../src/evidence/az-snp-vtpm/index.js';
+import { azSnpVtpmEvidence, azureVmIdentity } from '../../src/evidence/az-snp-vtpm/index.js';
 import { parseAzSnpVtpmEvidenceJson } from '../../src/formats/azure/evidence-json.js';
 import { HCL_RUNTIME_DATA_OFFSET, parseHclReport } from '../../src/formats/azure/hcl-report.js';
 import { SimAzureVm } from '../../src/sim/azure/index.js';
@@ -53,7 +53,9 @@ describe('az-snp-vtpm on the simulator', () => {
       assert.equal(toHex(c.reportData), toHex(NONCE) + '00'.repeat(16));
       assert.equal(toHex(c.measurements['pcr7:sha256']!), '07'.repeat(32));
       assert.equal(Object.keys(c.measurements).length, 25);
-      assert.equal(c.identityField?.name, 'HOST_DATA');
+      // Not HOST_DATA (zero on Azure): the VM is named by SHA-256 of the signed runtime data's vmUniqueId.
+      assert.equal(c.identityField?.name, 'azure.vmUniqueId.sha256');
+      assert.deepEqual(c.identityField?.value, azureVmIdentity('00000000-0000-4000-8000-000000000001'));
       assert.equal(c.details.azure.version, version);
       assert.equal(c.details.tpm.pcr23, '17'.repeat(32));
       assert.equal(c.debug, false);
@@ -229,4 +231,14 @@ describe('az-snp-vtpm: Trustee real Azure samples', {
       assert.equal(c.details.tpm.pcr00, pcr0);
     });
   }
+});
+
+describe('az-snp-vtpm identity (the broker names an Azure VM by its vmUniqueId)', () => {
+  it('SHA-256 of the lower-cased vmUniqueId; none for a missing or unusable id', () => {
+    const id = '911B0EF8-0000-4000-8000-00000000ABCD';
+    assert.deepEqual(azureVmIdentity(id), azureVmIdentity(id.toLowerCase()));
+    assert.equal(azureVmIdentity(id)?.length, 32);
+    for (const bad of [undefined, null, 7, '', 'x'.repeat(129), {}])
+      assert.equal(azureVmIdentity(bad), undefined);
+  });
 });

@@ -6,12 +6,23 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
+import {
+  type AzSnpVtpmInput,
+  azSnpVtpmEvidence,
+  azureVmIdentity,
+} from '../../src/evidence/az-snp-vtpm/index.js';
 import { type SnpAttestationInput, snpEvidence } from '../../src/evidence/snp/index.js';
 import { type TdxEvidenceInput, TdxVerifier, tdxEvidence } from '../../src/evidence/tdx/index.js';
 import { createTrustStore, tpmEvidence, type VerifyQuoteInput } from '../../src/evidence/tpm/index.js';
 import { TPM_ALG } from '../../src/formats/tpm/index.js';
 import { TEE_NAMES } from '../../src/policy/tees.js';
-import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import { SimAzureVm } from '../../src/sim/azure/index.js';
+import {
+  SIM_DEFAULT_MEASUREMENT,
+  SIM_DEFAULT_POLICY,
+  SimSnpFirmware,
+  sharedSimChain,
+} from '../../src/sim/snp/index.js';
 import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
@@ -180,10 +191,58 @@ const tdxCase: EvidenceCase<
   },
 };
 
+const azCase: EvidenceCase<
+  AzSnpVtpmInput,
+  ReturnType<typeof azSnpVtpmEvidence.parse>,
+  Awaited<ReturnType<typeof azSnpVtpmEvidence.verify>>,
+  Parameters<typeof azSnpVtpmEvidence.verify>[1]
+> = {
+  type: azSnpVtpmEvidence,
+  async fixture() {
+    const chain = await sharedSimChain('Milan');
+    const vmUniqueId = '6C3D5E1F-0000-4000-8000-00000000C0DE';
+    const vm = new SimAzureVm(chain, { vmConfiguration: { 'tpm-enabled': true, vmUniqueId } });
+    const nonce = new Uint8Array(48).fill(0x33);
+    const json = vm.evidence(nonce, 1) as { hcl_report: string; [k: string]: unknown };
+    const bytes = (j: unknown) => new TextEncoder().encode(JSON.stringify(j));
+    const input = bytes(json);
+    const hcl = Buffer.from(json.hcl_report, 'base64url');
+    hcl[0x20 + 0x90]! ^= 0x01; // the HCL's SNP report: MEASUREMENT, inside the signed range
+    const b64 = hcl.toString('base64url') + '='.repeat((3 - (hcl.length % 3)) % 3);
+    const now = new Date();
+    const options = { now, trustedRoots: [{ product: 'Milan' as const, sha256: chain.rootSha256 }] };
+    // The VCEK comes with the evidence; ASK and ARK are given as a deployment would read them from KDS.
+    const withChain = { ...options, amdChain: { intermediate: chain.ask.der, root: chain.ark.der } };
+    const pcrs = Object.fromEntries(vm.pcrs.map((p, i) => [`pcr${i}:sha256`, toHex(p)]));
+    const reportData = new Uint8Array(64);
+    reportData.set(nonce);
+    return {
+      input,
+      options: withChain,
+      expected: {
+        measurements: { measurement: toHex(SIM_DEFAULT_MEASUREMENT), ...pcrs },
+        identityField: { name: 'azure.vmUniqueId.sha256', value: toHex(azureVmIdentity(vmUniqueId)!) },
+        reportData: toHex(reportData),
+        debug: false,
+        evidenceDigest: sha256(Buffer.from(json.hcl_report, 'base64url').subarray(0x20, 0x20 + 0x4a0)),
+      },
+      tampered: bytes({ ...json, hcl_report: b64 }),
+      // AMD's pinned roots only: the simulator's ARK is not one of them.
+      untrusted: { now, amdChain: withChain.amdChain },
+      expired: { ...withChain, now: new Date('2300-01-01T00:00:00Z') },
+      malformed: [input.subarray(0, 100), bytes({ ...json, tpm_quote: 1 }), new Uint8Array(0)],
+      scribble(i) {
+        if (i instanceof Uint8Array) i.fill(0x20);
+      },
+    };
+  },
+};
+
 runEvidenceContract(snpCase);
 runEvidenceContract(tpmCase);
 runEvidenceContract(tdxCase);
-const covered = new Set([snpCase.type.tee, tpmCase.type.tee, tdxCase.type.tee]);
+runEvidenceContract(azCase);
+const covered = new Set([snpCase.type.tee, tpmCase.type.tee, tdxCase.type.tee, azCase.type.tee]);
 
 describe('evidence contract: coverage', () => {
   it('every TEE of the release table has a contract case', () => {

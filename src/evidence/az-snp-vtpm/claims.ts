@@ -31,11 +31,35 @@ function pad64(b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Longest `vmUniqueId` taken as an identity (a GUID is 36 characters). */
+const MAX_VM_ID_CHARS = 128;
+
+/** The name of the identity-bearing claim of `az-snp-vtpm` evidence (docs/kbs.md "Which instance"). */
+export const AZURE_IDENTITY_FIELD = 'azure.vmUniqueId.sha256';
+
+/**
+ * The 32-byte identity value of an Azure VM: SHA-256 of its `vmUniqueId` (a GUID) in lower case, UTF-8.
+ * Lower-cased because the HCL writes it in upper case while Azure's portal and IMDS show it in lower case;
+ * the operator registers the VM with this value (`vouchsafe instance register --azure-vm-id`). Returns
+ * undefined for an id that is not a non-empty string of at most 128 characters.
+ */
+export function azureVmIdentity(vmUniqueId: unknown): Uint8Array | undefined {
+  if (typeof vmUniqueId !== 'string' || vmUniqueId.length === 0 || vmUniqueId.length > MAX_VM_ID_CHARS) {
+    return undefined;
+  }
+  return new Uint8Array(createHash('sha256').update(vmUniqueId.toLowerCase(), 'utf8').digest());
+}
+
 /**
  * The TEE-independent claims: the SNP report's measurement, HOST_DATA, REPORT_ID, TCB and debug bit, plus
  * one measurement per quoted PCR (`pcr<i>:sha256`); `reportData` is the quote's extraData zero-padded to
  * 64 bytes (the value the KBS binding computes: pad64(SHA-384(runtime data)); a 48-byte nonce and that
  * nonce followed by zeros pad alike, and both need the digest). `evidenceDigest` is the SNP report's.
+ *
+ * The identity-bearing field is not HOST_DATA (Azure leaves it zero and does not let the tenant set it) but
+ * {@link azureVmIdentity} of the runtime data's `vm-configuration.vmUniqueId`: Azure's paravisor writes the
+ * runtime data and REPORT_DATA binds it (verified), so a host cannot change it without breaking the SNP
+ * signature. Null when the runtime data has no vmUniqueId: such evidence names no instance.
  */
 export function toAzSnpVtpmClaims(v: AzSnpVtpmVerified): EvidenceClaims<AzSnpVtpmClaims> {
   const snp = toSnpEvidenceClaims(v.snp.verified);
@@ -49,6 +73,7 @@ export function toAzSnpVtpmClaims(v: AzSnpVtpmVerified): EvidenceClaims<AzSnpVtp
     ...snp,
     tee: 'az-snp-vtpm',
     measurements,
+    identityField: identityOf(v),
     reportData: pad64(v.nonce),
     evidenceDigest: createHash('sha256').update(v.snp.verified.report.raw).digest('hex'),
     details: {
@@ -63,4 +88,9 @@ export function toAzSnpVtpmClaims(v: AzSnpVtpmVerified): EvidenceClaims<AzSnpVtp
       nonce: toHex(v.nonce),
     },
   };
+}
+
+function identityOf(v: AzSnpVtpmVerified): EvidenceClaims['identityField'] {
+  const value = azureVmIdentity(v.runtime.vmConfiguration?.vmUniqueId);
+  return value ? { name: AZURE_IDENTITY_FIELD, value } : null;
 }

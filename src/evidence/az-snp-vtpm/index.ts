@@ -3,7 +3,12 @@ import { type AzSnpVtpmClaims, toAzSnpVtpmClaims } from './claims.js';
 import { type AzSnpVtpmInput, type ParsedAzSnpVtpm, parseAzSnpVtpm } from './parse.js';
 import { type AzSnpVtpmVerified, type AzSnpVtpmVerifyOptions, verifyAzSnpVtpm } from './verify.js';
 
-export { type AzSnpVtpmClaims, toAzSnpVtpmClaims } from './claims.js';
+export {
+  AZURE_IDENTITY_FIELD,
+  type AzSnpVtpmClaims,
+  azureVmIdentity,
+  toAzSnpVtpmClaims,
+} from './claims.js';
 export { type AzSnpVtpmInput, type ParsedAzSnpVtpm, parseAzSnpVtpm } from './parse.js';
 export { type AzSnpVtpmVerified, type AzSnpVtpmVerifyOptions, verifyAzSnpVtpm } from './verify.js';
 
