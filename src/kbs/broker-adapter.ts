@@ -115,16 +115,24 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
       r.stateKey?.key.fill(0);
       try {
         const claims = r.evidence;
+        const details = claims.details as { [k: string]: unknown };
         const inst = await o.broker.getInstance(r.instance.id);
         sweep();
         const grant = randomUUID();
         grants.set(grant, { key: r.key, instanceId: r.instance.id, expiresAt: now() + ttl });
+        // az-snp-vtpm: the token's `snp` is the HCL report's SNP claims, the rest goes beside it under the
+        // TEE's name; its policy's SNP part is `policy.snp` (src/policy/az-snp-vtpm).
+        const azure = req.tee === 'az-snp-vtpm';
+        const { snp: snpDetails, ...azureDetails } = details;
+        const snpPolicy = (p: JsonValue): JsonValue =>
+          azure ? ((p as { [k: string]: JsonValue } | null)?.snp ?? null) : p;
         return {
           instance: r.instance,
-          claims: claims.details as { [k: string]: unknown },
+          claims: azure ? (snpDetails as { [k: string]: unknown }) : details,
+          ...(azure ? { teeClaims: { 'az-snp-vtpm': azureDetails } } : {}),
           policyId: `vouchsafe:instance-policy/${r.instance.id}`,
           appraisal: {
-            measurementChecked: inst ? checksMeasurement(inst.policy) : false,
+            measurementChecked: inst ? checksMeasurement(snpPolicy(inst.policy)) : false,
             // Evidence that says nothing about debugging does not exclude it.
             debugAllowed: claims.debug !== false,
           },

@@ -1,4 +1,5 @@
 import type { ResourcePath } from './messages.js';
+import type { KbsServedTee } from './tees.js';
 import type { EarClaims, EarTokens, SnpAppraisalSummary, SnpEarSubject } from './tokens/index.js';
 
 /**
@@ -45,7 +46,9 @@ export interface KbsBroker {
 }
 
 export interface KbsAttestRequest {
-  readonly tee: 'snp';
+  /** The TEE the session's /auth named (the release table's name). */
+  readonly tee: KbsServedTee;
+  /** `snp`: the raw report; `az-snp-vtpm`: the evidence JSON, UTF-8 (src/kbs/evidence-azure.ts). */
   readonly report: Uint8Array;
   readonly certTable?: Uint8Array;
   /** The challenge issued at /auth (the decoded nonce). */
@@ -65,8 +68,13 @@ export interface KbsInstance {
 
 export interface KbsAttestation {
   readonly instance: KbsInstance;
-  /** Verified SNP claims (src/evidence/snp toSnpClaims). */
+  /** Verified SNP claims (src/evidence/snp toSnpClaims; for `az-snp-vtpm`, those of the HCL's report). */
   readonly claims: { readonly [k: string]: unknown };
+  /**
+   * Claims of the TEE beyond the SNP report, under the TEE's name (`az-snp-vtpm`: `{azure, tpm, nonce}`:
+   * vm-configuration, user-data, AK digest, PCRs); absent for `snp`. The token carries them beside `snp`.
+   */
+  readonly teeClaims?: { readonly [tee: string]: unknown };
   /** Identifies the appraisal policy applied (e.g. `vouchsafe:instance/<id>`). */
   readonly policyId: string;
   /** What the EAR trust vector reports (measurement constrained by policy, debug allowed by the report). */

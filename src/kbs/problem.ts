@@ -86,6 +86,8 @@ const BY_PREFIX: readonly (readonly [string, ProblemSlug])[] = [
   ['kbs.evidence.', 'evidence-malformed'],
   // Trustee's struct form that does not say exactly one report (src/formats/snp/sev-json.ts).
   ['snp.sev_json.', 'evidence-malformed'],
+  // az-snp-vtpm evidence JSON that is not one of Trustee's three forms (src/formats/azure/evidence-json.ts).
+  ['azure.evidence.', 'evidence-malformed'],
   ['token.', 'token-invalid'],
   ['broker.kek.', 'internal'],
   ['broker.config', 'internal'],

@@ -8,11 +8,13 @@ import { sourceOf } from './client-source.js';
 import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
 import type { KbsDeps } from './deps.js';
 import { parseSnpPrimaryEvidence } from './evidence.js';
+import { parseAzurePrimaryEvidence } from './evidence-azure.js';
 import { sealToTeeKey } from './jwe.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from './messages.js';
 import { PROBLEM_CONTENT_TYPE, type ProblemDocument, problem, problemFromError } from './problem.js';
 import { SessionStore } from './sessions.js';
 import { parseTeePubkey } from './tee-pubkey.js';
+import type { KbsServedTee } from './tees.js';
 import { readSnpEarSubject } from './tokens/ear-tokens.js';
 
 export const KBS_AUTH_PATH = '/kbs/v0/auth';
@@ -61,11 +63,12 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
 
   app.post(KBS_AUTH_PATH, { bodyLimit: AUTH_BODY_LIMIT }, async (req, reply) => {
     try {
-      parseAuthRequest(req.body);
+      // The session keeps the TEE: /attest decodes that TEE's evidence (Trustee's session does the same).
+      const { tee } = parseAuthRequest(req.body);
       const { challenge } = await deps.broker.issueChallenge();
       const nonce = encodeStdBase64(challenge);
       // Counted against the client's address (req.ip: the socket's peer unless fastify trusts a proxy).
-      const s = sessions.create(sourceOf(req.ip), nonce, challenge);
+      const s = sessions.create(sourceOf(req.ip), nonce, challenge, tee);
       return reply
         .header('set-cookie', sessionCookie(s.id, s.expiresAt))
         .header('content-type', 'application/json')
@@ -94,15 +97,15 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         throw new InvalidArgument('kbs.nonce', 'runtime-data.nonce is not the nonce of this session');
       }
       const tee = parseTeePubkey(body.runtimeData.teePubkey);
-      const evidence = parseSnpPrimaryEvidence(body.primaryEvidence);
+      const evidence = primaryEvidenceOf(s.tee, body.primaryEvidence);
       if (body.additionalEvidence !== '') {
         throw new NotSupported('kbs.additional_evidence', 'additional (device) evidence is not supported');
       }
       const candidates = bindingCandidates(s.nonce, s.challenge, tee, body.additionalEvidence);
-      const binding = chooseBinding(evidence.report, candidates);
+      const binding = chooseBinding(s.tee, evidence.report, candidates);
 
       const att = await deps.broker.attest({
-        tee: 'snp',
+        tee: s.tee,
         report: evidence.report,
         ...(evidence.certTable ? { certTable: evidence.certTable } : {}),
         challenge: s.challenge,
@@ -113,6 +116,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         nonce: s.nonce,
         identity: { brokerInstanceId: att.instance.id, ...identityOf(att.instance), source: 'registry' },
         snp: att.claims,
+        ...(att.teeClaims ? { teeClaims: att.teeClaims } : {}),
         reportData: toHex(binding.reportData),
         runtimeData: trusteeRuntimeData(s.nonce, tee, body.additionalEvidence),
         binding: binding.name,
@@ -165,13 +169,30 @@ const identityOf = (i: { project: string; zone: string; instanceId: string; inst
   instanceName: i.instanceName,
 });
 
+/** The session's TEE's primary evidence: the broker's evidence bytes (and SNP's certificate table). */
+function primaryEvidenceOf(
+  tee: KbsServedTee,
+  v: unknown,
+): { readonly report: Uint8Array; readonly certTable?: Uint8Array } {
+  return tee === 'az-snp-vtpm'
+    ? { report: parseAzurePrimaryEvidence(v).evidence }
+    : parseSnpPrimaryEvidence(v);
+}
+
 /**
  * The binding rule REPORT_DATA follows. Choosing by looking at the (not yet verified) report is safe: the
  * broker then checks, after verifying the signature, that REPORT_DATA equals the chosen value, and every
  * candidate commits to the nonce and the tee-pubkey. When none matches (or the report does not parse), the
- * first rule is passed on and the broker refuses with its own, audited reason.
+ * first rule is passed on and the broker refuses with its own, audited reason. `az-snp-vtpm` follows
+ * Trustee's rule only (the CoCo Azure attester puts that digest in the quote's nonce; aproxy's rule is
+ * SVSM's), so it is always the one passed on.
  */
-function chooseBinding(report: Uint8Array, candidates: readonly BindingCandidate[]): BindingCandidate {
+function chooseBinding(
+  tee: KbsServedTee,
+  report: Uint8Array,
+  candidates: readonly BindingCandidate[],
+): BindingCandidate {
+  if (tee === 'az-snp-vtpm') return candidates.find((c) => c.name === 'trustee-jcs-sha384') ?? candidates[0]!;
   let reportData: Uint8Array | undefined;
   try {
     reportData = parseReport(report).reportData;

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidArgument } from '../errors.js';
+import type { KbsServedTee } from './tees.js';
 
 /**
  * RCAR sessions (Trustee kbs/src/attestation/session.rs): `/auth` creates one in state `authed` holding
@@ -20,6 +21,8 @@ import { InvalidArgument } from '../errors.js';
 export type SessionState =
   | {
       readonly phase: 'authed';
+      /** The TEE /auth named: its evidence is what /attest decodes. */
+      readonly tee: KbsServedTee;
       readonly nonce: string;
       readonly challenge: Uint8Array;
       readonly expiresAt: number;
@@ -95,9 +98,15 @@ export class SessionStore {
    * Creates an `authed` session for a client at `source`; returns its id and expiry. A source at
    * `maxPendingPerSource` loses its own oldest pending session; a full store loses the oldest pending
    * session of the source with the most (see the class comment). Throws InvalidArgument `kbs.sessions_full`
-   * only when every session held is attested.
+   * only when every session held is attested. `tee` is the TEE /auth named (kbs_types `Request.tee`):
+   * /attest decodes that TEE's evidence, as Trustee's session keeps it.
    */
-  create(source: string, nonce: string, challenge: Uint8Array): { id: string; expiresAt: number } {
+  create(
+    source: string,
+    nonce: string,
+    challenge: Uint8Array,
+    tee: KbsServedTee = 'snp',
+  ): { id: string; expiresAt: number } {
     if (++this.writes % 256 === 0 || this.sessions.size >= this.max) this.sweep();
     const own = this.bySource.get(source);
     if (own && own.pending >= this.perSource) this.evictOldestPending(own);
@@ -109,7 +118,7 @@ export class SessionStore {
     const id = randomBytes(32).toString('hex');
     const expiresAt = this.now() + this.ttlMs;
     const k = keyOf(id);
-    this.sessions.set(k, { state: { phase: 'authed', nonce, challenge, expiresAt }, source });
+    this.sessions.set(k, { state: { phase: 'authed', tee, nonce, challenge, expiresAt }, source });
     const mine = own ?? { keys: new Set<string>(), pending: 0 };
     if (!own) this.bySource.set(source, mine);
     mine.keys.add(k);

@@ -2,7 +2,7 @@ import { NotSupported } from '../errors.js';
 import { isSupportedTee } from '../policy/tees.js';
 
 /** The release-table TEEs the KBS routes decode evidence for (src/kbs/evidence.ts). */
-export type KbsServedTee = 'snp';
+export type KbsServedTee = 'snp' | 'az-snp-vtpm';
 
 /**
  * kbs_types `Tee` as the KBS protocol spells it today (kbs-types main, `Request.tee`: serde
@@ -10,9 +10,11 @@ export type KbsServedTee = 'snp';
  * reference kbs-and-peers.md §1), each mapped to the TEE of Vouchsafe's release table (src/policy/tees.ts)
  * whose evidence the KBS verifies for it, or null when the KBS attests no such TEE:
  * - `snp`: SEV-SNP reports (src/kbs/evidence.ts: the base64 spellings and Trustee's struct form);
+ * - `az-snp-vtpm`: Azure SEV-SNP confidential VMs, the HCL report + vTPM quote in Trustee's v0/v1/v2 JSON
+ *   (src/kbs/evidence-azure.ts; the instance is named by its vmUniqueId, docs/kbs.md "Azure");
  * - `tpm`: Vouchsafe verifies TPM quotes (`verify tpm`, the CA's AK route), but a quote names no instance
  *   (no HOST_DATA), so no instance key can be released for one over the KBS;
- * - `az-snp-vtpm`, `az-tdx-vtpm` (Azure's HCL report + vTPM quote), `tdx`, `sgx`, `cca`, `csv`, `se`,
+ * - `az-tdx-vtpm` (Azure's HCL report of a TD + vTPM quote), `tdx`, `sgx`, `cca`, `csv`, `se`,
  *   `hygondcu`, `dpu`, `nvidia`: evidence Vouchsafe does not verify;
  * - `sample`, `sampledevice`: Trustee's test TEEs, whose "evidence" proves nothing.
  * Older spellings (`azsnpvtpm`, `aztdxvtpm`, `sev`, kbs-types 0.14 and before) are unknown names here, as
@@ -20,7 +22,7 @@ export type KbsServedTee = 'snp';
  */
 const KBS_TEE_TABLE: Readonly<Record<string, KbsServedTee | null>> = Object.freeze(
   Object.assign(Object.create(null), {
-    'az-snp-vtpm': null,
+    'az-snp-vtpm': 'az-snp-vtpm',
     'az-tdx-vtpm': null,
     cca: null,
     csv: null,

@@ -71,8 +71,14 @@ describe('RCAR request parsing', () => {
       'tdx',
       'tpm',
     ]);
-    assert.deepEqual(SUPPORTED_KBS_TEES, ['snp']);
-    for (const tee of [...KBS_TEE_NAMES.filter((t) => t !== 'snp'), 'azsnpvtpm', 'sev', 'constructor', '']) {
+    assert.deepEqual([...SUPPORTED_KBS_TEES].sort(), ['az-snp-vtpm', 'snp']);
+    for (const tee of [
+      ...KBS_TEE_NAMES.filter((t) => !SUPPORTED_KBS_TEES.includes(t)),
+      'azsnpvtpm',
+      'sev',
+      'constructor',
+      '',
+    ]) {
       throwsReason(
         () => parseAuthRequest({ version: '0.4.0', tee, 'extra-params': '' }),
         'ERR_NOT_SUPPORTED',

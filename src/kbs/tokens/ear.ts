@@ -156,6 +156,11 @@ export interface SnpEarInput {
   readonly identity: PlatformIdentityClaim;
   /** Verified SNP claims (src/evidence/snp toSnpClaims), JSON. */
   readonly snp: { readonly [k: string]: unknown };
+  /**
+   * Claims beyond the SNP report, under the TEE's name (e.g. `az-snp-vtpm`: vm-configuration, PCRs);
+   * placed in the annotated evidence beside `snp`.
+   */
+  readonly teeClaims?: { readonly [tee: string]: unknown };
   /** REPORT_DATA, hex. */
   readonly reportData: string;
   /** The runtime data the REPORT_DATA binds (nonce, tee-pubkey, ...). */
@@ -185,6 +190,7 @@ export function buildSnpEar(i: SnpEarInput): EarClaims {
         'ear.trustworthiness-vector': vector,
         'ear.appraisal-policy-id': i.policyId,
         [ANNOTATED_EVIDENCE_CLAIM]: {
+          ...i.teeClaims,
           snp: i.snp,
           report_data: i.reportData,
           runtime_data_claims: i.runtimeData,
