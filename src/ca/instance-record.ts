@@ -1,5 +1,5 @@
 import { InvalidArgument } from '../errors.js';
-import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../formats/x509/instance-identity.js';
 
 /**
  * How the CA keys and stores instances: by the decimal instance id (GCE's instanceId is a u64), with the
@@ -16,7 +16,7 @@ export function instanceKey(id: bigint | string): string {
 }
 
 /** The identity as stored: JSON text, integers as decimal strings. */
-export function identityToJson(id: InstanceIdentity): string {
+export function identityToJson(id: GceInstanceIdentity): string {
   return JSON.stringify({
     zone: id.zone,
     projectNumber: id.projectNumber.toString(),
@@ -26,7 +26,7 @@ export function identityToJson(id: InstanceIdentity): string {
   });
 }
 
-export function identityFromJson(s: string): InstanceIdentity {
+export function identityFromJson(s: string): GceInstanceIdentity {
   const o = JSON.parse(s) as Record<string, string>;
   return {
     zone: o.zone!,

@@ -9,7 +9,7 @@ import {
   Tag,
 } from '../formats/der/reader.js';
 import { type Der, sequence as derSequence, oid, setOf, tlv } from '../formats/der/writer.js';
-import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../formats/x509/instance-identity.js';
 import type { NameTemplate } from './config.js';
 import { x509 } from './x509-lib.js';
 
@@ -63,7 +63,7 @@ export function nameToString(der: Uint8Array): string {
 }
 
 /** The placeholder values a subject template may use. */
-export function identityPlaceholders(id: InstanceIdentity): Record<string, string> {
+export function identityPlaceholders(id: GceInstanceIdentity): Record<string, string> {
   return {
     instanceId: id.instanceId.toString(),
     instanceName: id.instanceName,
@@ -78,7 +78,7 @@ export function identityPlaceholders(id: InstanceIdentity): Record<string, strin
  * comma or equals sign in an instance name cannot inject another attribute. Throws InvalidArgument
  * `ca.name` (unknown placeholder or attribute).
  */
-export function nameFromTemplate(template: NameTemplate, id: InstanceIdentity): Uint8Array {
+export function nameFromTemplate(template: NameTemplate, id: GceInstanceIdentity): Uint8Array {
   if (template.length === 0) return EMPTY_NAME;
   const values = identityPlaceholders(id);
   const json = template.map((rdn) => {

@@ -1,7 +1,7 @@
 import type { SnpCollateralGetter } from '../evidence/snp/attestation.js';
 import type { SnpCerts, SnpVerifier } from '../evidence/snp/verify.js';
 import type { CredentialBlob } from '../formats/tpm/make-credential.js';
-import type { InstanceIdentity } from '../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../formats/x509/instance-identity.js';
 import type { CaRepository, CertificateKind } from '../store/ca-types.js';
 import type { CaKeyType } from './algorithms.js';
 import type { OutputFormat } from './c509-output.js';
@@ -72,7 +72,7 @@ export interface IssuedCertificate {
 export interface EkRequest {
   /** The EK public key: TPM2B_PUBLIC, TPMT_PUBLIC, or SubjectPublicKeyInfo (DER or PEM). */
   readonly ekPublic: Uint8Array;
-  readonly identity: InstanceIdentity;
+  readonly identity: GceInstanceIdentity;
   /** TPM manufacturer/model/version for the SAN (default: the configured ones). */
   readonly tpm?: TpmDeviceInfo;
   /** Default 'x509'. */

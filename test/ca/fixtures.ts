@@ -20,7 +20,7 @@ import {
   TPM_ALG,
   type TpmtPublic,
 } from '../../src/formats/tpm/index.js';
-import type { InstanceIdentity } from '../../src/formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../../src/formats/x509/instance-identity.js';
 import {
   SIM_DEFAULT_POLICY,
   type SimChain,
@@ -44,7 +44,7 @@ export const AK_ATTRIBUTES = 0x00050072;
 /** TCG low-range EK template attributes. */
 export const EK_ATTRIBUTES = 0x000300b2;
 
-export function identity(n = 1): InstanceIdentity {
+export function identity(n = 1): GceInstanceIdentity {
   return {
     zone: 'europe-west4-a',
     projectNumber: 123456789012n,

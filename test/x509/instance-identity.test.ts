@@ -7,7 +7,7 @@ import {
   encodeInstanceIdentity,
   findExtension,
   GCE_INSTANCE_IDENTITY_OID,
-  type InstanceIdentity,
+  type GceInstanceIdentity,
   instanceIdentityExtension,
   parseCertificate,
   parseInstanceIdentity,
@@ -106,7 +106,7 @@ describe('GCE instance identity extension (1.3.6.1.4.1.11129.2.1.21)', needsVect
   });
 });
 
-const SAMPLE: InstanceIdentity = {
+const SAMPLE: GceInstanceIdentity = {
   zone: 'europe-west4-b',
   projectNumber: 603434606775n,
   projectId: 'a-project-name',
@@ -146,7 +146,7 @@ describe('instance identity writing', () => {
     );
     fc.assert(
       fc.property(text, u64, text, u64, text, opt(props), (zone, pn, pid, iid, name, sp) => {
-        const id: InstanceIdentity = {
+        const id: GceInstanceIdentity = {
           zone,
           projectNumber: pn,
           projectId: pid,

@@ -1,5 +1,5 @@
 import { parseCertificate } from '../../formats/x509/certificate.js';
-import type { InstanceIdentity } from '../../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../../formats/x509/instance-identity.js';
 import type { CertificateKind } from '../../store/ca-types.js';
 import type { AuditDraft } from '../../store/types.js';
 import { type OutputFormat, toC509Type2, toC509Type3 } from '../c509-output.js';
@@ -11,7 +11,7 @@ import type { IssuedCertificate } from '../options.js';
 /** What the repository keeps beside an issued certificate. */
 export interface IssuedMeta {
   readonly instanceId: string | null;
-  readonly identity: InstanceIdentity | null;
+  readonly identity: GceInstanceIdentity | null;
   readonly spki: Uint8Array;
   readonly ekPublic: Uint8Array | null;
 }

@@ -1,4 +1,4 @@
-import type { InstanceIdentity } from '../../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../../formats/x509/instance-identity.js';
 
 /** PCR values of one bank: TPM hash id → (index → digest). */
 export interface PcrBank {
@@ -27,7 +27,7 @@ export interface TpmQuoteClaims {
   /** The AK's qualified name as the TPM reports it (depends on the hierarchy; not recomputed). */
   readonly qualifiedSigner: Uint8Array;
   /** The platform identity from the AK certificate, or null when it carries none. */
-  readonly identity: InstanceIdentity | null;
+  readonly identity: GceInstanceIdentity | null;
   readonly clock: { readonly clock: bigint; readonly safe: boolean };
   /** Possibly obfuscated by the TPM: NOT trustworthy (see above). */
   readonly obfuscated: {

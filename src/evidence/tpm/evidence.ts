@@ -3,7 +3,7 @@ import { parseAttest } from '../../formats/tpm/attest.js';
 import { ALG_NAMES } from '../../formats/tpm/constants.js';
 import { parsePublic } from '../../formats/tpm/public.js';
 import { parseSignature } from '../../formats/tpm/signature.js';
-import type { InstanceIdentity } from '../../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../../formats/x509/instance-identity.js';
 import { toHex } from '../../util/bytes.js';
 import type { EvidenceClaims, EvidenceType } from '../types.js';
 import type { TpmQuoteClaims } from './claims.js';
@@ -31,7 +31,7 @@ export interface TpmQuoteDetails {
 
 const bankName = (alg: number): string => ALG_NAMES[alg] ?? `0x${alg.toString(16).padStart(4, '0')}`;
 
-function identityJson(i: InstanceIdentity | null): TpmQuoteDetails['identity'] {
+function identityJson(i: GceInstanceIdentity | null): TpmQuoteDetails['identity'] {
   if (!i) return null;
   // bigints as decimal strings: JSON has no integers that wide.
   return JSON.parse(JSON.stringify(i, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));

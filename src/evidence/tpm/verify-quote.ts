@@ -22,7 +22,7 @@ import { parseSignature, type TpmtSignature } from '../../formats/tpm/signature.
 import { type Certificate, findExtension, KeyUsage } from '../../formats/x509/certificate.js';
 import {
   GCE_INSTANCE_IDENTITY_OID,
-  type InstanceIdentity,
+  type GceInstanceIdentity,
   parseInstanceIdentity,
 } from '../../formats/x509/instance-identity.js';
 import { ctEqual } from '../../util/bytes.js';
@@ -124,9 +124,9 @@ function akKeyOf(ak: ParsedPublic): KeyObject {
 }
 
 /** Parsed instance identities by extension value (pure facts about fixed bytes, parsed once). */
-const IDENTITIES = new Lru<string, InstanceIdentity>(4096);
+const IDENTITIES = new Lru<string, GceInstanceIdentity>(4096);
 
-function identityOf(leaf: Certificate, oid: string): InstanceIdentity | null {
+function identityOf(leaf: Certificate, oid: string): GceInstanceIdentity | null {
   const ext = findExtension(leaf, oid);
   if (ext === undefined) return null;
   const k = createHash('sha256').update(ext.value).digest('base64');

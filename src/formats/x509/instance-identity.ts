@@ -50,7 +50,14 @@ export interface SecurityProperties {
   readonly alwaysInYarn?: boolean;
 }
 
-export interface InstanceIdentity {
+/**
+ * The extension's own structure (Google's wire format, field for field). Not the platform identity the broker
+ * registers (src/formats/platform-identity.ts `PlatformIdentity`: project, zone, instanceId and instanceName as
+ * opaque strings): this one has a project number and integer ids. The CA writes what it is given and nothing
+ * converts one into the other; were a mapping needed, projectId ↔ project, zone ↔ zone, instanceName ↔
+ * instanceName and instanceId ↔ its decimal text would hold, and projectNumber has no counterpart.
+ */
+export interface GceInstanceIdentity {
   readonly zone: string;
   readonly projectNumber: bigint;
   readonly projectId: string;
@@ -130,7 +137,7 @@ function readSecurityProperties(n: Tlv): SecurityProperties {
  * (structure, non-DER), `.zone`, `.project_number`, `.project_id`, `.instance_id`, `.instance_name`,
  * `.security_properties`, `.security_version`, `.<property>`.
  */
-export function parseInstanceIdentity(der: Uint8Array): InstanceIdentity {
+export function parseInstanceIdentity(der: Uint8Array): GceInstanceIdentity {
   if (der.length > MAX_EXTENSION)
     throw new MalformedEvidence(R, `extension of ${der.length} bytes is too large`);
   const top = parseOne(der, R);
@@ -163,7 +170,7 @@ function checkOut(ok: boolean, field: string, why: string): void {
  * Encodes an instance identity as extnValue DER. Throws InvalidArgument `x509.instance_identity.<field>`
  * for values the schema cannot carry (strings over 255 bytes, integers outside 0..2^64-1).
  */
-export function encodeInstanceIdentity(id: InstanceIdentity): Uint8Array {
+export function encodeInstanceIdentity(id: GceInstanceIdentity): Uint8Array {
   for (const [field, s] of [
     ['zone', id.zone],
     ['project_id', id.projectId],
@@ -203,7 +210,10 @@ export function encodeInstanceIdentity(id: InstanceIdentity): Uint8Array {
 }
 
 /** The extension as a certificate builder takes it (non-critical, like GCE's). */
-export function instanceIdentityExtension(id: InstanceIdentity, oid = GCE_INSTANCE_IDENTITY_OID): Extension {
+export function instanceIdentityExtension(
+  id: GceInstanceIdentity,
+  oid = GCE_INSTANCE_IDENTITY_OID,
+): Extension {
   return { oid, critical: false, value: encodeInstanceIdentity(id) };
 }
 
@@ -214,7 +224,7 @@ export function instanceIdentityExtension(id: InstanceIdentity, oid = GCE_INSTAN
 export function readInstanceIdentity(
   cert: Certificate,
   oid = GCE_INSTANCE_IDENTITY_OID,
-): InstanceIdentity | undefined {
+): GceInstanceIdentity | undefined {
   const ext = findExtension(cert, oid);
   return ext === undefined ? undefined : parseInstanceIdentity(ext.value);
 }

@@ -1,5 +1,5 @@
 import { InvalidArgument } from '../../../errors.js';
-import type { InstanceIdentity } from '../../../formats/x509/instance-identity.js';
+import type { GceInstanceIdentity } from '../../../formats/x509/instance-identity.js';
 import { readInput } from '../../io.js';
 
 /** The instance identity on the `vouchsafe ca` command line: `--identity` JSON or the individual flags. */
@@ -28,7 +28,7 @@ export interface IdentityFlags {
 }
 
 /** The instance identity from --identity (JSON text or @file) or the individual flags. */
-export function identityFrom(o: IdentityFlags): InstanceIdentity {
+export function identityFrom(o: IdentityFlags): GceInstanceIdentity {
   if (o.identity !== undefined) {
     const raw = o.identity.startsWith('@')
       ? Buffer.from(readInput(o.identity.slice(1), '--identity')).toString('utf8')
