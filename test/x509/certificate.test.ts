@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AttestationError } from '../../src/errors.js';
 import { decodePem } from '../../src/formats/pem.js';
-import { KeyUsage, parseCertificate } from '../../src/formats/x509/index.js';
+import { KeyUsage, parseCertificate } from '../../src/formats/x509/certificate.js';
 import { toHex } from '../../src/util/bytes.js';
 import { needsVectors, readVector, readVectorText, vectorPath } from '../helpers/vectors.js';
 

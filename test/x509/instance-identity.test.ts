@@ -3,16 +3,15 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AttestationError } from '../../src/errors.js';
 import { decodePem } from '../../src/formats/pem.js';
+import { findExtension, parseCertificate } from '../../src/formats/x509/certificate.js';
 import {
   encodeInstanceIdentity,
-  findExtension,
   GCE_INSTANCE_IDENTITY_OID,
   type GceInstanceIdentity,
   instanceIdentityExtension,
-  parseCertificate,
   parseInstanceIdentity,
   readInstanceIdentity,
-} from '../../src/formats/x509/index.js';
+} from '../../src/formats/x509/instance-identity.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 import { needsVectors, readVector, readVectorText } from '../helpers/vectors.js';
 
