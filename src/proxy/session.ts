@@ -166,8 +166,10 @@ async function onOpening(s: Session): Promise<Next> {
   const first = await io.read(Math.min(o.timeouts.firstFrameMs, o.timeouts.readMs));
   if (first === undefined) return done('peer_closed');
   let opening: ReturnType<typeof parseOpeningMessage>;
+  const unknown: string[] = [];
   try {
-    opening = parseOpeningMessage(first);
+    opening = parseOpeningMessage(first, unknown);
+    logUnknownFields(s.log, 'NegotiationRequest', unknown);
   } catch (e) {
     if (isAttestationError(e) && peekVersion(first) === '0.2.0') {
       await io.write(encodeErrorReply(refusalOf(e, 'malformed')));
@@ -280,11 +282,13 @@ async function onAttestation(s: Negotiated): Promise<Next> {
     return done('peer_closed');
   }
   let req: ReturnType<typeof parseAttestationRequest>;
+  const unknown: string[] = [];
   try {
     req =
       dialect === 'pr1122'
-        ? parseAttestationRequest1122(reqBytes)
-        : parseAttestationRequest(reqBytes, version);
+        ? parseAttestationRequest1122(reqBytes, unknown)
+        : parseAttestationRequest(reqBytes, version, unknown);
+    logUnknownFields(log, 'AttestationRequest', unknown);
   } catch (e) {
     if (!isAttestationError(e)) throw e;
     const seen = version === '0.1.0' ? sniffDialect(reqBytes) : undefined;
@@ -539,4 +543,22 @@ function peekVersion(payload: Uint8Array): ProtocolVersion | undefined {
     const text = Buffer.from(payload.subarray(0, 4096)).toString('latin1');
     return /"version"\s*:\s*\[\s*0\s*,\s*2\s*,\s*0\s*\]/.test(text) ? '0.2.0' : undefined;
   }
+}
+
+/**
+ * Logs the fields of a guest message that this proxy ignored (docs/protocol.md §4): aproxy ignores them
+ * too, and a field a newer SVSM adds must not break only Vouchsafe. Names only (never values), at most
+ * 16, each cut to 64 characters, so a hostile guest cannot make one log line large.
+ */
+function logUnknownFields(log: Logger, message: string, unknown: readonly string[]): void {
+  if (unknown.length === 0) return;
+  log.info(
+    {
+      event: 'unknown_fields',
+      message,
+      fields: unknown.slice(0, 16).map((f) => f.slice(0, 64)),
+      count: unknown.length,
+    },
+    'guest message has fields this proxy does not read: ignored',
+  );
 }

@@ -37,20 +37,36 @@ import {
  * `{"tee":"snp","evidence":{"Snp":{"report":b64[,"certs_buf":b64]}},"challenge":b64,"key":{"x":b64,"y":b64}}`.
  * 0.2.0 appends `"stateCounter":"<decimal u64>"|null`, `"stateDigest":"<b64 32 B>"|null` (null exactly
  * when the counter is) and, optionally, `"stateKeyVersion":<u32 >= 1>|null` (absent: the guest predates key
- * versions and reads secret payload version 1 only). Throws MalformedEvidence `aproxy.*`.
+ * versions and reads secret payload version 1 only). Other fields are ignored, as serde does, and their paths
+ * appended to `unknown` (for the proxy's log) — except the 0.2.0 state fields in a 0.1.0 request, which
+ * are refused (`aproxy.field.unknown`): a guest that states a counter in a version that cannot carry it
+ * would otherwise believe it was checked. `evidence` is an enum: another variant is refused, as serde does.
+ * Throws MalformedEvidence `aproxy.*`.
  */
-export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVersion): AttestationRequest {
+export function parseAttestationRequest(
+  payload: Uint8Array,
+  version: ProtocolVersion,
+  unknown: string[] = [],
+): AttestationRequest {
   const base = ['tee', 'evidence', 'challenge', 'key'];
   const o = expectObject(
     parseJson(payload),
     'AttestationRequest',
     version === '0.1.0' ? base : [...base, 'stateCounter', 'stateDigest'],
     version === '0.1.0' ? [] : ['stateKeyVersion'],
+    unknown,
   );
+  if (version === '0.1.0') {
+    for (const k of STATE_FIELDS) {
+      if (o.has(k)) {
+        throw new MalformedEvidence('aproxy.field.unknown', `AttestationRequest: ${k} is a 0.2.0 field`);
+      }
+    }
+  }
   const ev = expectObject(o.get('evidence'), 'evidence', [], ['Snp']);
   if (ev.size !== 1)
     throw new MalformedEvidence('aproxy.field.missing', 'evidence: expected exactly one variant');
-  const snp = expectObject(ev.get('Snp'), 'evidence.Snp', ['report'], ['certs_buf']);
+  const snp = expectObject(ev.get('Snp'), 'evidence.Snp', ['report'], ['certs_buf'], unknown);
   const certs = snp.get('certs_buf');
   const req: AttestationRequest = {
     tee: parseTee(o.get('tee') ?? null, 'tee'),
@@ -62,7 +78,7 @@ export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVe
         : { certsBuf: bytesField(certs, 'evidence.Snp.certs_buf', ...LIMITS.certsBuf) }),
     },
     challenge: bytesField(o.get('challenge'), 'challenge', ...LIMITS.challenge),
-    key: parseEcKey(o.get('key'), 'key'),
+    key: parseEcKey(o.get('key'), 'key', unknown),
   };
   if (version === '0.1.0') return req;
   const sc = o.get('stateCounter');
@@ -80,6 +96,9 @@ export function parseAttestationRequest(payload: Uint8Array, version: ProtocolVe
       : { stateKeyVersion: kv === null ? null : parseKeyVersion(kv, 'stateKeyVersion') }),
   };
 }
+
+/** The fields 0.2.0 adds to the AttestationRequest; refused in a 0.1.0 one. */
+const STATE_FIELDS = ['stateCounter', 'stateDigest', 'stateKeyVersion'] as const;
 
 export function encodeAttestationRequest(req: AttestationRequest, version: ProtocolVersion): Uint8Array {
   checkLength(req.evidence.report, 'evidence.report', ...LIMITS.report);

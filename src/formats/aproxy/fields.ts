@@ -52,9 +52,9 @@ export function parseVersionTuple(v: JsonValue | undefined, field: string): Vers
   return [expectU32(a[0], `${field}[0]`), expectU32(a[1], `${field}[1]`), expectU32(a[2], `${field}[2]`)];
 }
 
-/** `{x, y}` with 66-byte P-521 coordinates. */
-export function parseEcKey(v: JsonValue | undefined, field: string): EcPublicKey {
-  const o = expectObject(v, field, ['x', 'y']);
+/** `{x, y}` with 66-byte P-521 coordinates (other keys go to `unknown` when given, else are refused). */
+export function parseEcKey(v: JsonValue | undefined, field: string, unknown?: string[]): EcPublicKey {
+  const o = expectObject(v, field, ['x', 'y'], [], unknown);
   return {
     x: bytesField(o.get('x'), `${field}.x`, P521_COORD_SIZE, P521_COORD_SIZE),
     y: bytesField(o.get('y'), `${field}.y`, P521_COORD_SIZE, P521_COORD_SIZE),

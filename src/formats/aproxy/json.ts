@@ -250,19 +250,25 @@ function typeError(field: string, expected: string, v: JsonValue | undefined): n
 }
 
 /**
- * Checks that `v` is an object whose keys are all in `required` or `optional` and that every `required`
- * key is present. Throws `aproxy.field.type`, `aproxy.field.unknown`, `aproxy.field.missing`.
+ * Checks that `v` is an object that has every `required` key. A key in neither `required` nor `optional`
+ * is refused, unless `unknown` is given: then its path (`field.key`) is appended there and the key is
+ * ignored. Guest messages pass a list, because aproxy reads them with serde's default (unknown fields
+ * ignored) and a field a future SVSM adds must not break only Vouchsafe (docs/protocol.md §4).
+ * Throws `aproxy.field.type`, `aproxy.field.unknown`, `aproxy.field.missing`.
  */
 export function expectObject(
   v: JsonValue | undefined,
   field: string,
   required: readonly string[],
   optional: readonly string[] = [],
+  unknown?: string[],
 ): JsonObject {
   if (!(v instanceof Map)) typeError(field, 'object', v);
   for (const k of v.keys()) {
     if (!required.includes(k) && !optional.includes(k)) {
-      throw new MalformedEvidence('aproxy.field.unknown', `${field}: unknown field ${JSON.stringify(k)}`);
+      if (unknown) unknown.push(`${field}.${k}`);
+      else
+        throw new MalformedEvidence('aproxy.field.unknown', `${field}: unknown field ${JSON.stringify(k)}`);
     }
   }
   for (const k of required) {

@@ -122,11 +122,12 @@ export type OpeningMessage =
 
 /**
  * Reads the first frame of a connection (docs/protocol.md §3): an object with an `op` field is a lease
- * request, anything else must be a NegotiationRequest. Both parsers are strict (unknown fields refused), so
- * a message cannot be both. Throws MalformedEvidence `aproxy.*`.
+ * request, anything else must be a NegotiationRequest. The lease request (Vouchsafe's own, versioned by
+ * us) refuses unknown fields; a NegotiationRequest ignores them as serde does and lists them in `unknown`.
+ * Throws MalformedEvidence `aproxy.*`.
  */
-export function parseOpeningMessage(payload: Uint8Array): OpeningMessage {
+export function parseOpeningMessage(payload: Uint8Array, unknown: string[] = []): OpeningMessage {
   const v = parseJson(payload);
   if (v instanceof Map && v.has('op')) return { kind: 'lease', request: parseLeaseRequest(v) };
-  return { kind: 'negotiation', request: parseNegotiationRequest(v) };
+  return { kind: 'negotiation', request: parseNegotiationRequest(v, unknown) };
 }

@@ -19,11 +19,15 @@ import {
 /**
  * NegotiationRequest (SVSM -> proxy), reference svsm-protocol.md §2: `{"version":[0,1,0],"tee":"snp"}`.
  * The version is parsed but not judged here (the proxy decides what to do with one it does not speak).
+ * Other fields are ignored, as serde does, and their paths appended to `unknown` (for the proxy's log).
  * Throws MalformedEvidence `aproxy.json.*`, `aproxy.field.*`.
  */
-export function parseNegotiationRequest(payload: Uint8Array | JsonValue): NegotiationRequest {
+export function parseNegotiationRequest(
+  payload: Uint8Array | JsonValue,
+  unknown: string[] = [],
+): NegotiationRequest {
   const v = payload instanceof Uint8Array ? parseJson(payload) : payload;
-  const o = expectObject(v, 'NegotiationRequest', ['version', 'tee']);
+  const o = expectObject(v, 'NegotiationRequest', ['version', 'tee'], [], unknown);
   return {
     version: parseVersionTuple(o.get('version'), 'version'),
     tee: parseTee(o.get('tee') ?? null, 'tee'),

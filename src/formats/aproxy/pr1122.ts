@@ -49,15 +49,19 @@ export function encodeNegotiationResponse1122(r: NegotiationResponse1122): Uint8
 /**
  * PR #1122 AttestationRequest: `{"tee","evidence":{"Snp":{"attestation_report":b64[,"cert_chain":b64]}},
  * "challenge","key":{"x","y"}}`. `cert_chain: null` reads as absent (serde's Option; the PR's aproxy
- * refuses it, so the guest library never sends it).
+ * refuses it, so the guest library never sends it). Other fields are ignored, as serde does, and their
+ * paths appended to `unknown` (for the proxy's log).
  */
-export function parseAttestationRequest1122(payload: Uint8Array | JsonValue): AttestationRequest {
+export function parseAttestationRequest1122(
+  payload: Uint8Array | JsonValue,
+  unknown: string[] = [],
+): AttestationRequest {
   const v = payload instanceof Uint8Array ? parseJson(payload) : payload;
-  const o = expectObject(v, 'AttestationRequest', ['tee', 'evidence', 'challenge', 'key']);
+  const o = expectObject(v, 'AttestationRequest', ['tee', 'evidence', 'challenge', 'key'], [], unknown);
   const ev = expectObject(o.get('evidence'), 'evidence', [], ['Snp']);
   if (ev.size !== 1)
     throw new MalformedEvidence('aproxy.field.missing', 'evidence: expected exactly one variant');
-  const snp = expectObject(ev.get('Snp'), 'evidence.Snp', ['attestation_report'], ['cert_chain']);
+  const snp = expectObject(ev.get('Snp'), 'evidence.Snp', ['attestation_report'], ['cert_chain'], unknown);
   const certs = snp.get('cert_chain');
   return {
     tee: parseTee(o.get('tee') ?? null, 'tee'),
@@ -68,7 +72,7 @@ export function parseAttestationRequest1122(payload: Uint8Array | JsonValue): At
         : { certsBuf: bytesField(certs, 'evidence.Snp.cert_chain', ...LIMITS.certsBuf) }),
     },
     challenge: bytesField(o.get('challenge'), 'challenge', ...LIMITS.challenge),
-    key: parseEcKey(o.get('key'), 'key'),
+    key: parseEcKey(o.get('key'), 'key', unknown),
   };
 }
 
