@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { Broker } from '../broker/broker.js';
 import { type KekSource, openFileKek } from '../broker/kek.js';
 import { InvalidArgument, NotSupported } from '../errors.js';
-import { parseSnpPolicy } from '../policy/snp/index.js';
+import { checkTeePolicy } from '../policy/tees.js';
 import { openStore } from '../store/open.js';
 import type { JsonValue } from '../store/types.js';
+import { fromHex } from '../util/bytes.js';
 import { instanceJson } from '../wire/instance.js';
 import type { AdminApi, AuditEntryJson, InstanceJson } from './types.js';
 
@@ -62,14 +63,20 @@ export async function localAdmin(o: LocalAdminOptions): Promise<AdminApi> {
     return { ...instanceJson(v), keyVersions: await broker.keyVersions(v.id) };
   };
   return {
-    register: async (r) => {
-      parseSnpPolicy(r.policy);
-      return instanceJson(await broker.registerInstance({ ...r, policy: r.policy as JsonValue }));
+    register: async ({ hostData, ...r }) => {
+      checkTeePolicy(r.tee ?? 'snp', r.policy);
+      return instanceJson(
+        await broker.registerInstance({
+          ...r,
+          policy: r.policy as JsonValue,
+          ...(hostData !== undefined ? { hostData: fromHex(hostData) ?? new Uint8Array(0) } : {}),
+        }),
+      );
     },
     list: async () => (await broker.listInstances()).map(instanceJson),
     show,
     setPolicy: async (id, policy) => {
-      parseSnpPolicy(policy);
+      checkTeePolicy((await broker.getInstance(id))?.tee ?? 'snp', policy);
       await broker.setInstancePolicy(id, policy as JsonValue);
     },
     rotateKey: (id) => broker.rotateKey(id),

@@ -10,6 +10,10 @@ export interface RegisterInput {
   readonly instanceId: string;
   readonly instanceName: string;
   readonly policy: unknown;
+  /** The TEE the instance runs on (default `snp`; `tdx` registers a 48-byte MRCONFIGID). */
+  readonly tee?: 'snp' | 'tdx';
+  /** The identity value to register (hex: HOST_DATA 32 bytes, MRCONFIGID 48) instead of a random one. */
+  readonly hostData?: string;
 }
 
 /** One audit log entry as the admin API returns it. */

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Broker } from '../broker/broker.js';
 import { InvalidArgument } from '../errors.js';
+import { checkTeePolicy } from '../policy/tees.js';
 import type { JsonValue } from '../store/types.js';
+import { fromHex } from '../util/bytes.js';
 import { instanceJson } from '../wire/instance.js';
 import {
   AuditPage,
@@ -38,15 +40,21 @@ export function registerAdminRoutes(
       method: 'POST',
       url: '/v1/admin/instances',
       operationId: 'registerInstance',
-      summary: 'Register an instance; returns the HOST_DATA its VMM must set at launch',
+      summary:
+        'Register an instance; returns the HOST_DATA (SNP) or MRCONFIGID (TDX) its VMM must set at launch',
       tags,
       admin: true,
       schema: { body: RegisterRequest, response: { 201: InstanceView } },
     },
     async (req, reply) => {
-      const { policy, ...identity } = req.body;
-      checkPolicy(policy);
-      const v = await broker.registerInstance({ ...identity, policy: policy as JsonValue });
+      const { policy, tee, hostData, ...identity } = req.body;
+      checkRegistrationPolicy(checkPolicy, tee ?? 'snp', policy);
+      const v = await broker.registerInstance({
+        ...identity,
+        policy: policy as JsonValue,
+        ...(tee !== undefined ? { tee } : {}),
+        ...(hostData !== undefined ? { hostData: fromHex(hostData) ?? new Uint8Array(0) } : {}),
+      });
       return reply.code(201).send(instanceJson(v));
     },
   );
@@ -89,13 +97,14 @@ export function registerAdminRoutes(
       method: 'PUT',
       url: '/v1/admin/instances/:id/policy',
       operationId: 'setPolicy',
-      summary: "Replace an instance's SNP appraisal policy",
+      summary: "Replace an instance's appraisal policy (for its TEE)",
       tags,
       admin: true,
       schema: { params: InstanceParams, body: PolicyRequest, response: { 200: OkResponse } },
     },
     async (req) => {
-      checkPolicy(req.body.policy);
+      const inst = await broker.getInstance(req.params.id);
+      checkRegistrationPolicy(checkPolicy, inst?.tee ?? 'snp', req.body.policy);
       await broker.setInstancePolicy(req.params.id, req.body.policy as JsonValue);
       return { ok: true as const };
     },
@@ -191,4 +200,13 @@ export function registerAdminRoutes(
     },
     async () => broker.verifyAuditChain(),
   );
+}
+
+/**
+ * Checks a policy for the TEE an instance is registered for: the deployment's SEV-SNP check for `snp`, the
+ * TEE table's parser for the others (a TDX policy is not an SNP one). Throws InvalidArgument `policy.invalid`.
+ */
+function checkRegistrationPolicy(checkSnp: (policy: unknown) => void, tee: string, policy: unknown): void {
+  if (tee === 'snp') checkSnp(policy);
+  else checkTeePolicy(tee, policy);
 }

@@ -10,7 +10,7 @@ import { KdsClient } from '../collateral/kds-client.js';
 import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
-import { createTeeVerifier } from '../policy/tees.js';
+import { createTeeVerifier, type TdxTeeConfig } from '../policy/tees.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
@@ -25,6 +25,11 @@ export type KbsContext = BrokerKbs;
 export interface StartBrokerOptions {
   /** `HOST:PORT` (port 0: a free port; see RunningBroker.url). */
   readonly listen: string;
+  /**
+   * How TDX quotes are verified (collateral source, extra roots): without it every TDX quote is refused
+   * `api.collateral.tdx_unconfigured` (src/policy/tees.ts).
+   */
+  readonly tdx?: TdxTeeConfig;
   /** Holds the KEK, the signing key, the admin token, the SQLite database and the KDS cache. Default `./vouchsafe-data`. */
   readonly dataDir?: string;
   /** `postgres://...`: use PostgreSQL instead of SQLite under dataDir. */
@@ -137,6 +142,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
         ...(kds === 'none' ? {} : { getter: kds }),
         checkRevocations: crl === 'kds',
       },
+      ...(opts.tdx ? { tdx: opts.tdx } : {}),
     });
     const broker = new Broker({
       store,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { AttestationError, InvalidArgument, NotSupported, PolicyRejected } from '../errors.js';
 import type { EvidenceClaims } from '../evidence/types.js';
-import { assertSupportedTee } from '../policy/tees.js';
+import { assertSupportedTee, registryIdentityOf } from '../policy/tees.js';
 import { type AuditVerification, verifyAuditChain } from '../store/audit-verify.js';
 import type {
   AuditDetailValue,
@@ -9,10 +9,11 @@ import type {
   InstanceWithState,
   JsonValue,
   NewLaunchPolicy,
+  RegistryTee,
   Store,
   StoreTx,
 } from '../store/types.js';
-import { NEW_LAUNCH_POLICIES } from '../store/types.js';
+import { NEW_LAUNCH_POLICIES, REGISTRY_TEES } from '../store/types.js';
 import { ctEqual, toHex } from '../util/bytes.js';
 import { type BootRefusalReason, type BootStart, decideBoot } from './boot-rules.js';
 import { BrokerRefused } from './errors.js';
@@ -30,7 +31,6 @@ import type {
   VerifyEvidence,
 } from './types.js';
 
-const HOST_DATA_BYTES = 32;
 const TOKEN_BYTES = 32;
 const REPORT_DATA_BYTES = 64;
 const MIN_CHALLENGE_BYTES = 32;
@@ -135,11 +135,14 @@ export class Broker {
   // ---- instance registry (control plane) -----------------------------------------------------------
 
   /**
-   * Registers an instance and issues its HOST_DATA: 32 random bytes, unique, which the VMM must set at
-   * launch (or `req.hostData`, the identity value of a TEE whose identity field the host cannot set, e.g.
-   * an Azure VM's). HOST_DATA only names the instance; see docs/broker.md for what the decision rests on.
-   * Throws InvalidArgument `broker.identity`, `broker.policy`, `broker.instance_exists`, `broker.host_data`
-   * (a given value not 32 bytes), `broker.host_data_exists` (a given value already registered).
+   * Registers an instance for its TEE (`req.tee`: `snp`, the default, or `tdx`) and issues the identity
+   * value the VMM must set at launch — SEV-SNP HOST_DATA (32 random bytes), TDX MRCONFIGID (48) — unique,
+   * or takes `req.hostData` (that TEE's length, not all zero: the value of a TEE whose identity field the
+   * host cannot set, e.g. an Azure VM's, or one the control plane chose). The value only names the
+   * instance; see docs/broker.md for what the decision rests on. Throws InvalidArgument `broker.identity`,
+   * `broker.policy`, `broker.instance_exists`, `broker.tee` (not a registry TEE), `broker.host_data` (a
+   * given value of the wrong length or all zero), `broker.host_data_exists` (a given value already
+   * registered).
    */
   registerInstance(req: RegisterInstanceRequest): Promise<InstanceView> {
     const ctx = newContext();
@@ -149,15 +152,14 @@ export class Broker {
       const policy = checkPolicy(req.policy);
       const newLaunch = checkNewLaunch(req.newLaunch ?? 'takeover');
       ctx.details.newLaunch = newLaunch;
-      const given = req.hostData;
-      if (given !== undefined && !(given instanceof Uint8Array && given.length === HOST_DATA_BYTES)) {
-        throw new InvalidArgument('broker.host_data', `hostData must be ${HOST_DATA_BYTES} bytes`);
-      }
+      const tee = checkRegistryTee(req.tee ?? 'snp');
+      ctx.details.tee = tee;
+      const given = checkGivenIdentityValue(tee, req.hostData);
       for (let attempt = 0; ; attempt++) {
         const id = randomUUID();
-        const hostData = given ? Uint8Array.from(given) : new Uint8Array(randomBytes(HOST_DATA_BYTES));
+        const hostData = given ?? new Uint8Array(randomBytes(REGISTRY_IDENTITY[tee].bytes));
         const createdAt = this.now();
-        const rec = { id, ...identity, hostData, policy, createdAt, newLaunch };
+        const rec = { id, ...identity, hostData, tee, policy, createdAt, newLaunch };
         const outcome = await this.store.transaction(async (tx) => {
           const r = await tx.insertInstance(rec);
           if (r === 'inserted') {
@@ -176,7 +178,12 @@ export class Broker {
           );
         }
         // A chosen value names one instance only: two registrations of one Azure VM would share its key.
-        if (given) throw new InvalidArgument('broker.host_data_exists', 'another instance has this HOST_DATA');
+        if (given) {
+          throw new InvalidArgument(
+            'broker.host_data_exists',
+            `another instance has this ${REGISTRY_IDENTITY[tee].field}`,
+          );
+        }
         // A 256-bit collision means a broken RNG; do not loop forever on one.
         if (attempt >= 2) throw new Error('HOST_DATA collided three times: the random source is broken');
       }
@@ -331,12 +338,19 @@ export class Broker {
     if (!(claims.reportData instanceof Uint8Array) || !ctEqual(claims.reportData, req.expectedReportData))
       throw new BrokerRefused('broker.report_data_mismatch');
 
-    // Step 4: the identity-bearing field (SEV-SNP HOST_DATA) names a registered instance (naming only; the
-    // host chose it). Evidence without one cannot name an instance.
-    const named = claims.identityField?.value;
-    if (!(named instanceof Uint8Array) || named.length !== HOST_DATA_BYTES)
+    // Step 4: the identity-bearing field (SEV-SNP HOST_DATA, TDX MRCONFIGID) names an instance registered
+    // for that TEE (naming only; the host chose it). Looked up by (registry TEE, value): a value registered
+    // for another TEE never matches, whatever its length. Evidence without one cannot name an instance.
+    const how = registryIdentityOf(claims.tee);
+    const named = claims.identityField;
+    if (
+      !how ||
+      named?.name !== how.field ||
+      !(named.value instanceof Uint8Array) ||
+      named.value.length !== how.bytes
+    )
       throw new BrokerRefused('broker.unknown_instance');
-    const inst = await this.store.findInstanceByHostData(named);
+    const inst = await this.store.findInstanceByIdentity(how.registryTee, named.value);
     if (!inst) throw new BrokerRefused('broker.unknown_instance');
     ctx.instance = inst.id;
 
@@ -653,6 +667,30 @@ function bootRefusalDetails(
   };
 }
 
+/** Each registry TEE's identity field: its name in the claims and its length. */
+const REGISTRY_IDENTITY: Readonly<Record<RegistryTee, { readonly field: string; readonly bytes: number }>> = {
+  snp: { field: 'HOST_DATA', bytes: 32 },
+  tdx: { field: 'MRCONFIGID', bytes: 48 },
+};
+
+function checkRegistryTee(v: unknown): RegistryTee {
+  if (typeof v === 'string' && (REGISTRY_TEES as readonly string[]).includes(v)) return v as RegistryTee;
+  throw new InvalidArgument('broker.tee', `tee must be one of ${REGISTRY_TEES.join(', ')}`);
+}
+
+/**
+ * A given identity value: exactly the TEE's field length, and not all zero (an all-zero MRCONFIGID or
+ * HOST_DATA is what a VMM sets when told nothing, so it would name every unconfigured launch).
+ */
+function checkGivenIdentityValue(tee: RegistryTee, v: unknown): Uint8Array | undefined {
+  if (v === undefined) return undefined;
+  const { field, bytes } = REGISTRY_IDENTITY[tee];
+  if (!(v instanceof Uint8Array) || v.length !== bytes || v.every((b) => b === 0)) {
+    throw new InvalidArgument('broker.host_data', `${field} must be ${bytes} bytes, not all zero`);
+  }
+  return Uint8Array.from(v);
+}
+
 function checkNewLaunch(v: unknown): NewLaunchPolicy {
   if (typeof v === 'string' && (NEW_LAUNCH_POLICIES as readonly string[]).includes(v))
     return v as NewLaunchPolicy;
@@ -707,6 +745,8 @@ function view(r: InstanceWithState): InstanceView {
   const b = r.activeBoot;
   return {
     ...identityOf(r),
+    tee: r.tee ?? 'snp',
+    identityField: REGISTRY_IDENTITY[r.tee ?? 'snp'].field,
     hostData: r.hostData,
     policy: r.policy,
     createdAt: r.createdAt,

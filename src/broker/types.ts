@@ -1,6 +1,6 @@
 import type { EvidenceClaims } from '../evidence/types.js';
 import type { Appraise, VerifyEvidence } from '../policy/tees.js';
-import type { JsonValue, NewLaunchPolicy, PlatformIdentity, Store } from '../store/types.js';
+import type { JsonValue, NewLaunchPolicy, PlatformIdentity, RegistryTee, Store } from '../store/types.js';
 import type { KekSource } from './kek.js';
 
 /**
@@ -51,6 +51,11 @@ export interface RegisterInstanceRequest extends PlatformIdentity {
    * azureVmIdentity; docs/kbs.md "Azure"). Absent: the broker draws 32 random bytes, as for SEV-SNP.
    */
   readonly hostData?: Uint8Array;
+  /**
+   * The TEE the instance runs on, whose identity field names it: `snp` (default: HOST_DATA, 32 bytes; also
+   * `az-snp-vtpm`) or `tdx` (MRCONFIGID, 48 bytes; `hostData` then gives a 48-byte value).
+   */
+  readonly tee?: RegistryTee;
 }
 
 export interface InstanceIdentity extends PlatformIdentity {
@@ -60,7 +65,11 @@ export interface InstanceIdentity extends PlatformIdentity {
 
 /** An instance as the control plane sees it (no key material, no token hashes). */
 export interface InstanceView extends InstanceIdentity {
-  /** The HOST_DATA value the VMM must set at launch (32 bytes). */
+  /** The TEE the instance is registered for. */
+  readonly tee: RegistryTee;
+  /** The name of its identity field: `HOST_DATA` (snp) or `MRCONFIGID` (tdx). */
+  readonly identityField: string;
+  /** The identity value the VMM must set at launch: HOST_DATA (32 bytes) or MRCONFIGID (48 bytes, tdx). */
   readonly hostData: Uint8Array;
   readonly policy: JsonValue;
   readonly createdAt: number;

@@ -1,5 +1,9 @@
 import { AttestationError, CollateralUnavailable, NotSupported, type PolicyFailure } from '../errors.js';
-import { type AzSnpVtpmVerified, azSnpVtpmEvidence } from '../evidence/az-snp-vtpm/index.js';
+import {
+  AZURE_IDENTITY_FIELD,
+  type AzSnpVtpmVerified,
+  azSnpVtpmEvidence,
+} from '../evidence/az-snp-vtpm/index.js';
 import {
   type SnpCollateralGetter,
   type SnpVerified,
@@ -13,6 +17,7 @@ import {
   type TdxVerifier,
   tdxCollateralQuery,
   tdxEvidence,
+  verifyCcelEventLog,
 } from '../evidence/tdx/index.js';
 import type { VerifiedEvidence } from '../evidence/types.js';
 import { type AzSnpVtpmPolicy, appraiseAzSnpVtpm, parseAzSnpVtpmPolicy } from './az-snp-vtpm/policy.js';
@@ -96,6 +101,19 @@ export interface TeeConfig {
   readonly tdx?: TdxTeeConfig;
 }
 
+/**
+ * How a TEE's verified evidence names a registered instance: which registry TEE (src/store `RegistryTee`)
+ * the instance was registered for, and the claims' identity field (its name and length) whose value the
+ * broker looks up. Two TEEs can share a registry TEE (an Azure SEV-SNP VM is registered as `snp`).
+ */
+export interface TeeRegistryIdentity {
+  readonly registryTee: 'snp' | 'tdx';
+  /** The claims' `identityField.name`, e.g. `HOST_DATA`, `MRCONFIGID`. */
+  readonly field: string;
+  /** Its length in bytes. */
+  readonly bytes: number;
+}
+
 /** One row of the table. `V` is the TEE's own verification result, `P` its parsed policy. */
 interface TeeRow<V, P> {
   /**
@@ -103,6 +121,8 @@ interface TeeRow<V, P> {
    * verify and appraise before its release path is wired.
    */
   readonly releasesKeys: boolean;
+  /** How its evidence names an instance in the registry (null: it cannot name one). */
+  readonly identity: TeeRegistryIdentity | null;
   /** Verifies the wire form (evidence bytes, the collateral blob sent with them). */
   verify(
     evidence: Uint8Array,
@@ -169,6 +189,7 @@ async function withSnpCollateralReasons<T>(verify: () => Promise<T>): Promise<T>
 
 const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
   releasesKeys: true,
+  identity: { registryTee: 'snp', field: 'HOST_DATA', bytes: 32 },
   async verify(report, certTable, config) {
     const parsed = snpEvidence.parse({ report, ...(certTable ? { certTable } : {}) });
     const attestation = await withSnpCollateralReasons(() => snpEvidence.verify(parsed, snpOptions(config)));
@@ -180,17 +201,15 @@ const snpRow: TeeRow<SnpVerified, SnpPolicy> = {
 
 /**
  * Intel TDX: the quote is the evidence; the collateral comes from the deployment's source (PCS, cache or
- * directory), never from the host, so a host-sent blob is refused rather than silently ignored. No key is
- * released for TDX yet (`releasesKeys: false`): the broker's instance registry is keyed by a 32-byte
- * HOST_DATA and a quote's identity field is the 48-byte MRCONFIGID, so the broker, the native API and the
- * KBS refuse `tdx` (`broker.tee`, `api.tee`, `kbs.tee`) until the broker's TDX wiring lands; the row is
- * the verifier and appraiser that wiring will use.
+ * directory), never from the host. The blob sent with the quote, when there is one, is the TD's CCEL event
+ * log (Trustee's `cc_eventlog`): it must replay to the verified quote's RTMR 0..3 (verifyCcelEventLog,
+ * BindingMismatch `tdx.ccel.rtmr_mismatch`), so a log passed on to tokens is the TD's own. The instance is
+ * named by MRCONFIGID (48 bytes), registered per instance as `tdx` (docs/tdx.md "Key release").
  */
 const tdxRow: TeeRow<TdxVerified, TdxPolicy> = {
-  releasesKeys: false,
-  async verify(quote, blob, config) {
-    if (blob !== undefined && blob.length > 0)
-      throw new NotSupported('api.collateral.tdx_blob', 'TDX collateral comes from PCS, not from the host');
+  releasesKeys: true,
+  identity: { registryTee: 'tdx', field: 'MRCONFIGID', bytes: 48 },
+  async verify(quote, ccel, config) {
     const c = config.tdx ?? {};
     const parsed = tdxEvidence.parse({ quote });
     if (!c.collateral)
@@ -206,7 +225,14 @@ const tdxRow: TeeRow<TdxVerified, TdxPolicy> = {
       ...(c.checkRevocations === false ? { checkRevocations: false } : {}),
       ...(c.verifier ? { verifier: c.verifier } : {}),
     });
-    return { claims: tdxEvidence.toClaims(verified), native: verified };
+    const claims = tdxEvidence.toClaims(verified);
+    if (ccel === undefined || ccel.length === 0) return { claims, native: verified };
+    // Step: the event log replays to the quote's RTMRs (checked only after the quote's signature).
+    const log = verifyCcelEventLog(ccel, verified);
+    return {
+      claims: { ...claims, details: { ...claims.details, eventLog: { events: log.log.events.length } } },
+      native: verified,
+    };
   },
   parsePolicy: (p) => parseTdxPolicy(p),
   appraise: (v, policy) => appraiseTdx(v, policy),
@@ -222,6 +248,7 @@ const tdxRow: TeeRow<TdxVerified, TdxPolicy> = {
  */
 const azSnpVtpmRow: TeeRow<AzSnpVtpmVerified, AzSnpVtpmPolicy> = {
   releasesKeys: true,
+  identity: { registryTee: 'snp', field: AZURE_IDENTITY_FIELD, bytes: 32 },
   async verify(evidence, blob, config) {
     if (blob !== undefined && blob.length > 0)
       throw new NotSupported('api.collateral.azure_blob', 'az-snp-vtpm evidence carries its own VCEK');
@@ -252,6 +279,14 @@ export function isSupportedTee(tee: unknown): tee is string {
 export function assertSupportedTee(tee: unknown, reason: string): asserts tee is string {
   if (!isSupportedTee(tee))
     throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
+}
+
+/**
+ * How evidence of `tee` names a registered instance (the broker's look-up, src/broker), or null when the
+ * TEE is not in the table or its evidence cannot name one.
+ */
+export function registryIdentityOf(tee: unknown): TeeRegistryIdentity | null {
+  return typeof tee === 'string' ? (TEES[tee]?.identity ?? null) : null;
 }
 
 /** The row for `tee` (any row: one not yet releasing keys still verifies and appraises). */

@@ -1,5 +1,6 @@
 import { CA_POSTGRES_MIGRATION, CA_SQLITE_MIGRATION } from './ca-migration.js';
 import { LEASE_POSTGRES_MIGRATION, LEASE_SQLITE_MIGRATION } from './lease-migration.js';
+import { TEE_POSTGRES_MIGRATION, TEE_SQLITE_MIGRATION } from './tee-migration.js';
 
 /**
  * Numbered schema migrations, one list per engine. Each engine applies the missing ones at open, in order,
@@ -84,6 +85,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
   },
   CA_SQLITE_MIGRATION,
   LEASE_SQLITE_MIGRATION,
+  TEE_SQLITE_MIGRATION,
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -157,4 +159,5 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}');
   },
   CA_POSTGRES_MIGRATION,
   LEASE_POSTGRES_MIGRATION,
+  TEE_POSTGRES_MIGRATION,
 ];

@@ -23,6 +23,7 @@ import type {
   InstanceWithState,
   JsonValue,
   NewLaunchPolicy,
+  RegistryTee,
   SealingKeyRecord,
   Store,
   StoreTx,
@@ -158,10 +159,12 @@ class PostgresStore implements Store {
     return r && toInstance(r);
   }
 
-  async findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined> {
-    const r = await one(this.pool, `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1`, [
-      buf(hostData),
-    ]);
+  async findInstanceByIdentity(tee: RegistryTee, value: Uint8Array): Promise<InstanceWithState | undefined> {
+    const r = await one(
+      this.pool,
+      `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1 AND tee = $2`,
+      [buf(value), tee],
+    );
     return r && toInstance(r);
   }
 
@@ -226,7 +229,7 @@ class PostgresTx implements StoreTx {
     // ON CONFLICT DO NOTHING: a unique violation would abort the whole transaction.
     const r = await this.q().query(
       `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at,
-       new_launch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+       new_launch, tee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
       [
         rec.id,
         rec.project,
@@ -237,6 +240,7 @@ class PostgresTx implements StoreTx {
         JSON.stringify(rec.policy),
         rec.createdAt,
         rec.newLaunch ?? 'takeover',
+        rec.tee ?? 'snp',
       ],
     );
     if (r.rowCount === 1) return 'inserted';

@@ -9,13 +9,15 @@ import {
   type JsonValue,
   NEW_LAUNCH_POLICIES,
   type NewLaunchPolicy,
+  REGISTRY_TEES,
+  type RegistryTee,
   type SealingKeyRecord,
 } from './types.js';
 
 export const INSTANCE_COLUMNS =
   'id, project, zone, instance_id, instance_name, host_data, policy, created_at, committed_counter, ' +
   'committed_digest, boot_id, boot_started_at, boot_lease_expires_at, boot_token_hash, boot_launch_id, ' +
-  'new_launch';
+  'new_launch, tee';
 
 export const KEY_COLUMNS = 'instance_id, version, wrapped, kek_id, created_at';
 
@@ -71,6 +73,7 @@ export function toInstance(r: Row): InstanceWithState {
               r.boot_launch_id === null || r.boot_launch_id === undefined ? null : bytes(r.boot_launch_id),
           },
     newLaunch: newLaunchOf(r.new_launch),
+    tee: registryTeeOf(r.tee),
   };
 }
 
@@ -80,6 +83,12 @@ function newLaunchOf(v: unknown): NewLaunchPolicy {
   if (typeof v === 'string' && (NEW_LAUNCH_POLICIES as readonly string[]).includes(v))
     return v as NewLaunchPolicy;
   throw new TypeError(`store returned an unknown new_launch value: ${String(v).slice(0, 32)}`);
+}
+
+/** The TEE the instance is registered for (migration 5; its CHECK allows `snp` and `tdx`). */
+function registryTeeOf(v: unknown): RegistryTee {
+  if (typeof v === 'string' && (REGISTRY_TEES as readonly string[]).includes(v)) return v as RegistryTee;
+  throw new TypeError(`store returned an unknown tee value: ${String(v).slice(0, 32)}`);
 }
 
 export function toKey(r: Row): SealingKeyRecord {

@@ -25,6 +25,7 @@ import type {
   InstanceWithState,
   JsonValue,
   NewLaunchPolicy,
+  RegistryTee,
   SealingKeyRecord,
   Store,
   StoreTx,
@@ -198,9 +199,13 @@ class SqliteStore implements Store {
     });
   }
 
-  findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined> {
+  findInstanceByIdentity(tee: RegistryTee, value: Uint8Array): Promise<InstanceWithState | undefined> {
     return this.mutex.run(() => {
-      const r = this.one(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ?`, buf(hostData));
+      const r = this.one(
+        `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ? AND tee = ?`,
+        buf(value),
+        tee,
+      );
       return r && toInstance(r);
     });
   }
@@ -291,7 +296,7 @@ class SqliteTx implements StoreTx {
   insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
     const info = this.stmt(
       `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at,
-       new_launch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+       new_launch, tee) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ).run(
       rec.id,
       rec.project,
@@ -302,6 +307,7 @@ class SqliteTx implements StoreTx {
       JSON.stringify(rec.policy),
       rec.createdAt,
       rec.newLaunch ?? 'takeover',
+      rec.tee ?? 'snp',
     );
     if (info.changes === 1) return Promise.resolve('inserted');
     const clash = this.stmt('SELECT 1 FROM instances WHERE host_data = ?').get(buf(rec.hostData));

@@ -68,11 +68,25 @@ export interface BootState {
   readonly activeBoot: ActiveBoot | null;
 }
 
+/**
+ * The TEEs an instance can be registered for, each with its own identity field (migration 5): `snp`
+ * (HOST_DATA, 32 bytes) and `tdx` (MRCONFIGID, 48 bytes).
+ */
+export type RegistryTee = 'snp' | 'tdx';
+
+/** Every {@link RegistryTee}, default first. */
+export const REGISTRY_TEES: readonly RegistryTee[] = ['snp', 'tdx'];
+
 export interface InstanceRecord extends PlatformIdentity {
   /** Broker-assigned id (a UUID). */
   readonly id: string;
-  /** The 32-byte HOST_DATA value issued to this instance at registration (unique). */
+  /**
+   * The identity value the VMM sets at launch, issued or accepted at registration (unique): SEV-SNP
+   * HOST_DATA (32 bytes) or TDX MRCONFIGID (48 bytes), as `tee` says. Stored in the `host_data` column.
+   */
   readonly hostData: Uint8Array;
+  /** Which TEE's identity field `hostData` is (migration 5); omitted in an insert: `snp`. */
+  readonly tee?: RegistryTee;
   readonly policy: JsonValue;
   readonly createdAt: number;
   /** Migration 4; omitted in an insert (and for rows written before it): `takeover`. */
@@ -170,7 +184,11 @@ export interface Store {
   purgeChallenges(before: number): Promise<number>;
 
   getInstance(id: string): Promise<InstanceWithState | undefined>;
-  findInstanceByHostData(hostData: Uint8Array): Promise<InstanceWithState | undefined>;
+  /**
+   * The instance registered for `tee` with identity value `value` (HOST_DATA for `snp`, MRCONFIGID for
+   * `tdx`): a value registered for another TEE never matches.
+   */
+  findInstanceByIdentity(tee: RegistryTee, value: Uint8Array): Promise<InstanceWithState | undefined>;
   listInstances(): Promise<InstanceWithState[]>;
   listKeys(instanceId: string): Promise<SealingKeyRecord[]>;
 

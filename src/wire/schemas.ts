@@ -197,6 +197,9 @@ const NewLaunch = Type.Union([Type.Literal('takeover'), Type.Literal('refuse'), 
     'takeover (default): the new launch becomes the active boot; refuse: broker.clone until the lease ' +
     'runs out or the VMM ends the boot; allow: released without a boot of its own',
 });
+const RegistryTee = Type.Union([Type.Literal('snp'), Type.Literal('tdx')], {
+  description: 'The TEE the instance runs on, whose identity field names it (default snp)',
+});
 export const RegisterRequest = Type.Object(
   {
     project: IdentityField,
@@ -205,9 +208,21 @@ export const RegisterRequest = Type.Object(
     instanceName: IdentityField,
     policy: Type.Object(
       {},
-      { additionalProperties: true, description: 'SNP appraisal policy (docs/policy.md)' },
+      {
+        additionalProperties: true,
+        description: "The appraisal policy for the instance's TEE (docs/policy.md, docs/tdx.md)",
+      },
     ),
     newLaunch: Type.Optional(NewLaunch),
+    tee: Type.Optional(RegistryTee),
+    hostData: Type.Optional(
+      Type.String({
+        pattern: '^(?:[0-9a-f]{64}|[0-9a-f]{96})$',
+        description:
+          'The identity value to register (hex) instead of a random one: HOST_DATA, 32 bytes, for snp; ' +
+          'MRCONFIGID, 48 bytes, for tdx. Not all zero, not registered already.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -226,7 +241,15 @@ export const InstanceView = Type.Object({
   zone: Type.String(),
   instanceId: Type.String(),
   instanceName: Type.String(),
-  hostData: Type.String({ description: 'HOST_DATA (32 bytes, hex): set it at launch (SNP_LAUNCH_FINISH)' }),
+  tee: RegistryTee,
+  identityField: Type.String({
+    description: 'The identity field hostData is: HOST_DATA (snp) or MRCONFIGID (tdx)',
+  }),
+  hostData: Type.String({
+    description:
+      'The identity value (hex) to set at launch: SEV-SNP HOST_DATA (32 bytes, SNP_LAUNCH_FINISH) or TDX ' +
+      'MRCONFIGID (48 bytes, TD_PARAMS)',
+  }),
   policy: Type.Unknown(),
   createdAt: Timestamp,
   newLaunch: NewLaunch,

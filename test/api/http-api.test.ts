@@ -231,7 +231,7 @@ describe('broker HTTP API', () => {
         [noCerts.status, noCerts.body.code, noCerts.body.reason],
         [503, 'ERR_COLLATERAL_UNAVAILABLE', 'api.collateral.certs_missing'],
       );
-      const tdx = await t.call('POST', '/v1/challenge', { tee: 'tdx', version: '0.2.0' });
+      const tdx = await t.call('POST', '/v1/challenge', { tee: 'sgx', version: '0.2.0' });
       assert.deepEqual([tdx.status, tdx.body.code, tdx.body.reason], [501, 'ERR_NOT_SUPPORTED', 'api.tee']);
       for (const r of [replay, clone, ahead, noCerts, tdx]) assertErrorShape(r.body);
     });

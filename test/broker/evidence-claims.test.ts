@@ -63,7 +63,7 @@ describe('broker: evidence through the claims contract', () => {
   it('broker.tee: a TEE not in the table is refused before the challenge is consumed', async () => {
     const env = await setup();
     const req = await releaseRequest(env.broker, env.inst, null);
-    await rejectsReason(env.broker.release({ ...req, tee: 'tdx' }), 'ERR_NOT_SUPPORTED', 'broker.tee');
+    await rejectsReason(env.broker.release({ ...req, tee: 'sgx' }), 'ERR_NOT_SUPPORTED', 'broker.tee');
     await rejectsReason(
       env.broker.release({ ...req, tee: 'constructor' }),
       'ERR_NOT_SUPPORTED',

@@ -523,7 +523,7 @@ export function runBrokerSuite(h: StoreHarness): void {
         await expectRefusal(
           env,
           null,
-          () => env.broker.release({ ...req, tee: 'tdx' } as unknown as ReleaseRequest),
+          () => env.broker.release({ ...req, tee: 'sgx' } as unknown as ReleaseRequest),
           {
             reason: 'broker.tee',
             code: ErrorCode.NotSupported,

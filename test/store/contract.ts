@@ -154,9 +154,11 @@ export function runStoreContract(h: StoreHarness): void {
           committedDigest: null,
           activeBoot: null,
           newLaunch: 'takeover',
+          tee: 'snp',
         });
-        assert.deepEqual(await s.findInstanceByHostData(rec.hostData), got);
-        assert.equal(await s.findInstanceByHostData(new Uint8Array(32)), undefined);
+        assert.deepEqual(await s.findInstanceByIdentity('snp', rec.hostData), got);
+        assert.equal(await s.findInstanceByIdentity('snp', new Uint8Array(32)), undefined);
+        assert.equal(await s.findInstanceByIdentity('tdx', rec.hostData), undefined);
         assert.equal(await s.getInstance('nope'), undefined);
         assert.deepEqual(await s.listInstances(), [got]);
       });

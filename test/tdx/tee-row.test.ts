@@ -15,6 +15,7 @@ import {
   checkTeePolicy,
   createTeeVerifier,
   isSupportedTee,
+  registryIdentityOf,
   TEE_NAMES,
 } from '../../src/policy/tees.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -32,15 +33,16 @@ function reason(code: string, r: string) {
 }
 
 describe('TEE table: the TDX row', () => {
-  it('is in the table but releases no key yet; its policy parser is the TDX one (mrTd required)', () => {
+  it('is in the table and releases keys, named by MRCONFIGID; its policy parser is the TDX one (mrTd required)', () => {
     assert.ok(TEE_NAMES.includes('tdx'));
-    assert.equal(isSupportedTee('tdx'), false);
-    assert.throws(() => assertSupportedTee('tdx', 'broker.tee'), reason('ERR_NOT_SUPPORTED', 'broker.tee'));
+    assert.equal(isSupportedTee('tdx'), true);
+    assertSupportedTee('tdx', 'broker.tee');
+    assert.deepEqual(registryIdentityOf('tdx'), { registryTee: 'tdx', field: 'MRCONFIGID', bytes: 48 });
     checkTeePolicy('tdx', { mrTd: 'any' });
     assert.throws(() => checkTeePolicy('tdx', {}), reason('ERR_INVALID_ARGUMENT', 'policy.invalid'));
   });
 
-  it('the KBS keeps refusing tdx for key release (no KBS name maps to the row yet)', () => {
+  it('the KBS does not serve tdx yet (no KBS name maps to the row)', () => {
     assert.ok(!SUPPORTED_KBS_TEES.includes('tdx'));
     assert.throws(() => kbsTeeOf('tdx'), reason('ERR_NOT_SUPPORTED', 'kbs.tee'));
   });
@@ -80,9 +82,10 @@ describe('TEE table: the TDX row', () => {
         now: () => now,
         tdx: { collateral: tdxCollateralFromDirectory(vectorPath('tdx', CASE)), verifier: new TdxVerifier() },
       });
+      // The blob beside a TDX quote is its CCEL event log: bytes that are not one are refused.
       await assert.rejects(
         tees.verifyEvidence('tdx', quote, Uint8Array.of(1)),
-        reason('ERR_NOT_SUPPORTED', 'api.collateral.tdx_blob'),
+        (e) => e instanceof AttestationError && e.code === 'ERR_MALFORMED',
       );
       const evidence = await tees.verifyEvidence('tdx', quote, undefined);
       assert.equal(evidence.claims.tee, 'tdx');

@@ -78,13 +78,50 @@ function readPolicy(path: string): unknown {
   }
 }
 
+/** The registration's TEE and chosen identity value options. */
+interface RegistryValueOptions {
+  tee?: 'snp' | 'tdx';
+  hostData?: string;
+  mrConfigId?: string;
+  identityValue?: string;
+}
+
+/**
+ * The TEE and identity value the options name: `--host-data` is SNP's, `--mr-config-id` TDX's,
+ * `--identity-value tee:hex` either; at most one value, and it must agree with `--tee`. The broker checks
+ * the length. Throws InvalidArgument `cli.identity_value`.
+ */
+function registryValueOf(o: RegistryValueOptions): { tee?: 'snp' | 'tdx'; hostData?: string } {
+  const given: [tee: string, hex: string][] = [];
+  if (o.hostData !== undefined) given.push(['snp', o.hostData]);
+  if (o.mrConfigId !== undefined) given.push(['tdx', o.mrConfigId]);
+  if (o.identityValue !== undefined) {
+    const m = /^(snp|tdx):(.*)$/.exec(o.identityValue);
+    if (!m) throw new InvalidArgument('cli.identity_value', '--identity-value takes snp:<hex> or tdx:<hex>');
+    given.push([m[1]!, m[2]!]);
+  }
+  if (given.length > 1)
+    throw new InvalidArgument(
+      'cli.identity_value',
+      'give one of --host-data, --mr-config-id, --identity-value',
+    );
+  const [valueTee, hex] = given[0] ?? [undefined, undefined];
+  if (valueTee !== undefined && o.tee !== undefined && o.tee !== valueTee)
+    throw new InvalidArgument('cli.identity_value', `--tee ${o.tee} with a ${valueTee} identity value`);
+  const tee = (valueTee ?? o.tee) as 'snp' | 'tdx' | undefined;
+  if (hex !== undefined && !/^(?:[0-9a-fA-F]{2})+$/.test(hex))
+    throw new InvalidArgument('cli.identity_value', 'the identity value must be hex');
+  return { ...(tee ? { tee } : {}), ...(hex !== undefined ? { hostData: hex.toLowerCase() } : {}) };
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function printInstance(v: InstanceJson): void {
   const lines = [
     `id:                ${v.id}`,
     `identity:          ${v.project} / ${v.zone} / ${v.instanceId} (${v.instanceName})`,
-    `HOST_DATA:         ${v.hostData}`,
+    `TEE:               ${v.tee}`,
+    `${`${v.identityField}:`.padEnd(19)}${v.hostData}`,
     `created:           ${iso(v.createdAt)}`,
     `committed counter: ${v.committedCounter ?? 'none'}`,
     `active boot:       ${v.activeBoot ? `${v.activeBoot.bootId}, lease until ${iso(v.activeBoot.leaseExpiresAt)}` : 'none'}`,
@@ -115,19 +152,27 @@ export function register(program: Command): void {
   addTargetOptions(
     instance
       .command('register')
-      .description('register an instance and print the HOST_DATA its VMM must set at launch')
+      .description(
+        'register an instance and print the HOST_DATA (SNP) or MRCONFIGID (TDX) its VMM must set at launch',
+      )
       .requiredOption('--project <name>', 'project')
       .requiredOption('--zone <name>', 'zone')
       .requiredOption('--instance-id <id>', 'the platform instance id')
       .requiredOption('--name <name>', 'the instance name')
-      .requiredOption('--policy <file>', 'SNP appraisal policy, JSON (docs/policy.md)'),
+      .requiredOption('--policy <file>', 'appraisal policy for the TEE, JSON (docs/policy.md, docs/tdx.md)')
+      .addOption(new Option('--tee <tee>', 'the TEE the instance runs on').choices(['snp', 'tdx']))
+      .option('--host-data <hex>', 'SNP: register this HOST_DATA (32 bytes) instead of a random one')
+      .option('--mr-config-id <hex>', 'TDX: register this MRCONFIGID (48 bytes) instead of a random one')
+      .option('--identity-value <tee:hex>', 'the same as one of the two above, e.g. tdx:<96 hex digits>'),
   )
     .addHelpText(
       'after',
       `${TARGET_HELP}
 
-The HOST_DATA printed is what the VMM passes at launch (QEMU: -object sev-snp-guest,...,host-data=<base64>;
-the hex is also in 'instance show'). It names the instance; the policy decides whether it gets its key.
+The value printed is what the VMM passes at launch: SNP HOST_DATA (QEMU: -object
+sev-snp-guest,...,host-data=<base64>), TDX MRCONFIGID (QEMU: -object tdx-guest,...,mrconfigid=<base64>);
+the hex is also in 'instance show'. It names the instance; the policy decides whether it gets its key.
+Without a value the broker draws a random one (--tee snp, the default, or --tee tdx).
 
 Examples:
   vouchsafe instance register --project acme --zone eu-1 --instance-id 4711 --name db-1 \\
@@ -142,20 +187,22 @@ Examples:
           instanceId: string;
           name: string;
           policy: string;
-        },
+        } & RegistryValueOptions,
       ) =>
         withAdmin(o, async (admin) => {
+          const chosen = registryValueOf(o);
           const v = await admin.register({
             project: o.project,
             zone: o.zone,
             instanceId: o.instanceId,
             instanceName: o.name,
             policy: readPolicy(o.policy),
+            ...chosen,
           });
           out(o.json, v, () => {
             printInstance(v);
             process.stdout.write(
-              `HOST_DATA (base64): ${Buffer.from(v.hostData, 'hex').toString('base64')}\n`,
+              `${v.identityField} (base64): ${Buffer.from(v.hostData, 'hex').toString('base64')}\n`,
             );
           });
           return Exit.Ok;
@@ -170,7 +217,7 @@ Examples:
         out(o.json, all, () => {
           for (const v of all) {
             process.stdout.write(
-              `${v.id}  ${v.project}/${v.zone}/${v.instanceId}  ${v.instanceName}  host_data=${v.hostData}  counter=${v.committedCounter ?? '-'}  boot=${v.activeBoot ? 'active' : '-'}\n`,
+              `${v.id}  ${v.project}/${v.zone}/${v.instanceId}  ${v.instanceName}  ${v.tee} ${v.identityField.toLowerCase()}=${v.hostData}  counter=${v.committedCounter ?? '-'}  boot=${v.activeBoot ? 'active' : '-'}\n`,
             );
           }
         });
@@ -197,7 +244,7 @@ Examples:
     instance
       .command('set-policy')
       .argument('<id>', "the broker's instance id")
-      .requiredOption('--policy <file>', 'SNP appraisal policy, JSON (docs/policy.md)')
+      .requiredOption('--policy <file>', "appraisal policy for the instance's TEE, JSON (docs/policy.md)")
       .description("replace an instance's appraisal policy (audited)"),
   )
     .addHelpText('after', TARGET_HELP)
