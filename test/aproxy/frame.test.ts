@@ -7,7 +7,7 @@ import {
   FrameDecoder,
   MAX_FRAME_SIZE,
 } from '../../src/formats/aproxy/frame.js';
-import { isTyped, throwsCode } from './assert-error.js';
+import { isTyped, throwsCode } from '../helpers/assert-error.js';
 
 const header = (n: bigint) => {
   const b = new Uint8Array(8);

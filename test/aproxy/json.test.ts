@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { JsonNumber, type JsonValue, parseJson, parseJsonText } from '../../src/formats/aproxy/json.js';
-import { isTyped, throwsCode } from './assert-error.js';
+import { isTyped, throwsCode } from '../helpers/assert-error.js';
 
 /** Back to plain JS values, to compare with JSON.parse. */
 function plain(v: JsonValue): unknown {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { CompactEncrypt, compactDecrypt, FlattenedEncrypt, flattenedDecrypt } from 'jose';
-import { AttestationError } from '../../src/errors.js';
 import {
   aesKeyUnwrap,
   aesKeyWrap,
@@ -17,15 +16,7 @@ import {
   wrapSecret,
 } from '../../src/native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from '../../src/native/p521.js';
-
-function assertCode(fn: () => unknown, code: string, reason: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof AttestationError, `expected AttestationError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.equal(e.reason, reason);
-    return true;
-  });
-}
+import { throwsCode } from '../helpers/assert-error.js';
 
 describe('JWE ECDH-ES+A256KW / A256GCM primitives', () => {
   it('AES key wrap matches RFC 3394 §4.6 (256-bit KEK, 256-bit key) and unwraps', () => {
@@ -71,7 +62,7 @@ describe('JWE ECDH-ES+A256KW / A256GCM primitives', () => {
     assert.equal(sealed.decryption.wrappedCek.length, 40);
     assert.equal(sealed.decryption.epk.x.length, 66);
     assert.deepEqual(unwrapSecret(guest.privateKey, sealed), secret);
-    assertCode(() => unwrapSecret(other.privateKey, sealed), 'ERR_SIGNATURE_INVALID', 'jwe.cek_unwrap');
+    throwsCode(() => unwrapSecret(other.privateKey, sealed), 'ERR_SIGNATURE_INVALID', 'jwe.cek_unwrap');
   });
 
   it('rejects an epk that is not on the curve', async () => {
@@ -83,8 +74,8 @@ describe('JWE ECDH-ES+A256KW / A256GCM primitives', () => {
       ...sealed,
       decryption: { ...sealed.decryption, epk: { x: sealed.decryption.epk.x, y } },
     };
-    assertCode(() => unwrapSecret(guest.privateKey, bad), 'ERR_MALFORMED', 'crypto.p521.point');
-    assertCode(
+    throwsCode(() => unwrapSecret(guest.privateKey, bad), 'ERR_MALFORMED', 'crypto.p521.point');
+    throwsCode(
       () => p521PublicKeyFromPoint({ x: new Uint8Array(65), y }),
       'ERR_MALFORMED',
       'crypto.p521.point',
@@ -128,12 +119,12 @@ describe('JWE interop with jose', () => {
     const compact = await new CompactEncrypt(new Uint8Array([1]))
       .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
       .encrypt(p256.publicKey);
-    assertCode(() => fromCompactJwe(compact), 'ERR_MALFORMED', 'jwe.header');
+    throwsCode(() => fromCompactJwe(compact), 'ERR_MALFORMED', 'jwe.header');
     const guest = await generateP521KeyPair();
     const a128 = await new CompactEncrypt(new Uint8Array([1]))
       .setProtectedHeader({ alg: 'ECDH-ES+A128KW', enc: 'A256GCM' })
       .encrypt(guest.publicKey);
-    assertCode(() => fromCompactJwe(a128), 'ERR_MALFORMED', 'jwe.header');
+    throwsCode(() => fromCompactJwe(a128), 'ERR_MALFORMED', 'jwe.header');
   });
 });
 
@@ -151,14 +142,14 @@ describe('JWE tamper resistance', () => {
         copy[i]! ^= 1 << (i % 8);
         const t: JweSealed = { ...sealed, decryption: { ...sealed.decryption, [f]: copy } };
         const expectedReason = f === 'wrappedCek' ? 'jwe.cek_unwrap' : 'jwe.decrypt';
-        assertCode(() => unwrapSecret(guest.privateKey, t), 'ERR_SIGNATURE_INVALID', expectedReason);
+        throwsCode(() => unwrapSecret(guest.privateKey, t), 'ERR_SIGNATURE_INVALID', expectedReason);
         attempts++;
       }
     }
     for (let i = 0; i < sealed.ciphertext.length; i++) {
       const ct = Uint8Array.from(sealed.ciphertext);
       ct[i]! ^= 0x80;
-      assertCode(
+      throwsCode(
         () => unwrapSecret(guest.privateKey, { ...sealed, ciphertext: ct }),
         'ERR_SIGNATURE_INVALID',
         'jwe.decrypt',
@@ -167,12 +158,12 @@ describe('JWE tamper resistance', () => {
     }
     assert.equal(attempts, 40 + 12 + 16 + sealed.decryption.aad.length + 48);
     // Truncations are typed errors too.
-    assertCode(
+    throwsCode(
       () => unwrapSecret(guest.privateKey, { ...sealed, ciphertext: sealed.ciphertext.subarray(1) }),
       'ERR_SIGNATURE_INVALID',
       'jwe.decrypt',
     );
-    assertCode(
+    throwsCode(
       () =>
         unwrapSecret(guest.privateKey, {
           ...sealed,

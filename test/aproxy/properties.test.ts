@@ -19,7 +19,7 @@ import {
   parseNegotiationResponse,
   parseOpeningMessage,
 } from '../../src/formats/aproxy/index.js';
-import { isTyped } from './assert-error.js';
+import { onlyTyped } from '../helpers/assert-error.js';
 
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
 const coord = bytes(66, 66);
@@ -49,14 +49,6 @@ const parsers: ((b: Uint8Array) => unknown)[] = [
   (b) => parseLeaseResponse(b, 'end'),
   parseOpeningMessage,
 ];
-
-function onlyTyped(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(isTyped(e), `untyped error escaped a parser: ${String(e)}`);
-  }
-}
 
 describe('aproxy message parser properties', () => {
   it('AttestationRequest round-trips for both versions', () => {

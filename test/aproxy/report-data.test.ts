@@ -6,7 +6,7 @@ import {
   encodeStateCounterParam,
   PARAMS_0_2_0,
 } from '../../src/formats/aproxy/report-data.js';
-import { throwsCode } from './assert-error.js';
+import { throwsCode } from '../helpers/assert-error.js';
 
 const sha512 = (...parts: Uint8Array[]) => {
   const h = createHash('sha512');

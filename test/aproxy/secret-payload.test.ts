@@ -14,7 +14,7 @@ import {
   verifyAttestationResponse,
   verifyCommit,
 } from '../../src/native/broker-signature.js';
-import { isTyped, throwsCode } from './assert-error.js';
+import { isTyped, throwsCode } from '../helpers/assert-error.js';
 
 const payload = {
   secret: new Uint8Array(32).fill(0x11),
@@ -263,8 +263,15 @@ describe('broker signature over the canonical response encoding', () => {
     const ack = { challenge: fields.challenge, bootId: 'b', counter: 4n, stateDigest: fields.stateDigest };
     const csig = signCommit(broker.privateKey, ack);
     verifyCommit(broker.publicKey, ack, csig);
-    for (const f of [{ ...ack, counter: 5n }, { ...ack, stateDigest: new Uint8Array(32) }]) {
-      throwsCode(() => verifyCommit(broker.publicKey, f, csig), 'ERR_SIGNATURE_INVALID', 'aproxy.commit_signature');
+    for (const f of [
+      { ...ack, counter: 5n },
+      { ...ack, stateDigest: new Uint8Array(32) },
+    ]) {
+      throwsCode(
+        () => verifyCommit(broker.publicKey, f, csig),
+        'ERR_SIGNATURE_INVALID',
+        'aproxy.commit_signature',
+      );
     }
   });
 

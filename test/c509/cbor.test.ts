@@ -8,7 +8,8 @@ import {
   encodeCborSequence,
   Tagged,
 } from '../../src/formats/c509/cbor.js';
-import { hex, onlyTyped, throwsCode } from './assert.js';
+import { onlyTyped, throwsCode } from '../helpers/assert-error.js';
+import { hex } from './assert.js';
 
 const b = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 

@@ -15,8 +15,9 @@ import {
 import { nameToDer } from '../../src/formats/c509/name.js';
 import { children, ctx, Tag } from '../../src/formats/der/reader.js';
 import { oidContentFromString, tlv } from '../../src/formats/der/writer.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
-import { hex, throwsCode } from './assert.js';
+import { hex } from './assert.js';
 
 /** Decodes a C509 item, lets `f` change its elements, and re-encodes it (deterministically). */
 function mutate(bytes: Uint8Array, f: (a: CborValue[]) => void): Uint8Array {

@@ -15,8 +15,8 @@ import {
   x509CsrToC509,
   x509ToC509,
 } from '../../src/formats/c509/index.js';
+import { onlyTyped } from '../helpers/assert-error.js';
 import { needsVectors, readVector, vectorCases, vectorPath } from '../helpers/vectors.js';
-import { onlyTyped } from './assert.js';
 
 const key = generateKeyPairSync('ed25519').publicKey;
 

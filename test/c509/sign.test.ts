@@ -14,8 +14,9 @@ import {
   verifyC509Csr,
 } from '../../src/formats/c509/index.js';
 import { oidContentFromString } from '../../src/formats/der/writer.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
-import { flipByte, hex, throwsCode } from './assert.js';
+import { flipByte, hex } from './assert.js';
 
 type Gen = () => { publicKey: KeyObject; privateKey: KeyObject };
 

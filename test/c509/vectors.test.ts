@@ -16,6 +16,7 @@ import {
   x509CsrToC509,
   x509ToC509,
 } from '../../src/formats/c509/index.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import {
   needsVectors,
   readVector,
@@ -24,7 +25,7 @@ import {
   vectorCases,
   vectorPath,
 } from '../helpers/vectors.js';
-import { flipByte, hex, throwsCode } from './assert.js';
+import { flipByte, hex } from './assert.js';
 
 /**
  * The working group's C509 examples (draft-ietf-cose-c509-test-vectors-03, for draft-20), read in place from

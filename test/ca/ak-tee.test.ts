@@ -13,11 +13,11 @@ import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { readInstanceIdentity } from '../../src/formats/x509/instance-identity.js';
 import { createCrl, type SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
+import { errorWith } from '../helpers/assert-error.js';
 import {
   identity,
   openssl,
   refused,
-  rejects,
   servicesManifest,
   simGuest,
   softAk,
@@ -228,12 +228,12 @@ describe('AK certificate, route (a): SNP report over the SVSM services manifest'
     report[0x90]! ^= 1; // MEASUREMENT
     await assert.rejects(
       t.ca.issueAkFromTee({ ...req, report }),
-      rejects('ERR_SIGNATURE_INVALID', 'snp.signature'),
+      errorWith('ERR_SIGNATURE_INVALID', 'snp.signature'),
     );
     const req2 = await attest(servicesManifest(v.ek, v.ak));
     await assert.rejects(
       t.ca.issueAkFromTee({ ...req2, certTable: new Uint8Array(24) }),
-      rejects('ERR_COLLATERAL_UNAVAILABLE', 'snp.certs_missing'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'snp.certs_missing'),
     );
   });
 
@@ -287,7 +287,7 @@ describe('AK certificate, route (a): SNP trust and policy', () => {
     try {
       await assert.rejects(
         t.ca.issueAkFromTee(req),
-        rejects('ERR_CHAIN_INVALID', 'snp.chain.root_untrusted'),
+        errorWith('ERR_CHAIN_INVALID', 'snp.chain.root_untrusted'),
       );
     } finally {
       await t.cleanup();
@@ -337,7 +337,7 @@ describe('AK certificate, route (a): SNP trust and policy', () => {
     try {
       await assert.rejects(
         t.ca.issueAkFromTee(req),
-        rejects('ERR_CHAIN_INVALID', 'snp.intermediate_revoked'),
+        errorWith('ERR_CHAIN_INVALID', 'snp.intermediate_revoked'),
       );
       assert.deepEqual(kds.calls, ['crl']);
     } finally {
@@ -355,7 +355,7 @@ describe('AK certificate, route (a): SNP trust and policy', () => {
   it('ca.snp.collateral: checkRevocations without a collateral source is refused when the CA opens', async () => {
     await assert.rejects(
       testCa({ checkRevocations: true }),
-      rejects('ERR_INVALID_ARGUMENT', 'ca.snp.collateral'),
+      errorWith('ERR_INVALID_ARGUMENT', 'ca.snp.collateral'),
     );
   });
 

@@ -12,16 +12,8 @@ import { oidToString } from '../../src/formats/der/reader.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { toHex } from '../../src/util/bytes.js';
-import {
-  identity,
-  rejects,
-  servicesManifest,
-  simGuest,
-  softAk,
-  softEk,
-  type TestCa,
-  testCa,
-} from './fixtures.js';
+import { errorWith } from '../helpers/assert-error.js';
+import { identity, servicesManifest, simGuest, softAk, softEk, type TestCa, testCa } from './fixtures.js';
 
 /**
  * C509 output (draft-ietf-cose-cbor-encoded-cert-20): type 3 is the issued X.509 certificate re-encoded
@@ -95,7 +87,7 @@ for (const keyType of ['p384', 'rsa2048'] as const) {
       try {
         assert.throws(
           () => verifyC509Certificate(issued.c509!, otherCa.ca.keyStore.publicKey),
-          rejects('ERR_SIGNATURE_INVALID', 'c509.signature.invalid'),
+          errorWith('ERR_SIGNATURE_INVALID', 'c509.signature.invalid'),
         );
       } finally {
         await otherCa.cleanup();

@@ -7,14 +7,15 @@ import Database from 'better-sqlite3';
 import { CA_FILES, PlatformCa } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
 import { encodePublic } from '../../src/formats/tpm/index.js';
-import { identity, rejects, softEk, testCa } from './fixtures.js';
+import { errorWith } from '../helpers/assert-error.js';
+import { identity, softEk, testCa } from './fixtures.js';
 
 /**
  * The CA's database in its directory: a `ca.db` made before the CA moved onto the broker's store engines
  * opens unchanged (migration 3 adopts its tables), and a CA never opens on a database that is not its own.
  */
 
-const invalid = (reason: string) => rejects('ERR_INVALID_ARGUMENT', reason);
+const invalid = (reason: string) => errorWith('ERR_INVALID_ARGUMENT', reason);
 
 /** The schema `ca.db` had before migration 3 (src/ca/sqlite-repository.ts, user_version 1), verbatim. */
 const LEGACY_SCHEMA = `

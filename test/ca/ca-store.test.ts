@@ -16,7 +16,8 @@ import {
   serializeCaConfig,
 } from '../../src/ca/index.js';
 import { ecdsaP1363ToDer, integer, oid, time } from '../../src/formats/der/writer.js';
-import { identity, rejects, softEk, testCa } from './fixtures.js';
+import { errorWith } from '../helpers/assert-error.js';
+import { identity, softEk, testCa } from './fixtures.js';
 
 /** The CA's key store, configuration, directory and repository, and the DER writer under them. */
 
@@ -30,7 +31,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const invalid = (reason: string) => rejects('ERR_INVALID_ARGUMENT', reason);
+const invalid = (reason: string) => errorWith('ERR_INVALID_ARGUMENT', reason);
 
 describe('FileKeyStore', () => {
   it('writes a PKCS#8 key with mode 0600 and signs (ECDSA as P1363, RSA PKCS#1 v1.5)', async () => {
@@ -121,7 +122,7 @@ describe('CA directory', () => {
       const key = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
       for (const bad of [`issued by ops\n${good}`, `${good}${key}`]) {
         writeFileSync(path, bad);
-        await assert.rejects(PlatformCa.open(t.dir), rejects('ERR_MALFORMED', 'ca.chain.pem'));
+        await assert.rejects(PlatformCa.open(t.dir), errorWith('ERR_MALFORMED', 'ca.chain.pem'));
       }
       writeFileSync(path, good);
       await (await PlatformCa.open(t.dir)).close();

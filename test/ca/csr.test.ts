@@ -29,13 +29,13 @@ import {
   publicToKeyObject,
   TPM_ALG,
 } from '../../src/formats/tpm/index.js';
+import { errorWith } from '../helpers/assert-error.js';
 import {
   AK_ATTRIBUTES,
   activateOnTpm,
   identity,
   openssl,
   refused,
-  rejects,
   servicesManifest,
   simGuest,
   softEk,
@@ -134,11 +134,11 @@ describe('AK certification requests (route a, software AK)', () => {
     csr[csr.length - 5]! ^= 0x01;
     await assert.rejects(
       parseCertificationRequest(csr),
-      rejects('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
+      errorWith('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
     );
     await assert.rejects(
       t.ca.issueAkFromTee(await teeRequest(ak.tpmt, csr)),
-      rejects('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
+      errorWith('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
     );
   });
 
@@ -161,11 +161,11 @@ describe('AK certification requests (route a, software AK)', () => {
   it('refuses malformed requests with typed errors', async () => {
     await assert.rejects(
       parseCertificationRequest(new Uint8Array([0x30, 0x02, 0x05, 0x00])),
-      rejects('ERR_MALFORMED', 'ca.csr.malformed'),
+      errorWith('ERR_MALFORMED', 'ca.csr.malformed'),
     );
     await assert.rejects(
       parseCertificationRequest(new Uint8Array()),
-      rejects('ERR_MALFORMED', 'ca.csr.size'),
+      errorWith('ERR_MALFORMED', 'ca.csr.size'),
     );
     await assert.rejects(
       parseCertificationRequest(new Uint8Array([0x82, 0x01, 0x02])),
@@ -208,7 +208,7 @@ describe('AK certification requests (route a, software AK)', () => {
     bad[bad.length - 3]! ^= 1;
     await assert.rejects(
       parseCertificationRequest(bad),
-      rejects('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
+      errorWith('ERR_SIGNATURE_INVALID', 'ca.csr.signature'),
     );
   });
 

@@ -19,9 +19,10 @@ import {
 } from '../../src/formats/svsm/index.js';
 import { encodePublic, encodeTpm2bPublic } from '../../src/formats/tpm/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { rejects, softAk, softEk } from './fixtures.js';
+import { errorWith } from '../helpers/assert-error.js';
+import { softAk, softEk } from './fixtures.js';
 
-const malformed = (reason: string) => rejects('ERR_MALFORMED', reason);
+const malformed = (reason: string) => errorWith('ERR_MALFORMED', reason);
 
 describe('SVSM GUIDs (EFI mixed-endian layout)', () => {
   it('lays out the services-manifest GUID with the first three fields little-endian', () => {
@@ -32,7 +33,7 @@ describe('SVSM GUIDs (EFI mixed-endian layout)', () => {
   });
 
   it('refuses a malformed GUID', () => {
-    assert.throws(() => guidToEfiBytes('not-a-guid'), rejects('ERR_INVALID_ARGUMENT', 'svsm.guid'));
+    assert.throws(() => guidToEfiBytes('not-a-guid'), errorWith('ERR_INVALID_ARGUMENT', 'svsm.guid'));
   });
 });
 
@@ -165,11 +166,11 @@ describe('services manifest', () => {
           { guid: g1, payload: d1 },
           { guid: g1.toUpperCase(), payload: d2 },
         ]),
-      rejects('ERR_INVALID_ARGUMENT', 'svsm.manifest.duplicate'),
+      errorWith('ERR_INVALID_ARGUMENT', 'svsm.manifest.duplicate'),
     );
     assert.throws(
       () => encodeServicesManifest([{ guid: 'x', payload: d1 }]),
-      rejects('ERR_INVALID_ARGUMENT', 'svsm.guid'),
+      errorWith('ERR_INVALID_ARGUMENT', 'svsm.guid'),
     );
   });
 
@@ -265,7 +266,7 @@ describe('vTPM service payload', () => {
     );
     const v2 = Uint8Array.from(v1);
     v2[0] = 2;
-    assert.throws(() => parseVtpmManifest(v2), rejects('ERR_NOT_SUPPORTED', 'svsm.vtpm.version'));
+    assert.throws(() => parseVtpmManifest(v2), errorWith('ERR_NOT_SUPPORTED', 'svsm.vtpm.version'));
     const zeroEk = Uint8Array.from(v1);
     zeroEk[4] = 0;
     zeroEk[5] = 0;

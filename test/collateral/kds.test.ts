@@ -32,6 +32,7 @@ import {
   type SnpProduct,
   type SnpReport,
 } from '../../src/formats/snp/index.js';
+import { rejectsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorJson, vectorCases, vectorPath } from '../helpers/vectors.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -125,20 +126,6 @@ async function tempDir(): Promise<string> {
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function rejectsWith(p: Promise<unknown>, code: string, reason: string): Promise<AttestationError> {
-  let caught: unknown;
-  await p.then(
-    () => assert.fail(`expected ${code}/${reason}, got success`),
-    (e) => {
-      caught = e;
-    },
-  );
-  assert.ok(caught instanceof AttestationError, `expected an AttestationError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  assert.equal(caught.reason, reason);
-  return caught;
-}
 
 function derOfPem(...parts: string[]): Uint8Array {
   return new Uint8Array(new NodeX509(readVector(...parts)).raw);
@@ -252,13 +239,13 @@ describe('KDS URL rules', needsVectors, () => {
   it('real VLEK reports have an all-zero CHIP_ID: kds.chip_id_masked', async () => {
     for (const name of ['constellation-aws-milan-vlek-2023', 'constellation-aws-milan-vlek-2024']) {
       const report = parseReport(readVector('snp', name, 'report.bin'));
-      await rejectsWith(
+      await rejectsCode(
         Promise.resolve().then(() => vcekItemForReport(report, 'Milan')),
         ErrorCode.CollateralUnavailable,
         'kds.chip_id_masked',
       );
       const client = new KdsClient({ fetch: () => assert.fail('no network for a masked chip id') });
-      await rejectsWith(
+      await rejectsCode(
         client.getVcekForReport(report, 'Milan'),
         ErrorCode.CollateralUnavailable,
         'kds.chip_id_masked',
@@ -269,7 +256,7 @@ describe('KDS URL rules', needsVectors, () => {
   it('Turin uses CHIP_ID[0:8]: zero there is masked even if later bytes are not', async () => {
     const chip = new Uint8Array(64);
     chip[8] = 1;
-    await rejectsWith(
+    await rejectsCode(
       Promise.resolve().then(() => vcekItem('Turin', chip, 0n)),
       ErrorCode.CollateralUnavailable,
       'kds.chip_id_masked',
@@ -281,7 +268,7 @@ describe('KDS URL rules', needsVectors, () => {
   });
 
   it('rejects a CHIP_ID of the wrong length', async () => {
-    await rejectsWith(
+    await rejectsCode(
       Promise.resolve().then(() => vcekItem('Milan', new Uint8Array(8).fill(1), 0n)),
       ErrorCode.InvalidArgument,
       'kds.chip_id_length',
@@ -293,7 +280,7 @@ describe('KDS URL rules', needsVectors, () => {
     assert.equal(new KdsClient().baseUrl, 'https://kdsintf.amd.com');
     assert.equal(normalizeBaseUrl('https://mirror.example/amd/'), 'https://mirror.example/amd');
     for (const bad of ['ftp://x', 'not a url', 'https://x/?q=1', 'https://u:p@x']) {
-      await rejectsWith(
+      await rejectsCode(
         Promise.resolve().then(() => normalizeBaseUrl(bad)),
         ErrorCode.InvalidArgument,
         'kds.base_url',
@@ -381,7 +368,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     ];
     kds.routes.set(a.expectedPath, { body: b.vcekDer });
     const dir = await tempDir();
-    await rejectsWith(
+    await rejectsCode(
       client({ cacheDir: dir }).getVcekForReport(a.report, 'Milan'),
       ErrorCode.CollateralUnavailable,
       'kds.bad_response',
@@ -393,12 +380,12 @@ describe('KDS client against a local KDS', needsVectors, () => {
     reset();
     kds.routes.set('/vcek/v1/Genoa/cert_chain', { body: readVector('amd', 'kds_cert_chain_milan.pem') });
     kds.routes.set('/vlek/v1/Milan/cert_chain', { body: readVector('amd', 'kds_cert_chain_milan.pem') });
-    await rejectsWith(
+    await rejectsCode(
       client().getCertChain('Genoa', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.bad_response',
     );
-    await rejectsWith(
+    await rejectsCode(
       client().getCertChain('Milan', 'vlek'),
       ErrorCode.CollateralUnavailable,
       'kds.bad_response',
@@ -439,16 +426,16 @@ describe('KDS client against a local KDS', needsVectors, () => {
     kds.clock = clock.now;
     try {
       const cl = client({ now: clock.now, sleep: clock.sleep });
-      await rejectsWith(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
+      await rejectsCode(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
       await clock.sleep(4_000);
       clock.state.sleeps.length = 0;
-      await rejectsWith(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
+      await rejectsCode(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
       assert.deepEqual(clock.state.sleeps, [6_000]);
       assert.equal(kds.hits.length, 2);
       assert.equal(kds.hitTimes[1]! - kds.hitTimes[0]!, 10_000);
       // Another URL is not held back by the first.
       clock.state.sleeps.length = 0;
-      await rejectsWith(cl.getCertChain('Genoa', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
+      await rejectsCode(cl.getCertChain('Genoa', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
       assert.deepEqual(clock.state.sleeps, []);
     } finally {
       kds.clock = Date.now;
@@ -485,7 +472,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     reset();
     kds.routes.set('/vcek/v1/Milan/cert_chain', { status: 429 });
     const clock = fakeClock();
-    await rejectsWith(
+    await rejectsCode(
       client({ now: clock.now, sleep: clock.sleep }).getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.rate_limited',
@@ -498,7 +485,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     reset();
     kds.routes.set('/vcek/v1/Milan/cert_chain', { status: 429, headers: { 'retry-after': '3600' } });
     const clock = fakeClock();
-    await rejectsWith(
+    await rejectsCode(
       client({ now: clock.now, sleep: clock.sleep }).getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.rate_limited',
@@ -510,8 +497,8 @@ describe('KDS client against a local KDS', needsVectors, () => {
   it('other HTTP errors are typed: 404 kds.not_found, 500 kds.http_error', async () => {
     reset();
     kds.routes.set('/vcek/v1/Milan/crl', { status: 500 });
-    await rejectsWith(client().getCrl('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.http_error');
-    await rejectsWith(client().getCrl('Genoa', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
+    await rejectsCode(client().getCrl('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.http_error');
+    await rejectsCode(client().getCrl('Genoa', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.not_found');
   });
 
   it('oversize bodies (declared or streamed) are refused: kds.response_too_large', async () => {
@@ -519,12 +506,12 @@ describe('KDS client against a local KDS', needsVectors, () => {
     const big = new Uint8Array(70 * 1024).fill(0x41);
     kds.routes.set('/vcek/v1/Milan/cert_chain', { body: big });
     kds.routes.set('/vcek/v1/Genoa/cert_chain', { body: big, chunked: true });
-    await rejectsWith(
+    await rejectsCode(
       client().getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.response_too_large',
     );
-    await rejectsWith(
+    await rejectsCode(
       client().getCertChain('Genoa', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.response_too_large',
@@ -546,7 +533,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     const dir = await tempDir();
     for (const [i, body] of variants.entries()) {
       kds.routes.set('/vcek/v1/Milan/cert_chain', { body });
-      const err = await rejectsWith(
+      const err = await rejectsCode(
         client({ cacheDir: dir, minIntervalMs: 0 }).getCertChain('Milan', 'vcek'),
         ErrorCode.CollateralUnavailable,
         'kds.bad_response',
@@ -554,7 +541,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
       assert.ok(err.cause instanceof AttestationError, `variant ${i}: cause is typed`);
     }
     kds.routes.set('/vcek/v1/Milan/crl', { body: readVector('amd', CHAIN_FILES.Milan.vcek) });
-    await rejectsWith(
+    await rejectsCode(
       client({ cacheDir: dir }).getCrl('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.bad_response',
@@ -570,12 +557,12 @@ describe('KDS client against a local KDS', needsVectors, () => {
       body: readVector('amd', CHAIN_FILES.Genoa.vcek),
     });
     const t0 = Date.now();
-    await rejectsWith(
+    await rejectsCode(
       client({ timeoutMs: 100 }).getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.unreachable',
     );
-    await rejectsWith(
+    await rejectsCode(
       client({ timeoutMs: 100 }).getCertChain('Genoa', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.unreachable',
@@ -588,7 +575,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     const base = dead.base;
     await dead.close();
     const cl = new KdsClient({ baseUrl: base, timeoutMs: 2_000 });
-    await rejectsWith(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.unreachable');
+    await rejectsCode(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.unreachable');
   });
 
   it('cache hit after restart: a new client on the same directory makes zero requests', async () => {
@@ -667,7 +654,7 @@ describe('KDS client against a local KDS', needsVectors, () => {
     );
     await mkdir(join(dir, 'vlek', 'Genoa'), { recursive: true });
     await writeFile(join(dir, 'vlek', 'Genoa', 'crl.der'), old);
-    await rejectsWith(
+    await rejectsCode(
       client({ cacheDir: dir, now: clock.now }).getCrl('Genoa', 'vlek'),
       ErrorCode.CollateralUnavailable,
       'kds.not_found',
@@ -693,7 +680,7 @@ describe('offline mode and import', needsVectors, () => {
   const noNetwork: typeof globalThis.fetch = () => assert.fail('offline mode touched the network');
 
   it('offline needs a directory', async () => {
-    await rejectsWith(
+    await rejectsCode(
       Promise.resolve().then(() => new KdsClient({ offline: true })),
       ErrorCode.InvalidArgument,
       'kds.offline_without_dir',
@@ -704,17 +691,17 @@ describe('offline mode and import', needsVectors, () => {
     const dir = await tempDir();
     const cl = new KdsClient({ offline: true, cacheDir: dir, fetch: noNetwork });
     const c = cases[0]!;
-    await rejectsWith(
+    await rejectsCode(
       cl.getVcekForReport(c.report, c.product),
       ErrorCode.CollateralUnavailable,
       'kds.offline_missing',
     );
-    await rejectsWith(
+    await rejectsCode(
       cl.getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
       'kds.offline_missing',
     );
-    await rejectsWith(cl.getCrl('Milan', 'vlek'), ErrorCode.CollateralUnavailable, 'kds.offline_missing');
+    await rejectsCode(cl.getCrl('Milan', 'vlek'), ErrorCode.CollateralUnavailable, 'kds.offline_missing');
   });
 
   it('imports the AMD directory (chains, and ASK/ASVK + ARK files paired) and serves them offline', async () => {
@@ -803,8 +790,8 @@ describe('offline mode and import', needsVectors, () => {
     await writeFile(join(dir, 'vcek', 'Milan', 'cert_chain.pem'), readVector('amd', CHAIN_FILES.Genoa.vcek));
     await writeFile(join(dir, 'vcek', 'Milan', 'crl.der'), new Uint8Array(70 * 1024));
     const cl = new KdsClient({ offline: true, cacheDir: dir, fetch: noNetwork });
-    await rejectsWith(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.cache_corrupt');
-    await rejectsWith(cl.getCrl('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.cache_corrupt');
+    await rejectsCode(cl.getCertChain('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.cache_corrupt');
+    await rejectsCode(cl.getCrl('Milan', 'vcek'), ErrorCode.CollateralUnavailable, 'kds.cache_corrupt');
   });
 
   it('import refuses what it cannot file, before writing anything', async () => {
@@ -820,12 +807,12 @@ describe('offline mode and import', needsVectors, () => {
     await writeFile(join(src, 'junk.der'), new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]));
     const ask = vectorPath('amd', 'genoa_ask.pem');
     const imp = (files: Parameters<typeof importCollateral>[0]) => importCollateral(files, dir);
-    await rejectsWith(imp([join(src, 'list.crl')]), ErrorCode.Malformed, 'collateral.import.crl_signer');
-    await rejectsWith(imp([join(src, 'junk.pem')]), ErrorCode.Malformed, 'collateral.import.pem');
-    await rejectsWith(imp([join(src, 'junk.der')]), ErrorCode.Malformed, 'collateral.import.unrecognized');
-    await rejectsWith(imp([join(src, 'hello.pem')]), ErrorCode.Malformed, 'collateral.import.unrecognized');
-    await rejectsWith(imp([ask]), ErrorCode.Malformed, 'collateral.import.no_ark');
-    await rejectsWith(
+    await rejectsCode(imp([join(src, 'list.crl')]), ErrorCode.Malformed, 'collateral.import.crl_signer');
+    await rejectsCode(imp([join(src, 'junk.pem')]), ErrorCode.Malformed, 'collateral.import.pem');
+    await rejectsCode(imp([join(src, 'junk.der')]), ErrorCode.Malformed, 'collateral.import.unrecognized');
+    await rejectsCode(imp([join(src, 'hello.pem')]), ErrorCode.Malformed, 'collateral.import.unrecognized');
+    await rejectsCode(imp([ask]), ErrorCode.Malformed, 'collateral.import.no_ark');
+    await rejectsCode(
       imp([
         vectorPath('amd', 'kds_cert_chain_milan.pem'),
         vectorPath('snp', 'microsoft-tav-genoa', 'report.bin'),
@@ -833,7 +820,7 @@ describe('offline mode and import', needsVectors, () => {
       ErrorCode.Malformed,
       'collateral.import.unrecognized',
     );
-    await rejectsWith(
+    await rejectsCode(
       imp([vectorPath('amd', 'milan_ark.pem'), vectorPath('amd', 'turin_ark.pem'), ask]),
       ErrorCode.Malformed,
       'collateral.import.no_ark',

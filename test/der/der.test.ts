@@ -22,19 +22,7 @@ import {
   utf8String,
 } from '../../src/formats/der/reader.js';
 import * as w from '../../src/formats/der/writer.js';
-
-/** Throws unless `fn` throws an AttestationError with this code and reason. */
-function throwsReason(fn: () => unknown, code: string, reason: string): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AttestationError, `not an AttestationError: ${e}`);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.reason, reason, e.message);
-    return;
-  }
-  assert.fail(`no error (expected ${reason})`);
-}
+import { throwsCode } from '../helpers/assert-error.js';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const R = 'test.der';
@@ -67,8 +55,8 @@ describe('DER writer -> strict reader round trip', () => {
       assert.equal(oidToString(w.oidContentFromString(s)), s);
     }
     for (const bad of ['1', '3.1', '1.40', '1.2.x', ''])
-      throwsReason(() => w.oid(bad), ErrorCode.InvalidArgument, 'der.oid');
-    throwsReason(() => w.oid('1', 'mine.oid'), ErrorCode.InvalidArgument, 'mine.oid');
+      throwsCode(() => w.oid(bad), ErrorCode.InvalidArgument, 'der.oid');
+    throwsCode(() => w.oid('1', 'mine.oid'), ErrorCode.InvalidArgument, 'mine.oid');
   });
 
   it('times: UTCTime 1950-2049, GeneralizedTime otherwise, whole seconds', () => {
@@ -88,13 +76,13 @@ describe('DER writer -> strict reader round trip', () => {
       assert.equal(time(parseOne(der, R), R).toISOString(), d.toISOString());
     }
     assert.equal(time(parseOne(w.time(new Date('2030-01-01T00:00:00.999Z')), R), R).getTime() % 1000, 0);
-    throwsReason(() => w.time(new Date(Number.NaN)), ErrorCode.InvalidArgument, 'der.time');
+    throwsCode(() => w.time(new Date(Number.NaN)), ErrorCode.InvalidArgument, 'der.time');
   });
 
   it('strings, BOOLEAN, BIT STRING, SET OF ordering, context tags', () => {
     assert.equal(utf8String(parseOne(w.utf8String('Zürich'), R), R), 'Zürich');
     assert.equal(asciiString(parseOne(w.printableString('AMD Inc.'), R), R), 'AMD Inc.');
-    throwsReason(() => w.printableString('a_b'), ErrorCode.InvalidArgument, 'der.printable');
+    throwsCode(() => w.printableString('a_b'), ErrorCode.InvalidArgument, 'der.printable');
     assert.equal(boolean(parseOne(w.boolean(true), R), R), true);
     assert.deepEqual(bitString(parseOne(w.namedBits([0, 5]), R), R), { unused: 2, bytes: hex('84') });
     assert.deepEqual(w.namedBits([]), hex('030100'));
@@ -127,47 +115,43 @@ describe('strict DER reader refuses BER and hostile input', () => {
       ['300000', 'trailing_bytes'],
     ];
     for (const [h, fault] of cases) {
-      throwsReason(() => parseOne(hex(h), BY_FAULT), ErrorCode.Malformed, `test.der.${fault}`);
-      throwsReason(() => parseOne(hex(h), R), ErrorCode.Malformed, R);
+      throwsCode(() => parseOne(hex(h), BY_FAULT), ErrorCode.Malformed, `test.der.${fault}`);
+      throwsCode(() => parseOne(hex(h), R), ErrorCode.Malformed, R);
     }
-    throwsReason(
+    throwsCode(
       () => integerBig(parseOne(hex('02020001'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.integer',
     );
-    throwsReason(
+    throwsCode(
       () => smallUint(parseOne(hex('0201ff'), R), BY_FAULT, 9),
       ErrorCode.Malformed,
       'test.der.negative_integer',
     );
-    throwsReason(
+    throwsCode(
       () => smallUint(parseOne(hex('02010a'), R), BY_FAULT, 9),
       ErrorCode.Malformed,
       'test.der.integer',
     );
-    throwsReason(
-      () => boolean(parseOne(hex('010101'), R), BY_FAULT),
-      ErrorCode.Malformed,
-      'test.der.boolean',
-    );
-    throwsReason(
+    throwsCode(() => boolean(parseOne(hex('010101'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.boolean');
+    throwsCode(
       () => bitString(parseOne(hex('030108'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.bit_string',
     );
-    throwsReason(() => oid(parseOne(hex('06028001'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.oid');
-    throwsReason(() => oid(parseOne(hex('060181'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.oid');
-    throwsReason(
+    throwsCode(() => oid(parseOne(hex('06028001'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.oid');
+    throwsCode(() => oid(parseOne(hex('060181'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.oid');
+    throwsCode(
       () => utf8String(parseOne(hex('0c01ff'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.string',
     );
-    throwsReason(
+    throwsCode(
       () => asciiString(parseOne(hex('130107'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.string',
     );
-    throwsReason(() => oid(parseOne(hex('0c0141'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.structure');
+    throwsCode(() => oid(parseOne(hex('0c0141'), R), BY_FAULT), ErrorCode.Malformed, 'test.der.structure');
   });
 
   it('times: only the RFC 5280 forms, calendar-checked', () => {
@@ -184,27 +168,27 @@ describe('strict DER reader refuses BER and hostile input', () => {
       [Tag.GeneralizedTime, '20240101000000.5Z'],
       [Tag.GeneralizedTime, '240101000000Z'],
     ] as const) {
-      throwsReason(() => time(t(tag, s), BY_FAULT), ErrorCode.Malformed, 'test.der.time');
+      throwsCode(() => time(t(tag, s), BY_FAULT), ErrorCode.Malformed, 'test.der.time');
     }
   });
 
   it('checkDerTree walks nested elements: constructed strings, bad BOOLEANs, depth and size bounds', () => {
     checkDerTree(parseOne(w.sequence(w.explicit(0, w.boolean(false)), w.utf8String('x')), R), R);
-    throwsReason(
+    throwsCode(
       () => checkDerTree(parseOne(hex('3005 2403 040100'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.structure',
     );
-    throwsReason(
+    throwsCode(
       () => checkDerTree(parseOne(hex('3005 a003 010105'), R), BY_FAULT),
       ErrorCode.Malformed,
       'test.der.boolean',
     );
     let deep = w.NULL;
     for (let i = 0; i < 40; i++) deep = w.sequence(deep);
-    throwsReason(() => checkDerTree(parseOne(deep, R), BY_FAULT), ErrorCode.Malformed, 'test.der.too_large');
+    throwsCode(() => checkDerTree(parseOne(deep, R), BY_FAULT), ErrorCode.Malformed, 'test.der.too_large');
     const wide = w.sequence(...Array.from({ length: 5000 }, () => w.NULL));
-    throwsReason(() => checkDerTree(parseOne(wide, R), BY_FAULT), ErrorCode.Malformed, 'test.der.too_large');
+    throwsCode(() => checkDerTree(parseOne(wide, R), BY_FAULT), ErrorCode.Malformed, 'test.der.too_large');
   });
 
   it('random input either parses or throws a typed error, with no view outside the input', () => {

@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import { AttestationError } from '../../src/errors.js';
 import { ConfigfsTsmProvider, type TsmFs } from '../../src/guest/configfs-tsm.js';
 import { simulatorReportProvider } from '../../src/guest/report-provider.js';
-import { rejectsCode } from '../aproxy/assert-error.js';
+import { rejectsCode } from '../helpers/assert-error.js';
 
 const roots: string[] = [];
 after(() => {

@@ -15,7 +15,7 @@ import { type BootGuestOptions, bootGuest } from '../../src/guest/boot.js';
 import { GuestSession, HaltRequired } from '../../src/guest/session.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
-import { rejectsCode } from '../aproxy/assert-error.js';
+import { rejectsCode } from '../helpers/assert-error.js';
 import { RecordingProvider, TestBroker } from '../proxy/test-backend.js';
 
 const silent = pino({ level: 'silent' });

@@ -15,7 +15,7 @@ import {
   unsealState,
   writeStateFileAtomic,
 } from '../../src/guest/state-file.js';
-import { isTyped, rejectsCode, throwsCode } from '../aproxy/assert-error.js';
+import { isTyped, rejectsCode, throwsCode } from '../helpers/assert-error.js';
 
 const secret = new Uint8Array(32).fill(0x33);
 const key = deriveStateKey(secret);

@@ -13,7 +13,7 @@ import type { SnpEarSubject } from '../../src/kbs/tokens/index.js';
 import { createTeeVerifier } from '../../src/policy/tees.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { rejectsReason, throwsReason } from './assert-error.js';
+import { rejectsCode, throwsCode } from '../helpers/assert-error.js';
 
 const MEAS = 'ab'.repeat(48);
 const subject = (over: Partial<SnpEarSubject> = {}): SnpEarSubject => ({
@@ -34,27 +34,23 @@ const subject = (over: Partial<SnpEarSubject> = {}): SnpEarSubject => ({
 
 describe('resource policy', () => {
   it('every constraint must be explicit; "any" is how to leave one open', () => {
-    throwsReason(
-      () => parseResourcePolicy({ projects: ['p'] }),
-      'ERR_INVALID_ARGUMENT',
-      'kbs.resource_policy',
-    );
-    throwsReason(
+    throwsCode(() => parseResourcePolicy({ projects: ['p'] }), 'ERR_INVALID_ARGUMENT', 'kbs.resource_policy');
+    throwsCode(
       () => parseResourcePolicy({ instances: 'any', projects: [], measurements: 'any' }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource_policy',
     );
-    throwsReason(
+    throwsCode(
       () => parseResourcePolicy({ instances: 'any', projects: 'any', measurements: ['00'] }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource_policy',
     );
-    throwsReason(
+    throwsCode(
       () => parseResourcePolicy({ instances: 'any', projects: 'any', measurements: 'any', extra: 1 }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource_policy',
     );
-    throwsReason(
+    throwsCode(
       () =>
         parseResourcePolicy({ instances: 'any', projects: 'any', measurements: 'any', statuses: ['great'] }),
       'ERR_INVALID_ARGUMENT',
@@ -165,12 +161,12 @@ describe('broker adapter: grants', () => {
       new Uint8Array(32).fill(9),
       'a copy each time',
     );
-    await rejectsReason(
+    await rejectsCode(
       a.readResource({ path, subject: subject({ jti: 'other' }) }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource.gone',
     );
-    await rejectsReason(
+    await rejectsCode(
       a.readResource({
         path,
         subject: subject({ jti: att.grant, identity: { ...subject().identity, brokerInstanceId: 'i-2' } }),
@@ -178,13 +174,13 @@ describe('broker adapter: grants', () => {
       'ERR_POLICY_REJECTED',
       'kbs.resource.instance',
     );
-    await rejectsReason(
+    await rejectsCode(
       a.readResource({ path: { repository: 'a', type: 'b', tag: 'c' }, subject: subject() }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource.not_found',
     );
     t = 1000;
-    await rejectsReason(
+    await rejectsCode(
       a.readResource({ path, subject: subject({ jti: att.grant }) }),
       'ERR_INVALID_ARGUMENT',
       'kbs.resource.gone',

@@ -13,7 +13,7 @@ import {
   trusteeRuntimeData,
 } from '../../src/kbs/binding.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
-import { throwsReason } from './assert-error.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { canon } from './independent-client.js';
 
 function ecKey(crv: 'P-256' | 'P-521') {
@@ -55,9 +55,9 @@ describe('Trustee binding: canonical JSON, SHA-384, zero-padded to 64 bytes', ()
       '{"a":"x\\"\\n\\u0001","z":[{"a":null,"b":1}]}',
     );
     assert.equal(canonicalJson({ é: 1, e: 2 }), '{"e":2,"é":1}');
-    throwsReason(() => canonicalJson({ a: Number.NaN }), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
-    throwsReason(() => canonicalJson('\uD800'), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
-    throwsReason(() => canonicalJson({ a: undefined }), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
+    throwsCode(() => canonicalJson({ a: Number.NaN }), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
+    throwsCode(() => canonicalJson('\uD800'), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
+    throwsCode(() => canonicalJson({ a: undefined }), 'ERR_INVALID_ARGUMENT', 'kbs.canonical_json');
   });
 
   it('agrees with the independent client on arbitrary JSON without numbers', () => {

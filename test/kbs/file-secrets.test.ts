@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FileSecretSource } from '../../src/kbs/file-secrets.js';
-import { rejectsReason, throwsReason } from './assert-error.js';
+import { rejectsCode, throwsCode } from '../helpers/assert-error.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vouchsafe-file-secrets-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -55,14 +55,14 @@ describe('FileSecretSource: confinement to the secrets directory', () => {
     mkdirSync(join(dir, 'leak'), { mode: 0o700 });
     symlinkSync(outside, join(dir, 'leak', 'data'));
     const src = new FileSecretSource({ dir });
-    await rejectsReason(src.get('leak/data/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.symlink');
+    await rejectsCode(src.get('leak/data/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.symlink');
   });
 
   it('refuses a symlinked <repository> directory', async () => {
     const { dir } = setup(['up/data/kek']);
     symlinkSync(join(dir, '..'), join(dir, 'up'));
     const src = new FileSecretSource({ dir });
-    await rejectsReason(src.get('up/data/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.symlink');
+    await rejectsCode(src.get('up/data/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.symlink');
   });
 
   it('refuses a symlinked secret file (the last component)', async () => {
@@ -70,7 +70,7 @@ describe('FileSecretSource: confinement to the secrets directory', () => {
     mkdirSync(join(dir, 'apps', 'db'), { recursive: true, mode: 0o700 });
     symlinkSync(join(outside, 'kek'), join(dir, 'apps', 'db', 'kek'));
     const src = new FileSecretSource({ dir });
-    await rejectsReason(src.get('apps/db/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.not_file');
+    await rejectsCode(src.get('apps/db/kek'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.file.not_file');
   });
 
   it('accepts a secrets directory reached through a link: resolved once, at start', async () => {
@@ -94,11 +94,7 @@ describe('FileSecretSource: mode and owner of the directories', () => {
     for (const mode of [0o770, 0o707, 0o777]) {
       const { dir } = setup([]);
       chmodSync(dir, mode);
-      throwsReason(
-        () => new FileSecretSource({ dir }),
-        'ERR_INVALID_ARGUMENT',
-        'kbs.secrets.dir.permissions',
-      );
+      throwsCode(() => new FileSecretSource({ dir }), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.permissions');
     }
   });
 
@@ -107,7 +103,7 @@ describe('FileSecretSource: mode and owner of the directories', () => {
     writeSecret(dir, 'apps/db/password', 'hunter2');
     const src = new FileSecretSource({ dir });
     chmodSync(dir, 0o777);
-    await rejectsReason(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.permissions');
+    await rejectsCode(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.permissions');
   });
 
   it('refuses a directory below it that group or others can write (they could plant a link)', async () => {
@@ -115,7 +111,7 @@ describe('FileSecretSource: mode and owner of the directories', () => {
     writeSecret(dir, 'apps/db/password', 'hunter2');
     chmodSync(join(dir, 'apps'), 0o777);
     const src = new FileSecretSource({ dir });
-    await rejectsReason(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.permissions');
+    await rejectsCode(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.permissions');
   });
 
   it('refuses a secrets directory, or one below it, owned by another user', {
@@ -125,19 +121,19 @@ describe('FileSecretSource: mode and owner of the directories', () => {
     writeSecret(dir, 'apps/db/password', 'hunter2');
     chownSync(join(dir, 'apps', 'db'), 65534, 65534);
     const src = new FileSecretSource({ dir });
-    await rejectsReason(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.owner');
+    await rejectsCode(src.get('apps/db/password'), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.owner');
     chownSync(dir, 65534, 65534);
-    throwsReason(() => new FileSecretSource({ dir }), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.owner');
+    throwsCode(() => new FileSecretSource({ dir }), 'ERR_INVALID_ARGUMENT', 'kbs.secrets.dir.owner');
   });
 
   it('refuses to start on a path that is missing or not a directory', () => {
     const { dir } = setup([]);
-    throwsReason(
+    throwsCode(
       () => new FileSecretSource({ dir: join(dir, 'nowhere') }),
       'ERR_INVALID_ARGUMENT',
       'kbs.secrets.dir',
     );
-    throwsReason(
+    throwsCode(
       () => new FileSecretSource({ dir: join(dir, 'resource-policy.json') }),
       'ERR_INVALID_ARGUMENT',
       'kbs.secrets.dir',

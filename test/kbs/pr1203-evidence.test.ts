@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
 import { PROBLEM_TYPE_BASE } from '../../src/kbs/index.js';
 import { sharedSimChain } from '../../src/sim/snp/index.js';
-import { throwsReason } from './assert-error.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { type Json, type KbsBrokerStack, startKbsBroker } from './broker-stack.js';
 import { simKds } from './harness.js';
 import { IndependentKbsClient, makeTeeKey } from './independent-client.js';
@@ -60,7 +60,7 @@ describe('KBS evidence: the svsm PR #1203 form, strictly', () => {
     ];
     for (const [what, v, reason] of cases) {
       try {
-        throwsReason(() => parseSnpPrimaryEvidence(v), 'ERR_MALFORMED', reason);
+        throwsCode(() => parseSnpPrimaryEvidence(v), 'ERR_MALFORMED', reason);
       } catch (e) {
         throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
       }

@@ -7,7 +7,7 @@ import { sealToTeeKey } from '../../src/kbs/jwe.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { jweToAesGcm } from '../../src/proxy/backends/kbs/backend.js';
-import { onlyTyped, throwsReason } from './assert-error.js';
+import { onlyTyped, throwsCode } from '../helpers/assert-error.js';
 
 type Kind = 'P-256' | 'P-384' | 'P-521' | 'RSA';
 
@@ -44,11 +44,11 @@ describe('tee-pubkey', () => {
 
   it('refuses wrong curves, wrong algorithms and malformed keys, each with its reason', async () => {
     const p256 = (await jwkOf('P-256')).jwk;
-    throwsReason(() => parseTeePubkey({ ...p256, crv: 'secp256k1' }), INVALID, 'kbs.tee_pubkey.curve');
-    throwsReason(() => parseTeePubkey({ ...p256, crv: 'P-384' }), INVALID, 'kbs.tee_pubkey.coordinates');
-    throwsReason(() => parseTeePubkey({ ...p256, alg: 'ECDH-ES' }), INVALID, 'kbs.tee_pubkey.alg');
-    throwsReason(() => parseTeePubkey({ ...p256, alg: undefined }), INVALID, 'kbs.tee_pubkey.alg');
-    throwsReason(
+    throwsCode(() => parseTeePubkey({ ...p256, crv: 'secp256k1' }), INVALID, 'kbs.tee_pubkey.curve');
+    throwsCode(() => parseTeePubkey({ ...p256, crv: 'P-384' }), INVALID, 'kbs.tee_pubkey.coordinates');
+    throwsCode(() => parseTeePubkey({ ...p256, alg: 'ECDH-ES' }), INVALID, 'kbs.tee_pubkey.alg');
+    throwsCode(() => parseTeePubkey({ ...p256, alg: undefined }), INVALID, 'kbs.tee_pubkey.alg');
+    throwsCode(
       () => parseTeePubkey({ ...p256, x: `${p256.x}=` }),
       'ERR_MALFORMED',
       'kbs.tee_pubkey.encoding',
@@ -56,22 +56,22 @@ describe('tee-pubkey', () => {
     // A point not on P-256 (the invalid-curve attack): y off by one.
     const y = Buffer.from(p256.y!, 'base64url');
     y[31] = y[31]! ^ 1;
-    throwsReason(
+    throwsCode(
       () => parseTeePubkey({ ...p256, y: y.toString('base64url') }),
       INVALID,
       'kbs.tee_pubkey.point',
     );
-    throwsReason(() => parseTeePubkey({ ...p256, kty: 'OKP' }), INVALID, 'kbs.tee_pubkey.kty');
-    throwsReason(() => parseTeePubkey('jwk'), INVALID, 'kbs.tee_pubkey.format');
+    throwsCode(() => parseTeePubkey({ ...p256, kty: 'OKP' }), INVALID, 'kbs.tee_pubkey.kty');
+    throwsCode(() => parseTeePubkey('jwk'), INVALID, 'kbs.tee_pubkey.format');
     const rsa = (await jwkOf('RSA')).jwk;
-    throwsReason(() => parseTeePubkey({ ...rsa, alg: 'RSA1_5' }), 'ERR_NOT_SUPPORTED', 'kbs.tee_pubkey.alg');
-    throwsReason(() => parseTeePubkey({ ...rsa, alg: 'RSA-OAEP' }), INVALID, 'kbs.tee_pubkey.alg');
-    throwsReason(() => parseTeePubkey({ ...rsa, e: 'AAE' }), INVALID, 'kbs.tee_pubkey.exponent');
-    throwsReason(() => parseTeePubkey({ ...rsa, e: 'Ag' }), INVALID, 'kbs.tee_pubkey.exponent');
+    throwsCode(() => parseTeePubkey({ ...rsa, alg: 'RSA1_5' }), 'ERR_NOT_SUPPORTED', 'kbs.tee_pubkey.alg');
+    throwsCode(() => parseTeePubkey({ ...rsa, alg: 'RSA-OAEP' }), INVALID, 'kbs.tee_pubkey.alg');
+    throwsCode(() => parseTeePubkey({ ...rsa, e: 'AAE' }), INVALID, 'kbs.tee_pubkey.exponent');
+    throwsCode(() => parseTeePubkey({ ...rsa, e: 'Ag' }), INVALID, 'kbs.tee_pubkey.exponent');
     const small = (await jwkOf('RSA', 1024)).jwk;
-    throwsReason(() => parseTeePubkey(small), INVALID, 'kbs.tee_pubkey.modulus');
+    throwsCode(() => parseTeePubkey(small), INVALID, 'kbs.tee_pubkey.modulus');
     const padded = Buffer.concat([Buffer.alloc(1), Buffer.from(rsa.n!, 'base64url')]).toString('base64url');
-    throwsReason(() => parseTeePubkey({ ...rsa, n: padded }), INVALID, 'kbs.tee_pubkey.modulus');
+    throwsCode(() => parseTeePubkey({ ...rsa, n: padded }), INVALID, 'kbs.tee_pubkey.modulus');
   });
 
   it('never throws anything but an AttestationError on hostile input', () => {

@@ -10,7 +10,7 @@ import {
   saveTokenKeyFile,
   TOKEN_KEYS_FORMAT,
 } from '../../src/kbs/token-keys.js';
-import { rejectsReason, throwsReason } from './assert-error.js';
+import { rejectsCode, throwsCode } from '../helpers/assert-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-token-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,14 +49,14 @@ describe('token key file', () => {
   it('refuses content that is not a token key file', () => {
     const enc = (v: unknown) => new Uint8Array(Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
     const reason = 'kbs.token_keys.format';
-    throwsReason(() => decodeTokenKeys(enc('not json'), 'x', opts), 'ERR_INVALID_ARGUMENT', reason);
-    throwsReason(() => decodeTokenKeys(enc({ keys: [] }), 'x', opts), 'ERR_INVALID_ARGUMENT', reason);
-    throwsReason(
+    throwsCode(() => decodeTokenKeys(enc('not json'), 'x', opts), 'ERR_INVALID_ARGUMENT', reason);
+    throwsCode(() => decodeTokenKeys(enc({ keys: [] }), 'x', opts), 'ERR_INVALID_ARGUMENT', reason);
+    throwsCode(
       () => decodeTokenKeys(enc({ format: TOKEN_KEYS_FORMAT, keys: [{ activatedAt: 0 }] }), 'x', opts),
       'ERR_INVALID_ARGUMENT',
       reason,
     );
-    throwsReason(
+    throwsCode(
       () =>
         decodeTokenKeys(
           enc({ format: TOKEN_KEYS_FORMAT, keys: [{ activatedAt: 0, retiredAt: null, privateKey: 'PEM?' }] }),
@@ -66,7 +66,7 @@ describe('token key file', () => {
       'ERR_INVALID_ARGUMENT',
       reason,
     );
-    throwsReason(
+    throwsCode(
       () => decodeTokenKeys(enc({ format: TOKEN_KEYS_FORMAT, keys: [] }), 'x', opts),
       'ERR_INVALID_ARGUMENT',
       'token.key',
@@ -77,14 +77,14 @@ describe('token key file', () => {
     const path = join(dir, 'loose.json');
     await openTokenKeyFile(path, opts);
     chmodSync(path, 0o644);
-    await rejectsReason(openTokenKeyFile(path, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.permissions');
+    await rejectsCode(openTokenKeyFile(path, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.permissions');
     chmodSync(path, 0o600);
     const link = join(dir, 'link.json');
     symlinkSync(path, link);
-    await rejectsReason(openTokenKeyFile(link, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.not_file');
+    await rejectsCode(openTokenKeyFile(link, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.not_file');
     const junk = join(dir, 'junk.json');
     writeFileSync(junk, '{"format":"something else"}', { mode: 0o600 });
-    await rejectsReason(openTokenKeyFile(junk, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.format');
+    await rejectsCode(openTokenKeyFile(junk, opts), 'ERR_INVALID_ARGUMENT', 'kbs.token_keys.format');
     assert.equal(readFileSync(junk, 'utf8'), '{"format":"something else"}', 'never overwritten');
   });
 

@@ -14,6 +14,7 @@ import {
   SNP_RULES,
   type SnpPolicy,
 } from '../../src/policy/snp/index.js';
+import { assertError, caughtError } from '../helpers/assert-error.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
 
 const h = (bytes: number, fill = 'ab') => fill.repeat(bytes);
@@ -64,17 +65,12 @@ const full = {
   minimumCurrentMitVector: 11,
 };
 
+/** parseSnpPolicy refuses `json` with InvalidPolicy `policy.invalid` naming `path`. */
 function invalidAt(json: unknown, path: string) {
-  assert.throws(
-    () => parseSnpPolicy(json),
-    (e: unknown) => {
-      assert.ok(e instanceof InvalidPolicy, `expected InvalidPolicy, got ${String(e)}`);
-      assert.equal(e.code, ErrorCode.InvalidArgument);
-      assert.equal(e.reason, 'policy.invalid');
-      assert.equal(e.path, path);
-      return true;
-    },
-  );
+  const e = caughtError(() => parseSnpPolicy(json));
+  assertError(e, ErrorCode.InvalidArgument, 'policy.invalid');
+  assert.ok(e instanceof InvalidPolicy, `expected InvalidPolicy, got ${String(e)}`);
+  assert.equal(e.path, path);
 }
 
 describe('parseSnpPolicy', () => {

@@ -12,8 +12,9 @@ import {
 } from '../../src/evidence/snp/amd-cert.js';
 import { formatName, loadDer, MAX_CERT_SIZE, parseX509 } from '../../src/evidence/snp/x509.js';
 import { toHex } from '../../src/util/bytes.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVectorText, vectorCases } from '../helpers/vectors.js';
-import { amdCert, ascii, type LeafCertFields, realCase, replaceOnce, throwsCode } from './verify-helpers.js';
+import { amdCert, ascii, type LeafCertFields, realCase, replaceOnce } from './verify-helpers.js';
 
 const AMD_FILES = ['milan', 'genoa', 'turin'].flatMap((p) => [
   `${p}_ark.pem`,

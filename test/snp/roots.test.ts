@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/errors.js';
 import { normalizeTrustedRoots, PINNED_ARK_SHA256, rootTrust } from '../../src/evidence/snp/roots.js';
 import { SnpProducts } from '../../src/formats/snp/index.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, vectorCases } from '../helpers/vectors.js';
-import { amdCert, realCase, throwsCode } from './verify-helpers.js';
+import { amdCert, realCase } from './verify-helpers.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -30,8 +30,8 @@ import {
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
 import { SIM_CPUID } from '../../src/sim/snp/report.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector, vectorCases } from '../helpers/vectors.js';
-import { throwsCode } from './verify-helpers.js';
 
 const FIXTURES = ['kbs', 'trustee-snp-evidence'] as const;
 

@@ -11,9 +11,9 @@ import { AttestationError, ErrorCode } from '../../src/errors.js';
 import { encodeReport, type ReportFields, type SnpProduct } from '../../src/formats/snp/index.js';
 import { decodeSevSnpEvidence, parseSevSnpEvidenceJson } from '../../src/formats/snp/sev-json.js';
 import { encodeTcb } from '../../src/formats/snp/tcb.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector } from '../helpers/vectors.js';
 import { sevEvidenceOf, sevStructOf } from '../kbs/sev-struct.js';
-import { throwsCode } from './verify-helpers.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests edit untyped JSON
 type Json = any;

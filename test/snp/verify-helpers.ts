@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { constants, type KeyObject, sign } from 'node:crypto';
-import { AttestationError, type ErrorCode } from '../../src/errors.js';
 import type { SnpCerts } from '../../src/evidence/snp/index.js';
 import { loadDer } from '../../src/evidence/snp/index.js';
 import { readTlv } from '../../src/formats/der/reader.js';
@@ -11,17 +10,6 @@ import { readVector, readVectorJson, readVectorText } from '../helpers/vectors.j
 
 /** A date inside every real VCEK's validity (the latest notBefore is 2026-02-05, the earliest notAfter 2029-09-24). */
 export const VCEK_DATE = new Date('2026-11-28T00:00:00Z');
-
-/** Asserts that `fn` throws an AttestationError with this code and reason. */
-export function throwsCode(fn: () => unknown, code: ErrorCode, reason: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof AttestationError, `expected an AttestationError, got ${String(e)}`);
-    assert.equal(e.code, code, `code (reason ${e.reason}: ${e.message})`);
-    if (typeof reason === 'string') assert.equal(e.reason, reason, e.message);
-    else assert.match(e.reason, reason, e.message);
-    return true;
-  });
-}
 
 /** Returns a copy of `buf` with the only occurrence of hex `from` replaced by hex `to` (same length). */
 export function replaceOnce(buf: Uint8Array, from: string, to: string): Uint8Array {

@@ -17,8 +17,9 @@ import {
   productFromName,
 } from '../../src/formats/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector, vectorCases } from '../helpers/vectors.js';
-import { amdCert, patched, realCase, throwsCode, VCEK_DATE } from './verify-helpers.js';
+import { amdCert, patched, realCase, VCEK_DATE } from './verify-helpers.js';
 
 const hwIdHex = (s: string) => s.replace(/^(untagged|raw):/, '');
 

@@ -47,7 +47,8 @@ import {
   signReport,
 } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { realCase, resignCert, throwsCode } from './verify-helpers.js';
+import { throwsCode } from '../helpers/assert-error.js';
+import { realCase, resignCert } from './verify-helpers.js';
 
 /**
  * Negatives that need a chain whose private keys we hold: the simulator's (src/sim/snp), whose names are

@@ -17,7 +17,8 @@ import { openCaRepository } from '../../src/store/ca-open.js';
 import type { ActivationRecord, CaRepository, CertificateRecord } from '../../src/store/ca-types.js';
 import { openStore } from '../../src/store/open.js';
 import type { AuditDraft, Store } from '../../src/store/types.js';
-import { identity, rejects, softEk } from '../ca/fixtures.js';
+import { identity, softEk } from '../ca/fixtures.js';
+import { errorWith } from '../helpers/assert-error.js';
 import type { StoreHarness } from './contract.js';
 import { raceChildren } from './race.js';
 
@@ -411,7 +412,7 @@ export function runCaStoreContract(h: StoreHarness): void {
             seq: 4,
             problem: 'audit.head',
           });
-          await assert.rejects(r.appendLog(logDraft()), rejects('ERR_MALFORMED', 'audit.value_invalid'));
+          await assert.rejects(r.appendLog(logDraft()), errorWith('ERR_MALFORMED', 'audit.value_invalid'));
           assert.equal((await r.readLog(0, 10)).length, 4);
         });
       });
@@ -458,18 +459,18 @@ export function runCaStoreContract(h: StoreHarness): void {
         const empty = await open();
         await assert.rejects(
           PlatformCa.open(dir, { repository: empty }),
-          rejects('ERR_INVALID_ARGUMENT', 'ca.database_mismatch'),
+          errorWith('ERR_INVALID_ARGUMENT', 'ca.database_mismatch'),
         );
         const other = tmp();
         const otherLoc = await h.fresh();
         await (await PlatformCa.init({ dir: other, repository: await openCaRepository(otherLoc) })).close();
         await assert.rejects(
           PlatformCa.open(dir, { repository: await open(otherLoc) }),
-          rejects('ERR_INVALID_ARGUMENT', 'ca.database_mismatch'),
+          errorWith('ERR_INVALID_ARGUMENT', 'ca.database_mismatch'),
         );
         await assert.rejects(
           PlatformCa.open(dir),
-          rejects('ERR_INVALID_ARGUMENT', 'ca.open'),
+          errorWith('ERR_INVALID_ARGUMENT', 'ca.open'),
           'without --database, a directory with no ca.db does not open (on a new, empty database)',
         );
       });
@@ -479,7 +480,7 @@ export function runCaStoreContract(h: StoreHarness): void {
         await (await PlatformCa.init({ dir: tmp(), repository: await openCaRepository(loc) })).close();
         await assert.rejects(
           PlatformCa.init({ dir: tmp(), repository: await open(loc) }),
-          rejects('ERR_INVALID_ARGUMENT', 'ca.init.exists'),
+          errorWith('ERR_INVALID_ARGUMENT', 'ca.init.exists'),
         );
       });
     });

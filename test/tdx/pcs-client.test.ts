@@ -18,9 +18,9 @@ import {
   tdxCollateralFromDirectory,
 } from '../../src/collateral/pcs-directory.js';
 import { pcsCachePath } from '../../src/collateral/pcs-url.js';
-import { AttestationError } from '../../src/errors.js';
 import { TdxVerifier, tdxCollateralQuery, verifyTdx } from '../../src/evidence/tdx/index.js';
 import { parseTdxQuote } from '../../src/formats/tdx/quote.js';
+import { errorWith } from '../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorText, vectorPath } from '../helpers/vectors.js';
 import { tdxCaseNow } from './vector-collateral.js';
 
@@ -75,12 +75,6 @@ const URLS = {
   pckCrl: '/sgx/certification/v4/pckcrl?ca=platform&encoding=der',
   rootCrl: '/IntelSGXRootCA.der',
 };
-
-function rejectsReason(e: unknown, code: string, reason: string): boolean {
-  assert.ok(e instanceof AttestationError, String(e));
-  assert.equal(`${e.code} ${e.reason}`, `${code} ${reason}`);
-  return true;
-}
 
 /** The routes a real PCS serves for a vector case, rebuilt from its files (the bodies' bytes unchanged). */
 function routesFor(name: string): Map<string, Route> {
@@ -212,9 +206,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
     assert.equal(pcs.hits.filter((h) => h === URLS.qe).length, 2);
     pcs.routes.set(URLS.qe, { status: 503, body: 'down' });
     c.s.t += 5000;
-    await assert.rejects(pc.getQeIdentity(), (e) =>
-      rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.http_error'),
-    );
+    await assert.rejects(pc.getQeIdentity(), errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.http_error'));
   });
 
   it('throttles one URL to once per interval, waiting on the injected clock', async () => {
@@ -233,9 +225,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
     // A failed attempt counts too: asking again at once waits out the interval before the next request.
     const ok = pcs.routes.get(URLS.qe)!;
     pcs.routes.set(URLS.qe, (n) => (n === 1 ? { status: 503 } : (ok as Route)));
-    await assert.rejects(pc.getQeIdentity(), (e) =>
-      rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.http_error'),
-    );
+    await assert.rejects(pc.getQeIdentity(), errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.http_error'));
     c.s.t += 4_000;
     await pc.getQeIdentity();
     assert.deepEqual(c.s.sleeps, [6_000]);
@@ -259,7 +249,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
         minIntervalMs: 0,
         retry: { maxRetries: 2, baseDelayMs: 100 },
       }).getQeIdentity(),
-      (e) => rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.rate_limited'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.rate_limited'),
     );
     assert.deepEqual(c2.s.sleeps, [100, 200]);
   });
@@ -306,11 +296,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
             : url === URLS.pckCrl
               ? pc.getPckCrl('platform')
               : pc.getRootCaCrl();
-      await assert.rejects(
-        get,
-        (e) => rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', reason),
-        `${url} ${reason}`,
-      );
+      await assert.rejects(get, errorWith('ERR_COLLATERAL_UNAVAILABLE', reason), `${url} ${reason}`);
       const item =
         url === URLS.tcb
           ? { kind: 'tcb_info' as const, fmspc: FMSPC }
@@ -344,7 +330,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
     const quote = parseTdxQuote(readVector('tdx', CASE, 'quote.bin'));
     assert.throws(
       () => verifyTdx(quote, { collateral, now, verifier: new TdxVerifier() }),
-      (e) => rejectsReason(e, 'ERR_SIGNATURE_INVALID', 'tdx.tcb_info.signature'),
+      errorWith('ERR_SIGNATURE_INVALID', 'tdx.tcb_info.signature'),
     );
   });
 
@@ -370,11 +356,13 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
     });
     const tcb = await late.getTcbInfo(FMSPC);
     assert.deepEqual([tcb.source, tcb.stale], ['offline', true]);
-    await assert.rejects(pc.getTcbInfo('50806f000000'), (e) =>
-      rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.offline_missing'),
+    await assert.rejects(
+      pc.getTcbInfo('50806f000000'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.offline_missing'),
     );
-    await assert.rejects(pc.getPckCrl('processor'), (e) =>
-      rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.offline_missing'),
+    await assert.rejects(
+      pc.getPckCrl('processor'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.offline_missing'),
     );
     // A corrupted imported file is an error offline, not a silent miss.
     await writeFile(join(dir, ...pcsCachePath({ kind: 'qe_identity' }).split('/')), '{"enclaveIdentity":1}');
@@ -385,7 +373,7 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
         fetch: noFetch,
         now: () => now.getTime(),
       }).getQeIdentity(),
-      (e) => rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.cache_corrupt'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.cache_corrupt'),
     );
   });
 
@@ -396,19 +384,20 @@ describe('Intel PCS client (TDX collateral)', needsVectors, () => {
       assert.match(d.fmspc, /^[0-9a-f]{12}$/);
     }
     const src = tdxCollateralFromDirectory(vectorPath('tdx', 'google-go-tdx-guest-spr-e4-v4'));
-    await assert.rejects(src.getTdxCollateral({ fmspc: FMSPC, ca: 'platform' }), (e) =>
-      rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.directory.fmspc'),
+    await assert.rejects(
+      src.getTdxCollateral({ fmspc: FMSPC, ca: 'platform' }),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.directory.fmspc'),
     );
     const empty = await tempDir();
     assert.throws(
       () => readTdxCollateralDirectory(empty),
-      (e) => rejectsReason(e, 'ERR_COLLATERAL_UNAVAILABLE', 'pcs.directory.missing'),
+      errorWith('ERR_COLLATERAL_UNAVAILABLE', 'pcs.directory.missing'),
     );
   });
 
   it('options: offline needs a directory; base URLs must be plain http(s); FMSPC is 12 hex digits', () => {
     const bad = (f: () => unknown, reason: string) =>
-      assert.throws(f, (e) => rejectsReason(e, 'ERR_INVALID_ARGUMENT', reason));
+      assert.throws(f, errorWith('ERR_INVALID_ARGUMENT', reason));
     bad(() => new PcsClient({ offline: true }), 'pcs.offline_without_dir');
     bad(() => new PcsClient({ baseUrl: 'ftp://x' }), 'pcs.base_url');
     bad(() => new PcsClient({ baseUrl: 'https://u:p@x' }), 'pcs.base_url');

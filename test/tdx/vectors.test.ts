@@ -9,16 +9,9 @@ import { AttestationError } from '../../src/errors.js';
 import { TdxVerifier, tdxEvidence, verifyTdx } from '../../src/evidence/tdx/index.js';
 import { parseTdxQuote } from '../../src/formats/tdx/quote.js';
 import { toHex } from '../../src/util/bytes.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, vectorCases } from '../helpers/vectors.js';
 import { loadTdxCase } from './vector-collateral.js';
-
-function rejects(f: () => unknown, code: string, reason: string): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof AttestationError, String(e));
-    assert.equal(`${e.code} ${e.reason}`, `${code} ${reason}`);
-    return true;
-  });
-}
 
 describe('TDX real vectors', needsVectors, () => {
   const cases = vectorCases('tdx');
@@ -88,13 +81,13 @@ describe('TDX real vectors', needsVectors, () => {
   it('a changed body byte: the quote signature fails', () => {
     const q = load().quote.slice();
     q[0x30 + 16 + 48 + 48 + 8 + 8 + 8]! ^= 1; // MRTD
-    rejects(() => run(q), 'ERR_SIGNATURE_INVALID', 'tdx.quote.signature');
+    throwsCode(() => run(q), 'ERR_SIGNATURE_INVALID', 'tdx.quote.signature');
   });
 
   it('a changed QE report byte: the PCK signature over it fails', () => {
     const q = load().quote.slice();
     q[0x278 + 4 + 128 + 6 + 0x40]! ^= 1; // QE MRENCLAVE
-    rejects(() => run(q), 'ERR_SIGNATURE_INVALID', 'tdx.qe_report.signature');
+    throwsCode(() => run(q), 'ERR_SIGNATURE_INVALID', 'tdx.qe_report.signature');
   });
 
   it('a changed attestation key: the QE report no longer binds it', () => {
@@ -112,7 +105,7 @@ describe('TDX real vectors', needsVectors, () => {
     const body = c.collateral.tcbInfo.body.slice();
     body[body.indexOf(0x33)]! ^= 1; // a digit inside the signed JSON
     const collateral = { ...c.collateral, tcbInfo: { ...c.collateral.tcbInfo, body } };
-    rejects(() => run(c.quote, { collateral }), 'ERR_SIGNATURE_INVALID', 'tdx.tcb_info.signature');
+    throwsCode(() => run(c.quote, { collateral }), 'ERR_SIGNATURE_INVALID', 'tdx.tcb_info.signature');
   });
 
   it('collateral: a QE identity signed for another body fails', () => {
@@ -121,7 +114,7 @@ describe('TDX real vectors', needsVectors, () => {
       ...c.collateral,
       qeIdentity: { ...c.collateral.qeIdentity, signature: c.collateral.tcbInfo.signature },
     };
-    rejects(() => run(c.quote, { collateral }), 'ERR_SIGNATURE_INVALID', 'tdx.qe_identity.signature');
+    throwsCode(() => run(c.quote, { collateral }), 'ERR_SIGNATURE_INVALID', 'tdx.qe_identity.signature');
   });
 
   it("collateral of another platform (the v5 case's TCB Info): FMSPC mismatch", () => {
@@ -132,7 +125,7 @@ describe('TDX real vectors', needsVectors, () => {
       tcbInfo: other.collateral.tcbInfo,
       qeIdentity: other.collateral.qeIdentity,
     };
-    rejects(
+    throwsCode(
       () => run(c.quote, { collateral, now: other.now, checkRevocations: false }),
       'ERR_BINDING_MISMATCH',
       'tdx.tcb.fmspc',
@@ -140,7 +133,7 @@ describe('TDX real vectors', needsVectors, () => {
   });
 
   it('collateral past its nextUpdate: refused', () => {
-    rejects(
+    throwsCode(
       () => run(load().quote, { now: new Date('2025-08-01T00:00:00Z') }),
       'ERR_CHAIN_INVALID',
       'tdx.tcb_info.expired',
@@ -148,7 +141,7 @@ describe('TDX real vectors', needsVectors, () => {
   });
 
   it('before the PCK was issued: refused', () => {
-    rejects(
+    throwsCode(
       () => run(load().quote, { now: new Date('2020-01-01T00:00:00Z') }),
       'ERR_CHAIN_INVALID',
       'tdx.chain.expired',
@@ -158,7 +151,7 @@ describe('TDX real vectors', needsVectors, () => {
   it('CRLs are checked by default: without them, collateral unavailable; with checkRevocations false, accepted', () => {
     const c = load();
     const { pckCrl: _p, rootCaCrl: _r, ...noCrl } = c.collateral;
-    rejects(
+    throwsCode(
       () => run(c.quote, { collateral: noCrl }),
       'ERR_COLLATERAL_UNAVAILABLE',
       'tdx.collateral.crl_missing',
@@ -169,11 +162,11 @@ describe('TDX real vectors', needsVectors, () => {
   it('a PCK CRL of another CA (the root CRL in its place) is refused', () => {
     const c = load();
     const collateral = { ...c.collateral, pckCrl: c.collateral.rootCaCrl };
-    rejects(() => run(c.quote, { collateral }), 'ERR_CHAIN_INVALID', 'tdx.crl.issuer');
+    throwsCode(() => run(c.quote, { collateral }), 'ERR_CHAIN_INVALID', 'tdx.crl.issuer');
   });
 
   it('no collateral: collateral unavailable', () => {
-    rejects(
+    throwsCode(
       () => verifyTdx(parseTdxQuote(load().quote), { now: load().now }),
       'ERR_COLLATERAL_UNAVAILABLE',
       'tdx.collateral.missing',

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
-import { AttestationError } from '../../src/errors.js';
 import {
   buildSnpEar,
   EAR_PROFILE,
@@ -16,10 +15,7 @@ import {
   TokenKeyRing,
   verifyJwt,
 } from '../../src/kbs/tokens/index.js';
-
-function throwsReason(fn: () => unknown, reason: string): void {
-  assert.throws(fn, (e: unknown) => e instanceof AttestationError && e.reason === reason);
-}
+import { throwsCode } from '../helpers/assert-error.js';
 
 /** Group orders n of P-256 and P-384 (SEC 2 v2 §2.4.2, §2.5.1), by the width of r and s. */
 const ORDER: Record<number, bigint> = {
@@ -169,21 +165,27 @@ describe('token key ring', () => {
     const ring = TokenKeyRing.fromKeys([a, b], { maxTokenLifetimeMs: 1000 });
     assert.equal(ring.current.alg, 'ES384');
     assert.equal(ring.jwks().keys.length, 2);
-    throwsReason(
+    throwsCode(
       () =>
         TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey], {
           maxTokenLifetimeMs: 1000,
         }),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
-    throwsReason(
+    throwsCode(
       () =>
         TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey], {
           maxTokenLifetimeMs: 1000,
         }),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
-    throwsReason(() => TokenKeyRing.fromKeys([], { maxTokenLifetimeMs: 1000 }), 'token.key');
+    throwsCode(
+      () => TokenKeyRing.fromKeys([], { maxTokenLifetimeMs: 1000 }),
+      'ERR_INVALID_ARGUMENT',
+      'token.key',
+    );
   });
 });
 
@@ -204,7 +206,7 @@ describe('JWT sign/verify', () => {
     const o = { findKey: (k: string) => ring.find(k), now: Date.now(), issuer: 'me' };
     const v = verifyJwt(withS(theirs, 'low'), o);
     assert.equal(v.payload.y, 2);
-    throwsReason(() => verifyJwt(withS(theirs, 'high'), o), 'token.signature_high_s');
+    throwsCode(() => verifyJwt(withS(theirs, 'high'), o), 'ERR_SIGNATURE_INVALID', 'token.signature_high_s');
   });
 
   it("refuses the high-S twin of a real token (s' = n - s), which jose and node:crypto accept", async () => {
@@ -225,10 +227,10 @@ describe('JWT sign/verify', () => {
       // The twin is a valid ECDSA signature over the same bytes: a general-purpose verifier takes it.
       const { payload } = await jwtVerify(twin, createLocalJWKSet(ring.jwks()), { issuer: 'me' });
       assert.equal(payload.iss, 'me');
-      throwsReason(() => verifyJwt(twin, o), 'token.signature_high_s');
+      throwsCode(() => verifyJwt(twin, o), 'ERR_SIGNATURE_INVALID', 'token.signature_high_s');
       const tokens = new EarTokens({ keys: ring, issuer: 'me', lifetimeMs: 60_000 });
       const ear = tokens.issueSnp(input()).token;
-      throwsReason(() => tokens.verify(withS(ear, 'high')), 'token.signature_high_s');
+      throwsCode(() => tokens.verify(withS(ear, 'high')), 'ERR_SIGNATURE_INVALID', 'token.signature_high_s');
       assert.equal(tokens.verify(ear).eat_profile, EAR_PROFILE);
     }
   });
@@ -242,44 +244,62 @@ describe('JWT sign/verify', () => {
     const good = signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60 });
     const [h, p, sig] = good.split('.') as [string, string, string];
     const enc = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    throwsReason(() => verifyJwt(`${enc({ alg: 'none', kid: ring.current.kid })}.${p}.`, o), 'token.alg');
-    throwsReason(
+    throwsCode(
+      () => verifyJwt(`${enc({ alg: 'none', kid: ring.current.kid })}.${p}.`, o),
+      'ERR_SIGNATURE_INVALID',
+      'token.alg',
+    );
+    throwsCode(
       () => verifyJwt(`${enc({ alg: 'ES384', kid: ring.current.kid })}.${p}.${sig}`, o),
+      'ERR_SIGNATURE_INVALID',
       'token.alg',
     );
-    throwsReason(
+    throwsCode(
       () => verifyJwt(`${enc({ alg: 'ES256', kid: ring.current.kid, crit: ['x'] })}.${p}.${sig}`, o),
+      'ERR_SIGNATURE_INVALID',
       'token.alg',
     );
-    throwsReason(() => verifyJwt(`${enc({ alg: 'ES256' })}.${p}.${sig}`, o), 'token.kid');
-    throwsReason(() => verifyJwt(signJwt(other.current, { iss: 'me', iat: s, exp: s + 60 }), o), 'token.kid');
-    throwsReason(
+    throwsCode(
+      () => verifyJwt(`${enc({ alg: 'ES256' })}.${p}.${sig}`, o),
+      'ERR_SIGNATURE_INVALID',
+      'token.kid',
+    );
+    throwsCode(
+      () => verifyJwt(signJwt(other.current, { iss: 'me', iat: s, exp: s + 60 }), o),
+      'ERR_SIGNATURE_INVALID',
+      'token.kid',
+    );
+    throwsCode(
       () => verifyJwt(`${h}.${enc({ iss: 'me', iat: s, exp: s + 6000 })}.${sig}`, o),
+      'ERR_SIGNATURE_INVALID',
       'token.signature',
     );
-    throwsReason(
+    throwsCode(
       () => verifyJwt(signJwt(ring.current, { iss: 'me', iat: s - 100, exp: s - 1 }), o),
+      'ERR_INVALID_ARGUMENT',
       'token.expired',
     );
-    throwsReason(
+    throwsCode(
       () => verifyJwt(signJwt(ring.current, { iss: 'me', iat: s, exp: s + 60, nbf: s + 30 }), o),
+      'ERR_INVALID_ARGUMENT',
       'token.not_yet_valid',
     );
-    throwsReason(
+    throwsCode(
       () => verifyJwt(signJwt(ring.current, { iss: 'you', iat: s, exp: s + 60 }), o),
+      'ERR_INVALID_ARGUMENT',
       'token.issuer',
     );
-    throwsReason(() => verifyJwt('a.b', o), 'token.format');
-    throwsReason(() => verifyJwt(`${h}.${p}.${sig}=`, o), 'token.format');
+    throwsCode(() => verifyJwt('a.b', o), 'ERR_MALFORMED', 'token.format');
+    throwsCode(() => verifyJwt(`${h}.${p}.${sig}=`, o), 'ERR_MALFORMED', 'token.format');
     // The same signature bytes spelled with set trailing bits: Buffer's decoder takes it, ours must not
     // (low-S makes one signature per token; a second spelling would undo that).
     const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     assert.equal(sig.length % 4, 2); // ES256: 64 bytes, so the last symbol carries 4 unused bits
     const respelled = sig.slice(0, -1) + ALPHABET[ALPHABET.indexOf(sig.at(-1)!) | 1];
     assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(sig, 'base64url'));
-    throwsReason(() => verifyJwt(`${h}.${p}.${respelled}`, o), 'token.format');
-    throwsReason(() => verifyJwt(42, o), 'token.format');
-    throwsReason(() => verifyJwt('x'.repeat(70_000), o), 'token.format');
+    throwsCode(() => verifyJwt(`${h}.${p}.${respelled}`, o), 'ERR_MALFORMED', 'token.format');
+    throwsCode(() => verifyJwt(42, o), 'ERR_MALFORMED', 'token.format');
+    throwsCode(() => verifyJwt('x'.repeat(70_000), o), 'ERR_MALFORMED', 'token.format');
     assert.equal(verifyJwt(good, o).payload.iss, 'me');
   });
 });
@@ -305,15 +325,21 @@ describe('EarTokens', () => {
 
   it('refuses a lifetime longer than the ring keeps retired keys, and non-EAR tokens', async () => {
     const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000 });
-    throwsReason(() => new EarTokens({ keys, issuer: 'x', lifetimeMs: 60_001 }), 'token.config');
+    throwsCode(
+      () => new EarTokens({ keys, issuer: 'x', lifetimeMs: 60_001 }),
+      'ERR_INVALID_ARGUMENT',
+      'token.config',
+    );
     const tokens = new EarTokens({ keys, issuer: 'x', lifetimeMs: 60_000 });
     const s = Math.floor(Date.now() / 1000);
-    throwsReason(
+    throwsCode(
       () => tokens.verify(signJwt(keys.current, { iss: 'x', iat: s, exp: s + 60 })),
+      'ERR_INVALID_ARGUMENT',
       'token.profile',
     );
-    throwsReason(
+    throwsCode(
       () => readSnpEarSubject({ ...tokens.issueSnp(input()).claims, submods: {} }),
+      'ERR_MALFORMED',
       'token.claims',
     );
   });
@@ -351,12 +377,13 @@ describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
   it('restore refuses a history where the signing key is not exactly the newest', () => {
     const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const o = { maxTokenLifetimeMs: 60_000 };
-    throwsReason(() => TokenKeyRing.restore([], o), 'token.key');
-    throwsReason(
+    throwsCode(() => TokenKeyRing.restore([], o), 'ERR_INVALID_ARGUMENT', 'token.key');
+    throwsCode(
       () => TokenKeyRing.restore([{ privateKey: a, activatedAt: 0, retiredAt: 5 }], o),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
-    throwsReason(
+    throwsCode(
       () =>
         TokenKeyRing.restore(
           [
@@ -365,15 +392,18 @@ describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
           ],
           o,
         ),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
-    throwsReason(
+    throwsCode(
       () => TokenKeyRing.restore([{ privateKey: a, activatedAt: -1, retiredAt: null }], o),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
-    throwsReason(
+    throwsCode(
       () => TokenKeyRing.restore([{ privateKey: rsa, activatedAt: 0, retiredAt: null }], o),
+      'ERR_INVALID_ARGUMENT',
       'token.key',
     );
   });
@@ -404,7 +434,7 @@ describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
     const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
     let url: string | undefined;
     const tokens = new EarTokens({ keys, issuer: () => url ?? '' });
-    throwsReason(() => tokens.issueSnp(input()), 'token.config');
+    throwsCode(() => tokens.issueSnp(input()), 'ERR_INVALID_ARGUMENT', 'token.config');
     url = 'http://127.0.0.1:4242';
     const { token } = tokens.issueSnp(input());
     assert.equal(tokens.issuer, url);

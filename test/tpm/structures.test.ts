@@ -23,29 +23,11 @@ import {
   type TpmsAttest,
 } from '../../src/formats/tpm/index.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
+import { caughtError, throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorJson } from '../helpers/vectors.js';
 
 const GCE = ['tpm', 'gce-go-tpm-tools', 'extracted-cos85-nonce9009'];
 const BANKS = ['sha1', 'sha256', 'sha384'] as const;
-
-function typed(fn: () => unknown): AttestationError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(
-      e instanceof AttestationError,
-      `expected a typed error, got ${e instanceof Error ? e.stack : String(e)}`,
-    );
-    return e;
-  }
-  assert.fail('expected a throw');
-}
-
-function expectReason(fn: () => unknown, code: string, reason: string): void {
-  const e = typed(fn);
-  assert.equal(e.code, code, `${e.reason}: ${e.message}`);
-  assert.equal(e.reason, reason, e.message);
-}
 
 describe('TPM structures from a real GCE vTPM', needsVectors, () => {
   it('TPMT_PUBLIC (AK): fields, exact re-encoding, Name = 000b ‖ SHA-256 (openssl dgst), key = certificate key', () => {
@@ -104,8 +86,8 @@ describe('TPM structures from a real GCE vTPM', needsVectors, () => {
     ];
     for (const [raw, parse, reason] of cases) {
       for (let n = 0; n < raw.length; n++)
-        expectReason(() => parse(raw.subarray(0, n)), 'ERR_MALFORMED', reason);
-      expectReason(
+        throwsCode(() => parse(raw.subarray(0, n)), 'ERR_MALFORMED', reason);
+      throwsCode(
         () => parse(Uint8Array.from([...raw, 0])),
         'ERR_MALFORMED',
         reason.replace('truncated', 'trailing_bytes'),
@@ -118,17 +100,17 @@ describe('TPM structures from a real GCE vTPM', needsVectors, () => {
     // qualifiedSigner size at offset 6: 0x22 → 0x30 (points into later fields: everything shifts).
     const shifted = Uint8Array.from(quote);
     shifted[7] = 0x30;
-    assert.equal(typed(() => parseAttest(shifted)).code, 'ERR_MALFORMED');
+    assert.equal(caughtError(() => parseAttest(shifted)).code, 'ERR_MALFORMED');
     const huge = Uint8Array.from(quote);
     huge[6] = 0x01; // 0x0122 > 66
-    expectReason(() => parseAttest(huge), 'ERR_MALFORMED', 'tpm.attest.qualified_signer');
+    throwsCode(() => parseAttest(huge), 'ERR_MALFORMED', 'tpm.attest.qualified_signer');
     const pub = encodeTpm2bPublic(parsePublic(readVector(...GCE, 'ak_pub.tpmt_public.bin')));
     const lying = Uint8Array.from(pub);
     lying[1]! -= 1;
-    expectReason(() => parseTpm2bPublic(lying), 'ERR_MALFORMED', 'tpm.public.size');
+    throwsCode(() => parseTpm2bPublic(lying), 'ERR_MALFORMED', 'tpm.public.size');
     const sig = Uint8Array.from(readVector(...GCE, 'quote_sha256.sig.tpmt_signature.bin'));
     sig[4] = 0x03; // 0x0300 > 512
-    expectReason(() => parseSignature(sig), 'ERR_MALFORMED', 'tpm.signature.rsa');
+    throwsCode(() => parseSignature(sig), 'ERR_MALFORMED', 'tpm.signature.rsa');
   });
 
   it('unknown or unsupported algorithm ids are NotSupported with stable reasons', () => {
@@ -139,37 +121,33 @@ describe('TPM structures from a real GCE vTPM', needsVectors, () => {
       c[off + 1] = v & 0xff;
       return c;
     };
-    expectReason(() => parseSignature(at(sig, 0, 0x0099)), 'ERR_NOT_SUPPORTED', 'tpm.signature.sig_alg');
-    expectReason(
-      () => parseSignature(at(sig, 2, TPM_ALG.SM3_256)),
-      'ERR_NOT_SUPPORTED',
-      'tpm.signature.hash',
-    );
+    throwsCode(() => parseSignature(at(sig, 0, 0x0099)), 'ERR_NOT_SUPPORTED', 'tpm.signature.sig_alg');
+    throwsCode(() => parseSignature(at(sig, 2, TPM_ALG.SM3_256)), 'ERR_NOT_SUPPORTED', 'tpm.signature.hash');
     const pub = readVector(...GCE, 'ak_pub.tpmt_public.bin');
-    expectReason(() => parsePublic(at(pub, 0, TPM_ALG.KEYEDHASH)), 'ERR_NOT_SUPPORTED', 'tpm.public.type');
-    expectReason(() => parsePublic(at(pub, 2, 0x7777)), 'ERR_NOT_SUPPORTED', 'tpm.public.name_alg');
+    throwsCode(() => parsePublic(at(pub, 0, TPM_ALG.KEYEDHASH)), 'ERR_NOT_SUPPORTED', 'tpm.public.type');
+    throwsCode(() => parsePublic(at(pub, 2, 0x7777)), 'ERR_NOT_SUPPORTED', 'tpm.public.name_alg');
     // authPolicy is empty here: parms start at offset 10 (symmetric), 12 (scheme).
-    expectReason(() => parsePublic(at(pub, 10, TPM_ALG.XOR)), 'ERR_NOT_SUPPORTED', 'tpm.public.symmetric');
-    expectReason(() => parsePublic(at(pub, 12, TPM_ALG.ECDSA)), 'ERR_NOT_SUPPORTED', 'tpm.public.rsa_scheme');
+    throwsCode(() => parsePublic(at(pub, 10, TPM_ALG.XOR)), 'ERR_NOT_SUPPORTED', 'tpm.public.symmetric');
+    throwsCode(() => parsePublic(at(pub, 12, TPM_ALG.ECDSA)), 'ERR_NOT_SUPPORTED', 'tpm.public.rsa_scheme');
     const reserved = Uint8Array.from(pub);
     reserved[7]! |= 0x01; // bit 0 is reserved
-    expectReason(() => parsePublic(reserved), 'ERR_MALFORMED', 'tpm.public.attributes');
+    throwsCode(() => parsePublic(reserved), 'ERR_MALFORMED', 'tpm.public.attributes');
 
     const quote = readVector(...GCE, 'quote_sha256.attest.bin');
-    expectReason(() => parseAttest(at(quote, 0, 0xff55)), 'ERR_MALFORMED', 'tpm.attest.magic');
-    expectReason(() => parseAttest(at(quote, 4, TPM_ST.ATTEST_NV)), 'ERR_NOT_SUPPORTED', 'tpm.attest.type');
+    throwsCode(() => parseAttest(at(quote, 0, 0xff55)), 'ERR_MALFORMED', 'tpm.attest.magic');
+    throwsCode(() => parseAttest(at(quote, 4, TPM_ST.ATTEST_NV)), 'ERR_NOT_SUPPORTED', 'tpm.attest.type');
     // magic(4) type(2) signer(2+34) extra(2+2) clock(8) reset(4) restart(4): safe at 62, fw 63-70,
     // selection count 71-74, bank hash 75-76, sizeofSelect 77.
     const unsafe = Uint8Array.from(quote);
     unsafe[62] = 2;
-    expectReason(() => parseAttest(unsafe), 'ERR_MALFORMED', 'tpm.attest.safe');
+    throwsCode(() => parseAttest(unsafe), 'ERR_MALFORMED', 'tpm.attest.safe');
     const many = Uint8Array.from(quote);
     many[74] = 17;
-    expectReason(() => parseAttest(many), 'ERR_MALFORMED', 'tpm.attest.pcr_selection_count');
-    expectReason(() => parseAttest(at(quote, 75, 0x0012)), 'ERR_NOT_SUPPORTED', 'tpm.attest.pcr_bank');
+    throwsCode(() => parseAttest(many), 'ERR_MALFORMED', 'tpm.attest.pcr_selection_count');
+    throwsCode(() => parseAttest(at(quote, 75, 0x0012)), 'ERR_NOT_SUPPORTED', 'tpm.attest.pcr_bank');
     const wideSel = Uint8Array.from(quote);
     wideSel[77] = 33;
-    expectReason(() => parseAttest(wideSel), 'ERR_MALFORMED', 'tpm.attest.pcr_select_size');
+    throwsCode(() => parseAttest(wideSel), 'ERR_MALFORMED', 'tpm.attest.pcr_select_size');
   });
 
   it('parsers only throw typed errors on random input and on mutations of real structures (property test)', () => {
@@ -279,7 +257,7 @@ describe('TPM structure encoders', () => {
       objectAttributes: 0,
     });
     if (rsa.type !== TPM_ALG.RSA) return;
-    expectReason(
+    throwsCode(
       () => publicToKeyObject({ ...rsa, parameters: { ...rsa.parameters, keyBits: 3072 } }),
       'ERR_MALFORMED',
       'tpm.public.rsa_modulus',
@@ -291,17 +269,17 @@ describe('TPM structure encoders', () => {
     if (ec.type !== TPM_ALG.ECC) return;
     const y = Uint8Array.from(ec.unique.y);
     y[31]! ^= 1;
-    expectReason(
+    throwsCode(
       () => publicToKeyObject({ ...ec, unique: { x: ec.unique.x, y } }),
       'ERR_MALFORMED',
       'tpm.public.key',
     );
-    expectReason(
+    throwsCode(
       () => publicToKeyObject({ ...ec, parameters: { ...ec.parameters, curveId: 0x0010 } }),
       'ERR_NOT_SUPPORTED',
       'tpm.public.curve',
     );
-    expectReason(
+    throwsCode(
       () => publicToKeyObject({ ...ec, unique: { x: new Uint8Array(33).fill(1), y: ec.unique.y } }),
       'ERR_MALFORMED',
       'tpm.public.ecc_point',

@@ -20,6 +20,7 @@ import {
   TPM_ST,
 } from '../../src/formats/tpm/index.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
+import { throwsCode } from '../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorJson, readVectorText } from '../helpers/vectors.js';
 import { makeQuote, randomPcrs } from './quote-fixtures.js';
 import { issueCa, issueLeaf, makeRoot, T0, type TestCa } from './test-ca.js';
@@ -47,18 +48,6 @@ function gceInput(bank: keyof typeof BANK_IDS) {
     akCert: readVector(...Q, 'ak_cert.der'),
     akPublic: readVector(...Q, 'ak_pub.tpmt_public.bin'),
   };
-}
-
-function rejects(fn: () => unknown, code: string, reason: string): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AttestationError, `untyped: ${e instanceof Error ? e.stack : e}`);
-    assert.equal(e.code, code, `${e.reason}: ${e.message}`);
-    assert.equal(e.reason, reason, e.message);
-    return;
-  }
-  assert.fail(`expected ${code} ${reason}`);
 }
 
 describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () => {
@@ -111,12 +100,12 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
   });
 
   it('wrong nonce, or no nonce expected', () => {
-    rejects(
+    throwsCode(
       () => verifyQuote(gceInput('sha256'), { ...opts(), nonce: Uint8Array.of(0x90, 0x0a) }),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.nonce',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote(gceInput('sha256'), { ...opts(), nonce: new Uint8Array() }),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.nonce',
@@ -130,7 +119,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
       const v = Uint8Array.from(values.get(7)!);
       v[0]! ^= 1;
       values.set(7, v);
-      rejects(
+      throwsCode(
         () => verifyQuote({ ...input, pcrs: [{ hashAlg: BANK_IDS[bank], values }] }, opts()),
         'ERR_BINDING_MISMATCH',
         'tpm.quote.pcr_digest',
@@ -143,29 +132,29 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
     const values = input.pcrs[0]!.values;
     const missing = new Map(values);
     missing.delete(23);
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [{ hashAlg: TPM_ALG.SHA256, values: missing }] }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.pcr_selection',
     );
     const extra = new Map(values).set(24, new Uint8Array(32));
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [{ hashAlg: TPM_ALG.SHA256, values: extra }] }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.pcr_selection',
     );
     const sha1 = gcePcrs('sha1');
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [sha1] }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.pcr_selection',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [input.pcrs[0]!, sha1] }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.pcr_selection',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [] }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.pcr_selection',
@@ -175,7 +164,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
   it('PCR values of the wrong size for their bank are malformed', () => {
     const input = gceInput('sha256');
     const values = new Map(input.pcrs[0]!.values).set(3, new Uint8Array(20));
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, pcrs: [{ hashAlg: TPM_ALG.SHA256, values }] }, opts()),
       'ERR_MALFORMED',
       'tpm.pcrs.value_size',
@@ -187,7 +176,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
     for (const off of [6, 100, 261]) {
       const sig = Uint8Array.from(input.signature);
       sig[off]! ^= 0x01;
-      rejects(
+      throwsCode(
         () => verifyQuote({ ...input, signature: sig }, opts()),
         'ERR_SIGNATURE_INVALID',
         'tpm.quote.signature',
@@ -195,9 +184,13 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
     }
     const quote = Uint8Array.from(input.quote);
     quote[50]! ^= 0x01; // inside the clock
-    rejects(() => verifyQuote({ ...input, quote }, opts()), 'ERR_SIGNATURE_INVALID', 'tpm.quote.signature');
+    throwsCode(
+      () => verifyQuote({ ...input, quote }, opts()),
+      'ERR_SIGNATURE_INVALID',
+      'tpm.quote.signature',
+    );
     // The signature of another quote does not transfer.
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, signature: gceInput('sha1').signature }, opts()),
       'ERR_SIGNATURE_INVALID',
       'tpm.quote.signature',
@@ -210,17 +203,17 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
       [ca('gcp_ek_ak_ca_root.crt')],
       [ca('gcp_ek_ak_ca_intermediate_v3.crt')],
     );
-    rejects(
+    throwsCode(
       () => verifyQuote(gceInput('sha256'), { ...opts(), roots: otherPki }),
       'ERR_CHAIN_INVALID',
       'x509.chain.no_path',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote(gceInput('sha256'), { ...opts(), now: new Date('2060-01-01') }),
       'ERR_CHAIN_INVALID',
       'x509.chain.expired',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote(gceInput('sha256'), { ...opts(), now: new Date('2021-01-01') }),
       'ERR_CHAIN_INVALID',
       'x509.chain.not_yet_valid',
@@ -232,7 +225,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
     const other = decodePem(readVectorText(...G, 'certificates', 'uca_tpm_rsa_sign_cert.pem'), 'test')[0]!
       .der;
     const { akPublic: _, ...input } = gceInput('sha256');
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, akCert: other }, opts()),
       'ERR_SIGNATURE_INVALID',
       'tpm.quote.signature',
@@ -245,7 +238,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
       objectAttributes: 0x00050072,
       scheme: { scheme: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 },
     });
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...gceInput('sha256'), akPublic: encodePublic(other) }, opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.ak_public',
@@ -254,22 +247,26 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
 
   it('malformed structures: truncated quote, lying size, unknown signature algorithm', () => {
     const input = gceInput('sha256');
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, quote: input.quote.subarray(0, 60) }, opts()),
       'ERR_MALFORMED',
       'tpm.attest.truncated',
     );
     const lying = Uint8Array.from(input.quote);
     lying[43] = 0x40; // extraData size 0x0040: runs over everything after it
-    rejects(() => verifyQuote({ ...input, quote: lying }, opts()), 'ERR_MALFORMED', 'tpm.attest.truncated');
+    throwsCode(
+      () => verifyQuote({ ...input, quote: lying }, opts()),
+      'ERR_MALFORMED',
+      'tpm.attest.truncated',
+    );
     const sig = Uint8Array.from(input.signature);
     sig[1] = 0x99;
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, signature: sig }, opts()),
       'ERR_NOT_SUPPORTED',
       'tpm.signature.sig_alg',
     );
-    rejects(
+    throwsCode(
       () => verifyQuote({ ...input, akCert: input.akCert.subarray(0, 100) }, opts()),
       'ERR_MALFORMED',
       'x509.certificate',
@@ -369,7 +366,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
         nonce,
         digestHashAlg: TPM_ALG.SHA1,
       });
-      rejects(() => verifyQuote(input(k, wrong), opts()), 'ERR_BINDING_MISMATCH', 'tpm.quote.pcr_digest');
+      throwsCode(() => verifyQuote(input(k, wrong), opts()), 'ERR_BINDING_MISMATCH', 'tpm.quote.pcr_digest');
     });
   }
 
@@ -392,7 +389,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       hashAlg: TPM_ALG.SHA256,
       signature: new Uint8Array(s),
     });
-    rejects(
+    throwsCode(
       () => verifyQuote(input('rsa', { quote: q.quote, signature }), opts()),
       'ERR_SIGNATURE_INVALID',
       'tpm.quote.signature',
@@ -407,7 +404,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       banks,
       nonce,
     });
-    rejects(
+    throwsCode(
       () => verifyQuote(input('rsa', ecdsaByRsaCert), opts()),
       'ERR_SIGNATURE_INVALID',
       'tpm.quote.sig_key_mismatch',
@@ -419,7 +416,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       banks,
       nonce,
     });
-    rejects(() => verifyQuote(input('rsa', sha1), opts()), 'ERR_NOT_SUPPORTED', 'tpm.quote.sig_hash');
+    throwsCode(() => verifyQuote(input('rsa', sha1), opts()), 'ERR_NOT_SUPPORTED', 'tpm.quote.sig_hash');
     const good = makeQuote({
       key: keys.rsa!.privateKey,
       sigAlg: TPM_ALG.RSASSA,
@@ -432,7 +429,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       hashAlg: TPM_ALG.SHA256,
       digest: new Uint8Array(32),
     });
-    rejects(
+    throwsCode(
       () => verifyQuote(input('rsa', { quote: good.quote, signature: hmac }), opts()),
       'ERR_NOT_SUPPORTED',
       'tpm.quote.sig_alg',
@@ -445,7 +442,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       nonce,
       type: TPM_ST.ATTEST_CERTIFY,
     });
-    rejects(() => verifyQuote(input('rsa', certify), opts()), 'ERR_MALFORMED', 'tpm.quote.not_quote');
+    throwsCode(() => verifyQuote(input('rsa', certify), opts()), 'ERR_MALFORMED', 'tpm.quote.not_quote');
   });
 
   it('the AK public area must be a restricted fixedTPM signing key whose scheme matches the signature', () => {
@@ -458,7 +455,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
     });
     const base = { nameAlg: TPM_ALG.SHA256, scheme: { scheme: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 } };
     const unrestricted = publicFromKeyObject(keys.rsa!.publicKey, { ...base, objectAttributes: 0x00040072 });
-    rejects(
+    throwsCode(
       () => verifyQuote(input('rsa', q, encodePublic(unrestricted)), opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.ak_attributes',
@@ -468,7 +465,7 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
       objectAttributes: 0x00050072,
       scheme: { scheme: TPM_ALG.RSAPSS, hashAlg: TPM_ALG.SHA256 },
     });
-    rejects(
+    throwsCode(
       () => verifyQuote(input('rsa', q, encodePublic(pss)), opts()),
       'ERR_BINDING_MISMATCH',
       'tpm.quote.ak_scheme',
@@ -488,7 +485,11 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
         { hashAlg: TPM_ALG.SHA384, pcrs: [23] },
       ],
     });
-    rejects(() => verifyQuote(input('p256', dup), opts()), 'ERR_BINDING_MISMATCH', 'tpm.quote.pcr_selection');
+    throwsCode(
+      () => verifyQuote(input('p256', dup), opts()),
+      'ERR_BINDING_MISMATCH',
+      'tpm.quote.pcr_selection',
+    );
   });
 
   it('ECDSA r/s shorter than the field (leading zeros stripped by the TPM) still verify', () => {
