@@ -93,10 +93,23 @@ it('the commands a user runs: sim init, instance register, serve, proxy, guest b
   const running = await daemon([...boot, '--hold', '--lease-ms', '60000'], /holding the boot lease/);
   const sealed = readFileSync(state);
 
+  // The rule checked (docs/broker.md "Leases"): each `guest boot --provider sim` is a new launch with a fresh
+  // REPORT_ID, as on hardware; a new launch while another holds a live lease follows the instance's
+  // new-launch policy. Under the default, takeover, a copy would boot and supersede the first VM; under
+  // refuse it is broker.clone. This instance is set to refuse (admin route, as the VMM's operator would).
+  const nl = await fetch(`${broker}/v1/admin/instances/${instance.id}/new-launch`, {
+    method: 'PUT',
+    headers: {
+      authorization: `Bearer ${readFileSync(join(data, 'admin-token'), 'utf8').trim()}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ newLaunch: 'refuse' }),
+  });
+  assert.equal(nl.status, 200, await nl.text());
   const cloneState = join(tmp, 'clone.state');
   copyFileSync(state, cloneState);
   const clone = await runCli([...boot.slice(0, 5), cloneState, ...boot.slice(6)]);
-  assert.equal(clone.code, 1, 'a second boot while the first holds its lease is refused');
+  assert.equal(clone.code, 1, 'under refuse, a second launch while the first holds its lease is refused');
   assert.equal(JSON.parse(clone.stdout).error.reason, 'broker.clone');
 
   // The VM shuts down (SIGTERM ends its boot); the next boot is a reboot, not a clone.
