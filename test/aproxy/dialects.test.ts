@@ -28,7 +28,7 @@ import {
   parseProxyResponse,
   stringifyJsonValue,
 } from '../../src/formats/aproxy/pr1203.js';
-import { throwsCode } from './assert-error.js';
+import { throwsCode } from '../helpers/assert-error.js';
 
 const M = 'ERR_MALFORMED';
 const b = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
@@ -118,14 +118,14 @@ describe('PR #1122 messages', () => {
       M,
       'aproxy.json.depth',
     );
-    // main's AttestationRequest (evidence.Snp.report) is not PR #1122's.
+    // main's AttestationRequest (evidence.Snp.report) is not PR #1122's: its report field is missing.
     throwsCode(
       () =>
         parseAttestationRequest1122(
           b(`{"tee":"snp","evidence":{"Snp":{"report":"AAAA"}},"challenge":"AAAA","key":{"x":"","y":""}}`),
         ),
       M,
-      'aproxy.field.unknown',
+      'aproxy.field.missing',
     );
   });
 });
