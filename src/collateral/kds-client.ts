@@ -410,7 +410,7 @@ function crlResult(crl: ParsedCrl, now: number, source: CrlResult['source']): Cr
 function offlineMissing(item: KdsItem): CollateralUnavailable {
   return new CollateralUnavailable(
     'kds.offline_missing',
-    `offline mode: ${describeItem(item)} is not in the collateral directory (import it first)`,
+    `offline mode: ${describeItem(item)} is not in the collateral directory (fill it with vouchsafe collateral fetch or collateral import)`,
   );
 }
 
