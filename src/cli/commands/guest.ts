@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
 import { isSnpProduct, type SnpProduct } from '../../formats/snp/index.js';
@@ -18,7 +18,7 @@ import {
   saveSimChain,
 } from '../../sim/snp/index.js';
 import { fromHex, toHex } from '../../util/bytes.js';
-import { Exit, reportError } from '../io.js';
+import { Exit, readInput, reportError } from '../io.js';
 
 interface BootOptions {
   connect: string;
@@ -137,6 +137,7 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
         const timeoutMs = Number(o.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
           throw new InvalidArgument('cli.options', '--timeout: ms > 0');
+        const brokerPublicKey = o.brokerKey === undefined ? undefined : readBrokerKey(o.brokerKey);
         const r = await bootGuest({
           connect: o.connect,
           provider: providerFor(o),
@@ -144,7 +145,7 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
           version: o.dialect === 'main' ? o.protocol : '0.1.0',
           dialect: o.dialect,
           timeoutMs,
-          ...(o.brokerKey ? { brokerPublicKey: readFileSync(o.brokerKey, 'utf8') } : {}),
+          ...(brokerPublicKey ? { brokerPublicKey } : {}),
         });
         const out = {
           firstBoot: r.firstBoot,
@@ -160,6 +161,13 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
             `${r.firstBoot ? 'state created' : 'state unsealed'}; now version ${out.counter}` +
               `${r.committed ? ' (committed)' : ''}; instance ${r.identity ? `${r.identity.project}/${r.identity.zone}/${r.identity.instanceName}` : '-'}` +
               `${r.brokerVerified ? '; broker signature verified' : ''}\n`,
+          );
+        }
+        if (!r.brokerVerified) {
+          // Without a pinned key anything between the guest and the broker could have answered.
+          process.stderr.write(
+            "warning: the broker's response was not authenticated (no --broker-key with protocol 0.2.0): " +
+              'pin <data>/broker-signing-key.pem.pub with --broker-key\n',
           );
         }
         if (r.session && o.hold) await holdLease(r.session, Number(o.leaseMs));
@@ -190,4 +198,26 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
         process.exitCode = reportError(e, false);
       }
     });
+}
+
+/**
+ * Reads `--broker-key`: the broker's response-signing public key as SPKI PEM (`<data>/broker-signing-key.pem.pub`).
+ * A certificate, a private key or anything else is refused by name (`cli.broker_key`) rather than left to fail
+ * inside OpenSSL.
+ */
+function readBrokerKey(path: string): KeyObject {
+  const text = Buffer.from(readInput(path, '--broker-key')).toString('latin1');
+  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+  if (label !== 'PUBLIC KEY') {
+    const what = label === undefined ? 'not PEM' : `a PEM ${label}`;
+    throw new InvalidArgument(
+      'cli.broker_key',
+      `--broker-key ${path} is ${what}: give the broker's public key (PEM PUBLIC KEY, <data>/broker-signing-key.pem.pub)`,
+    );
+  }
+  try {
+    return createPublicKey({ key: text, format: 'pem' });
+  } catch {
+    throw new InvalidArgument('cli.broker_key', `--broker-key ${path}: the PUBLIC KEY block cannot be read`);
+  }
 }

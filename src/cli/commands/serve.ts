@@ -191,7 +191,7 @@ Examples:
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),
         });
       } catch (e) {
-        process.exitCode = reportError(e, false);
+        process.exitCode = reportError(listenError(e, o.listen), false);
         return;
       }
       const r = running;
@@ -264,4 +264,19 @@ Example:
         process.exitCode = reportError(e, o.json ?? false);
       }
     });
+}
+
+/**
+ * A listen that fails for a reason of the machine (port taken, not allowed, no such address) is the operator's
+ * to fix, not a bug: it is reported as `cli.listen` with the address, without a stack trace.
+ */
+function listenError(e: unknown, listen: string): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (another broker or service is listening there)',
+    EACCES: 'not permitted (a port below 1024 needs privileges)',
+    EADDRNOTAVAIL: 'no interface of this machine has that address',
+  };
+  if (code === undefined || !(code in why)) return e;
+  return new InvalidArgument('cli.listen', `cannot listen on ${listen}: ${why[code]}`);
 }
