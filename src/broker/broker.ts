@@ -22,9 +22,9 @@ import { createSealingKey, openSealingKey } from './sealing-key.js';
 import type {
   Appraise,
   BrokerOptions,
-  InstanceIdentity,
   InstanceView,
   IssuedChallenge,
+  RegisteredInstance,
   RegisterInstanceRequest,
   ReleaseRequest,
   ReleaseResult,
@@ -731,7 +731,7 @@ function positiveInt(v: number, name: string): number {
   return v;
 }
 
-function identityOf(r: InstanceWithState): InstanceIdentity {
+function identityOf(r: InstanceWithState): RegisteredInstance {
   return {
     id: r.id,
     project: r.project,

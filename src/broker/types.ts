@@ -1,6 +1,7 @@
 import type { EvidenceClaims } from '../evidence/types.js';
+import type { PlatformIdentity } from '../formats/platform-identity.js';
 import type { Appraise, VerifyEvidence } from '../policy/tees.js';
-import type { JsonValue, NewLaunchPolicy, PlatformIdentity, RegistryTee, Store } from '../store/types.js';
+import type { JsonValue, NewLaunchPolicy, RegistryTee, Store } from '../store/types.js';
 import type { KekSource } from './kek.js';
 
 /**
@@ -58,13 +59,14 @@ export interface RegisterInstanceRequest extends PlatformIdentity {
   readonly tee?: RegistryTee;
 }
 
-export interface InstanceIdentity extends PlatformIdentity {
+/** An instance the broker has registered: its platform identity and the broker's id for it. */
+export interface RegisteredInstance extends PlatformIdentity {
   /** The broker's id for the instance. */
   readonly id: string;
 }
 
 /** An instance as the control plane sees it (no key material, no token hashes). */
-export interface InstanceView extends InstanceIdentity {
+export interface InstanceView extends RegisteredInstance {
   /** The TEE the instance is registered for. */
   readonly tee: RegistryTee;
   /** The name of its identity field: `HOST_DATA` (snp) or `MRCONFIGID` (tdx). */
@@ -116,7 +118,7 @@ export interface ReleaseResult {
   readonly keyVersion: number;
   /** Present when `stateKeyVersion` named an older version. Zero after use, like `key`. */
   readonly stateKey?: { readonly key: Uint8Array; readonly keyVersion: number };
-  readonly instance: InstanceIdentity;
+  readonly instance: RegisteredInstance;
   /**
    * The boot: the active one (kept for a re-attestation of the same launch), or under the `allow`
    * new-launch policy with another launch live, an id that names no stored boot (commit, heartbeat and end

@@ -8,7 +8,7 @@ import {
   subjectKeyIdentifier as sharedSubjectKeyIdentifier,
 } from '../formats/x509/extension-builders.js';
 import { type Extension, KeyUsage } from '../formats/x509/extensions.js';
-import { type InstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
+import { type GceInstanceIdentity, instanceIdentityExtension } from '../formats/x509/instance-identity.js';
 import type { CaConfig } from './config.js';
 import {
   authorityInfoAccess,
@@ -81,7 +81,7 @@ export function ekKeyUsageBits(key: KeyObject): number[] {
 export function ekExtensions(
   ctx: ProfileContext,
   key: KeyObject,
-  identity: InstanceIdentity,
+  identity: GceInstanceIdentity,
   tpm: TpmDeviceInfo,
 ): Extension[] {
   const { config } = ctx;
@@ -97,7 +97,7 @@ export function ekExtensions(
 
 export function akExtensions(
   ctx: ProfileContext,
-  identity: InstanceIdentity,
+  identity: GceInstanceIdentity,
   tpm: TpmDeviceInfo,
   subjectIsEmpty: boolean,
   requestedNames: readonly Der[],
@@ -113,14 +113,14 @@ export function akExtensions(
   ];
 }
 
-function identityExtension(config: CaConfig, identity: InstanceIdentity): Extension {
+function identityExtension(config: CaConfig, identity: GceInstanceIdentity): Extension {
   const sp = config.identitySecurityProperties;
-  const id: InstanceIdentity =
+  const id: GceInstanceIdentity =
     sp === null ? stripSecurity(identity) : { ...identity, securityProperties: sp };
   return instanceIdentityExtension(id, config.identityOid);
 }
 
-function stripSecurity(id: InstanceIdentity): InstanceIdentity {
+function stripSecurity(id: GceInstanceIdentity): GceInstanceIdentity {
   return {
     zone: id.zone,
     projectNumber: id.projectNumber,

@@ -10,6 +10,8 @@
  * injected clock), never read from the database server.
  */
 
+import type { PlatformIdentity } from '../formats/platform-identity.js';
+
 export type Engine = 'sqlite' | 'postgres';
 
 /** A JSON value, stored as text and returned parsed. The broker treats instance policies as opaque JSON. */
@@ -20,14 +22,6 @@ export type JsonValue =
   | string
   | readonly JsonValue[]
   | { readonly [k: string]: JsonValue };
-
-/** The platform identity the control plane registers an instance with (GCE-style). */
-export interface PlatformIdentity {
-  readonly project: string;
-  readonly zone: string;
-  readonly instanceId: string;
-  readonly instanceName: string;
-}
 
 /** The boot a broker currently counts as running for an instance (at most one). */
 export interface ActiveBoot {

@@ -40,6 +40,7 @@ import {
   readIssuerChain,
   splitSignedResponse,
 } from '../../src/collateral/pcs-bodies.js';
+import { parseAzSnpVtpm } from '../../src/evidence/az-snp-vtpm/parse.js';
 import { parseAmdCa, parseAmdLeaf } from '../../src/evidence/snp/amd-cert.js';
 import { parseCrl } from '../../src/evidence/snp/crl.js';
 import { parseX509 } from '../../src/evidence/snp/x509.js';
@@ -50,7 +51,6 @@ import {
   parseAttestationRequest,
   parseAttestationResponse,
 } from '../../src/formats/aproxy/attestation.js';
-import { decodeBase64Std, encodeBase64Std } from '../../src/formats/aproxy/base64.js';
 import {
   encodeCommitRequest,
   encodeCommitResponse,
@@ -104,6 +104,12 @@ import {
   stringifyJsonValue,
 } from '../../src/formats/aproxy/pr1203.js';
 import { encodeSecretPayload, parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
+import {
+  decodeAzSnpVtpmEvidence,
+  parseAzSnpVtpmEvidenceJson,
+} from '../../src/formats/azure/evidence-json.js';
+import { parseHclReport } from '../../src/formats/azure/hcl-report.js';
+import { parseHclRuntimeData } from '../../src/formats/azure/runtime-data.js';
 import { parseDer as parseC509Der } from '../../src/formats/c509/der-input.js';
 import { parseX509Extensions } from '../../src/formats/c509/extensions.js';
 import {
@@ -186,7 +192,6 @@ import {
 import { parseName } from '../../src/formats/x509/name.js';
 import { readSigned } from '../../src/formats/x509/signed.js';
 import { parseStateHeader, sealState } from '../../src/guest/state-file.js';
-import { decodeBase64Url, decodeStdBase64 } from '../../src/kbs/base64.js';
 import { readCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
@@ -198,8 +203,10 @@ import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
 import { parseTdxPolicy } from '../../src/policy/tdx/policy.js';
 import { parseTpmBootPolicy } from '../../src/policy/tpm/parse.js';
 import { parseChannelAddress } from '../../src/proxy/listen-address.js';
+import { SimAzureVm } from '../../src/sim/azure/index.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
+import { decodeBase64, decodeBase64Url, encodeBase64 } from '../../src/util/base64.js';
 import { softEk } from '../ca/fixtures.js';
 import * as evb from '../eventlog/build.js';
 import { sevEvidenceOf } from '../kbs/sev-struct.js';
@@ -593,6 +600,25 @@ const tdx = () => {
   }
   return tdxSeeds;
 };
+
+/** az-snp-vtpm seeds: one simulated Azure VM's evidence in Trustee's three forms (built once). */
+let azureSeeds: Promise<{ v0: Json; v1: Json; v2: Json; hcl: Uint8Array; runtime: Uint8Array }> | undefined;
+function azure() {
+  azureSeeds ??= (async () => {
+    const { sharedSimChain } = await import('../../src/sim/snp/index.js');
+    const vm = new SimAzureVm(await sharedSimChain('Milan'));
+    const nonce = new Uint8Array(48).fill(7);
+    const runtime = vm.runtimeData(nonce);
+    return {
+      v0: vm.evidence(nonce, 0) as Json,
+      v1: vm.evidence(nonce, 1) as Json,
+      v2: vm.evidence(nonce, 2) as Json,
+      hcl: vm.hclReport(runtime),
+      runtime,
+    };
+  })();
+  return azureSeeds;
+}
 
 const ROWS: readonly Row[] = [
   // Intel TDX quote v4/v5, QE report, PCK SGX extension, PCS collateral bodies (src/formats/tdx)
@@ -1241,8 +1267,8 @@ const ROWS: readonly Row[] = [
         Buffer.from(
           JSON.stringify({
             crv: 'P521',
-            x_b64: encodeBase64Std(new Uint8Array(66).fill(1)),
-            y_b64: encodeBase64Std(new Uint8Array(66).fill(2)),
+            x_b64: encodeBase64(new Uint8Array(66).fill(1)),
+            y_b64: encodeBase64(new Uint8Array(66).fill(2)),
           }),
         ),
       ),
@@ -1268,10 +1294,10 @@ const ROWS: readonly Row[] = [
     run: (b) => parseTimestamp(parseJson(b), 'at'),
   },
   {
-    fn: 'src/formats/aproxy/base64.ts#decodeBase64Std',
+    fn: 'src/util/base64.ts#decodeBase64',
     kind: 'text',
-    seeds: () => [encodeBase64Std(corpus.report.subarray(0, 40))],
-    run: (s) => decodeBase64Std(s, 'f'),
+    seeds: () => [encodeBase64(corpus.report.subarray(0, 40)), 'AAECAw==', 'QQ'],
+    run: (s) => decodeBase64(s, 'fuzz.b64', 'f'),
   },
   {
     fn: 'src/native/jwe-ecdh-es.ts#fromCompactJwe',
@@ -1342,6 +1368,42 @@ const ROWS: readonly Row[] = [
     run: parseSevSnpEvidenceJson,
   },
   {
+    fn: 'src/formats/azure/hcl-report.ts#parseHclReport',
+    kind: 'bytes',
+    seeds: async () => [(await azure()).hcl],
+    run: parseHclReport,
+  },
+  {
+    fn: 'src/formats/azure/runtime-data.ts#parseHclRuntimeData',
+    kind: 'bytes',
+    seeds: async () => [(await azure()).runtime],
+    run: parseHclRuntimeData,
+  },
+  {
+    fn: 'src/formats/azure/evidence-json.ts#decodeAzSnpVtpmEvidence',
+    kind: 'json',
+    seeds: async () => {
+      const a = await azure();
+      return [a.v0, a.v1, a.v2];
+    },
+    run: decodeAzSnpVtpmEvidence,
+  },
+  {
+    fn: 'src/formats/azure/evidence-json.ts#parseAzSnpVtpmEvidenceJson',
+    kind: 'bytes',
+    seeds: async () => [new Uint8Array(Buffer.from(JSON.stringify((await azure()).v2)))],
+    run: parseAzSnpVtpmEvidenceJson,
+  },
+  {
+    fn: 'src/evidence/az-snp-vtpm/parse.ts#parseAzSnpVtpm',
+    kind: 'json',
+    seeds: async () => {
+      const a = await azure();
+      return [a.v1, a.v2];
+    },
+    run: (json) => parseAzSnpVtpm({ json }),
+  },
+  {
     fn: 'src/kbs/tee-pubkey.ts#parseTeePubkey',
     kind: 'json',
     seeds: () => {
@@ -1369,13 +1431,7 @@ const ROWS: readonly Row[] = [
     run: (s) => readCookie(s, 'kbs-session-id'),
   },
   {
-    fn: 'src/kbs/base64.ts#decodeStdBase64',
-    kind: 'text',
-    seeds: () => ['AAECAw==', 'QQ'],
-    run: (s) => decodeStdBase64(s, 'fuzz.b64', 'f'),
-  },
-  {
-    fn: 'src/kbs/base64.ts#decodeBase64Url',
+    fn: 'src/util/base64.ts#decodeBase64Url',
     kind: 'text',
     seeds: () => ['AAECAw', 'a-b_'],
     run: (s) => decodeBase64Url(s, 'fuzz.b64', 'f'),
@@ -1589,7 +1645,6 @@ const ROWS: readonly Row[] = [
     run: async (s) => (await cli()).io.parseTime(s),
   },
   // HTTP codec helpers of the native API
-  { fn: 'src/api/codec.ts#b64', kind: 'text', seeds: () => ['AAECAw=='], run: (s) => apiCodec.b64(s, 'f') },
   {
     fn: 'src/api/codec.ts#counter',
     kind: 'text',

@@ -19,18 +19,11 @@ import {
   TEE_NAMES,
 } from '../../src/policy/tees.js';
 import { toHex } from '../../src/util/bytes.js';
+import { errorWith } from '../helpers/assert-error.js';
 import { needsVectors, readVector, vectorPath } from '../helpers/vectors.js';
 import { tdxCaseNow } from './vector-collateral.js';
 
 const CASE = 'phala-dcap-qvl-v4';
-
-function reason(code: string, r: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof AttestationError, String(e));
-    assert.equal(`${e.code} ${e.reason}`, `${code} ${r}`);
-    return true;
-  };
-}
 
 describe('TEE table: the TDX row', () => {
   it('is in the table and releases keys, named by MRCONFIGID; its policy parser is the TDX one (mrTd required)', () => {
@@ -39,12 +32,12 @@ describe('TEE table: the TDX row', () => {
     assertSupportedTee('tdx', 'broker.tee');
     assert.deepEqual(registryIdentityOf('tdx'), { registryTee: 'tdx', field: 'MRCONFIGID', bytes: 48 });
     checkTeePolicy('tdx', { mrTd: 'any' });
-    assert.throws(() => checkTeePolicy('tdx', {}), reason('ERR_INVALID_ARGUMENT', 'policy.invalid'));
+    assert.throws(() => checkTeePolicy('tdx', {}), errorWith('ERR_INVALID_ARGUMENT', 'policy.invalid'));
   });
 
   it('the KBS does not serve tdx yet (no KBS name maps to the row)', () => {
     assert.ok(!SUPPORTED_KBS_TEES.includes('tdx'));
-    assert.throws(() => kbsTeeOf('tdx'), reason('ERR_NOT_SUPPORTED', 'kbs.tee'));
+    assert.throws(() => kbsTeeOf('tdx'), errorWith('ERR_NOT_SUPPORTED', 'kbs.tee'));
   });
 
   it('a malformed quote is refused as malformed before any collateral is asked for', async () => {
@@ -76,7 +69,7 @@ describe('TEE table: the TDX row', () => {
       const unconfigured = createTeeVerifier({ now: () => now });
       await assert.rejects(
         unconfigured.verifyEvidence('tdx', quote, undefined),
-        reason('ERR_COLLATERAL_UNAVAILABLE', 'api.collateral.tdx_unconfigured'),
+        errorWith('ERR_COLLATERAL_UNAVAILABLE', 'api.collateral.tdx_unconfigured'),
       );
       const tees = createTeeVerifier({
         now: () => now,
