@@ -1,6 +1,10 @@
 import { AttestationError, CollateralUnavailable, InvalidArgument, MalformedEvidence } from '../errors.js';
-import type { SignedCollateral, TdxCollateral } from '../evidence/tdx/collateral.js';
-import type { TdxCollateralQuery, TdxCollateralSource } from '../evidence/tdx/source.js';
+import type {
+  SignedCollateral,
+  TdxCollateral,
+  TdxCollateralQuery,
+  TdxCollateralSource,
+} from '../formats/tdx/collateral-source.js';
 import type { RetryOptions } from './kds-client.js';
 import { parseRetryAfter } from './kds-client.js';
 import {

@@ -1,9 +1,13 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { CollateralUnavailable, MalformedEvidence } from '../errors.js';
-import type { SignedCollateral, TdxCollateral } from '../evidence/tdx/collateral.js';
-import type { TdxCollateralQuery, TdxCollateralSource } from '../evidence/tdx/source.js';
 import { encodePem } from '../formats/pem.js';
+import type {
+  SignedCollateral,
+  TdxCollateral,
+  TdxCollateralQuery,
+  TdxCollateralSource,
+} from '../formats/tdx/collateral-source.js';
 import { fromHex } from '../util/bytes.js';
 import {
   checkSignedBody,

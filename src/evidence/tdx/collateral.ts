@@ -6,31 +6,11 @@ import {
   type TdQeIdentity,
   type TdxTcbInfo,
 } from '../../formats/tdx/collateral-json.js';
+import type { SignedCollateral, TdxCollateral } from '../../formats/tdx/collateral-source.js';
 import { type AmdCrl, parseCrl } from '../snp/crl.js';
 import { checkWindow, type IntelChain, verifyIntelChain } from './chain.js';
 
-/**
- * TDX collateral as Intel PCS v4 serves it, in the shape an offline directory holds it
- * (shared/vectors/tdx/<case>/): each signed JSON body as its exact bytes, its signature (P-256 r||s) and
- * the issuer chain from the response header (TCB Signing, then Root CA), and the two CRLs as DER.
- */
-export interface SignedCollateral {
-  /** The exact bytes Intel signed: the `tcbInfo` / `enclaveIdentity` value. */
-  readonly body: Uint8Array;
-  /** 64 bytes, r||s big-endian. */
-  readonly signature: Uint8Array;
-  /** DER certificates, signer first, root last (the TCB-Info-Issuer-Chain header). */
-  readonly issuerChain: readonly Uint8Array[];
-}
-
-export interface TdxCollateral {
-  readonly tcbInfo: SignedCollateral;
-  readonly qeIdentity: SignedCollateral;
-  /** PCK CRL (DER) of the CA that issued the PCK (ca=platform or processor); needed unless revocation is off. */
-  readonly pckCrl?: Uint8Array;
-  /** Intel SGX Root CA CRL (DER); needed unless revocation is off. */
-  readonly rootCaCrl?: Uint8Array;
-}
+export type { SignedCollateral, TdxCollateral } from '../../formats/tdx/collateral-source.js';
 
 /** Collateral after its signatures were checked (dates are checked at each use). */
 export interface VerifiedCollateral {

@@ -1,28 +1,13 @@
 import { MalformedEvidence } from '../../errors.js';
+import type { TdxCollateralQuery } from '../../formats/tdx/collateral-source.js';
 import { parsePckSgxExtension, SGX_EXTENSION_OID } from '../../formats/tdx/pck-extension.js';
 import type { TdxQuote } from '../../formats/tdx/quote.js';
 import { commonName } from '../../formats/x509/name.js';
 import { toHex } from '../../util/bytes.js';
 import { extensionValue, parseX509 } from '../snp/x509.js';
 import { readPemChain } from './chain.js';
-import type { TdxCollateral } from './collateral.js';
 
-/**
- * Which collateral a quote needs (Intel PCS API v4): the TCB Info of the platform's FMSPC, and the PCK CRL
- * of the CA that issued its PCK (`platform` or `processor`). The QE Identity and the Root CA CRL are one
- * per world.
- */
-export interface TdxCollateralQuery {
-  /** 6 bytes, lower-case hex (the PCK's SGX extension). */
-  readonly fmspc: string;
-  readonly ca: 'platform' | 'processor';
-}
-
-/** Where collateral comes from: Intel PCS (src/collateral/pcs-client.ts), a cache or an offline directory. */
-export interface TdxCollateralSource {
-  /** The collateral for `query`. Throws CollateralUnavailable when it cannot be had. */
-  getTdxCollateral(query: TdxCollateralQuery): Promise<TdxCollateral>;
-}
+export type { TdxCollateralQuery, TdxCollateralSource } from '../../formats/tdx/collateral-source.js';
 
 /**
  * Reads the query from a quote's PCK chain, unverified (the verifier checks the chain afterwards; a forged

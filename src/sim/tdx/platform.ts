@@ -1,6 +1,6 @@
 import { createHash, sign } from 'node:crypto';
-import type { TdxCollateral } from '../../evidence/tdx/collateral.js';
 import { encodePem } from '../../formats/pem.js';
+import type { TdxCollateral } from '../../formats/tdx/collateral-source.js';
 import { newP256, type SimKeyPair, sgxExtension, simIntelCertificate, simIntelCrl } from './certs.js';
 import { encodeTdxQuote, type SimTdBody } from './quote.js';
 
