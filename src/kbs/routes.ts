@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidArgument, MalformedEvidence, NotSupported } from '../errors.js';
+import { InvalidArgument, isAttestationError, MalformedEvidence, NotSupported } from '../errors.js';
 import { parseReport } from '../formats/snp/report.js';
+import { encodeBase64 } from '../util/base64.js';
 import { toHex } from '../util/bytes.js';
-import { encodeStdBase64 } from './base64.js';
 import { type BindingCandidate, bindingCandidates, matchBinding, trusteeRuntimeData } from './binding.js';
 import { sourceOf } from './client-source.js';
 import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
@@ -32,6 +32,22 @@ function sendProblem(reply: FastifyReply, p: ProblemDocument): FastifyReply {
 }
 
 /**
+ * Answers a refusal with its problem document and logs it as the /v1 routes do (src/api/server.ts): an
+ * untyped error is ours and is logged in full at error level; a typed refusal is logged at info with its
+ * code, reason and status only. Not the message, not a policy failure's expected/actual values, never the
+ * request body: the log must not hold secrets or what a caller would need to aim for.
+ */
+function refuse(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+  const p = problemFromError(e);
+  if (!isAttestationError(e)) {
+    req.log.error({ err: e, route: req.routeOptions?.url, status: p.status }, 'internal error');
+  } else {
+    req.log.info({ code: e.code, reason: e.reason, status: p.status }, 'kbs request refused');
+  }
+  return sendProblem(reply, p);
+}
+
+/**
  * Registers the RCAR routes (reference kbs-and-peers.md §1; docs/kbs.md) on `app`, with full paths
  * (register without a prefix). Handlers only decode, call `deps`, and encode; every refusal is an RFC 7807
  * problem document.
@@ -50,15 +66,16 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
   // Body-parser failures (bad JSON, wrong content type, too large) become problems too. Registered through
   // the kbsRoutes plugin, this handler is scoped to the plugin's encapsulation context and does not touch
   // other routes; call registerKbsRoutes directly only on a context of its own.
-  app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, req, reply) => {
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
     if (status >= 400 && status < 500) {
+      req.log.info({ code: err.code ?? 'FST_ERR', status }, 'kbs request refused');
       return sendProblem(reply, {
         ...problem('bad-request', `${err.code ?? 'FST_ERR'}: ${String(err.message ?? '').slice(0, 200)}`),
         status,
       });
     }
-    return sendProblem(reply, problemFromError(err));
+    return refuse(req, reply, err);
   });
 
   app.post(KBS_AUTH_PATH, { bodyLimit: AUTH_BODY_LIMIT }, async (req, reply) => {
@@ -66,7 +83,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
       // The session keeps the TEE: /attest decodes that TEE's evidence (Trustee's session does the same).
       const { tee } = parseAuthRequest(req.body);
       const { challenge } = await deps.broker.issueChallenge();
-      const nonce = encodeStdBase64(challenge);
+      const nonce = encodeBase64(challenge);
       // Counted against the client's address (req.ip: the socket's peer unless fastify trusts a proxy).
       const s = sessions.create(sourceOf(req.ip), nonce, challenge, tee);
       return reply
@@ -74,7 +91,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         .header('content-type', 'application/json')
         .send(JSON.stringify({ nonce, 'extra-params': '' }));
     } catch (e) {
-      return sendProblem(reply, problemFromError(e));
+      return refuse(req, reply, e);
     }
   });
 
@@ -129,7 +146,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         .header('content-type', 'application/json')
         .send(JSON.stringify({ token }));
     } catch (e) {
-      return sendProblem(reply, problemFromError(e));
+      return refuse(req, reply, e);
     }
   });
 
@@ -147,7 +164,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         bytes.fill(0);
       }
     } catch (e) {
-      return sendProblem(reply, problemFromError(e));
+      return refuse(req, reply, e);
     }
   });
 
