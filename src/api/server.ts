@@ -14,11 +14,18 @@ import { NativeService } from '../native/service.js';
 import { ErrorBody, Health, TokenKeyRotationResponse } from '../wire/schemas.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
 import { ApiError, errorLogFields, errorResponse } from './http-errors.js';
+import {
+  applyHttpLimits,
+  checkingInterval,
+  fastifyLimitOptions,
+  type HttpLimits,
+  resolveHttpLimits,
+} from './http-limits.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { RefusalLimiter, type RefusalLimitOptions } from './refusal-limiter.js';
 import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
-import { type RefusalLimitOptions, RefusalLimiter } from './refusal-limiter.js';
 import { registerNativeRoutes } from './routes-native.js';
 
 /** Default request body limit: a report, a certificate table and a key, base64, fit many times over. */
@@ -56,6 +63,8 @@ export interface BrokerServerOptions {
   readonly refusalLimit?: RefusalLimitOptions | false;
   /** Rotates the KBS token signing key: `POST /v1/admin/token-keys/rotate` exists only when given. */
   readonly rotateTokenKey?: () => Promise<TokenKeyRotation>;
+  /** Socket deadlines and the connection cap, over DEFAULT_HTTP_LIMITS (src/api/http-limits.ts). */
+  readonly limits?: Partial<HttpLimits>;
 }
 
 /**
@@ -69,11 +78,19 @@ export interface BrokerServerOptions {
  */
 export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   const metrics = opts.metrics ?? new Metrics();
+  const limits = resolveHttpLimits(opts.limits);
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...fastifyLimitOptions(limits),
     ...(opts.https
-      ? { https: { key: Buffer.from(opts.https.key), cert: Buffer.from(opts.https.cert) } }
+      ? {
+          https: {
+            key: Buffer.from(opts.https.key),
+            cert: Buffer.from(opts.https.cert),
+            connectionsCheckingInterval: checkingInterval(limits),
+          },
+        }
       : {}),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
@@ -85,6 +102,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
       sendError(req, reply, fromFastify(err)),
   }) as unknown as FastifyInstance;
+  applyHttpLimits(app.server, limits);
   // JSON only: a text/plain body is refused (415) instead of being parsed as a string.
   app.removeContentTypeParser('text/plain');
 

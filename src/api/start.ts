@@ -15,6 +15,7 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
 import { openAdminToken, openSigningKey } from './broker-keys.js';
+import type { HttpLimits } from './http-limits.js';
 import { parseHostPort } from './listen-address.js';
 import { Metrics } from './metrics.js';
 import { buildBrokerServer } from './server.js';
@@ -59,6 +60,11 @@ export interface StartBrokerOptions {
   readonly leaseMs?: number;
   readonly now?: () => number;
   readonly bodyLimit?: number;
+  /**
+   * HTTP socket deadlines and the connection cap (src/api/http-limits.ts; defaults: headers 10 s, request
+   * 30 s, idle socket 60 s, keep-alive 5 s, 1 000 requests a socket, 512 connections).
+   */
+  readonly httpLimits?: Partial<HttpLimits>;
   /**
    * The Trustee KBS protocol (docs/kbs.md): on by default (`true` or options), `false` to serve only the
    * native and admin APIs. On, the broker serves /kbs/v0/* and the token JWKS (also at
@@ -186,6 +192,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       health: () => store.auditHead(),
       metrics,
       ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
+      ...(opts.httpLimits ? { limits: opts.httpLimits } : {}),
       ...(tls ? { https: tls } : {}),
       ...(kbs ? { kbs: kbs.deps, rotateTokenKey: () => kbs.rotateTokenKey() } : {}),
     });

@@ -26,6 +26,18 @@ interface ServeOptions {
   kbsSecrets?: string;
   kbsResourcePolicy?: string;
   logLevel: string;
+  maxConnections?: number;
+  headersTimeout?: number;
+  requestTimeout?: number;
+}
+
+/** A positive integer CLI value (`--max-connections`, `--*-timeout` in ms). */
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    if (!/^[1-9][0-9]{0,9}$/.test(v))
+      throw new InvalidArgument('cli.options', `${name}: expected a positive integer`);
+    return Number(v);
+  };
 }
 
 /** `--public-url`: an absolute http(s) URL, without a trailing slash (it is compared exactly as `iss`). */
@@ -142,6 +154,21 @@ export function register(program: Command): void {
       '--kbs-resource-policy <file>',
       'KBS: the resource-policy file for --kbs-secrets (default <dir>/resource-policy.json; re-read when it changes)',
     )
+    .option(
+      '--max-connections <n>',
+      'open client connections at once; more are closed on accept (default 512)',
+      positiveInt('--max-connections'),
+    )
+    .option(
+      '--headers-timeout <ms>',
+      "a request's headers must arrive within this (default 10000)",
+      positiveInt('--headers-timeout'),
+    )
+    .option(
+      '--request-timeout <ms>',
+      'a whole request must arrive within this (default 30000)',
+      positiveInt('--request-timeout'),
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -189,6 +216,11 @@ Examples:
           kbs,
           ...(o.tlsCert && o.tlsKey ? { tls: { certPath: o.tlsCert, keyPath: o.tlsKey } } : {}),
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),
+          httpLimits: {
+            ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+            ...(o.headersTimeout !== undefined ? { headersTimeoutMs: o.headersTimeout } : {}),
+            ...(o.requestTimeout !== undefined ? { requestTimeoutMs: o.requestTimeout } : {}),
+          },
         });
       } catch (e) {
         process.exitCode = reportError(listenError(e, o.listen), false);
