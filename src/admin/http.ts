@@ -80,6 +80,9 @@ export function httpAdmin(o: HttpAdminOptions): AdminApi {
     setPolicy: async (i, policy) => {
       await call('PUT', `/v1/admin/instances/${id(i)}/policy`, OkResponse, { policy });
     },
+    setNewLaunch: async (i, newLaunch) => {
+      await call('PUT', `/v1/admin/instances/${id(i)}/new-launch`, OkResponse, { newLaunch });
+    },
     rotateKey: (i) => call('POST', `/v1/admin/instances/${id(i)}/rotate-key`, RotateResponse),
     resetBoot: (i, note) =>
       call(

@@ -79,6 +79,7 @@ export async function localAdmin(o: LocalAdminOptions): Promise<AdminApi> {
       checkTeePolicy((await broker.getInstance(id))?.tee ?? 'snp', policy);
       await broker.setInstancePolicy(id, policy as JsonValue);
     },
+    setNewLaunch: (id, newLaunch) => broker.setNewLaunch(id, newLaunch),
     rotateKey: (id) => broker.rotateKey(id),
     resetBoot: (id, note) => broker.resetBoot(id, note),
     readAudit: async (after, limit) => {

@@ -1,4 +1,5 @@
 import type { Static } from '@sinclair/typebox';
+import type { NewLaunchPolicy } from '../store/types.js';
 import type { AuditPage, InstanceView } from '../wire/schemas.js';
 
 /** An instance as the admin API returns it (HOST_DATA hex, times in ms; key versions from `show`). */
@@ -14,6 +15,8 @@ export interface RegisterInput {
   readonly tee?: 'snp' | 'tdx';
   /** The identity value to register (hex: HOST_DATA 32 bytes, MRCONFIGID 48) instead of a random one. */
   readonly hostData?: string;
+  /** What a new launch does while another launch holds a live lease (default `takeover`; docs/broker.md "Leases"). */
+  readonly newLaunch?: NewLaunchPolicy;
 }
 
 /** One audit log entry as the admin API returns it. */
@@ -33,6 +36,8 @@ export interface AdminApi {
   list(): Promise<InstanceJson[]>;
   show(id: string): Promise<InstanceJson>;
   setPolicy(id: string, policy: unknown): Promise<void>;
+  /** Replaces the instance's new-launch policy (audited; `PUT /v1/admin/instances/:id/new-launch`). */
+  setNewLaunch(id: string, newLaunch: NewLaunchPolicy): Promise<void>;
   rotateKey(id: string): Promise<{ keyVersion: number }>;
   resetBoot(id: string, note?: string): Promise<{ hadActiveBoot: boolean }>;
   readAudit(after: number, limit: number): Promise<{ entries: AuditEntryJson[]; next: number | null }>;

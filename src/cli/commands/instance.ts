@@ -1,9 +1,10 @@
-import { type Command, Option } from 'commander';
+import { Argument, type Command, Option } from 'commander';
 import { httpAdmin } from '../../admin/http.js';
 import { localAdmin } from '../../admin/local.js';
 import { readTokenFile } from '../../admin/token-file.js';
 import type { AdminApi, InstanceJson } from '../../admin/types.js';
 import { InvalidArgument } from '../../errors.js';
+import { NEW_LAUNCH_POLICIES, type NewLaunchPolicy } from '../../store/types.js';
 import { Exit, readInput, reportError } from '../io.js';
 
 /** Where an admin command acts: a running broker over its admin API, or a data directory directly. */
@@ -123,6 +124,7 @@ function printInstance(v: InstanceJson): void {
     `TEE:               ${v.tee}`,
     `${`${v.identityField}:`.padEnd(19)}${v.hostData}`,
     `created:           ${iso(v.createdAt)}`,
+    `new launch:        ${v.newLaunch}`,
     `committed counter: ${v.committedCounter ?? 'none'}`,
     `active boot:       ${v.activeBoot ? `${v.activeBoot.bootId}, lease until ${iso(v.activeBoot.leaseExpiresAt)}` : 'none'}`,
   ];
@@ -140,12 +142,26 @@ const out = (json: boolean | undefined, value: unknown, text: () => void) => {
   else text();
 };
 
-/** `vouchsafe instance register|list|show|set-policy|reset-boot|rotate-key`: the instance registry. */
+/** What each new-launch policy does (docs/broker.md "Leases"), for the help of both commands that set it. */
+const NEW_LAUNCH_HELP = `
+New-launch policy: what a new launch (a different SEV-SNP REPORT_ID) does while another launch of the
+instance holds a live lease (docs/broker.md "Leases"):
+  takeover  (default) the new launch becomes the active boot; the old one can no longer commit
+  refuse    broker.clone until the lease runs out or the VMM calls reset-boot
+  allow     the key is released, but only the live boot can commit (read-only replicas)`;
+
+const newLaunchOption = () =>
+  new Option('--new-launch <policy>', 'new-launch policy (below)').choices([...NEW_LAUNCH_POLICIES]);
+
+/**
+ * `vouchsafe instance register|list|show|set-policy|set-new-launch|reset-boot|rotate-key`: the instance
+ * registry.
+ */
 export function register(program: Command): void {
   const instance = program
     .command('instance')
     .description(
-      'manage registered instances (the control plane): register, list, show, set policy, reset, rotate',
+      'manage registered instances (the control plane): register, list, show, set policy or new-launch policy, reset, rotate',
     )
     .addHelpText('after', TARGET_HELP);
 
@@ -163,7 +179,8 @@ export function register(program: Command): void {
       .addOption(new Option('--tee <tee>', 'the TEE the instance runs on').choices(['snp', 'tdx']))
       .option('--host-data <hex>', 'SNP: register this HOST_DATA (32 bytes) instead of a random one')
       .option('--mr-config-id <hex>', 'TDX: register this MRCONFIGID (48 bytes) instead of a random one')
-      .option('--identity-value <tee:hex>', 'the same as one of the two above, e.g. tdx:<96 hex digits>'),
+      .option('--identity-value <tee:hex>', 'the same as one of the two above, e.g. tdx:<96 hex digits>')
+      .addOption(newLaunchOption()),
   )
     .addHelpText(
       'after',
@@ -173,6 +190,7 @@ The value printed is what the VMM passes at launch: SNP HOST_DATA (QEMU: -object
 sev-snp-guest,...,host-data=<base64>), TDX MRCONFIGID (QEMU: -object tdx-guest,...,mrconfigid=<base64>);
 the hex is also in 'instance show'. It names the instance; the policy decides whether it gets its key.
 Without a value the broker draws a random one (--tee snp, the default, or --tee tdx).
+${NEW_LAUNCH_HELP}
 
 Examples:
   vouchsafe instance register --project acme --zone eu-1 --instance-id 4711 --name db-1 \\
@@ -187,6 +205,7 @@ Examples:
           instanceId: string;
           name: string;
           policy: string;
+          newLaunch?: NewLaunchPolicy;
         } & RegistryValueOptions,
       ) =>
         withAdmin(o, async (admin) => {
@@ -198,6 +217,7 @@ Examples:
             instanceName: o.name,
             policy: readPolicy(o.policy),
             ...chosen,
+            ...(o.newLaunch !== undefined ? { newLaunch: o.newLaunch } : {}),
           });
           out(o.json, v, () => {
             printInstance(v);
@@ -252,6 +272,31 @@ Examples:
       withAdmin(o, async (admin) => {
         await admin.setPolicy(id, readPolicy(o.policy));
         out(o.json, { ok: true }, () => process.stdout.write('policy replaced\n'));
+        return Exit.Ok;
+      }),
+    );
+
+  addTargetOptions(
+    instance
+      .command('set-new-launch')
+      .argument('<id>', "the broker's instance id")
+      .addArgument(new Argument('<policy>', 'takeover, refuse or allow').choices([...NEW_LAUNCH_POLICIES]))
+      .description("change an instance's new-launch policy (audited)"),
+  )
+    .addHelpText(
+      'after',
+      `${TARGET_HELP}
+${NEW_LAUNCH_HELP}
+
+Example:
+  vouchsafe instance set-new-launch 6f1c... refuse --data /var/lib/vouchsafe`,
+    )
+    .action((id: string, policy: NewLaunchPolicy, o: TargetOptions) =>
+      withAdmin(o, async (admin) => {
+        await admin.setNewLaunch(id, policy);
+        out(o.json, { ok: true, newLaunch: policy }, () =>
+          process.stdout.write(`new-launch policy set to ${policy}\n`),
+        );
         return Exit.Ok;
       }),
     );
