@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Broker } from '../broker/broker.js';
 import { InvalidArgument, PolicyRejected } from '../errors.js';
 import { describeSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
+import { parseTdxPolicy } from '../policy/tdx/policy.js';
 import type { JsonValue } from '../store/types.js';
 import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
 import { formatResourcePath } from './messages.js';
@@ -28,7 +29,10 @@ export interface BrokerKbsAdapterOptions {
   readonly grantTtlMs?: number;
   /** Released keys held at once (default 10 000); beyond it the oldest is dropped (and zeroed). */
   readonly maxGrants?: number;
-  /** Whether an instance policy constrains MEASUREMENT (default: the SNP policy's `measurements` rule). */
+  /**
+   * Whether an SNP instance policy constrains MEASUREMENT (default: the SNP policy's `measurements` rule).
+   * A TDX instance's policy is read by tdxPolicyChecksMeasurement.
+   */
   readonly measurementChecked?: (policy: JsonValue) => boolean;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
@@ -53,6 +57,15 @@ export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
     return describeSnpPolicy(policy as unknown as SnpPolicy).some(
       (r) => r.rule === 'measurements' && r.enforced,
     );
+  } catch {
+    return false;
+  }
+}
+
+/** A TDX policy constrains the launch measurement when its `mrTd` is a list (not `'any'`). */
+export function tdxPolicyChecksMeasurement(policy: JsonValue): boolean {
+  try {
+    return parseTdxPolicy(policy).mrTd !== 'any';
   } catch {
     return false;
   }
@@ -120,6 +133,19 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
         sweep();
         const grant = randomUUID();
         grants.set(grant, { key: r.key, instanceId: r.instance.id, expiresAt: now() + ttl });
+        if (req.tee === 'tdx') {
+          // No SNP report: the evidence contract's claims go under the TEE's name.
+          return {
+            instance: r.instance,
+            teeClaims: { [claims.tee]: details },
+            policyId: `vouchsafe:instance-policy/${r.instance.id}`,
+            appraisal: {
+              measurementChecked: inst ? tdxPolicyChecksMeasurement(inst.policy) : false,
+              debugAllowed: claims.debug !== false,
+            },
+            grant,
+          };
+        }
         // az-snp-vtpm: the token's `snp` is the HCL report's SNP claims, the rest goes beside it under the
         // TEE's name; its policy's SNP part is `policy.snp` (src/policy/az-snp-vtpm).
         const azure = req.tee === 'az-snp-vtpm';

@@ -48,8 +48,12 @@ export interface KbsBroker {
 export interface KbsAttestRequest {
   /** The TEE the session's /auth named (the release table's name). */
   readonly tee: KbsServedTee;
-  /** `snp`: the raw report; `az-snp-vtpm`: the evidence JSON, UTF-8 (src/kbs/evidence-azure.ts). */
+  /**
+   * `snp`: the raw report; `az-snp-vtpm`: the evidence JSON, UTF-8 (src/kbs/evidence-azure.ts); `tdx`: the
+   * quote (src/kbs/evidence-tdx.ts).
+   */
   readonly report: Uint8Array;
+  /** `snp`: the certificate table; `tdx`: the CCEL event log. */
   readonly certTable?: Uint8Array;
   /** The challenge issued at /auth (the decoded nonce). */
   readonly challenge: Uint8Array;
@@ -68,11 +72,15 @@ export interface KbsInstance {
 
 export interface KbsAttestation {
   readonly instance: KbsInstance;
-  /** Verified SNP claims (src/evidence/snp toSnpClaims; for `az-snp-vtpm`, those of the HCL's report). */
-  readonly claims: { readonly [k: string]: unknown };
   /**
-   * Claims of the TEE beyond the SNP report, under the TEE's name (`az-snp-vtpm`: `{azure, tpm, nonce}`:
-   * vm-configuration, user-data, AK digest, PCRs); absent for `snp`. The token carries them beside `snp`.
+   * Verified SNP claims (src/evidence/snp toSnpClaims; for `az-snp-vtpm`, those of the HCL's report);
+   * absent for `tdx`, which has no SNP report.
+   */
+  readonly claims?: { readonly [k: string]: unknown };
+  /**
+   * Claims of the TEE beyond (or instead of) an SNP report, under the TEE's name (`az-snp-vtpm`: `{azure,
+   * tpm, nonce}`: vm-configuration, user-data, AK digest, PCRs; `tdx`: the evidence contract's details,
+   * TdxClaims); absent for `snp`. The token carries them beside `snp`.
    */
   readonly teeClaims?: { readonly [tee: string]: unknown };
   /** Identifies the appraisal policy applied (e.g. `vouchsafe:instance/<id>`). */

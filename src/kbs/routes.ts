@@ -9,6 +9,7 @@ import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
 import type { KbsDeps } from './deps.js';
 import { parseSnpPrimaryEvidence } from './evidence.js';
 import { parseAzurePrimaryEvidence } from './evidence-azure.js';
+import { parseTdxPrimaryEvidence } from './evidence-tdx.js';
 import { sealToTeeKey } from './jwe.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from './messages.js';
 import { PROBLEM_CONTENT_TYPE, type ProblemDocument, problem, problemFromError } from './problem.js';
@@ -132,7 +133,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         jti: att.grant,
         nonce: s.nonce,
         identity: { brokerInstanceId: att.instance.id, ...identityOf(att.instance), source: 'registry' },
-        snp: att.claims,
+        ...(att.claims ? { snp: att.claims } : {}),
         ...(att.teeClaims ? { teeClaims: att.teeClaims } : {}),
         reportData: toHex(binding.reportData),
         runtimeData: trusteeRuntimeData(s.nonce, tee, body.additionalEvidence),
@@ -191,6 +192,11 @@ function primaryEvidenceOf(
   tee: KbsServedTee,
   v: unknown,
 ): { readonly report: Uint8Array; readonly certTable?: Uint8Array } {
+  if (tee === 'tdx') {
+    // The quote is the evidence; the CCEL log travels where SNP's certificate table does (the tdx row).
+    const { quote, ccel } = parseTdxPrimaryEvidence(v);
+    return { report: quote, ...(ccel ? { certTable: ccel } : {}) };
+  }
   return tee === 'az-snp-vtpm'
     ? { report: parseAzurePrimaryEvidence(v).evidence }
     : parseSnpPrimaryEvidence(v);
@@ -200,8 +206,9 @@ function primaryEvidenceOf(
  * The binding rule REPORT_DATA follows. Choosing by looking at the (not yet verified) report is safe: the
  * broker then checks, after verifying the signature, that REPORT_DATA equals the chosen value, and every
  * candidate commits to the nonce and the tee-pubkey. When none matches (or the report does not parse), the
- * first rule is passed on and the broker refuses with its own, audited reason. `az-snp-vtpm` follows
- * Trustee's rule only (the CoCo Azure attester puts that digest in the quote's nonce; aproxy's rule is
+ * first rule is passed on and the broker refuses with its own, audited reason. `az-snp-vtpm` and `tdx`
+ * follow Trustee's rule only (the CoCo Azure attester puts that digest in the quote's nonce, the TDX
+ * attester in REPORTDATA's first 48 bytes, zero-padded: Trustee deps/verifier/src/tdx; aproxy's rule is
  * SVSM's), so it is always the one passed on.
  */
 function chooseBinding(
@@ -209,7 +216,7 @@ function chooseBinding(
   report: Uint8Array,
   candidates: readonly BindingCandidate[],
 ): BindingCandidate {
-  if (tee === 'az-snp-vtpm') return candidates.find((c) => c.name === 'trustee-jcs-sha384') ?? candidates[0]!;
+  if (tee !== 'snp') return candidates.find((c) => c.name === 'trustee-jcs-sha384') ?? candidates[0]!;
   let reportData: Uint8Array | undefined;
   try {
     reportData = parseReport(report).reportData;

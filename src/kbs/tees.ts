@@ -2,7 +2,7 @@ import { NotSupported } from '../errors.js';
 import { isSupportedTee } from '../policy/tees.js';
 
 /** The release-table TEEs the KBS routes decode evidence for (src/kbs/evidence.ts). */
-export type KbsServedTee = 'snp' | 'az-snp-vtpm';
+export type KbsServedTee = 'snp' | 'az-snp-vtpm' | 'tdx';
 
 /**
  * kbs_types `Tee` as the KBS protocol spells it today (kbs-types main, `Request.tee`: serde
@@ -12,9 +12,11 @@ export type KbsServedTee = 'snp' | 'az-snp-vtpm';
  * - `snp`: SEV-SNP reports (src/kbs/evidence.ts: the base64 spellings and Trustee's struct form);
  * - `az-snp-vtpm`: Azure SEV-SNP confidential VMs, the HCL report + vTPM quote in Trustee's v0/v1/v2 JSON
  *   (src/kbs/evidence-azure.ts; the instance is named by its vmUniqueId, docs/kbs.md "Azure");
+ * - `tdx`: Intel TDX quotes with the TD's CCEL log, Trustee's `{quote, cc_eventlog}` (src/kbs/evidence-tdx.ts;
+ *   the instance is named by MRCONFIGID, docs/tdx.md "KBS");
  * - `tpm`: Vouchsafe verifies TPM quotes (`verify tpm`, the CA's AK route), but a quote names no instance
  *   (no HOST_DATA), so no instance key can be released for one over the KBS;
- * - `az-tdx-vtpm` (Azure's HCL report of a TD + vTPM quote), `tdx`, `sgx`, `cca`, `csv`, `se`,
+ * - `az-tdx-vtpm` (Azure's HCL report of a TD + vTPM quote), `sgx`, `cca`, `csv`, `se`,
  *   `hygondcu`, `dpu`, `nvidia`: evidence Vouchsafe does not verify;
  * - `sample`, `sampledevice`: Trustee's test TEEs, whose "evidence" proves nothing.
  * Older spellings (`azsnpvtpm`, `aztdxvtpm`, `sev`, kbs-types 0.14 and before) are unknown names here, as
@@ -34,7 +36,7 @@ const KBS_TEE_TABLE: Readonly<Record<string, KbsServedTee | null>> = Object.free
     se: null,
     sgx: null,
     snp: 'snp',
-    tdx: null,
+    tdx: 'tdx',
     tpm: null,
   }),
 );

@@ -194,6 +194,7 @@ import { readSigned } from '../../src/formats/x509/signed.js';
 import { parseStateHeader, sealState } from '../../src/guest/state-file.js';
 import { readCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
+import { parseTdxPrimaryEvidence } from '../../src/kbs/evidence-tdx.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
 import { parseResourcePolicy } from '../../src/kbs/resource-policy.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
@@ -1352,6 +1353,15 @@ const ROWS: readonly Row[] = [
       sevEvidenceOf(corpus.report, corpus.certTable),
     ],
     run: parseSnpPrimaryEvidence,
+  },
+  {
+    fn: 'src/kbs/evidence-tdx.ts#parseTdxPrimaryEvidence',
+    kind: 'json',
+    seeds: () => [
+      { quote: Buffer.from(tdx().q4).toString('base64'), cc_eventlog: null },
+      { quote: Buffer.from(tdx().q5).toString('base64'), cc_eventlog: 'AAAA', aa_eventlog: null },
+    ],
+    run: parseTdxPrimaryEvidence,
   },
   {
     fn: 'src/formats/snp/sev-json.ts#decodeSevSnpEvidence',

@@ -71,7 +71,7 @@ describe('RCAR request parsing', () => {
       'tdx',
       'tpm',
     ]);
-    assert.deepEqual([...SUPPORTED_KBS_TEES].sort(), ['az-snp-vtpm', 'snp']);
+    assert.deepEqual([...SUPPORTED_KBS_TEES].sort(), ['az-snp-vtpm', 'snp', 'tdx']);
     for (const tee of [
       ...KBS_TEE_NAMES.filter((t) => !SUPPORTED_KBS_TEES.includes(t)),
       'azsnpvtpm',

@@ -278,7 +278,7 @@ describe('RCAR refusals (RFC 7807 problem documents)', () => {
 
   it('unsupported tee -> tee-unsupported', async () => {
     const client = new IndependentKbsClient(env.base);
-    assertProblem(await client.auth({ tee: 'tdx' }), 'tee-unsupported', 400, 'kbs.tee');
+    assertProblem(await client.auth({ tee: 'sgx' }), 'tee-unsupported', 400, 'kbs.tee');
     assertProblem(await client.auth({ tee: 'nonsense' }), 'tee-unsupported', 400, 'kbs.tee');
     assert.equal(client.session, undefined, 'no session for a refused Request');
   });

@@ -115,11 +115,11 @@ describe('KBS: TEE names as kbs-types spells them today', () => {
     await s?.close();
   });
 
-  it('snp and az-snp-vtpm are attested; every other name, old spellings included, is refused with kbs.tee', async () => {
-    for (const tee of ['snp', 'az-snp-vtpm']) {
+  it('snp, az-snp-vtpm and tdx are attested; every other name, old spellings included, is refused with kbs.tee', async () => {
+    for (const tee of ['snp', 'az-snp-vtpm', 'tdx']) {
       assert.equal((await new IndependentKbsClient(s.b.url).auth({ tee })).status, 200);
     }
-    for (const tee of ['az-tdx-vtpm', 'hygondcu', 'tpm', 'tdx', 'sample', 'azsnpvtpm', 'sev', 'SNP']) {
+    for (const tee of ['az-tdx-vtpm', 'hygondcu', 'tpm', 'TDX', 'sample', 'azsnpvtpm', 'sev', 'SNP']) {
       const r = await new IndependentKbsClient(s.b.url).auth({ tee });
       assert.equal((r.json as { reason?: string }).reason, 'kbs.tee', `${tee}: ${JSON.stringify(r.json)}`);
       assert.ok(r.status >= 400 && r.status < 500, `${tee}: ${r.status}`);

@@ -34,7 +34,7 @@ export interface SnpEarSubject {
   readonly jti: string;
   readonly status: EarStatus;
   readonly identity: PlatformIdentityClaim;
-  /** MEASUREMENT, lower-case hex. */
+  /** The launch measurement, lower-case hex: SNP MEASUREMENT, or TDX MRTD (both 48 bytes). */
   readonly measurement: string;
   /** `runtime_data_claims.tee-pubkey`: the JWK responses are wrapped to (still to be validated). */
   readonly teePubkey: unknown;
@@ -138,7 +138,7 @@ function str(v: unknown, what: string): string {
 }
 
 /**
- * Extracts what a resource request needs from verified SNP EAR claims (the `cpu0` submodule). Throws
+ * Extracts what a resource request needs from verified EAR claims (the `cpu0` submodule; SNP or TDX). Throws
  * MalformedEvidence `token.claims` when a claim is missing: a token of ours always has them, so this only
  * fires for tokens of another shape.
  */
@@ -153,10 +153,11 @@ export function readSnpEarSubject(claims: EarClaims): SnpEarSubject {
   const id = sub[PLATFORM_IDENTITY_CLAIM];
   if (!isObject(ev) || !isObject(id))
     throw new MalformedEvidence('token.claims', 'EAR lacks evidence or identity');
-  const snp = ev.snp;
   const rt = ev.runtime_data_claims;
-  if (!isObject(snp) || !isObject(rt))
-    throw new MalformedEvidence('token.claims', 'EAR lacks SNP or runtime claims');
+  // The launch measurement: SNP's MEASUREMENT, or (no SNP report in the evidence) TDX's MRTD.
+  const measurement = isObject(ev.snp) ? ev.snp.measurement : isObject(ev.tdx) ? ev.tdx.mrTd : undefined;
+  if (measurement === undefined || !isObject(rt))
+    throw new MalformedEvidence('token.claims', 'EAR lacks SNP or TDX claims, or runtime claims');
   return {
     jti: str(claims.jti, 'jti'),
     status,
@@ -168,7 +169,7 @@ export function readSnpEarSubject(claims: EarClaims): SnpEarSubject {
       instanceName: str(id.instanceName, 'instanceName'),
       source: 'registry',
     },
-    measurement: str(snp.measurement, 'measurement'),
+    measurement: str(measurement, 'measurement'),
     teePubkey: rt['tee-pubkey'],
   };
 }

@@ -12,7 +12,7 @@
  *     "ear.verifier-id": {"build", "developer"},
  *     "submods": {"cpu0": {
  *        "ear.status", "ear.trustworthiness-vector", "ear.appraisal-policy-id",
- *        "ear.veraison.annotated-evidence": {"snp": <verified SNP claims>, "report_data": hex,
+ *        "ear.veraison.annotated-evidence": {"snp" | "tdx": <verified claims>, "report_data": hex,
  *                                            "runtime_data_claims": <runtime data>, "binding": "..."},
  *        "ear.vouchsafe.platform-identity": {"brokerInstanceId", "project", "zone", "instanceId",
  *                                            "instanceName", "source": "registry"}}}
@@ -93,6 +93,8 @@ export interface SnpAppraisalSummary {
  *   constrained MEASUREMENT, else absent (no claim),
  * - `runtime-opaque` 2 (memory encrypted and isolated by SEV-SNP), or 96 when the guest policy allows debug,
  * - `file-system`, `storage-opaque`, `sourced-data`: absent: nothing in an SNP report speaks to them.
+ * A TDX quote is summarized the same way: MRTD is its launch measurement (constrained when the policy's
+ * `mrTd` is a list), HOST_DATA's role is MRCONFIGID's, debug is TD_ATTRIBUTES.DEBUG.
  */
 export function snpTrustVector(s: SnpAppraisalSummary): TrustVector {
   return {
@@ -154,11 +156,15 @@ export interface SnpEarInput {
   /** The RCAR nonce (as the client saw it); becomes `eat_nonce`. */
   readonly nonce: string;
   readonly identity: PlatformIdentityClaim;
-  /** Verified SNP claims (src/evidence/snp toSnpClaims), JSON. */
-  readonly snp: { readonly [k: string]: unknown };
   /**
-   * Claims beyond the SNP report, under the TEE's name (e.g. `az-snp-vtpm`: vm-configuration, PCRs);
-   * placed in the annotated evidence beside `snp`.
+   * Verified SNP claims (src/evidence/snp toSnpClaims), JSON; absent when the evidence has no SNP report
+   * (`tdx`: its claims come under `teeClaims.tdx`).
+   */
+  readonly snp?: { readonly [k: string]: unknown };
+  /**
+   * Claims of the TEE beyond (or instead of) an SNP report, under the TEE's name, as the evidence contract's
+   * `details` (e.g. `az-snp-vtpm`: vm-configuration, PCRs; `tdx`: src/evidence/tdx TdxClaims); placed in the
+   * annotated evidence beside `snp`.
    */
   readonly teeClaims?: { readonly [tee: string]: unknown };
   /** REPORT_DATA, hex. */
@@ -191,7 +197,7 @@ export function buildSnpEar(i: SnpEarInput): EarClaims {
         'ear.appraisal-policy-id': i.policyId,
         [ANNOTATED_EVIDENCE_CLAIM]: {
           ...i.teeClaims,
-          snp: i.snp,
+          ...(i.snp ? { snp: i.snp } : {}),
           report_data: i.reportData,
           runtime_data_claims: i.runtimeData,
           binding: i.binding,
