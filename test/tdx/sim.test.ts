@@ -38,4 +38,23 @@ describe('TDX simulator', () => {
         e instanceof AttestationError && e.code === 'ERR_CHAIN_INVALID' && e.reason === 'tdx.chain.revoked',
     );
   });
+
+  it('a CRL that does not parse is reported as a TDX CRL (tdx.crl.*, not snp.crl.*)', () => {
+    const good = p.collateral();
+    const cut = good.pckCrl!.subarray(0, good.pckCrl!.length - 5);
+    const cases: [Uint8Array, string][] = [
+      [cut, 'tdx.crl.der'],
+      [new TextEncoder().encode('not a CRL'), 'tdx.crl.pem'],
+      [new Uint8Array((1 << 20) + 1).fill(0x30), 'tdx.crl.size'],
+    ];
+    for (const [crl, reason] of cases) {
+      for (const which of ['pckCrl', 'rootCaCrl'] as const) {
+        assert.throws(
+          () => verifyTdx(parseTdxQuote(p.quote(new Uint8Array(64))), opts({ ...good, [which]: crl })),
+          (e: unknown) => e instanceof AttestationError && e.code === 'ERR_MALFORMED' && e.reason === reason,
+          `${which}: ${reason}`,
+        );
+      }
+    }
+  });
 });

@@ -59,7 +59,7 @@ function requireSigned(c: SignedCollateral | undefined, what: string): SignedCol
  * Verifies collateral signatures: each body by the leaf of its issuer chain, each chain to a trusted root;
  * the CRLs are parsed (checked against their issuers where used). Throws CollateralUnavailable
  * `tdx.collateral.*_missing`, ChainInvalid `tdx.chain.*`, SignatureInvalid `tdx.tcb_info.signature` /
- * `tdx.qe_identity.signature`, MalformedEvidence `tdx.tcb_info.json` / `tdx.qe_identity.json` / `snp.crl.*`.
+ * `tdx.qe_identity.signature`, MalformedEvidence `tdx.tcb_info.json` / `tdx.qe_identity.json` / `tdx.crl.*`.
  */
 export function verifyCollateralSignatures(
   c: TdxCollateral,
@@ -76,8 +76,8 @@ export function verifyCollateralSignatures(
     qeIdentity: parseTdQeIdentity(qi.body),
     tcbSigning,
     qeSigning,
-    ...(c.pckCrl ? { pckCrl: parseCrl(c.pckCrl) } : {}),
-    ...(c.rootCaCrl ? { rootCaCrl: parseCrl(c.rootCaCrl) } : {}),
+    ...(c.pckCrl ? { pckCrl: parseCrl(c.pckCrl, 'tdx') } : {}),
+    ...(c.rootCaCrl ? { rootCaCrl: parseCrl(c.rootCaCrl, 'tdx') } : {}),
   };
 }
 
