@@ -36,6 +36,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['broker'], //               challenges, instances, sealing keys, audit
   ['ca', 'native', 'wire'], // platform CA | native protocol crypto and service | the /v1 HTTP contract
   ['kbs'], //                  Trustee KBS protocol on the broker
+  ['pvchannel'], //            VMM<->SVSM firmware channel: host device + guest client (calls are handlers passed in)
   ['admin', 'api', 'proxy', 'guest'], // HTTP server | admin client | host proxy | guest library
   ['cli'], //                  the vouchsafe command: everything above
 ];
