@@ -1,27 +1,13 @@
 /** A broker on 127.0.0.1 (SQLite in a temp dir, the simulator's root trusted) and a guest that talks /v1 directly. */
-import { type KeyObject, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../src/api/index.js';
+import type { KeyObject } from 'node:crypto';
+import type { RunningBroker, StartBrokerOptions } from '../../src/api/index.js';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import type { EcPublicKey, NegotiationParam } from '../../src/formats/aproxy/types.js';
 import { generateP521KeyPair, p521PointOf } from '../../src/native/p521.js';
-import {
-  SIM_DEFAULT_MEASUREMENT,
-  SIM_DEFAULT_POLICY,
-  type SimChain,
-  type SimLaunchParams,
-  SimSnpFirmware,
-  sharedSimChain,
-} from '../../src/sim/snp/index.js';
-import { fromHex, toHex } from '../../src/util/bytes.js';
+import type { SimChain, SimLaunchParams, SimSnpFirmware } from '../../src/sim/snp/index.js';
+import { GOOD_POLICY, type Json, startBrokerStack } from '../helpers/broker.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: tests walk JSON replies freely
-export type Json = any;
-
-export const GOOD_POLICY = { measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] };
+export { GOOD_POLICY, type Json };
 
 export interface TestBroker {
   readonly b: RunningBroker;
@@ -54,61 +40,24 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
+/** test/helpers/broker.ts (project `api`, zone `z1`) plus `attestBody`. */
 export async function startTestBroker(o: Partial<StartBrokerOptions> = {}): Promise<TestBroker> {
-  const chain = await sharedSimChain('Milan');
-  const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-api-'));
-  const b = await startBroker({
-    listen: '127.0.0.1:0',
-    dataDir: join(dir, 'data'),
-    trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-    kds: 'none',
-    crl: 'none',
-    logger: pino({ level: 'silent' }),
-    ...o,
+  const s = await startBrokerStack({
+    broker: o,
+    identity: { project: 'api', zone: 'z1' },
+    tmpPrefix: 'vouchsafe-api-',
   });
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${b.url}${path}`, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, body: json as Json, headers: res.headers };
-  };
-  const admin = (method: string, path: string, body?: unknown) =>
-    call(method, path, body, { authorization: `Bearer ${b.adminToken}` });
-  let n = 0;
+  const call = s.call;
   return {
-    b,
-    chain,
-    dir,
-    call,
-    admin,
-    async register(policy: unknown = GOOD_POLICY) {
-      n++;
-      const r = await admin('POST', '/v1/admin/instances', {
-        project: 'api',
-        zone: 'z1',
-        instanceId: `i-${n}-${randomBytes(4).toString('hex')}`,
-        instanceName: `vm-${n}`,
-        policy,
-      });
-      if (r.status !== 201) throw new Error(`register: ${r.status} ${JSON.stringify(r.body)}`);
-      return r.body;
+    get b(): RunningBroker {
+      return s.b;
     },
-    firmware: (hostData, launch = {}) =>
-      new SimSnpFirmware(chain, {
-        measurement: SIM_DEFAULT_MEASUREMENT,
-        policy: SIM_DEFAULT_POLICY,
-        hostData: fromHex(hostData)!,
-        ...launch,
-      }),
+    chain: s.chain,
+    dir: s.dir,
+    call,
+    admin: s.admin,
+    register: (policy: unknown = GOOD_POLICY) => s.register({ policy }),
+    firmware: s.firmware,
     async attestBody(fw, opts = {}) {
       const version = opts.version ?? '0.2.0';
       const c = await call('POST', '/v1/challenge', { tee: 'snp', version });
@@ -141,9 +90,6 @@ export async function startTestBroker(o: Partial<StartBrokerOptions> = {}): Prom
       };
       return { body, privateKey: keys.privateKey, key, challenge };
     },
-    async close() {
-      await b.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => s.close(),
   };
 }

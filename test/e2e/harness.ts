@@ -1,60 +1,30 @@
 /**
- * The end-to-end stack over real sockets: the broker (startBroker: HTTP on 127.0.0.1, port 0, the real
- * SNP verifier and appraiser, SQLite in a temp dir or a fresh PostgreSQL schema), the host proxy on a
- * unix socket in a temp dir with the native backend, and guests from src/guest with the SNP simulator
- * as their report provider (its root configured as trusted, as `vouchsafe serve --trust-sim-root` does).
+ * The end-to-end stack over real sockets: test/helpers/broker.ts (startBroker: HTTP on 127.0.0.1, port 0,
+ * the real SNP verifier and appraiser, SQLite in a temp dir or a fresh PostgreSQL schema) with its host proxy
+ * (unix socket, native backend) and guests from src/guest with the SNP simulator as their report provider.
+ * Here: the e2e view of it (Stack), and a backend wrapper and a relay for fault tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import type { InstanceJson } from '../../src/admin/types.js';
-import { type RunningBroker, startBroker } from '../../src/api/index.js';
+import type { RunningBroker } from '../../src/api/index.js';
 import type { AttestationError } from '../../src/errors.js';
 import { encodeGuestPolicy } from '../../src/formats/snp/index.js';
-import {
-  type BootGuestOptions,
-  type BootResult,
-  bootGuest,
-  simulatorReportProvider,
-} from '../../src/guest/index.js';
+import type { BootGuestOptions, BootResult } from '../../src/guest/index.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
-import { createNativeBackend } from '../../src/proxy/backends/native/index.js';
-import { type ProxyTimeouts, type RunningProxy, startProxy } from '../../src/proxy/index.js';
-import {
-  SIM_DEFAULT_MEASUREMENT,
-  SIM_DEFAULT_POLICY,
-  type SimChain,
-  type SimLaunchParams,
-  SimSnpFirmware,
-  sharedSimChain,
-} from '../../src/sim/snp/index.js';
-import { fromHex, toHex } from '../../src/util/bytes.js';
-import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import type { ProxyTimeouts, RunningProxy } from '../../src/proxy/index.js';
+import type { SimChain, SimLaunchParams, SimSnpFirmware } from '../../src/sim/snp/index.js';
+import { toHex } from '../../src/util/bytes.js';
+import { addProxy, type Json, startBrokerStack, type TestEngine } from '../helpers/broker.js';
 
-/** Where a stack's store lives. */
-export interface TestEngine {
-  readonly name: 'sqlite' | 'postgres';
-  /** A fresh, empty database for one stack (undefined: SQLite in the stack's data dir). */
-  freshDatabase(): Promise<string | undefined>;
-  stop(): Promise<void>;
-}
+export {
+  GOOD_MEASUREMENT,
+  type Json,
+  postgresEngine,
+  sqliteEngine,
+  type TestEngine,
+} from '../helpers/broker.js';
 
-export function sqliteEngine(): TestEngine {
-  return { name: 'sqlite', freshDatabase: async () => undefined, stop: async () => {} };
-}
-
-/** PostgreSQL: DATABASE_URL, or a throwaway cluster (fails naming the Debian package when missing). */
-export async function postgresEngine(): Promise<TestEngine> {
-  const pg: TestPostgres = await startTestPostgres();
-  return { name: 'postgres', freshDatabase: () => pg.createSchema(), stop: () => pg.stop() };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: tests walk JSON replies freely
-export type Json = any;
-
-export const GOOD_MEASUREMENT = toHex(SIM_DEFAULT_MEASUREMENT);
 export const DEBUG_POLICY = encodeGuestPolicy({ abiMajor: 0, abiMinor: 31, smt: true, debug: true });
 
 export interface StackOptions {
@@ -101,104 +71,43 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-let counter = 0;
-const quiet = pino({ level: 'silent' });
-
 export async function startStack(engine: TestEngine, o: StackOptions = {}): Promise<Stack> {
-  const chain = await sharedSimChain('Milan');
-  const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-e2e-'));
-  const databaseUrl = await engine.freshDatabase();
-  const broker = await startBroker({
-    listen: '127.0.0.1:0',
-    dataDir: o.dataDir ?? join(dir, 'data'),
-    ...(databaseUrl ? { databaseUrl } : {}),
-    trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
-    kds: 'none',
-    crl: 'none',
-    logger: o.logger ?? quiet,
-    ...(o.now ? { now: o.now } : {}),
-    ...(o.challengeTtlMs !== undefined ? { challengeTtlMs: o.challengeTtlMs } : {}),
-    ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+  const s = await startBrokerStack({
+    engine,
+    tmpPrefix: 'vouchsafe-e2e-',
+    identity: { project: 'e2e' },
+    broker: {
+      ...(o.dataDir ? { dataDir: o.dataDir } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
+      ...(o.now ? { now: o.now } : {}),
+      ...(o.challengeTtlMs !== undefined ? { challengeTtlMs: o.challengeTtlMs } : {}),
+      ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+    },
   });
-  const backend = createNativeBackend({ brokerUrl: broker.url, timeoutMs: o.backendTimeoutMs ?? 5000 });
-  const proxies: RunningProxy[] = [];
-  const newProxy = async (b: ProxyBackend, timeouts?: Partial<ProxyTimeouts>) => {
-    const p = await startProxy({
-      listen: `unix:${join(dir, `proxy-${++counter}.sock`)}`,
-      backend: b,
-      logger: quiet,
-      timeouts: { readMs: 2000, backendMs: 8000, sessionMs: 20_000, ...timeouts },
-      closeGraceMs: 100,
-    });
-    proxies.push(p);
-    return p;
-  };
-  const proxy = await newProxy(o.wrap ? o.wrap(backend) : backend, o.proxyTimeouts);
-
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${broker.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${broker.adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
-  let n = 0;
+  const p = await addProxy(s, {
+    ...(o.wrap ? { wrap: o.wrap } : {}),
+    ...(o.proxyTimeouts ? { timeouts: o.proxyTimeouts } : {}),
+    ...(o.backendTimeoutMs !== undefined ? { backendTimeoutMs: o.backendTimeoutMs } : {}),
+  });
   return {
-    dir,
-    chain,
-    broker,
-    proxy,
-    backend,
-    extraProxy: (wrap, timeouts) => newProxy(wrap(backend), timeouts),
-    admin,
-    async register(policy = { measurements: [GOOD_MEASUREMENT] }) {
-      n++;
-      const r = await admin('POST', '/v1/admin/instances', {
-        project: 'e2e',
-        zone: 'test-zone-1',
-        instanceId: `${Date.now()}-${n}-${Math.random().toString(36).slice(2)}`,
-        instanceName: `vm-${n}`,
-        policy,
-      });
-      if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
-      return r.body as InstanceJson;
-    },
-    firmware(hostData, launch = {}) {
-      return new SimSnpFirmware(chain, {
-        measurement: SIM_DEFAULT_MEASUREMENT,
-        policy: SIM_DEFAULT_POLICY,
-        hostData: fromHex(hostData)!,
-        ...launch,
-      });
-    },
-    boot(fw, statePath, opts = {}) {
-      const version = opts.version ?? '0.2.0';
-      return bootGuest({
-        connect: proxy.address,
-        provider: simulatorReportProvider(fw),
-        statePath,
-        version,
-        ...(version === '0.2.0' ? { brokerPublicKey: broker.publicKey } : {}),
-        timeoutMs: 10_000,
-        ...opts,
-      });
-    },
-    statePath: (name) => join(dir, `${name}.state`),
+    dir: s.dir,
+    chain: s.chain,
+    broker: s.b,
+    proxy: p.proxy,
+    backend: p.backend,
+    extraProxy: p.extraProxy,
+    admin: s.admin,
+    register: (policy) => s.register(policy ? { policy } : {}),
+    firmware: s.firmware,
+    boot: p.boot,
+    statePath: p.statePath,
     async keys(instanceId) {
-      return (await broker.store.listKeys(instanceId)).map((k) => `v${k.version}:${toHex(k.wrapped)}`);
+      return (await s.b.store.listKeys(instanceId)).map((k) => `v${k.version}:${toHex(k.wrapped)}`);
     },
     async auditHead() {
-      return (await broker.store.auditHead()).seq;
+      return (await s.b.store.auditHead()).seq;
     },
-    async close() {
-      for (const p of proxies) await p.close();
-      await broker.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => s.close(),
   };
 }
 
