@@ -40,6 +40,8 @@ export class PgGroupCommit {
   private running = false;
   /** COMMITs issued so far (one per batch); for benchmarks and tests. */
   commits = 0;
+  /** Transactions asked for and not yet settled (queued or in the running batch); for tests. */
+  pending = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -48,8 +50,22 @@ export class PgGroupCommit {
 
   /** Runs `fn` in the next batch; resolves after that batch's COMMIT, rejects with `fn`'s error or the batch's. */
   run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.pending++;
+    const settled = () => {
+      this.pending--;
+    };
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({
+        fn,
+        resolve: (v) => {
+          settled();
+          resolve(v as T);
+        },
+        reject: (e) => {
+          settled();
+          reject(e);
+        },
+      });
       if (!this.running) void this.drain();
     });
   }

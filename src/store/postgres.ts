@@ -206,6 +206,11 @@ class PostgresStore implements Store {
     return this.group.run(fn);
   }
 
+  /** Transactions asked for and not yet settled (tests wait on it: only a batch's first waits in the server). */
+  get pendingTransactions(): number {
+    return this.group.pending;
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.pool.end(), this.challenges.end()]);
   }
