@@ -6,7 +6,9 @@ import { type Logger, pino } from 'pino';
 import { Broker } from '../broker/broker.js';
 import { nonDecreasingClock } from '../broker/clock.js';
 import { openFileKek } from '../broker/kek.js';
+import { CrlKeeper } from '../collateral/crl-keeper.js';
 import { KdsClient } from '../collateral/kds-client.js';
+import { AttestationError, InvalidArgument } from '../errors.js';
 import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
@@ -51,8 +53,19 @@ export interface StartBrokerOptions {
     | 'none'
     | KdsClient
     | { readonly baseUrl?: string; readonly offline?: boolean; readonly cacheDir?: string };
-  /** `'kds'`: check the chain's CRL from KDS; `'none'` (default): revocation is not checked (logged at start). */
+  /**
+   * `'kds'` (the default when a KDS client is configured): check the chain's CRL (ASK/ASVK revocation) from
+   * KDS through the cache, refreshed in the background before its nextUpdate; `'none'` (the default with
+   * `kds: 'none'`): revocation is not checked, logged at warn at start.
+   */
   readonly crl?: 'kds' | 'none';
+  /**
+   * How long past its nextUpdate a CRL is still accepted while no fresher one can be fetched (ms). Default 0:
+   * a stale CRL is refused `ERR_COLLATERAL_UNAVAILABLE api.collateral.crl_stale`.
+   */
+  readonly crlGraceMs?: number;
+  /** Background CRL refresh: how long before nextUpdate (default 24 h). */
+  readonly crlRefreshLeadMs?: number;
   /** Serve HTTPS with these PEM files. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string };
   readonly logger?: Logger;
@@ -90,6 +103,8 @@ export interface RunningBroker {
   readonly dataDir: string;
   /** The KBS (undefined with `kbs: false`). */
   readonly kbs: KbsContext | undefined;
+  /** The CRLs in use and their background refresh (undefined when revocation is not checked). */
+  readonly crl: CrlKeeper | undefined;
   /** Stops listening (in-flight requests finish) and closes the store. */
   close(): Promise<void>;
 }
@@ -98,8 +113,8 @@ export interface RunningBroker {
  * Starts a broker: opens the store (SQLite `<dataDir>/vouchsafe.db`, created on first run, or PostgreSQL
  * when `databaseUrl` is given), the KEK file, the response-signing key and the admin token (each created
  * 0600 on first run), builds the Broker with the TEE table's verifier and appraiser (src/policy/tees.ts;
- * SEV-SNP through src/evidence/snp verifySnpAttestation: certificate table first, then AMD KDS; optional
- * CRL) and, unless `kbs: false`, the Trustee KBS on the same Broker (token keys
+ * SEV-SNP through src/evidence/snp verifySnpAttestation: certificate table first, then AMD KDS; the
+ * CRL checked by default when KDS is configured, kept fresh by a CrlKeeper) and, unless `kbs: false`, the Trustee KBS on the same Broker (token keys
  * in `<dataDir>/token-keys.json`; docs/kbs.md "Running it"); then listens.
  *
  * Throws InvalidArgument (`api.listen`, `broker.kek.*`, `api.signing_key.*`, `api.admin_token.*`,
@@ -138,15 +153,43 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
             offline: kdsOpts.offline ?? false,
             now,
           });
-    const crl = opts.crl ?? 'none';
-    if (crl === 'none') logger.warn({ event: 'crl_off' }, 'AMD CRLs are not checked (crl: none)');
+    const crl = opts.crl ?? (kds === 'none' ? 'none' : 'kds');
     if (crl === 'kds' && kds === 'none') throw new TypeError("crl: 'kds' needs a KDS client");
+    const grace = opts.crlGraceMs ?? 0;
+    if (!Number.isSafeInteger(grace) || grace < 0) {
+      throw new InvalidArgument('api.crl_grace', 'crlGraceMs must be a non-negative integer');
+    }
+    if (crl === 'none') {
+      logger.warn(
+        { event: 'crl_off' },
+        'REVOCATION NOT CHECKED: AMD CRLs are off (crl: none); a revoked ASK/ASVK would still be trusted',
+      );
+    } else if (grace > 0) {
+      logger.warn({ event: 'crl_grace', graceMs: grace }, 'stale AMD CRLs are accepted for a grace period');
+    }
+    const keeper =
+      crl === 'kds' && kds !== 'none'
+        ? new CrlKeeper(kds, {
+            now,
+            ...(opts.crlRefreshLeadMs !== undefined ? { leadMs: opts.crlRefreshLeadMs } : {}),
+            onRefreshError: (what, err) =>
+              logger.warn(
+                {
+                  event: 'crl_refresh_failed',
+                  ...what,
+                  reason: err instanceof AttestationError ? err.reason : 'error',
+                },
+                'AMD CRL refresh failed; the CRL in hand is used until its nextUpdate',
+              ),
+          })
+        : undefined;
     const tees = createTeeVerifier({
       now,
       snp: {
         trustedRoots,
-        ...(kds === 'none' ? {} : { getter: kds }),
-        checkRevocations: crl === 'kds',
+        ...(keeper ? { getter: keeper } : kds === 'none' ? {} : { getter: kds }),
+        checkRevocations: keeper !== undefined,
+        ...(keeper && grace > 0 ? { crlGraceMs: grace } : {}),
       },
       ...(opts.tdx ? { tdx: opts.tdx } : {}),
     });
@@ -197,6 +240,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       ...(kbs ? { kbs: kbs.deps, rotateTokenKey: () => kbs.rotateTokenKey() } : {}),
     });
     await app.listen({ host, port });
+    keeper?.start();
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
     url = `${scheme}://${urlHost}:${bound}`;
@@ -224,8 +268,10 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       adminTokenPath,
       dataDir,
       kbs,
+      crl: keeper,
       close() {
         closed ??= (async () => {
+          keeper?.stop();
           try {
             await app.close();
           } finally {

@@ -175,10 +175,22 @@ export class KdsClient {
    * after; a copy this client fetched less than the throttle interval ago is served rather than asking KDS
    * again. Offline, the imported CRL is served whatever its age, with `stale` and `source: 'offline'` saying
    * so. Online, a failed re-fetch of a stale CRL throws (a stale CRL is not silently accepted).
+   * `refresh`: online, fetch from KDS even while the cached copy is fresh (the background refresh before
+   * nextUpdate, crl-keeper.ts); still throttled; offline it changes nothing. `staleOnError`: when the
+   * re-fetch of a stale CRL fails with CollateralUnavailable, return the stale copy (`stale: true`,
+   * `source: 'cache'`) for the caller's own stale-CRL policy (the verifier's grace) to judge.
    */
-  async getCrl(product: SnpProduct, signer: KdsSigner): Promise<CrlResult> {
+  async getCrl(
+    product: SnpProduct,
+    signer: KdsSigner,
+    opts: { readonly refresh?: boolean; readonly staleOnError?: boolean } = {},
+  ): Promise<CrlResult> {
     const item: CrlItem = { kind: 'crl', product, signer };
-    const crl = await this.singleFlight(kdsPath(item), () => this.loadCrl(item));
+    const key = kdsPath(item);
+    const mode = `${opts.refresh ? 'r' : ''}${opts.staleOnError ? 's' : ''}`;
+    const crl = await this.singleFlight(mode ? `${key}#${mode}` : key, () =>
+      this.loadCrl(item, opts.refresh === true, opts.staleOnError === true),
+    );
     return { ...crl, der: crl.der.slice() };
   }
 
@@ -244,12 +256,13 @@ export class KdsClient {
     });
   }
 
-  private async loadCrl(item: CrlItem): Promise<CrlResult> {
+  private async loadCrl(item: CrlItem, refresh: boolean, staleOnError: boolean): Promise<CrlResult> {
     const key = kdsPath(item);
     const parse = (bytes: Uint8Array) => parseKdsCrl(bytes, item.product);
     const now = this.now();
     const cached = this.offline ? 'offline' : 'cache';
     const mem = this.memory.get(key);
+    if (refresh && !this.offline) return this.fetchCrl(item, key, parse);
     if (mem) {
       const m = mem.value as ParsedCrl;
       const recent = mem.fetchedAt !== undefined && now - mem.fetchedAt < this.minIntervalMs;
@@ -266,6 +279,20 @@ export class KdsClient {
       if (crl) return crlResult(crl, now, 'offline');
       throw offlineMissing(item);
     }
+    try {
+      return await this.fetchCrl(item, key, parse);
+    } catch (e) {
+      if (staleOnError && crl && e instanceof CollateralUnavailable)
+        return crlResult(crl, this.now(), 'cache');
+      throw e;
+    }
+  }
+
+  private async fetchCrl(
+    item: CrlItem,
+    key: string,
+    parse: (bytes: Uint8Array) => ParsedCrl,
+  ): Promise<CrlResult> {
     const bytes = await this.fetchItem(item);
     const fetched = checkResponse(item, () => parse(bytes));
     await this.cache?.write(item, bytes);

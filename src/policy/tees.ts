@@ -72,8 +72,13 @@ export interface SnpTeeConfig {
    * report without a complete table is refused with CollateralUnavailable `api.collateral.certs_missing`.
    */
   readonly getter?: SnpCollateralGetter;
-  /** Fetch and check the chain's CRL through `getter` (needs it). Default false. */
+  /** Fetch and check the chain's CRL through `getter` (needs it). Default false (startBroker turns it on). */
   readonly checkRevocations?: boolean;
+  /**
+   * Accept a CRL up to this long past its nextUpdate (ms). Default 0: a stale CRL is refused
+   * CollateralUnavailable `api.collateral.crl_stale`.
+   */
+  readonly crlGraceMs?: number;
   /** The verifier and its cache of verified chains (default: one per process). */
   readonly verifier?: SnpVerifier;
 }
@@ -150,6 +155,12 @@ const SNP_COLLATERAL_REASONS: Readonly<Record<string, readonly [string, string]>
       'api.collateral.product_unknown',
       'the report names no product (no CPUID) and its certificates do not either: send the certificate table',
     ],
+    // The CRL verified but is past its nextUpdate (plus any grace): fresher collateral is needed, the
+    // evidence itself was not found wrong, so a retry after KDS recovers may succeed.
+    'snp.crl.expired': [
+      'api.collateral.crl_stale',
+      "the chain's CRL is past its nextUpdate and no fresher one could be fetched from KDS",
+    ],
     'snp.vlek_missing': [
       'api.collateral.vlek_missing',
       'KDS does not serve VLEKs: send the certificate table',
@@ -165,14 +176,15 @@ function snpOptions(config: TeeConfig) {
     ...(c.trustedRoots ? { trustedRoots: c.trustedRoots } : {}),
     ...(c.getter ? { getter: c.getter } : {}),
     ...(c.checkRevocations ? { checkRevocations: true } : {}),
+    ...(c.crlGraceMs ? { crlGraceMs: c.crlGraceMs } : {}),
     ...(c.verifier ? { verifier: c.verifier } : {}),
   };
 }
 
 /**
  * Runs `verify`, renaming the SNP pipeline's collateral-resolution reasons (thrown before any
- * verification) to the API's; a report whose CPUID names an unknown product stays NotSupported
- * `snp.product_unknown`.
+ * verification) and a stale CRL's (`snp.crl.expired`) to the API's; a report whose CPUID names an unknown
+ * product stays NotSupported `snp.product_unknown`.
  */
 async function withSnpCollateralReasons<T>(verify: () => Promise<T>): Promise<T> {
   try {

@@ -25,6 +25,7 @@ import { EarTokens, TokenKeyRing } from '../../src/kbs/tokens/index.js';
 import type { SnpPolicy } from '../../src/policy/snp/index.js';
 import { createTeeVerifier } from '../../src/policy/tees.js';
 import {
+  createCrl,
   SIM_DEFAULT_POLICY,
   type SimChain,
   SimSnpFirmware,
@@ -163,7 +164,18 @@ export function simKds(chain: SimChain, served: string[] = []): KdsClient {
     }
     if (/^\/vcek\/v1\/Milan\/[0-9a-f]{128}$/.test(u.pathname))
       return new Response(Buffer.from(chain.vcek.der));
+    // startBroker checks the chain's CRL by default: an empty one from the chain's ARK.
+    if (u.pathname === '/vcek/v1/Milan/crl') {
+      // Fresh for a year, so no test run sees it stale.
+      crl ??= createCrl(chain, {
+        revokedSerials: [],
+        thisUpdate: new Date(Date.now() - 3_600_000),
+        nextUpdate: new Date(Date.now() + 365 * 86_400_000),
+      });
+      return new Response(Buffer.from(await crl));
+    }
     return new Response('', { status: 404 });
   };
+  let crl: Promise<Uint8Array> | undefined;
   return new KdsClient({ fetch: fetchKds, minIntervalMs: 0 });
 }

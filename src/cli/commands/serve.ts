@@ -19,7 +19,9 @@ interface ServeOptions {
   kds: boolean;
   kdsUrl?: string;
   kdsOffline?: boolean;
-  crl: 'kds' | 'none';
+  crl?: 'kds' | 'none';
+  checkRevocation: boolean;
+  crlGraceHours?: number;
   kbs: boolean;
   publicUrl?: string;
   kbsAproxyPath?: boolean;
@@ -80,6 +82,24 @@ export function kbsOptionsOf(
   };
 }
 
+/** The revocation part of `serve`'s options. */
+export function crlOptionsOf(o: Pick<ServeOptions, 'crl' | 'checkRevocation' | 'crlGraceHours'>): {
+  crl?: 'kds' | 'none';
+  crlGraceMs?: number;
+} {
+  if (!o.checkRevocation && o.crl === 'kds') {
+    throw new InvalidArgument('cli.options', '--no-check-revocation contradicts --crl kds');
+  }
+  if (o.crlGraceHours !== undefined && (!o.checkRevocation || o.crl === 'none')) {
+    throw new InvalidArgument('cli.options', '--crl-grace needs revocation checking');
+  }
+  const crl = o.checkRevocation ? o.crl : 'none';
+  return {
+    ...(crl ? { crl } : {}),
+    ...(o.crlGraceHours !== undefined ? { crlGraceMs: o.crlGraceHours * 3_600_000 } : {}),
+  };
+}
+
 /**
  * `[PRODUCT:]SHA256` -> trusted roots. A bare digest is trusted for every product: the verifier still
  * checks the root's names against the product, so a Milan root cannot pass as a Genoa one.
@@ -133,9 +153,19 @@ export function register(program: Command): void {
     .option('--kds-url <url>', 'AMD KDS base URL or mirror', 'https://kdsintf.amd.com')
     .option('--kds-offline', 'never touch the network: serve certificates only from <data>/kds-cache')
     .addOption(
-      new Option('--crl <source>', 'check AMD CRLs: kds (fetch) or none')
-        .choices(['kds', 'none'])
-        .default('none'),
+      new Option(
+        '--crl <source>',
+        'AMD CRLs: kds (checked, from the KDS cache; the default unless --no-kds) or none',
+      ).choices(['kds', 'none']),
+    )
+    .option(
+      '--no-check-revocation',
+      'do not check AMD CRLs (same as --crl none; logged at warn at every start)',
+    )
+    .option(
+      '--crl-grace <hours>',
+      'accept a CRL up to this many hours past its nextUpdate while KDS cannot give a fresher one (default 0)',
+      positiveInt('--crl-grace'),
     )
     .option('--no-kbs', 'do not serve the Trustee KBS protocol (/kbs/v0, token JWKS, token-key rotation)')
     .option(
@@ -212,7 +242,7 @@ Examples:
           ...(o.database ? { databaseUrl: o.database } : {}),
           trustedRoots: parseTrustedRoots(o.trustSimRoot ?? []),
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
-          crl: o.crl,
+          ...crlOptionsOf(o),
           kbs,
           ...(o.tlsCert && o.tlsKey ? { tls: { certPath: o.tlsCert, keyPath: o.tlsKey } } : {}),
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),

@@ -55,6 +55,8 @@ export interface SnpAttestationOptions {
    * Needs `getter` (InvalidArgument `snp.options.getter`).
    */
   readonly checkRevocations?: boolean;
+  /** Accept a CRL up to this long past its nextUpdate (ms; default 0). SnpVerifyOptions.crlGraceMs. */
+  readonly crlGraceMs?: number;
   /** The product of a v2 report whose certificates do not name one. */
   readonly product?: SnpProduct;
   /** The verifier and its cache of verified chains (default: one shared per process). */
@@ -122,6 +124,10 @@ export async function verifySnpAttestation(
     const vlek = decodeSignerInfo(report.signerInfo).signingKey === SigningKey.VLEK;
     crl = (await opts.getter.getCrl(p, vlek ? 'vlek' : 'vcek')).der;
   }
-  const verified = verifier.verify(report, { ...base, ...(crl ? { crl } : {}) });
+  const verified = verifier.verify(report, {
+    ...base,
+    ...(crl ? { crl } : {}),
+    ...(crl && opts.crlGraceMs ? { crlGraceMs: opts.crlGraceMs } : {}),
+  });
   return { verified, sources: resolved.sources };
 }

@@ -68,6 +68,11 @@ export interface SnpVerifyOptions {
   readonly trustedRoots?: readonly TrustedRoot[];
   /** The CRL (DER) for the intermediate's chain (KDS /vcek|vlek/v1/{P}/crl); checked when given. */
   readonly crl?: Uint8Array;
+  /**
+   * How long past its nextUpdate the CRL is still accepted (ms). Default 0: a CRL past nextUpdate is refused
+   * `snp.crl.expired`. An operator's choice for riding out a KDS outage (docs/api.md "Revocation").
+   */
+  readonly crlGraceMs?: number;
 }
 
 export interface SnpLeafInfo {
@@ -232,7 +237,8 @@ export class SnpVerifier {
     checkValidity('intermediate', entry.intermediate.cert, t);
     checkValidity('leaf', entry.leaf.cert, t);
 
-    const crlChecked = opts.crl !== undefined ? this.checkCrl(entry, opts.crl, t) : false;
+    const crlChecked =
+      opts.crl !== undefined ? this.checkCrl(entry, opts.crl, t, opts.crlGraceMs ?? 0) : false;
 
     verifyReportSignature(report, entry.leaf.publicKey);
 
@@ -292,7 +298,7 @@ export class SnpVerifier {
   }
 
   /** RFC 5280 §6.3.3 with an ARK-issued CRL: signature, issuer, dates, then the intermediate's serial. */
-  private checkCrl(entry: ChainEntry, crlDer: Uint8Array, now: number): boolean {
+  private checkCrl(entry: ChainEntry, crlDer: Uint8Array, now: number, graceMs: number): boolean {
     if (!(crlDer instanceof Uint8Array))
       throw new InvalidArgument('snp.options.crl', 'crl must be DER bytes');
     const key = createHash('sha256').update(crlDer).digest('hex');
@@ -315,8 +321,10 @@ export class SnpVerifier {
         `CRL thisUpdate ${c.thisUpdate.toISOString()} is after now`,
       );
     }
-    // A CRL past nextUpdate may miss newer revocations: the caller must fetch a fresh one.
-    if (c.nextUpdate && now > c.nextUpdate.getTime()) {
+    // A CRL past nextUpdate may miss newer revocations: the caller must fetch a fresh one (or, within an
+    // operator-set grace, accepts that risk while KDS is unreachable).
+    if (!(graceMs >= 0)) throw new InvalidArgument('snp.options.crl', 'crlGraceMs must be >= 0');
+    if (c.nextUpdate && now > c.nextUpdate.getTime() + graceMs) {
       throw new ChainInvalid('snp.crl.expired', `CRL nextUpdate ${c.nextUpdate.toISOString()} has passed`);
     }
     if (c.revoked) {
