@@ -31,6 +31,15 @@ describe('TDX simulator', () => {
     });
   }
 
+  it('the parse owns its bytes: changing the input afterwards changes no field, and the quote still verifies', () => {
+    const input = p.quote(new Uint8Array(64).fill(7));
+    const q = parseTdxQuote(input);
+    input.fill(0xff);
+    assert.equal(toHex(q.body.reportData), '07'.repeat(64));
+    assert.equal(q.header.version, 4);
+    assert.equal(verifyTdx(q, opts()).tcb.status, 'UpToDate');
+  });
+
   it('a PCK listed in the PCK CRL is refused', () => {
     assert.throws(
       () => verifyTdx(parseTdxQuote(p.quote(new Uint8Array(64))), opts(p.collateral({ revokedPck: true }))),

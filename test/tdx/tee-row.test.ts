@@ -1,7 +1,7 @@
 /**
  * The TDX row of the TEE table (src/policy/tees.ts): the broker's verifier and appraiser dispatch to the TDX
  * pipeline with the deployment's collateral source; without one, or with a host-sent blob, a quote is
- * refused; the KBS still attests no TDX.
+ * refused; the KBS attests `tdx` through it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -35,9 +35,10 @@ describe('TEE table: the TDX row', () => {
     assert.throws(() => checkTeePolicy('tdx', {}), errorWith('ERR_INVALID_ARGUMENT', 'policy.invalid'));
   });
 
-  it('the KBS does not serve tdx yet (no KBS name maps to the row)', () => {
-    assert.ok(!SUPPORTED_KBS_TEES.includes('tdx'));
-    assert.throws(() => kbsTeeOf('tdx'), errorWith('ERR_NOT_SUPPORTED', 'kbs.tee'));
+  it('the KBS serves tdx with this row (kbs-types `tdx`); Azure TDX (`az-tdx-vtpm`) is still refused', () => {
+    assert.ok(SUPPORTED_KBS_TEES.includes('tdx'));
+    assert.equal(kbsTeeOf('tdx'), 'tdx');
+    assert.throws(() => kbsTeeOf('az-tdx-vtpm'), errorWith('ERR_NOT_SUPPORTED', 'kbs.tee'));
   });
 
   it('a malformed quote is refused as malformed before any collateral is asked for', async () => {

@@ -35,18 +35,72 @@ function verifyBody(c: SignedCollateral, key: KeyObject, what: string): void {
   if (!ok) throw new SignatureInvalid(`tdx.${what}.signature`, `${what} signature does not verify`);
 }
 
-/** A digest naming one collateral set, for caching its verification. */
-export function collateralDigest(c: TdxCollateral): string {
-  const h = createHash('sha256');
+/** The parts a remembered digest was computed over, by reference. */
+interface RememberedDigest {
+  readonly parts: readonly unknown[];
+  readonly digest: string;
+}
+
+const digests = new WeakMap<TdxCollateral, RememberedDigest>();
+
+/** Every object and byte array the digest covers, in a fixed order (the issuer chains' arrays and members too). */
+function partsOf(c: TdxCollateral): unknown[] {
+  const out: unknown[] = [];
   for (const s of [c.tcbInfo, c.qeIdentity]) {
+    out.push(
+      s,
+      s?.body,
+      s?.signature,
+      s?.issuerChain,
+      ...(Array.isArray(s?.issuerChain) ? s.issuerChain : []),
+    );
+  }
+  out.push(c.pckCrl, c.rootCaCrl);
+  return out;
+}
+
+/**
+ * A digest naming one collateral set, for caching its verification. Computed once per collateral object
+ * (a WeakMap by identity): a warm verification with the same collateral object then costs a few reference
+ * comparisons instead of hashing every body, chain and CRL. The remembered digest is used only while each
+ * part is still the same object it was computed over, so a source that swaps in a new CRL or TCB Info
+ * (PcsClient hands out new arrays on every call) is digested afresh. Bytes changed in place inside the same
+ * array are not seen; the verifier would then keep using what it verified from the original bytes.
+ */
+export function collateralDigest(c: TdxCollateral): string {
+  if (typeof c !== 'object' || c === null) return requireSigned(undefined, 'tcb_info') as never;
+  const parts = partsOf(c);
+  const known = digests.get(c);
+  if (known && known.parts.length === parts.length && known.parts.every((x, i) => x === parts[i])) {
+    return known.digest;
+  }
+  const digest = hashCollateral(c);
+  digests.set(c, { parts, digest });
+  return digest;
+}
+
+const isBytes = (x: unknown): x is Uint8Array => x instanceof Uint8Array;
+
+function hashCollateral(c: TdxCollateral): string {
+  const h = createHash('sha256');
+  for (const [s, what] of [
+    [c.tcbInfo, 'tcb_info'],
+    [c.qeIdentity, 'qe_identity'],
+  ] as const) {
+    // What is not bytes cannot be named by a digest: refused here with the reason requireSigned gives.
+    const ok = s && isBytes(s.body) && isBytes(s.signature) && Array.isArray(s.issuerChain);
+    if (!ok || !s.issuerChain.every(isBytes)) requireSigned(undefined, what);
     for (const part of [s.body, s.signature, ...s.issuerChain]) h.update(String(part.length)).update(part);
   }
-  for (const crl of [c.pckCrl, c.rootCaCrl])
+  for (const crl of [c.pckCrl, c.rootCaCrl]) {
+    if (crl !== undefined && !isBytes(crl)) throw new MalformedEvidence('tdx.crl.der', 'a CRL is bytes');
     h.update(crl ? String(crl.length) : '-').update(crl ?? new Uint8Array(0));
+  }
   return h.digest('hex');
 }
 
 function requireSigned(c: SignedCollateral | undefined, what: string): SignedCollateral {
+  // Also called with undefined by hashCollateral, to throw.
   if (!c || !(c.body instanceof Uint8Array) || !Array.isArray(c.issuerChain) || c.issuerChain.length < 2)
     throw new CollateralUnavailable(
       `tdx.collateral.${what}_missing`,

@@ -110,8 +110,13 @@ function bad(reason: string, message: string): never {
   throw new MalformedEvidence(`${W}.${reason}`, message);
 }
 
-function copy(b: Uint8Array): Uint8Array {
-  return Uint8Array.from(b);
+/**
+ * Fields are views into the parser's one private copy of the quote (parseTdxQuote copies the input once):
+ * the caller's buffer can change afterwards without changing a parsed field, and one allocation replaces
+ * some thirty (each typed-array allocation costs about as much as the rest of the parse).
+ */
+function own(b: Uint8Array): Uint8Array {
+  return b;
 }
 
 /** Reads the 48-byte header. */
@@ -125,14 +130,14 @@ function readHeader(r: Reader): TdxQuoteHeader {
   if (teeType !== TEE_TYPE_TDX) bad('tee_type', `TEE type 0x${teeType.toString(16)} is not 0x81 (TDX)`);
   const qeSvn = r.at(0x08).u16le();
   const pceSvn = r.u16le();
-  const qeVendorId = copy(r.at(0x0c).bytes(16));
-  const userData = copy(r.at(0x1c).bytes(20));
+  const qeVendorId = own(r.at(0x0c).bytes(16));
+  const userData = own(r.at(0x1c).bytes(20));
   return { version, attestationKeyType, teeType, qeSvn, pceSvn, qeVendorId, userData };
 }
 
 /** Reads a TD report body of `size` bytes at the reader's position (TD 1.0 layout, then the TD 1.5 tail). */
 function readBody(r: Reader, kind: 'td1.0' | 'td1.5'): TdxReportBody {
-  const b = (n: number) => copy(r.bytes(n));
+  const b = (n: number) => own(r.bytes(n));
   const teeTcbSvn = b(16);
   const mrSeam = b(48);
   const mrSignerSeam = b(48);
@@ -164,23 +169,29 @@ function readBody(r: Reader, kind: 'td1.0' | 'td1.5'): TdxReportBody {
   return { ...base, teeTcbSvn2: b(16), mrServiceTd: b(48) };
 }
 
-/** Parses the 384-byte SGX REPORT BODY (SGX SDM "REPORT": reserved ranges must be zero). */
+/** Parses the 384-byte SGX REPORT BODY (SGX SDM "REPORT": reserved ranges must be zero), from a copy. */
 export function parseSgxReportBody(bytes: Uint8Array): SgxReportBody {
+  if (!(bytes instanceof Uint8Array)) bad('qe_report.size', 'a QE report is bytes');
+  return readSgxReportBody(bytes.slice());
+}
+
+/** parseSgxReportBody over bytes the parser already owns (its fields are views into them). */
+function readSgxReportBody(bytes: Uint8Array): SgxReportBody {
   if (bytes.length !== QE_REPORT_SIZE) bad('qe_report.size', `QE report is ${bytes.length} bytes, not 384`);
   const r = new Reader(bytes, `${W}.qe_report`);
-  const raw = copy(bytes);
-  const cpuSvn = copy(r.at(0x00).bytes(16));
+  const raw = bytes;
+  const cpuSvn = own(r.at(0x00).bytes(16));
   const miscSelect = r.at(0x10).u32le();
   r.mbz(12, '0x14'); // 0x20 ISVEXTPRODID (16) is not reserved
-  const attributes = copy(r.at(0x30).bytes(16));
-  const mrEnclave = copy(r.at(0x40).bytes(32));
+  const attributes = own(r.at(0x30).bytes(16));
+  const mrEnclave = own(r.at(0x40).bytes(32));
   r.mbz(32, '0x60');
-  const mrSigner = copy(r.at(0x80).bytes(32));
+  const mrSigner = own(r.at(0x80).bytes(32));
   r.mbz(32, '0xa0'); // 0xc0 CONFIGID (64) is not reserved
   const isvProdId = r.at(0x100).u16le();
   const isvSvn = r.at(0x102).u16le();
   r.at(0x106).mbz(42, '0x106'); // after CONFIGSVN; 0x130 ISVFAMILYID (16) is not reserved
-  const reportData = copy(r.at(0x140).bytes(64));
+  const reportData = own(r.at(0x140).bytes(64));
   return { raw, cpuSvn, miscSelect, attributes, mrEnclave, mrSigner, isvProdId, isvSvn, reportData };
 }
 
@@ -191,6 +202,8 @@ export function parseSgxReportBody(bytes: Uint8Array): SgxReportBody {
 export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
   if (!(bytes instanceof Uint8Array)) bad('size', 'a quote is bytes');
   if (bytes.length > MAX_QUOTE_SIZE) bad('size', `quote over ${MAX_QUOTE_SIZE} bytes`);
+  // The one copy: every field below is a view into it (see own()).
+  bytes = bytes.slice();
   const r = new Reader(bytes, W);
   const header = readHeader(r);
   let body: TdxReportBody;
@@ -211,28 +224,28 @@ export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
     }
   }
   const signedEnd = r.offset;
-  const signed = copy(bytes.subarray(0, signedEnd));
+  const signed = own(bytes.subarray(0, signedEnd));
 
   const sigDataLen = r.u32le();
   if (sigDataLen > r.remaining) bad('length', `signed data length ${sigDataLen} exceeds the quote`);
   const s = new Reader(r.bytes(sigDataLen), W);
-  const signature = copy(s.bytes(64));
-  const attestationKey = copy(s.bytes(64));
+  const signature = own(s.bytes(64));
+  const attestationKey = own(s.bytes(64));
   const certType = s.u16le();
   if (certType !== CERT_DATA.qeReport)
     bad('cert_type', `certification data type ${certType} is not 6 (QE report)`);
   const certSize = s.u32le();
   if (certSize !== s.remaining) bad('length', `certification data size ${certSize} != ${s.remaining}`);
-  const qeReport = parseSgxReportBody(s.bytes(QE_REPORT_SIZE));
-  const qeReportSignature = copy(s.bytes(64));
+  const qeReport = readSgxReportBody(s.bytes(QE_REPORT_SIZE));
+  const qeReportSignature = own(s.bytes(64));
   const authLen = s.u16le();
-  const qeAuthData = copy(s.bytes(authLen));
+  const qeAuthData = own(s.bytes(authLen));
   const innerType = s.u16le();
   if (innerType !== CERT_DATA.pckChain)
     bad('cert_type', `inner certification data type ${innerType} is not 5 (PCK chain)`);
   const innerSize = s.u32le();
   if (innerSize !== s.remaining) bad('length', `PCK chain size ${innerSize} != ${s.remaining}`);
-  const pckChainPem = copy(s.bytes(innerSize));
+  const pckChainPem = own(s.bytes(innerSize));
   s.end();
   return {
     header,
