@@ -12,6 +12,7 @@ import { parseTpm2bPublic, publicToKeyObject } from '../../src/formats/tpm/index
 import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { readInstanceIdentity } from '../../src/formats/x509/instance-identity.js';
 import { createCrl, type SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
 import { errorWith } from '../helpers/assert-error.js';
 import {
@@ -123,6 +124,15 @@ describe('AK certificate, route (a): SNP report over the SVSM services manifest'
   it('accepts the single-service form (the vTPM payload alone, SVSM_ATTEST_SINGLE_SERVICE)', async () => {
     const issued = await t.ca.issueAkFromTee(await attest(encodeVtpmManifestV1(v.ek, v.ak)));
     assert.equal(issued.kind, 'ak');
+  });
+
+  it('refuses a TDX quote over SHA-512(nonce || manifest): route (a) takes SNP only (docs/ca.md "TDX")', async () => {
+    const req = await attest(servicesManifest(v.ek, v.ak));
+    const quote = new SimTdxPlatform().quote(svsmReportData(req.nonce, req.manifest));
+    await assert.rejects(
+      t.ca.issueAkFromTee({ ...req, report: quote }),
+      (e: { code?: string; reason?: string }) => e.code === 'ERR_MALFORMED' && /^snp\./.test(e.reason ?? ''),
+    );
   });
 
   it('refuses a report that does not cover the manifest', async () => {
