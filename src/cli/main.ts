@@ -14,6 +14,7 @@ import { register as registerServe } from './commands/serve.js';
 import { registerVerifySnp } from './commands/verify-snp.js';
 import { registerVerifyTdx } from './commands/verify-tdx.js';
 import { registerVerifyTpm } from './commands/verify-tpm.js';
+import { register as registerVmmDevice } from './commands/vmm-device.js';
 import { unwrappedHelp } from './help.js';
 
 /**
@@ -56,5 +57,6 @@ registerGuest(program);
 registerCa(program);
 registerCollateral(program);
 registerC509(program);
+registerVmmDevice(program);
 
 await program.parseAsync(process.argv);

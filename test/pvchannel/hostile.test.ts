@@ -12,7 +12,6 @@ import {
   PortCommand,
   PortState,
   PvCall,
-  PvFeature,
   PvFlag,
   PvStatus,
 } from '../../src/formats/pvchannel/constants.js';
