@@ -122,6 +122,25 @@ import {
 } from '../../src/formats/c509/index.js';
 import { decodeUtf8, parseOne, readTlv } from '../../src/formats/der/reader.js';
 import { decodePem, decodePemBlock, encodePem } from '../../src/formats/pem.js';
+import {
+  decodePage,
+  decodeRecord,
+  encodePage,
+  encodeRecord,
+  requestMessage,
+} from '../../src/formats/pvchannel/message.js';
+import {
+  decodeNegotiateAnswer,
+  decodeNegotiateRequest,
+  encodeNegotiateAnswer,
+  encodeNegotiateRequest,
+} from '../../src/formats/pvchannel/negotiate.js';
+import {
+  decodePortAccess,
+  decodeSocketHeader,
+  encodePortAccess,
+  encodeSocketFrame,
+} from '../../src/formats/pvchannel/socket-frame.js';
 import { Reader } from '../../src/formats/reader.js';
 import {
   buildCertTable,
@@ -1066,6 +1085,58 @@ const ROWS: readonly Row[] = [
     kind: 'bytes',
     seeds: () => [encodeFrame(A(corpus).negReq).subarray(0, 8)],
     run: (b) => decodeFrameHeader(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/message.ts#decodePage',
+    kind: 'bytes',
+    seeds: () => [
+      encodePage(requestMessage({ callId: 2, sequence: 1, epoch: 1, payload: Uint8Array.of(1, 2) })),
+    ],
+    run: (b) => decodePage(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/message.ts#decodeRecord',
+    kind: 'bytes',
+    seeds: () => [
+      encodeRecord(requestMessage({ callId: 2, sequence: 1, epoch: 1, payload: Uint8Array.of(1, 2) })),
+    ],
+    run: (b) => decodeRecord(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/negotiate.ts#decodeNegotiateRequest',
+    kind: 'bytes',
+    seeds: () => [encodeNegotiateRequest({ op: 2, version: 1, features: 3n })],
+    run: (b) => decodeNegotiateRequest(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/negotiate.ts#decodeNegotiateAnswer',
+    kind: 'bytes',
+    seeds: () => [
+      encodeNegotiateAnswer({
+        minVersion: 1,
+        maxVersion: 1,
+        epoch: 1,
+        offered: 7n,
+        accepted: 3n,
+        version: 1,
+      }),
+    ],
+    run: (b) => decodeNegotiateAnswer(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/socket-frame.ts#decodeSocketHeader',
+    kind: 'bytes',
+    seeds: () => [encodeSocketFrame({ type: 3, id: 1, body: encodePortAccess({ port: 0x520, size: 4 }) })],
+    run: (b) => decodeSocketHeader(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/socket-frame.ts#decodePortAccess',
+    kind: 'bytes',
+    seeds: () => [
+      encodePortAccess({ port: 0x524, size: 1, value: 7 }),
+      encodePortAccess({ port: 0x520, size: 4 }),
+    ],
+    run: (b) => decodePortAccess(b),
   },
   {
     fn: 'src/formats/aproxy/frame.ts#FrameDecoder',
