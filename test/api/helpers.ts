@@ -4,24 +4,15 @@ import type { RunningBroker, StartBrokerOptions } from '../../src/api/index.js';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import type { EcPublicKey, NegotiationParam } from '../../src/formats/aproxy/types.js';
 import { generateP521KeyPair, p521PointOf } from '../../src/native/p521.js';
-import type { SimChain, SimLaunchParams, SimSnpFirmware } from '../../src/sim/snp/index.js';
-import { GOOD_POLICY, type Json, startBrokerStack } from '../helpers/broker.js';
+import type { SimSnpFirmware } from '../../src/sim/snp/index.js';
+import { type BrokerStack, GOOD_POLICY, type Json, startBrokerStack } from '../helpers/broker.js';
 
 export { GOOD_POLICY, type Json };
 
-export interface TestBroker {
-  readonly b: RunningBroker;
-  readonly chain: SimChain;
-  readonly dir: string;
-  call(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<{ status: number; body: Json; headers: Headers }>;
-  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }>;
+/** The stack of test/helpers/broker.ts (no restart), registering by policy, plus `attestBody`. */
+export interface TestBroker
+  extends Pick<BrokerStack, 'b' | 'chain' | 'dir' | 'call' | 'admin' | 'firmware' | 'close'> {
   register(policy?: unknown): Promise<Json>;
-  firmware(hostDataHex: string, launch?: Partial<SimLaunchParams>): SimSnpFirmware;
   /** A complete /v1/attest body for `fw` (fresh challenge and key), plus the guest's private key. */
   attestBody(
     fw: SimSnpFirmware,

@@ -10,12 +10,17 @@ import type { InstanceJson } from '../../src/admin/types.js';
 import type { RunningBroker } from '../../src/api/index.js';
 import type { AttestationError } from '../../src/errors.js';
 import { encodeGuestPolicy } from '../../src/formats/snp/index.js';
-import type { BootGuestOptions, BootResult } from '../../src/guest/index.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
-import type { ProxyTimeouts, RunningProxy } from '../../src/proxy/index.js';
+import type { ProxyTimeouts } from '../../src/proxy/index.js';
 import type { SimChain, SimLaunchParams, SimSnpFirmware } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { addProxy, type Json, startBrokerStack, type TestEngine } from '../helpers/broker.js';
+import {
+  addProxy,
+  type Json,
+  type ProxyParts,
+  startBrokerStack,
+  type TestEngine,
+} from '../helpers/broker.js';
 
 export {
   GOOD_MEASUREMENT,
@@ -43,28 +48,17 @@ export interface StackOptions {
   readonly backendTimeoutMs?: number;
 }
 
-export interface Stack {
+/** The broker stack with its proxy (ProxyParts), as the e2e suites use it. */
+export interface Stack extends ProxyParts {
   readonly dir: string;
   readonly chain: SimChain;
   readonly broker: RunningBroker;
-  readonly proxy: RunningProxy;
-  /** The native backend the proxy uses (unwrapped). */
-  readonly backend: ProxyBackend;
-  /** Starts another proxy (e.g. with a wrapped backend) on the same broker; closed with the stack. */
-  extraProxy(
-    wrap: (b: ProxyBackend) => ProxyBackend,
-    timeouts?: Partial<ProxyTimeouts>,
-  ): Promise<RunningProxy>;
   /** Calls the admin API over HTTP with the admin token. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }>;
   /** Registers an instance (admin API) with a policy; default: the simulator's measurement allowed. */
   register(policy?: Record<string, unknown>): Promise<InstanceJson>;
   /** A simulated guest launched with `hostData` (hex) and the given launch parameters. */
   firmware(hostData: string, launch?: Partial<SimLaunchParams>): SimSnpFirmware;
-  /** Boots a guest through the proxy (default 0.2.0, broker key pinned). */
-  boot(fw: SimSnpFirmware, statePath: string, opts?: Partial<BootGuestOptions>): Promise<BootResult>;
-  /** A fresh state-file path in the stack's temp dir. */
-  statePath(name: string): string;
   /** The instance's sealing keys as stored (wrapped under the KEK), version and hex. */
   keys(instanceId: string): Promise<string[]>;
   auditHead(): Promise<number>;
