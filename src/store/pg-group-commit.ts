@@ -10,12 +10,16 @@ export interface ClosableTx extends StoreTx {
 
 interface Job {
   readonly fn: (tx: StoreTx) => Promise<unknown>;
+  /** Times this job was chosen as a deadlock victim and run again. */
+  retries: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
 
 /** Transactions merged into one PostgreSQL transaction at most (bounds the time the audit head is held). */
 const MAX_BATCH = 64;
+/** A deadlock victim runs again in the next batch up to this many times before it fails as unavailable. */
+const MAX_DEADLOCK_RETRIES = 8;
 
 /**
  * Group commit for the PostgreSQL store. Every decision appends to the hash-chained audit log, which locks
@@ -32,8 +36,12 @@ const MAX_BATCH = 64;
  * the same locks). A failed COMMIT fails every member: none of them decided anything.
  *
  * With several broker processes on one database, two batches that lock the same instance rows in opposite
- * orders can deadlock; PostgreSQL aborts one statement (SQLSTATE 40P01) and that member alone fails with
- * Unavailable `store.unavailable` (retry), rolled back to its savepoint.
+ * orders can deadlock; PostgreSQL aborts one statement (SQLSTATE 40P01). That member is rolled back to its
+ * savepoint (which releases the locks it took, so the other batch proceeds) and runs again in the next
+ * batch, where it sees the other process's committed decision: a deadlock is contention, not an outage, and
+ * the caller gets the decision it would have got one after another (e.g. `broker.clone` for the second of
+ * two racing boots). Only after MAX_DEADLOCK_RETRIES such aborts does it fail with Unavailable
+ * `store.unavailable`.
  */
 export class PgGroupCommit {
   private readonly queue: Job[] = [];
@@ -57,6 +65,7 @@ export class PgGroupCommit {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         fn,
+        retries: 0,
         resolve: (v) => {
           settled();
           resolve(v as T);
@@ -107,7 +116,13 @@ export class PgGroupCommit {
         } catch (e) {
           tx.close();
           await c.query('ROLLBACK TO SAVEPOINT member');
-          job.reject(deadlock(e) ?? e);
+          const victim = deadlock(e);
+          if (victim && job.retries < MAX_DEADLOCK_RETRIES) {
+            job.retries++;
+            this.queue.push(job); // the drain loop runs it in the next batch, after this one commits
+          } else {
+            job.reject(victim ?? e);
+          }
           continue;
         }
         tx.close();

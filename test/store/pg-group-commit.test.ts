@@ -94,3 +94,53 @@ test('a COMMIT that fails fails every member of its batch, and none of their wri
   assert.equal((ra as PromiseRejectedResult).reason.code, '23505');
   assert.deepEqual(await ids(300, 301), []);
 });
+
+test('a deadlock victim is run again in the next batch and gets its decision, not an outage', async () => {
+  await pool.query('CREATE TABLE lk (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+  await pool.query('INSERT INTO lk VALUES (1, 0), (2, 0)');
+  // Two broker processes: two group commits on two pools. A locks row 1 then 2, B locks 2 then 1, each
+  // waiting (on events, not time) until the other holds its first row: PostgreSQL must abort one (40P01).
+  const poolB = new pg.Pool({ connectionString: url, max: 2 });
+  const lockTx = (c: pg.PoolClient): ClosableTx =>
+    ({
+      close() {},
+      lock: (id: number) => c.query('UPDATE lk SET n = n + 1 WHERE id = $1', [id]),
+    }) as unknown as ClosableTx;
+  type LockTx = ClosableTx & { lock(id: number): Promise<unknown> };
+  const a = new PgGroupCommit(pool, lockTx);
+  const b = new PgGroupCommit(poolB, lockTx);
+  let aHolds!: () => void;
+  let bHolds!: () => void;
+  const aFirst = new Promise<void>((r) => {
+    aHolds = r;
+  });
+  const bFirst = new Promise<void>((r) => {
+    bHolds = r;
+  });
+  let calls = 0;
+  const member =
+    (first: number, second: number, held: () => void, other: Promise<void>) => async (tx: StoreTxLike) => {
+      calls++;
+      await (tx as LockTx).lock(first);
+      held();
+      await other;
+      await (tx as LockTx).lock(second);
+      return first;
+    };
+  try {
+    const [ra, rb] = await Promise.all([
+      a.run(member(1, 2, aHolds, bFirst)),
+      b.run(member(2, 1, bHolds, aFirst)),
+    ]);
+    assert.deepEqual([ra, rb], [1, 2]);
+    assert.equal(calls, 3, 'exactly one member was aborted by the deadlock and run once more');
+    const rows = (await pool.query('SELECT id, n FROM lk ORDER BY id')).rows;
+    assert.deepEqual(rows, [
+      { id: 1, n: 2 },
+      { id: 2, n: 2 },
+    ]);
+  } finally {
+    await poolB.end();
+  }
+});
+type StoreTxLike = Parameters<Parameters<PgGroupCommit['run']>[0]>[0];
