@@ -12,10 +12,10 @@ import { KdsClient } from '../../src/collateral/kds-client.js';
 import { ErrorCode } from '../../src/errors.js';
 import { parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import type { AesGcmData } from '../../src/formats/aproxy/types.js';
-import { encodePem } from '../../src/formats/pem.js';
 import { verifyAttestationResponse, verifyCommit } from '../../src/native/broker-signature.js';
 import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { toHex } from '../../src/util/bytes.js';
+import { simKds } from '../helpers/broker.js';
 import { GOOD_POLICY, type Json, startTestBroker, type TestBroker } from './helpers.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
@@ -328,20 +328,8 @@ describe('broker HTTP API', () => {
     it('fetches the certificates a report lacks (as from a real SVSM) from AMD KDS', async () => {
       const { chain } = t;
       const served: string[] = [];
-      const fetchKds: typeof fetch = async (input) => {
-        const u = new URL(String(input));
-        served.push(u.pathname);
-        if (u.pathname === '/vcek/v1/Milan/cert_chain') {
-          return new Response(
-            encodePem('CERTIFICATE', chain.ask.der) + encodePem('CERTIFICATE', chain.ark.der),
-          );
-        }
-        if (/^\/vcek\/v1\/Milan\/[0-9a-f]{128}$/.test(u.pathname))
-          return new Response(Buffer.from(chain.vcek.der));
-        return new Response('', { status: 404 });
-      };
       const k = await startTestBroker({
-        kds: new KdsClient({ fetch: fetchKds, minIntervalMs: 0 }),
+        kds: simKds(chain, served),
         crl: 'none', // this test counts certificate fetches only
       });
       try {

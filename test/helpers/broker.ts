@@ -32,6 +32,7 @@ import type { ProxyBackend } from '../../src/proxy/backend.js';
 import { createNativeBackend } from '../../src/proxy/backends/native/index.js';
 import { type ProxyTimeouts, type RunningProxy, startProxy } from '../../src/proxy/index.js';
 import {
+  createCrl,
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,
   type SimChain,
@@ -92,8 +93,19 @@ export function simKds(chain: SimChain, served: string[] = []): KdsClient {
     }
     if (/^\/vcek\/v1\/Milan\/[0-9a-f]{128}$/.test(u.pathname))
       return new Response(Buffer.from(chain.vcek.der));
+    // startBroker checks the chain's CRL by default: an empty one from the chain's ARK.
+    if (u.pathname === '/vcek/v1/Milan/crl') {
+      // Fresh for a year, so no test run sees it stale.
+      crl ??= createCrl(chain, {
+        revokedSerials: [],
+        thisUpdate: new Date(Date.now() - 3_600_000),
+        nextUpdate: new Date(Date.now() + 365 * 86_400_000),
+      });
+      return new Response(Buffer.from(await crl));
+    }
     return new Response('', { status: 404 });
   };
+  let crl: Promise<Uint8Array> | undefined;
   return new KdsClient({ fetch: fetchKds, minIntervalMs: 0 });
 }
 

@@ -12,8 +12,6 @@ import { Broker } from '../../src/broker/broker.js';
 import { AesGcmKek } from '../../src/broker/kek.js';
 import { openSealingKey } from '../../src/broker/sealing-key.js';
 import type { InstanceView } from '../../src/broker/types.js';
-import { KdsClient } from '../../src/collateral/kds-client.js';
-import { encodePem } from '../../src/formats/pem.js';
 import {
   type BrokerKbsAdapter,
   createBrokerKbsAdapter,
@@ -25,7 +23,6 @@ import { EarTokens, TokenKeyRing } from '../../src/kbs/tokens/index.js';
 import type { SnpPolicy } from '../../src/policy/snp/index.js';
 import { createTeeVerifier } from '../../src/policy/tees.js';
 import {
-  createCrl,
   SIM_DEFAULT_POLICY,
   type SimChain,
   SimSnpFirmware,
@@ -34,6 +31,10 @@ import {
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { NewLaunchPolicy, Store } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
+import { simKds } from '../helpers/broker.js';
+
+/** The fake AMD KDS now lives in test/helpers/broker.ts; re-exported for the suites that import it here. */
+export { simKds };
 
 export const MEASUREMENT = new Uint8Array(createHash('sha384').update('kbs test firmware').digest());
 
@@ -152,30 +153,4 @@ export async function startKbs(
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** AMD KDS as a client of a fake server that serves the simulator's VCEK and cert chain (Milan). */
-export function simKds(chain: SimChain, served: string[] = []): KdsClient {
-  const fetchKds: typeof fetch = async (input) => {
-    const u = new URL(String(input));
-    served.push(u.pathname);
-    if (u.pathname === '/vcek/v1/Milan/cert_chain') {
-      return new Response(encodePem('CERTIFICATE', chain.ask.der) + encodePem('CERTIFICATE', chain.ark.der));
-    }
-    if (/^\/vcek\/v1\/Milan\/[0-9a-f]{128}$/.test(u.pathname))
-      return new Response(Buffer.from(chain.vcek.der));
-    // startBroker checks the chain's CRL by default: an empty one from the chain's ARK.
-    if (u.pathname === '/vcek/v1/Milan/crl') {
-      // Fresh for a year, so no test run sees it stale.
-      crl ??= createCrl(chain, {
-        revokedSerials: [],
-        thisUpdate: new Date(Date.now() - 3_600_000),
-        nextUpdate: new Date(Date.now() + 365 * 86_400_000),
-      });
-      return new Response(Buffer.from(await crl));
-    }
-    return new Response('', { status: 404 });
-  };
-  let crl: Promise<Uint8Array> | undefined;
-  return new KdsClient({ fetch: fetchKds, minIntervalMs: 0 });
 }
