@@ -213,12 +213,14 @@ import { readSigned } from '../../src/formats/x509/signed.js';
 import { parseStateHeader, sealState } from '../../src/guest/state-file.js';
 import { readCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
+import { parseAzurePrimaryEvidence } from '../../src/kbs/evidence-azure.js';
 import { parseTdxPrimaryEvidence } from '../../src/kbs/evidence-tdx.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../../src/kbs/messages.js';
 import { parseResourcePolicy } from '../../src/kbs/resource-policy.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { decodeTokenKeys, encodeTokenKeys, openTokenKeyFile } from '../../src/kbs/token-keys.js';
 import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
+import { parseAzSnpVtpmPolicy } from '../../src/policy/az-snp-vtpm/policy.js';
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
 import { parseTdxPolicy } from '../../src/policy/tdx/policy.js';
 import { parseTpmBootPolicy } from '../../src/policy/tpm/parse.js';
@@ -1476,6 +1478,27 @@ const ROWS: readonly Row[] = [
     run: parseAzSnpVtpmEvidenceJson,
   },
   {
+    fn: 'src/kbs/evidence-azure.ts#parseAzurePrimaryEvidence',
+    kind: 'json',
+    seeds: async () => {
+      const a = await azure();
+      return [a.v0, a.v1, a.v2];
+    },
+    run: parseAzurePrimaryEvidence,
+  },
+  {
+    fn: 'src/policy/az-snp-vtpm/policy.ts#parseAzSnpVtpmPolicy',
+    kind: 'json',
+    seeds: () => [
+      { snp: { measurements: 'any' }, pcrs: 'any' },
+      {
+        snp: { measurements: ['00'.repeat(48)], allowDebug: false },
+        pcrs: { '0': ['11'.repeat(32)], '7': 'any' },
+      },
+    ],
+    run: parseAzSnpVtpmPolicy,
+  },
+  {
     fn: 'src/evidence/az-snp-vtpm/parse.ts#parseAzSnpVtpm',
     kind: 'json',
     seeds: async () => {
@@ -1841,4 +1864,4 @@ describe('fuzz: every decoder', () => {
 });
 
 /** Rows for decoders the name scan does not find (classes, `from*`, codec helpers): kept, not stale. */
-const EXTRA = new Set(['FrameDecoder', 'fromCompactJwe', 'b64', 'counter']);
+const EXTRA = new Set(['FrameDecoder', 'fromCompactJwe', 'b64', 'counter', 'splitSignedResponse']);
