@@ -25,9 +25,9 @@ import {
 } from '../../src/sim/snp/index.js';
 import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
-import { issueCa, issueLeaf, makeRoot, T0 } from '../tpm/test-ca.js';
 import { type EvidenceCase, runEvidenceContract } from './contract.js';
+import { makeQuote, randomPcrs } from './tpm/quote-fixtures.js';
+import { issueCa, issueLeaf, makeRoot, T0 } from './tpm/test-ca.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -230,9 +230,9 @@ import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/sn
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { decodeBase64, decodeBase64Url, encodeBase64 } from '../../src/util/base64.js';
 import { softEk } from '../ca/fixtures.js';
-import * as evb from '../eventlog/build.js';
+import * as evb from '../evidence/tpm/eventlog/build.js';
+import { makeQuote, randomPcrs } from '../evidence/tpm/quote-fixtures.js';
 import { sevEvidenceOf } from '../kbs/sev-struct.js';
-import { makeQuote, randomPcrs } from '../tpm/quote-fixtures.js';
 import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom, textFrom, valueOrTyped } from './kit.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: seeds of JSON decoders are arbitrary JSON
@@ -1657,7 +1657,7 @@ const ROWS: readonly Row[] = [
     seeds: () => ['unix:/run/a.sock', 'tcp:127.0.0.1:1995', 'vsock:3:1995'],
     run: parseChannelAddress,
   },
-  // measured-boot event logs (TCG PC Client PFP): seeds built by test/eventlog/build.ts
+  // measured-boot event logs (TCG PC Client PFP): seeds built by test/evidence/tpm/eventlog/build.ts
   {
     fn: 'src/formats/tpm/eventlog/parse.ts#parseEventLog',
     kind: 'bytes',

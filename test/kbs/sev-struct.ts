@@ -3,7 +3,7 @@
  * `AttestationReport::from_bytes` + serde_json produce, written here from the report layout (SEV-SNP ABI
  * 56860 Table 23) and the crate's field names, sharing no code with src/ (src/formats/snp/sev-json.ts is
  * what it checks). The real crate's output (../shared/vectors/kbs/trustee-snp-evidence) is the oracle this
- * writer is itself checked against (test/snp/sev-json.test.ts).
+ * writer is itself checked against (test/formats/snp/sev-json.test.ts).
  */
 
 /** The well-known GUIDs of the extended report's certificate table (GHCB 56421) and the sev crate's CRL. */

@@ -13,7 +13,7 @@ import { EV } from '../../src/formats/tpm/eventlog/event-types.js';
 import { parseEventLog } from '../../src/formats/tpm/eventlog/parse.js';
 import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { buildCcelLog } from '../eventlog/build.js';
+import { buildCcelLog } from '../evidence/tpm/eventlog/build.js';
 import { type Json, type KbsBrokerStack, startKbsBroker } from './broker-stack.js';
 import { type HttpResult, IndependentKbsClient, makeTeeKey } from './independent-client.js';
 
