@@ -171,7 +171,9 @@ async function startCluster(): Promise<TestPostgres> {
           '-l',
           join(dir, 'server.log'),
           '-o',
-          `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=on`,
+          // max_connections: a suite holds many stores at once (each up to 10 decision and 4 challenge
+          // connections, src/store/postgres.ts) plus child brokers; 100 (the default) was too few.
+          `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=400`,
         ]);
         started = true;
         // Asynchronous, so that this process's own clients see the server go away while it restarts.
