@@ -24,7 +24,7 @@ import {
 } from '../../src/kbs/messages.js';
 import { problemFromError } from '../../src/kbs/problem.js';
 import { SessionStore } from '../../src/kbs/sessions.js';
-import { onlyTyped, throwsReason } from './assert-error.js';
+import { onlyTyped, throwsCode as throwsReason } from '../helpers/assert-error.js';
 import { sevEvidenceOf } from './sev-struct.js';
 
 const b64 = (n: number, fill = 1) => Buffer.alloc(n, fill).toString('base64');
