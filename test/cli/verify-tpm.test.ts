@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { needsVectors, readVectorJson, vectorPath } from '../helpers/vectors.js';
 import { runCliSync } from './run-cli.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const Q = (f: string) => vectorPath('tpm', 'gce-go-tpm-tools', 'extracted-cos85-nonce9009', f);
 const CA_DIR = vectorPath('tpm', 'gce-go-tpm-tools', 'ca-certs');
 const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-cli-tpm-'));

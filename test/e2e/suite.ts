@@ -7,7 +7,7 @@
  * the broker: for those the proxy refuses, and the test asserts that the broker wrote nothing.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +31,6 @@ import {
 import { lifecycleSuite } from './lifecycle.js';
 
 const ctx = () => ({ sessionId: 'test', peer: 'test', signal: new AbortController().signal });
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): void {
   describe(`end to end over real sockets (${name})`, () => {

@@ -80,7 +80,7 @@ describe('EAR of a TDX attestation', () => {
     const bare = {
       ...claims,
       submods: {
-        cpu0: { ...claims.submods.cpu0!, [`ear.veraison.annotated-evidence`]: { runtime_data_claims: {} } },
+        cpu0: { ...claims.submods.cpu0!, 'ear.veraison.annotated-evidence': { runtime_data_claims: {} } },
       },
     };
     throwsCode(() => readSnpEarSubject(bare as never), 'ERR_MALFORMED', 'token.claims');

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { runCliSync } from '../../cli/run-cli.js';
 import { needsVectors, readVector, readVectorText, vectorPath } from '../../helpers/vectors.js';
 import { hex } from './assert.js';
