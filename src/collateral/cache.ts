@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CollateralUnavailable, MalformedEvidence } from '../errors.js';
 import { toHex } from '../util/bytes.js';
+import { writeCacheFileAtomic } from './atomic-write.js';
 import { MAX_KDS_BODY } from './kds-bodies.js';
 import type { KdsItem } from './kds-url.js';
 
@@ -94,21 +94,6 @@ export class CollateralCache {
    * Throws CollateralUnavailable `kds.cache_io`.
    */
   async write(item: KdsItem, bytes: Uint8Array): Promise<void> {
-    const file = this.fileOf(item);
-    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw new CollateralUnavailable('kds.cache_io', `cannot write cache file ${file}`, { cause: e });
-    }
+    await writeCacheFileAtomic(this.fileOf(item), bytes, 'kds.cache_io');
   }
 }

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CollateralUnavailable, MalformedEvidence } from '../errors.js';
+import { writeCacheFileAtomic } from './atomic-write.js';
 import { MAX_PCS_BODY } from './pcs-bodies.js';
 import { type PcsItem, pcsCachePath } from './pcs-url.js';
 
@@ -81,20 +81,5 @@ async function readFileBounded(file: string): Promise<Uint8Array | undefined> {
   }
 }
 
-async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true });
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw new CollateralUnavailable('pcs.cache_io', `cannot write cache file ${file}`, { cause: e });
-  }
-}
+const writeAtomic = (file: string, bytes: Uint8Array): Promise<void> =>
+  writeCacheFileAtomic(file, bytes, 'pcs.cache_io');
