@@ -149,7 +149,9 @@ describe('fuzz: host proxy frames', () => {
         const frames = await exchange(pieces);
         for (const f of frames) checkReply(f, pieces);
       }),
-      fcOptions(budget),
+      // The unmutated opening always runs first (fast-check runs examples before random inputs), so a
+      // non-error reply is seen however few random runs the time budget leaves on a busy machine.
+      { ...fcOptions(budget), examples: [[[encodeFrame(seeds[0]!)]]] },
     );
     assert.equal(proxy.activeSessions(), 0, 'a fuzzed session is still open');
     assert.ok(seen.error > 0 && seen.other > 0, `replies seen: ${JSON.stringify(seen)}`);
