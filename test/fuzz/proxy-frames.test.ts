@@ -149,9 +149,10 @@ describe('fuzz: host proxy frames', () => {
         const frames = await exchange(pieces);
         for (const f of frames) checkReply(f, pieces);
       }),
-      // The unmutated opening always runs first (fast-check runs examples before random inputs), so a
-      // non-error reply is seen however few random runs the time budget leaves on a busy machine.
-      { ...fcOptions(budget), examples: [[[encodeFrame(seeds[0]!)]]] },
+      // Two examples always run first (fast-check runs examples before random inputs): the unmutated opening
+      // (a non-error reply) and a frame that is not JSON (a typed error), so both kinds are seen however few
+      // random runs the time budget leaves on a busy machine.
+      { ...fcOptions(budget), examples: [[[encodeFrame(seeds[0]!)]], [[encodeFrame(enc('{'))]]] },
     );
     assert.equal(proxy.activeSessions(), 0, 'a fuzzed session is still open');
     assert.ok(seen.error > 0 && seen.other > 0, `replies seen: ${JSON.stringify(seen)}`);
