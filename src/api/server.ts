@@ -152,7 +152,8 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
       method: 'GET',
       url: '/metrics',
       operationId: 'metrics',
-      summary: 'Prometheus counters: challenges, releases, refusals by code and reason, commits',
+      summary:
+        'Prometheus metrics: releases, refusals by code and reason, release latency, KDS cache, leases',
       tags: ['ops'],
       produces: 'text/plain; version=0.0.4',
       schema: { response: { 200: Type.String() } },
@@ -182,7 +183,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   // in their own fastify scope (their error handler answers RFC 7807 problems for /kbs/v0 only).
   const kbs = opts.kbs;
   if (kbs) {
-    app.register(kbsRoutes, kbs);
+    app.register(kbsRoutes, { ...kbs, metrics: kbs.metrics ?? metrics });
     // The same JWKS where generic JOSE tooling looks for it (RFC 8414-style well-known location).
     app.get('/.well-known/jwks.json', async (_req, reply) => jwksHandler(kbs, reply));
   }

@@ -143,6 +143,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
 
   const store = await openStore({ dataDir, databaseUrl: opts.databaseUrl });
   try {
+    const metrics = new Metrics();
     const kdsOpts = opts.kds ?? {};
     const kds =
       kdsOpts === 'none' || kdsOpts instanceof KdsClient
@@ -152,6 +153,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
             cacheDir: kdsOpts.cacheDir ?? join(dataDir, 'kds-cache'),
             offline: kdsOpts.offline ?? false,
             now,
+            counters: metrics,
           });
     const crl = opts.crl ?? (kds === 'none' ? 'none' : 'kds');
     if (crl === 'kds' && kds === 'none') throw new TypeError("crl: 'kds' needs a KDS client");
@@ -211,7 +213,6 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       onAuditFailure: (err) => logger.error({ event: 'audit_failed', err }, 'a refusal could not be audited'),
     });
     const scheme = tls ? 'https' : 'http';
-    const metrics = new Metrics();
     const urlHost = host.includes(':') ? `[${host}]` : host;
     // The token issuer is the broker's URL, known once it listens (port 0): read when tokens are issued.
     let url: string | undefined;

@@ -2,6 +2,7 @@ import { AttestationError, CollateralUnavailable, InvalidArgument, MalformedEvid
 import type { SnpProduct } from '../formats/snp/product.js';
 import type { SnpReport } from '../formats/snp/report.js';
 import { ctEqual } from '../util/bytes.js';
+import { type Counters, NO_COUNTERS } from '../util/metrics.js';
 import { CollateralCache } from './cache.js';
 import {
   type CertChain,
@@ -55,6 +56,8 @@ export interface KdsClientOptions {
   readonly retry?: Partial<RetryOptions>;
   /** Global VCEK request budget and negative cache (kds-budget.ts). Defaults: 64 per 10 min, 1 h. */
   readonly budget?: Partial<FetchBudgetOptions>;
+  /** Counts certificate lookups by where they were served from (`vouchsafe_kds_cache_total`). Default: none. */
+  readonly counters?: Counters;
 }
 
 /** A CRL and where it came from. `stale` is true when `now` is past nextUpdate (or there is no nextUpdate). */
@@ -108,6 +111,7 @@ export class KdsClient {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly lastAttempt = new Map<string, number>();
   private readonly budget: FetchBudget;
+  private readonly counters: Counters;
 
   constructor(options: KdsClientOptions = {}) {
     this.baseUrl = normalizeBaseUrl(options.baseUrl ?? KDS_DEFAULT_BASE_URL);
@@ -121,6 +125,7 @@ export class KdsClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.cache = options.cacheDir ? new CollateralCache(options.cacheDir) : undefined;
     this.now = options.now ?? Date.now;
+    this.counters = options.counters ?? NO_COUNTERS;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.timeoutMs = positive(options.timeoutMs ?? 30_000, 'timeoutMs');
     this.minIntervalMs = nonNegative(options.minIntervalMs ?? 10_000, 'minIntervalMs');
@@ -220,15 +225,23 @@ export class KdsClient {
   /** Cert chains and VCEKs never change for a URL: memory, then disk, then (online) the network. */
   private async getImmutable<T>(item: KdsItem, check: (bytes: Uint8Array) => T): Promise<T> {
     const key = kdsPath(item);
+    const served = (source: 'memory' | 'disk' | 'network') =>
+      this.counters.inc('vouchsafe_kds_cache_total', { kind: item.kind, source });
     const mem = this.memory.get(key);
-    if (mem) return mem.value as T;
+    if (mem) {
+      served('memory');
+      return mem.value as T;
+    }
     return this.singleFlight(key, async () => {
       const cached = await this.readCached(item, check);
       if (cached) {
+        served('disk');
         this.remember(key, { bytes: cached.bytes, value: cached.value });
         return cached.value;
       }
       if (this.offline) throw offlineMissing(item);
+      // A miss: counted when the network is asked, whether or not the answer is usable.
+      served('network');
       // VCEK URLs are chosen by the (unauthenticated) report: a definite "no" is remembered, and requests
       // are budgeted. Chains and CRLs are a fixed, small set of URLs and are not limited here.
       const url = this.urlOf(item);

@@ -1,3 +1,4 @@
+import type { Counters } from '../util/metrics.js';
 import type { ResourcePath } from './messages.js';
 import type { KbsServedTee } from './tees.js';
 import type { EarClaims, EarTokens, SnpAppraisalSummary, SnpEarSubject } from './tokens/index.js';
@@ -25,6 +26,8 @@ export interface KbsDeps {
   readonly maxPendingSessionsPerSource?: number;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
+  /** Where release decisions are timed (the broker server passes its Prometheus registry). Default: none. */
+  readonly metrics?: Counters;
 }
 
 /** The broker as the KBS sees it. Every method throws an AttestationError to refuse. */

@@ -3,10 +3,11 @@ import { InvalidArgument, isAttestationError, MalformedEvidence, NotSupported } 
 import { parseReport } from '../formats/snp/report.js';
 import { encodeBase64 } from '../util/base64.js';
 import { toHex } from '../util/bytes.js';
+import { NO_COUNTERS } from '../util/metrics.js';
 import { type BindingCandidate, bindingCandidates, matchBinding, trusteeRuntimeData } from './binding.js';
 import { sourceOf } from './client-source.js';
 import { readCookie, SESSION_COOKIE, sessionCookie } from './cookie.js';
-import type { KbsDeps } from './deps.js';
+import type { KbsBroker, KbsDeps } from './deps.js';
 import { parseSnpPrimaryEvidence } from './evidence.js';
 import { parseAzurePrimaryEvidence } from './evidence-azure.js';
 import { parseTdxPrimaryEvidence } from './evidence-tdx.js';
@@ -55,6 +56,7 @@ function refuse(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyRe
  */
 export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Promise<void> {
   const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? NO_COUNTERS;
   const sessions = new SessionStore({
     ttlMs: deps.sessionTtlMs ?? 300_000,
     maxSessions: deps.maxSessions ?? 10_000,
@@ -122,13 +124,27 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
       const candidates = bindingCandidates(s.nonce, s.challenge, tee, body.additionalEvidence);
       const binding = chooseBinding(s.tee, evidence.report, candidates);
 
-      const att = await deps.broker.attest({
-        tee: s.tee,
-        report: evidence.report,
-        ...(evidence.certTable ? { certTable: evidence.certTable } : {}),
-        challenge: s.challenge,
-        expectedReportData: binding.reportData,
-      });
+      // Timed where the broker decides, the same span the native /v1/attest histogram covers.
+      const started = performance.now();
+      const decided = (outcome: 'released' | 'refused') =>
+        metrics.observe('vouchsafe_release_duration_seconds', (performance.now() - started) / 1000, {
+          api: 'kbs',
+          outcome,
+        });
+      let att: Awaited<ReturnType<KbsBroker['attest']>>;
+      try {
+        att = await deps.broker.attest({
+          tee: s.tee,
+          report: evidence.report,
+          ...(evidence.certTable ? { certTable: evidence.certTable } : {}),
+          challenge: s.challenge,
+          expectedReportData: binding.reportData,
+        });
+      } catch (e) {
+        decided('refused');
+        throw e;
+      }
+      decided('released');
       const { token } = deps.tokens.issueSnp({
         jti: att.grant,
         nonce: s.nonce,

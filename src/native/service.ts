@@ -93,14 +93,25 @@ export class NativeService {
    * while protecting nothing once it lapsed.
    */
   async attest(req: NativeAttestInput): Promise<NativeAttestResult> {
+    const started = performance.now();
     try {
       const out = await this.attestSteps(req);
       this.metrics.inc('vouchsafe_releases_total', { version: req.version });
+      this.metrics.inc('vouchsafe_lease_events_total', { event: 'started' });
+      this.observeRelease(started, 'released');
       return out;
     } catch (e) {
       this.refused('attest', e);
+      this.observeRelease(started, 'refused');
       throw e;
     }
+  }
+
+  private observeRelease(started: number, outcome: 'released' | 'refused'): void {
+    this.metrics.observe('vouchsafe_release_duration_seconds', (performance.now() - started) / 1000, {
+      api: 'native',
+      outcome,
+    });
   }
 
   private async attestSteps(req: NativeAttestInput): Promise<NativeAttestResult> {
@@ -220,6 +231,7 @@ export class NativeService {
     try {
       checkNonce(nonce);
       const { leaseExpiresAt } = await this.broker.heartbeat(bootId, commitToken);
+      this.metrics.inc('vouchsafe_lease_events_total', { event: 'renewed' });
       if (!nonce) return { leaseExpiresAt };
       return {
         leaseExpiresAt,
@@ -240,6 +252,7 @@ export class NativeService {
     try {
       checkNonce(nonce);
       await this.broker.end(bootId, commitToken);
+      this.metrics.inc('vouchsafe_lease_events_total', { event: 'ended' });
       return nonce ? { signature: this.signLease({ op: 'end', nonce, bootId, leaseExpiresAt: null }) } : {};
     } catch (e) {
       this.refused('end', e);

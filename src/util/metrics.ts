@@ -10,15 +10,34 @@ export const COUNTERS = {
     'Refused guest requests, by operation, error code and reason (a policy refusal counts once per failed check).',
   vouchsafe_commits_total: 'State counters committed.',
   vouchsafe_admin_requests_total: 'Admin API requests, by outcome.',
+  vouchsafe_lease_events_total:
+    'Native boot leases started (by a release), renewed (heartbeat) and ended; refused ones count as refusals.',
+  vouchsafe_kds_cache_total:
+    'AMD KDS certificate lookups (VCEK, cert chain), by kind and where they were served from (memory, disk, network).',
 } as const;
 
 export type CounterName = keyof typeof COUNTERS;
+
+/**
+ * Histograms, with their fixed upper bounds in seconds. Fixed (not configurable) so that dashboards and
+ * alerts written against one broker hold for every broker.
+ */
+export const HISTOGRAMS = {
+  vouchsafe_release_duration_seconds: {
+    help: 'Time to decide a release request (native /v1/attest and KBS /kbs/v0/attest), by api and outcome.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  },
+} as const;
+
+export type HistogramName = keyof typeof HISTOGRAMS;
 
 /** A sink for counters. */
 export interface Counters {
   /** Adds 1 to `name` with `labels`. */
   inc(name: CounterName, labels?: Readonly<Record<string, string>>): void;
+  /** Records one observation of `value` (seconds for a duration) in histogram `name` with `labels`. */
+  observe(name: HistogramName, value: number, labels?: Readonly<Record<string, string>>): void;
 }
 
 /** Counts nothing (a service built without metrics). */
-export const NO_COUNTERS: Counters = Object.freeze({ inc: () => {} });
+export const NO_COUNTERS: Counters = Object.freeze({ inc: () => {}, observe: () => {} });
