@@ -62,10 +62,10 @@ function coordinate(v: unknown, crv: EcCurve, name: 'x' | 'y'): Uint8Array {
 function parseEc(o: { [k: string]: unknown }): TeePubkey {
   const crv = o.crv;
   if (crv !== 'P-256' && crv !== 'P-384' && crv !== 'P-521') {
-    throw bad('curve', `curve ${String(crv)} is not supported (P-256, P-384, P-521)`);
+    throw bad('curve', `curve ${shown(crv)} is not supported (P-256, P-384, P-521)`);
   }
   if (o.alg !== 'ECDH-ES+A256KW')
-    throw bad('alg', `EC keys must have alg ECDH-ES+A256KW, not ${String(o.alg)}`);
+    throw bad('alg', `EC keys must have alg ECDH-ES+A256KW, not ${shown(o.alg)}`);
   const x = coordinate(o.x, crv, 'x');
   const y = coordinate(o.y, crv, 'y');
   const jwk = { kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: o.x as string, y: o.y as string } as const;
@@ -82,7 +82,7 @@ function parseEc(o: { [k: string]: unknown }): TeePubkey {
 function parseRsa(o: { [k: string]: unknown }): TeePubkey {
   if (o.alg === 'RSA1_5')
     throw new NotSupported('kbs.tee_pubkey.alg', 'RSA1_5 is deprecated and not supported');
-  if (o.alg !== 'RSA-OAEP-256') throw bad('alg', `RSA keys must have alg RSA-OAEP-256, not ${String(o.alg)}`);
+  if (o.alg !== 'RSA-OAEP-256') throw bad('alg', `RSA keys must have alg RSA-OAEP-256, not ${shown(o.alg)}`);
   const n = decodeBase64Url(o.n, 'kbs.tee_pubkey.encoding', 'tee-pubkey.n');
   const e = decodeBase64Url(o.e, 'kbs.tee_pubkey.encoding', 'tee-pubkey.e');
   if (n.length === 0 || n[0] === 0)
@@ -111,5 +111,17 @@ export function parseTeePubkey(v: unknown): TeePubkey {
   if (!isObject(v)) throw bad('format', 'tee-pubkey must be a JWK object');
   if (v.kty === 'EC') return parseEc(v);
   if (v.kty === 'RSA') return parseRsa(v);
-  throw bad('kty', `key type ${String(v.kty)} is not supported (EC, RSA)`);
+  throw bad('kty', `key type ${shown(v.kty)} is not supported (EC, RSA)`);
+}
+
+/**
+ * A client-supplied value for an error message: a short quoted string, or its type. Never String(v), which
+ * throws on an object without a prototype and would echo whatever the client sent.
+ */
+function shown(v: unknown): string {
+  return typeof v === 'string'
+    ? JSON.stringify(v.slice(0, 40))
+    : typeof v === 'number'
+      ? String(v)
+      : typeof v;
 }

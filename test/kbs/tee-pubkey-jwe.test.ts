@@ -74,6 +74,15 @@ describe('tee-pubkey', () => {
     throwsCode(() => parseTeePubkey({ ...rsa, n: padded }), INVALID, 'kbs.tee_pubkey.modulus');
   });
 
+  it('a kty, crv or alg that is an object without a prototype is a typed refusal (fuzz seed 880988390)', () => {
+    const odd = Object.create(null) as object;
+    const ec = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'AA', y: 'AA' };
+    throwsCode(() => parseTeePubkey({ ...ec, kty: odd }), 'ERR_INVALID_ARGUMENT', 'kbs.tee_pubkey.kty');
+    onlyTyped(() => parseTeePubkey({ ...ec, crv: odd }));
+    onlyTyped(() => parseTeePubkey({ ...ec, alg: odd }));
+    onlyTyped(() => parseTeePubkey({ kty: 'RSA', alg: odd, n: 'AQAB', e: 'AQAB' }));
+  });
+
   it('never throws anything but an AttestationError on hostile input', () => {
     fc.assert(
       fc.property(
