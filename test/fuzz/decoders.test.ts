@@ -1771,7 +1771,10 @@ function tryBoth(f: () => unknown): void {
  * Inputs that once broke a decoder, replayed on every run ({fn, hex or json}). Add the counterexample
  * fast-check prints here when a property fails, with the fix.
  */
-const REGRESSIONS: readonly { fn: string; hex?: string; text?: string; json?: Json }[] = [];
+const REGRESSIONS: readonly { fn: string; hex?: string; text?: string; json?: Json }[] = [
+  // seed -610202272: a tcbStatuses entry whose toString is not a function (String() threw a TypeError)
+  { fn: 'src/policy/tdx/policy.ts#parseTdxPolicy', json: { mrTd: 'any', tcbStatuses: [{ toString: 0 }] } },
+];
 
 // ---- inventory ----
 

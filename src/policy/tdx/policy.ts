@@ -84,7 +84,10 @@ export function parseTdxPolicy(doc: unknown): TdxPolicy {
   if (!Array.isArray(statuses) || statuses.length === 0) fail('tcbStatuses is a non-empty list');
   for (const s of statuses as unknown[]) {
     if (s === 'Revoked' || !(TCB_STATUSES as readonly unknown[]).includes(s))
-      fail(`tcbStatuses: ${String(s)} cannot be accepted`);
+      // Not String(s): an object whose toString is not a function would throw a TypeError here.
+      fail(
+        `tcbStatuses: ${typeof s === 'string' ? JSON.stringify(s.slice(0, 40)) : typeof s} cannot be accepted`,
+      );
   }
   if (d.allowDebug !== undefined && typeof d.allowDebug !== 'boolean') fail('allowDebug is a boolean');
   return {

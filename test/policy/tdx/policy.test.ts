@@ -40,6 +40,9 @@ describe('TDX policy', () => {
       { mrTd: [] },
       { mrTd: 'any', bogus: 1 },
       { mrTd: 'any', tcbStatuses: ['Revoked'] },
+      // fuzz seed -610202272: an entry whose toString is not a function made String() throw a TypeError
+      { mrTd: 'any', tcbStatuses: [{ toString: 0 }, 'SWHardeningNeeded'] },
+      { mrTd: 'any', tcbStatuses: [Object.create(null)] },
     ]) {
       assert.throws(
         () => parseTdxPolicy(p),
