@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../errors.js';
 import { decodeBase64Url } from '../util/base64.js';
+import { shown } from '../util/shown.js';
 
 /**
  * The RCAR `tee-pubkey` (kbs_types `TeePubKey`; reference kbs-and-peers.md §1 step 2): the JWK of the key
@@ -112,16 +113,4 @@ export function parseTeePubkey(v: unknown): TeePubkey {
   if (v.kty === 'EC') return parseEc(v);
   if (v.kty === 'RSA') return parseRsa(v);
   throw bad('kty', `key type ${shown(v.kty)} is not supported (EC, RSA)`);
-}
-
-/**
- * A client-supplied value for an error message: a short quoted string, or its type. Never String(v), which
- * throws on an object without a prototype and would echo whatever the client sent.
- */
-function shown(v: unknown): string {
-  return typeof v === 'string'
-    ? JSON.stringify(v.slice(0, 40))
-    : typeof v === 'number'
-      ? String(v)
-      : typeof v;
 }

@@ -20,6 +20,7 @@ import {
   verifyCcelEventLog,
 } from '../evidence/tdx/index.js';
 import type { VerifiedEvidence } from '../evidence/types.js';
+import { shown } from '../util/shown.js';
 import { type AzSnpVtpmPolicy, appraiseAzSnpVtpm, parseAzSnpVtpmPolicy } from './az-snp-vtpm/policy.js';
 import { appraiseSnp } from './snp/appraise.js';
 import { parseSnpPolicy } from './snp/parse.js';
@@ -289,8 +290,7 @@ export function isSupportedTee(tee: unknown): tee is string {
 
 /** Throws NotSupported `reason` unless `tee` names a TEE in the table that keys are released to. */
 export function assertSupportedTee(tee: unknown, reason: string): asserts tee is string {
-  if (!isSupportedTee(tee))
-    throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
+  if (!isSupportedTee(tee)) throw new NotSupported(reason, `TEE ${shown(tee, 32)} is not supported`);
 }
 
 /**
@@ -304,7 +304,7 @@ export function registryIdentityOf(tee: unknown): TeeRegistryIdentity | null {
 /** The row for `tee` (any row: one not yet releasing keys still verifies and appraises). */
 function rowOf(tee: unknown, reason: string): TeeRow<unknown, unknown> {
   const row = typeof tee === 'string' ? TEES[tee] : undefined;
-  if (!row) throw new NotSupported(reason, `TEE ${String(tee).slice(0, 32)} is not supported`);
+  if (!row) throw new NotSupported(reason, `TEE ${shown(tee, 32)} is not supported`);
   return row as unknown as TeeRow<unknown, unknown>;
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgument } from '../../errors.js';
+import { shown } from '../../util/shown.js';
 import {
   type EcPublicKey,
   type NegotiationParam,
@@ -105,7 +106,7 @@ export function computeReportData(params: readonly NegotiationParam[], inputs: R
         h.update(encodeStateDigestParam(inputs.stateDigest));
         break;
       default:
-        throw new InvalidArgument('aproxy.param', `unknown param ${String(p)}`);
+        throw new InvalidArgument('aproxy.param', `unknown param ${shown(p)}`);
     }
   }
   return new Uint8Array(h.digest());

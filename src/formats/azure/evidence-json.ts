@@ -1,5 +1,6 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { fromHex } from '../../util/bytes.js';
+import { shown } from '../../util/shown.js';
 import { decodePemBlock } from '../pem.js';
 import { MAX_HCL_REPORT_BYTES } from './hcl-report.js';
 
@@ -128,10 +129,7 @@ export function decodeAzSnpVtpmEvidence(v: unknown): AzSnpVtpmEvidence {
     };
   }
   if (v.version !== 1 && v.version !== 2) {
-    throw new NotSupported(
-      'azure.evidence.version',
-      `az-snp-vtpm evidence version ${String(v.version).slice(0, 16)}`,
-    );
+    throw new NotSupported('azure.evidence.version', `az-snp-vtpm evidence version ${shown(v.version, 16)}`);
   }
   onlyKeys(v, ['version', 'tpm_quote', 'hcl_report', 'vcek'], '');
   const q = v.tpm_quote;

@@ -1,6 +1,7 @@
 import { sign, verify } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../../errors.js';
 import { decodeBase64Url, encodeBase64Url } from '../../util/base64.js';
+import { shown } from '../../util/shown.js';
 import { TOKEN_ALGS, type TokenAlg, type TokenKey } from './key-ring.js';
 
 /**
@@ -103,7 +104,7 @@ export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
   const [h, p, s] = parts as [string, string, string];
   const header = decodeJsonPart(h, 'header') as JwtHeader;
   if (typeof header.alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, header.alg)) {
-    throw new SignatureInvalid('token.alg', `token algorithm ${String(header.alg)} is not accepted`);
+    throw new SignatureInvalid('token.alg', `token algorithm ${shown(header.alg)} is not accepted`);
   }
   if ('crit' in header)
     throw new SignatureInvalid('token.alg', 'critical header parameters are not supported');

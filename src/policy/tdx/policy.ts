@@ -2,6 +2,7 @@ import { InvalidArgument, type PolicyFailure } from '../../errors.js';
 import { attributesOf, TD_ATTRIBUTES_DEBUG, type TdxVerified } from '../../evidence/tdx/index.js';
 import { TCB_STATUSES } from '../../formats/tdx/collateral-json.js';
 import { ctEqual, fromHex, toHex } from '../../util/bytes.js';
+import { shown } from '../../util/shown.js';
 
 /**
  * TDX appraisal policy (the rules of go-tdx-guest's validate.TdxQuote, reference snp-tdx.md §B), with the
@@ -84,10 +85,7 @@ export function parseTdxPolicy(doc: unknown): TdxPolicy {
   if (!Array.isArray(statuses) || statuses.length === 0) fail('tcbStatuses is a non-empty list');
   for (const s of statuses as unknown[]) {
     if (s === 'Revoked' || !(TCB_STATUSES as readonly unknown[]).includes(s))
-      // Not String(s): an object whose toString is not a function would throw a TypeError here.
-      fail(
-        `tcbStatuses: ${typeof s === 'string' ? JSON.stringify(s.slice(0, 40)) : typeof s} cannot be accepted`,
-      );
+      fail(`tcbStatuses: ${shown(s)} cannot be accepted`);
   }
   if (d.allowDebug !== undefined && typeof d.allowDebug !== 'boolean') fail('allowDebug is a boolean');
   return {
