@@ -127,9 +127,8 @@ describe('native backend', () => {
   it('a broker that never answers times out; an aborted call stops at once', async () => {
     const f = await fake(() => {});
     const b = createNativeBackend({ brokerUrl: f.url, timeoutMs: 300 });
-    const t = Date.now();
+    // The timeout reason is the event: the call ended by its own deadline, not by the test's (no wall-clock bound).
     await unavailable(b.attest(attestInput, ctx()), 'native.broker_timeout');
-    assert.ok(Date.now() - t < 2000);
     const ac = new AbortController();
     const p = b.negotiate({ tee: 'snp', version: '0.1.0' }, ctx(ac.signal));
     setTimeout(() => ac.abort(), 20);

@@ -556,7 +556,6 @@ describe('KDS client against a local KDS', needsVectors, () => {
       stall: true,
       body: readVector('amd', CHAIN_FILES.Genoa.vcek),
     });
-    const t0 = Date.now();
     await rejectsCode(
       client({ timeoutMs: 100 }).getCertChain('Milan', 'vcek'),
       ErrorCode.CollateralUnavailable,
@@ -567,7 +566,6 @@ describe('KDS client against a local KDS', needsVectors, () => {
       ErrorCode.CollateralUnavailable,
       'kds.unreachable',
     );
-    assert.ok(Date.now() - t0 < 5_000);
   });
 
   it('connection refused: kds.unreachable', async () => {

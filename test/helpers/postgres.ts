@@ -35,8 +35,8 @@ export interface TestPostgres {
 const MISSING =
   'PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql';
 
-export async function startTestPostgres(): Promise<TestPostgres> {
-  const external = process.env.DATABASE_URL;
+export async function startTestPostgres(opts: { readonly ownCluster?: boolean } = {}): Promise<TestPostgres> {
+  const external = opts.ownCluster ? undefined : process.env.DATABASE_URL;
   return external ? onServer(external, undefined) : startCluster();
 }
 
