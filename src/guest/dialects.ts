@@ -19,6 +19,7 @@ import type { EcPublicKey, NegotiationParam } from '../formats/aproxy/types.js';
 import { unwrapSecret } from '../native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
 import { decodeBase64, encodeBase64, encodeBase64Url } from '../util/base64.js';
+import { isObject } from '../util/json-object.js';
 import type { GuestChannel } from './channel.js';
 import type { ReportProvider } from './report-provider.js';
 
@@ -217,6 +218,3 @@ function kbsRefusal(r: ProxyResponse): AttestationError {
   }
   return new AttestationError(ErrorCode.PolicyRejected, 'guest.kbs.refused', `KBS answered ${r.status}`);
 }
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,6 +1,7 @@
 import { MalformedEvidence } from '../errors.js';
 import { MAX_QUOTE_SIZE } from '../formats/tdx/quote.js';
-import { decodeBase64 } from '../util/base64.js';
+import { isObject } from '../util/json-object.js';
+import { decodeBounded } from './evidence.js';
 
 /**
  * `tee-evidence.primary_evidence` for `tee: "tdx"`: Trustee's TDX evidence (deps/verifier/src/tdx/mod.rs
@@ -20,16 +21,6 @@ export interface TdxPrimaryEvidence {
 export const MAX_CCEL_BYTES = 2 * 1024 * 1024;
 
 const KEYS: readonly string[] = ['quote', 'cc_eventlog', 'aa_eventlog'];
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function decodeBounded(v: unknown, field: string, max: number): Uint8Array {
-  if (typeof v === 'string' && v.length > Math.ceil(max / 3) * 4) {
-    throw new MalformedEvidence('kbs.evidence.size', `${field} is larger than ${max} bytes`);
-  }
-  return decodeBase64(v, 'kbs.evidence.base64', field);
-}
 
 /**
  * Parses TDX primary evidence (shape and base64 only: the quote is parsed and verified by the broker).

@@ -2,6 +2,7 @@ import { MalformedEvidence } from '../errors.js';
 import { MAX_CERT_TABLE_SIZE } from '../formats/snp/cert-table.js';
 import { decodeSevSnpEvidence } from '../formats/snp/sev-json.js';
 import { decodeBase64 } from '../util/base64.js';
+import { isObject } from '../util/json-object.js';
 
 /**
  * `tee-evidence.primary_evidence` for `tee: "snp"`: the attestation report and, optionally, the extended
@@ -29,10 +30,8 @@ export interface SnpPrimaryEvidence {
 /** An SNP report is 0x4A0 bytes; anything much larger is refused before decoding. */
 const MAX_REPORT_BYTES = 4096;
 
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function decodeBounded(v: unknown, field: string, max: number): Uint8Array {
+/** Strict base64 of at most `max` decoded bytes, refused by length before decoding (`kbs.evidence.size`). */
+export function decodeBounded(v: unknown, field: string, max: number): Uint8Array {
   if (typeof v === 'string' && v.length > Math.ceil(max / 3) * 4) {
     throw new MalformedEvidence('kbs.evidence.size', `${field} is larger than ${max} bytes`);
   }

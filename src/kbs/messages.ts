@@ -1,4 +1,5 @@
 import { InvalidArgument, MalformedEvidence, NotSupported } from '../errors.js';
+import { isObject } from '../util/json-object.js';
 import { type KbsServedTee, kbsTeeOf } from './tees.js';
 
 /**
@@ -24,9 +25,6 @@ export interface AttestationBody {
   readonly primaryEvidence: unknown;
   readonly additionalEvidence: string;
 }
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const shape = (message: string) => new MalformedEvidence('kbs.request.shape', message);
 

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../errors.js';
 import { decodeBase64Url } from '../util/base64.js';
+import { isObject } from '../util/json-object.js';
 import { shown } from '../util/shown.js';
 
 /**
@@ -44,9 +45,6 @@ export const EC_COORDINATE_BYTES: Readonly<Record<EcCurve, number>> = Object.fre
 
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function bad(reason: string, message: string): InvalidArgument {
   return new InvalidArgument(`kbs.tee_pubkey.${reason}`, message);

@@ -1,12 +1,10 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { decodeBase64Url } from '../../util/base64.js';
+import { isObject } from '../../util/json-object.js';
 import { type AesGcmData, GCM_IV_SIZE, GCM_TAG_SIZE, P521_COORD_SIZE, WRAPPED_CEK_SIZE } from './types.js';
 
 /** A KBS resource response (flattened JWE) as libaproxy's decryption fields: shared by the proxy's KBS
  * backend and the guest library's PR #1203 dialect, which opens the JWE itself. */
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A JWE member: canonical base64url without padding (RFC 7516 §7.2.1), of `size` bytes when given. */
 function b64url(v: unknown, field: string, size?: number): Uint8Array {

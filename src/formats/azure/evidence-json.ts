@@ -1,5 +1,6 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { fromHex } from '../../util/bytes.js';
+import { isObject } from '../../util/json-object.js';
 import { shown } from '../../util/shown.js';
 import { decodePemBlock } from '../pem.js';
 import { MAX_HCL_REPORT_BYTES } from './hcl-report.js';
@@ -35,9 +36,6 @@ const MAX_SIGNATURE = 1024;
 const MAX_VCEK = 8 * 1024;
 const MAX_PCRS = 24;
 const PCR_BYTES = 32;
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const shape = (why: string): never => {
   throw new MalformedEvidence('azure.evidence.shape', `az-snp-vtpm evidence: ${why}`);

@@ -1,5 +1,6 @@
 import { MalformedEvidence, NotSupported } from '../../errors.js';
 import { fromHex } from '../../util/bytes.js';
+import { isObject } from '../../util/json-object.js';
 
 /**
  * The HCL runtime data ("variable data"): UTF-8 JSON the paravisor writes after the hardware report and
@@ -37,9 +38,6 @@ const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 /** RSA moduli of 2048 to 8192 bits, base64url (no padding). */
 const MIN_N_CHARS = Math.ceil((2048 / 8) * (4 / 3));
 const MAX_N_CHARS = Math.ceil((8192 / 8) * (4 / 3)) + 2;
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const bad = (why: string): never => {
   throw new MalformedEvidence('azure.runtime_data.shape', `HCL runtime data: ${why}`);

@@ -1,4 +1,5 @@
 import { InvalidArgument, MalformedEvidence } from '../../errors.js';
+import { isObject } from '../../util/json-object.js';
 import {
   ANNOTATED_EVIDENCE_CLAIM,
   buildSnpEar,
@@ -128,9 +129,6 @@ export class EarTokens {
     return this.keys.jwks();
   }
 }
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function str(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new MalformedEvidence('token.claims', `${what} missing`);

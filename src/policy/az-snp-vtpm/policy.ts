@@ -1,6 +1,7 @@
 import { InvalidArgument, type PolicyFailure } from '../../errors.js';
 import type { AzSnpVtpmVerified } from '../../evidence/az-snp-vtpm/verify.js';
 import { ctEqual, fromHex, toHex } from '../../util/bytes.js';
+import { isObject } from '../../util/json-object.js';
 import { appraiseSnp } from '../snp/appraise.js';
 import { parseSnpPolicy } from '../snp/parse.js';
 import type { SnpPolicy } from '../snp/policy.js';
@@ -32,9 +33,6 @@ const MAX_VALUES_PER_PCR = 64;
 const fail = (m: string): never => {
   throw new InvalidArgument('policy.invalid', m);
 };
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parsePcrRule(v: unknown, at: string): readonly Uint8Array[] | 'any' {
   if (v === 'any') return 'any';

@@ -11,6 +11,7 @@ import { jweToAesGcm } from '../../../formats/aproxy/kbs-jwe.js';
 import { encodeSevSnpEvidence } from '../../../formats/snp/sev-json.js';
 import { decodeBase64, encodeBase64, encodeBase64Url } from '../../../util/base64.js';
 import { createHttpClient, type HttpClient } from '../../../util/http-client.js';
+import { isObject } from '../../../util/json-object.js';
 import type {
   AttestationResult,
   AttestInput,
@@ -81,9 +82,6 @@ export const KBS_UNAVAILABLE = {
 
 const RESOURCE_PATH =
   /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
-const isObject = (v: unknown): v is { [k: string]: unknown } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The proxy's KBS backend: talks the Trustee KBS protocol (RCAR) to any KBS, exactly as COCONUT aproxy's
