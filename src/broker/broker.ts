@@ -15,6 +15,7 @@ import type {
 } from '../store/types.js';
 import { NEW_LAUNCH_POLICIES, REGISTRY_TEES } from '../store/types.js';
 import { ctEqual, toHex } from '../util/bytes.js';
+import { currentActor } from './actor.js';
 import { type BootRefusalReason, type BootStart, decideBoot } from './boot-rules.js';
 import { BrokerRefused } from './errors.js';
 import type { KekSource } from './kek.js';
@@ -85,6 +86,7 @@ export class Broker {
   private readonly leaseMs: number;
   private readonly onAuditFailure: (err: unknown) => void;
   private readonly onUnattributedRefusal: (kind: string, err: unknown) => void;
+  private readonly admitInstance: (instanceId: string) => void;
   /** Errors this broker threw for guest requests that named no instance or boot (so were not audited). */
   private readonly unattributed = new WeakSet<object>();
   private issued = 0;
@@ -106,6 +108,7 @@ export class Broker {
     this.leaseMs = positiveInt(opts.leaseMs ?? 300_000, 'leaseMs');
     this.onAuditFailure = opts.onAuditFailure ?? (() => {});
     this.onUnattributedRefusal = opts.onUnattributedRefusal ?? (() => {});
+    this.admitInstance = opts.admitInstance ?? (() => {});
   }
 
   /**
@@ -352,6 +355,8 @@ export class Broker {
       throw new BrokerRefused('broker.unknown_instance');
     const inst = await this.store.findInstanceByIdentity(how.registryTee, named.value);
     if (!inst) throw new BrokerRefused('broker.unknown_instance');
+    // Before the instance is named in ctx: a turned-away release is not audited (nor appraised).
+    this.admitInstance(inst.id);
     ctx.instance = inst.id;
 
     // Step 5: the instance's policy accepts the evidence (injected appraiser; every failure listed).
@@ -593,6 +598,9 @@ export class Broker {
     reasons: readonly string[],
     details: Record<string, AuditDetailValue>,
   ) {
+    // An admin action names the credential it was done with (src/broker/actor.ts; docs/access.md).
+    const actor = currentActor();
+    if (actor) actor.audited = true;
     return {
       time: this.now(),
       kind,
@@ -600,7 +608,7 @@ export class Broker {
       decision,
       reasons,
       evidenceDigest: ctx.evidenceDigest,
-      details: { ...ctx.details, ...details },
+      details: { ...ctx.details, ...details, ...(actor ? { actor: actor.actor } : {}) },
     };
   }
 

@@ -34,6 +34,12 @@ export interface BrokerOptions {
    * send them, and each would cost an fsync'd, hash-chained entry. Count them here (metrics).
    */
   readonly onUnattributedRefusal?: (kind: string, err: unknown) => void;
+  /**
+   * Called on each release as soon as the evidence has named a registered instance (after verification,
+   * before appraisal and the audit entry); may throw to turn the release away, e.g. a per-instance rate
+   * limit (src/api/rate-limits.ts). Its refusal is not audited: a flood of them is what it stops.
+   */
+  readonly admitInstance?: (instanceId: string) => void;
 }
 
 export interface IssuedChallenge {

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { linkAuditEntry } from './audit-hash.js';
 import { decodeAuditHead } from './audit-row.js';
+import { CREDENTIAL_COLUMNS, credentialValues, toCredential } from './credential-rows.js';
+import { PostgresKbsState } from './kbs-state-postgres.js';
+import type { KbsStateStore } from './kbs-state-types.js';
 import { type Migration, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PgGroupCommit } from './pg-group-commit.js';
 import {
@@ -18,6 +21,7 @@ import type {
   AuditEntry,
   AuditHead,
   BootState,
+  CredentialRecord,
   InsertInstanceResult,
   InstanceRecord,
   InstanceWithState,
@@ -198,12 +202,30 @@ class PostgresStore implements Store {
     return decodeAuditHead(r);
   }
 
+  async getCredential(id: string): Promise<CredentialRecord | undefined> {
+    const r = await one(this.pool, `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id]);
+    return r && toCredential(r);
+  }
+
+  async listCredentials(): Promise<CredentialRecord[]> {
+    return (
+      await all(this.pool, `SELECT ${CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_at, id`)
+    ).map(toCredential);
+  }
+
   /**
    * Transactions asked for while one is committing share the next COMMIT, each under its own savepoint
    * (pg-group-commit.ts): one WAL flush and one hold of the audit head per group instead of per decision.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.group.run(fn);
+  }
+
+  private kbs: KbsStateStore | undefined;
+
+  kbsState(): KbsStateStore {
+    this.kbs ??= typedStoreErrors(new PostgresKbsState(this.pool));
+    return this.kbs;
   }
 
   /** Transactions asked for and not yet settled (tests wait on it: only a batch's first waits in the server). */
@@ -318,6 +340,23 @@ class PostgresTx implements StoreTx {
       [k.instanceId, k.version, buf(k.wrapped), k.kekId, k.createdAt],
     );
     return r.rowCount === 1;
+  }
+
+  async insertCredential(rec: CredentialRecord): Promise<boolean> {
+    const r = await this.q().query(
+      `INSERT INTO credentials (${CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      credentialValues(rec),
+    );
+    return r.rowCount === 1;
+  }
+
+  async revokeCredential(id: string, at: number): Promise<CredentialRecord | undefined> {
+    await this.q().query('UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+      at,
+      id,
+    ]);
+    const r = await one(this.q(), `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id]);
+    return r && toCredential(r);
   }
 
   async appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {

@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { linkAuditEntry } from './audit-hash.js';
 import { decodeAuditHead } from './audit-row.js';
+import { CREDENTIAL_COLUMNS, credentialValues, toCredential } from './credential-rows.js';
+import { SqliteKbsState } from './kbs-state-sqlite.js';
+import type { KbsStateStore } from './kbs-state-types.js';
 import { type Migration, SQLITE_MIGRATIONS } from './migrations.js';
 import { Mutex } from './mutex.js';
 import {
@@ -20,6 +23,7 @@ import type {
   AuditEntry,
   AuditHead,
   BootState,
+  CredentialRecord,
   InsertInstanceResult,
   InstanceRecord,
   InstanceWithState,
@@ -242,6 +246,19 @@ class SqliteStore implements Store {
     });
   }
 
+  getCredential(id: string): Promise<CredentialRecord | undefined> {
+    return this.mutex.run(() => {
+      const r = this.one(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?`, id);
+      return r && toCredential(r);
+    });
+  }
+
+  listCredentials(): Promise<CredentialRecord[]> {
+    return this.mutex.run(() =>
+      this.all(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_at, id`).map(toCredential),
+    );
+  }
+
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     // Durable before it resolves: the WAL flush runs after the mutex is released, so the next transaction
     // proceeds meanwhile and shares the next flush (group commit, wal-sync.ts).
@@ -263,6 +280,13 @@ class SqliteStore implements Store {
     });
     await this.wal.sync();
     return result;
+  }
+
+  private kbs: KbsStateStore | undefined;
+
+  kbsState(): KbsStateStore {
+    this.kbs ??= typedStoreErrors(new SqliteKbsState(this.db, this.mutex, () => this.wal.sync()));
+    return this.kbs;
   }
 
   close(): Promise<void> {
@@ -370,6 +394,21 @@ class SqliteTx implements StoreTx {
       `INSERT INTO sealing_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ).run(k.instanceId, k.version, buf(k.wrapped), k.kekId, k.createdAt);
     return Promise.resolve(info.changes === 1);
+  }
+
+  insertCredential(rec: CredentialRecord): Promise<boolean> {
+    const info = this.stmt(
+      `INSERT INTO credentials (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ).run(...credentialValues(rec));
+    return Promise.resolve(info.changes === 1);
+  }
+
+  revokeCredential(id: string, at: number): Promise<CredentialRecord | undefined> {
+    this.stmt('UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id);
+    const r = this.stmt(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?`).get(id) as
+      | Row
+      | undefined;
+    return Promise.resolve(r && toCredential(r));
   }
 
   appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {

@@ -11,6 +11,7 @@
  */
 
 import type { PlatformIdentity } from '../formats/platform-identity.js';
+import type { KbsStateStore } from './kbs-state-types.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -132,6 +133,30 @@ export interface AuditHead {
   readonly hash: string;
 }
 
+/**
+ * What an admin credential may do (docs/access.md): `read` < `operate` < `admin`, and `host`, the VMM
+ * backend's, which may end boots and relay guest traffic but never register, read instances or keys.
+ */
+export type CredentialRole = 'read' | 'operate' | 'admin' | 'host';
+
+/** Every {@link CredentialRole}. */
+export const CREDENTIAL_ROLES: readonly CredentialRole[] = ['read', 'operate', 'admin', 'host'];
+
+/** An admin credential (migration 6). The secret itself is never stored. */
+export interface CredentialRecord {
+  /** Public identifier, part of the bearer token and named in the audit log. */
+  readonly id: string;
+  /** The operator's label (who or what holds it). */
+  readonly name: string;
+  readonly role: CredentialRole;
+  /** Projects (tenants) it may see and act on; `['*']` for all. */
+  readonly projects: readonly string[];
+  /** SHA-256 of the secret (a 256-bit random value, so a fast hash suffices: docs/access.md). */
+  readonly secretHash: Uint8Array;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
 /** Result of {@link StoreTx.insertInstance}. */
 export type InsertInstanceResult = 'inserted' | 'duplicate_host_data' | 'duplicate_identity';
 
@@ -161,6 +186,13 @@ export interface StoreTx {
    * last in a transaction (lock order: instance row, then audit head) so transactions cannot deadlock.
    */
   appendAudit(draft: AuditDraft): Promise<AuditEntry>;
+  /** Inserts a credential (migration 6); false when its id exists. Audit it in the same transaction. */
+  insertCredential(rec: CredentialRecord): Promise<boolean>;
+  /**
+   * Marks a credential revoked at `at` unless it already is (the first revocation time stays); returns the
+   * row as it now is, or undefined when there is no such credential.
+   */
+  revokeCredential(id: string, at: number): Promise<CredentialRecord | undefined>;
 }
 
 export interface Store {
@@ -190,12 +222,20 @@ export interface Store {
   readAudit(afterSeq: number, limit: number): Promise<AuditEntry[]>;
   auditHead(): Promise<AuditHead>;
 
+  /** A credential by id, revoked or not (migration 6). */
+  getCredential(id: string): Promise<CredentialRecord | undefined>;
+  /** Every credential, revoked ones too, oldest first. */
+  listCredentials(): Promise<CredentialRecord[]>;
+
   /**
    * Runs `fn` in one transaction: commits when it resolves, rolls back when it throws. PostgreSQL: READ
    * COMMITTED plus explicit row locks. SQLite: `BEGIN IMMEDIATE` (one writer at a time across processes),
    * and within a process all store calls are queued behind the open transaction.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  /** The KBS's sessions, held grants and token keys on this store (migration 7, kbs-state-types.ts). */
+  kbsState(): KbsStateStore;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,4 @@
+import { runCredentialContract } from './credential-contract.js';
+import { sqliteHarness } from './harnesses.js';
+
+runCredentialContract(sqliteHarness('credential-store'));
