@@ -26,6 +26,13 @@ export const CA_REFUSED = ErrorCode.Refused;
  * - `ca.activation_failed`: the secret returned is not the one sealed to the EK (wrong TPM or wrong AK).
  * - `ca.csr_key_mismatch`: the CSR's public key is not the AK's.
  * - `ca.csr_name_not_allowed`: the CSR requests a subjectAltName type the CA's policy does not allow.
+ * - `ca.instance_unregistered`: (relayed routes) no instance is registered with the report's HOST_DATA.
+ * - `ca.instance_id_not_numeric`: the registered instance id is not a decimal u64, which the EK
+ *   certificate's GCE identity schema needs.
+ * - `ca.identity_mismatch`: the relay (the VMM) claimed an identity other than the registry's.
+ * - `ca.ek_other_instance`: the EK is already certified for another instance.
+ * - `ca.ek_changed`: the instance already holds a valid EK certificate for another key (its vTPM state
+ *   was replaced); revoke the old certificate to let a new EK in.
  */
 export type CaRefusalReason =
   | 'ca.nonce_unknown'
@@ -42,7 +49,12 @@ export type CaRefusalReason =
   | 'ca.activation_expired'
   | 'ca.activation_failed'
   | 'ca.csr_key_mismatch'
-  | 'ca.csr_name_not_allowed';
+  | 'ca.csr_name_not_allowed'
+  | 'ca.instance_unregistered'
+  | 'ca.instance_id_not_numeric'
+  | 'ca.identity_mismatch'
+  | 'ca.ek_other_instance'
+  | 'ca.ek_changed';
 
 /** The CA declined a request for a reason of its own (not a parse, signature, chain or policy failure). */
 export class CaRefused extends AttestationError {

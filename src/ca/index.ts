@@ -22,4 +22,6 @@ export * from './names.js';
 export * from './options.js';
 export * from './platform-ca.js';
 export * from './profiles.js';
+export * from './registry.js';
+export type * from './relayed.js';
 export * from './tee-evidence.js';

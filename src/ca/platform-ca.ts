@@ -5,13 +5,15 @@ import type { CaConfig } from './config.js';
 import type { CaContext } from './context.js';
 import { verifyIssuanceLog } from './issuance-log.js';
 import type { CaKeyStore } from './key-store.js';
+import { certifyAkFromTee } from './operations/certify-ak-tee.js';
+import { certifyEkFromTee } from './operations/certify-ek-tee.js';
 import { generateCrl } from './operations/generate-crl.js';
 import { initCa } from './operations/init.js';
 import { finishActivation, startActivation } from './operations/issue-ak-activation.js';
 import { issueAkFromTee } from './operations/issue-ak-tee.js';
 import { issueCaCertificate } from './operations/issue-ca-certificate.js';
 import { issueEk } from './operations/issue-ek.js';
-import { createNonce, purgeExpiredNonces } from './operations/nonce.js';
+import { createNonce, createRelayNonce, purgeExpiredNonces } from './operations/nonce.js';
 import { openCa } from './operations/open.js';
 import { revoke } from './operations/revoke.js';
 import type {
@@ -24,6 +26,8 @@ import type {
   PlatformCaOptions,
   TeeAkRequest,
 } from './options.js';
+import type { RegistryLookup } from './registry.js';
+import type { RelayedAkRequest, RelayedCertificate, RelayedTeeRequest } from './relayed.js';
 
 /**
  * The Vouchsafe platform CA: EK certificates for the vTPMs of registered instances, AK certificates once an
@@ -97,6 +101,21 @@ export class PlatformCa implements CaIssuer {
   /** See {@link createNonce}. */
   createNonce(instanceId: bigint | string): Promise<Uint8Array> {
     return createNonce(this.ctx, instanceId);
+  }
+
+  /** A nonce for a relayed CERTIFY_EK / CERTIFY_AK, bound to the relay `caller`; see {@link createRelayNonce}. */
+  createRelayNonce(caller: string): Promise<{ nonce: Uint8Array; expiresAt: Date }> {
+    return createRelayNonce(this.ctx, caller);
+  }
+
+  /** CERTIFY_EK, the instance found in `registry` by HOST_DATA; see {@link certifyEkFromTee}. */
+  certifyEkFromTee(req: RelayedTeeRequest, registry: RegistryLookup): Promise<RelayedCertificate> {
+    return certifyEkFromTee(this.ctx, req, registry);
+  }
+
+  /** CERTIFY_AK, the instance found in `registry` by HOST_DATA; see {@link certifyAkFromTee}. */
+  certifyAkFromTee(req: RelayedAkRequest, registry: RegistryLookup): Promise<RelayedCertificate> {
+    return certifyAkFromTee(this.ctx, req, registry);
   }
 
   /** Deletes nonces that expired before now; returns how many. */

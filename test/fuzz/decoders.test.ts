@@ -123,6 +123,17 @@ import {
 import { decodeUtf8, parseOne, readTlv } from '../../src/formats/der/reader.js';
 import { decodePem, decodePemBlock, encodePem } from '../../src/formats/pem.js';
 import {
+  CertFormat,
+  CertifyOp,
+  decodeCertifyAnswer,
+  decodeCertifyRequest,
+  encodeCertifyAkRequest,
+  encodeCertifyAnswer,
+  encodeCertifyEkRequest,
+  encodeNonceAnswer,
+  encodeNonceRequest,
+} from '../../src/formats/pvchannel/certify.js';
+import {
   decodePage,
   decodeRecord,
   encodePage,
@@ -1126,6 +1137,35 @@ const ROWS: readonly Row[] = [
       }),
     ],
     run: (b) => decodeNegotiateAnswer(b),
+  },
+  // CERTIFY_EK / CERTIFY_AK payloads (docs/pvchannel.md §7.2): both directions are hostile input
+  {
+    fn: 'src/formats/pvchannel/certify.ts#decodeCertifyRequest',
+    kind: 'bytes',
+    seeds: () => {
+      const ev = {
+        nonce: new Uint8Array(64).fill(1),
+        report: new Uint8Array(0x4a0).fill(2),
+        certTable: new Uint8Array(0),
+        manifest: Uint8Array.of(3, 4),
+      };
+      return [
+        encodeNonceRequest(),
+        encodeCertifyEkRequest(CertFormat.X509, ev),
+        encodeCertifyAkRequest(CertFormat.C509, { ...ev, csr: Uint8Array.of(5) }),
+      ];
+    },
+    // fieldCount 5 at 0x4 reads it as CERTIFY_AK, anything else as CERTIFY_EK
+    run: (b) => decodeCertifyRequest(b, b[4] === 5),
+  },
+  {
+    fn: 'src/formats/pvchannel/certify.ts#decodeCertifyAnswer',
+    kind: 'bytes',
+    seeds: () => [
+      encodeNonceAnswer(new Uint8Array(64).fill(9)),
+      encodeCertifyAnswer(CertFormat.C509, Uint8Array.of(1, 2), [Uint8Array.of(0x30, 0)]),
+    ],
+    run: (b) => decodeCertifyAnswer(b, b[0] === 1 ? CertifyOp.Nonce : CertifyOp.Certify),
   },
   {
     fn: 'src/formats/pvchannel/socket-frame.ts#decodeSocketHeader',

@@ -1,7 +1,5 @@
-import { verifySnpAttestation } from '../../evidence/snp/attestation.js';
-import { SVSM_NONCE_SIZE, svsmReportData } from '../../formats/svsm/manifest.js';
-import { assertSnpPolicy } from '../../policy/snp/appraise.js';
-import { ctEqual, toHex } from '../../util/bytes.js';
+import { SVSM_NONCE_SIZE } from '../../formats/svsm/manifest.js';
+import { toHex } from '../../util/bytes.js';
 import { checkOutputFormat } from '../c509-output.js';
 import { bytesArg, type CaContext, decide, sha256 } from '../context.js';
 import { CaRefused } from '../errors.js';
@@ -11,6 +9,7 @@ import type { IssuedCertificate, TeeAkRequest } from '../options.js';
 import { vtpmManifestOf } from '../tee-evidence.js';
 import { matchEk } from './certified-ek.js';
 import { issueAk } from './issue-ak.js';
+import { verifyTeeReport } from './tee-report.js';
 
 /**
  * AK route (a), TEE-bound: an SEV-SNP report whose REPORT_DATA covers the COCONUT-SVSM services manifest
@@ -48,36 +47,14 @@ export async function issueAkFromTee(ctx: CaContext, req: TeeAkRequest): Promise
     if (!found || found.instanceId !== instanceId) throw new CaRefused('ca.nonce_unknown');
     if (found.expiresAt <= ctx.clock().getTime()) throw new CaRefused('ca.nonce_expired');
 
-    // Step 2: a genuine AMD SEV-SNP report, through the one pipeline.
-    const certTable = req.certTable === undefined ? undefined : bytesArg(req.certTable, 'cert_table');
-    const { verified } = await verifySnpAttestation(
-      {
-        report: reportBytes,
-        ...(req.certs ? { certs: req.certs } : {}),
-        ...(certTable ? { certTable } : {}),
-      },
-      {
-        now: ctx.clock(),
-        trustedRoots: ctx.config.snp.trustedRoots,
-        verifier: ctx.snpVerifier,
-        ...(ctx.snpCollateral ? { getter: ctx.snpCollateral } : {}),
-        checkRevocations: ctx.checkRevocations,
-      },
-    );
-    const report = verified.report;
-
-    // Step 3: VMPL0. The guest OS (VMPL >= 1) can request reports with any REPORT_DATA it likes; only a
-    // VMPL0 report comes from the SVSM, which alone builds the manifest from the vTPM it runs.
-    if (report.vmpl !== 0)
-      throw new CaRefused('ca.report_vmpl', `the report was requested at VMPL${report.vmpl}`);
-
-    // Step 4: the SNP policy (every failure listed).
-    assertSnpPolicy(report, verified.product, ctx.config.snp.policy);
-
-    // Step 5: REPORT_DATA covers this nonce and this manifest.
-    if (!ctEqual(report.reportData, svsmReportData(nonce, manifest))) {
-      throw new CaRefused('ca.manifest_not_covered', 'REPORT_DATA is not SHA-512(nonce || manifest)');
-    }
+    // Steps 2-5: a genuine AMD SEV-SNP report, VMPL0, the CA's policy, REPORT_DATA over nonce and manifest.
+    const verified = await verifyTeeReport(ctx, {
+      nonce,
+      report: reportBytes,
+      manifest,
+      ...(req.certTable !== undefined ? { certTable: req.certTable } : {}),
+      ...(req.certs ? { certs: req.certs } : {}),
+    });
 
     // Step 6: the vTPM entry, with the AK.
     const vtpm = vtpmManifestOf(manifest);
