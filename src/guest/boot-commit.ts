@@ -5,8 +5,8 @@ import { encodeCommitRequest, parseCommitResponse } from '../formats/aproxy/comm
 import type { SecretPayload } from '../formats/aproxy/secret-payload.js';
 import { verifyCommit } from '../native/broker-signature.js';
 import { throwIfError } from './boot-exchange.js';
-import { type NextState, stateDigestOf } from './boot-state.js';
-import type { GuestChannel } from './channel.js';
+import { commitmentDigest, type NextState, stateDigestOf } from './boot-state.js';
+import type { AproxyChannel, ChannelOpener } from './channel.js';
 import { GuestSession } from './session.js';
 import { writeStateFileAtomic } from './state-file.js';
 
@@ -17,15 +17,17 @@ export function pendingPathOf(statePath: string): string {
 
 /** Where and how a boot commits (0.2.0). */
 export interface CommitTarget {
-  readonly ch: GuestChannel;
+  readonly ch: AproxyChannel;
   /** For the session's later connections. */
-  readonly connect: string;
+  readonly connect: string | ChannelOpener;
   readonly statePath: string;
   /** This boot opened the pending slot (the broker accepted it, so it is committed). */
   readonly fromPending: boolean;
   readonly challenge: Uint8Array;
   readonly brokerKey: KeyObject | undefined;
   readonly timeoutMs: number;
+  /** The UEFI variable store root to commit with this version (docs/pvchannel.md §7.2); absent: none. */
+  readonly uefiRoot?: Uint8Array | null;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function commitNextState(
   await writeStateFileAtomic(pendingPath, next.sealed);
   // The commit renews the lease: from the guest's clock, no earlier than now.
   const renewedAt = Date.now();
-  const stateDigest = stateDigestOf(next.sealed);
+  const stateDigest = commitmentDigest(stateDigestOf(next.sealed), t.uefiRoot);
   await t.ch.send(
     encodeCommitRequest({
       bootId: payload.bootId,

@@ -22,7 +22,7 @@ import {
 import type { PlatformIdentity } from '../formats/platform-identity.js';
 import { verifyAttestationResponse } from '../native/broker-signature.js';
 import { generateP521KeyPair, type P521KeyPair, p521PointOf } from '../native/p521.js';
-import type { GuestChannel } from './channel.js';
+import type { AproxyChannel } from './channel.js';
 import { firstReply } from './dialects.js';
 import type { ReportProvider } from './report-provider.js';
 
@@ -57,7 +57,7 @@ export interface ReleasedSecret {
  * `guest.dialect.mismatch` or `guest.params`.
  */
 export async function negotiate(
-  ch: GuestChannel,
+  ch: AproxyChannel,
   version: ProtocolVersion,
   timeoutMs: number,
 ): Promise<NegotiationResponse> {
@@ -75,7 +75,7 @@ export async function negotiate(
  * PolicyRejected `aproxy.refused` (`success:false`), MalformedEvidence `guest.secret_missing`.
  */
 export async function requestSecret(
-  ch: GuestChannel,
+  ch: AproxyChannel,
   provider: ReportProvider,
   version: ProtocolVersion,
   neg: NegotiationResponse,

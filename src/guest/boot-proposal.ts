@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Dialect } from '../formats/aproxy/dialect.js';
 import { zeroize } from '../util/zeroize.js';
 import type { BootGuestOptions, BootResult } from './boot.js';
-import { GuestChannel } from './channel.js';
+import { openAproxyChannel } from './channel.js';
 import { secretVia1122, secretVia1203 } from './dialects.js';
 import {
   deriveStateKey,
@@ -25,7 +25,7 @@ export async function bootProposalGuest(
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const existing = await readStateFile(opts.statePath);
   const header = existing ? parseStateHeader(existing) : undefined;
-  const ch = await GuestChannel.open(opts.connect, timeoutMs);
+  const ch = await openAproxyChannel(opts.connect, timeoutMs);
   let plaintext: Uint8Array | undefined;
   let stateKey: Buffer | undefined;
   try {
@@ -67,6 +67,7 @@ export async function bootProposalGuest(
       keyVersion: keyVersion === 0 ? null : keyVersion,
       previousKeyVersion: null,
       session: null,
+      variableKey: null,
     };
   } finally {
     zeroize(plaintext, stateKey);

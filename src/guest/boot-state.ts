@@ -24,6 +24,23 @@ export function stateDigestOf(sealed: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(sealed).digest());
 }
 
+/**
+ * What the broker commits for a state version (docs/pvchannel.md §7.2 "Binding to the broker"): the state
+ * file's SHA-256 alone, or, for a guest that keeps sealed UEFI variables on the host, SHA-256 over a domain
+ * tag, that digest and the variable store's root (SHA-256 of its sealed index). The broker treats the digest
+ * as opaque, so the one commitment, one counter and one rollback rule cover both: an older variable store
+ * with the current state file is a fork (`broker.rollback`) exactly as an older state file is.
+ */
+export function commitmentDigest(
+  stateFileDigest: Uint8Array,
+  uefiRoot: Uint8Array | null | undefined,
+): Uint8Array {
+  if (uefiRoot === null || uefiRoot === undefined) return stateFileDigest;
+  return new Uint8Array(
+    createHash('sha256').update('VOUCHSAFE-STATE+UEFI/1\0').update(stateFileDigest).update(uefiRoot).digest(),
+  );
+}
+
 /** The sealed state a boot opens, and its (not yet authenticated) header. */
 export interface OpenedFile {
   /** The sealed state this boot states and unseals; undefined on first boot. */
@@ -34,9 +51,10 @@ export interface OpenedFile {
 
 /**
  * Phase 0: reads the header of the state to state. Its counter is what this boot states, and its key version
- * which older key to ask for (unauthenticated until unsealed, which authenticates both).
+ * which older key to ask for (unauthenticated until unsealed, which authenticates both). With `uefiRoot` the
+ * stated digest is the commitment over the file and the variable store (commitmentDigest).
  */
-export function statedStateOf(file: Uint8Array | undefined): OpenedFile {
+export function statedStateOf(file: Uint8Array | undefined, uefiRoot?: Uint8Array | null): OpenedFile {
   const header = file ? parseStateHeader(file) : undefined;
   return {
     file,
@@ -44,7 +62,7 @@ export function statedStateOf(file: Uint8Array | undefined): OpenedFile {
     stated: {
       counter: header ? header.counter : null,
       keyVersion: header && header.keyVersion > 0 ? header.keyVersion : null,
-      digest: file ? stateDigestOf(file) : null,
+      digest: file ? commitmentDigest(stateDigestOf(file), uefiRoot) : null,
     },
   };
 }

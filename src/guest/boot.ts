@@ -9,18 +9,22 @@ import { commitNextState, pendingPathOf } from './boot-commit.js';
 import { negotiate, requestSecret, verifyReleasedSecret } from './boot-exchange.js';
 import { bootProposalGuest } from './boot-proposal.js';
 import { type BootSecrets, sealNextState, statedStateOf, unwrapStateKeys } from './boot-state.js';
-import { GuestChannel } from './channel.js';
+import { type ChannelOpener, openAproxyChannel } from './channel.js';
 import type { Pr1203EvidenceSpelling } from './dialects.js';
 import type { ReportProvider } from './report-provider.js';
 import type { GuestSession } from './session.js';
 import { readStateFile, writeStateFileAtomic } from './state-file.js';
+import { deriveVariableKey } from './uefi-seal.js';
 
 export { pendingPathOf } from './boot-commit.js';
 export { stateDigestOf } from './boot-state.js';
 
 export interface BootGuestOptions {
-  /** The proxy: `unix:PATH` or `tcp:HOST:PORT`. */
-  readonly connect: string;
+  /**
+   * The proxy: `unix:PATH` or `tcp:HOST:PORT`, or an opener of another transport, such as KEY_RELEASE over
+   * the pvchannel when the host offers no vsock (pvKeyReleaseOpener, docs/pvchannel.md §7.3).
+   */
+  readonly connect: string | ChannelOpener;
   readonly provider: ReportProvider;
   /** The sealed state file (created on first boot). */
   readonly statePath: string;
@@ -46,6 +50,13 @@ export interface BootGuestOptions {
    * SVSM sends: `{"Snp":{"report"}}`); see ProposalOptions.evidenceSpelling.
    */
   readonly evidenceSpelling?: Pr1203EvidenceSpelling;
+  /**
+   * 0.2.0 only: the guest keeps sealed UEFI variables on the host (docs/pvchannel.md §7.2). `stated` is the
+   * store root the broker committed (null: none yet), `next` the root to commit with the next state version
+   * (the same, or a new one after a SetVariable). The boot states and commits commitmentDigest(file, root),
+   * and returns the variable key (`variableKey`).
+   */
+  readonly uefiRoot?: { readonly stated: Uint8Array | null; readonly next: Uint8Array | null };
 }
 
 export interface BootResult {
@@ -82,6 +93,11 @@ export interface BootResult {
    * which has no lease messages.
    */
   readonly session: GuestSession | null;
+  /**
+   * With `uefiRoot`: the UEFI variable store key, derived from the released sealing key (uefi-seal.ts). The
+   * caller zeroes it when done. Null otherwise.
+   */
+  readonly variableKey: Buffer | null;
 }
 
 /**
@@ -119,6 +135,10 @@ export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
     return bootProposalGuest(opts, dialect);
   }
   const version = opts.version ?? '0.2.0';
+  if (opts.uefiRoot !== undefined && version !== '0.2.0') {
+    // The variable store's rollback protection is the broker's commit, which 0.1.0 does not have.
+    throw new InvalidArgument('guest.uefi_requires_0_2_0', 'sealed UEFI variables need protocol 0.2.0');
+  }
   if (opts.brokerPublicKey !== undefined && version !== '0.2.0') {
     throw new InvalidArgument('guest.pin_requires_0_2_0', 'pinning the broker key needs protocol 0.2.0');
   }
@@ -170,8 +190,8 @@ async function attemptBoot(
   firstBoot: boolean,
 ): Promise<BootResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const opened = statedStateOf(candidate.file);
-  const ch = await GuestChannel.open(opts.connect, timeoutMs);
+  const opened = statedStateOf(candidate.file, opts.uefiRoot?.stated);
+  const ch = await openAproxyChannel(opts.connect, timeoutMs);
   const secrets: BootSecrets = {};
   try {
     const neg = await negotiate(ch, version, timeoutMs);
@@ -195,12 +215,16 @@ async function attemptBoot(
         challenge: neg.challenge,
         brokerKey,
         timeoutMs,
+        uefiRoot: opts.uefiRoot?.next ?? null,
       };
       session = await commitNextState(target, keys.payload, next);
     } else {
       await writeStateFileAtomic(opts.statePath, next.sealed);
     }
+    const secret = keys.payload ? keys.payload.secret : secrets.plaintext;
+    const variableKey = opts.uefiRoot !== undefined && secret ? deriveVariableKey(secret) : null;
     return {
+      variableKey,
       version,
       firstBoot,
       counter: next.counter,

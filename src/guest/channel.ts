@@ -3,11 +3,33 @@ import { InvalidArgument, Unavailable } from '../errors.js';
 import { encodeFrame, FrameDecoder } from '../formats/aproxy/frame.js';
 
 /**
+ * One aproxy connection as the guest's boot uses it: send a message, receive the reply, close (EOF to the
+ * proxy). A socket (GuestChannel) or the pvchannel's KEY_RELEASE call (pv-key-release.ts).
+ */
+export interface AproxyChannel {
+  send(payload: Uint8Array): Promise<void>;
+  /** The next message. Throws Unavailable `guest.channel.timeout` / `guest.channel.closed`. */
+  receive(timeoutMs: number): Promise<Uint8Array>;
+  close(): void;
+}
+
+/** Opens a fresh aproxy connection by other means than an address (e.g. over the pvchannel). */
+export type ChannelOpener = (timeoutMs: number) => Promise<AproxyChannel>;
+
+/** Opens `unix:PATH` / `tcp:HOST:PORT`, or calls the opener. */
+export function openAproxyChannel(
+  connect: string | ChannelOpener,
+  timeoutMs: number,
+): Promise<AproxyChannel> {
+  return typeof connect === 'string' ? GuestChannel.open(connect, timeoutMs) : connect(timeoutMs);
+}
+
+/**
  * The guest's end of the aproxy channel: a client socket (unix or TCP; on a real SVSM this is vsock CID 2
  * port 1995) carrying length-prefixed frames. Reads have deadlines; a proxy that goes silent or closes
  * early is a typed error (Unavailable `guest.channel.*`), not a hang.
  */
-export class GuestChannel {
+export class GuestChannel implements AproxyChannel {
   private readonly decoder = new FrameDecoder();
   private error: unknown;
   private ended = false;

@@ -20,7 +20,7 @@ import { unwrapSecret } from '../native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../native/p521.js';
 import { decodeBase64, encodeBase64, encodeBase64Url } from '../util/base64.js';
 import { isObject } from '../util/json-object.js';
-import type { GuestChannel } from './channel.js';
+import type { AproxyChannel } from './channel.js';
 import type { ReportProvider } from './report-provider.js';
 
 /** The SNP primary evidence forms a PR #1203 guest can post (ProposalOptions.evidenceSpelling). */
@@ -73,7 +73,7 @@ export function firstReply<T>(bytes: Uint8Array, mine: Dialect, parse: (b: Uint8
  * by that binding, AttestationRequest with `attestation_report`/`cert_chain`, main's AttestationResponse.
  * Throws as bootGuest does; PolicyRejected `aproxy.refused` for `success:false`.
  */
-export async function secretVia1122(ch: GuestChannel, o: ProposalOptions): Promise<ProposalSecret> {
+export async function secretVia1122(ch: AproxyChannel, o: ProposalOptions): Promise<ProposalSecret> {
   await ch.send(OPENING);
   const neg = firstReply(await ch.receive(o.timeoutMs), 'pr1122', parseNegotiationResponse1122);
   const keys = await generateP521KeyPair();
@@ -108,7 +108,7 @@ export async function secretVia1122(ch: GuestChannel, o: ProposalOptions): Promi
  * resource) and opens the resource's JWE with its own P-521 key. A non-200 answer is the KBS's refusal:
  * its problem `code`/`reason` when it sends known ones, else ERR_POLICY_REJECTED `guest.kbs.refused`.
  */
-export async function secretVia1203(ch: GuestChannel, o: ProposalOptions): Promise<ProposalSecret> {
+export async function secretVia1203(ch: AproxyChannel, o: ProposalOptions): Promise<ProposalSecret> {
   await ch.send(OPENING);
   const cfg = firstReply(await ch.receive(o.timeoutMs), 'pr1203', parseConfigResponse);
   const exchange = async (endpoint: string, method: HttpMethod, body: unknown): Promise<unknown> => {

@@ -5,7 +5,7 @@ import { encodeLeaseRequest, parseLeaseResponse } from '../formats/aproxy/lease.
 import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
 import { type LeaseOp, P384_SIGNATURE_SIZE } from '../formats/aproxy/types.js';
 import { zeroize } from '../util/zeroize.js';
-import { GuestChannel } from './channel.js';
+import { type ChannelOpener, openAproxyChannel } from './channel.js';
 
 /**
  * The guest must stop using its state now (docs/broker.md "Heartbeat and halt"): another boot of the
@@ -30,8 +30,11 @@ export interface LeaseAck {
 }
 
 export interface GuestSessionInit {
-  /** The proxy: `unix:PATH` or `tcp:HOST:PORT`. Each heartbeat and the end open their own connection. */
-  readonly connect: string;
+  /**
+   * The proxy: `unix:PATH` or `tcp:HOST:PORT`, or an opener (e.g. KEY_RELEASE over the pvchannel). Each
+   * heartbeat and the end open their own connection.
+   */
+  readonly connect: string | ChannelOpener;
   /** Deadline for connecting and for the reply (ms). */
   readonly timeoutMs: number;
   readonly bootId: string;
@@ -210,7 +213,7 @@ export class GuestSession {
     if (this.ended) throw new InvalidArgument('guest.session.ended', 'the session has ended');
     const { connect, timeoutMs, brokerKey } = this.init;
     const nonce = new Uint8Array(randomBytes(32));
-    const ch = await GuestChannel.open(connect, timeoutMs);
+    const ch = await openAproxyChannel(connect, timeoutMs);
     try {
       await ch.send(encodeLeaseRequest({ op, bootId: this.bootId, commitToken: this.token, nonce }));
       const r = parseLeaseResponse(await ch.receive(timeoutMs), op);
