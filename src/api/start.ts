@@ -222,6 +222,8 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
         ? undefined
         : await openBrokerKbs({
             broker,
+            store,
+            kek,
             dataDir,
             url: () => url ?? `${scheme}://${urlHost}:${port}`,
             now,

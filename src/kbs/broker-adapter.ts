@@ -5,6 +5,7 @@ import { describeSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
 import { parseTdxPolicy } from '../policy/tdx/policy.js';
 import type { JsonValue } from '../store/types.js';
 import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
+import { type KbsGrants, MemoryGrants } from './grants.js';
 import { formatResourcePath } from './messages.js';
 import { evaluateResourcePolicy } from './resource-policy.js';
 import type { SecretSource } from './secrets.js';
@@ -27,8 +28,13 @@ export interface BrokerKbsAdapterOptions {
   readonly sealingKeyPaths?: readonly string[];
   /** How long a released key is held for the token's resource reads, ms (default 300 000 = token lifetime). */
   readonly grantTtlMs?: number;
-  /** Released keys held at once (default 10 000); beyond it the oldest is dropped (and zeroed). */
+  /** Released keys held at once in memory (default 10 000); beyond it the oldest is dropped (and zeroed). */
   readonly maxGrants?: number;
+  /**
+   * Where released keys are held (default: in this process, MemoryGrants). startBroker passes StoreGrants
+   * (grants.ts): encrypted under the KEK in the store, readable by every replica.
+   */
+  readonly grants?: KbsGrants;
   /**
    * Whether an SNP instance policy constrains MEASUREMENT (default: the SNP policy's `measurements` rule).
    * A TDX instance's policy is read by tdxPolicyChecksMeasurement.
@@ -38,14 +44,8 @@ export interface BrokerKbsAdapterOptions {
   readonly now?: () => number;
 }
 
-interface Grant {
-  readonly key: Uint8Array;
-  readonly instanceId: string;
-  readonly expiresAt: number;
-}
-
 export interface BrokerKbsAdapter extends KbsBroker {
-  /** Released keys currently held. */
+  /** Released keys currently held in this process's memory. */
   heldGrants(): number;
   /** Zeroes and forgets every held key. */
   close(): void;
@@ -77,14 +77,15 @@ export function tdxPolicyChecksMeasurement(policy: JsonValue): boolean {
  * - `attest` is one Broker `release` (challenge, verification, REPORT_DATA, instance by HOST_DATA,
  *   appraisal, rollback/clone rules, audit) with no state counter (KBS clients have none); the token's
  *   claims are the release's own (`ReleaseResult.evidence`: one verification per attestation, and the
- *   claims are those the decision rested on). The released sealing key is held in memory under a random grant id (the token's `jti`)
- *   until the grant expires, then zeroed; the commit token is zeroed at once (KBS clients cannot commit).
+ *   claims are those the decision rested on). The released sealing key is held under a random grant id (the token's `jti`)
+ *   until the grant expires (`grants`: in memory, or in the store under the KEK so that every replica can
+ *   serve the resource); the commit token is zeroed at once (KBS clients cannot commit).
  *   Every successful attest therefore starts or continues a boot lease: a re-attestation of the same launch
  *   (a token refresh) is the same boot; a new launch follows the instance's new-launch policy
  *   (docs/broker.md "Leases"), as for any release.
- * - `readResource` serves the caller's own sealing key at the sealing-key paths (from its grant: a token
- *   presented to a replica that did not attest it finds no grant, `kbs.resource.gone`), and operator
- *   secrets under their resource policy.
+ * - `readResource` serves the caller's own sealing key at the sealing-key paths (from its grant; with
+ *   in-memory grants a token presented to a replica that did not attest it finds none, `kbs.resource.gone`),
+ *   and operator secrets under their resource policy.
  */
 export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAdapter {
   const now = o.now ?? Date.now;
@@ -95,22 +96,7 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
   }
   const sealingPaths = new Set(o.sealingKeyPaths ?? [SEALING_KEY_PATH]);
   const checksMeasurement = o.measurementChecked ?? snpPolicyChecksMeasurement;
-  const grants = new Map<string, Grant>();
-
-  const sweep = () => {
-    const t = now();
-    for (const [id, g] of grants) {
-      if (g.expiresAt <= t) {
-        g.key.fill(0);
-        grants.delete(id);
-      }
-    }
-    while (grants.size >= max) {
-      const [id, g] = grants.entries().next().value as [string, Grant];
-      g.key.fill(0);
-      grants.delete(id);
-    }
-  };
+  const grants = o.grants ?? new MemoryGrants(max, now);
 
   return {
     issueChallenge: () => o.broker.issueChallenge(),
@@ -130,9 +116,9 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
         const claims = r.evidence;
         const details = claims.details as { [k: string]: unknown };
         const inst = await o.broker.getInstance(r.instance.id);
-        sweep();
         const grant = randomUUID();
-        grants.set(grant, { key: r.key, instanceId: r.instance.id, expiresAt: now() + ttl });
+        await grants.put(grant, r.instance.id, r.key, now() + ttl);
+        r.key.fill(0);
         if (req.tee === 'tdx') {
           // No SNP report: the evidence contract's claims go under the TEE's name.
           return {
@@ -173,14 +159,15 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
     async readResource(req: KbsResourceRequest): Promise<Uint8Array> {
       const path = formatResourcePath(req.path);
       if (sealingPaths.has(path)) {
-        const g = grants.get(req.subject.jti);
-        if (!g || g.expiresAt <= now()) {
-          throw new InvalidArgument('kbs.resource.gone', 'the key released to this token is not held here');
-        }
-        if (g.instanceId !== req.subject.identity.brokerInstanceId) {
+        const g = await grants.get(req.subject.jti);
+        if (!g || g.expiresAt <= now() || g.instanceId !== req.subject.identity.brokerInstanceId) {
+          g?.key.fill(0);
+          if (!g || g.expiresAt <= now()) {
+            throw new InvalidArgument('kbs.resource.gone', 'the key released to this token is not held');
+          }
           throw new PolicyRejected([{ code: 'kbs.resource.instance', message: 'grant of another instance' }]);
         }
-        return Uint8Array.from(g.key);
+        return g.key;
       }
       const secret = await o.secrets?.get(path);
       if (!secret) throw new InvalidArgument('kbs.resource.not_found', `no resource ${path}`);
@@ -192,11 +179,8 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
       return secret.value;
     },
 
-    heldGrants: () => grants.size,
+    heldGrants: () => grants.held(),
 
-    close() {
-      for (const g of grants.values()) g.key.fill(0);
-      grants.clear();
-    },
+    close: () => grants.close(),
   };
 }

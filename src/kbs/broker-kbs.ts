@@ -1,10 +1,14 @@
 import { join } from 'node:path';
 import type { Broker } from '../broker/broker.js';
+import type { KekSource } from '../broker/kek.js';
+import type { Store } from '../store/types.js';
 import { type BrokerKbsAdapter, createBrokerKbsAdapter, SEALING_KEY_PATH } from './broker-adapter.js';
 import type { KbsDeps } from './deps.js';
 import { FileSecretSource } from './file-secrets.js';
+import { StoreGrants } from './grants.js';
 import type { SecretSource } from './secrets.js';
-import { openTokenKeyFile, saveTokenKeyFile } from './token-keys.js';
+import { openSharedTokenKeys } from './shared-token-keys.js';
+import { StoreSessions } from './store-sessions.js';
 import {
   EarTokens,
   type EarTokens as EarTokensType,
@@ -19,7 +23,10 @@ export const APROXY_RESOURCE_PATH = 'default/sample/test';
 export interface KbsServeOptions {
   /** `iss` of every token (default: the broker's URL as it listens; set it when clients use another). */
   readonly issuer?: string;
-  /** The token key file (default `<dataDir>/token-keys.json`, created 0600 on first run). */
+  /**
+   * A token key file (default `<dataDir>/token-keys.json`, where brokers before migration 7 kept them)
+   * imported into the store on the first start that finds none there; not read again after that.
+   */
   readonly tokenKeysPath?: string;
   /** Algorithm of the key created on first run (default ES256). */
   readonly tokenAlg?: TokenAlg;
@@ -38,8 +45,10 @@ export interface KbsServeOptions {
   readonly secrets?: SecretSource;
   /** RCAR session lifetime, ms (default 300 000). */
   readonly sessionTtlMs?: number;
-  /** Sessions held at once (default 10 000). */
+  /** Sessions held at once (default 10 000), all replicas together. */
   readonly maxSessions?: number;
+  /** Pending sessions one client address may hold (default 256), all replicas together. */
+  readonly maxPendingSessionsPerSource?: number;
   /** How long a released sealing key is held for its token's resource reads, ms (default 300 000). */
   readonly grantTtlMs?: number;
 }
@@ -58,19 +67,27 @@ export interface BrokerKbs {
   readonly deps: KbsDeps;
   readonly tokens: EarTokensType;
   readonly keys: TokenKeyRing;
+  /** The token key file imported when the store held no keys (it need not exist). */
   readonly tokenKeysPath: string;
   readonly adapter: BrokerKbsAdapter;
   readonly sealingKeyPaths: readonly string[];
   readonly secrets: SecretSource | undefined;
-  /** Makes a new signing key (the old one stays published until its tokens expire) and saves the file. */
+  /**
+   * Makes a new signing key (the old one stays published until its tokens expire), stored before it signs;
+   * every replica takes it at its next sync.
+   */
   rotateTokenKey(): Promise<TokenKeyRotation>;
-  /** Zeroes held sealing keys. */
+  /** Zeroes held sealing keys (those held in memory; the store's are ciphertext). */
   close(): void;
 }
 
 export interface OpenBrokerKbsInput {
   /** The Broker (the token's claims are those its release returns). */
   readonly broker: Broker;
+  /** Holds the sessions, the released keys and the token keys (migration 7), shared by replicas. */
+  readonly store: Store;
+  /** Encrypts the held keys, the session tokens and the token keys in the store. */
+  readonly kek: KekSource;
   readonly dataDir: string;
   /** The broker's URL, read when the first token is issued (the port may be known only after listening). */
   readonly url: () => string;
@@ -79,19 +96,25 @@ export interface OpenBrokerKbsInput {
 }
 
 /**
- * Builds the broker's KBS: the token key ring from its file, EAR tokens with the broker URL as issuer, the
- * broker adapter (sealing key at the sealing-key paths, operator secrets from the configured source).
- * Throws InvalidArgument `kbs.token_keys.*`, `kbs.secrets.*`, `kbs.config`, `token.config`.
+ * Builds the broker's KBS with its state in the store (docs/broker.md "Running several replicas"): the
+ * token key ring (shared-token-keys.ts), sessions (store-sessions.ts) and released keys (grants.ts), so
+ * that replicas on one database are interchangeable; EAR tokens with the broker URL as issuer; the broker
+ * adapter (sealing key at the sealing-key paths, operator secrets from the configured source).
+ * Throws InvalidArgument `kbs.token_keys.*`, `kbs.secrets.*`, `kbs.config`, `token.config`,
+ * `broker.kek.*` (state written under another KEK).
  */
 export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
   const o = i.options;
   const lifetimeMs = o.tokenLifetimeMs ?? 300_000;
   const tokenKeysPath = o.tokenKeysPath ?? join(i.dataDir, 'token-keys.json');
-  const keys = await openTokenKeyFile(tokenKeysPath, {
-    maxTokenLifetimeMs: lifetimeMs,
-    now: i.now,
-    ...(o.tokenAlg ? { alg: o.tokenAlg } : {}),
+  const state = i.store.kbsState();
+  const shared = await openSharedTokenKeys({
+    state,
+    kek: i.kek,
+    importFrom: tokenKeysPath,
+    options: { maxTokenLifetimeMs: lifetimeMs, now: i.now, ...(o.tokenAlg ? { alg: o.tokenAlg } : {}) },
   });
+  const keys = shared.ring;
   const issuer = o.issuer;
   const tokens = new EarTokens({ keys, issuer: issuer ?? i.url, lifetimeMs, now: i.now });
   const sealingKeyPaths = o.aproxyResourcePath
@@ -115,16 +138,25 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
     now: i.now,
     ...(secrets ? { secrets } : {}),
     ...(o.grantTtlMs !== undefined ? { grantTtlMs: o.grantTtlMs } : {}),
+    grants: new StoreGrants(state, i.kek, i.now),
   });
-  // One rotation at a time, so the file always holds what the ring holds.
+  const sessions = new StoreSessions({
+    state,
+    kek: i.kek,
+    ttlMs: o.sessionTtlMs ?? 300_000,
+    maxSessions: o.maxSessions ?? 10_000,
+    maxPendingPerSource: o.maxPendingSessionsPerSource ?? 256,
+    now: i.now,
+  });
+  // One rotation at a time in this process (the store orders rotations across replicas).
   let rotating: Promise<unknown> = Promise.resolve();
   return {
     deps: {
       broker: adapter,
       tokens,
       now: i.now,
-      ...(o.sessionTtlMs !== undefined ? { sessionTtlMs: o.sessionTtlMs } : {}),
-      ...(o.maxSessions !== undefined ? { maxSessions: o.maxSessions } : {}),
+      sessions,
+      syncTokenKeys: () => shared.sync(),
     },
     tokens,
     keys,
@@ -134,8 +166,8 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
     secrets,
     rotateTokenKey() {
       const next = rotating.then(async (): Promise<TokenKeyRotation> => {
-        // Saved before it takes effect: a key that signs is always on disk.
-        const key = await keys.rotate(undefined, (next) => saveTokenKeyFile(tokenKeysPath, next));
+        // Stored before it takes effect: a key that signs is always in the store.
+        const key = await shared.rotate();
         return { kid: key.kid, alg: key.alg, published: keys.jwks().keys.map((k) => k.kid) };
       });
       rotating = next.catch(() => {});

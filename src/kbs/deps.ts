@@ -1,5 +1,6 @@
 import type { Counters } from '../util/metrics.js';
 import type { ResourcePath } from './messages.js';
+import type { KbsSessions } from './store-sessions.js';
 import type { KbsServedTee } from './tees.js';
 import type { EarClaims, EarTokens, SnpAppraisalSummary, SnpEarSubject } from './tokens/index.js';
 
@@ -24,6 +25,16 @@ export interface KbsDeps {
    * limit its own oldest pending session is evicted, never another address's.
    */
   readonly maxPendingSessionsPerSource?: number;
+  /**
+   * Where sessions live (default: in this process, by the limits above). startBroker passes StoreSessions
+   * (store-sessions.ts): in the store, so any replica serves any step of an exchange.
+   */
+  readonly sessions?: KbsSessions;
+  /**
+   * Brings the token keys up to date with the store (a rotation made by another replica): called before a
+   * token is issued, before the JWKS is served, and when a token names a key not held. Default: none.
+   */
+  readonly syncTokenKeys?: () => Promise<void>;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
   /** Where release decisions are timed (the broker server passes its Prometheus registry). Default: none. */

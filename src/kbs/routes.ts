@@ -1,5 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidArgument, isAttestationError, MalformedEvidence, NotSupported } from '../errors.js';
+import {
+  InvalidArgument,
+  isAttestationError,
+  MalformedEvidence,
+  NotSupported,
+  SignatureInvalid,
+} from '../errors.js';
 import { parseReport } from '../formats/snp/report.js';
 import { encodeBase64 } from '../util/base64.js';
 import { toHex } from '../util/bytes.js';
@@ -15,6 +21,7 @@ import { sealToTeeKey } from './jwe.js';
 import { parseAttestationBody, parseAuthRequest, parseResourcePath } from './messages.js';
 import { PROBLEM_CONTENT_TYPE, type ProblemDocument, problem, problemFromError } from './problem.js';
 import { SessionStore } from './sessions.js';
+import { type KbsSessions, memorySessions } from './store-sessions.js';
 import { parseTeePubkey } from './tee-pubkey.js';
 import type { KbsServedTee } from './tees.js';
 import { readSnpEarSubject } from './tokens/ear-tokens.js';
@@ -57,14 +64,19 @@ function refuse(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyRe
 export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Promise<void> {
   const now = deps.now ?? Date.now;
   const metrics = deps.metrics ?? NO_COUNTERS;
-  const sessions = new SessionStore({
-    ttlMs: deps.sessionTtlMs ?? 300_000,
-    maxSessions: deps.maxSessions ?? 10_000,
-    ...(deps.maxPendingSessionsPerSource !== undefined
-      ? { maxPendingPerSource: deps.maxPendingSessionsPerSource }
-      : {}),
-    now,
-  });
+  const sessions =
+    deps.sessions ??
+    memorySessions(
+      new SessionStore({
+        ttlMs: deps.sessionTtlMs ?? 300_000,
+        maxSessions: deps.maxSessions ?? 10_000,
+        ...(deps.maxPendingSessionsPerSource !== undefined
+          ? { maxPendingPerSource: deps.maxPendingSessionsPerSource }
+          : {}),
+        now,
+      }),
+    );
+  const syncKeys = deps.syncTokenKeys ?? (() => Promise.resolve());
 
   // Body-parser failures (bad JSON, wrong content type, too large) become problems too. Registered through
   // the kbsRoutes plugin, this handler is scoped to the plugin's encapsulation context and does not touch
@@ -88,7 +100,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
       const { challenge } = await deps.broker.issueChallenge();
       const nonce = encodeBase64(challenge);
       // Counted against the client's address (req.ip: the socket's peer unless fastify trusts a proxy).
-      const s = sessions.create(sourceOf(req.ip), nonce, challenge, tee);
+      const s = await sessions.create(sourceOf(req.ip), nonce, challenge, tee);
       return reply
         .header('set-cookie', sessionCookie(s.id, s.expiresAt))
         .header('content-type', 'application/json')
@@ -102,7 +114,7 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
     try {
       const id = readCookie(req.headers.cookie, SESSION_COOKIE);
       if (id === undefined) throw new InvalidArgument('kbs.session.missing', 'no kbs-session-id cookie');
-      const found = sessions.get(id);
+      const found = await sessions.get(id);
       if (found.status === 'unknown')
         throw new InvalidArgument('kbs.session.unknown', 'unknown kbs-session-id');
       if (found.status === 'expired') throw new InvalidArgument('kbs.session.expired', 'the session expired');
@@ -145,6 +157,8 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         throw e;
       }
       decided('released');
+      // Signed with the key every replica now signs with (a rotation elsewhere is taken first).
+      await syncKeys();
       const { token } = deps.tokens.issueSnp({
         jti: att.grant,
         nonce: s.nonce,
@@ -157,7 +171,8 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
         policyId: att.policyId,
         appraisal: att.appraisal,
       });
-      sessions.attest(id, token);
+      // False only when the session expired meanwhile: the token is valid all the same.
+      await sessions.attest(id, token);
       return reply
         .header('set-cookie', sessionCookie(id, s.expiresAt))
         .header('content-type', 'application/json')
@@ -169,9 +184,9 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
 
   app.get(KBS_RESOURCE_PATH, async (req, reply) => {
     try {
-      const token = tokenOf(req, sessions);
+      const token = await tokenOf(req, sessions);
       const path = parseResourcePath(req.params as { [k: string]: unknown });
-      const subject = readSnpEarSubject(deps.tokens.verify(token));
+      const subject = readSnpEarSubject(await verifyToken(deps, syncKeys, token));
       const teeKey = parseTeePubkey(subject.teePubkey);
       const bytes = await deps.broker.readResource({ path, subject });
       try {
@@ -188,8 +203,26 @@ export async function registerKbsRoutes(app: FastifyInstance, deps: KbsDeps): Pr
   app.get(KBS_JWKS_PATH, async (_req, reply) => jwksHandler(deps, reply));
 }
 
+/**
+ * Verifies a token; one signed by a key this replica does not hold yet (a rotation made by another
+ * replica since its last sync) is verified again after taking the stored keys.
+ */
+async function verifyToken(deps: KbsDeps, syncKeys: () => Promise<void>, token: string) {
+  try {
+    return deps.tokens.verify(token);
+  } catch (e) {
+    if (!(e instanceof SignatureInvalid && e.reason === 'token.kid')) throw e;
+    await syncKeys();
+    return deps.tokens.verify(token);
+  }
+}
+
 /** GET handler body for a JWKS endpoint (for mounting at /.well-known/jwks.json too). */
-export function jwksHandler(deps: Pick<KbsDeps, 'tokens'>, reply: FastifyReply): FastifyReply {
+export async function jwksHandler(
+  deps: Pick<KbsDeps, 'tokens' | 'syncTokenKeys'>,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  await deps.syncTokenKeys?.();
   return reply
     .header('content-type', 'application/jwk-set+json')
     .header('cache-control', 'public, max-age=60')
@@ -243,7 +276,7 @@ function chooseBinding(
 }
 
 /** The bearer token (Authorization wins) or the attested session's token. */
-function tokenOf(req: FastifyRequest, sessions: SessionStore): string {
+async function tokenOf(req: FastifyRequest, sessions: KbsSessions): Promise<string> {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(auth);
@@ -253,7 +286,7 @@ function tokenOf(req: FastifyRequest, sessions: SessionStore): string {
   const id = readCookie(req.headers.cookie, SESSION_COOKIE);
   if (id === undefined)
     throw new InvalidArgument('kbs.session.missing', 'no kbs-session-id cookie or bearer token');
-  const found = sessions.get(id);
+  const found = await sessions.get(id);
   if (found.status === 'unknown') throw new InvalidArgument('kbs.session.unknown', 'unknown kbs-session-id');
   if (found.status === 'expired') throw new InvalidArgument('kbs.session.expired', 'the session expired');
   if (found.session.phase !== 'attested') {

@@ -1,25 +1,26 @@
 /**
- * The Trustee KBS as the product serves it: startBroker's default wiring (token keys in the data dir, the
+ * The Trustee KBS as the product serves it: startBroker's default wiring (token keys in the store, the
  * broker URL as issuer, the sealing key, operator secrets from a directory, the rotation route), driven by
  * the independent KBS client of test/kbs (its own HTTP, canonical JSON and REPORT_DATA; jose for JWE/JWT).
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { openFileKek } from '../../src/broker/kek.js';
 import { KdsClient } from '../../src/collateral/kds-client.js';
 import { AttestationError } from '../../src/errors.js';
-import { APROXY_RESOURCE_PATH, PROBLEM_TYPE_BASE, TOKEN_KEYS_FORMAT } from '../../src/kbs/index.js';
+import {
+  APROXY_RESOURCE_PATH,
+  PROBLEM_TYPE_BASE,
+  saveTokenKeyFile,
+  TOKEN_KEYS_AAD,
+  TOKEN_KEYS_FORMAT,
+} from '../../src/kbs/index.js';
+import { TokenKeyRing } from '../../src/kbs/tokens/index.js';
 import { createCrl, sharedSimChain } from '../../src/sim/snp/index.js';
 import { type Json, type KbsBrokerStack, startKbsBroker } from '../kbs/broker-stack.js';
 import { simKds } from '../kbs/harness.js';
@@ -217,7 +218,7 @@ describe('KBS served by startBroker (default wiring, operator secrets from a dir
   });
 });
 
-describe('KBS token keys: persisted in the data directory, rotated by the admin route', () => {
+describe('KBS token keys: in the store under the KEK, rotated by the admin route', () => {
   let s: KbsBrokerStack;
   before(async () => {
     s = await startKbsBroker();
@@ -226,13 +227,22 @@ describe('KBS token keys: persisted in the data directory, rotated by the admin 
     await s?.close();
   });
 
-  it('creates token-keys.json (0600) on first run and keeps the same key across a restart', async () => {
-    const path = join(s.b.dataDir, 'token-keys.json');
-    assert.equal(statSync(path).mode & 0o777, 0o600);
-    const doc = JSON.parse(readFileSync(path, 'utf8'));
-    assert.equal(doc.format, TOKEN_KEYS_FORMAT);
-    assert.equal(doc.keys.length, 1);
-    assert.equal(doc.keys[0].retiredAt, null);
+  /** The stored ring, decrypted with the KEK file (what any replica sharing the KEK reads). */
+  async function storedRing() {
+    const row = await s.b.store.kbsState().readTokenKeys();
+    assert.ok(row, 'the store holds the token keys');
+    const kek = openFileKek(join(s.b.dataDir, 'kek'));
+    return { row, ring: JSON.parse(Buffer.from(await kek.decrypt(row.wrapped, TOKEN_KEYS_AAD)).toString()) };
+  }
+
+  it('keeps them in the store, encrypted (no key file, no PEM in the row), the same across a restart', async () => {
+    assert.equal(existsSync(join(s.b.dataDir, 'token-keys.json')), false);
+    const { row, ring } = await storedRing();
+    assert.equal(row.generation, 1);
+    assert.equal(Buffer.from(row.wrapped).includes('PRIVATE KEY'), false);
+    assert.equal(ring.format, TOKEN_KEYS_FORMAT);
+    assert.equal(ring.keys.length, 1);
+    assert.equal(ring.keys[0].retiredAt, null);
 
     const { token } = await attestNew(s);
     const before = (await (await fetch(`${s.b.url}/.well-known/jwks.json`)).json()) as { keys: Json[] };
@@ -247,6 +257,7 @@ describe('KBS token keys: persisted in the data directory, rotated by the admin 
   it('rotates through POST /v1/admin/token-keys/rotate (admin token required); old tokens stay verifiable', async () => {
     const { token: oldToken } = await attestNew(s);
     const oldKid = decodeProtectedHeader(oldToken).kid;
+    const generation = (await storedRing()).row.generation;
 
     const refused = await fetch(`${s.b.url}/v1/admin/token-keys/rotate`, { method: 'POST' });
     assert.equal(refused.status, 401);
@@ -269,12 +280,11 @@ describe('KBS token keys: persisted in the data directory, rotated by the admin 
     assert.equal(decodeProtectedHeader(newToken).kid, r.body.kid);
     await jwtVerify(newToken, jwks, { issuer: s.b.url });
 
-    // The file holds both, the new one signing, still 0600; a restart publishes the same two keys.
-    const path = join(s.b.dataDir, 'token-keys.json');
-    assert.equal(statSync(path).mode & 0o777, 0o600);
-    const doc = JSON.parse(readFileSync(path, 'utf8'));
+    // The store holds both, the new one signing, one generation on; a restart publishes the same two keys.
+    const { row, ring } = await storedRing();
+    assert.equal(row.generation, generation + 1);
     assert.deepEqual(
-      doc.keys.map((k: Json) => k.retiredAt === null),
+      ring.keys.map((k: Json) => k.retiredAt === null),
       [false, true],
     );
     await s.restart();
@@ -283,16 +293,42 @@ describe('KBS token keys: persisted in the data directory, rotated by the admin 
     );
     assert.deepEqual(kids, [r.body.kid, oldKid]);
   });
+});
 
-  it('refuses a token key file that others can read', async () => {
-    const path = join(s.b.dataDir, 'token-keys.json');
-    await s.b.close();
+describe('KBS token keys: a key file from before migration 7 is imported once', () => {
+  it("imports the file's keys on the first start that finds none in the store, and ignores it after", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-token-import-'));
+    const path = join(dir, 'token-keys.json');
+    const ring = await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 });
+    saveTokenKeyFile(path, ring);
+    const s = await startKbsBroker({ kbs: { tokenKeysPath: path } });
+    try {
+      const kids = async () =>
+        ((await (await fetch(`${s.b.url}/.well-known/jwks.json`)).json()) as Json).keys.map(
+          (k: Json) => k.kid,
+        );
+      assert.deepEqual(await kids(), [ring.current.kid]);
+      const { token } = await attestNew(s);
+      assert.equal(decodeProtectedHeader(token).kid, ring.current.kid);
+      // Once the store holds keys the file is not read again: a rotation there is what counts.
+      const r = await s.admin('POST', '/v1/admin/token-keys/rotate');
+      await s.restart();
+      assert.deepEqual(await kids(), [r.body.kid, ring.current.kid]);
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to import a token key file that others can read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-token-import-'));
+    const path = join(dir, 'token-keys.json');
+    saveTokenKeyFile(path, await TokenKeyRing.generate({ maxTokenLifetimeMs: 300_000 }));
     chmodSync(path, 0o640);
     try {
-      await rejectsReason(s.restart(), 'kbs.token_keys.permissions');
+      await rejectsReason(startKbsBroker({ kbs: { tokenKeysPath: path } }), 'kbs.token_keys.permissions');
     } finally {
-      chmodSync(path, 0o600);
-      await s.restart();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -218,21 +218,39 @@ export class TokenKeyRing {
    * export). `commit` as for {@link rotate}.
    */
   install(privateKey: KeyObject, commit?: (next: TokenKeyRing) => void): TokenKey {
+    const next = this.installed(privateKey);
+    commit?.(next);
+    this.adopt(next);
+    return next.current;
+  }
+
+  /**
+   * The ring as {@link rotate} would leave it, this one unchanged: a rotation that must be stored before
+   * it takes effect, asynchronously (the KBS's shared keys: src/kbs/shared-token-keys.ts), takes this,
+   * stores it, then {@link adopt}s it.
+   */
+  async rotated(alg: TokenAlg = this.current.alg): Promise<TokenKeyRing> {
+    if (typeof alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, alg))
+      throw new InvalidArgument('token.alg', `unsupported token algorithm ${String(alg)}`);
+    const { privateKey } = await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve);
+    return this.installed(privateKey);
+  }
+
+  /** Takes `other`'s keys as this ring's (a rotation stored by another broker replica, read back). */
+  adopt(other: TokenKeyRing): void {
+    this.keys = [...other.keys];
+    this.prune(this.now());
+  }
+
+  private installed(privateKey: KeyObject): TokenKeyRing {
     const now = this.now();
     const key = makeKey(privateKey, now);
     const keys = [...this.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now } : k)), key];
-    if (commit) {
-      commit(
-        new TokenKeyRing(keys, {
-          maxTokenLifetimeMs: this.lifetimeMs,
-          clockSkewMs: this.skewMs,
-          now: this.now,
-        }),
-      );
-    }
-    this.keys = keys;
-    this.prune(now);
-    return key;
+    return new TokenKeyRing(keys, {
+      maxTokenLifetimeMs: this.lifetimeMs,
+      clockSkewMs: this.skewMs,
+      now: this.now,
+    });
   }
 
   /** Keys a relying party may still need: the signing key and retired keys whose tokens may be unexpired. */
