@@ -1,0 +1,4 @@
+import { postgresHarness } from './harnesses.js';
+import { runKbsStateContract } from './kbs-state-contract.js';
+
+runKbsStateContract(postgresHarness());
