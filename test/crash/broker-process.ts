@@ -4,6 +4,7 @@
  *
  *   node --import tsx test/crash/broker-process.ts DATA_DIR SIM_ROOT_SHA256 [LEASE_MS]
  *   DATABASE_URL=postgres://...   use PostgreSQL instead of SQLite under DATA_DIR
+ *   KBS_ISSUER=https://...        the KBS tokens' `iss` (replicas behind one address share it)
  *
  * Trusts the simulator root whose hex SHA-256 is given (as `vouchsafe serve --trust-sim-root` does), listens
  * on 127.0.0.1 (a free port) and prints one JSON line on stdout once it listens:
@@ -28,6 +29,7 @@ const broker = await startBroker({
   crl: 'none',
   logger: pino({ level: process.env.BROKER_LOG_LEVEL ?? 'silent' }, pino.destination(2)),
   ...(leaseMs ? { leaseMs: Number(leaseMs) } : {}),
+  ...(process.env.KBS_ISSUER ? { kbs: { issuer: process.env.KBS_ISSUER } } : {}),
 });
 process.stdout.write(
   `${JSON.stringify({ url: broker.url, pid: process.pid, engine: broker.store.engine })}\n`,

@@ -19,6 +19,8 @@ export interface SpawnBrokerOptions {
   /** PostgreSQL URL; undefined: SQLite in dataDir. */
   readonly databaseUrl?: string;
   readonly leaseMs?: number;
+  /** The KBS tokens' issuer (default: the child's own URL); replicas behind one address share one. */
+  readonly kbsIssuer?: string;
   /** How long to wait for the child to listen (default 30 s). */
   readonly startTimeoutMs?: number;
 }
@@ -44,6 +46,8 @@ export async function spawnBroker(o: SpawnBrokerOptions): Promise<BrokerProcess>
   // The parent's DATABASE_URL (an external test server) must not leak into a SQLite child.
   delete env.DATABASE_URL;
   if (o.databaseUrl) env.DATABASE_URL = o.databaseUrl;
+  delete env.KBS_ISSUER;
+  if (o.kbsIssuer) env.KBS_ISSUER = o.kbsIssuer;
   // BROKER_NODE_ARGS: extra node flags for the child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const nodeArgs = process.env.BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const args = [...nodeArgs, '--import', 'tsx', SCRIPT, o.dataDir, o.rootSha256];
