@@ -12,6 +12,7 @@ have tpm2_createek || missing+=(tpm2-tools)
 have_initdb || missing+=(postgresql)
 have openssl || missing+=(openssl)
 have socat || missing+=(socat)
+have softhsm2-util || missing+=(softhsm2)   # PKCS#11 keys (test/keys, src/keys)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have apt-get; then

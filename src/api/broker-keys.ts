@@ -8,6 +8,8 @@ import {
 } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { InvalidArgument } from '../errors.js';
+import { pkcs11Keys } from '../keys/provider.js';
+import type { EcSigner } from '../keys/signer.js';
 import { ctEqual } from '../util/bytes.js';
 import { openSecretFile } from '../util/secret-file.js';
 
@@ -40,6 +42,19 @@ export function openSigningKey(path: string): { privateKey: KeyObject; publicKey
   const publicKey = createPublicKey(privateKey);
   writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }) as string, { mode: 0o600 });
   return { privateKey, publicKey };
+}
+
+/**
+ * The response-signing key in a PKCS#11 token, named by a `pkcs11:` URI: an ECDSA P-384 key pair, generated
+ * in the token on first run (private half not extractable). Nothing is written to disk; the public key is
+ * served at GET /v1/broker-key. Throws InvalidArgument `keys.pkcs11.*`, `api.signing_key.format` (not P-384).
+ */
+export function tokenSigningKey(uri: string): { privateKey: EcSigner; publicKey: KeyObject } {
+  const signer = pkcs11Keys.signer(uri, 'P-384');
+  if (signer.curve !== 'P-384') {
+    throw new InvalidArgument('api.signing_key.format', `${signer.id} must be an ECDSA P-384 key`);
+  }
+  return { privateKey: signer, publicKey: signer.publicKey };
 }
 
 /** The public key as guests pin it: SPKI DER, PEM and the DER's SHA-256. */

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
 import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from '../kbs/index.js';
+import type { EcSigner } from '../keys/signer.js';
 import { NativeService } from '../native/service.js';
 import { ErrorBody, Health, TokenKeyRotationResponse } from '../wire/schemas.js';
 import { checkBearer, describePublicKey } from './broker-keys.js';
@@ -33,8 +34,11 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 export interface BrokerServerOptions {
   readonly broker: Broker;
-  /** The broker's ECDSA P-384 response-signing private key (src/api/broker-keys.ts openSigningKey). */
-  readonly signingKey: KeyObject;
+  /**
+   * The broker's ECDSA P-384 response-signing key: the private KeyObject (src/api/broker-keys.ts
+   * openSigningKey) or a signer whose key stays in a PKCS#11 token (src/keys).
+   */
+  readonly signingKey: KeyObject | EcSigner;
   /** The admin bearer token (openAdminToken). */
   readonly adminToken: string;
   readonly logger: Logger;
@@ -125,7 +129,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   };
   const book = new RouteBook(ErrorBody, adminGuard);
   const svc = new NativeService(opts.broker, opts.signingKey, metrics);
-  const pub = describePublicKey(opts.signingKey);
+  const pub = describePublicKey('sign' in opts.signingKey ? opts.signingKey.publicKey : opts.signingKey);
 
   const limiter = opts.refusalLimit === false ? undefined : new RefusalLimiter(opts.refusalLimit ?? {});
   registerNativeRoutes(app, book, svc, pub, limiter);

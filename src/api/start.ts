@@ -11,12 +11,13 @@ import { KdsClient } from '../collateral/kds-client.js';
 import { AttestationError, InvalidArgument } from '../errors.js';
 import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
+import { isPkcs11Ref, pkcs11Keys } from '../keys/provider.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
 import { createTeeVerifier, type TdxTeeConfig } from '../policy/tees.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
-import { openAdminToken, openSigningKey } from './broker-keys.js';
+import { openAdminToken, openSigningKey, tokenSigningKey } from './broker-keys.js';
 import type { HttpLimits } from './http-limits.js';
 import { parseHostPort } from './listen-address.js';
 import { Metrics } from './metrics.js';
@@ -37,9 +38,15 @@ export interface StartBrokerOptions {
   readonly dataDir?: string;
   /** `postgres://...`: use PostgreSQL instead of SQLite under dataDir. */
   readonly databaseUrl?: string;
-  /** Default `<dataDir>/kek` (created on first run, 0600). */
+  /**
+   * Default `<dataDir>/kek` (created on first run, 0600). A `pkcs11:` URI names an AES-256 key in a PKCS#11
+   * token instead (generated there on first run, not extractable; docs/keys.md).
+   */
   readonly kekPath?: string;
-  /** Default `<dataDir>/broker-signing-key.pem` (created on first run, 0600; public key at `<path>.pub`). */
+  /**
+   * Default `<dataDir>/broker-signing-key.pem` (created on first run, 0600; public key at `<path>.pub`). A
+   * `pkcs11:` URI names a P-384 key pair in a PKCS#11 token instead (generated there on first run).
+   */
   readonly signingKeyPath?: string;
   /** Default `<dataDir>/admin-token` (created on first run, 0600). */
   readonly adminTokenPath?: string;
@@ -134,9 +141,14 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
   const now = opts.now ?? Date.now;
   const trustedRoots = opts.trustedRoots ?? [];
 
-  const kek = openFileKek(opts.kekPath ?? join(dataDir, 'kek'));
+  // A `pkcs11:` URI puts the KEK or the signing key in a PKCS#11 token (src/keys), made there on
+  // first run like the files; the PIN comes from the URI's pin-source file or VOUCHSAFE_PKCS11_PIN.
+  const kekRef = opts.kekPath ?? join(dataDir, 'kek');
+  const kek = isPkcs11Ref(kekRef) ? pkcs11Keys.kek(kekRef, true) : openFileKek(kekRef);
   const signingKeyPath = opts.signingKeyPath ?? join(dataDir, 'broker-signing-key.pem');
-  const { privateKey, publicKey } = openSigningKey(signingKeyPath);
+  const { privateKey, publicKey } = isPkcs11Ref(signingKeyPath)
+    ? tokenSigningKey(signingKeyPath)
+    : openSigningKey(signingKeyPath);
   const adminTokenPath = opts.adminTokenPath ?? join(dataDir, 'admin-token');
   const adminToken = openAdminToken(adminTokenPath);
   const tls = opts.tls && { key: readFileSync(opts.tls.keyPath), cert: readFileSync(opts.tls.certPath) };

@@ -9,6 +9,8 @@ import {
 import { chmodSync, closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { InvalidArgument } from '../errors.js';
+import { pkcs11Keys } from '../keys/provider.js';
+import type { EcSigner } from '../keys/signer.js';
 import {
   type CaKeyType,
   keyType,
@@ -149,5 +151,33 @@ export class FileKeyStore extends MemoryKeyStore {
       );
     }
     return new FileKeyStore(key, path);
+  }
+}
+
+/**
+ * The CA key as an ECDSA signer whose private half stays elsewhere — a PKCS#11 token (src/keys, opened from a
+ * `pkcs11:` URI). The signer returns IEEE P1363 r ‖ s (CKM_ECDSA's output), which is what this interface
+ * returns too; the CA DER-encodes it for X.509 (src/ca/certificate.ts). Only ECDSA: an RSA algorithm is
+ * `ca.key_store.algorithm`.
+ */
+export class SignerKeyStore implements CaKeyStore {
+  readonly publicKey: KeyObject;
+
+  constructor(private readonly signer: EcSigner) {
+    this.publicKey = signer.publicKey;
+  }
+
+  /** Opens (with `create`, generates on first use) the CA key at a `pkcs11:` URI. Throws `keys.pkcs11.*`. */
+  static open(uri: string, create?: CaKeyType): SignerKeyStore {
+    const curve = create === undefined ? undefined : keyType(create).curve;
+    if (create !== undefined && curve === undefined) {
+      throw new InvalidArgument('ca.key_type', 'a CA key in a PKCS#11 token is p256 or p384');
+    }
+    return new SignerKeyStore(pkcs11Keys.signer(uri, curve));
+  }
+
+  async sign(data: Uint8Array, alg: SignatureAlgorithm): Promise<Uint8Array> {
+    checkAlgorithm(this.publicKey, alg);
+    return this.signer.sign(signatureAlgorithm(alg).hash, data);
   }
 }

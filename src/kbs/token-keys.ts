@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidArgument } from '../errors.js';
+import { pkcs11Keys } from '../keys/provider.js';
 import { openSecretFile } from '../util/secret-file.js';
 import { type TokenAlg, TokenKeyRing, type TokenKeyRingOptions } from './tokens/index.js';
 
@@ -36,12 +37,22 @@ export interface TokenKeyFileOptions extends TokenKeyRingOptions {
 const bad = (path: string, why: string) =>
   new InvalidArgument('kbs.token_keys.format', `${path}: ${why} (expected ${TOKEN_KEYS_FORMAT})`);
 
+function pkcs11Ref(ref: string | undefined): string {
+  if (ref === undefined)
+    throw new InvalidArgument('token.key', 'a token key held outside memory must say how to open it');
+  return ref;
+}
+
 /** The file content for a ring (every published key with its history). */
 export function encodeTokenKeys(ring: TokenKeyRing): Uint8Array {
   const keys = ring.published().map((k) => ({
     activatedAt: k.activatedAt,
     retiredAt: k.retiredAt,
-    privateKey: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    // A key in a PKCS#11 token is recorded by its URI (module-path and pin-source, never a PIN): the key
+    // itself never leaves the token.
+    ...(k.privateKey
+      ? { privateKey: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }
+      : { pkcs11: pkcs11Ref(k.signer.ref) }),
   }));
   return new Uint8Array(Buffer.from(`${JSON.stringify({ format: TOKEN_KEYS_FORMAT, keys }, null, 2)}\n`));
 }
@@ -59,19 +70,24 @@ export function decodeTokenKeys(bytes: Uint8Array, path: string, o: TokenKeyRing
     throw bad(path, 'not a token key file');
   }
   const entries = d.keys.map((k: unknown) => {
-    const e = k as { activatedAt?: unknown; retiredAt?: unknown; privateKey?: unknown };
+    const e = k as { activatedAt?: unknown; retiredAt?: unknown; privateKey?: unknown; pkcs11?: unknown };
     if (
       typeof k !== 'object' ||
       k === null ||
       typeof e.activatedAt !== 'number' ||
       (e.retiredAt !== null && typeof e.retiredAt !== 'number') ||
-      typeof e.privateKey !== 'string'
+      (typeof e.privateKey !== 'string') === (typeof e.pkcs11 !== 'string')
     ) {
-      throw bad(path, 'every key needs activatedAt, retiredAt and privateKey');
+      throw bad(path, 'every key needs activatedAt, retiredAt and privateKey (or pkcs11)');
+    }
+    if (typeof e.pkcs11 === 'string') {
+      // Opened in the token it names (keys.pkcs11.* when the token, the PIN or the key is not there).
+      const signer = pkcs11Keys.signer(e.pkcs11);
+      return { privateKey: signer, activatedAt: e.activatedAt, retiredAt: e.retiredAt as number | null };
     }
     let privateKey: ReturnType<typeof createPrivateKey>;
     try {
-      privateKey = createPrivateKey({ key: e.privateKey, format: 'pem' });
+      privateKey = createPrivateKey({ key: e.privateKey as string, format: 'pem' });
     } catch {
       throw bad(path, 'a privateKey is not a PEM private key');
     }

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { InvalidArgument, SignatureInvalid } from '../errors.js';
 import {
   encodeCommitSignedContent,
@@ -6,6 +6,7 @@ import {
   type ResponseSignedFields,
 } from '../formats/aproxy/signed-content.js';
 import { P384_SIGNATURE_SIZE } from '../formats/aproxy/types.js';
+import { type EcSigner, toSigner } from '../keys/signer.js';
 
 /**
  * The broker's signature over 0.2.0 responses (docs/protocol.md "Broker signature"): ECDSA P-384 with
@@ -39,9 +40,21 @@ function checkP384(k: KeyObject): void {
   }
 }
 
-function signBytes(privateKey: KeyObject, data: Uint8Array): Uint8Array {
-  checkP384(privateKey);
-  return new Uint8Array(sign('sha384', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }));
+/**
+ * The broker's signing key: a P-384 private KeyObject (the PEM file) or a signer whose key stays elsewhere
+ * (a PKCS#11 token, src/keys). Throws InvalidArgument `aproxy.signature.key` for any other curve.
+ */
+export function brokerSigner(key: KeyObject | EcSigner): EcSigner {
+  const signer = toSigner(key);
+  if (signer.curve !== 'P-384') {
+    throw new InvalidArgument('aproxy.signature.key', 'the broker key must be ECDSA P-384');
+  }
+  return signer;
+}
+
+/** SHA-384 ECDSA, IEEE P1363 (r || s): what CKM_ECDSA returns and what the guest verifies. */
+export function signBytes(key: KeyObject | EcSigner, data: Uint8Array): Uint8Array {
+  return brokerSigner(key).sign('sha384', data);
 }
 
 function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: Uint8Array, reason: string): void {
@@ -53,7 +66,10 @@ function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: Uint8Arr
 }
 
 /** Broker side: signs an AttestationResponse's fields. */
-export function signAttestationResponse(privateKey: KeyObject, fields: ResponseSignedFields): Uint8Array {
+export function signAttestationResponse(
+  privateKey: KeyObject | EcSigner,
+  fields: ResponseSignedFields,
+): Uint8Array {
   return signBytes(privateKey, encodeResponseSignedContent(fields));
 }
 
@@ -75,7 +91,7 @@ export interface CommitSignedFields {
 }
 
 /** Broker side: signs a commit acknowledgement. */
-export function signCommit(privateKey: KeyObject, fields: CommitSignedFields): Uint8Array {
+export function signCommit(privateKey: KeyObject | EcSigner, fields: CommitSignedFields): Uint8Array {
   return signBytes(privateKey, encodeCommitSignedContent(fields));
 }
 

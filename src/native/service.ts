@@ -1,4 +1,4 @@
-import { type KeyObject, sign } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Broker } from '../broker/broker.js';
 import type { ReleaseResult } from '../broker/types.js';
 import { InvalidArgument, isAttestationError, PolicyRejected } from '../errors.js';
@@ -9,10 +9,11 @@ import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
 import type { EcPublicKey, NegotiationParam, ProtocolVersion } from '../formats/aproxy/types.js';
 import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 import type { PlatformIdentity } from '../formats/platform-identity.js';
+import type { EcSigner } from '../keys/signer.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
-import { signAttestationResponse, signCommit } from './broker-signature.js';
+import { brokerSigner, signAttestationResponse, signBytes, signCommit } from './broker-signature.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from './p521.js';
@@ -71,11 +72,16 @@ export class NativeService {
   /** Ephemeral JWE keys made ahead of the releases that use them, each used once. */
   private readonly ephemeral = new EphemeralKeyPool();
 
+  /** The broker's P-384 response-signing key: a PEM file's KeyObject or a PKCS#11 signer (src/keys). */
+  private readonly signingKey: EcSigner;
+
   constructor(
     private readonly broker: Broker,
-    private readonly signingKey: KeyObject,
+    signingKey: KeyObject | EcSigner,
     private readonly metrics: Counters,
-  ) {}
+  ) {
+    this.signingKey = brokerSigner(signingKey);
+  }
 
   /** A single-use challenge and the params REPORT_DATA must hash for `version`. */
   async challenge(tee: string, version: ProtocolVersion) {
@@ -279,9 +285,7 @@ export class NativeService {
 
   /** ECDSA P-384 / SHA-384, IEEE P1363 (r || s), as every other broker signature (src/native/broker-signature.ts). */
   private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Uint8Array {
-    return new Uint8Array(
-      sign('sha384', encodeLeaseSignedContent(f), { key: this.signingKey, dsaEncoding: 'ieee-p1363' }),
-    );
+    return signBytes(this.signingKey, encodeLeaseSignedContent(f));
   }
 
   /** Counts a refusal by code and reason; a policy refusal counts once per failed check. */

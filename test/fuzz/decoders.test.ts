@@ -230,6 +230,7 @@ import { parseAttestationBody, parseAuthRequest, parseResourcePath } from '../..
 import { parseResourcePolicy } from '../../src/kbs/resource-policy.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
 import { decodeTokenKeys, encodeTokenKeys, openTokenKeyFile } from '../../src/kbs/token-keys.js';
+import { parsePkcs11Uri } from '../../src/keys/pkcs11-uri.js';
 import { fromCompactJwe, toCompactJwe, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { parseAzSnpVtpmPolicy } from '../../src/policy/az-snp-vtpm/policy.js';
 import { parseSnpPolicy } from '../../src/policy/snp/parse.js';
@@ -1569,6 +1570,15 @@ const ROWS: readonly Row[] = [
       { instances: 'any', projects: ['p'], measurements: ['ab'.repeat(48)], statuses: ['affirming'] },
     ],
     run: parseResourcePolicy,
+  },
+  {
+    fn: 'src/keys/pkcs11-uri.ts#parsePkcs11Uri',
+    kind: 'text',
+    seeds: () => [
+      'pkcs11:token=vouchsafe;object=kek;id=%01%02?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/pin',
+      'pkcs11:serial=1234;slot-id=3;object=a%20b;type=private',
+    ],
+    run: parsePkcs11Uri,
   },
   {
     fn: 'src/kbs/cookie.ts#readCookie',

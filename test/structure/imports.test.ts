@@ -29,7 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors'], //               the error model; imports nothing of ours
   ['util'], //                 bytes, secret files, the one HTTP client, the metrics interface
   ['formats'], //              pure codecs: bytes in, typed values out
-  ['collateral', 'sim'], //    AMD KDS client and cache | the simulated SNP firmware (formats only)
+  ['collateral', 'sim', 'keys'], // AMD KDS client and cache | the simulated SNP firmware (formats only) | file and PKCS#11 keys
   ['evidence'], //             parse -> verify -> claims, per TEE (uses collateral for missing certificates)
   ['policy'], //               appraisal of claims; the TEE table
   ['store'], //                SQLite and PostgreSQL behind one interface

@@ -1,4 +1,4 @@
-import { sign, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../../errors.js';
 import { decodeBase64Url, encodeBase64Url } from '../../util/base64.js';
 import { shown } from '../../util/shown.js';
@@ -22,10 +22,10 @@ const b64urlJson = (v: unknown): string => encodeBase64Url(Buffer.from(JSON.stri
 export function signJwt(key: TokenKey, payload: object): string {
   const header = { alg: key.alg, typ: 'JWT', kid: key.kid };
   const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
-  const sig = sign(TOKEN_ALGS[key.alg].hash, Buffer.from(input, 'ascii'), {
-    key: key.privateKey,
-    dsaEncoding: 'ieee-p1363',
-  });
+  // The key's signer: a KeyObject in memory or a PKCS#11 token's CKM_ECDSA (src/keys), both r || s.
+  const sig = Buffer.from(
+    key.signer.sign(TOKEN_ALGS[key.alg].hash as 'sha256' | 'sha384', Buffer.from(input, 'ascii')),
+  );
   return `${input}.${encodeBase64Url(toLowS(key.alg, sig))}`;
 }
 

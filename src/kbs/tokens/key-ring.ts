@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { InvalidArgument } from '../../errors.js';
+import { type EcSigner, toSigner } from '../../keys/signer.js';
 
 /** JWS algorithms the broker signs tokens with (RFC 7518 §3.4): ECDSA P-256/SHA-256 and P-384/SHA-384. */
 export type TokenAlg = 'ES256' | 'ES384';
@@ -46,7 +47,13 @@ export interface TokenKey {
   /** RFC 7638 JWK thumbprint (SHA-256, base64url): stable, derived from the key alone. */
   readonly kid: string;
   readonly alg: TokenAlg;
-  readonly privateKey: KeyObject;
+  /**
+   * The private key when it is held in memory (the token key file, the store); undefined when it stays in a
+   * PKCS#11 token (src/keys), where {@link signer} reaches it.
+   */
+  readonly privateKey: KeyObject | undefined;
+  /** Signs with the key wherever it lives (IEEE P1363 r || s). */
+  readonly signer: EcSigner;
   readonly publicKey: KeyObject;
   readonly jwk: PublicEcJwk;
   /** When the key became the signing key (ms since the epoch). */
@@ -65,6 +72,11 @@ export interface TokenKeyRingOptions {
   readonly clockSkewMs?: number;
   /** Clock in ms (default Date.now). */
   readonly now?: () => number;
+  /**
+   * Makes the key a rotation (and a new ring) signs with: default a P-256/P-384 key in memory; a PKCS#11
+   * deployment generates it in the token (src/keys) and returns its signer.
+   */
+  readonly generate?: (alg: TokenAlg) => Promise<KeyObject | EcSigner>;
 }
 
 const generateEcKeyPair = (nodeCurve: string): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> =>
@@ -90,11 +102,14 @@ export function jwkThumbprint(jwk: { crv: string; kty: string; x: string; y: str
   return createHash('sha256').update(canonical, 'utf8').digest('base64url');
 }
 
-function makeKey(privateKey: KeyObject, activatedAt: number): TokenKey {
-  if (privateKey.type !== 'private')
+function makeKey(key: KeyObject | EcSigner, activatedAt: number): TokenKey {
+  const inMemory = !('sign' in key);
+  if (inMemory && key.type !== 'private')
     throw new InvalidArgument('token.key', 'a token signing key must be private');
-  const alg = algOfKey(privateKey);
-  const publicKey = createPublicKey(privateKey);
+  const alg = algOfKey(inMemory ? key : key.publicKey);
+  const signer = inMemory ? toSigner(key) : key;
+  const privateKey = inMemory ? key : undefined;
+  const publicKey = inMemory ? createPublicKey(key) : key.publicKey;
   const j = publicKey.export({ format: 'jwk' }) as { crv: string; kty: string; x: string; y: string };
   const crv = TOKEN_ALGS[alg].crv;
   const kid = jwkThumbprint({ crv, kty: 'EC', x: j.x, y: j.y });
@@ -102,6 +117,7 @@ function makeKey(privateKey: KeyObject, activatedAt: number): TokenKey {
     kid,
     alg,
     privateKey,
+    signer,
     publicKey,
     jwk: { kty: 'EC', crv, x: j.x, y: j.y, kid, alg, use: 'sig' },
     activatedAt,
@@ -120,6 +136,7 @@ export class TokenKeyRing {
   private readonly lifetimeMs: number;
   private readonly skewMs: number;
   private readonly now: () => number;
+  private readonly generateKey: ((alg: TokenAlg) => Promise<KeyObject | EcSigner>) | undefined;
 
   private constructor(keys: TokenKey[], opts: TokenKeyRingOptions) {
     if (!Number.isSafeInteger(opts.maxTokenLifetimeMs) || opts.maxTokenLifetimeMs <= 0) {
@@ -133,6 +150,13 @@ export class TokenKeyRing {
     this.lifetimeMs = opts.maxTokenLifetimeMs;
     this.skewMs = skew;
     this.now = opts.now ?? Date.now;
+    this.generateKey = opts.generate;
+  }
+
+  /** A new key for `alg`: the configured generator's (e.g. in a PKCS#11 token), else one in memory. */
+  private async newKey(alg: TokenAlg): Promise<KeyObject | EcSigner> {
+    if (this.generateKey) return this.generateKey(alg);
+    return (await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve)).privateKey;
   }
 
   /** A ring with one fresh key (ES256 unless `alg` says otherwise). */
@@ -165,7 +189,7 @@ export class TokenKeyRing {
    */
   static restore(
     entries: readonly {
-      readonly privateKey: KeyObject;
+      readonly privateKey: KeyObject | EcSigner;
       readonly activatedAt: number;
       readonly retiredAt: number | null;
     }[],
@@ -209,15 +233,14 @@ export class TokenKeyRing {
   ): Promise<TokenKey> {
     if (typeof alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, alg))
       throw new InvalidArgument('token.alg', `unsupported token algorithm ${String(alg)}`);
-    const { privateKey } = await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve);
-    return this.install(privateKey, commit);
+    return this.install(await this.newKey(alg), commit);
   }
 
   /**
    * Makes an existing private key the signing key (rotation to a key generated elsewhere, e.g. an HSM
    * export). `commit` as for {@link rotate}.
    */
-  install(privateKey: KeyObject, commit?: (next: TokenKeyRing) => void): TokenKey {
+  install(privateKey: KeyObject | EcSigner, commit?: (next: TokenKeyRing) => void): TokenKey {
     const next = this.installed(privateKey);
     commit?.(next);
     this.adopt(next);
@@ -232,8 +255,7 @@ export class TokenKeyRing {
   async rotated(alg: TokenAlg = this.current.alg): Promise<TokenKeyRing> {
     if (typeof alg !== 'string' || !Object.hasOwn(TOKEN_ALGS, alg))
       throw new InvalidArgument('token.alg', `unsupported token algorithm ${String(alg)}`);
-    const { privateKey } = await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve);
-    return this.installed(privateKey);
+    return this.installed(await this.newKey(alg));
   }
 
   /** Takes `other`'s keys as this ring's (a rotation stored by another broker replica, read back). */
@@ -242,7 +264,7 @@ export class TokenKeyRing {
     this.prune(this.now());
   }
 
-  private installed(privateKey: KeyObject): TokenKeyRing {
+  private installed(privateKey: KeyObject | EcSigner): TokenKeyRing {
     const now = this.now();
     const key = makeKey(privateKey, now);
     const keys = [...this.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now } : k)), key];
@@ -250,6 +272,7 @@ export class TokenKeyRing {
       maxTokenLifetimeMs: this.lifetimeMs,
       clockSkewMs: this.skewMs,
       now: this.now,
+      ...(this.generateKey ? { generate: this.generateKey } : {}),
     });
   }
 

@@ -201,7 +201,7 @@ describe('JWT sign/verify', () => {
       .setIssuer('me')
       .setIssuedAt(now)
       .setExpirationTime(now + 60)
-      .sign(ring.current.privateKey);
+      .sign(ring.current.privateKey!);
     // jose keeps whichever s OpenSSL returned; we accept only the low-S form of a signature.
     const o = { findKey: (k: string) => ring.find(k), now: Date.now(), issuer: 'me' };
     const v = verifyJwt(withS(theirs, 'low'), o);
