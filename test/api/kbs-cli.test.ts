@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -44,12 +44,17 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
         '--log-level',
         'warn',
       ],
-      /KBS: +(http:\/\/127\.0\.0\.1:\d+)\/kbs\/v0 \(token issuer (\S+);[^\n]*\n[^\n]*token keys: +(\S+)\n/,
+      /KBS: +(http:\/\/127\.0\.0\.1:\d+)\/kbs\/v0 \(token issuer (\S+);[^\n]*\n[^\n]*token keys: +(in the store \(sqlite\)),/,
     );
     running.push(s.p);
     const url = s.match[1]!;
     assert.equal(s.match[2], url, 'the token issuer is the broker URL');
-    assert.equal(s.match[3], join(data, 'token-keys.json'));
+    assert.equal(s.match[3], 'in the store (sqlite)');
+    assert.equal(
+      existsSync(join(data, 'token-keys.json')),
+      false,
+      'no token key file: the keys are in the store',
+    );
     assert.match(s.output(), /default\/sample\/test/);
 
     const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();

@@ -211,9 +211,11 @@ On first run the data directory is created (mode 0700) with, each mode 0600:
   kek                      the key-encryption key of every sealing key (losing it loses every VM's data)
   broker-signing-key.pem   ECDSA P-384 key signing 0.2.0 responses; guests pin broker-signing-key.pem.pub
   admin-token              the bearer token of the admin API (vouchsafe instance --token-file ...)
-  token-keys.json          KBS token signing keys (JWKS at /kbs/v0/.well-known/jwks and /.well-known/jwks.json;
-                           rotate with vouchsafe token-keys rotate)
   vouchsafe.db             the SQLite store (unless --database)
+The KBS token signing keys (JWKS at /kbs/v0/.well-known/jwks and /.well-known/jwks.json; rotate with
+vouchsafe token-keys rotate), KBS sessions and released keys are in the store, under the KEK: replicas on one
+--database share them (give each the same kek, broker-signing-key.pem, admin-token and --public-url).
+A token-keys.json left in the data directory by an older broker is imported on the first start.
 
 KBS (Trustee RCAR, on unless --no-kbs): POST /kbs/v0/auth, /kbs/v0/attest, GET /kbs/v0/resource/<path>.
 Each guest gets its own sealing key at vouchsafe/sealing-key/current (and ${APROXY_RESOURCE_PATH} with
@@ -274,7 +276,7 @@ Examples:
           `  broker public key:  ${r.signingKeyPath}.pub (pin this in 0.2.0 guests)\n` +
           (r.kbs
             ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
-              `  token keys:         ${r.kbs.tokenKeysPath}\n`
+              `  token keys:         in the store (${r.store.engine}), under the KEK\n`
             : '  KBS:                off\n'),
       );
       await stopped;
@@ -304,7 +306,8 @@ function registerTokenKeys(program: Command): void {
     .addHelpText(
       'after',
       `
-The broker saves the new key in <data>/token-keys.json before it signs with it (POST /v1/admin/token-keys/rotate).
+The broker stores the new key (in its database, under the KEK) before it signs with it; every replica on
+the same database signs with it from its next token (POST /v1/admin/token-keys/rotate).
 
 Example:
   vouchsafe token-keys rotate --broker https://broker:8443 --token-file /var/lib/vouchsafe/admin-token`,
