@@ -44,6 +44,7 @@ export class PvClient {
   private readonly maxMessage: number;
   private sequence = 0;
   private session: NegotiateAnswer | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(o: ClientOptions) {
     this.transport = o.transport;
@@ -103,6 +104,14 @@ export class PvClient {
    * change within one call is Unavailable `pvchannel.features_unstable`.
    */
   async call(callId: number, body: Uint8Array): Promise<Uint8Array> {
+    // One request page: calls from concurrent callers (a boot's KEY_RELEASE close, a UEFI variable read) run
+    // one after another, never interleaved.
+    const run = this.queue.then(() => this.callNow(callId, body));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async callNow(callId: number, body: Uint8Array): Promise<Uint8Array> {
     const feature = CALL_FEATURE[callId];
     if (feature === undefined || callId === PvCall.Negotiate) {
       throw new NotSupported('pvchannel.call_id', `no call ${callId}`);

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
+import { PvFeature } from '../../formats/pvchannel/constants.js';
 import { isSnpProduct, type SnpProduct } from '../../formats/snp/index.js';
 import {
   bootGuest,
@@ -9,6 +10,7 @@ import {
   type ReportProvider,
   simulatorReportProvider,
 } from '../../guest/index.js';
+import { pvChannelOverVmmSocket, pvKeyReleaseOpener } from '../../guest/pv-key-release.js';
 import {
   createSimChain,
   loadSimChain,
@@ -83,7 +85,10 @@ export function register(program: Command): void {
     .description(
       'attest through the host proxy, receive the sealing key, unseal (or create) and commit the state file',
     )
-    .requiredOption('--connect <address>', 'the proxy: unix:PATH or tcp:HOST:PORT')
+    .requiredOption(
+      '--connect <address>',
+      'the proxy: unix:PATH or tcp:HOST:PORT; or pvchannel:PATH, a `vouchsafe vmm-device` socket whose KEY_RELEASE call relays to the proxy (no vsock; docs/pvchannel.md §7.3)',
+    )
     .requiredOption(
       '--state <file>',
       'the sealed state file (created on first boot; <file>.next is its pending slot)',
@@ -133,13 +138,18 @@ second boot of the same instance meanwhile is refused as a clone.
 Exit status: 0 key released and state committed, 1 refused (code and reason printed), 2 unusable input.`,
     )
     .action(async (o: BootOptions) => {
+      let pv: Awaited<ReturnType<typeof pvChannelOverVmmSocket>> | undefined;
       try {
         const timeoutMs = Number(o.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
           throw new InvalidArgument('cli.options', '--timeout: ms > 0');
         const brokerPublicKey = o.brokerKey === undefined ? undefined : readBrokerKey(o.brokerKey);
+        // pvchannel:PATH: this process plays the VMM too, forwarding pages to the device socket.
+        pv = o.connect.startsWith('pvchannel:')
+          ? await pvChannelOverVmmSocket(o.connect.slice('pvchannel:'.length), PvFeature.KeyRelease)
+          : undefined;
         const r = await bootGuest({
-          connect: o.connect,
+          connect: pv ? pvKeyReleaseOpener(pv.client) : o.connect,
           provider: providerFor(o),
           statePath: o.state,
           version: o.dialect === 'main' ? o.protocol : '0.1.0',
@@ -175,6 +185,8 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
         process.exitCode = Exit.Ok;
       } catch (e) {
         process.exitCode = reportError(e, o.json ?? false);
+      } finally {
+        pv?.close();
       }
     });
 

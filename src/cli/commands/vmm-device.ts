@@ -4,8 +4,10 @@ import { InvalidArgument } from '../../errors.js';
 import { parseIdentity } from '../../formats/aproxy/identity.js';
 import { parseJson } from '../../formats/aproxy/json.js';
 import { DEFAULT_PORTS, PvCall, PvFeature } from '../../formats/pvchannel/constants.js';
-import { PvDevice } from '../../pvchannel/device.js';
+import { type CallHandler, PvDevice } from '../../pvchannel/device.js';
+import { keyReleaseRelay } from '../../pvchannel/key-release.js';
 import { platformIdentityHandler } from '../../pvchannel/platform-identity.js';
+import { UefiHostStore, uefiHandlers } from '../../pvchannel/uefi-host.js';
 import { serveVmmDevice } from '../../pvchannel/vmm-socket.js';
 import { readInput, reportError } from '../io.js';
 
@@ -15,6 +17,9 @@ interface VmmDeviceOptions {
   identity?: string;
   commandPort: string;
   dataPort: string;
+  uefiVars?: string;
+  keyReleaseProxy?: string;
+  keyReleaseTimeout: string;
 }
 
 /** `--features` names -> feature bits (docs/pvchannel.md §7). */
@@ -36,8 +41,8 @@ function port(v: string, name: string): number {
 
 /**
  * `vouchsafe vmm-device`: the paravirtual firmware device as a process a VMM drives over a unix socket
- * (docs/pvchannel.md §8). Calls other than NEGOTIATE and GET_PLATFORM_IDENTITY answer NOT_SUPPORTED until
- * their handlers exist.
+ * (docs/pvchannel.md §8). UEFI variables (§7.2) live in `--uefi-vars`; KEY_RELEASE (§7.3) relays to
+ * `--key-release-proxy`. A call whose handler is not wired answers NOT_SUPPORTED.
  */
 export function register(program: Command): void {
   program
@@ -55,6 +60,15 @@ export function register(program: Command): void {
     )
     .option('--command-port <n>', 'port-only path: command port', String(DEFAULT_PORTS.command))
     .option('--data-port <n>', 'port-only path: data port', String(DEFAULT_PORTS.data))
+    .option(
+      '--uefi-vars <file>',
+      "uefi-variables: this instance's variable file (created if absent; values sealed by the guest)",
+    )
+    .option(
+      '--key-release-proxy <address>',
+      'key-release: the host proxy (`vouchsafe proxy`, unix:PATH or tcp:HOST:PORT) KEY_RELEASE relays to',
+    )
+    .option('--key-release-timeout <ms>', 'key-release: connect and per-reply deadline', '30000')
     .action(async (o: VmmDeviceOptions) => {
       try {
         let features = 0n;
@@ -63,7 +77,25 @@ export function register(program: Command): void {
           if (bit === undefined) throw new InvalidArgument('cli.features', `unknown feature ${name}`);
           features |= bit;
         }
-        const handlers: Record<number, ReturnType<typeof platformIdentityHandler>> = {};
+        const handlers: Record<number, CallHandler> = {};
+        // docs/pvchannel.md §7.2: one file per instance (this device serves one VM).
+        if (features & PvFeature.UefiVariables) {
+          if (o.uefiVars === undefined)
+            throw new InvalidArgument('cli.options', '--features uefi-variables needs --uefi-vars FILE');
+          Object.assign(handlers, uefiHandlers(await UefiHostStore.open(o.uefiVars)));
+        }
+        // §7.3: the same host proxy (and so the same backends) a vsock guest reaches.
+        if (features & PvFeature.KeyRelease) {
+          if (o.keyReleaseProxy === undefined)
+            throw new InvalidArgument(
+              'cli.options',
+              '--features key-release needs --key-release-proxy ADDRESS',
+            );
+          const timeoutMs = Number(o.keyReleaseTimeout);
+          if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+            throw new InvalidArgument('cli.options', '--key-release-timeout: ms > 0');
+          handlers[PvCall.KeyRelease] = keyReleaseRelay({ proxy: o.keyReleaseProxy, timeoutMs }).handler;
+        }
         if (o.identity !== undefined) {
           const id = parseIdentity(parseJson(readInput(o.identity, '--identity')), 'identity');
           handlers[PvCall.GetPlatformIdentity] = platformIdentityHandler(() => id);

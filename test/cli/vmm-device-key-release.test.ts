@@ -1,0 +1,138 @@
+/**
+ * The commands a host without vsock runs (docs/pvchannel.md §7.3): serve, proxy, `vmm-device --features
+ * key-release,uefi-variables`, and `guest boot --connect pvchannel:SOCKET` twice (boot, reboot with the same
+ * state); a refusal keeps its code through the channel; --help names where variables live and where
+ * KEY_RELEASE goes.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
+import { toHex } from '../../src/util/bytes.js';
+import { runCli, startCli } from './run-cli.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'vs-vmmdev-cli-'));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => done(port));
+    });
+  });
+}
+
+async function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
+  const d = await startCli(args, ready);
+  children.push(d.p);
+  return d.p;
+}
+
+it('vmm-device --help names the variable file and the KEY_RELEASE proxy', async () => {
+  const h = await runCli(['vmm-device', '--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--uefi-vars <file>/);
+  assert.match(h.stdout, /--key-release-proxy <address>/);
+  const missing = await runCli(['vmm-device', '--socket', join(tmp, 'x.sock'), '--features', 'key-release']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--key-release-proxy/);
+});
+
+it('guest boot over pvchannel: boot and reboot with the state, no vsock; a rollback is still broker.rollback', async () => {
+  const sim = join(tmp, 'sim');
+  const data = join(tmp, 'data');
+  const init = await runCli(['sim', 'init', '--dir', sim]);
+  assert.equal(init.code, 0, init.stderr);
+  const pin = /--trust-sim-root (\S+)/.exec(init.stdout)?.[1];
+  assert.ok(pin);
+  const port = await freePort();
+  await daemon(
+    ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--trust-sim-root', pin, '--no-kds'],
+    /broker listening/,
+  );
+  const broker = `http://127.0.0.1:${port}`;
+  const policy = join(tmp, 'policy.json');
+  writeFileSync(policy, JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }));
+  const reg = await runCli([
+    'instance',
+    'register',
+    '--broker',
+    broker,
+    '--token-file',
+    join(data, 'admin-token'),
+    '--project',
+    'p',
+    '--zone',
+    'z',
+    '--instance-id',
+    '43',
+    '--name',
+    'vm2',
+    '--policy',
+    policy,
+    '--json',
+  ]);
+  assert.equal(reg.code, 0, reg.stderr);
+  const instance = JSON.parse(reg.stdout);
+  const aproxy = join(tmp, 'aproxy.sock');
+  await daemon(['proxy', '--listen', `unix:${aproxy}`, '--broker', broker], /listening/i);
+  const dev = join(tmp, 'vmm-device.sock');
+  const vars = join(tmp, 'vm2.vars');
+  await daemon(
+    [
+      'vmm-device',
+      '--socket',
+      dev,
+      '--features',
+      'key-release,uefi-variables',
+      '--key-release-proxy',
+      `unix:${aproxy}`,
+      '--uefi-vars',
+      vars,
+    ],
+    /vmm-device listening/,
+  );
+
+  const state = join(tmp, 'vm2.state');
+  const boot = [
+    'guest',
+    'boot',
+    '--connect',
+    `pvchannel:${dev}`,
+    '--state',
+    state,
+    '--provider',
+    'sim',
+    '--sim-dir',
+    sim,
+    '--host-data',
+    instance.hostData,
+    '--broker-key',
+    join(data, 'broker-signing-key.pem.pub'),
+    '--json',
+  ];
+  const first = await runCli(boot);
+  assert.equal(first.code, 0, first.stderr || first.stdout);
+  assert.equal(JSON.parse(first.stdout).firstBoot, true);
+  assert.equal(JSON.parse(first.stdout).brokerVerified, true);
+  copyFileSync(state, `${state}.v1`);
+  const second = await runCli(boot);
+  assert.equal(second.code, 0, second.stderr || second.stdout);
+  assert.equal(JSON.parse(second.stdout).firstBoot, false);
+  assert.equal(JSON.parse(second.stdout).counter, '2');
+  assert.equal(existsSync(vars), false, 'no variable was set, so no variable file was written');
+
+  copyFileSync(`${state}.v1`, state);
+  const rolled = await runCli(boot);
+  assert.equal(rolled.code, 1);
+  assert.equal(JSON.parse(rolled.stdout).error.reason, 'broker.rollback');
+});

@@ -1,0 +1,130 @@
+/**
+ * KEY_RELEASE over the pvchannel (docs/pvchannel.md §7.3): a guest whose host offers no vsock boots, reboots
+ * with its persistent state, heartbeats and ends, all through the channel; the device relays to the same host
+ * proxy (native backend, real broker on SQLite) a vsock guest reaches; refusals keep their codes.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { PvCall } from '../../src/formats/pvchannel/constants.js';
+import { EfiVariable, nameFromString } from '../../src/formats/pvchannel/uefi.js';
+import { pvKeyReleaseOpener } from '../../src/guest/pv-key-release.js';
+import { simulatorReportProvider } from '../../src/guest/report-provider.js';
+import { bootWithUefiVariables } from '../../src/guest/uefi-boot.js';
+import { PvClient } from '../../src/pvchannel/client.js';
+import { PvDevice } from '../../src/pvchannel/device.js';
+import { keyReleaseRelay } from '../../src/pvchannel/key-release.js';
+import { UefiHostStore, uefiHandlers } from '../../src/pvchannel/uefi-host.js';
+import { rejectsCode } from '../helpers/assert-error.js';
+import { addProxy, type BrokerStack, type ProxyParts, startBrokerStack } from '../helpers/broker.js';
+import { ALL, offer, type Path, transportTo } from '../pvchannel/helpers.js';
+
+describe('KEY_RELEASE: guest boot over the pvchannel, no vsock', () => {
+  let stack: BrokerStack;
+  let p: ProxyParts;
+  const relays: { close(): void }[] = [];
+  before(async () => {
+    stack = await startBrokerStack({ tmpPrefix: 'vs-pvkr-' });
+    p = await addProxy(stack);
+  });
+  after(async () => {
+    for (const r of relays) r.close();
+    await stack.close();
+  });
+
+  async function channel(path: Path = 'page', proxy = p.proxy.address) {
+    const relay = keyReleaseRelay({ proxy, timeoutMs: 10_000 });
+    relays.push(relay);
+    const host = await UefiHostStore.open(undefined);
+    const device = new PvDevice({
+      offer: offer(ALL),
+      handlers: { [PvCall.KeyRelease]: relay.handler, ...uefiHandlers(host) },
+    });
+    return new PvClient({ transport: transportTo(path, () => device), want: ALL });
+  }
+
+  for (const path of ['page', 'port'] as const) {
+    it(`0.2.0 over the ${path} path: first boot, reboot with the same state, heartbeat and end`, async () => {
+      const inst = await stack.register();
+      const fw = stack.firmware(inst.hostData);
+      const client = await channel(path);
+      const state = p.statePath(`pvkr-${path}`);
+      const o = { connect: pvKeyReleaseOpener(client), initialState: Uint8Array.from([4, 2]) };
+      const first = await p.boot(fw, state, o);
+      assert.equal(first.firstBoot, true);
+      assert.equal(first.committed, true);
+      assert.equal(first.brokerVerified, true);
+      await first.session?.heartbeat();
+      await first.session?.end();
+      const second = await p.boot(fw, state, o);
+      assert.equal(second.firstBoot, false);
+      assert.equal(second.counter, 2n);
+      assert.deepEqual(second.state, Uint8Array.from([4, 2]));
+      await second.session?.end();
+    });
+  }
+
+  it('0.1.0 (what an unmodified COCONUT-SVSM speaks) boots over the channel', async () => {
+    const inst = await stack.register();
+    const client = await channel();
+    const r = await p.boot(stack.firmware(inst.hostData), p.statePath('pvkr-010'), {
+      connect: pvKeyReleaseOpener(client),
+      version: '0.1.0',
+      brokerPublicKey: undefined,
+    });
+    assert.equal(r.version, '0.1.0');
+    assert.equal(r.counter, 1n);
+  });
+
+  it('refusals keep their codes: a rolled-back state file is broker.rollback, an unknown launch is refused', async () => {
+    const inst = await stack.register();
+    const fw = stack.firmware(inst.hostData);
+    const client = await channel();
+    const state = p.statePath('pvkr-rollback');
+    const o = { connect: pvKeyReleaseOpener(client) };
+    await (await p.boot(fw, state, o)).session?.end();
+    copyFileSync(state, `${state}.old`);
+    await (await p.boot(fw, state, o)).session?.end();
+    copyFileSync(`${state}.old`, state);
+    await rejectsCode(() => p.boot(fw, state, o), 'ERR_REFUSED', 'broker.rollback');
+    // A HOST_DATA no instance was registered with.
+    await assert.rejects(
+      () => p.boot(stack.firmware('00'.repeat(32)), p.statePath('pvkr-unknown'), o),
+      (e: { code?: string }) => e.code === 'ERR_REFUSED' || e.code === 'ERR_POLICY_REJECTED',
+    );
+  });
+
+  it('a proxy the device cannot reach is CALL_FAILED ERR_UNAVAILABLE at the guest', async () => {
+    const inst = await stack.register();
+    const client = await channel('page', 'unix:/nonexistent/vouchsafe-proxy.sock');
+    await rejectsCode(
+      () =>
+        p.boot(stack.firmware(inst.hostData), p.statePath('pvkr-down'), {
+          connect: pvKeyReleaseOpener(client),
+        }),
+      'ERR_UNAVAILABLE',
+      'pvchannel.key_release.connect',
+    );
+  });
+
+  it('the whole persistent state over one channel: key release and sealed UEFI variables, reboot', async () => {
+    const inst = await stack.register();
+    const fw = stack.firmware(inst.hostData);
+    const client = await channel();
+    const o = {
+      connect: pvKeyReleaseOpener(client),
+      provider: simulatorReportProvider(fw),
+      statePath: p.statePath('pvkr-uefi'),
+      brokerPublicKey: stack.b.publicKey,
+      timeoutMs: 10_000,
+    };
+    const name = { guid: new Uint8Array(16).fill(3), name: nameFromString('BootOrder') };
+    const attrs = EfiVariable.NonVolatile | EfiVariable.BootserviceAccess;
+    const b1 = await bootWithUefiVariables(o, client);
+    await b1.store.set(name, attrs, Uint8Array.from([1, 0, 2, 0]));
+    await b1.latest().session?.end();
+    const b2 = await bootWithUefiVariables(o, client);
+    assert.deepEqual((await b2.store.get(name))?.data, Uint8Array.from([1, 0, 2, 0]));
+    await b2.latest().session?.end();
+  });
+});
