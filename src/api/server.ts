@@ -27,6 +27,7 @@ import { buildOpenApi } from './openapi.js';
 import { RefusalLimiter, type RefusalLimitOptions } from './refusal-limiter.js';
 import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
+import { type CaServiceDeps, registerCaRoutes } from './routes-ca.js';
 import { registerNativeRoutes } from './routes-native.js';
 
 /** Default request body limit: a report, a certificate table and a key, base64, fit many times over. */
@@ -69,6 +70,8 @@ export interface BrokerServerOptions {
   readonly rotateTokenKey?: () => Promise<TokenKeyRotation>;
   /** Socket deadlines and the connection cap, over DEFAULT_HTTP_LIMITS (src/api/http-limits.ts). */
   readonly limits?: Partial<HttpLimits>;
+  /** The platform CA as a service (/v1/ca/*, src/api/routes-ca.ts), when this broker serves one. */
+  readonly ca?: CaServiceDeps;
 }
 
 /**
@@ -134,6 +137,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   const limiter = opts.refusalLimit === false ? undefined : new RefusalLimiter(opts.refusalLimit ?? {});
   registerNativeRoutes(app, book, svc, pub, limiter);
   registerAdminRoutes(app, book, opts.broker, opts.checkPolicy);
+  if (opts.ca) registerCaRoutes(app, book, opts.ca);
 
   book.add(
     app,

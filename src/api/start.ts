@@ -6,6 +6,8 @@ import { type Logger, pino } from 'pino';
 import { Broker } from '../broker/broker.js';
 import { nonDecreasingClock } from '../broker/clock.js';
 import { openFileKek } from '../broker/kek.js';
+import { PlatformCa } from '../ca/platform-ca.js';
+import { storeRegistry } from '../ca/registry.js';
 import { CrlKeeper } from '../collateral/crl-keeper.js';
 import { KdsClient } from '../collateral/kds-client.js';
 import { AttestationError, InvalidArgument } from '../errors.js';
@@ -14,12 +16,14 @@ import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/inde
 import { isPkcs11Ref, pkcs11Keys } from '../keys/provider.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
 import { createTeeVerifier, type TdxTeeConfig } from '../policy/tees.js';
+import { openCaRepository } from '../store/ca-open.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
 import { openAdminToken, openSigningKey, tokenSigningKey } from './broker-keys.js';
 import type { HttpLimits } from './http-limits.js';
 import { parseHostPort } from './listen-address.js';
+import type { RefusalLimitOptions } from './refusal-limiter.js';
 import { Metrics } from './metrics.js';
 import { buildBrokerServer } from './server.js';
 
@@ -92,6 +96,36 @@ export interface StartBrokerOptions {
    * first run) and offers POST /v1/admin/token-keys/rotate.
    */
   readonly kbs?: boolean | KbsServeOptions;
+  /**
+   * Serve the platform CA in `dir` (docs/ca.md "The CA as a service"): /v1/ca/* with the broker's registry
+   * as the CA's instance lookup and the broker's AMD KDS client for report certificates. `database`: the
+   * CA's database when it is not `ca.db` in `dir` (`postgres://…` or `sqlite:<file>`, e.g. the broker's).
+   */
+  readonly ca?: {
+    readonly dir: string;
+    readonly database?: string;
+    readonly passphrase?: string;
+    /** Requests per caller (src/api/routes-ca.ts; default burst 120, 600 a minute); `false`: none. */
+    readonly rateLimit?: RefusalLimitOptions | false;
+  };
+}
+
+/** Opens the CA a broker serves, on its own database or the one named; KDS for reports without certificates. */
+async function openServedCa(
+  o: NonNullable<StartBrokerOptions['ca']>,
+  kds: KdsClient | undefined,
+): Promise<PlatformCa> {
+  const repository = o.database === undefined ? undefined : await openCaRepository(o.database);
+  try {
+    return await PlatformCa.open(o.dir, {
+      ...(repository ? { repository } : {}),
+      ...(kds ? { snpCollateral: kds } : {}),
+      ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}),
+    });
+  } catch (e) {
+    await repository?.close();
+    throw e;
+  }
 }
 
 export interface RunningBroker {
@@ -112,6 +146,8 @@ export interface RunningBroker {
   readonly kbs: KbsContext | undefined;
   /** The CRLs in use and their background refresh (undefined when revocation is not checked). */
   readonly crl: CrlKeeper | undefined;
+  /** The platform CA this broker serves (`ca` option), else undefined. */
+  readonly ca: PlatformCa | undefined;
   /** Stops listening (in-flight requests finish) and closes the store. */
   close(): Promise<void>;
 }
@@ -241,6 +277,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
             now,
             options: kbsOpts === true ? {} : kbsOpts,
           });
+    const ca = opts.ca && (await openServedCa(opts.ca, kds === 'none' ? undefined : kds));
     const app = buildBrokerServer({
       broker,
       signingKey: privateKey,
@@ -253,6 +290,15 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       ...(opts.httpLimits ? { limits: opts.httpLimits } : {}),
       ...(tls ? { https: tls } : {}),
       ...(kbs ? { kbs: kbs.deps, rotateTokenKey: () => kbs.rotateTokenKey() } : {}),
+      ...(ca
+        ? {
+            ca: {
+              ca,
+              registry: storeRegistry(store),
+              ...(opts.ca?.rateLimit !== undefined ? { rateLimit: opts.ca.rateLimit } : {}),
+            },
+          }
+        : {}),
     });
     await app.listen({ host, port });
     keeper?.start();
@@ -284,6 +330,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       dataDir,
       kbs,
       crl: keeper,
+      ca,
       close() {
         closed ??= (async () => {
           keeper?.stop();
@@ -291,6 +338,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
             await app.close();
           } finally {
             kbs?.close();
+            await ca?.close();
             await store.close();
           }
         })();

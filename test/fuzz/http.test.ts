@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { type RunningBroker, startBroker } from '../../src/api/index.js';
+import { PlatformCa } from '../../src/ca/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { buildCertTable, CertGuid, encodeReport } from '../../src/formats/snp/index.js';
 import { defaultReportFields, SIM_DEFAULT_MEASUREMENT, sharedSimChain } from '../../src/sim/snp/index.js';
@@ -63,7 +64,14 @@ function routesOf(app: RunningBroker['app']): string[] {
 before(async () => {
   const chain = await sharedSimChain('Milan');
   dir = mkdtempSync(join(tmpdir(), 'vouchsafe-fuzz-http-'));
+  // The platform CA served by the broker (/v1/ca/*), trusting the simulator's root.
+  const ca = await PlatformCa.init({
+    dir: join(dir, 'ca'),
+    config: { snp: { trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }], policy: {} } },
+  });
+  await ca.close();
   broker = await startBroker({
+    ca: { dir: join(dir, 'ca'), rateLimit: false },
     listen: '127.0.0.1:0',
     dataDir: join(dir, 'data'),
     trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }],
@@ -163,6 +171,28 @@ before(async () => {
     ],
     'GET /kbs/v0/resource/:repository/:type/:tag': null,
     'GET /kbs/v0/.well-known/jwks': null,
+    'POST /v1/ca/nonce': [{ call: 'ek' }, { call: 'ak' }],
+    'POST /v1/ca/certify-ek': [
+      {
+        nonce: b64(new Uint8Array(64).fill(6)),
+        report: b64(report),
+        certTable: b64(table),
+        manifest: b64(new Uint8Array(40).fill(7)),
+        format: 'x509',
+        claimedIdentity: { project: 'fuzz', zone: 'z', instanceId: 'fuzz-1', instanceName: 'vm' },
+      },
+    ],
+    'POST /v1/ca/certify-ak': [
+      {
+        nonce: b64(new Uint8Array(64).fill(6)),
+        report: b64(report),
+        manifest: b64(new Uint8Array(40).fill(7)),
+        csr: b64(new Uint8Array(80).fill(8)),
+        format: 'c509',
+      },
+    ],
+    'GET /v1/ca/chain': null,
+    'GET /v1/ca/crl': null,
   };
 });
 
@@ -354,6 +384,11 @@ describe('fuzz: HTTP routes of the broker (in process)', () => {
     'POST /kbs/v0/attest',
     'GET /kbs/v0/resource/:repository/:type/:tag',
     'GET /kbs/v0/.well-known/jwks',
+    'POST /v1/ca/nonce',
+    'POST /v1/ca/certify-ek',
+    'POST /v1/ca/certify-ak',
+    'GET /v1/ca/chain',
+    'GET /v1/ca/crl',
   ];
 
   it('the fuzzed list below is the seeded list', () => {

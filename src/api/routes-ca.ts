@@ -1,0 +1,182 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { certificatePem } from '../ca/ca-files.js';
+import type { PlatformCa } from '../ca/platform-ca.js';
+import type { RegistryLookup } from '../ca/registry.js';
+import type { RelayedCertificate } from '../ca/relayed.js';
+import { decodeBase64, encodeBase64 } from '../util/base64.js';
+import {
+  CaCertifyAkRequest,
+  CaCertifyEkRequest,
+  CaCertifyResponse,
+  type CaCertifyResponseJson,
+  CaNonceRequest,
+  CaNonceResponse,
+} from '../wire/ca.js';
+import { RateLimited, RefusalLimiter, type RefusalLimitOptions } from './refusal-limiter.js';
+import type { RouteBook } from './route-book.js';
+
+/** What the CA service needs from the process that serves it (`vouchsafe serve --ca-dir`). */
+export interface CaServiceDeps {
+  readonly ca: PlatformCa;
+  /** The broker's registry: the instance a report's HOST_DATA names. */
+  readonly registry: RegistryLookup;
+  /**
+   * The caller's name, its nonce scope: the authenticated credential (one per VMM host). Default: every
+   * authenticated caller is `admin` (the admin token is the only credential).
+   */
+  readonly callerOf?: (req: FastifyRequest) => string;
+  /**
+   * Requests per caller: a token bucket (default burst 120, 600 a minute; a CERTIFY is a nonce and a
+   * certify). `false`: none.
+   */
+  readonly rateLimit?: RefusalLimitOptions | false;
+}
+
+const tags = ['ca'];
+/**
+ * The chain and the CRL are public (docs/access.md). Spread rather than written as a member so that the
+ * declaration also compiles where RouteDef has no `auth` yet (the admin routes use `admin: true`).
+ */
+const PUBLIC = { auth: 'public' } as const;
+
+/**
+ * The platform CA as a service (docs/ca.md "The CA as a service"): nonces and the relayed CERTIFY_EK /
+ * CERTIFY_AK routes for authenticated relays (the VMM's device, src/cli/commands/vmm-device.ts), and the
+ * CA chain and CRL for anyone. Every issued and refused certificate is an entry in the CA's issuance log
+ * (the operations log it); the relay chooses nothing: the instance is found by the report's HOST_DATA.
+ */
+export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: CaServiceDeps): void {
+  const { ca, registry } = deps;
+  const callerOf = deps.callerOf ?? (() => 'admin');
+  const limiter =
+    deps.rateLimit === false
+      ? undefined
+      : new RefusalLimiter({ burst: 120, perMinute: 600, ...(deps.rateLimit ?? {}) });
+  /** Every CA request spends one from its caller's bucket; over it, 429 with Retry-After. */
+  const limited = (req: FastifyRequest, reply: FastifyReply): string => {
+    const caller = callerOf(req);
+    if (limiter) {
+      try {
+        limiter.check(caller);
+      } catch (e) {
+        if (e instanceof RateLimited) reply.header('retry-after', String(e.retryAfterSeconds));
+        throw e;
+      }
+      limiter.charge(caller);
+    }
+    return caller;
+  };
+  const answer = (c: RelayedCertificate, format: 'x509' | 'c509'): CaCertifyResponseJson => ({
+    serial: c.serial,
+    format,
+    certificate: encodeBase64(c.c509 ?? c.der),
+    x509: encodeBase64(c.der),
+    chain: ca.chain.map((d) => encodeBase64(d)),
+    instance: { id: c.instance.id, identity: c.instance.identity },
+    reused: c.reused,
+  });
+  const evidence = (b: {
+    nonce: string;
+    report: string;
+    certTable?: string;
+    manifest: string;
+    format: 'x509' | 'c509';
+    claimedIdentity?: CaCertifyResponseJson['instance']['identity'];
+  }) => ({
+    nonce: decodeBase64(b.nonce, 'api.base64', 'nonce'),
+    report: decodeBase64(b.report, 'api.base64', 'report'),
+    ...(b.certTable !== undefined ? { certTable: decodeBase64(b.certTable, 'api.base64', 'certTable') } : {}),
+    manifest: decodeBase64(b.manifest, 'api.base64', 'manifest'),
+    format: b.format === 'c509' ? ('c509-type2' as const) : ('x509' as const),
+    ...(b.claimedIdentity ? { claimedIdentity: b.claimedIdentity } : {}),
+  });
+
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/ca/nonce',
+      operationId: 'caNonce',
+      summary: 'A single-use nonce for a relayed CERTIFY_EK / CERTIFY_AK, bound to the calling credential',
+      tags,
+      admin: true,
+      schema: { body: CaNonceRequest, response: { 200: CaNonceResponse } },
+    },
+    async (req, reply) => {
+      const { nonce, expiresAt } = await ca.createRelayNonce(limited(req.raw, reply));
+      return { nonce: encodeBase64(nonce), expiresAt: expiresAt.getTime() };
+    },
+  );
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/ca/certify-ek',
+      operationId: 'caCertifyEk',
+      summary: "CERTIFY_EK: the vTPM's EK certificate, the instance found by the report's HOST_DATA",
+      tags,
+      admin: true,
+      schema: { body: CaCertifyEkRequest, response: { 200: CaCertifyResponse } },
+    },
+    async (req, reply) => {
+      const caller = limited(req.raw, reply);
+      const c = await ca.certifyEkFromTee({ caller, ...evidence(req.body) }, registry);
+      return answer(c, req.body.format);
+    },
+  );
+  book.add(
+    app,
+    {
+      method: 'POST',
+      url: '/v1/ca/certify-ak',
+      operationId: 'caCertifyAk',
+      summary:
+        'CERTIFY_AK: an AK certificate for the AK a report-covered manifest lists (C509 or PKCS#10 request)',
+      tags,
+      admin: true,
+      schema: { body: CaCertifyAkRequest, response: { 200: CaCertifyResponse } },
+    },
+    async (req, reply) => {
+      const caller = limited(req.raw, reply);
+      const c = await ca.certifyAkFromTee(
+        { caller, ...evidence(req.body), csr: decodeBase64(req.body.csr, 'api.base64', 'csr') },
+        registry,
+      );
+      return answer(c, req.body.format);
+    },
+  );
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/ca/chain',
+      operationId: 'caChain',
+      summary: "The platform CA's certificate, then its issuers (PEM)",
+      tags,
+      ...PUBLIC,
+      produces: 'application/pem-certificate-chain',
+      schema: { response: { 200: Type.String() } },
+    },
+    async (_req, reply) =>
+      reply.type('application/pem-certificate-chain').send(ca.chain.map((d) => certificatePem(d)).join('')),
+  );
+  book.add(
+    app,
+    {
+      method: 'GET',
+      url: '/v1/ca/crl',
+      operationId: 'caCrl',
+      summary: "The platform CA's current CRL (DER); a new one is signed when the last is past nextUpdate",
+      tags,
+      ...PUBLIC,
+      produces: 'application/pkix-crl',
+      schema: { response: { 200: Type.String() } },
+    },
+    async (_req, reply) => {
+      const last = await ca.repository.latestCrl();
+      const crl = last && last.nextUpdate > Date.now() ? last : await ca.generateCrl();
+      return reply.type('application/pkix-crl').send(Buffer.from(crl.der));
+    },
+  );
+}
