@@ -11,6 +11,7 @@ import { benchEventLog } from './eventlog.js';
 import { benchFleet } from './fleet.js';
 import { emit, type Figure } from './harness.js';
 import { benchKbs } from './kbs.js';
+import { benchReplicas } from './replicas.js';
 import { benchSnp } from './snp.js';
 import { benchTdx } from './tdx.js';
 import { benchTpm } from './tpm.js';
@@ -25,6 +26,8 @@ const benches: Record<string, () => Promise<Figure[]>> = {
   eventlog: () => benchEventLog(vectors),
   kbs: () => benchKbs(),
   broker: () => benchBroker(),
+  // One and two broker replicas on one PostgreSQL, and the ratio (BENCH_ONLY=replicas).
+  replicas: () => benchReplicas(),
   // Not in the default run (minutes at N = 1000): BENCH_ONLY=fleet.
   fleet: () => benchFleet(),
   cli: () => benchCli(root),
