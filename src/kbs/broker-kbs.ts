@@ -1,6 +1,9 @@
 import { join } from 'node:path';
+import { currentActor } from '../broker/actor.js';
 import type { Broker } from '../broker/broker.js';
 import type { KekSource } from '../broker/kek.js';
+import { pkcs11KeyGenerator } from '../keys/provider.js';
+import type { EcSigner } from '../keys/signer.js';
 import type { Store } from '../store/types.js';
 import { type BrokerKbsAdapter, createBrokerKbsAdapter, SEALING_KEY_PATH } from './broker-adapter.js';
 import type { KbsDeps } from './deps.js';
@@ -30,6 +33,12 @@ export interface KbsServeOptions {
   readonly tokenKeysPath?: string;
   /** Algorithm of the key created on first run (default ES256). */
   readonly tokenAlg?: TokenAlg;
+  /**
+   * A `pkcs11:` URI (RFC 7512, docs/keys.md): the token keys are generated in that PKCS#11 token, labelled
+   * `<object>-<time>-<random>`, at the first start and at every rotation; the ring in the store then records
+   * each key by its URI, never the key.
+   */
+  readonly tokenKeysPkcs11?: string;
   /** Token lifetime, ms (default 300 000, Trustee's). */
   readonly tokenLifetimeMs?: number;
   /**
@@ -95,6 +104,12 @@ export interface OpenBrokerKbsInput {
   readonly options: KbsServeOptions;
 }
 
+/** Token keys generated in a PKCS#11 token (ES256: P-256, ES384: P-384). */
+function tokenKeysIn(uri: string): (alg: TokenAlg) => Promise<EcSigner> {
+  const generate = pkcs11KeyGenerator(uri);
+  return async (alg) => generate(alg === 'ES384' ? 'P-384' : 'P-256');
+}
+
 /**
  * Builds the broker's KBS with its state in the store (docs/broker.md "Running several replicas"): the
  * token key ring (shared-token-keys.ts), sessions (store-sessions.ts) and released keys (grants.ts), so
@@ -112,7 +127,12 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
     state,
     kek: i.kek,
     importFrom: tokenKeysPath,
-    options: { maxTokenLifetimeMs: lifetimeMs, now: i.now, ...(o.tokenAlg ? { alg: o.tokenAlg } : {}) },
+    options: {
+      maxTokenLifetimeMs: lifetimeMs,
+      now: i.now,
+      ...(o.tokenAlg ? { alg: o.tokenAlg } : {}),
+      ...(o.tokenKeysPkcs11 !== undefined ? { generate: tokenKeysIn(o.tokenKeysPkcs11) } : {}),
+    },
   });
   const keys = shared.ring;
   const issuer = o.issuer;
@@ -168,7 +188,30 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
       const next = rotating.then(async (): Promise<TokenKeyRotation> => {
         // Stored before it takes effect: a key that signs is always in the store.
         const key = await shared.rotate();
-        return { kid: key.kid, alg: key.alg, published: keys.jwks().keys.map((k) => k.kid) };
+        const published = keys.jwks().keys.map((k) => k.kid);
+        // Audited with the key it retired (the next newest published, newest first) and the credential
+        // that asked (issue 14 "Keys": token-key rotation is audited).
+        const actor = currentActor();
+        await i.store.transaction((tx) =>
+          tx.appendAudit({
+            time: i.now(),
+            kind: 'token_key_rotate',
+            instance: null,
+            decision: 'accept',
+            reasons: ['kbs.token_key_rotated'],
+            evidenceDigest: null,
+            details: {
+              oldKid: published[1] ?? null,
+              newKid: key.kid,
+              alg: key.alg,
+              // Where the new key lives: its pkcs11: URI (no module, no PIN) or `memory` (the store, under the KEK).
+              newKey: key.privateKey ? 'memory' : key.signer.id,
+              ...(actor ? { actor: actor.actor } : {}),
+            },
+          }),
+        );
+        if (actor) actor.audited = true;
+        return { kid: key.kid, alg: key.alg, published };
       });
       rotating = next.catch(() => {});
       return next;

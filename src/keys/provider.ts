@@ -3,7 +3,7 @@ import { InvalidArgument } from '../errors.js';
 import { openSecretFile } from '../util/secret-file.js';
 import { AesGcmKek, KEK_BYTES } from './file-kek.js';
 import { generatePkcs11Kek, generatePkcs11Signer, openPkcs11Kek, openPkcs11Signer } from './pkcs11-keys.js';
-import { parsePkcs11Uri } from './pkcs11-uri.js';
+import { formatPkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
 import { EC_CURVES, type EcCurve, type EcSigner, keyObjectSigner } from './signer.js';
 import type { WrappingKey } from './types.js';
 
@@ -92,3 +92,23 @@ export const pkcs11Keys: KeyProvider = {
 
 /** The provider for `ref`: PKCS#11 for a `pkcs11:` URI, files otherwise. */
 export const keyProviderFor = (ref: string): KeyProvider => (isPkcs11Ref(ref) ? pkcs11Keys : fileKeys);
+
+/**
+ * New signing keys generated in the token `uri` names, one per call, labelled `<object>-<time>-<random>`
+ * (the URI's `object` is the prefix): the EAR token ring's rotations when its keys live in a token. A key
+ * generated for a rotation that another replica won stays in the token unused (it signs nothing).
+ */
+export function pkcs11KeyGenerator(ref: string): (curve: EcCurve) => EcSigner {
+  const uri = parsePkcs11Uri(ref);
+  if (uri.object === undefined)
+    throw new InvalidArgument('keys.pkcs11.uri', 'name the keys with object=<prefix>');
+  const { id: _id, ...base } = uri;
+  return (curve) =>
+    pkcs11Keys.signer(
+      formatPkcs11Uri({
+        ...base,
+        object: `${uri.object}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+      }),
+      curve,
+    );
+}

@@ -152,3 +152,39 @@ describe('EAR tokens signed in SoftHSM2', () => {
     assert.ok(readFileSync(token.pinFile).length > 0);
   });
 });
+
+describe('the KBS with its token keys generated in SoftHSM2', () => {
+  it('the JWKS key is the token key; a rotation makes the next one in the token and is audited with its URI', async () => {
+    const stack = await startBrokerStack({
+      broker: { kbs: { tokenKeysPkcs11: token.uri('kbs-ear'), tokenAlg: 'ES384' } },
+    });
+    try {
+      const first = (await stack.call('GET', '/kbs/v0/.well-known/jwks')).body.keys;
+      assert.equal(first.length, 1);
+      assert.equal(first[0].crv, 'P-384');
+      const kbs = stack.b.kbs;
+      assert.ok(kbs);
+      assert.equal(kbs.keys.current.privateKey, undefined, 'not in memory');
+      assert.match(kbs.keys.current.signer.id, /^pkcs11:token=vouchsafe-test;object=kbs-ear-/);
+      const r = await stack.admin('POST', '/v1/admin/token-keys/rotate');
+      assert.equal(r.status, 200);
+      assert.notEqual(r.body.kid, first[0].kid);
+      assert.match(kbs.keys.current.signer.id, /^pkcs11:token=vouchsafe-test;object=kbs-ear-/);
+      const audit = await stack.admin('GET', '/v1/admin/audit?limit=1000');
+      const rot = audit.body.entries.find((e: { kind: string }) => e.kind === 'token_key_rotate');
+      assert.equal(rot.details.oldKid, first[0].kid);
+      assert.equal(rot.details.newKid, r.body.kid);
+      assert.equal(rot.details.newKey, kbs.keys.current.signer.id);
+      // A token signed in the token verifies against the JWKS (jose).
+      const ear = kbs.tokens.issueSnp(input()).token;
+      const jwks = (await stack.call('GET', '/kbs/v0/.well-known/jwks')).body;
+      await jwtVerify(ear, createLocalJWKSet(jwks));
+      // After a restart the ring, read back from the store, still signs in the token.
+      await stack.restart();
+      const again = stack.b.kbs!.tokens.issueSnp(input()).token;
+      await jwtVerify(again, createLocalJWKSet((await stack.call('GET', '/kbs/v0/.well-known/jwks')).body));
+    } finally {
+      await stack.close();
+    }
+  });
+});
