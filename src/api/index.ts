@@ -16,6 +16,7 @@ export { parseHostPort } from './listen-address.js';
 export { Metrics } from './metrics.js';
 export { type BrokerServerOptions, buildBrokerServer, DEFAULT_BODY_LIMIT } from './server.js';
 export {
+  type BrokerParts,
   type KbsContext,
   type RunningBroker,
   type StartBrokerOptions,

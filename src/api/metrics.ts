@@ -59,6 +59,30 @@ export class Metrics implements Counters {
     return this.counters.get(name)?.values.get(labelText(labels)) ?? 0;
   }
 
+  /**
+   * Every counter and histogram as plain data (the dashboard's charts, src/web): counters per label set,
+   * histograms with their bucket bounds and non-cumulative counts per label set.
+   */
+  snapshot(): MetricsSnapshot {
+    const counters: MetricsSnapshot['counters'] = {};
+    for (const [name, c] of this.counters) {
+      counters[name] = [...c.values].map(([labels, value]) => ({ labels: parseLabels(labels), value }));
+    }
+    const histograms: MetricsSnapshot['histograms'] = {};
+    for (const [name, h] of this.histograms) {
+      histograms[name] = {
+        buckets: [...h.buckets],
+        series: [...h.values].map(([labels, v]) => ({
+          labels: parseLabels(labels),
+          counts: [...v.counts],
+          sum: v.sum,
+          count: v.count,
+        })),
+      };
+    }
+    return { counters, histograms };
+  }
+
   /** The exposition text. */
   render(): string {
     const out: string[] = [];
@@ -81,6 +105,27 @@ export class Metrics implements Counters {
     }
     return `${out.join('\n')}\n`;
   }
+}
+
+/** Plain data of every metric (Metrics.snapshot). */
+export interface MetricsSnapshot {
+  counters: Record<string, { labels: Record<string, string>; value: number }[]>;
+  histograms: Record<
+    string,
+    {
+      buckets: number[];
+      series: { labels: Record<string, string>; counts: number[]; sum: number; count: number }[];
+    }
+  >;
+}
+
+/** The inverse of labelText for the values it writes (escaped quotes, backslashes and newlines). */
+function parseLabels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+    out[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+  }
+  return out;
 }
 
 function labelText(labels: Readonly<Record<string, string>>): string {

@@ -15,7 +15,7 @@ import type { TrustedRoot } from '../evidence/snp/index.js';
 import { type BrokerKbs, type KbsServeOptions, openBrokerKbs } from '../kbs/index.js';
 import { isPkcs11Ref, pkcs11Keys } from '../keys/provider.js';
 import { parseSnpPolicy } from '../policy/snp/index.js';
-import { createTeeVerifier, type TdxTeeConfig } from '../policy/tees.js';
+import { createTeeVerifier, type TdxTeeConfig, type VerifyEvidence } from '../policy/tees.js';
 import { openCaRepository } from '../store/ca-open.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -108,6 +108,29 @@ export interface StartBrokerOptions {
     /** Requests per caller (src/api/routes-ca.ts; default burst 120, 600 a minute); `false`: none. */
     readonly rateLimit?: RefusalLimitOptions | false;
   };
+  /**
+   * Adds routes before the server listens, given the broker's parts: how a layer above the API (the
+   * operator dashboard, src/web, wired by the CLI) plugs in without the API importing it.
+   */
+  readonly extend?: (app: FastifyInstance, parts: BrokerParts) => void | Promise<void>;
+}
+
+/** What {@link StartBrokerOptions.extend} is given: the running broker's parts, before it listens. */
+export interface BrokerParts {
+  readonly broker: Broker;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly adminToken: string;
+  readonly logger: Logger;
+  /** The deployment's evidence verifier (the broker's own: same roots, KDS, CRLs). */
+  readonly verifyEvidence: VerifyEvidence;
+  /** Whether the server speaks TLS (cookies are then Secure). */
+  readonly tls: boolean;
+  /** The KDS cache directory, when a KDS client with an on-disk cache is configured. */
+  readonly kdsCacheDir: string | undefined;
+  readonly crl: CrlKeeper | undefined;
+  /** The platform CA this broker serves (`ca` option): the dashboard's certificates page. */
+  readonly ca: PlatformCa | undefined;
 }
 
 /** Opens the CA a broker serves, on its own database or the one named; KDS for reports without certificates. */
@@ -299,6 +322,21 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
             },
           }
         : {}),
+    });
+    await opts.extend?.(app, {
+      broker,
+      store,
+      metrics,
+      adminToken,
+      logger,
+      verifyEvidence: tees.verifyEvidence,
+      tls: tls !== undefined,
+      kdsCacheDir:
+        kdsOpts === 'none' || kdsOpts instanceof KdsClient
+          ? undefined
+          : (kdsOpts.cacheDir ?? join(dataDir, 'kds-cache')),
+      crl: keeper,
+      ca,
     });
     await app.listen({ host, port });
     keeper?.start();

@@ -38,11 +38,15 @@ const LAYERS: readonly (readonly string[])[] = [
   ['kbs'], //                  Trustee KBS protocol on the broker
   ['pvchannel'], //            VMM<->SVSM firmware channel: host device + guest client (calls are handlers passed in)
   ['admin', 'api', 'proxy', 'guest'], // HTTP server | admin client | host proxy | guest library
+  ['web'], //                  the operator dashboard's server side: routes on the API's server, wired by the CLI
   ['cli'], //                  the vouchsafe command: everything above
 ];
 
 /** Folders only the CLI may import (besides themselves). */
 const ONLY_CLI_IMPORTS: readonly string[] = ['api', 'sim'];
+
+/** Besides the CLI, who may import one of ONLY_CLI_IMPORTS: the dashboard (src/web) plugs into the API's server. */
+const ALSO_IMPORTS: Readonly<Record<string, readonly string[]>> = { api: ['web'] };
 
 /**
  * Violations other helpers are removing right now, as `from -> to` (paths under src/). Remove an entry once
@@ -110,7 +114,8 @@ function brokenRule(e: Edge): string | undefined {
   const rt = RANK.get(to);
   if (rf === undefined) return `src/${from} is in no layer (add it to LAYERS)`;
   if (rt === undefined) return `src/${to} is in no layer (add it to LAYERS)`;
-  if (ONLY_CLI_IMPORTS.includes(to) && from !== 'cli') return `only the CLI imports src/${to}`;
+  if (ONLY_CLI_IMPORTS.includes(to) && from !== 'cli' && !ALSO_IMPORTS[to]?.includes(from))
+    return `only the CLI imports src/${to}`;
   if (rt === rf) return `${from} and ${to} are one layer: peers do not import each other`;
   if (rt > rf) return `${from} (layer ${rf}) imports ${to} (layer ${rt}): imports go down only`;
   return undefined;

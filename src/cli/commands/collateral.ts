@@ -1,9 +1,9 @@
-import { lstat, readdir, readFile, unlink } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { importCollateral } from '../../collateral/import.js';
-import { parseKdsCrl } from '../../collateral/kds-bodies.js';
 import { KdsClient } from '../../collateral/kds-client.js';
+import { listCollateralDir } from '../../collateral/listing.js';
 import { InvalidArgument } from '../../errors.js';
 import {
   decodeSignerInfo,
@@ -18,72 +18,6 @@ import { readSnpInput } from './snp-input.js';
 import { defaultCacheDir } from './verify-snp.js';
 
 const DAY_MS = 86_400_000;
-const MAX_LISTED = 100_000;
-
-interface Listed {
-  readonly path: string;
-  readonly bytes: number;
-  readonly modified: string;
-  readonly kind: 'cert_chain' | 'crl' | 'vcek' | 'temporary' | 'other';
-  /** CRLs: their dates, and whether `now` is past nextUpdate. */
-  readonly crl?: { thisUpdate: string; nextUpdate?: string; stale: boolean } | { unreadable: string };
-}
-
-function kindOf(rel: string): Listed['kind'] {
-  if (rel.endsWith('.tmp')) return 'temporary';
-  if (/^(vcek|vlek)\/[A-Za-z]+\/cert_chain\.pem$/.test(rel)) return 'cert_chain';
-  if (/^(vcek|vlek)\/[A-Za-z]+\/crl\.der$/.test(rel)) return 'crl';
-  if (/^vcek\/[A-Za-z]+\/[0-9a-f]+\/[a-z0-9-]+\.der$/.test(rel)) return 'vcek';
-  return 'other';
-}
-
-/** Every regular file below `dir` (links are not followed), in the cache layout's terms. */
-async function listDir(dir: string, now: number): Promise<Listed[]> {
-  const out: Listed[] = [];
-  const walk = async (d: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && d === dir) return;
-      throw e;
-    }
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = join(d, e.name);
-      const st = await lstat(p);
-      if (st.isDirectory()) await walk(p);
-      else if (st.isFile()) {
-        if (out.length >= MAX_LISTED)
-          throw new InvalidArgument('cli.collateral.too_many', `${dir}: too many files`);
-        const rel = relative(dir, p).split(sep).join('/');
-        const kind = kindOf(rel);
-        let crl: Listed['crl'];
-        if (kind === 'crl') {
-          try {
-            const c = parseKdsCrl(new Uint8Array(await readFile(p)));
-            crl = {
-              thisUpdate: c.thisUpdate.toISOString(),
-              ...(c.nextUpdate ? { nextUpdate: c.nextUpdate.toISOString() } : {}),
-              stale: c.nextUpdate === undefined || now >= c.nextUpdate.getTime(),
-            };
-          } catch (err) {
-            crl = { unreadable: err instanceof Error ? err.message : String(err) };
-          }
-        }
-        out.push({
-          path: rel,
-          bytes: st.size,
-          modified: st.mtime.toISOString(),
-          kind,
-          ...(crl ? { crl } : {}),
-        });
-      }
-    }
-  };
-  await walk(dir);
-  return out;
-}
-
 function productOf(report: ReturnType<typeof parseReport>, given: string | undefined): SnpProduct {
   if (given !== undefined) {
     if (!isSnpProduct(given))
@@ -198,7 +132,7 @@ export function register(program: Command): void {
     .action(async (o: { dir?: string; json?: boolean }) => {
       try {
         const dir = o.dir ?? defaultCacheDir();
-        const items = await listDir(dir, Date.now());
+        const items = await listCollateralDir(dir, Date.now());
         if (o.json) process.stdout.write(`${JSON.stringify({ dir, items }, null, 2)}\n`);
         else {
           for (const i of items) {
@@ -236,7 +170,7 @@ export function register(program: Command): void {
         if (!/^\d{1,6}$/.test(o.olderThan))
           throw new InvalidArgument('cli.options', '--older-than: whole days');
         const cutoff = Date.now() - Number(o.olderThan) * DAY_MS;
-        const items = await listDir(dir, Date.now());
+        const items = await listCollateralDir(dir, Date.now());
         // A VCEK is immutable and re-fetchable, so an old one costs only a KDS request when it is needed again.
         const doomed = items.filter(
           (i) => i.kind === 'temporary' || (i.kind === 'vcek' && Date.parse(i.modified) < cutoff),

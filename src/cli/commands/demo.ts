@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { dashboardExtend, dashboardUrl } from '../dashboard.js';
 import { type DemoEvent, runDemo } from '../demo/scenario.js';
 import { Exit, reportError } from '../io.js';
 
@@ -18,20 +19,51 @@ export function register(program: Command): void {
         "refusals (tampered measurement, another instance's HOST_DATA, rolled-back state, clone)",
     )
     .option('--json', 'print the timeline as JSON')
+    .option(
+      '--keep-running',
+      'afterwards, keep the broker running with its dashboard (the URL is printed) until interrupted',
+    )
     .addHelpText(
       'after',
       '\nNothing outside a temporary directory is written, and nothing leaves 127.0.0.1. Exit status 0 when\n' +
         'every step ended as expected (releases released, attacks refused), 1 otherwise.',
     )
-    .action(async (o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean; keepRunning?: boolean }) => {
       try {
-        const events = await runDemo((e) => {
-          if (!o.json) process.stdout.write(`${line(e)}\n`);
-        });
+        const events = await runDemo(
+          (e) => {
+            if (!o.json) process.stdout.write(`${line(e)}\n`);
+          },
+          o.keepRunning
+            ? { extend: dashboardExtend(), hold: (b) => holdUntilInterrupted(b, o.json ?? false) }
+            : {},
+        );
         if (o.json) process.stdout.write(`${JSON.stringify(events, null, 2)}\n`);
         process.exitCode = events.every((e) => e.expected) ? Exit.Ok : Exit.Rejected;
       } catch (e) {
         process.exitCode = reportError(e, o.json ?? false);
       }
     });
+}
+
+/** `--keep-running`: prints where the dashboard is and how to sign in, then waits for SIGINT/SIGTERM. */
+async function holdUntilInterrupted(
+  b: { url: string; adminTokenPath: string },
+  json: boolean,
+): Promise<void> {
+  // With --json on stderr, so that stdout stays one JSON document.
+  (json ? process.stderr : process.stdout).write(
+    `dashboard: ${dashboardUrl(b.url)}\n` +
+      `  sign in with the admin token in ${b.adminTokenPath}\n` +
+      '  press Ctrl-C to stop (the temporary directory is removed)\n',
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

@@ -7,6 +7,7 @@ import { InvalidArgument } from '../../errors.js';
 import type { TrustedRoot } from '../../evidence/snp/index.js';
 import { SnpProducts } from '../../formats/snp/index.js';
 import { APROXY_RESOURCE_PATH, type KbsServeOptions } from '../../kbs/index.js';
+import { dashboardExtend, dashboardUrl, dashboardWanted } from '../dashboard.js';
 import { Exit, readInput, reportError } from '../io.js';
 
 interface ServeOptions {
@@ -31,6 +32,7 @@ interface ServeOptions {
   maxConnections?: number;
   headersTimeout?: number;
   requestTimeout?: number;
+  dashboard?: string;
 }
 
 /** A positive integer CLI value (`--max-connections`, `--*-timeout` in ms). */
@@ -200,6 +202,12 @@ export function register(program: Command): void {
       positiveInt('--request-timeout'),
     )
     .addOption(
+      new Option(
+        '--dashboard <on|off>',
+        'the operator dashboard at /ui/ (default: on when listening on loopback only)',
+      ).choices(['on', 'off']),
+    )
+    .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
         .default('info'),
@@ -238,7 +246,9 @@ Examples:
           throw new InvalidArgument('cli.tls', '--tls-cert and --tls-key go together');
         }
         const kbs = kbsOptionsOf(o);
+        const dashboard = dashboardWanted(o.dashboard, o.listen);
         running = await startBroker({
+          ...(dashboard ? { extend: dashboardExtend() } : {}),
           listen: o.listen,
           dataDir: o.data,
           ...(o.database ? { databaseUrl: o.database } : {}),
@@ -277,7 +287,10 @@ Examples:
           (r.kbs
             ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
               `  token keys:         in the store (${r.store.engine}), under the KEK\n`
-            : '  KBS:                off\n'),
+            : '  KBS:                off\n') +
+          (dashboardWanted(o.dashboard, o.listen)
+            ? `  dashboard:          ${dashboardUrl(r.url)} (sign in with the admin token)\n`
+            : '  dashboard:          off\n'),
       );
       await stopped;
       await r.close();

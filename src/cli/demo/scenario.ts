@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startBroker } from '../../api/index.js';
+import { type StartBrokerOptions, startBroker } from '../../api/index.js';
 import { AttestationError, PolicyRejected } from '../../errors.js';
 import { bootGuest, simulatorReportProvider } from '../../guest/index.js';
 import { createNativeBackend } from '../../proxy/backends/native/index.js';
@@ -28,6 +28,16 @@ export interface DemoEvent {
   readonly expected: boolean;
 }
 
+export interface DemoOptions {
+  /** Adds routes to the demo's broker before it listens (the dashboard: src/cli/dashboard.ts). */
+  readonly extend?: StartBrokerOptions['extend'];
+  /**
+   * Called after the scenario, before anything is stopped: `demo --keep-running` prints the dashboard URL
+   * here and returns when interrupted.
+   */
+  readonly hold?: (broker: { readonly url: string; readonly adminTokenPath: string }) => Promise<void>;
+}
+
 /**
  * The main job on the embedded default: a broker on SQLite in a temporary directory, the host proxy on a
  * unix socket with the native backend, and simulated COCONUT-SVSM guests (the SNP simulator's root is the
@@ -35,7 +45,7 @@ export interface DemoEvent {
  * state), reboots (unsealing the same state), and then the broker refuses: a tampered measurement, a VM
  * launched with instance B's HOST_DATA, a rolled-back state file, and a cloned concurrent boot.
  */
-export async function runDemo(onEvent: (e: DemoEvent) => void): Promise<DemoEvent[]> {
+export async function runDemo(onEvent: (e: DemoEvent) => void, opts: DemoOptions = {}): Promise<DemoEvent[]> {
   const events: DemoEvent[] = [];
   const emit = (e: DemoEvent) => {
     events.push(e);
@@ -49,6 +59,7 @@ export async function runDemo(onEvent: (e: DemoEvent) => void): Promise<DemoEven
     trustedRoots: [{ product: chain.product, sha256: chain.rootSha256 }],
     kds: 'none',
     logger: pino({ level: 'silent' }),
+    ...(opts.extend ? { extend: opts.extend } : {}),
   });
   const proxy = await startProxy({
     listen: `unix:${join(dir, 'aproxy.sock')}`,
@@ -172,6 +183,7 @@ export async function runDemo(onEvent: (e: DemoEvent) => void): Promise<DemoEven
         : `audit chain BROKEN at ${audit.seq}: ${audit.problem}`,
       expected: audit.ok,
     });
+    if (opts.hold) await opts.hold({ url: broker.url, adminTokenPath: broker.adminTokenPath });
     return events;
   } finally {
     await proxy.close();
