@@ -150,8 +150,11 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
           dir: o.secretsDir,
           ...(o.resourcePolicyPath !== undefined ? { policyFile: o.resourcePolicyPath } : {}),
           reservedPaths: sealingKeyPaths,
+          // Secrets at rest under the KEK; plaintext files are sealed in place (below, and when first read).
+          kek: i.kek,
         })
       : undefined);
+  if (secrets instanceof FileSecretSource) await secrets.sealAll();
   const adapter = createBrokerKbsAdapter({
     broker: i.broker,
     sealingKeyPaths,

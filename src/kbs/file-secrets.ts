@@ -1,18 +1,25 @@
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
   fstatSync,
+  fsyncSync,
   lstatSync,
   openSync,
   readFileSync,
   realpathSync,
+  renameSync,
   type Stats,
   statSync,
+  unlinkSync,
+  writeSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AttestationError, InvalidArgument } from '../errors.js';
+import type { WrappingKey } from '../keys/types.js';
 import { openSecretFile } from '../util/secret-file.js';
 import { parseResourcePolicy, type ResourcePolicy } from './resource-policy.js';
+import { isSealed, sealSecret, unsealSecret } from './sealed-secret.js';
 import type { OperatorSecret, SecretSource } from './secrets.js';
 
 /**
@@ -37,6 +44,12 @@ import type { OperatorSecret, SecretSource } from './secrets.js';
  * changes (size, mtime, inode), so an operator publishes a secret by writing its file, then its policy. If
  * an edited policy file does not parse, operator secrets are refused (`kbs.secrets.policy_file`, answered
  * as an internal error) until it is fixed: it fails closed. Files are read in place, not cached.
+ *
+ * With a KEK (the broker always gives its own), secrets are encrypted at rest (src/kbs/sealed-secret.ts:
+ * AEAD under the KEK with the resource path as AAD). A plaintext file — one the operator just wrote, or one
+ * from before sealing — is sealed in place the first time it is read and at every broker start
+ * ({@link FileSecretSource.sealAll}): written aside (0600), flushed, renamed over the plaintext unless the
+ * file changed meanwhile.
  */
 export interface FileSecretSourceOptions {
   /** The secrets directory. */
@@ -45,12 +58,16 @@ export interface FileSecretSourceOptions {
   readonly policyFile?: string;
   /** Paths the policy file must not name (the sealing-key paths, which the broker serves itself). */
   readonly reservedPaths?: readonly string[];
+  /** Encrypts secrets at rest (and seals plaintext files in place); without it files are served as they are. */
+  readonly kek?: WrappingKey;
 }
 
 /** Largest policy file read (it holds JSON policies only). */
 const MAX_POLICY_FILE = 1024 * 1024;
 /** Largest secret served. */
 const MAX_SECRET = 64 * 1024;
+/** Largest secret file read: the secret sealed (header, KEK id, IV, tag) fits well within this. */
+const MAX_SECRET_FILE = MAX_SECRET + 4096;
 
 const PATH =
   /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -63,6 +80,7 @@ export class FileSecretSource implements SecretSource {
   private readonly reserved: ReadonlySet<string>;
   private policies: ReadonlyMap<string, ResourcePolicy>;
   private stamp: string;
+  private readonly kek: WrappingKey | undefined;
 
   /**
    * Opens the directory and validates the policy file now. Throws InvalidArgument `kbs.secrets.dir` (missing,
@@ -82,6 +100,7 @@ export class FileSecretSource implements SecretSource {
     checkDirectory(lstatSync(dir), dir);
     this.policyFile = resolve(o.policyFile ?? join(this.dir, 'resource-policy.json'));
     this.reserved = new Set(o.reservedPaths ?? []);
+    this.kek = o.kek;
     const { policies, stamp } = this.loadPolicies();
     this.policies = policies;
     this.stamp = stamp;
@@ -100,17 +119,87 @@ export class FileSecretSource implements SecretSource {
     const file = this.confinedPath(path);
     if (file === undefined) return undefined;
     let value: Buffer;
+    let st: Stats | undefined;
     try {
-      value = openSecretFile(file, 'kbs.secrets.file', undefined, MAX_SECRET, (opened) =>
-        checkResolvesTo(file, opened),
-      );
+      value = openSecretFile(file, 'kbs.secrets.file', undefined, MAX_SECRET_FILE, (opened) => {
+        checkResolvesTo(file, opened);
+        st = opened;
+      });
     } catch (e) {
       if (e instanceof AttestationError && e.reason === 'kbs.secrets.file.missing') return undefined;
       throw e;
     }
-    const out = new Uint8Array(value);
-    value.fill(0);
-    return { value: out, policy };
+    try {
+      if (this.kek && isSealed(value)) return { value: await unsealSecret(this.kek, path, value), policy };
+      if (value.length > MAX_SECRET) {
+        throw new InvalidArgument('kbs.secrets.file.size', `${file} must hold 1..${MAX_SECRET} bytes`);
+      }
+      if (this.kek && st) await this.sealInPlace(file, path, value, st);
+      return { value: new Uint8Array(value), policy };
+    } finally {
+      value.fill(0);
+    }
+  }
+
+  /**
+   * Seals every plaintext secret the policy file names (the broker runs it at start, so a plaintext file
+   * does not wait for its first request). Returns the paths sealed now. Throws what {@link get} throws.
+   */
+  async sealAll(): Promise<string[]> {
+    const sealed: string[] = [];
+    if (!this.kek) return sealed;
+    for (const path of this.paths()) {
+      const file = PATH.test(path) ? this.confinedPath(path) : undefined;
+      if (file === undefined) continue;
+      let head: Buffer;
+      try {
+        head = openSecretFile(file, 'kbs.secrets.file', undefined, MAX_SECRET_FILE, (o) =>
+          checkResolvesTo(file, o),
+        );
+      } catch (e) {
+        if (e instanceof AttestationError && e.reason === 'kbs.secrets.file.missing') continue;
+        throw e;
+      }
+      const plain = !isSealed(head);
+      head.fill(0);
+      if (!plain) continue;
+      const got = await this.get(path);
+      got?.value.fill(0);
+      sealed.push(path);
+    }
+    return sealed;
+  }
+
+  /**
+   * Replaces the plaintext at `file` with its sealed form: written aside (0600, created exclusively),
+   * flushed, renamed over it unless the file changed since it was read (the operator wrote it again: the
+   * next read seals the new content), and the directory flushed.
+   */
+  private async sealInPlace(file: string, path: string, plain: Uint8Array, read: Stats): Promise<void> {
+    const sealed = await sealSecret(this.kek as WrappingKey, path, plain);
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.sealing`;
+    const fd = openSync(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+    let keep = false;
+    try {
+      writeSync(fd, sealed);
+      fsyncSync(fd);
+      const now = lstatSync(file);
+      keep = now.ino === read.ino && now.size === read.size && now.mtimeMs === read.mtimeMs;
+    } finally {
+      closeSync(fd);
+      if (keep) renameSync(tmp, file);
+      else unlinkSync(tmp);
+    }
+    const dfd = openSync(dirname(file), constants.O_RDONLY);
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
   }
 
   /**

@@ -18,8 +18,8 @@ const PATH =
 
 /**
  * Secrets held in process memory (tests, demos, or a deployment that loads them at start-up). Values are
- * copied in and copied out, so callers may zero their buffers. Not persistent: a durable secret store with
- * secrets encrypted under the broker's KEK is not built (docs/kbs.md).
+ * copied in and copied out, so callers may zero their buffers. Not persistent: the persistent source is
+ * FileSecretSource, whose files are sealed under the broker's KEK (docs/kbs.md).
  */
 export class MemorySecretStore implements SecretSource {
   private readonly secrets = new Map<string, OperatorSecret>();
