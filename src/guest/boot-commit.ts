@@ -26,7 +26,7 @@ export interface CommitTarget {
   readonly challenge: Uint8Array;
   readonly brokerKey: KeyObject | undefined;
   readonly timeoutMs: number;
-  /** The UEFI variable store root to commit with this version (docs/pvchannel.md §7.2); absent: none. */
+  /** The UEFI variable store root to commit with this version (docs/pvchannel.md §7.3); absent: none. */
   readonly uefiRoot?: Uint8Array | null;
 }
 

@@ -25,7 +25,7 @@ export function stateDigestOf(sealed: Uint8Array): Uint8Array {
 }
 
 /**
- * What the broker commits for a state version (docs/pvchannel.md §7.2 "Binding to the broker"): the state
+ * What the broker commits for a state version (docs/pvchannel.md §7.3 "Binding to the broker"): the state
  * file's SHA-256 alone, or, for a guest that keeps sealed UEFI variables on the host, SHA-256 over a domain
  * tag, that digest and the variable store's root (SHA-256 of its sealed index). The broker treats the digest
  * as opaque, so the one commitment, one counter and one rollback rule cover both: an older variable store

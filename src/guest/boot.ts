@@ -22,7 +22,7 @@ export { stateDigestOf } from './boot-state.js';
 export interface BootGuestOptions {
   /**
    * The proxy: `unix:PATH` or `tcp:HOST:PORT`, or an opener of another transport, such as KEY_RELEASE over
-   * the pvchannel when the host offers no vsock (pvKeyReleaseOpener, docs/pvchannel.md §7.3).
+   * the pvchannel when the host offers no vsock (pvKeyReleaseOpener, docs/pvchannel.md §7.4).
    */
   readonly connect: string | ChannelOpener;
   readonly provider: ReportProvider;
@@ -51,7 +51,7 @@ export interface BootGuestOptions {
    */
   readonly evidenceSpelling?: Pr1203EvidenceSpelling;
   /**
-   * 0.2.0 only: the guest keeps sealed UEFI variables on the host (docs/pvchannel.md §7.2). `stated` is the
+   * 0.2.0 only: the guest keeps sealed UEFI variables on the host (docs/pvchannel.md §7.3). `stated` is the
    * store root the broker committed (null: none yet), `next` the root to commit with the next state version
    * (the same, or a new one after a SetVariable). The boot states and commits commitmentDigest(file, root),
    * and returns the variable key (`variableKey`).

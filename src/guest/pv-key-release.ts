@@ -12,7 +12,7 @@ import { PageTransport } from '../pvchannel/page-transport.js';
 import { VmmSocketClient } from '../pvchannel/vmm-socket.js';
 import type { AproxyChannel, ChannelOpener } from './channel.js';
 
-/** One aproxy connection carried by KEY_RELEASE (docs/pvchannel.md §7.3). */
+/** One aproxy connection carried by KEY_RELEASE (docs/pvchannel.md §7.4). */
 class PvAproxyChannel implements AproxyChannel {
   private pending: Uint8Array | undefined;
   private closed = false;
@@ -68,7 +68,7 @@ class PvAproxyChannel implements AproxyChannel {
 }
 
 /**
- * The guest's aproxy transport over the pvchannel (docs/pvchannel.md §7.3): give it as `connect` to bootGuest
+ * The guest's aproxy transport over the pvchannel (docs/pvchannel.md §7.4): give it as `connect` to bootGuest
  * (and so to the boot's GuestSession) when the host offers no vsock. Each open is a new stream (random id).
  */
 export function pvKeyReleaseOpener(client: PvClient): ChannelOpener {

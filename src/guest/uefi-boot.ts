@@ -19,7 +19,7 @@ export interface UefiBoot {
 
 /**
  * bootGuest (0.2.0) for a guest that keeps sealed UEFI variables on the host over the pvchannel
- * (docs/pvchannel.md §7.2). The store root to state is not known before the broker answers: the boot states
+ * (docs/pvchannel.md §7.3). The store root to state is not known before the broker answers: the boot states
  * the newest index slot's root first and, on `broker.rollback` (that slot was written but never committed,
  * or is older than the commitment), the other slot's, then none (a store never committed). The broker is the
  * judge: whichever root it accepts is the committed one, and the store opens exactly that index. Every later

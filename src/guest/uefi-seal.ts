@@ -10,7 +10,7 @@ import { MAX_NAME_BYTES } from '../formats/pvchannel/uefi.js';
 import { Reader, Writer } from '../formats/reader.js';
 
 /**
- * The guest's sealing of UEFI variables before they reach the host (docs/pvchannel.md §7.2 "Sealing").
+ * The guest's sealing of UEFI variables before they reach the host (docs/pvchannel.md §7.3 "Sealing").
  *
  * Unit of sealing: each variable's value is one AES-256-GCM record, and a sealed **index** lists every
  * variable (GUID, name, attributes, the store generation it was written at, SHA-256 of its record) in the

@@ -105,7 +105,7 @@ function open(address: string, timeoutMs: number): Promise<Socket> {
 }
 
 /**
- * The KEY_RELEASE handler (docs/pvchannel.md §7.3): relays each stream's messages to the host proxy on a
+ * The KEY_RELEASE handler (docs/pvchannel.md §7.4): relays each stream's messages to the host proxy on a
  * connection of its own, as `socat VSOCK-LISTEN:1995 UNIX-CONNECT:…` does for a vsock guest. The device
  * is a relay only: it reads nothing in the messages, so a refusal reaches the guest with the code and reason
  * the proxy sent, and everything the guest trusts (the broker's JWE to its key, the signatures) is checked

@@ -23,7 +23,7 @@ import {
 } from '../formats/pvchannel/uefi-host-file.js';
 import type { CallHandler } from './device.js';
 
-/** Sizes the host offers one instance (UEFI QueryVariableInfo; docs/pvchannel.md §7.2). */
+/** Sizes the host offers one instance (UEFI QueryVariableInfo; docs/pvchannel.md §7.3). */
 export interface UefiHostLimits {
   /** Total bytes of names and data, plus RECORD_OVERHEAD per variable (default 256 KiB). */
   readonly maxStorage: number;
@@ -42,7 +42,7 @@ function sameName(a: VariableName, b: VariableName): boolean {
 }
 
 /**
- * One instance's non-volatile UEFI variables, as the host keeps them (docs/pvchannel.md §7.2): in memory,
+ * One instance's non-volatile UEFI variables, as the host keeps them (docs/pvchannel.md §7.3): in memory,
  * written through to one file (atomic rename, fsync) on every change. The values are opaque, sealed by the
  * guest; the host implements only UEFI's storage semantics (UEFI 2.10 §8.2): lookup by vendor GUID and name,
  * SetVariable's delete and attribute rules, GetNextVariableName in storage order, QueryVariableInfo sizes.
@@ -175,7 +175,7 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
   await rename(tmp, path);
 }
 
-/** The four UEFI call handlers over one instance's store (docs/pvchannel.md §7.2), by call id. */
+/** The four UEFI call handlers over one instance's store (docs/pvchannel.md §7.3), by call id. */
 export function uefiHandlers(store: UefiHostStore): Record<number, CallHandler> {
   return {
     [PvCall.UefiGet]: (req) => encodeGetAnswer(store.get(decodeGetRequest(req))),

@@ -1,5 +1,5 @@
 /**
- * The commands a host without vsock runs (docs/pvchannel.md §7.3): serve, proxy, `vmm-device --features
+ * The commands a host without vsock runs (docs/pvchannel.md §7.4): serve, proxy, `vmm-device --features
  * key-release,uefi-variables`, and `guest boot --connect pvchannel:SOCKET` twice (boot, reboot with the same
  * state); a refusal keeps its code through the channel; --help names where variables live and where
  * KEY_RELEASE goes.

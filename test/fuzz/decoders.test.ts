@@ -134,6 +134,12 @@ import {
   encodeNonceRequest,
 } from '../../src/formats/pvchannel/certify.js';
 import {
+  decodeKeyReleaseAnswer,
+  decodeKeyReleaseRequest,
+  encodeKeyReleaseAnswer,
+  encodeKeyReleaseRequest,
+} from '../../src/formats/pvchannel/key-release.js';
+import {
   decodePage,
   decodeRecord,
   encodePage,
@@ -152,6 +158,8 @@ import {
   encodePortAccess,
   encodeSocketFrame,
 } from '../../src/formats/pvchannel/socket-frame.js';
+import * as uefiWire from '../../src/formats/pvchannel/uefi.js';
+import { decodeHostStoreFile, encodeHostStoreFile } from '../../src/formats/pvchannel/uefi-host-file.js';
 import { Reader } from '../../src/formats/reader.js';
 import {
   buildCertTable,
@@ -222,6 +230,7 @@ import {
 import { parseName } from '../../src/formats/x509/name.js';
 import { readSigned } from '../../src/formats/x509/signed.js';
 import { parseStateHeader, sealState } from '../../src/guest/state-file.js';
+import * as uefiSeal from '../../src/guest/uefi-seal.js';
 import { readCookie } from '../../src/kbs/cookie.js';
 import { parseSnpPrimaryEvidence } from '../../src/kbs/evidence.js';
 import { parseAzurePrimaryEvidence } from '../../src/kbs/evidence-azure.js';
@@ -291,6 +300,100 @@ const NOT_FUZZED: Readonly<Record<string, string>> = {
 };
 
 const budget: FuzzBudget = { numRuns: 200, timeMs: 300 };
+
+/** Rows of the UEFI variable payloads, the host file and the guest's sealed record and index (§7.3). */
+function uefiRows(): Row[] {
+  const guid = new Uint8Array(16).fill(0x8b);
+  const name = uefiWire.nameFromString('BootOrder');
+  const v = { guid, name };
+  const entry = { guid, name, attributes: 7, generation: 3n, digest: new Uint8Array(32).fill(1) };
+  const bytes = (fn: string, seeds: () => Uint8Array[], run: (b: Uint8Array) => unknown): Row => ({
+    fn,
+    kind: 'bytes',
+    seeds,
+    run,
+  });
+  const w = 'src/formats/pvchannel/uefi.ts#';
+  return [
+    bytes(`${w}decodeGetRequest`, () => [uefiWire.encodeGetRequest(v)], uefiWire.decodeGetRequest),
+    bytes(
+      `${w}decodeGetNextRequest`,
+      () => [
+        uefiWire.encodeGetNextRequest(v),
+        uefiWire.encodeGetNextRequest({ guid: new Uint8Array(16), name: new Uint8Array(0) }),
+      ],
+      uefiWire.decodeGetNextRequest,
+    ),
+    bytes(
+      `${w}decodeSetRequest`,
+      () => [uefiWire.encodeSetRequest({ ...v, attributes: 7, data: Uint8Array.of(1, 0, 2, 0) })],
+      uefiWire.decodeSetRequest,
+    ),
+    bytes(
+      `${w}decodeGetAnswer`,
+      () => [
+        uefiWire.encodeGetAnswer({ status: 0, attributes: 7, data: Uint8Array.of(1, 2) }),
+        uefiWire.encodeGetAnswer({ status: 14, attributes: 0, data: new Uint8Array(0) }),
+      ],
+      uefiWire.decodeGetAnswer,
+    ),
+    bytes(`${w}decodeSetAnswer`, () => [uefiWire.encodeSetAnswer(9)], uefiWire.decodeSetAnswer),
+    bytes(
+      `${w}decodeGetNextAnswer`,
+      () => [
+        uefiWire.encodeGetNextAnswer({ status: 0, next: v }),
+        uefiWire.encodeGetNextAnswer({
+          status: 14,
+          next: { guid: new Uint8Array(16), name: new Uint8Array(0) },
+        }),
+      ],
+      uefiWire.decodeGetNextAnswer,
+    ),
+    bytes(
+      `${w}decodeQueryInfoRequest`,
+      () => [uefiWire.encodeQueryInfoRequest(3)],
+      uefiWire.decodeQueryInfoRequest,
+    ),
+    bytes(
+      `${w}decodeQueryInfoAnswer`,
+      () => [
+        uefiWire.encodeQueryInfoAnswer({
+          status: 0,
+          maximumVariableStorageSize: 262144n,
+          remainingVariableStorageSize: 1000n,
+          maximumVariableSize: 65536n,
+        }),
+      ],
+      uefiWire.decodeQueryInfoAnswer,
+    ),
+    bytes(
+      'src/formats/pvchannel/uefi-host-file.ts#decodeHostStoreFile',
+      () => [
+        encodeHostStoreFile([{ ...v, attributes: 7, data: Uint8Array.of(5, 6) }]),
+        encodeHostStoreFile([]),
+      ],
+      decodeHostStoreFile,
+    ),
+    bytes(
+      'src/guest/uefi-seal.ts#parseRecordHeader',
+      () => [
+        uefiSeal.sealRecord(
+          new Uint8Array(32).fill(4),
+          1,
+          2n,
+          { instanceBinding: new Uint8Array(32), ...v, attributes: 7 },
+          Uint8Array.of(1),
+        ),
+      ],
+      uefiSeal.parseRecordHeader,
+    ),
+    bytes(
+      'src/guest/uefi-seal.ts#decodeIndexBody',
+      () => [uefiSeal.encodeIndexBody([entry, entry])],
+      uefiSeal.decodeIndexBody,
+    ),
+  ];
+}
 
 // ---- seeds built once, from the simulator and the encoders (no vectors needed: CI may lack them) ----
 
@@ -1182,6 +1285,27 @@ const ROWS: readonly Row[] = [
       encodePortAccess({ port: 0x520, size: 4 }),
     ],
     run: (b) => decodePortAccess(b),
+  },
+  // UEFI variable calls, the host's variable file, the guest's sealed records (docs/pvchannel.md §7.3)
+  ...uefiRows(),
+  // KEY_RELEASE (docs/pvchannel.md §7.4)
+  {
+    fn: 'src/formats/pvchannel/key-release.ts#decodeKeyReleaseRequest',
+    kind: 'bytes',
+    seeds: () => [
+      encodeKeyReleaseRequest({ op: 1, stream: 7, message: encodeFrame(A(corpus).negReq).subarray(8) }),
+      encodeKeyReleaseRequest({ op: 2, stream: 7, message: new Uint8Array(0) }),
+    ],
+    run: (b) => decodeKeyReleaseRequest(b),
+  },
+  {
+    fn: 'src/formats/pvchannel/key-release.ts#decodeKeyReleaseAnswer',
+    kind: 'bytes',
+    seeds: () => [
+      encodeKeyReleaseAnswer({ kind: 1, stream: 7, message: Uint8Array.of(0x7b, 0x7d) }),
+      encodeKeyReleaseAnswer({ kind: 2, stream: 7, message: new Uint8Array(0) }),
+    ],
+    run: (b) => decodeKeyReleaseAnswer(b),
   },
   {
     fn: 'src/formats/aproxy/frame.ts#FrameDecoder',

@@ -1,5 +1,5 @@
 /**
- * KEY_RELEASE over the pvchannel (docs/pvchannel.md §7.3): a guest whose host offers no vsock boots, reboots
+ * KEY_RELEASE over the pvchannel (docs/pvchannel.md §7.4): a guest whose host offers no vsock boots, reboots
  * with its persistent state, heartbeats and ends, all through the channel; the device relays to the same host
  * proxy (native backend, real broker on SQLite) a vsock guest reaches; refusals keep their codes.
  */

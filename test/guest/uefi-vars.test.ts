@@ -1,5 +1,5 @@
 /**
- * Sealed UEFI variables over the pvchannel (docs/pvchannel.md §7.2): a real broker (SQLite) and host proxy,
+ * Sealed UEFI variables over the pvchannel (docs/pvchannel.md §7.3): a real broker (SQLite) and host proxy,
  * the simulated SNP firmware, the vmm-device's UEFI handlers on a host file, and the guest store. The three
  * attacks of issue 11 — read, forge, roll back — each shown refused, plus GET_NEXT reordering and hiding.
  */

@@ -87,7 +87,7 @@ export function register(program: Command): void {
     )
     .requiredOption(
       '--connect <address>',
-      'the proxy: unix:PATH or tcp:HOST:PORT; or pvchannel:PATH, a `vouchsafe vmm-device` socket whose KEY_RELEASE call relays to the proxy (no vsock; docs/pvchannel.md §7.3)',
+      'the proxy: unix:PATH or tcp:HOST:PORT; or pvchannel:PATH, a `vouchsafe vmm-device` socket whose KEY_RELEASE call relays to the proxy (no vsock; docs/pvchannel.md §7.4)',
     )
     .requiredOption(
       '--state <file>',

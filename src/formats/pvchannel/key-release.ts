@@ -3,7 +3,7 @@ import { MAX_FRAME_SIZE } from '../aproxy/frame.js';
 import { Reader, Writer } from '../reader.js';
 
 /**
- * KEY_RELEASE payloads (docs/pvchannel.md §7.3): attestation-proxy messages (protocol 0.1.0 and 0.2.0, and
+ * KEY_RELEASE payloads (docs/pvchannel.md §7.4): attestation-proxy messages (protocol 0.1.0 and 0.2.0, and
  * the dialects, byte for byte as they travel on vsock port 1995 without the 8-byte frame length) carried over
  * the channel. A **stream** is one aproxy connection: the guest picks its id; the device opens a connection
  * to the proxy on the stream's first MESSAGE and ends it on CLOSE. Each MESSAGE is answered by the proxy's

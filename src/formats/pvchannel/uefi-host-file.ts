@@ -3,7 +3,7 @@ import { Reader, Writer } from '../reader.js';
 import { EFI_VARIABLE_DEFINED, MAX_DATA_BYTES, MAX_NAME_BYTES } from './uefi.js';
 
 /**
- * The file in which `vouchsafe vmm-device` keeps one instance's UEFI variables (docs/pvchannel.md §7.2).
+ * The file in which `vouchsafe vmm-device` keeps one instance's UEFI variables (docs/pvchannel.md §7.3).
  * What it holds is already sealed by the guest; the file only has to be read back exactly. Little-endian:
  *
  *   0x00 magic "VSUH", u16 format 1, u16 reserved (0), u32 count

@@ -2,7 +2,7 @@ import { MalformedEvidence } from '../../errors.js';
 import { Reader, Writer } from '../reader.js';
 
 /**
- * Payloads of the UEFI variable calls (docs/pvchannel.md §7.2): UEFI_GET, UEFI_SET, UEFI_GET_NEXT and
+ * Payloads of the UEFI variable calls (docs/pvchannel.md §7.3): UEFI_GET, UEFI_SET, UEFI_GET_NEXT and
  * UEFI_QUERY_INFO, the host side of UEFI GetVariable, SetVariable, GetNextVariableName and
  * QueryVariableInfo (UEFI 2.10 §8.2). A variable is named by its vendor GUID (16 bytes, as EFI_GUID lays it
  * out in memory) and its name in UTF-16LE without the terminating null. The data the host stores is opaque
@@ -131,13 +131,13 @@ function decodeNameRequest(b: Uint8Array, what: string, allowEmpty: boolean): Va
   return { guid, name };
 }
 
-/** UEFI_GET request (§7.2). Throws MalformedEvidence `pvchannel.uefi_get.*`. */
+/** UEFI_GET request (§7.3). Throws MalformedEvidence `pvchannel.uefi_get.*`. */
 export function decodeGetRequest(b: Uint8Array): VariableName {
   return decodeNameRequest(b, 'pvchannel.uefi_get', false);
 }
 export const encodeGetRequest = encodeName;
 
-/** UEFI_GET_NEXT request (§7.2): an empty name with a zero GUID starts the list. */
+/** UEFI_GET_NEXT request (§7.3): an empty name with a zero GUID starts the list. */
 export function decodeGetNextRequest(b: Uint8Array): VariableName {
   return decodeNameRequest(b, 'pvchannel.uefi_get_next', true);
 }
@@ -187,7 +187,7 @@ export function encodeSetRequest(s: SetRequest): Uint8Array {
     .bytes(s.data).buf;
 }
 
-/** UEFI_SET request (§7.2). Throws MalformedEvidence `pvchannel.uefi_set.*`. */
+/** UEFI_SET request (§7.3). Throws MalformedEvidence `pvchannel.uefi_set.*`. */
 export function decodeSetRequest(b: Uint8Array): SetRequest {
   const what = 'pvchannel.uefi_set';
   const r = new Reader(b, what);
