@@ -92,8 +92,9 @@ export interface StartBrokerOptions {
   /**
    * The Trustee KBS protocol (docs/kbs.md): on by default (`true` or options), `false` to serve only the
    * native and admin APIs. On, the broker serves /kbs/v0/* and the token JWKS (also at
-   * /.well-known/jwks.json), keeps its token signing keys in `<dataDir>/token-keys.json` (created 0600 on
-   * first run) and offers POST /v1/admin/token-keys/rotate.
+   * /.well-known/jwks.json), keeps its token signing keys, sessions and released keys in the store under the
+   * KEK (shared by replicas on one database; docs/broker.md "Running several replicas") and offers
+   * POST /v1/admin/token-keys/rotate.
    */
   readonly kbs?: boolean | KbsServeOptions;
   /**
@@ -181,7 +182,7 @@ export interface RunningBroker {
  * 0600 on first run), builds the Broker with the TEE table's verifier and appraiser (src/policy/tees.ts;
  * SEV-SNP through src/evidence/snp verifySnpAttestation: certificate table first, then AMD KDS; the
  * CRL checked by default when KDS is configured, kept fresh by a CrlKeeper) and, unless `kbs: false`, the Trustee KBS on the same Broker (token keys
- * in `<dataDir>/token-keys.json`; docs/kbs.md "Running it"); then listens.
+ * in the store under the KEK; docs/kbs.md "Running it"); then listens.
  *
  * Throws InvalidArgument (`api.listen`, `broker.kek.*`, `api.signing_key.*`, `api.admin_token.*`,
  * `store.location`, `kbs.token_keys.*`, `kbs.secrets.*`) for unusable configuration.

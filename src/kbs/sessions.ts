@@ -7,8 +7,8 @@ import type { KbsServedTee } from './tees.js';
  * the challenge; a successful `/attest` moves it to `attested` holding the token. Sessions are named by the
  * `kbs-session-id` cookie, 32 random bytes as lower-case hex, and held in memory under the SHA-256 of the
  * id (so a lookup compares digests, not the secret id). Expired sessions are answered as expired for one
- * more lifetime, then forgotten. In memory only: a session lives on the replica that created it (the
- * token, not the cookie, is what works across replicas).
+ * more lifetime, then forgotten. In memory, for a KBS on its own (the routes wired by hand); startBroker keeps
+ * sessions in the store instead, by the same rules (store-sessions.ts), so that any replica serves any step.
  *
  * Bounded per source and in total, so that a flood of `/auth` calls from one place cannot evict the pending
  * session of a client elsewhere: each source (client address, see client-source.ts) holds at most
