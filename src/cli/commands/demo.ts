@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { dashboardExtend, dashboardUrl } from '../dashboard.js';
+import { runPlatformFlow } from '../demo/platform.js';
 import { type DemoEvent, runDemo } from '../demo/scenario.js';
 import { Exit, reportError } from '../io.js';
 
@@ -20,6 +21,11 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the timeline as JSON')
     .option(
+      '--platform',
+      'the platform-identity flow instead: the CA service, the VMM device, a swtpm vTPM under the released key,\n' +
+        'CERTIFY_EK, CERTIFY_AK, a quote a relying party verifies, reboot, and every refusal (needs swtpm, tpm2-tools)',
+    )
+    .option(
       '--keep-running',
       'afterwards, keep the broker running with its dashboard (the URL is printed) until interrupted',
     )
@@ -28,8 +34,16 @@ export function register(program: Command): void {
       '\nNothing outside a temporary directory is written, and nothing leaves 127.0.0.1. Exit status 0 when\n' +
         'every step ended as expected (releases released, attacks refused), 1 otherwise.',
     )
-    .action(async (o: { json?: boolean; keepRunning?: boolean }) => {
+    .action(async (o: { json?: boolean; keepRunning?: boolean; platform?: boolean }) => {
       try {
+        if (o.platform) {
+          const run = await runPlatformFlow((e) => {
+            if (!o.json) process.stdout.write(`${line(e)}\n`);
+          });
+          if (o.json) process.stdout.write(`${JSON.stringify(run.events, null, 2)}\n`);
+          process.exitCode = run.events.every((e) => e.expected) ? Exit.Ok : Exit.Rejected;
+          return;
+        }
         const events = await runDemo(
           (e) => {
             if (!o.json) process.stdout.write(`${line(e)}\n`);

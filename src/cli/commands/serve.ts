@@ -32,6 +32,8 @@ interface ServeOptions {
   maxConnections?: number;
   headersTimeout?: number;
   requestTimeout?: number;
+  caDir?: string;
+  caDatabase?: string;
   dashboard?: string;
 }
 
@@ -207,6 +209,11 @@ export function register(program: Command): void {
         'the operator dashboard at /ui/ (default: on when listening on loopback only)',
       ).choices(['on', 'off']),
     )
+    .option('--ca-dir <dir>', 'serve the platform CA in this directory at /v1/ca (docs/ca.md)')
+    .option(
+      '--ca-database <url>',
+      "the CA's database when not <ca-dir>/ca.db (postgres://… or sqlite:<file>)",
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -251,6 +258,7 @@ Examples:
           ...(dashboard ? { extend: dashboardExtend() } : {}),
           listen: o.listen,
           dataDir: o.data,
+          ...(o.caDir ? { ca: { dir: o.caDir, ...(o.caDatabase ? { database: o.caDatabase } : {}) } } : {}),
           ...(o.database ? { databaseUrl: o.database } : {}),
           trustedRoots: parseTrustedRoots(o.trustSimRoot ?? []),
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
@@ -282,6 +290,7 @@ Examples:
       process.stderr.write(
         `vouchsafe broker listening on ${r.url} (${r.store.engine})\n` +
           `  data directory:     ${r.dataDir}\n` +
+          (r.ca ? `  platform CA:        ${r.url}/v1/ca (${r.ca.dir})\n` : '') +
           `  admin token:        ${r.adminTokenPath}\n` +
           `  broker public key:  ${r.signingKeyPath}.pub (pin this in 0.2.0 guests)\n` +
           (r.kbs

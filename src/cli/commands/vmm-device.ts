@@ -10,8 +10,9 @@ import { platformIdentityHandler } from '../../pvchannel/platform-identity.js';
 import { UefiHostStore, uefiHandlers } from '../../pvchannel/uefi-host.js';
 import { serveVmmDevice } from '../../pvchannel/vmm-socket.js';
 import { readInput, reportError } from '../io.js';
+import { type CertifyOptions, certifyHandlers } from './vmm-device-ca.js';
 
-interface VmmDeviceOptions {
+interface VmmDeviceOptions extends CertifyOptions {
   socket: string;
   features: string;
   identity?: string;
@@ -69,6 +70,9 @@ export function register(program: Command): void {
       'key-release: the host proxy (`vouchsafe proxy`, unix:PATH or tcp:HOST:PORT) KEY_RELEASE relays to',
     )
     .option('--key-release-timeout <ms>', 'key-release: connect and per-reply deadline', '30000')
+    .option('--ca-url <url>', 'certify-ek/certify-ak: the platform CA service (`vouchsafe serve --ca-dir`)')
+    .option('--ca-token-file <file>', "certify-ek/certify-ak: this host's credential for the CA service")
+    .option('--ca-cert <file>', 'certify-ek/certify-ak: PEM CA of an https CA service')
     .action(async (o: VmmDeviceOptions) => {
       try {
         let features = 0n;
@@ -96,10 +100,13 @@ export function register(program: Command): void {
             throw new InvalidArgument('cli.options', '--key-release-timeout: ms > 0');
           handlers[PvCall.KeyRelease] = keyReleaseRelay({ proxy: o.keyReleaseProxy, timeoutMs }).handler;
         }
-        if (o.identity !== undefined) {
-          const id = parseIdentity(parseJson(readInput(o.identity, '--identity')), 'identity');
-          handlers[PvCall.GetPlatformIdentity] = platformIdentityHandler(() => id);
-        }
+        const id =
+          o.identity === undefined
+            ? undefined
+            : parseIdentity(parseJson(readInput(o.identity, '--identity')), 'identity');
+        if (id) handlers[PvCall.GetPlatformIdentity] = platformIdentityHandler(() => id);
+        // §7.2: relayed to the CA service; the identity is the CA's to find (HOST_DATA), ours only a claim.
+        Object.assign(handlers, certifyHandlers(features, o, id));
         const device = new PvDevice({ offer: { minVersion: 1, maxVersion: 1, features }, handlers });
         const ports = {
           command: port(o.commandPort, '--command-port'),
