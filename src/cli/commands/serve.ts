@@ -2,11 +2,12 @@ import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { rotateTokenKeyOverHttp } from '../../admin/http.js';
 import { readTokenFile } from '../../admin/token-file.js';
-import { type RunningBroker, startBroker } from '../../api/start.js';
+import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../api/start.js';
 import { InvalidArgument } from '../../errors.js';
 import type { TrustedRoot } from '../../evidence/snp/index.js';
 import { SnpProducts } from '../../formats/snp/index.js';
 import { APROXY_RESOURCE_PATH, type KbsServeOptions } from '../../kbs/index.js';
+import { isPkcs11Ref } from '../../keys/provider.js';
 import { dashboardExtend, dashboardUrl, dashboardWanted } from '../dashboard.js';
 import { Exit, readInput, reportError } from '../io.js';
 
@@ -30,10 +31,11 @@ interface ServeOptions {
   kbsResourcePolicy?: string;
   logLevel: string;
   maxConnections?: number;
+  kek?: string;
+  signingKey?: string;
+  tokenKeysPkcs11?: string;
   headersTimeout?: number;
   requestTimeout?: number;
-  caDir?: string;
-  caDatabase?: string;
   dashboard?: string;
 }
 
@@ -83,6 +85,26 @@ export function kbsOptionsOf(
     ...(o.kbsAproxyPath ? { aproxyResourcePath: true } : {}),
     ...(o.kbsSecrets !== undefined ? { secretsDir: o.kbsSecrets } : {}),
     ...(o.kbsResourcePolicy !== undefined ? { resourcePolicyPath: o.kbsResourcePolicy } : {}),
+  };
+}
+
+/**
+ * Where the keys are (docs/keys.md): `--kek` and `--signing-key` take a file or a `pkcs11:` URI (RFC 7512);
+ * `--token-keys-pkcs11` a URI whose token gets the KBS token keys. The PIN is never an option: it comes from
+ * the URI's pin-source file or VOUCHSAFE_PKCS11_PIN. Throws InvalidArgument `cli.options`.
+ */
+export function keyOptionsOf(
+  o: Pick<ServeOptions, 'kek' | 'signingKey' | 'tokenKeysPkcs11' | 'kbs'>,
+): Partial<StartBrokerOptions> {
+  if (o.tokenKeysPkcs11 !== undefined && !o.kbs) {
+    throw new InvalidArgument('cli.options', '--token-keys-pkcs11 needs the KBS (drop --no-kbs)');
+  }
+  if (o.tokenKeysPkcs11 !== undefined && !isPkcs11Ref(o.tokenKeysPkcs11)) {
+    throw new InvalidArgument('cli.options', '--token-keys-pkcs11 takes a pkcs11: URI');
+  }
+  return {
+    ...(o.kek !== undefined ? { kekPath: o.kek } : {}),
+    ...(o.signingKey !== undefined ? { signingKeyPath: o.signingKey } : {}),
   };
 }
 
@@ -141,6 +163,18 @@ export function register(program: Command): void {
       '--data <dir>',
       'data directory: KEK, signing key, admin token, SQLite database, KDS cache',
       'vouchsafe-data',
+    )
+    .option(
+      '--kek <file|pkcs11-uri>',
+      'the key-encryption key: a file (default <data>/kek) or a pkcs11: URI, the key kept in a PKCS#11 token (docs/keys.md)',
+    )
+    .option(
+      '--signing-key <file|pkcs11-uri>',
+      'the P-384 response-signing key: a PEM file (default <data>/broker-signing-key.pem) or a pkcs11: URI',
+    )
+    .option(
+      '--token-keys-pkcs11 <uri>',
+      'KBS: generate the token signing keys in this PKCS#11 token (object= is the label prefix)',
     )
     .addOption(
       new Option('--database <url>', 'use PostgreSQL (postgres://...) instead of SQLite in --data').env(
@@ -209,11 +243,6 @@ export function register(program: Command): void {
         'the operator dashboard at /ui/ (default: on when listening on loopback only)',
       ).choices(['on', 'off']),
     )
-    .option('--ca-dir <dir>', 'serve the platform CA in this directory at /v1/ca (docs/ca.md)')
-    .option(
-      '--ca-database <url>',
-      "the CA's database when not <ca-dir>/ca.db (postgres://… or sqlite:<file>)",
-    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -227,6 +256,10 @@ On first run the data directory is created (mode 0700) with, each mode 0600:
   broker-signing-key.pem   ECDSA P-384 key signing 0.2.0 responses; guests pin broker-signing-key.pem.pub
   admin-token              the bearer token of the admin API (vouchsafe instance --token-file ...)
   vouchsafe.db             the SQLite store (unless --database)
+Keys in a PKCS#11 token instead (docs/keys.md): --kek and --signing-key take
+  'pkcs11:token=LABEL;object=NAME?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/vouchsafe/pin'
+(made in the token on first run, never extractable); the PIN comes from the pin-source file (0600) or
+VOUCHSAFE_PKCS11_PIN, never from the command line.
 The KBS token signing keys (JWKS at /kbs/v0/.well-known/jwks and /.well-known/jwks.json; rotate with
 vouchsafe token-keys rotate), KBS sessions and released keys are in the store, under the KEK: replicas on one
 --database share them (give each the same kek, broker-signing-key.pem, admin-token and --public-url).
@@ -252,13 +285,17 @@ Examples:
         if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
           throw new InvalidArgument('cli.tls', '--tls-cert and --tls-key go together');
         }
-        const kbs = kbsOptionsOf(o);
+        const kbsBase = kbsOptionsOf(o);
+        const kbs =
+          kbsBase && o.tokenKeysPkcs11 !== undefined
+            ? { ...kbsBase, tokenKeysPkcs11: o.tokenKeysPkcs11 }
+            : kbsBase;
         const dashboard = dashboardWanted(o.dashboard, o.listen);
         running = await startBroker({
           ...(dashboard ? { extend: dashboardExtend() } : {}),
           listen: o.listen,
           dataDir: o.data,
-          ...(o.caDir ? { ca: { dir: o.caDir, ...(o.caDatabase ? { database: o.caDatabase } : {}) } } : {}),
+          ...keyOptionsOf(o),
           ...(o.database ? { databaseUrl: o.database } : {}),
           trustedRoots: parseTrustedRoots(o.trustSimRoot ?? []),
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
@@ -290,9 +327,8 @@ Examples:
       process.stderr.write(
         `vouchsafe broker listening on ${r.url} (${r.store.engine})\n` +
           `  data directory:     ${r.dataDir}\n` +
-          (r.ca ? `  platform CA:        ${r.url}/v1/ca (${r.ca.dir})\n` : '') +
           `  admin token:        ${r.adminTokenPath}\n` +
-          `  broker public key:  ${r.signingKeyPath}.pub (pin this in 0.2.0 guests)\n` +
+          `  broker public key:  ${isPkcs11Ref(r.signingKeyPath) ? `${r.url}/v1/broker-key (the key is in the PKCS#11 token)` : `${r.signingKeyPath}.pub`} (pin this in 0.2.0 guests)\n` +
           (r.kbs
             ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
               `  token keys:         in the store (${r.store.engine}), under the KEK\n`
