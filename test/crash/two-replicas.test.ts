@@ -203,6 +203,23 @@ describe('two broker replicas on one PostgreSQL', () => {
     assert.equal(decodeProtectedHeader(token).kid, rotated.body.kid);
   });
 
+  it('a token signed by a key rotated on A is accepted by B before B has looked (it syncs on the unknown kid)', async () => {
+    const rotated = await call(a.url, 'POST', '/v1/admin/token-keys/rotate', undefined, a.adminToken);
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    const { id, fw } = await register(a);
+    const onA = new IndependentKbsClient(a.url);
+    assert.equal((await onA.auth()).status, 200);
+    const key = await makeTeeKey('P-256');
+    const att = await onA.attest(await onA.attestation({ key, evidence: (rd) => fw.getReport(rd) }));
+    assert.equal(att.status, 200, JSON.stringify(att.json));
+    const token = (att.json as { token: string }).token;
+    assert.equal(decodeProtectedHeader(token).kid, rotated.body.kid);
+    // B's first request since the rotation: the token names a key B does not hold yet.
+    const res = await new IndependentKbsClient(b.url).resource(SEALING, { cookie: null, bearer: token });
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.deepEqual(await IndependentKbsClient.open(res.json, key), await storedKey(id));
+  });
+
   it('A is killed (SIGKILL) in the middle of an RCAR exchange and of a native release; B completes both', async () => {
     const kbsVm = await register(a);
     const nativeVm = await register(a);
