@@ -36,6 +36,8 @@ interface ServeOptions {
   tokenKeysPkcs11?: string;
   headersTimeout?: number;
   requestTimeout?: number;
+  caDir?: string;
+  caDatabase?: string;
   dashboard?: string;
 }
 
@@ -243,6 +245,11 @@ export function register(program: Command): void {
         'the operator dashboard at /ui/ (default: on when listening on loopback only)',
       ).choices(['on', 'off']),
     )
+    .option('--ca-dir <dir>', 'serve the platform CA in this directory at /v1/ca (docs/ca.md)')
+    .option(
+      '--ca-database <url>',
+      "the CA's database when not <ca-dir>/ca.db (postgres://… or sqlite:<file>)",
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -296,6 +303,7 @@ Examples:
           listen: o.listen,
           dataDir: o.data,
           ...keyOptionsOf(o),
+          ...(o.caDir ? { ca: { dir: o.caDir, ...(o.caDatabase ? { database: o.caDatabase } : {}) } } : {}),
           ...(o.database ? { databaseUrl: o.database } : {}),
           trustedRoots: parseTrustedRoots(o.trustSimRoot ?? []),
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
@@ -327,6 +335,7 @@ Examples:
       process.stderr.write(
         `vouchsafe broker listening on ${r.url} (${r.store.engine})\n` +
           `  data directory:     ${r.dataDir}\n` +
+          (r.ca ? `  platform CA:        ${r.url}/v1/ca (${r.ca.dir})\n` : '') +
           `  admin token:        ${r.adminTokenPath}\n` +
           `  broker public key:  ${isPkcs11Ref(r.signingKeyPath) ? `${r.url}/v1/broker-key (the key is in the PKCS#11 token)` : `${r.signingKeyPath}.pub`} (pin this in 0.2.0 guests)\n` +
           (r.kbs
