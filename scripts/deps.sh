@@ -13,6 +13,7 @@ have_initdb || missing+=(postgresql)
 have openssl || missing+=(openssl)
 have socat || missing+=(socat)
 have softhsm2-util || missing+=(softhsm2)   # PKCS#11 keys (test/keys, src/keys)
+[ -x /usr/bin/chromium ] || missing+=(chromium)   # the dashboard's browser tests (test/web, playwright-core)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have apt-get; then

@@ -44,13 +44,14 @@ export interface DashboardStack extends BrokerStack {
 
 /** A broker (SQLite, simulator root) serving the dashboard under /ui/. */
 export async function startDashboardStack(
-  o: { authenticate?: Authenticate; ca?: PlatformCa; project?: string } = {},
+  o: { authenticate?: Authenticate; ca?: PlatformCa; caDir?: string; project?: string } = {},
 ): Promise<DashboardStack> {
   ensureAssets();
   const stack = await startBrokerStack({
     tmpPrefix: 'vouchsafe-web-',
     ...(o.project ? { identity: { project: o.project } } : {}),
     broker: {
+      ...(o.caDir ? { ca: { dir: o.caDir } } : {}),
       extend: async (app, parts) => {
         await registerDashboard(app, parts, {
           assetsDir: ASSETS,
