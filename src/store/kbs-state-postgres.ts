@@ -22,15 +22,26 @@ const one = async (q: Queryable, sql: string, params: unknown[] = []): Promise<R
 const count = async (q: Queryable, sql: string, params: unknown[] = []): Promise<number> =>
   Number((await one(q, sql, params))?.n ?? 0);
 
-/** The KBS's state on PostgreSQL (see kbs-state-types.ts), on the store's pool. */
+/**
+ * The KBS's state on PostgreSQL (see kbs-state-types.ts). Sessions and grants are written on `fast`, the
+ * store's challenge pool, whose sessions commit with `synchronous_commit = off` (postgres.ts
+ * challengePool): visible to every replica at once, durable with the next synchronous commit. Safe for the
+ * same reason as challenges: nothing is released on the strength of these rows alone (the release and its
+ * audit entry commit synchronously before the grant is written), and a row lost in a crash only means the
+ * client authenticates or attests again (`kbs.session.unknown`, `grant-gone`). The token keys are written on
+ * `pool` (synchronous): a key that signs is never lost.
+ */
 export class PostgresKbsState implements KbsStateStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly fast: pg.Pool = pool,
+  ) {}
 
   async createSession(
     row: Omit<KbsSessionRow, 'phase' | 'tokenWrapped' | 'kekId'>,
     limits: KbsSessionLimits,
   ): Promise<CreateSessionResult> {
-    const c = await this.pool.connect();
+    const c = await this.fast.connect();
     let broken = false;
     try {
       await c.query('BEGIN');
@@ -62,7 +73,7 @@ export class PostgresKbsState implements KbsStateStore {
   async attestSession(idDigest: Uint8Array, tokenWrapped: Uint8Array, kekId: string, now: number) {
     // One statement: of two replicas attesting one session, the second waits for the first's row lock,
     // then re-checks the WHERE against the new row (phase is attested) and updates nothing.
-    const r = await this.pool.query(
+    const r = await this.fast.query(
       `UPDATE kbs_sessions SET phase = 'attested', token_wrapped = $2, kek_id = $3
        WHERE id_digest = $1 AND phase = 'authed' AND expires_at > $4`,
       [buf(idDigest), buf(tokenWrapped), kekId, now],
@@ -71,11 +82,11 @@ export class PostgresKbsState implements KbsStateStore {
   }
 
   async purgeSessions(before: number): Promise<number> {
-    return (await this.pool.query('DELETE FROM kbs_sessions WHERE expires_at < $1', [before])).rowCount ?? 0;
+    return (await this.fast.query('DELETE FROM kbs_sessions WHERE expires_at < $1', [before])).rowCount ?? 0;
   }
 
   async insertGrant(g: KbsGrantRow): Promise<void> {
-    await this.pool.query(
+    await this.fast.query(
       'INSERT INTO kbs_grants (grant_id, instance_id, wrapped, kek_id, expires_at) VALUES ($1, $2, $3, $4, $5)',
       [g.grantId, g.instanceId, buf(g.wrapped), g.kekId, g.expiresAt],
     );
@@ -91,7 +102,7 @@ export class PostgresKbsState implements KbsStateStore {
   }
 
   async purgeGrants(before: number): Promise<number> {
-    return (await this.pool.query('DELETE FROM kbs_grants WHERE expires_at < $1', [before])).rowCount ?? 0;
+    return (await this.fast.query('DELETE FROM kbs_grants WHERE expires_at < $1', [before])).rowCount ?? 0;
   }
 
   async readTokenKeys(): Promise<KbsTokenKeysRow | undefined> {

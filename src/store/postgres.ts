@@ -224,7 +224,7 @@ class PostgresStore implements Store {
   private kbs: KbsStateStore | undefined;
 
   kbsState(): KbsStateStore {
-    this.kbs ??= typedStoreErrors(new PostgresKbsState(this.pool));
+    this.kbs ??= typedStoreErrors(new PostgresKbsState(this.pool, this.challenges));
     return this.kbs;
   }
 
