@@ -12,13 +12,18 @@ export interface Figure {
    * ops/s of wall time; ops/cpu-s where CPU is what is measured (synchronous verifies: ops per CPU-second of
    * the bench's main thread, see `rate`; cli.startup: launches per CPU-second).
    */
-  unit: 'ops/s' | 'ops/cpu-s';
+  unit: 'ops/s' | 'ops/cpu-s' | 'bytes';
   value: number;
   floor: { name: string; value: number };
   /** value / floor.value */
   ratio: number;
   /** The ratio the figure is expected to reach (from the issue), when there is one. */
   target?: number;
+  /**
+   * A fixed budget the figure must stay within (the dashboard's bundle size and first render), in the
+   * figure's unit, with `within` saying whether this run did.
+   */
+  budget?: { value: number; unit: string; within: boolean };
   rounds: number;
   extra?: Record<string, number | string>;
 }

@@ -15,6 +15,7 @@ import { benchReplicas } from './replicas.js';
 import { benchSnp } from './snp.js';
 import { benchTdx } from './tdx.js';
 import { benchTpm } from './tpm.js';
+import { benchWeb } from './web.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const vectors = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'shared', 'vectors'));
@@ -31,6 +32,8 @@ const benches: Record<string, () => Promise<Figure[]>> = {
   // Not in the default run (minutes at N = 1000): BENCH_ONLY=fleet.
   fleet: () => benchFleet(),
   cli: () => benchCli(root),
+  // The dashboard: bundle size and first render in headless Chromium, each against a stated budget.
+  web: () => benchWeb(root),
 };
 
 if (!existsSync(join(vectors, 'README.md'))) {
