@@ -3,7 +3,7 @@ import { httpAdmin } from '../../admin/http.js';
 import { localAdmin } from '../../admin/local.js';
 import { readTokenFile } from '../../admin/token-file.js';
 import type { AdminApi, InstanceJson } from '../../admin/types.js';
-import { InvalidArgument } from '../../errors.js';
+import { AttestationError, InvalidArgument } from '../../errors.js';
 import { NEW_LAUNCH_POLICIES, type NewLaunchPolicy } from '../../store/types.js';
 import { Exit, readInput, reportError } from '../io.js';
 
@@ -67,6 +67,31 @@ export async function withAdmin(
     process.exitCode = reportError(e, o.json ?? false);
   } finally {
     await admin?.close().catch(() => {});
+  }
+}
+
+/**
+ * Runs `f` on the instance the broker knows as `id`. When there is none and `id` is all digits — what a GCE
+ * instance id looks like, which people type where the broker's id is wanted (`instance show 43`) — the error
+ * (same code and reason) says so and names the broker id of the instance registered with that GCE id, if any.
+ */
+export async function byBrokerId<T>(admin: AdminApi, id: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (
+      !(e instanceof AttestationError) ||
+      e.reason !== 'broker.instance_not_found' ||
+      !/^[0-9]{1,20}$/.test(id)
+    ) {
+      throw e;
+    }
+    const matches = (await admin.list().catch(() => [] as InstanceJson[])).filter((v) => v.instanceId === id);
+    const hint =
+      matches.length > 0
+        ? `${id} is the instance id (GCE) of ${matches.map((m) => `${m.project}/${m.zone}/${m.instanceName}, broker id ${m.id}`).join('; ')}: use the broker id, e.g. vouchsafe instance show ${matches[0]!.id}`
+        : `${id} looks like a GCE instance id; these commands take the broker's id (the first column of vouchsafe instance list)`;
+    throw new AttestationError(e.code, e.reason, `no instance with broker id ${id}: ${hint}`);
   }
 }
 
@@ -254,7 +279,7 @@ Examples:
     )
     .action((id: string, o: TargetOptions) =>
       withAdmin(o, async (admin) => {
-        const v = await admin.show(id);
+        const v = await byBrokerId(admin, id, () => admin.show(id));
         out(o.json, v, () => printInstance(v));
         return Exit.Ok;
       }),
@@ -270,7 +295,8 @@ Examples:
     .addHelpText('after', TARGET_HELP)
     .action((id: string, o: TargetOptions & { policy: string }) =>
       withAdmin(o, async (admin) => {
-        await admin.setPolicy(id, readPolicy(o.policy));
+        const policy = readPolicy(o.policy);
+        await byBrokerId(admin, id, () => admin.setPolicy(id, policy));
         out(o.json, { ok: true }, () => process.stdout.write('policy replaced\n'));
         return Exit.Ok;
       }),
@@ -293,7 +319,7 @@ Example:
     )
     .action((id: string, policy: NewLaunchPolicy, o: TargetOptions) =>
       withAdmin(o, async (admin) => {
-        await admin.setNewLaunch(id, policy);
+        await byBrokerId(admin, id, () => admin.setNewLaunch(id, policy));
         out(o.json, { ok: true, newLaunch: policy }, () =>
           process.stdout.write(`new-launch policy set to ${policy}\n`),
         );
@@ -317,7 +343,7 @@ as a clone until its lease runs out. Resetting a running VM's boot lets a copy o
     )
     .action((id: string, o: TargetOptions & { note?: string }) =>
       withAdmin(o, async (admin) => {
-        const r = await admin.resetBoot(id, o.note);
+        const r = await byBrokerId(admin, id, () => admin.resetBoot(id, o.note));
         out(o.json, r, () =>
           process.stdout.write(r.hadActiveBoot ? 'active boot ended\n' : 'no active boot\n'),
         );
@@ -341,7 +367,7 @@ file was sealed with, so a guest cannot open state sealed under the previous ver
     )
     .action((id: string, o: TargetOptions) =>
       withAdmin(o, async (admin) => {
-        const r = await admin.rotateKey(id);
+        const r = await byBrokerId(admin, id, () => admin.rotateKey(id));
         out(o.json, r, () => process.stdout.write(`sealing key version ${r.keyVersion} created\n`));
         return Exit.Ok;
       }),
