@@ -54,9 +54,19 @@ export interface BootGuestOptions {
    * 0.2.0 only: the guest keeps sealed UEFI variables on the host (docs/pvchannel.md §7.3). `stated` is the
    * store root the broker committed (null: none yet), `next` the root to commit with the next state version
    * (the same, or a new one after a SetVariable). The boot states and commits commitmentDigest(file, root),
-   * and returns the variable key (`variableKey`).
+   * and returns the variable key (`variableKey`). When the broker rotated the sealing key since the state
+   * was sealed, `rewrap` gets the variable keys of the older and the current sealing key and returns the
+   * root to commit instead of `next` (the index sealed again under the current key: rewrapIndex).
    */
-  readonly uefiRoot?: { readonly stated: Uint8Array | null; readonly next: Uint8Array | null };
+  readonly uefiRoot?: {
+    readonly stated: Uint8Array | null;
+    readonly next: Uint8Array | null;
+    readonly rewrap?: (k: {
+      readonly previous: Uint8Array;
+      readonly current: Uint8Array;
+      readonly identity: PlatformIdentity | null;
+    }) => Promise<Uint8Array | null>;
+  };
 }
 
 export interface BootResult {
@@ -193,6 +203,8 @@ async function attemptBoot(
   const opened = statedStateOf(candidate.file, opts.uefiRoot?.stated);
   const ch = await openAproxyChannel(opts.connect, timeoutMs);
   const secrets: BootSecrets = {};
+  // The variable key goes to the caller on success only; a failed attempt zeroes it.
+  let unreturnedKey: Buffer | null = null;
   try {
     const neg = await negotiate(ch, version, timeoutMs);
     const released = await requestSecret(ch, opts.provider, version, neg, opened.stated, timeoutMs);
@@ -205,6 +217,24 @@ async function attemptBoot(
       opts.initialState,
       candidate.skipCounter === true,
     );
+    const secret = keys.payload ? keys.payload.secret : secrets.plaintext;
+    const variableKey = opts.uefiRoot !== undefined && secret ? deriveVariableKey(secret) : null;
+    unreturnedKey = variableKey;
+    let uefiRoot = opts.uefiRoot?.next ?? null;
+    const olderKey = keys.payload?.stateKey?.key;
+    if (variableKey && olderKey && opts.uefiRoot?.rewrap) {
+      // A rotation: the variable index moves to the new key in the same commit as the state (§7.3).
+      const previous = deriveVariableKey(olderKey);
+      try {
+        uefiRoot = await opts.uefiRoot.rewrap({
+          previous,
+          current: variableKey,
+          identity: released.identity,
+        });
+      } finally {
+        previous.fill(0);
+      }
+    }
     let session: GuestSession | null = null;
     if (keys.payload) {
       const target = {
@@ -215,14 +245,13 @@ async function attemptBoot(
         challenge: neg.challenge,
         brokerKey,
         timeoutMs,
-        uefiRoot: opts.uefiRoot?.next ?? null,
+        uefiRoot,
       };
       session = await commitNextState(target, keys.payload, next);
     } else {
       await writeStateFileAtomic(opts.statePath, next.sealed);
     }
-    const secret = keys.payload ? keys.payload.secret : secrets.plaintext;
-    const variableKey = opts.uefiRoot !== undefined && secret ? deriveVariableKey(secret) : null;
+    unreturnedKey = null;
     return {
       variableKey,
       version,
@@ -240,7 +269,7 @@ async function attemptBoot(
       session,
     };
   } finally {
-    zeroize(secrets.plaintext, secrets.stateKey, secrets.openKey);
+    zeroize(secrets.plaintext, secrets.stateKey, secrets.openKey, unreturnedKey ?? undefined);
     ch.close();
   }
 }

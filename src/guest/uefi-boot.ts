@@ -3,7 +3,9 @@ import type { PvClient } from '../pvchannel/client.js';
 import { type BootGuestOptions, type BootResult, bootGuest, pendingPathOf } from './boot.js';
 import { instanceBindingOf, readStateFile } from './state-file.js';
 import { sha256 } from './uefi-seal.js';
-import { indexCandidates, SealedUefiStore } from './uefi-vars.js';
+import { indexCandidates, type Rewrapped, rewrapIndex, SealedUefiStore } from './uefi-vars.js';
+
+type RewrapKeys = Parameters<NonNullable<NonNullable<BootGuestOptions['uefiRoot']>['rewrap']>>[0];
 
 /** A boot with its sealed UEFI variable store open. */
 export interface UefiBoot {
@@ -23,7 +25,9 @@ export interface UefiBoot {
  * the newest index slot's root first and, on `broker.rollback` (that slot was written but never committed,
  * or is older than the commitment), the other slot's, then none (a store never committed). The broker is the
  * judge: whichever root it accepts is the committed one, and the store opens exactly that index. Every later
- * SetVariable commits its new root with the next state version (a re-attestation of the same launch).
+ * SetVariable commits its new root with the next state version (a re-attestation of the same launch). After
+ * a sealing-key rotation the boot (or the SetVariable's commit) rewraps the index under the new key in the
+ * same commit as the state (rewrapIndex).
  *
  * Throws what bootGuest throws; `broker.rollback` when no candidate is the committed root (the host rolled
  * the store back, or withholds it); SealedUefiStore.open's errors.
@@ -39,9 +43,14 @@ export async function bootWithUefiVariables(opts: BootGuestOptions, client: PvCl
   let root: Uint8Array | null = null;
   let lastError: unknown;
   for (const c of candidates) {
+    let rewrapped: Rewrapped | null = null;
+    const rewrap = async (k: RewrapKeys) => {
+      rewrapped = await rewrapIndex(client, c, k, instanceBindingOf(k.identity));
+      return rewrapped?.root ?? null;
+    };
     try {
-      boot = await bootGuest({ ...opts, uefiRoot: { stated: c, next: c } });
-      root = c;
+      boot = await bootGuest({ ...opts, uefiRoot: { stated: c, next: c, rewrap } });
+      root = (rewrapped as Rewrapped | null)?.root ?? c;
       break;
     } catch (e) {
       if (!(e instanceof AttestationError && e.reason === 'broker.rollback')) throw e;
@@ -59,9 +68,16 @@ export async function bootWithUefiVariables(opts: BootGuestOptions, client: PvCl
       instanceBinding: instanceBindingOf(boot.identity),
       committedRoot,
       commit: async (next, previous) => {
-        const r = await bootGuest({ ...opts, uefiRoot: { stated: previous, next } });
+        let rewrapped: Rewrapped | null = null;
+        const rewrap = async (k: RewrapKeys) => {
+          // `next` is not committed yet and the other slot holds the committed index: rewrap in place.
+          rewrapped = await rewrapIndex(client, next, k, instanceBindingOf(k.identity), true);
+          return rewrapped?.root ?? null;
+        };
+        const r = await bootGuest({ ...opts, uefiRoot: { stated: previous, next, rewrap } });
         r.variableKey?.fill(0);
         latest = r;
+        return rewrapped;
       },
     });
     return { boot, store, latest: () => latest };

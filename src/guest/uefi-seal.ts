@@ -12,7 +12,8 @@ import { Reader, Writer } from '../formats/reader.js';
 /**
  * The guest's sealing of UEFI variables before they reach the host (docs/pvchannel.md §7.3 "Sealing").
  *
- * Unit of sealing: each variable's value is one AES-256-GCM record, and a sealed **index** lists every
+ * Unit of sealing: each variable's value is one AES-256-GCM record under the store's random data key, and a
+ * sealed **index** (under the key derived from the sealing key; it holds the data key) lists every
  * variable (GUID, name, attributes, the store generation it was written at, SHA-256 of its record) in the
  * order the host's GET_NEXT must walk. The index's SHA-256 (the store root) joins the state file's digest in
  * what the broker commits (boot-state.ts `commitmentDigest`), so:
@@ -26,8 +27,9 @@ import { Reader, Writer } from '../formats/reader.js';
  * Record layout (little-endian): 0x00 magic "VSUV", 0x04 u16 format 1, 0x06 u16 kind (1 variable, 2 index),
  * 0x08 u64 generation, 0x10 12-byte nonce (random per write), 0x1C u32 body length, then the ciphertext and
  * the 16-byte tag. AAD = the 0x20-byte header || instance binding (32) || GUID (16) || u16 name length ||
- * name || u32 attributes. Key = HKDF-SHA256(ikm = released sealing key, salt "VSUV",
- * info "vouchsafe uefi-variables v1 aes-256-gcm"), a key apart from the state file's.
+ * name || u32 attributes. Index key = HKDF-SHA256(ikm = released sealing key, salt "VSUV",
+ * info "vouchsafe uefi-variables v1 aes-256-gcm"), a key apart from the state file's; variable records are
+ * under the index's random data key.
  */
 
 export const RECORD_MAGIC = 0x56555356; // "VSUV" little-endian
@@ -171,13 +173,22 @@ export interface IndexEntry {
   readonly digest: Uint8Array;
 }
 
+/** An authenticated index: the store's data key and its entries. */
+export interface IndexBody {
+  /** The random key the variable records are sealed under (the index itself is under the sealing-key HKDF). */
+  readonly dataKey: Uint8Array;
+  readonly entries: IndexEntry[];
+}
+
 /**
- * Index body: u32 count, u32 reserved, then per entry guid[16], u16 nameBytes, u16 reserved, u32 attributes,
- * u64 generation, digest[32], name. Entries are in host storage order.
+ * Index body: u32 count, u32 reserved, data key[32], then per entry guid[16], u16 nameBytes, u16 reserved,
+ * u32 attributes, u64 generation, digest[32], name. Entries are in host storage order. The data key makes a
+ * sealing-key rotation one index rewrite: the records stay as they are (docs/pvchannel.md §7.3).
  */
-export function encodeIndexBody(entries: readonly IndexEntry[]): Uint8Array {
-  const size = entries.reduce((n, e) => n + 64 + e.name.length, 8);
-  const w = new Writer(size).u32le(entries.length).u32le(0);
+export function encodeIndexBody(index: IndexBody): Uint8Array {
+  const { entries } = index;
+  const size = entries.reduce((n, e) => n + 64 + e.name.length, 40);
+  const w = new Writer(size).u32le(entries.length).u32le(0).bytes(index.dataKey, 32);
   for (const e of entries) {
     w.bytes(e.guid, 16).u16le(e.name.length).u16le(0).u32le(e.attributes).u64le(e.generation);
     w.bytes(e.digest, 32).bytes(e.name);
@@ -186,11 +197,12 @@ export function encodeIndexBody(entries: readonly IndexEntry[]): Uint8Array {
 }
 
 /** Decodes an (authenticated) index body. Throws MalformedEvidence `uefi.index.*`. */
-export function decodeIndexBody(b: Uint8Array): IndexEntry[] {
+export function decodeIndexBody(b: Uint8Array): IndexBody {
   const what = 'uefi.index';
   const r = new Reader(b, what);
   const count = r.u32le();
   r.mbz(4, '0x4');
+  const dataKey = Uint8Array.from(r.bytes(32));
   if (count > 65536) throw new MalformedEvidence(`${what}.count`, `${what}: too many entries`);
   const out: IndexEntry[] = [];
   for (let i = 0; i < count; i++) {
@@ -205,5 +217,5 @@ export function decodeIndexBody(b: Uint8Array): IndexEntry[] {
     out.push({ guid, name: Uint8Array.from(r.bytes(n)), attributes, generation, digest });
   }
   r.end();
-  return out;
+  return { dataKey, entries: out };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { BindingMismatch, MalformedEvidence, Unavailable } from '../errors.js';
 import { PvCall } from '../formats/pvchannel/constants.js';
 import {
@@ -36,12 +37,23 @@ const INDEX_NAMES = [nameFromString('VouchsafeVarIndex0'), nameFromString('Vouch
 const MAX_SKIPPED = 256;
 const INDEX_ATTRIBUTES = EfiVariable.NonVolatile | EfiVariable.BootserviceAccess;
 
-/** Called after every change with the new store root; it must commit it to the broker before returning. */
-export type CommitRoot = (root: Uint8Array, previous: Uint8Array | null) => Promise<void>;
+/** The index after a sealing-key rotation rewrapped it (rewrapIndex). */
+export interface Rewrapped {
+  readonly root: Uint8Array;
+  readonly generation: bigint;
+  /** The index key it is now sealed under (copy it; the caller zeroes its own). */
+  readonly key: Uint8Array;
+}
+
+/**
+ * Called after every change with the new store root; it must commit it to the broker before returning. When
+ * the commit found the sealing key rotated, it rewrapped the new index under the new key and returns that.
+ */
+export type CommitRoot = (root: Uint8Array, previous: Uint8Array | null) => Promise<Rewrapped | null>;
 
 export interface SealedStoreOptions {
   readonly client: PvClient;
-  /** From deriveVariableKey (the store copies it; zeroize yours). */
+  /** The index key, from deriveVariableKey (the store copies it; zeroize yours). */
   readonly key: Uint8Array;
   /** The instance binding of the boot (state-file.ts instanceBindingOf). */
   readonly instanceBinding: Uint8Array;
@@ -101,6 +113,47 @@ export async function indexCandidates(client: PvClient): Promise<Uint8Array[]> {
 }
 
 /**
+ * A sealing-key rotation (docs/broker.md "Sealing keys"): the index whose SHA-256 is `root` is opened with the
+ * key derived from the older sealing key and sealed again, unchanged (same data key, same entries), under the
+ * current one at the next generation, in the other slot — or, with `inPlace`, at its own generation in its
+ * own slot, for an index not yet committed (a SetVariable's, whose commit found the rotation: the other slot
+ * holds the committed index and must survive until the commit). The records are untouched. The boot that
+ * found the rotation commits the new root with the state it reseals under the new key, so both move
+ * together; a crash before that commit leaves the old state and the old index, and the next boot rotates
+ * again. Null when `root` is null (no store).
+ */
+export async function rewrapIndex(
+  client: PvClient,
+  root: Uint8Array | null,
+  keys: { readonly previous: Uint8Array; readonly current: Uint8Array },
+  instanceBinding: Uint8Array,
+  inPlace = false,
+): Promise<Rewrapped | null> {
+  if (root === null) return null;
+  const place = (name: Uint8Array) => ({
+    instanceBinding,
+    guid: VOUCHSAFE_GUID,
+    name,
+    attributes: INDEX_ATTRIBUTES,
+  });
+  for (const blob of await indexCandidates(client)) {
+    if (!ctEqual(sha256(blob), root)) continue;
+    const gen = parseRecordHeader(blob).generation;
+    const from = INDEX_NAMES[Number(gen % 2n)]!;
+    const toGen = inPlace ? gen : gen + 1n;
+    const to = INDEX_NAMES[Number(toGen % 2n)]!;
+    const opened = openRecord(keys.previous, RecordKind.Index, place(from), blob);
+    const index = sealRecord(keys.current, RecordKind.Index, toGen, place(to), opened.body);
+    opened.body.fill(0);
+    const st = await hostSet(client, { guid: VOUCHSAFE_GUID, name: to }, INDEX_ATTRIBUTES, index);
+    if (st !== EfiStatus.Success)
+      throw new Unavailable('uefi.host', `the host did not store the index (EFI status ${st})`);
+    return { root: sha256(index), generation: toGen, key: Uint8Array.from(keys.current) };
+  }
+  throw new BindingMismatch('uefi.root', 'the host holds no variable index with the committed root');
+}
+
+/**
  * UEFI variables as the SVSM serves them to firmware (UEFI 2.10 §8.2), kept by the host through the pvchannel
  * UEFI calls but sealed here (uefi-seal.ts): the host reads no value and can neither forge, reorder nor roll
  * back the store or any one variable. Every change is committed to the broker (`commit`) before set()
@@ -114,7 +167,9 @@ export class SealedUefiStore {
   private entries: IndexEntry[] = [];
   private generation = 0n;
   private root: Uint8Array | null;
-  private readonly key: Uint8Array;
+  private key: Uint8Array;
+  /** The records' key, kept in the index (random for a new store). */
+  private dataKey: Uint8Array = new Uint8Array(randomBytes(32));
 
   private constructor(private readonly o: SealedStoreOptions) {
     this.key = Uint8Array.from(o.key);
@@ -138,7 +193,10 @@ export class SealedUefiStore {
         s.place({ guid: VOUCHSAFE_GUID, name: slot }, INDEX_ATTRIBUTES),
         blob,
       );
-      s.entries = decodeIndexBody(opened.body);
+      const body = decodeIndexBody(opened.body);
+      opened.body.fill(0);
+      s.entries = body.entries;
+      s.dataKey = body.dataKey;
       s.generation = opened.generation;
       return s;
     }
@@ -169,7 +227,7 @@ export class SealedUefiStore {
     }
     if (a.attributes !== e.attributes)
       throw new BindingMismatch('uefi.attributes', 'the host changed the attributes');
-    const opened = openRecord(this.key, RecordKind.Variable, this.place(v, e.attributes), a.data);
+    const opened = openRecord(this.dataKey, RecordKind.Variable, this.place(v, e.attributes), a.data);
     // Authentic but not the version the index names: an older record served again (single-variable rollback).
     if (opened.generation !== e.generation || !ctEqual(sha256(a.data), e.digest)) {
       opened.body.fill(0);
@@ -249,7 +307,7 @@ export class SealedUefiStore {
       if (st !== EfiStatus.Success) return st;
       next = this.entries.filter((_, i) => i !== at);
     } else {
-      const sealed = sealRecord(this.key, RecordKind.Variable, gen, this.place(v, attributes), data);
+      const sealed = sealRecord(this.dataKey, RecordKind.Variable, gen, this.place(v, attributes), data);
       const st = await hostSet(this.o.client, v, attributes, sealed);
       if (st !== EfiStatus.Success) return st;
       const e: IndexEntry = {
@@ -267,16 +325,20 @@ export class SealedUefiStore {
       RecordKind.Index,
       gen,
       this.place(slot, INDEX_ATTRIBUTES),
-      encodeIndexBody(next),
+      encodeIndexBody({ dataKey: this.dataKey, entries: next }),
     );
     const st = await hostSet(this.o.client, slot, INDEX_ATTRIBUTES, index);
     if (st !== EfiStatus.Success)
       throw new Unavailable('uefi.host', `the host did not store the index (EFI status ${st})`);
     const root = sha256(index);
-    await this.o.commit(root, this.root);
+    const rewrapped = await this.o.commit(root, this.root);
     this.entries = next;
-    this.generation = gen;
-    this.root = root;
+    this.generation = rewrapped?.generation ?? gen;
+    this.root = rewrapped?.root ?? root;
+    if (rewrapped) {
+      this.key.fill(0);
+      this.key = Uint8Array.from(rewrapped.key);
+    }
     return EfiStatus.Success;
   }
 
@@ -297,8 +359,9 @@ export class SealedUefiStore {
     };
   }
 
-  /** Zeroes the key held. */
+  /** Zeroes the keys held. */
   close(): void {
     this.key.fill(0);
+    this.dataKey.fill(0);
   }
 }

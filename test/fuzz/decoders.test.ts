@@ -389,7 +389,7 @@ function uefiRows(): Row[] {
     ),
     bytes(
       'src/guest/uefi-seal.ts#decodeIndexBody',
-      () => [uefiSeal.encodeIndexBody([entry, entry])],
+      () => [uefiSeal.encodeIndexBody({ dataKey: new Uint8Array(32).fill(6), entries: [entry, entry] })],
       uefiSeal.decodeIndexBody,
     ),
   ];

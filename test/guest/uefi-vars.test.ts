@@ -204,6 +204,39 @@ describe('sealed UEFI variables: a host can neither read, forge nor roll back th
     await b.latest().session?.end();
   });
 
+  it('a sealing-key rotation moves the index to the new key with the state; the variables stay readable', async () => {
+    const inst = await stack.register();
+    const vm = new Vm(
+      stack.firmware(inst.hostData),
+      p.statePath('uefi-rot'),
+      join(stack.dir, 'uefi-rot.vars'),
+    );
+    await vm.reload();
+    const b1 = await boot(vm);
+    await b1.store.set(v('Rotated'), NV_BS_RT, Uint8Array.from([1, 2]));
+    await b1.latest().session?.end();
+    const rot = await stack.admin('POST', `/v1/admin/instances/${inst.id}/rotate-key`);
+    assert.equal(rot.status, 200, JSON.stringify(rot.body));
+    // The boot after the rotation opens the state with the older key and rewraps the index in its commit.
+    const b2 = await boot(vm);
+    assert.notEqual(b2.boot.previousKeyVersion, null);
+    assert.deepEqual((await b2.store.get(v('Rotated')))?.data, Uint8Array.from([1, 2]));
+    // A rotation while the VM runs: the next SetVariable's commit rewraps.
+    const rot2 = await stack.admin('POST', `/v1/admin/instances/${inst.id}/rotate-key`);
+    assert.equal(rot2.status, 200);
+    await b2.store.set(v('After'), NV_BS_RT, Uint8Array.from([3]));
+    assert.notEqual(b2.latest().previousKeyVersion, null);
+    assert.deepEqual((await b2.store.get(v('Rotated')))?.data, Uint8Array.from([1, 2]));
+    await b2.store.set(v('After'), NV_BS_RT, Uint8Array.from([4]));
+    await b2.latest().session?.end();
+    // Later boots need no older key at all.
+    const b3 = await boot(vm);
+    assert.equal(b3.boot.previousKeyVersion, null);
+    assert.deepEqual((await b3.store.get(v('After')))?.data, Uint8Array.from([4]));
+    assert.deepEqual((await b3.store.names()).length, 2);
+    await b3.latest().session?.end();
+  });
+
   it('a SetVariable whose commit never reached the broker: the next boot opens the committed index slot', async () => {
     const vm = await newVm();
     let down = false;
