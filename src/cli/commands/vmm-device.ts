@@ -42,7 +42,7 @@ function port(v: string, name: string): number {
 
 /**
  * `vouchsafe vmm-device`: the paravirtual firmware device as a process a VMM drives over a unix socket
- * (docs/pvchannel.md §8). UEFI variables (§7.2) live in `--uefi-vars`; KEY_RELEASE (§7.3) relays to
+ * (docs/pvchannel.md §8). UEFI variables (§7.3) live in `--uefi-vars`; KEY_RELEASE (§7.4) relays to
  * `--key-release-proxy`. A call whose handler is not wired answers NOT_SUPPORTED.
  */
 export function register(program: Command): void {
@@ -82,13 +82,13 @@ export function register(program: Command): void {
           features |= bit;
         }
         const handlers: Record<number, CallHandler> = {};
-        // docs/pvchannel.md §7.2: one file per instance (this device serves one VM).
+        // docs/pvchannel.md §7.3: one file per instance (this device serves one VM).
         if (features & PvFeature.UefiVariables) {
           if (o.uefiVars === undefined)
             throw new InvalidArgument('cli.options', '--features uefi-variables needs --uefi-vars FILE');
           Object.assign(handlers, uefiHandlers(await UefiHostStore.open(o.uefiVars)));
         }
-        // §7.3: the same host proxy (and so the same backends) a vsock guest reaches.
+        // §7.4: the same host proxy (and so the same backends) a vsock guest reaches.
         if (features & PvFeature.KeyRelease) {
           if (o.keyReleaseProxy === undefined)
             throw new InvalidArgument(
