@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PvCall } from '../../src/formats/pvchannel/constants.js';
 import { EfiVariable, nameFromString } from '../../src/formats/pvchannel/uefi.js';
@@ -105,6 +107,38 @@ describe('KEY_RELEASE: guest boot over the pvchannel, no vsock', () => {
       'ERR_UNAVAILABLE',
       'pvchannel.key_release.connect',
     );
+  });
+
+  it('a proxy that never answers is ERR_UNAVAILABLE pvchannel.key_release.timeout; one that sends garbage ends the stream', async () => {
+    const silent = createServer((sock) => sock.on('data', () => {}));
+    const garbage = createServer((sock) => sock.once('data', () => sock.write(Buffer.alloc(8, 0xff))));
+    const s1 = join(stack.dir, 'silent.sock');
+    const s2 = join(stack.dir, 'garbage.sock');
+    await new Promise<void>((r) => silent.listen(s1, r));
+    await new Promise<void>((r) => garbage.listen(s2, r));
+    try {
+      const inst = await stack.register();
+      for (const [addr, code, reason] of [
+        [s1, 'ERR_UNAVAILABLE', 'pvchannel.key_release.timeout'],
+        [s2, 'ERR_UNAVAILABLE', 'guest.channel.closed'],
+      ] as const) {
+        const relay = keyReleaseRelay({ proxy: `unix:${addr}`, timeoutMs: 200 });
+        relays.push(relay);
+        const device = new PvDevice({ offer: offer(ALL), handlers: { [PvCall.KeyRelease]: relay.handler } });
+        const client = new PvClient({ transport: transportTo('page', () => device), want: ALL });
+        await rejectsCode(
+          () =>
+            p.boot(stack.firmware(inst.hostData), p.statePath(`pvkr-${reason}`), {
+              connect: pvKeyReleaseOpener(client),
+            }),
+          code,
+          reason,
+        );
+      }
+    } finally {
+      silent.close();
+      garbage.close();
+    }
   });
 
   it('the whole persistent state over one channel: key release and sealed UEFI variables, reboot', async () => {
