@@ -173,6 +173,13 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
   }
   await fh.close();
   await rename(tmp, path);
+  // The rename is durable only once the directory is.
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
 }
 
 /** The four UEFI call handlers over one instance's store (docs/pvchannel.md §7.3), by call id. */
