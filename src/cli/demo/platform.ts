@@ -12,6 +12,7 @@ import type { PcrBank } from '../../evidence/tpm/claims.js';
 import { verifyQuote } from '../../evidence/tpm/verify-quote.js';
 import type { PlatformIdentity } from '../../formats/platform-identity.js';
 import { PvCall, PvFeature } from '../../formats/pvchannel/constants.js';
+import { EfiVariable, nameFromString } from '../../formats/pvchannel/uefi.js';
 import { encodeServicesManifest } from '../../formats/svsm/manifest.js';
 import { encodeVtpmManifestV1, VTPM_SERVICE_GUID } from '../../formats/svsm/vtpm.js';
 import { publicToKeyObject } from '../../formats/tpm/key.js';
@@ -20,7 +21,8 @@ import { parseCertificate } from '../../formats/x509/certificate.js';
 import { readInstanceIdentity } from '../../formats/x509/instance-identity.js';
 import { c509AkRequest } from '../../guest/ak-request.js';
 import { type CertifiedKey, certifyAk, certifyEk } from '../../guest/certify.js';
-import { bootGuest, simulatorReportProvider } from '../../guest/index.js';
+import { simulatorReportProvider } from '../../guest/index.js';
+import { bootWithUefiVariables } from '../../guest/uefi-boot.js';
 import { createNativeBackend } from '../../proxy/backends/native/index.js';
 import { startProxy } from '../../proxy/index.js';
 import type { CertifyRelay } from '../../pvchannel/certify-handlers.js';
@@ -29,6 +31,7 @@ import { PvClient } from '../../pvchannel/client.js';
 import { PvDevice } from '../../pvchannel/device.js';
 import { InProcessPage, inProcessPageTransport } from '../../pvchannel/page-transport.js';
 import { platformIdentityHandler } from '../../pvchannel/platform-identity.js';
+import { UefiHostStore, uefiHandlers } from '../../pvchannel/uefi-host.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
   SIM_DEFAULT_POLICY,
@@ -51,7 +54,16 @@ export interface PlatformRun {
   readonly identity: PlatformIdentity;
 }
 
-const FEATURES = PvFeature.PlatformIdentity | PvFeature.CertifyEk | PvFeature.CertifyAk | PvFeature.C509;
+const FEATURES =
+  PvFeature.PlatformIdentity |
+  PvFeature.CertifyEk |
+  PvFeature.CertifyAk |
+  PvFeature.UefiVariables |
+  PvFeature.C509;
+const NV_BS_RT = EfiVariable.NonVolatile | EfiVariable.BootserviceAccess | EfiVariable.RuntimeAccess;
+/** EFI_GLOBAL_VARIABLE (UEFI 2.10 §3.3), the GUID of BootOrder. */
+const EFI_GLOBAL = Uint8Array.from(Buffer.from('8be4df6193ca11d2aa0d00e098032b8c', 'hex'));
+const BOOT_ORDER = { guid: EFI_GLOBAL, name: nameFromString('BootOrder') };
 
 /**
  * The whole platform-identity flow (issue 11; docs/pvchannel.md §7.2, docs/ca.md "The CA as a service"),
@@ -142,7 +154,7 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     }
 
     /** The VMM's device for one VM: relays to the CA with the host's credential, claims `claim`. */
-    const vmm = (claim: PlatformIdentity, wrap?: (r: CertifyRelay) => CertifyRelay) => {
+    const vmm = (claim: PlatformIdentity, wrap?: (r: CertifyRelay) => CertifyRelay, vars?: UefiHostStore) => {
       const client = httpCaClient({ url: b.url, token: b.adminToken });
       clients.push(client);
       const relay0 = httpCertifyRelay(client, () => claim);
@@ -153,6 +165,8 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
           [PvCall.GetPlatformIdentity]: platformIdentityHandler(() => claim),
           [PvCall.CertifyEk]: certifyEkHandler(relay),
           [PvCall.CertifyAk]: certifyAkHandler(relay),
+          // UEFI variables (§7.3): stored by the host per instance, sealed by the guest.
+          ...(vars ? uefiHandlers(vars) : {}),
         },
       });
       const page = new InProcessPage(device);
@@ -166,6 +180,7 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       });
 
     const statePath = join(dir, 'vm-a.state');
+    const varsPath = join(dir, 'vm-a.vars');
     const tpmState = join(dir, 'vm-a.vtpm');
     mkdirSync(tpmState, { mode: 0o700 });
     const work = join(dir, 'work');
@@ -176,12 +191,18 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     /** One boot of vm-a: key release, vTPM, CERTIFY_EK, AK, CERTIFY_AK, quote, relying party. */
     const bootA = async (step: string) => {
       const fw = launch(a.hostData);
-      const r = await bootGuest({
-        connect: px.address,
-        provider: simulatorReportProvider(fw),
-        statePath,
-        brokerPublicKey: b.publicKey,
-      });
+      // One device for this boot: identity, CERTIFY_EK/AK relayed to the CA, UEFI variables on the host file.
+      const pv = vmm(identity, undefined, await UefiHostStore.open(varsPath));
+      const u = await bootWithUefiVariables(
+        {
+          connect: px.address,
+          provider: simulatorReportProvider(fw),
+          statePath,
+          brokerPublicKey: b.publicKey,
+        },
+        pv,
+      );
+      const r = u.boot;
       emit({
         step: `${step}: key release`,
         outcome: 'released',
@@ -230,11 +251,10 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       const manifest = encodeServicesManifest([
         { guid: VTPM_SERVICE_GUID, payload: encodeVtpmManifestV1(ek, ak) },
       ]);
-      const pv = vmm(identity);
       const neg = await pv.negotiate();
       info(
         `${step}: negotiate`,
-        `features offered 0x${neg.offered.toString(16)}, selected 0x${neg.accepted.toString(16)} (identity, CERTIFY_EK, CERTIFY_AK, C509), epoch ${neg.epoch}`,
+        `features offered 0x${neg.offered.toString(16)}, selected 0x${neg.accepted.toString(16)} (identity, CERTIFY_EK, CERTIFY_AK, UEFI variables, C509), epoch ${neg.epoch}`,
       );
       const claimed = await pv.getPlatformIdentity();
       info(
@@ -315,13 +335,23 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       );
       await tpm.stop();
       running.splice(running.indexOf(tpm), 1);
-      return { r, ek, ak, manifest };
+      // A sealed UEFI variable: the host keeps it, cannot read, forge or roll it back (§7.3).
+      const before = await u.store.get(BOOT_ORDER);
+      const value = Uint8Array.of(r.firstBoot ? 1 : 2, 0);
+      await u.store.set(BOOT_ORDER, NV_BS_RT, value);
+      info(
+        `${step}: UEFI variables`,
+        `BootOrder was ${before ? toHex(before.data) : 'unset'}, set to ${toHex(value)}: sealed by the guest, its store root committed with the state to the broker`,
+      );
+      return { r, ek, ak, manifest, session: () => u.latest().session };
     };
 
     const first = await bootA('boot vm-a');
-    await first.r.session?.end();
+    await first.session()?.end();
     const v1 = join(dir, 'vm-a.state.v1');
     copyFileSync(statePath, v1);
+    const vars1 = join(dir, 'vm-a.vars.v1');
+    copyFileSync(varsPath, vars1);
     const second = await bootA('reboot vm-a');
     const [b1, b2] = boots;
     info(
@@ -369,21 +399,39 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     const manifest = second.manifest;
     const reportsA = () => simulatorReportProvider(launch(a.hostData));
 
+    // A clone: a copy of everything the host holds for vm-a (state file and variable store), launched again.
     const clone = join(dir, 'clone.state');
     copyFileSync(statePath, clone);
-    await refusal('a clone of vm-a boots while vm-a runs', 'broker', () =>
-      bootGuest({
-        connect: px.address,
-        provider: reportsA(),
-        statePath: clone,
-        brokerPublicKey: b.publicKey,
-      }),
+    const cloneVars = join(dir, 'clone.vars');
+    copyFileSync(varsPath, cloneVars);
+    await refusal('a clone of vm-a boots while vm-a runs', 'broker', async () =>
+      bootWithUefiVariables(
+        { connect: px.address, provider: reportsA(), statePath: clone, brokerPublicKey: b.publicKey },
+        vmm(identity, undefined, await UefiHostStore.open(cloneVars)),
+      ),
     );
-    await second.r.session?.end();
+    await second.session()?.end();
+    // The host keeps an old copy of everything (state file and variables, as after boot 1) and boots it.
     const rb = join(dir, 'rollback.state');
     copyFileSync(v1, rb);
-    await refusal('vm-a with its vTPM state rolled back (state version 1)', 'broker', () =>
-      bootGuest({ connect: px.address, provider: reportsA(), statePath: rb, brokerPublicKey: b.publicKey }),
+    const rbVars = join(dir, 'rollback.vars');
+    copyFileSync(vars1, rbVars);
+    await refusal('vm-a with its vTPM state rolled back (state version 1)', 'broker', async () =>
+      bootWithUefiVariables(
+        { connect: px.address, provider: reportsA(), statePath: rb, brokerPublicKey: b.publicKey },
+        vmm(identity, undefined, await UefiHostStore.open(rbVars)),
+      ),
+    );
+    await refusal(
+      'vm-a with its UEFI variable store rolled back (the host file of boot 1)',
+      'broker',
+      async () => {
+        copyFileSync(vars1, varsPath);
+        return bootWithUefiVariables(
+          { connect: px.address, provider: reportsA(), statePath, brokerPublicKey: b.publicKey },
+          vmm(identity, undefined, await UefiHostStore.open(varsPath)),
+        );
+      },
     );
     const forge = (r: CertifyRelay): CertifyRelay => ({
       ...r,
