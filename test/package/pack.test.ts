@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -31,7 +31,17 @@ function runFile(file: string, args: string[], cwd: string): Promise<Run> {
 }
 
 /** Dependencies the sources never import: tests only. None of them may reach an installed package. */
-const TEST_ONLY = ['tsx', 'typescript', 'esbuild', 'jose', 'pkijs'];
+const TEST_ONLY = [
+  'tsx',
+  'typescript',
+  'esbuild',
+  'jose',
+  'pkijs',
+  'preact',
+  'htm',
+  'uplot',
+  'playwright-core',
+];
 
 describe('the npm tarball, installed into an empty prefix', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'vs-pack-'));
@@ -54,6 +64,9 @@ describe('the npm tarball, installed into an empty prefix', () => {
   it('holds the compiled CLI and nothing of the repository besides (no tests, no sources)', () => {
     assert.ok(packed.files.includes('bin/vouchsafe.js'));
     assert.ok(packed.files.includes('dist/cli/main.js'));
+    // The dashboard, built by esbuild at pack time (its libraries are bundled, not dependencies).
+    for (const f of ['index.html', 'app.js', 'app.css'])
+      assert.ok(packed.files.includes(`dist/web-assets/${f}`), f);
     const stray = packed.files.filter(
       (f) => !/^(dist|bin)\//.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f),
     );
@@ -122,6 +135,31 @@ describe('the npm tarball, installed into an empty prefix', () => {
     );
     assert.ok(events.some((e) => e.outcome === 'released'));
     assert.ok(events.some((e) => e.outcome === 'refused'));
+  });
+
+  it('runs demo --keep-running: prints the dashboard URL, serves the built dashboard there until interrupted, then exits 0', async () => {
+    const child = spawn(join(prefix, 'node_modules', '.bin', 'vouchsafe'), ['demo', '--keep-running'], {
+      cwd: prefix,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    let out = '';
+    const url = await new Promise<string>((done, fail) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/ui\/)$/m.exec(out);
+        if (m) done(m[1]!);
+      });
+      child.on('exit', () => fail(new Error(`demo exited before printing the URL:\n${out}`)));
+    });
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.match(await page.text(), /assets\/app\.js/);
+    assert.equal((await fetch(`${url}assets/app.js`)).status, 200);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, out);
   });
 });
 
