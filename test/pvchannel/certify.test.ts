@@ -132,6 +132,27 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
     });
   }
 
+  it('an EK certified in C509 first is handed out as X.509 when X.509 is asked for (and reused either way)', async () => {
+    const ek = softEk('ecc');
+    const hd = new Uint8Array(32).fill(0xd4);
+    const ident = { ...IDENT_A, instanceId: '7100000000000000004', instanceName: 'vm-d' };
+    const own = registry([[hd, { id: 'uuid-d', identity: ident }]]);
+    const relay = inProcessRelay(t.ca, own, 'host-1');
+    const device = new PvDevice({
+      offer: offer(ALL),
+      handlers: { [PvCall.CertifyEk]: certifyEkHandler(relay) },
+    });
+    const client = new PvClient({ transport: transportTo('page', () => device), want: ALL });
+    const o = { manifest: servicesManifest(ek.pub), reports: simulatorReportProvider(firmware(hd)) };
+    const c509 = await certifyEk(client, { ...o, preferC509: true });
+    assert.equal(c509.format, 'c509');
+    assert.equal(parseC509Certificate(c509.certificate).type, 2);
+    const der = await certifyEk(client, o);
+    assert.equal(der.format, 'x509');
+    assert.equal(readInstanceIdentity(parseCertificate(der.certificate))!.instanceName, 'vm-d');
+    assert.deepEqual((await lastLog()).reasons, ['ca.ek_reused']);
+  });
+
   describe('refusals: a stable code at the guest and an entry in the issuance log', () => {
     async function refusedWith(p: Promise<unknown>, code: string, reason: string) {
       const before = (await t.ca.readLog(0, 10_000)).length;
@@ -294,6 +315,29 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
         certifyEk(channel({ wrap: steal }), { manifest, reports: simulatorReportProvider(fw) }),
         'ERR_REFUSED',
         'ca.nonce_unknown',
+      );
+    });
+
+    it('a nonce past its lifetime', async () => {
+      const late: (r: CertifyRelay) => CertifyRelay = (r) => ({
+        ...r,
+        certifyEk: async (b) => {
+          const saved = t.clock.now;
+          t.clock.now = new Date(saved.getTime() + 301_000); // nonceTtlSeconds is 300
+          try {
+            return await r.certifyEk(b);
+          } finally {
+            t.clock.now = saved;
+          }
+        },
+      });
+      await refusedWith(
+        certifyEk(channel({ wrap: late }), {
+          manifest: servicesManifest(softEk().pub),
+          reports: simulatorReportProvider(firmware(HD_A)),
+        }),
+        'ERR_REFUSED',
+        'ca.nonce_expired',
       );
     });
 

@@ -83,7 +83,8 @@ export async function certifyEkFromTee(
         serial: existing.serial,
         kind: 'ek',
         der: existing.der,
-        ...(existing.c509 ? { c509: existing.c509 } : {}),
+        // The C509 form only when asked for: an X.509 request gets the DER, whatever else is stored.
+        ...(format !== 'x509' && existing.c509 ? { c509: existing.c509 } : {}),
         format,
         notBefore: cert.notBefore,
         notAfter: cert.notAfter,
