@@ -8,7 +8,7 @@ import { copyFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PvCall } from '../../src/formats/pvchannel/constants.js';
+import { PvCall, PvFeature } from '../../src/formats/pvchannel/constants.js';
 import { EfiVariable, nameFromString } from '../../src/formats/pvchannel/uefi.js';
 import { pvKeyReleaseOpener } from '../../src/guest/pv-key-release.js';
 import { simulatorReportProvider } from '../../src/guest/report-provider.js';
@@ -138,6 +138,33 @@ describe('KEY_RELEASE: guest boot over the pvchannel, no vsock', () => {
     } finally {
       silent.close();
       garbage.close();
+    }
+  });
+
+  it('live migration mid-boot: to a VMM with KEY_RELEASE the boot goes on; to one without, pvchannel.feature_withdrawn', async () => {
+    const inst = await stack.register();
+    const fw = stack.firmware(inst.hostData);
+    for (const keep of [true, false]) {
+      const relay = keyReleaseRelay({ proxy: p.proxy.address, timeoutMs: 10_000 });
+      relays.push(relay);
+      const handlers = { [PvCall.KeyRelease]: relay.handler };
+      let device = new PvDevice({ offer: offer(ALL), handlers });
+      let rings = 0;
+      const client = new PvClient({
+        transport: transportTo('page', () => {
+          // After the negotiation and the first KEY_RELEASE message, the VM moves (between two rings).
+          if (++rings === 4) {
+            const to = keep ? ALL : ALL & ~PvFeature.KeyRelease;
+            device = PvDevice.restore(device.snapshot(), { offer: offer(to), handlers });
+          }
+          return device;
+        }),
+        want: ALL,
+      });
+      const run = p.boot(fw, p.statePath(`pvkr-migrate-${keep}`), { connect: pvKeyReleaseOpener(client) });
+      if (keep) await (await run).session?.end();
+      else await rejectsCode(() => run, 'ERR_NOT_SUPPORTED', 'pvchannel.feature_withdrawn');
+      assert.ok(rings > 4);
     }
   });
 
