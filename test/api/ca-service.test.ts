@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { httpCaClient, httpCertifyRelay } from '../../src/admin/ca-client.js';
-import { PlatformCa } from '../../src/ca/index.js';
+import { openCaRepository, PlatformCa } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
 import { signC509Csr } from '../../src/formats/c509/index.js';
 import { specialTextFromString } from '../../src/formats/c509/name.js';
@@ -20,7 +20,7 @@ import { PvDevice } from '../../src/pvchannel/device.js';
 import { sharedSimChain } from '../../src/sim/snp/index.js';
 import { servicesManifest, softAk, softEk } from '../ca/fixtures.js';
 import { errorWith } from '../helpers/assert-error.js';
-import { type BrokerStack, startBrokerStack } from '../helpers/broker.js';
+import { type BrokerStack, postgresEngine, startBrokerStack } from '../helpers/broker.js';
 import { ALL, offer, transportTo } from '../pvchannel/helpers.js';
 
 /**
@@ -161,5 +161,53 @@ describe('the platform CA as a service (/v1/ca)', () => {
     }
     assert.equal(last!.status, 429);
     assert.ok(Number(last!.headers!.get('retry-after')) >= 1);
+  });
+});
+
+describe("the CA service on the broker's own PostgreSQL database", () => {
+  let engine: Awaited<ReturnType<typeof postgresEngine>>;
+  let s: BrokerStack;
+  let caDir: string;
+
+  before(async () => {
+    engine = await postgresEngine();
+    const url = (await engine.freshDatabase())!;
+    const chain = await sharedSimChain('Milan');
+    caDir = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-pg-'));
+    // One database for both: the CA's tables are a migration of the broker's schema (docs/ca.md).
+    const repository = await openCaRepository(url);
+    const ca = await PlatformCa.init({
+      dir: caDir,
+      repository,
+      config: { snp: { trustedRoots: [{ product: 'Milan', sha256: chain.rootSha256 }], policy: {} } },
+    });
+    await ca.close();
+    s = await startBrokerStack({ broker: { databaseUrl: url, ca: { dir: caDir, database: url } } });
+  });
+  after(async () => {
+    await s?.close();
+    await engine?.stop();
+    if (caDir) rmSync(caDir, { recursive: true, force: true });
+  });
+
+  it('CERTIFY_EK through the HTTP relay; the certificate and its log entry are in PostgreSQL', async () => {
+    assert.equal(s.b.store.engine, 'postgres');
+    assert.equal(s.b.ca!.repository.engine, 'postgres');
+    const identity = { project: 'pg', zone: 'z', instanceId: '5150', instanceName: 'pg-vm' };
+    const res = await s.admin('POST', '/v1/admin/instances', { ...identity, policy: {} });
+    assert.equal(res.status, 201);
+    const client = httpCaClient({ url: s.b.url, token: s.b.adminToken });
+    const relay = httpCertifyRelay(client, () => identity);
+    const d = new PvDevice({ offer: offer(ALL), handlers: { [PvCall.CertifyEk]: certifyEkHandler(relay) } });
+    const pv = new PvClient({ transport: transportTo('page', () => d), want: ALL });
+    const ekc = await certifyEk(pv, {
+      manifest: servicesManifest(softEk().pub),
+      reports: simulatorReportProvider(s.firmware((res.body as { hostData: string }).hostData)),
+    });
+    client.close();
+    assert.equal(readInstanceIdentity(parseCertificate(ekc.certificate))!.instanceName, 'pg-vm');
+    const recs = await s.b.ca!.repository.listCertificates({ kind: 'ek', instanceId: '5150' });
+    assert.equal(recs.length, 1);
+    assert.ok((await s.b.ca!.verifyLog()).ok);
   });
 });
