@@ -284,6 +284,8 @@ type Row =
  * Decoders with no row, each with the reason. Anything else the inventory finds without a row fails it.
  */
 const NOT_FUZZED: Readonly<Record<string, string>> = {
+  'src/web/headers.ts#readSessionCookie':
+    'the dashboard session cookie out of a Cookie header; fuzzed with the dashboard routes in test/fuzz/dashboard-http.test.ts',
   'src/kbs/evidence.ts#decodeBounded':
     'the bounded base64 step of the KBS evidence parsers; fuzzed through the parseSnpPrimaryEvidence and parseTdxPrimaryEvidence rows',
   'src/api/admin-client.ts#readTokenFile':
