@@ -1,6 +1,6 @@
 import type { PlatformIdentity } from '../formats/platform-identity.js';
 import type { GceInstanceIdentity } from '../formats/x509/instance-identity.js';
-import type { Store } from '../store/types.js';
+import type { JsonValue, Store } from '../store/types.js';
 import { CaRefused } from './errors.js';
 
 /**
@@ -14,6 +14,12 @@ import { CaRefused } from './errors.js';
 export interface RegisteredInstance {
   readonly id: string;
   readonly identity: PlatformIdentity;
+  /**
+   * The instance's own SEV-SNP policy (what the broker releases its key under). When given, a report must
+   * satisfy it as well as the CA's: what the broker would not accept as this instance, the CA does not
+   * certify as this instance either.
+   */
+  readonly policy?: JsonValue;
 }
 
 /** Finds the SEV-SNP instance registered with `hostData` (32 bytes), or undefined. */
@@ -26,6 +32,7 @@ export function storeRegistry(store: Pick<Store, 'findInstanceByIdentity'>): Reg
     if (!rec) return undefined;
     return {
       id: rec.id,
+      policy: rec.policy,
       identity: {
         project: rec.project,
         zone: rec.zone,

@@ -41,6 +41,8 @@ const IDENT_B: PlatformIdentity = { ...IDENT_A, instanceId: '7100000000000000002
 const HD_A = new Uint8Array(32).fill(0xa1);
 const HD_B = new Uint8Array(32).fill(0xb2);
 const HD_NONE = new Uint8Array(32).fill(0xee);
+/** An instance whose own policy allows another image only. */
+const HD_PINNED = new Uint8Array(32).fill(0x9f);
 
 function registry(entries: [Uint8Array, RegisteredInstance][]): RegistryLookup {
   return async (hd) => entries.find(([k]) => toHex(k) === toHex(hd))?.[1];
@@ -52,6 +54,14 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
     [HD_A, { id: 'uuid-a', identity: IDENT_A }],
     [HD_B, { id: 'uuid-b', identity: IDENT_B }],
     [new Uint8Array(32).fill(0xc3), { id: 'uuid-c', identity: { ...IDENT_A, instanceId: 'not-a-number' } }],
+    [
+      HD_PINNED,
+      {
+        id: 'uuid-p',
+        identity: { ...IDENT_A, instanceId: '7100000000000000009', instanceName: 'vm-pinned' },
+        policy: { measurements: ['ab'.repeat(48)] },
+      },
+    ],
   ]);
 
   before(async () => {
@@ -316,6 +326,18 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
         'ERR_REFUSED',
         'ca.nonce_unknown',
       );
+    });
+
+    it("a launch the instance's own policy does not allow (another image), though the CA's policy would", async () => {
+      const e = await refusedWith(
+        certifyEk(channel(), {
+          manifest: servicesManifest(softEk().pub),
+          reports: simulatorReportProvider(firmware(HD_PINNED)),
+        }),
+        'ERR_POLICY_REJECTED',
+        'snp.measurement',
+      );
+      assert.deepEqual(e.reasons, ['snp.measurement']);
     });
 
     it('a nonce past its lifetime', async () => {

@@ -1,4 +1,6 @@
 import type { GceInstanceIdentity } from '../../formats/x509/instance-identity.js';
+import { assertSnpPolicy } from '../../policy/snp/appraise.js';
+import { parseSnpPolicy } from '../../policy/snp/parse.js';
 import { bytesArg, type CaContext } from '../context.js';
 import { CaRefused } from '../errors.js';
 import { gceIdentityOf, type RegisteredInstance, type RegistryLookup, sameIdentity } from '../registry.js';
@@ -22,7 +24,9 @@ export interface RelayedEvidence {
  * 2-5. the report verifies (one SNP pipeline), VMPL0, the CA's SNP policy, REPORT_DATA over nonce and manifest;
  * 6. the instance is the one registered with the report's HOST_DATA (measured at launch: the VMM set it but
  *    cannot change it afterwards, and a HOST_DATA registered for nobody names nobody);
- * 7. its identity fits the certificate schema; the relay's claimed identity, if any, is the registry's.
+ * 7. its identity fits the certificate schema; the report satisfies the instance's own SNP policy (when the
+ *    registry gives one: PolicyRejected listing every failure); the relay's claimed identity, if any, is the
+ *    registry's.
  * Sets `where.instance` as soon as the instance is known, so a later refusal is logged against it.
  * Throws CaRefused `ca.nonce_unknown`, `ca.nonce_expired`, `ca.report_vmpl`, `ca.manifest_not_covered`,
  * `ca.instance_unregistered`, `ca.instance_id_not_numeric`, `ca.identity_mismatch`; the verifier's errors.
@@ -49,6 +53,8 @@ export async function relayedEvidence(
   const identity = gceIdentityOf(instance.identity);
   const key = identity.instanceId.toString();
   where.instance = key;
+  // The instance's own policy too (every failure listed): the registry says what launches are this instance.
+  if (instance.policy !== undefined) assertSnpPolicy(report, product, parseSnpPolicy(instance.policy));
   if (req.claimedIdentity !== undefined && !sameIdentity(req.claimedIdentity, instance.identity)) {
     throw new CaRefused('ca.identity_mismatch', 'the relay claimed an identity the registry does not hold');
   }
