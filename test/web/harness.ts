@@ -44,7 +44,13 @@ export interface DashboardStack extends BrokerStack {
 
 /** A broker (SQLite, simulator root) serving the dashboard under /ui/. */
 export async function startDashboardStack(
-  o: { authenticate?: Authenticate; ca?: PlatformCa; caDir?: string; project?: string } = {},
+  o: {
+    authenticate?: Authenticate;
+    ca?: PlatformCa;
+    caDir?: string;
+    project?: string;
+    tls?: { certPath: string; keyPath: string };
+  } = {},
 ): Promise<DashboardStack> {
   ensureAssets();
   const stack = await startBrokerStack({
@@ -52,6 +58,7 @@ export async function startDashboardStack(
     ...(o.project ? { identity: { project: o.project } } : {}),
     broker: {
       ...(o.caDir ? { ca: { dir: o.caDir } } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
       extend: async (app, parts) => {
         await registerDashboard(app, parts, {
           assetsDir: ASSETS,
