@@ -1,4 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
 import { PvFeature } from '../../formats/pvchannel/constants.js';
@@ -201,9 +203,18 @@ Exit status: 0 key released and state committed, 1 refused (code and reason prin
         if (!isSnpProduct(o.product)) throw new InvalidArgument('cli.product', 'Milan, Genoa or Turin');
         const chain = await createSimChain({ product: o.product as SnpProduct });
         saveSimChain(o.dir, chain);
+        // What a pasted walk-through needs next (README "Release keys"): the root to give `serve`, and a policy
+        // that allows the measurement the simulated guest reports.
+        const trustRoot = `${chain.product}:${chain.rootSha256}`;
+        writeFileSync(join(o.dir, 'trust-root'), `${trustRoot}\n`);
+        writeFileSync(
+          join(o.dir, 'policy.json'),
+          `${JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }, null, 2)}\n`,
+        );
         process.stdout.write(
           `simulated ${chain.product} platform in ${o.dir}; chip id ${toHex(chain.chipId).slice(0, 16)}…\n` +
-            `trust it with: --trust-sim-root ${chain.product}:${chain.rootSha256}\n`,
+            `trust it with: --trust-sim-root ${trustRoot}   (also in ${join(o.dir, 'trust-root')})\n` +
+            `its guest's measurement: ${toHex(SIM_DEFAULT_MEASUREMENT)}   (a policy allowing it: ${join(o.dir, 'policy.json')})\n`,
         );
         process.exitCode = Exit.Ok;
       } catch (e) {
