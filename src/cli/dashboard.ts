@@ -1,6 +1,6 @@
 import { parseHostPort } from '../api/listen-address.js';
 import type { StartBrokerOptions } from '../api/start.js';
-import { InvalidArgument } from '../errors.js';
+import { AttestationError, InvalidArgument } from '../errors.js';
 import { type DashboardOptions, DEFAULT_DASHBOARD_PREFIX, registerDashboard } from '../web/index.js';
 
 /**
@@ -16,10 +16,22 @@ export function dashboardWanted(flag: string | undefined, listen: string): boole
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-/** The startBroker hook that serves the dashboard (src/web) on the broker's server. */
-export function dashboardExtend(opts: DashboardOptions = {}): NonNullable<StartBrokerOptions['extend']> {
+/**
+ * The startBroker hook that serves the dashboard (src/web). `required` (`--dashboard on`): a dashboard that
+ * was not built (no dist/web-assets) stops the broker from starting; otherwise (the loopback default) the
+ * broker starts without it and says so at warn.
+ */
+export function dashboardExtend(
+  opts: DashboardOptions = {},
+  required = false,
+): NonNullable<StartBrokerOptions['extend']> {
   return async (app, parts) => {
-    await registerDashboard(app, parts, opts);
+    try {
+      await registerDashboard(app, parts, opts);
+    } catch (e) {
+      if (required || !(e instanceof AttestationError) || e.reason !== 'web.assets') throw e;
+      parts.logger.warn({ event: 'dashboard_off', reason: e.reason }, e.message);
+    }
   };
 }
 

@@ -299,7 +299,7 @@ Examples:
             : kbsBase;
         const dashboard = dashboardWanted(o.dashboard, o.listen);
         running = await startBroker({
-          ...(dashboard ? { extend: dashboardExtend() } : {}),
+          ...(dashboard ? { extend: dashboardExtend({}, o.dashboard === 'on') } : {}),
           listen: o.listen,
           dataDir: o.data,
           ...keyOptionsOf(o),
