@@ -137,6 +137,10 @@ export interface BootResult {
  */
 export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
   const dialect = opts.dialect ?? 'main';
+  if (opts.uefiRoot !== undefined && (dialect !== 'main' || (opts.version ?? '0.2.0') !== '0.2.0')) {
+    // The variable store's rollback protection is the broker's commit, which 0.1.0 does not have.
+    throw new InvalidArgument('guest.uefi_requires_0_2_0', 'sealed UEFI variables need protocol 0.2.0');
+  }
   if (dialect !== 'main') {
     if ((opts.version ?? '0.1.0') !== '0.1.0' || opts.brokerPublicKey !== undefined) {
       throw new InvalidArgument('guest.dialect', `${dialect} speaks 0.1.0 only, with no pinned broker key`);
@@ -145,10 +149,6 @@ export async function bootGuest(opts: BootGuestOptions): Promise<BootResult> {
     return bootProposalGuest(opts, dialect);
   }
   const version = opts.version ?? '0.2.0';
-  if (opts.uefiRoot !== undefined && version !== '0.2.0') {
-    // The variable store's rollback protection is the broker's commit, which 0.1.0 does not have.
-    throw new InvalidArgument('guest.uefi_requires_0_2_0', 'sealed UEFI variables need protocol 0.2.0');
-  }
   if (opts.brokerPublicKey !== undefined && version !== '0.2.0') {
     throw new InvalidArgument('guest.pin_requires_0_2_0', 'pinning the broker key needs protocol 0.2.0');
   }

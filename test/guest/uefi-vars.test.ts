@@ -15,6 +15,7 @@ import {
   encodeHostStoreFile,
   type HostVariable,
 } from '../../src/formats/pvchannel/uefi-host-file.js';
+import { bootGuest } from '../../src/guest/boot.js';
 import { GuestChannel } from '../../src/guest/channel.js';
 import { simulatorReportProvider } from '../../src/guest/report-provider.js';
 import { bootWithUefiVariables } from '../../src/guest/uefi-boot.js';
@@ -121,6 +122,26 @@ describe('sealed UEFI variables: a host can neither read, forge nor roll back th
     assert.equal(await b2.store.set(v('Lang'), 0, new Uint8Array(0)), EfiStatus.Success);
     assert.deepEqual((await b2.store.names()).length, 1);
     await b2.latest().session?.end();
+  });
+
+  it('sealed variables need 0.2.0 (the commit is their rollback protection): 0.1.0 and the dialects are refused', async () => {
+    const vm = await newVm();
+    const base = {
+      connect: p.proxy.address,
+      provider: simulatorReportProvider(vm.fw),
+      statePath: vm.statePath,
+      uefiRoot: { stated: null, next: null },
+    };
+    await rejectsCode(
+      () => bootGuest({ ...base, version: '0.1.0' }),
+      'ERR_INVALID_ARGUMENT',
+      'guest.uefi_requires_0_2_0',
+    );
+    await rejectsCode(
+      () => bootGuest({ ...base, version: '0.1.0', dialect: 'pr1122' }),
+      'ERR_INVALID_ARGUMENT',
+      'guest.uefi_requires_0_2_0',
+    );
   });
 
   it('forge: a modified record, one moved to another name or to another instance, is refused (uefi.auth)', async () => {
