@@ -74,10 +74,13 @@ describe('vmm-device over a unix socket', () => {
     }
   });
 
-  it('`vouchsafe vmm-device` serves NEGOTIATE and GET_PLATFORM_IDENTITY; other calls NOT_SUPPORTED', async () => {
+  it('`vouchsafe vmm-device` serves NEGOTIATE, GET_PLATFORM_IDENTITY and CERTIFY_EK; a call not offered is NOT_NEGOTIATED', async () => {
     const path = join(dir, 'cli.sock');
     const idFile = join(dir, 'identity.json');
     writeFileSync(idFile, JSON.stringify(IDENTITY));
+    // CERTIFY_EK relays to a CA service (docs/pvchannel.md §7.2); a payload that does not decode never reaches it.
+    const tokenFile = join(dir, 'ca-token');
+    writeFileSync(tokenFile, 'x'.repeat(43));
     const child = spawn(
       process.execPath,
       [
@@ -91,6 +94,10 @@ describe('vmm-device over a unix socket', () => {
         idFile,
         '--features',
         'platform-identity,certify-ek',
+        '--ca-url',
+        'http://127.0.0.1:9',
+        '--ca-token-file',
+        tokenFile,
       ],
       { cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -111,8 +118,8 @@ describe('vmm-device over a unix socket', () => {
       assert.deepEqual(await c.getPlatformIdentity(), IDENTITY);
       await rejectsCode(
         c.call(PvCall.CertifyEk, new Uint8Array(0)),
-        'ERR_NOT_SUPPORTED',
-        'pvchannel.status.not_supported',
+        'ERR_INVALID_ARGUMENT',
+        'pvchannel.status.bad_payload',
       );
       await rejectsCode(
         c.call(PvCall.CertifyAk, new Uint8Array(0)),
