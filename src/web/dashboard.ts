@@ -14,6 +14,7 @@ import { registerAuditRoutes } from './routes-audit.js';
 import { registerInstanceRoutes } from './routes-instances.js';
 import { registerPlatformRoutes } from './routes-platform.js';
 import { csrfMatches, type SessionLimits, SessionStore } from './sessions.js';
+import { SignInLimit } from './sign-in-limit.js';
 
 export const DEFAULT_DASHBOARD_PREFIX = '/ui/';
 
@@ -39,6 +40,8 @@ export interface DashboardOptions {
   readonly assetsDir?: string;
   readonly now?: () => number;
   readonly sessionLimits?: SessionLimits;
+  /** Failed sign-ins allowed per source address within the window (default 10 in 10 minutes). */
+  readonly signInLimit?: { readonly max: number; readonly windowMs: number };
   /** How often the live feed reads the audit log while someone watches (default 250 ms). */
   readonly feedEveryMs?: number;
 }
@@ -51,6 +54,7 @@ const WEB_STATUS: Readonly<Record<string, number>> = {
   'web.csrf': 403,
   'web.origin': 403,
   'web.ca_unconfigured': 501,
+  'web.sign_in_limited': 429,
 };
 
 const SignIn = Type.Object(
@@ -77,6 +81,7 @@ export async function registerDashboard(
   const assets = loadAssets(opts.assetsDir ?? defaultAssetsDir());
   const now = opts.now ?? Date.now;
   const sessions = new SessionStore(now, opts.sessionLimits);
+  const signInLimit = new SignInLimit(now, opts.signInLimit?.max, opts.signInLimit?.windowMs);
   const feed = new AuditFeed(
     {
       readAudit: (after, limit) => parts.broker.readAudit(after, limit),
@@ -153,8 +158,18 @@ export async function registerDashboard(
       });
 
       scope.post('/api/session', { schema: { body: SignIn } }, async (req, reply) => {
+        const wait = signInLimit.retryAfter(req.ip);
+        if (wait > 0) {
+          reply.header('retry-after', String(wait));
+          throw new ApiError(
+            ErrorCode.Refused,
+            'web.sign_in_limited',
+            'too many failed sign-ins from here; try later',
+          );
+        }
         const principal = await authenticate((req.body as { credential: string }).credential);
         if (!principal) {
+          signInLimit.failed(req.ip);
           req.log.info({ event: 'dashboard_sign_in_refused' }, 'dashboard sign-in refused');
           throw new ApiError(ErrorCode.Refused, 'web.sign_in', 'that credential was not accepted');
         }

@@ -89,7 +89,11 @@ before(async () => {
   const ca = await testCa();
   await ca.ca.close();
   cleanupCa = ca.cleanup;
-  s = await startDashboardStack({ caDir: ca.dir });
+  // Sign-in failures unlimited: the fuzzer fails thousands, and signs in again after each route.
+  s = await startDashboardStack({
+    caDir: ca.dir,
+    signInLimit: { max: Number.MAX_SAFE_INTEGER, windowMs: 1 },
+  });
   session = await s.signIn();
   instanceId = (await s.register({ project: 'fuzz' })).id;
   serial = (await s.b.ca!.issueEk({ ekPublic: softEk('ecc').parsed.raw, identity: identity(9) })).serial;

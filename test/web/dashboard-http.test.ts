@@ -219,4 +219,21 @@ describe('dashboard over HTTP', () => {
     assert.equal(typeof d.seq, 'number');
     await reader.cancel();
   });
+
+  // Last: it locks 127.0.0.1 out of signing in for the rest of this broker's life.
+  it('refuses sign-in from a source after 10 failures in 10 minutes (429, Retry-After), even with the right token', async () => {
+    let refused = 0;
+    for (let i = 0; i < 12; i++) {
+      const r = await s.call('POST', '/ui/api/session', { credential: `wrong-${i}` });
+      if (r.status === 429) {
+        refused++;
+        assert.equal(r.body.reason, 'web.sign_in_limited');
+        assert.ok(Number(r.headers.get('retry-after')) > 0);
+      } else assert.equal(r.status, 401);
+    }
+    assert.ok(refused >= 2);
+    const right = await s.call('POST', '/ui/api/session', { credential: s.b.adminToken });
+    assert.equal(right.status, 429);
+    assert.equal(right.headers.get('set-cookie'), null);
+  });
 });

@@ -50,6 +50,7 @@ export async function startDashboardStack(
     caDir?: string;
     project?: string;
     tls?: { certPath: string; keyPath: string };
+    signInLimit?: { max: number; windowMs: number };
   } = {},
 ): Promise<DashboardStack> {
   ensureAssets();
@@ -64,6 +65,7 @@ export async function startDashboardStack(
           assetsDir: ASSETS,
           ...(o.authenticate ? { authenticate: o.authenticate } : {}),
           ...(o.ca ? { ca: o.ca } : {}),
+          ...(o.signInLimit ? { signInLimit: o.signInLimit } : {}),
           feedEveryMs: 50,
         });
       },

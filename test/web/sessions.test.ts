@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import { readSessionCookie, sessionCookie } from '../../src/web/headers.js';
 import type { Principal } from '../../src/web/principal.js';
 import { csrfMatches, SessionStore } from '../../src/web/sessions.js';
+import { SignInLimit } from '../../src/web/sign-in-limit.js';
 import { startDashboardStack } from './harness.js';
 
 const P: Principal = { id: 'bootstrap', name: 'admin', role: 'admin', projects: ['*'] };
@@ -63,6 +64,20 @@ describe('dashboard sessions', () => {
     assert.equal(readSessionCookie('a=1; vouchsafe_session=abc_-9; b=2'), 'abc_-9');
     assert.equal(readSessionCookie('vouchsafe_session=a b'), undefined);
     assert.equal(readSessionCookie('other=1'), undefined);
+  });
+
+  it('limits failed sign-ins per source within a window, and forgets them when it passes', () => {
+    const clock = { t: 0 };
+    const limit = new SignInLimit(() => clock.t, 3, 1000);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(limit.retryAfter('a'), 0);
+      limit.failed('a');
+      clock.t += 100;
+    }
+    assert.equal(limit.retryAfter('a'), 1, 'the oldest failure leaves the window in 700 ms');
+    assert.equal(limit.retryAfter('b'), 0, 'another source is not affected');
+    clock.t = 1001;
+    assert.equal(limit.retryAfter('a'), 0);
   });
 
   it('over TLS the broker sets the session cookie Secure', async () => {
