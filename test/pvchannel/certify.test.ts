@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { parseCertificationRequest } from '../../src/ca/csr.js';
 import type { RegisteredInstance, RegistryLookup } from '../../src/ca/index.js';
 import { x509 } from '../../src/ca/x509-lib.js';
+import { AttestationError } from '../../src/errors.js';
 import { parseC509Certificate, signC509Csr } from '../../src/formats/c509/index.js';
 import { specialTextFromString } from '../../src/formats/c509/name.js';
 import type { PlatformIdentity } from '../../src/formats/platform-identity.js';
 import { PvCall, PvFeature } from '../../src/formats/pvchannel/constants.js';
+import { parsePublic } from '../../src/formats/tpm/index.js';
 import { parseCertificate } from '../../src/formats/x509/certificate.js';
 import { readInstanceIdentity } from '../../src/formats/x509/instance-identity.js';
 import { certifyAk, certifyEk } from '../../src/guest/certify.js';
@@ -43,6 +48,8 @@ const HD_B = new Uint8Array(32).fill(0xb2);
 const HD_NONE = new Uint8Array(32).fill(0xee);
 /** An instance whose own policy allows another image only. */
 const HD_PINNED = new Uint8Array(32).fill(0x9f);
+/** The instance of the hostile-request property. */
+const HD_E = new Uint8Array(32).fill(0xe5);
 
 function registry(entries: [Uint8Array, RegisteredInstance][]): RegistryLookup {
   return async (hd) => entries.find(([k]) => toHex(k) === toHex(hd))?.[1];
@@ -54,6 +61,10 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
     [HD_A, { id: 'uuid-a', identity: IDENT_A }],
     [HD_B, { id: 'uuid-b', identity: IDENT_B }],
     [new Uint8Array(32).fill(0xc3), { id: 'uuid-c', identity: { ...IDENT_A, instanceId: 'not-a-number' } }],
+    [
+      HD_E,
+      { id: 'uuid-e', identity: { ...IDENT_A, instanceId: '7100000000000000005', instanceName: 'vm-e' } },
+    ],
     [
       HD_PINNED,
       {
@@ -237,7 +248,6 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
       const certsA = await t.ca.repository.listCertificates({ kind: 'ek', instanceId: IDENT_A.instanceId });
       assert.ok(certsA.length > 0);
       const ekA = certsA[0]!.ekPublic!;
-      const { parsePublic } = await import('../../src/formats/tpm/index.js');
       await refusedWith(
         certifyEk(client, {
           manifest: servicesManifest(parsePublic(ekA)),
@@ -258,7 +268,6 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
 
     it('an AK not in the manifest (the request is for another key)', async () => {
       const certsA = await t.ca.repository.listCertificates({ kind: 'ek', instanceId: IDENT_A.instanceId });
-      const { parsePublic } = await import('../../src/formats/tpm/index.js');
       const ekA = parsePublic(certsA[0]!.ekPublic!);
       const ak = softAk();
       const other = softAk();
@@ -385,6 +394,43 @@ describe('CERTIFY_EK / CERTIFY_AK over the channel', () => {
       await assert.rejects(
         client.call(PvCall.CertifyEk, body),
         errorWith('ERR_NOT_SUPPORTED', 'pvchannel.c509_not_negotiated'),
+      );
+    });
+
+    it('hostile certification requests: a typed error at the guest, never a certificate (fast-check)', async () => {
+      const ekE = softEk();
+      const ak = softAk();
+      const client = channel();
+      const fw = firmware(HD_E);
+      const manifest = servicesManifest(ekE.pub, ak.pub);
+      await certifyEk(client, { manifest, reports: simulatorReportProvider(fw) });
+      const good = signC509Csr({ subject: specialTextFromString('ak'), attributes: [] }, ak.privateKey);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.uint8Array({ minLength: 1, maxLength: 600 }),
+            // the good request with bytes flipped, cut or extended
+            fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+              const b = Uint8Array.from(good);
+              b[i]! ^= x;
+              return b;
+            }),
+            fc.nat(good.length - 1).map((n) => good.subarray(0, n + 1)),
+          ),
+          async (csr) => {
+            try {
+              await certifyAk(client, { manifest, reports: simulatorReportProvider(fw), csr });
+            } catch (e) {
+              assert.ok(e instanceof AttestationError, String(e));
+              return;
+            }
+            // Only a request that still verifies, for the manifest's AK, may pass (a flip the signature survives).
+            const parsed = await parseCertificationRequest(csr);
+            const akSpki = createPublicKey(ak.privateKey).export({ type: 'spki', format: 'der' });
+            assert.equal(toHex(parsed.subjectPublicKeyInfo), toHex(new Uint8Array(akSpki)));
+          },
+        ),
+        { numRuns: 25 },
       );
     });
 
