@@ -35,14 +35,28 @@ class PvAproxyChannel implements AproxyChannel {
    * `guest.channel.closed` (the proxy ended the stream), the channel's `pvchannel.*` errors, and the device's
    * CALL_FAILED code and reason (e.g. `ERR_UNAVAILABLE pvchannel.key_release.connect`).
    */
-  async receive(_timeoutMs: number): Promise<Uint8Array> {
+  async receive(timeoutMs: number): Promise<Uint8Array> {
     const message = this.pending;
     this.pending = undefined;
     if (message === undefined || this.closed) {
       throw new Unavailable('guest.channel.closed', 'nothing was sent on this channel');
     }
     const body = encodeKeyReleaseRequest({ op: KeyReleaseOp.Message, stream: this.stream, message });
-    const a = decodeKeyReleaseAnswer(await this.client.call(PvCall.KeyRelease, body));
+    // The same deadline as on a socket: a VMM that never completes the ring is a typed timeout, not a hang.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Unavailable('guest.channel.timeout', `no reply within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    let answer: Uint8Array;
+    try {
+      answer = await Promise.race([this.client.call(PvCall.KeyRelease, body), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const a = decodeKeyReleaseAnswer(answer);
     if (a.stream !== this.stream) {
       throw new MalformedEvidence('guest.channel.stream', 'the device answered for another stream');
     }

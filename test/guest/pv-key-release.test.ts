@@ -19,7 +19,7 @@ import { keyReleaseRelay } from '../../src/pvchannel/key-release.js';
 import { UefiHostStore, uefiHandlers } from '../../src/pvchannel/uefi-host.js';
 import { rejectsCode } from '../helpers/assert-error.js';
 import { addProxy, type BrokerStack, type ProxyParts, startBrokerStack } from '../helpers/broker.js';
-import { ALL, offer, type Path, transportTo } from '../pvchannel/helpers.js';
+import { ALL, deferred, offer, type Path, transportTo } from '../pvchannel/helpers.js';
 
 describe('KEY_RELEASE: guest boot over the pvchannel, no vsock', () => {
   let stack: BrokerStack;
@@ -139,6 +139,26 @@ describe('KEY_RELEASE: guest boot over the pvchannel, no vsock', () => {
       silent.close();
       garbage.close();
     }
+  });
+
+  it('a VMM that never completes the ring: the guest gets guest.channel.timeout, not a hang', async () => {
+    const inst = await stack.register();
+    const stalled = deferred<Uint8Array>();
+    const device = new PvDevice({
+      offer: offer(ALL),
+      handlers: { [PvCall.KeyRelease]: () => stalled.promise },
+    });
+    const client = new PvClient({ transport: transportTo('page', () => device), want: ALL });
+    await rejectsCode(
+      () =>
+        p.boot(stack.firmware(inst.hostData), p.statePath('pvkr-stall'), {
+          connect: pvKeyReleaseOpener(client),
+          timeoutMs: 200,
+        }),
+      'ERR_UNAVAILABLE',
+      'guest.channel.timeout',
+    );
+    stalled.resolve(new Uint8Array(0));
   });
 
   it('live migration mid-boot: to a VMM with KEY_RELEASE the boot goes on; to one without, pvchannel.feature_withdrawn', async () => {
