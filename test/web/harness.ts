@@ -51,6 +51,8 @@ export async function startDashboardStack(
     project?: string;
     tls?: { certPath: string; keyPath: string };
     signInLimit?: { max: number; windowMs: number };
+    /** An offline AMD KDS client with its cache in `<data>/kds-cache` (default: no KDS). */
+    kdsOffline?: boolean;
   } = {},
 ): Promise<DashboardStack> {
   ensureAssets();
@@ -60,6 +62,7 @@ export async function startDashboardStack(
     broker: {
       ...(o.caDir ? { ca: { dir: o.caDir } } : {}),
       ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.kdsOffline ? { kds: { offline: true }, crl: 'none' as const } : {}),
       extend: async (app, parts) => {
         await registerDashboard(app, parts, {
           assetsDir: ASSETS,
