@@ -28,8 +28,11 @@ describe('platform flow: key release, vTPM, CERTIFY_EK, CERTIFY_AK, quote, reboo
     );
     assert.deepEqual(refused, {
       'a clone of vm-a boots while vm-a runs': 'ERR_REFUSED broker.clone',
-      'vm-a with its vTPM state rolled back (state version 1)': 'ERR_REFUSED broker.rollback',
-      'vm-a with its UEFI variable store rolled back (the host file of boot 1)': 'ERR_REFUSED broker.rollback',
+      'vm-a with only its vTPM NV files rolled back (to after boot 1)':
+        'ERR_BINDING_MISMATCH guest.vtpm_state_rollback',
+      'vm-a with everything the host holds rolled back (state version 1)': 'ERR_REFUSED broker.rollback',
+      'vm-a with its UEFI variable store rolled back (the host file of boot 1)':
+        'ERR_REFUSED broker.rollback',
       'a VMM that forges the report (changes HOST_DATA on the way)': 'ERR_SIGNATURE_INVALID snp.signature',
       'an AK that is not in the manifest': 'ERR_REFUSED ca.csr_key_mismatch',
       "vm-a's EK presented by vm-b's launch": 'ERR_REFUSED ca.ek_other_instance',

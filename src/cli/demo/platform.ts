@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { httpCaClient, httpCertifyRelay } from '../../admin/ca-client.js';
 import { type RunningBroker, startBroker } from '../../api/index.js';
 import { PlatformCa } from '../../ca/platform-ca.js';
-import { AttestationError, PolicyRejected } from '../../errors.js';
+import { AttestationError, ErrorCode, PolicyRejected } from '../../errors.js';
 import { createTrustStore } from '../../evidence/tpm/cert-path.js';
 import type { PcrBank } from '../../evidence/tpm/claims.js';
 import { verifyQuote } from '../../evidence/tpm/verify-quote.js';
@@ -23,6 +23,7 @@ import { c509AkRequest } from '../../guest/ak-request.js';
 import { type CertifiedKey, certifyAk, certifyEk } from '../../guest/certify.js';
 import { simulatorReportProvider } from '../../guest/index.js';
 import { bootWithUefiVariables } from '../../guest/uefi-boot.js';
+import { VOUCHSAFE_GUID } from '../../guest/uefi-vars.js';
 import { createNativeBackend } from '../../proxy/backends/native/index.js';
 import { startProxy } from '../../proxy/index.js';
 import type { CertifyRelay } from '../../pvchannel/certify-handlers.js';
@@ -38,9 +39,9 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../sim/snp/index.js';
-import { toHex } from '../../util/bytes.js';
+import { ctEqual, toHex } from '../../util/bytes.js';
 import type { DemoEvent } from './scenario.js';
-import { requireVtpmTools, startVtpm, type Vtpm, vtpmStateKey } from './vtpm.js';
+import { requireVtpmTools, startVtpm, type Vtpm, vtpmStateDigest, vtpmStateKey } from './vtpm.js';
 
 /** What the platform flow leaves for a test to check beyond its timeline. */
 export interface PlatformRun {
@@ -64,6 +65,8 @@ const NV_BS_RT = EfiVariable.NonVolatile | EfiVariable.BootserviceAccess | EfiVa
 /** EFI_GLOBAL_VARIABLE (UEFI 2.10 §3.3), the GUID of BootOrder. */
 const EFI_GLOBAL = Uint8Array.from(Buffer.from('8be4df6193ca11d2aa0d00e098032b8c', 'hex'));
 const BOOT_ORDER = { guid: EFI_GLOBAL, name: nameFromString('BootOrder') };
+/** The vTPM NV files' digest at the last shutdown, in Vouchsafe's own variable namespace. */
+const VTPM_DIGEST = { guid: VOUCHSAFE_GUID, name: nameFromString('VtpmStateDigest') };
 
 /**
  * The whole platform-identity flow (issue 11; docs/pvchannel.md §7.2, docs/ca.md "The CA as a service"),
@@ -209,6 +212,17 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
         detail: `${r.firstBoot ? 'first boot: state created and sealed' : 'state unsealed'} (version ${r.counter}); broker signature ${r.brokerVerified ? 'verified' : 'not checked'}`,
         expected: true,
       });
+      // The vTPM's NV files are the host's to keep, so the guest binds them: their digest at the last
+      // shutdown is a sealed UEFI variable, committed with the state (rollback-protected by the broker).
+      const recorded = await u.store.get(VTPM_DIGEST);
+      if (recorded && !ctEqual(recorded.data, vtpmStateDigest(tpmState))) {
+        await u.latest().session?.end();
+        throw new AttestationError(
+          ErrorCode.BindingMismatch,
+          'guest.vtpm_state_rollback',
+          'the vTPM NV state is not the one committed at the last shutdown',
+        );
+      }
       const key = vtpmStateKey(r.state);
       const tpm = await startVtpm(tpmState, key, work);
       running.push(tpm);
@@ -335,13 +349,14 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       );
       await tpm.stop();
       running.splice(running.indexOf(tpm), 1);
+      await u.store.set(VTPM_DIGEST, NV_BS_RT, vtpmStateDigest(tpmState));
       // A sealed UEFI variable: the host keeps it, cannot read, forge or roll it back (§7.3).
       const before = await u.store.get(BOOT_ORDER);
       const value = Uint8Array.of(r.firstBoot ? 1 : 2, 0);
       await u.store.set(BOOT_ORDER, NV_BS_RT, value);
       info(
         `${step}: UEFI variables`,
-        `BootOrder was ${before ? toHex(before.data) : 'unset'}, set to ${toHex(value)}: sealed by the guest, its store root committed with the state to the broker`,
+        `BootOrder was ${before ? toHex(before.data) : 'unset'}, set to ${toHex(value)}; the vTPM NV digest ${recorded ? 'matched and ' : ''}recorded at shutdown: sealed by the guest, the store root committed with the state to the broker`,
       );
       return { r, ek, ak, manifest, session: () => u.latest().session };
     };
@@ -352,6 +367,8 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     copyFileSync(statePath, v1);
     const vars1 = join(dir, 'vm-a.vars.v1');
     copyFileSync(varsPath, vars1);
+    const tpm1 = join(dir, 'vm-a.vtpm.v1');
+    cpSync(tpmState, tpm1, { recursive: true });
     const second = await bootA('reboot vm-a');
     const [b1, b2] = boots;
     info(
@@ -360,7 +377,9 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       toHex(b1!.ekPublic) === toHex(b2!.ekPublic) && toHex(b1!.akCert) !== toHex(b2!.akCert),
     );
     try {
-      const wrong = await startVtpm(tpmState, randomBytes(32), work);
+      const copy = join(dir, 'vtpm-copy');
+      cpSync(tpmState, copy, { recursive: true });
+      const wrong = await startVtpm(copy, randomBytes(32), work);
       running.push(wrong);
       wrong.tool('tpm2_readpublic', ['-c', '0x81010001', '-o', 'ek-wrong.pub']);
       info('vTPM state without the released key', 'swtpm read the state with a wrong key', false);
@@ -372,7 +391,7 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     }
 
     // ---- refusals -----------------------------------------------------------------------------------
-    const refusal = async (step: string, where: 'ca' | 'broker', fn: () => Promise<unknown>) => {
+    const refusal = async (step: string, where: 'ca' | 'broker' | 'guest', fn: () => Promise<unknown>) => {
       const beforeCa = (await b.ca!.readLog(0, 100_000)).length;
       const beforeBroker = (await b.store.auditHead()).seq;
       try {
@@ -384,11 +403,18 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
           where === 'ca'
             ? (await b.ca!.readLog(beforeCa, 100)).filter((x) => x.decision === 'refuse')
             : (await b.store.readAudit(beforeBroker, 100)).filter((x) => x.decision === 'refuse');
-        const logged = entries.some((x) => x.reasons.includes(e.reason));
+        // A refusal the guest makes itself (its own data on the host rolled back) has no broker entry to find.
+        const logged = where === 'guest' || entries.some((x) => x.reasons.includes(e.reason));
+        const where_ =
+          where === 'guest'
+            ? 'refused by the guest (the broker released: the rest of the state is current)'
+            : logged
+              ? `audit entry in the ${where === 'ca' ? "CA's issuance log" : "broker's audit log"}`
+              : 'NO audit entry';
         emit({
           step,
           outcome: 'refused',
-          detail: `${e.message}; ${logged ? `audit entry in the ${where === 'ca' ? "CA's issuance log" : "broker's audit log"}` : 'NO audit entry'}`,
+          detail: `${e.message}; ${where_}`,
           code: e.code,
           reason: e.reason,
           ...(e instanceof PolicyRejected ? { failures: e.failures.map((f) => f.code) } : {}),
@@ -411,12 +437,18 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       ),
     );
     await second.session()?.end();
+    // Only the vTPM's NV files rolled back (to after boot 1); the sealed state and variables are current.
+    rmSync(tpmState, { recursive: true, force: true });
+    cpSync(tpm1, tpmState, { recursive: true });
+    await refusal('vm-a with only its vTPM NV files rolled back (to after boot 1)', 'guest', () =>
+      bootA('vm-a, vTPM NV rolled back'),
+    );
     // The host keeps an old copy of everything (state file and variables, as after boot 1) and boots it.
     const rb = join(dir, 'rollback.state');
     copyFileSync(v1, rb);
     const rbVars = join(dir, 'rollback.vars');
     copyFileSync(vars1, rbVars);
-    await refusal('vm-a with its vTPM state rolled back (state version 1)', 'broker', async () =>
+    await refusal('vm-a with everything the host holds rolled back (state version 1)', 'broker', async () =>
       bootWithUefiVariables(
         { connect: px.address, provider: reportsA(), statePath: rb, brokerPublicKey: b.publicKey },
         vmm(identity, undefined, await UefiHostStore.open(rbVars)),

@@ -1,6 +1,8 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { hkdfSync } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { NotSupported, Unavailable } from '../../errors.js';
 
 /**
@@ -39,6 +41,21 @@ export function requireVtpmTools(): void {
  */
 export function vtpmStateKey(releasedState: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', releasedState, new Uint8Array(0), 'vouchsafe vtpm state key v1', 32));
+}
+
+/**
+ * SHA-256 over the vTPM state directory (each file's name, length and bytes, in name order): what the guest
+ * commits at shutdown and checks before the next start, so a host that rolls the NV files back is caught.
+ */
+export function vtpmStateDigest(dir: string): Uint8Array {
+  const h = createHash('sha256');
+  for (const name of readdirSync(dir).sort()) {
+    const data = readFileSync(join(dir, name));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(data.length));
+    h.update(`${name}\0`).update(len).update(data);
+  }
+  return new Uint8Array(h.digest());
 }
 
 export interface Vtpm {
