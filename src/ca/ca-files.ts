@@ -12,6 +12,12 @@ export const CA_FILES = {
 } as const;
 
 /**
+ * Instead of `ca-key.pem`, in a CA whose key is in a PKCS#11 token: the key's `pkcs11:` URI (not secret: module
+ * path and PIN file path, never the PIN; docs/keys.md).
+ */
+export const CA_KEY_URI_FILE = 'ca-key.uri';
+
+/**
  * DER certificates from a PEM bundle such as `ca-chain.pem`, in order, through the strict PEM reader
  * (src/formats/pem.ts). Text around the blocks, bad base64 and a block that is not a CERTIFICATE are all
  * MalformedEvidence `ca.chain.pem`: a chain file holds nothing else, and a key pasted into it must not be

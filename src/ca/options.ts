@@ -49,6 +49,11 @@ export interface InitCaOptions extends PlatformCaOptions {
   readonly dir: string;
   /** Default p384. */
   readonly keyType?: CaKeyType;
+  /**
+   * Keep the CA key in a PKCS#11 token: its `pkcs11:` URI (RFC 7512; generated there when absent, p256 or
+   * p384). Written to `ca-key.uri`, which opening the CA reads instead of `ca-key.pem` (docs/keys.md).
+   */
+  readonly keyUri?: string;
   /** RFC 4514 subject, default `CN=Vouchsafe Platform CA`. */
   readonly subject?: string;
   /** An open CA that issues this one as an intermediate (pathLen 0); default: self-signed root. */

@@ -97,4 +97,27 @@ describe('vouchsafe serve with keys in a PKCS#11 token', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /keys\.pkcs11\.uri/);
   });
+
+  it('ca init --key pkcs11:… keeps the CA key in the token; ca crl on that directory signs with it', async () => {
+    const ca = join(dir, 'ca');
+    const init = await runCli([
+      'ca',
+      'init',
+      '--dir',
+      ca,
+      '--key-type',
+      'p256',
+      '--key',
+      token.uri('cli-ca'),
+    ]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(existsSync(join(ca, 'ca-key.pem')), false);
+    assert.ok(existsSync(join(ca, 'ca-key.uri')));
+    const crl = await runCli(['ca', 'crl', '--dir', ca]);
+    assert.equal(crl.code, 0, crl.stderr);
+    const { X509Certificate } = await import('node:crypto');
+    const root = new X509Certificate(init.stdout);
+    assert.ok(root.publicKey.equals(pkcs11Keys.signer(token.uri('cli-ca')).publicKey));
+    assert.match(crl.stdout, /BEGIN X509 CRL/);
+  });
 });

@@ -188,3 +188,34 @@ describe('the KBS with its token keys generated in SoftHSM2', () => {
     }
   });
 });
+
+describe('a CA directory whose key is in SoftHSM2 (ca-key.uri)', () => {
+  it('init with keyUri writes no key file; open reads the URI; an issuance verifies', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { PlatformCa } = await import('../../src/ca/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-pkcs11-'));
+    try {
+      const created = await PlatformCa.init({ dir, keyType: 'p256', keyUri: token.uri('ca-dir-key') });
+      await created.close();
+      assert.equal(existsSync(join(dir, 'ca-key.pem')), false);
+      assert.match(
+        readFileSync(join(dir, 'ca-key.uri'), 'utf8'),
+        /^pkcs11:token=vouchsafe-test;object=ca-dir-key/,
+      );
+      const ca = await PlatformCa.open(dir);
+      try {
+        const issued = await ca.issueEk({
+          ekPublic: encodeTpm2bPublic(softEk('rsa').pub),
+          identity: identity(2),
+        });
+        const root = new X509Certificate(Buffer.from(ca.certificate));
+        assert.ok(new X509Certificate(Buffer.from(issued.der)).verify(root.publicKey));
+      } finally {
+        await ca.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,12 +7,12 @@ import { keyIdentifier } from '../../formats/x509/key-identifier.js';
 import { openSqliteCaRepository } from '../../store/ca-sqlite.js';
 import { toHex } from '../../util/bytes.js';
 import { keyType, keyTypeOf } from '../algorithms.js';
-import { CA_FILES, certificatePem } from '../ca-files.js';
+import { CA_FILES, CA_KEY_URI_FILE, certificatePem } from '../ca-files.js';
 import { newSerialNumber, signCertificate } from '../certificate.js';
 import { defaultCaConfig, parseCaConfig, serializeCaConfig } from '../config.js';
 import { type CaContext, caNow, createCaContext, DAY_MS, logDraft, serialHex, sha256 } from '../context.js';
 import { spkiSha256 } from '../key-input.js';
-import { FileKeyStore } from '../key-store.js';
+import { FileKeyStore, SignerKeyStore } from '../key-store.js';
 import { nameFromString } from '../names.js';
 import type { InitCaOptions } from '../options.js';
 import { caExtensions } from '../profiles.js';
@@ -38,9 +38,17 @@ export async function initCa(opts: InitCaOptions): Promise<CaContext> {
   if (opts.repository && (await opts.repository.logHead()).seq > 0) {
     throw new InvalidArgument('ca.init.exists', 'the database already holds a CA');
   }
+  if (opts.keyUri !== undefined && opts.keyStore) {
+    throw new InvalidArgument('ca.key_store.key', 'give keyStore or keyUri, not both');
+  }
   const keyStore =
     opts.keyStore ??
-    (await FileKeyStore.create(join(dir, CA_FILES.key), type, { passphrase: opts.passphrase }));
+    (opts.keyUri !== undefined
+      ? SignerKeyStore.open(opts.keyUri, type)
+      : await FileKeyStore.create(join(dir, CA_FILES.key), type, { passphrase: opts.passphrase }));
+  // Where later opens find the key (the URI names module and PIN source, never the PIN).
+  if (opts.keyUri !== undefined)
+    writeFileSync(join(dir, CA_KEY_URI_FILE), `${opts.keyUri}\n`, { mode: 0o600 });
   if (keyTypeOf(keyStore.publicKey) !== type) {
     throw new InvalidArgument('ca.key_type', 'the key store key is not of the configured key type');
   }

@@ -5,10 +5,10 @@ import { parseCertificate } from '../../formats/x509/certificate.js';
 import { openSqliteCaRepository } from '../../store/ca-sqlite.js';
 import type { CaRepository } from '../../store/ca-types.js';
 import { ctEqual } from '../../util/bytes.js';
-import { CA_FILES, pemCertificates } from '../ca-files.js';
+import { CA_FILES, CA_KEY_URI_FILE, pemCertificates } from '../ca-files.js';
 import { parseCaConfig } from '../config.js';
 import { type CaContext, createCaContext, serialHex } from '../context.js';
-import { FileKeyStore } from '../key-store.js';
+import { type CaKeyStore, FileKeyStore, SignerKeyStore } from '../key-store.js';
 import type { PlatformCaOptions } from '../options.js';
 
 /**
@@ -61,8 +61,7 @@ export async function openCa(dir: string, opts: PlatformCaOptions = {}): Promise
   const config = parseCaConfig(json);
   const chain = pemCertificates(chainText);
   if (chain.length === 0) throw new InvalidArgument('ca.open', `${CA_FILES.chain} holds no certificate`);
-  const keyStore =
-    opts.keyStore ?? FileKeyStore.open(join(dir, CA_FILES.key), { passphrase: opts.passphrase });
+  const keyStore = opts.keyStore ?? openDirectoryKey(dir, opts);
   const certSpki = parseCertificate(chain[0]!).subjectPublicKeyInfo;
   const keySpki = new Uint8Array(keyStore.publicKey.export({ type: 'spki', format: 'der' }));
   if (!ctEqual(certSpki, keySpki)) {
@@ -87,4 +86,19 @@ export async function openCa(dir: string, opts: PlatformCaOptions = {}): Promise
     checkRevocations: opts.checkRevocations,
     now: opts.now,
   });
+}
+
+/**
+ * The CA key of a directory: in a PKCS#11 token when `ca-key.uri` names it (docs/keys.md), else `ca-key.pem`.
+ * Throws InvalidArgument `ca.key_store.*`, `keys.pkcs11.*`.
+ */
+function openDirectoryKey(dir: string, opts: PlatformCaOptions): CaKeyStore {
+  let uri: string | undefined;
+  try {
+    uri = readFileSync(join(dir, CA_KEY_URI_FILE), 'utf8').trim();
+  } catch {
+    uri = undefined;
+  }
+  if (uri !== undefined) return SignerKeyStore.open(uri);
+  return FileKeyStore.open(join(dir, CA_FILES.key), { passphrase: opts.passphrase });
 }

@@ -12,6 +12,7 @@ interface InitFlags extends CommonFlags {
   crlUrl?: string[];
   caIssuersUrl?: string;
   identityOid?: string;
+  key?: string;
 }
 
 /** `vouchsafe ca init`: creates a root CA, or an intermediate of the CA in --issuer-dir (docs/ca.md). */
@@ -24,6 +25,10 @@ export function registerInit(ca: Command): void {
         .default('p384'),
     )
     .option('--subject <dn>', 'CA subject, RFC 4514 text', 'CN=Vouchsafe Platform CA')
+    .option(
+      '--key <pkcs11-uri>',
+      'keep the CA key in a PKCS#11 token (p256/p384; made there if absent; PIN from pin-source= or VOUCHSAFE_PKCS11_PIN; docs/keys.md) instead of ca-key.pem',
+    )
     .option(
       '--issuer-dir <dir>',
       'make this CA an intermediate, issued by the CA in <dir> (default: a self-signed root)',
@@ -66,6 +71,7 @@ export function registerInit(ca: Command): void {
               keyType: o.keyType,
               subject: o.subject,
               ...(issuer ? { issuer } : {}),
+              ...(o.key !== undefined ? { keyUri: o.key } : {}),
               config,
               ...passphrase(o.passphraseFile),
               ...(repository ? { repository } : {}),
