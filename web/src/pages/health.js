@@ -8,7 +8,7 @@ const EVERY_MS = 5000;
 const KEEP = 120;
 const COLORS = ['#c0392b', '#8e44ad', '#d35400', '#2c3e50', '#16a085', '#7f8c8d'];
 
-function Chart({ title, series, data, testid }) {
+function Chart({ title, series, data, testid, minTop }) {
   const el = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
@@ -20,6 +20,8 @@ function Chart({ title, series, data, testid }) {
         width: Math.max(320, el.current.clientWidth || 600),
         height: 220,
         series: [{}, ...series.map((s, i) => ({ label: s, stroke: COLORS[i % COLORS.length], width: 2 }))],
+        // From zero up, at least to minTop, so that a quiet broker still draws a readable frame.
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, minTop) * 1.1] } },
         axes: [{}, { size: 60 }],
       },
       data,
@@ -54,11 +56,15 @@ export function HealthPage({ principal }) {
     return html`<section><h1>Health</h1><p>Platform-wide figures need a credential for all projects.</p></section>`;
   const last = samples[samples.length - 1];
   const codes = [...new Set(samples.flatMap((s) => Object.keys(s.refusalsByCode)))].sort();
-  const times = samples.map((s) => s.at / 1000);
-  const rate = (pick) =>
-    samples.map((s, i) =>
+  // A leading empty point ten minutes back: the time axis spans minutes from the first sample on.
+  const times = samples.length ? [samples[0].at / 1000 - 600, ...samples.map((s) => s.at / 1000)] : [];
+  const rate = (pick) => [
+    null,
+    ...samples.map((s, i) =>
       i === 0 ? 0 : Math.max(0, (pick(s) - pick(samples[i - 1])) / ((s.at - samples[i - 1].at) / 60000)),
-    );
+    ),
+  ];
+  const each = (pick) => [null, ...samples.map(pick)];
   return html`<section>
     <h1>Health</h1>
     <${ErrorBox} error=${error} />
@@ -73,11 +79,11 @@ export function HealthPage({ principal }) {
     }
     ${
       samples.length > 0
-        ? html`<${Chart} testid="chart-releases" title="Releases per minute" series=${['releases/min']} data=${[times, rate((s) => s.releases)]} />
-          <${Chart} testid="chart-refusals" title="Refusals per minute, by code" series=${codes.length ? codes : ['none']}
-            data=${[times, ...(codes.length ? codes.map((c) => rate((s) => s.refusalsByCode[c] ?? 0)) : [times.map(() => 0)])]} />
-          <${Chart} testid="chart-latency" title="Release latency (seconds)" series=${['p50', 'p90', 'p99']}
-            data=${[times, samples.map((s) => s.latency.p50), samples.map((s) => s.latency.p90), samples.map((s) => s.latency.p99)]} />`
+        ? html`<${Chart} testid="chart-releases" title="Releases per minute" series=${['releases/min']} minTop=${1} data=${[times, rate((s) => s.releases)]} />
+          <${Chart} testid="chart-refusals" title="Refusals per minute, by code" series=${codes.length ? codes : ['none']} minTop=${1}
+            data=${[times, ...(codes.length ? codes.map((c) => rate((s) => s.refusalsByCode[c] ?? 0)) : [rate(() => 0)])]} />
+          <${Chart} testid="chart-latency" title="Release latency (seconds)" series=${['p50', 'p90', 'p99']} minTop=${0.01}
+            data=${[times, each((s) => s.latency.p50), each((s) => s.latency.p90), each((s) => s.latency.p99)]} />`
         : null
     }
     <p class="muted">Rates are differences between samples taken every ${EVERY_MS / 1000} s while this page is open.</p>
