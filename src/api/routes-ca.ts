@@ -27,8 +27,8 @@ export interface CaServiceDeps {
    */
   readonly callerOf?: (req: FastifyRequest) => string;
   /**
-   * Requests per caller: a token bucket (default burst 120, 600 a minute; a CERTIFY is a nonce and a
-   * certify). `false`: none.
+   * Requests per caller and source address: a token bucket (default burst 120, 600 a minute; a CERTIFY is a
+   * nonce and a certify). `false`: none.
    */
   readonly rateLimit?: RefusalLimitOptions | false;
 }
@@ -53,17 +53,22 @@ export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: Ca
     deps.rateLimit === false
       ? undefined
       : new RefusalLimiter({ burst: 120, perMinute: 600, ...(deps.rateLimit ?? {}) });
-  /** Every CA request spends one from its caller's bucket; over it, 429 with Retry-After. */
+  /**
+   * Every CA request spends one from its bucket; over it, 429 with Retry-After. The bucket is the caller's
+   * at its source address: while every host relays with the one admin credential, each host (address) still
+   * has a bucket of its own, so a fleet restart is not throttled as one caller.
+   */
   const limited = (req: FastifyRequest, reply: FastifyReply): string => {
     const caller = callerOf(req);
     if (limiter) {
+      const key = `${caller}|${req.ip}`;
       try {
-        limiter.check(caller);
+        limiter.check(key);
       } catch (e) {
         if (e instanceof RateLimited) reply.header('retry-after', String(e.retryAfterSeconds));
         throw e;
       }
-      limiter.charge(caller);
+      limiter.charge(key);
     }
     return caller;
   };
