@@ -40,6 +40,7 @@ export const STATUS_BY_REASON: Readonly<Record<string, number>> = Object.freeze(
   'broker.identity_unencodable': 409,
   'api.rate_limited': 429,
   'broker.instance_not_found': 404,
+  'credential.not_found': 404,
   'broker.instance_exists': 409,
   'api.not_found': 404,
   'api.admin.unauthorized': 401,

@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { RouteDef, RouteSchemas } from './route-book.js';
+import { type RouteDef, type RouteSchemas, routeConfig } from './route-book.js';
 
 /**
  * The OpenAPI 3.1 document of the routes in a {@link RouteBook}, built from the same typebox schemas
@@ -18,8 +18,16 @@ export function buildOpenApi(
       summary: r.summary,
       ...(r.description ? { description: r.description } : {}),
       tags: [...r.tags],
-      ...(r.admin ? { security: [{ adminToken: [] }] } : {}),
     };
+    // Who may call it (docs/access.md): a bearer credential, the role and how it is scoped to projects.
+    const auth = routeConfig(r).auth;
+    if (typeof auth === 'object' && 'role' in auth) {
+      op.security = [{ adminToken: [] }];
+      op['x-vouchsafe-auth'] = {
+        role: auth.role,
+        project: typeof auth.project === 'string' ? auth.project : 'resource',
+      };
+    }
     const parameters = [...paramsOf(r.schema.params, 'path'), ...paramsOf(r.schema.querystring, 'query')];
     if (parameters.length > 0) op.parameters = parameters;
     if (r.schema.body) {
@@ -49,7 +57,9 @@ export function buildOpenApi(
         adminToken: {
           type: 'http',
           scheme: 'bearer',
-          description: 'The admin token from the data directory (file `admin-token`, mode 0600)',
+          description:
+            'An admin credential: the token in the data directory (file `admin-token`, mode 0600) or a ' +
+            '`vsc_<id>_<secret>` token from `vouchsafe credential create` (docs/access.md)',
         },
       },
     },

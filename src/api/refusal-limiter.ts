@@ -15,8 +15,11 @@ export interface RefusalLimitOptions {
 
 /** A source turned away: ERR_REFUSED `api.rate_limited` (HTTP 429), with the seconds to wait. */
 export class RateLimited extends ApiError {
-  constructor(readonly retryAfterSeconds: number) {
-    super(ErrorCode.Refused, 'api.rate_limited', 'too many refused requests from this source; retry later');
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = 'too many refused requests from this source; retry later',
+  ) {
+    super(ErrorCode.Refused, 'api.rate_limited', message);
   }
 }
 
@@ -46,10 +49,11 @@ export class RefusalLimiter {
     this.now = o.now ?? Date.now;
   }
 
-  /** Throws RateLimited when `source` has no refusal left to spend. */
-  check(source: string): void {
+  /** Throws RateLimited (with `message`, when given) when `source` has nothing left to spend. */
+  check(source: string, message?: string): void {
     const b = this.refill(source);
-    if (b && b.tokens < 1) throw new RateLimited(Math.max(1, Math.ceil((1 - b.tokens) / this.perMs / 1000)));
+    if (b && b.tokens < 1)
+      throw new RateLimited(Math.max(1, Math.ceil((1 - b.tokens) / this.perMs / 1000)), message);
   }
 
   /** Spends one refusal of `source`. */

@@ -1,5 +1,8 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asActor } from './access.js';
+import type { RateLimitName } from './rate-limits.js';
+import type { RouteAuth, RouteConfig } from './route-auth.js';
 
 /** The schemas of one route: what fastify validates and serializes with, and what OpenAPI publishes. */
 export interface RouteSchemas {
@@ -17,8 +20,15 @@ export interface RouteDef<S extends RouteSchemas> {
   readonly summary: string;
   readonly description?: string;
   readonly tags: readonly string[];
-  /** Requires the admin bearer token. */
+  /**
+   * Who may call it (src/api/route-auth.ts; docs/access.md): `'public'`, or `{ role, project }`. A route
+   * without `auth` (and without `admin: true`) makes the server refuse to start.
+   */
+  readonly auth?: RouteAuth;
+  /** Kept while routes migrate: `admin: true` is `auth: { role: 'admin', project: 'all' }`. */
   readonly admin?: boolean;
+  /** A per-source rate limit of src/api/rate-limits.ts this route spends from. */
+  readonly rateLimit?: RateLimitName;
   /** For routes that do not answer JSON (e.g. /metrics). */
   readonly produces?: string;
   readonly schema: S;
@@ -41,10 +51,7 @@ export interface TypedRequest<S extends RouteSchemas> {
 export class RouteBook {
   readonly routes: RouteDef<RouteSchemas>[] = [];
 
-  constructor(
-    private readonly errorSchema: TSchema,
-    private readonly adminGuard: (req: FastifyRequest, reply: FastifyReply) => Promise<void>,
-  ) {}
+  constructor(private readonly errorSchema: TSchema) {}
 
   add<S extends RouteSchemas>(
     app: FastifyInstance,
@@ -63,18 +70,26 @@ export class RouteBook {
         ...(def.schema.querystring ? { querystring: def.schema.querystring } : {}),
         ...(def.produces ? {} : { response }),
       },
-      // onRequest: the token is checked before the body is even parsed.
-      ...(def.admin ? { onRequest: this.adminGuard } : {}),
+      // Enforced for every route by src/api/access.ts (credential in onRequest, before the body is parsed).
+      config: routeConfig(def),
       handler: (req, reply) =>
-        handler(
-          {
-            body: req.body as TypedRequest<S>['body'],
-            params: req.params as TypedRequest<S>['params'],
-            query: req.query as TypedRequest<S>['query'],
-            raw: req,
-          },
-          reply,
+        asActor(req, () =>
+          handler(
+            {
+              body: req.body as TypedRequest<S>['body'],
+              params: req.params as TypedRequest<S>['params'],
+              query: req.query as TypedRequest<S>['query'],
+              raw: req,
+            },
+            reply,
+          ),
         ),
     });
   }
+}
+
+/** The fastify `config` of a definition: its auth (an undeclared one stays undefined and is refused at start). */
+export function routeConfig(def: Pick<RouteDef<RouteSchemas>, 'auth' | 'admin' | 'rateLimit'>): RouteConfig {
+  const auth: RouteAuth | undefined = def.auth ?? (def.admin ? { role: 'admin', project: 'all' } : undefined);
+  return { ...(auth !== undefined ? { auth } : {}), ...(def.rateLimit ? { rateLimit: def.rateLimit } : {}) };
 }

@@ -20,13 +20,15 @@ import {
   ResetResponse,
   RotateResponse,
 } from '../wire/schemas.js';
+import { bodyProjectScope, canSee, instanceScope, visibleProjects } from './route-auth.js';
 import type { RouteBook } from './route-book.js';
 
 const tags = ['admin'];
 
 /**
  * The admin API (control plane): the instance registry, policies, key rotation, boot reset and the audit
- * log. Every route requires the admin bearer token (checked in constant time before the handler runs).
+ * log. Each route declares the role it needs and how it is scoped to projects (src/api/route-auth.ts,
+ * docs/access.md): an instance in a project the credential does not cover is answered as a missing one.
  */
 export function registerAdminRoutes(
   app: FastifyInstance,
@@ -34,6 +36,7 @@ export function registerAdminRoutes(
   broker: Broker,
   checkPolicy: (policy: unknown) => void,
 ): void {
+  const instance = instanceScope(broker);
   book.add(
     app,
     {
@@ -43,7 +46,7 @@ export function registerAdminRoutes(
       summary:
         'Register an instance; returns the HOST_DATA (SNP) or MRCONFIGID (TDX) its VMM must set at launch',
       tags,
-      admin: true,
+      auth: { role: 'operate', project: bodyProjectScope() },
       schema: { body: RegisterRequest, response: { 201: InstanceView } },
     },
     async (req, reply) => {
@@ -67,10 +70,12 @@ export function registerAdminRoutes(
       operationId: 'listInstances',
       summary: 'List registered instances',
       tags,
-      admin: true,
+      auth: { role: 'read', project: 'listed' },
       schema: { response: { 200: InstanceList } },
     },
-    async () => ({ instances: (await broker.listInstances()).map(instanceJson) }),
+    async (req) => ({
+      instances: (await broker.listInstances()).filter((i) => canSee(req.raw, i.project)).map(instanceJson),
+    }),
   );
 
   book.add(
@@ -81,7 +86,7 @@ export function registerAdminRoutes(
       operationId: 'showInstance',
       summary: 'Show one instance, with its sealing-key versions (no key material)',
       tags,
-      admin: true,
+      auth: { role: 'read', project: instance },
       schema: { params: InstanceParams, response: { 200: InstanceView } },
     },
     async (req) => {
@@ -99,7 +104,7 @@ export function registerAdminRoutes(
       operationId: 'setPolicy',
       summary: "Replace an instance's appraisal policy (for its TEE)",
       tags,
-      admin: true,
+      auth: { role: 'operate', project: instance },
       schema: { params: InstanceParams, body: PolicyRequest, response: { 200: OkResponse } },
     },
     async (req) => {
@@ -119,7 +124,7 @@ export function registerAdminRoutes(
       summary: 'Set what a new launch does while another launch holds a live lease',
       description: 'takeover (default), refuse or allow; docs/broker.md "Leases" says what each protects.',
       tags,
-      admin: true,
+      auth: { role: 'operate', project: instance },
       schema: { params: InstanceParams, body: NewLaunchRequest, response: { 200: OkResponse } },
     },
     async (req) => {
@@ -140,7 +145,7 @@ export function registerAdminRoutes(
         'was sealed with and receives that key too, so it can open the old state and re-seal it under the ' +
         'newest (docs/protocol.md). 0.1.0 guests cannot name a version: rotate only instances on 0.2.0.',
       tags,
-      admin: true,
+      auth: { role: 'operate', project: instance },
       schema: { params: InstanceParams, response: { 200: RotateResponse } },
     },
     async (req) => broker.rotateKey(req.params.id),
@@ -154,11 +159,11 @@ export function registerAdminRoutes(
       operationId: 'resetBoot',
       summary: "End the instance's active boot (the VM is known to be stopped)",
       description:
-        "The host's call: the VMM backend makes it, with the admin credential, when the VM stops, so that " +
+        "The host's call: the VMM backend makes it, with its host credential, when the VM stops, so that " +
         'a new launch never waits for the lease even under the `refuse` new-launch policy. It never comes ' +
         'through the guest path (docs/broker.md "Leases").',
       tags,
-      admin: true,
+      auth: { role: 'host', project: instance },
       schema: { params: InstanceParams, body: ResetRequest, response: { 200: ResetResponse } },
     },
     async (req) => broker.resetBoot(req.params.id, req.body.note),
@@ -171,8 +176,11 @@ export function registerAdminRoutes(
       url: '/v1/admin/audit',
       operationId: 'readAudit',
       summary: 'Read the audit log (hash-chained), oldest first',
+      description:
+        "A credential for some projects sees only the entries of its projects' instances; `next` pages on " +
+        'through entries it does not see.',
       tags,
-      admin: true,
+      auth: { role: 'read', project: 'listed' },
       schema: { querystring: AuditQuery, response: { 200: AuditPage } },
     },
     async (req) => {
@@ -180,8 +188,16 @@ export function registerAdminRoutes(
       const limit = Number(req.query.limit ?? '100');
       if (limit < 1 || limit > 1000) throw new InvalidArgument('api.limit', 'limit must be 1..1000');
       const entries = await broker.readAudit(after, limit);
+      const seen = visibleProjects(req.raw);
+      let shown = entries;
+      if (seen !== '*') {
+        const mine = new Set(
+          (await broker.listInstances()).filter((i) => seen.has(i.project)).map((i) => i.id),
+        );
+        shown = entries.filter((e) => e.instance !== null && mine.has(e.instance));
+      }
       return {
-        entries: entries.map((e) => ({ ...e, reasons: [...e.reasons], details: { ...e.details } })),
+        entries: shown.map((e) => ({ ...e, reasons: [...e.reasons], details: { ...e.details } })),
         next: entries.length === limit ? entries[entries.length - 1]!.seq : null,
       };
     },
@@ -195,7 +211,7 @@ export function registerAdminRoutes(
       operationId: 'verifyAudit',
       summary: 'Recompute the whole audit hash chain',
       tags,
-      admin: true,
+      auth: { role: 'read', project: 'all' },
       schema: { response: { 200: AuditVerification } },
     },
     async () => broker.verifyAuditChain(),

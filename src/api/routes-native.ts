@@ -66,6 +66,8 @@ export function registerNativeRoutes(
       operationId: 'issueChallenge',
       summary: 'Issue a single-use challenge and the REPORT_DATA params for a protocol version',
       tags,
+      auth: 'public',
+      rateLimit: 'challenge',
       schema: { body: ChallengeRequest, response: { 200: ChallengeResponse } },
     },
     async (req) => {
@@ -90,6 +92,8 @@ export function registerNativeRoutes(
         'REPORT_DATA must be SHA-512 over the params of /v1/challenge for this version. 0.2.0: the ciphertext ' +
         'seals the secret payload (key, boot id, commit token) and the response is signed by the broker key.',
       tags,
+      auth: 'public',
+      rateLimit: 'attest',
       schema: { body: AttestRequest, response: { 200: AttestResponse } },
     },
     async (req, reply) =>
@@ -148,6 +152,7 @@ export function registerNativeRoutes(
       operationId: 'commit',
       summary: 'Commit the state counter the guest has durably written (0.2.0)',
       tags,
+      auth: 'public',
       schema: { body: CommitRequest, response: { 200: CommitResponse } },
     },
     async (req, reply) =>
@@ -176,6 +181,7 @@ export function registerNativeRoutes(
         'the nonce, the boot id and the new expiry. broker.boot_unknown (409): another boot took over; the ' +
         'guest must halt.',
       tags,
+      auth: 'public',
       schema: { body: BootRequest, response: { 200: HeartbeatResponse } },
     },
     async (req, reply) =>
@@ -201,6 +207,7 @@ export function registerNativeRoutes(
       operationId: 'endBoot',
       summary: 'End the boot (clean shutdown), so the next boot is not refused as a clone',
       tags,
+      auth: 'public',
       schema: { body: BootRequest, response: { 200: EndResponse } },
     },
     async (req, reply) =>
@@ -224,6 +231,7 @@ export function registerNativeRoutes(
       summary: "The broker's response-signing public key (ECDSA P-384), which 0.2.0 guests pin",
       description: 'Convenience only: distribute the pin over a channel you trust, not from this endpoint.',
       tags,
+      auth: 'public',
       schema: { response: { 200: BrokerKeyResponse } },
     },
     async () => ({

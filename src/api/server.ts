@@ -9,11 +9,22 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { ErrorCode, isAttestationError, MalformedEvidence } from '../errors.js';
-import { jwksHandler, type KbsDeps, kbsRoutes, type TokenKeyRotation } from '../kbs/index.js';
+import {
+  jwksHandler,
+  KBS_ATTEST_PATH,
+  KBS_AUTH_PATH,
+  KBS_JWKS_PATH,
+  KBS_RESOURCE_PATH,
+  type KbsDeps,
+  kbsRoutes,
+  type TokenKeyRotation,
+} from '../kbs/index.js';
 import type { EcSigner } from '../keys/signer.js';
 import { NativeService } from '../native/service.js';
+import type { Store } from '../store/types.js';
 import { ErrorBody, Health, TokenKeyRotationResponse } from '../wire/schemas.js';
-import { checkBearer, describePublicKey } from './broker-keys.js';
+import { installAccessControl } from './access.js';
+import { describePublicKey } from './broker-keys.js';
 import { ApiError, errorLogFields, errorResponse } from './http-errors.js';
 import {
   applyHttpLimits,
@@ -24,10 +35,13 @@ import {
 } from './http-limits.js';
 import { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { type RateLimitConfig, RateLimited, RateLimits } from './rate-limits.js';
 import { RefusalLimiter, type RefusalLimitOptions } from './refusal-limiter.js';
+import type { RouteConfig } from './route-auth.js';
 import { RouteBook } from './route-book.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { type CaServiceDeps, registerCaRoutes } from './routes-ca.js';
+import { registerCredentialRoutes } from './routes-credentials.js';
 import { registerNativeRoutes } from './routes-native.js';
 
 /** Default request body limit: a report, a certificate table and a key, base64, fit many times over. */
@@ -40,8 +54,18 @@ export interface BrokerServerOptions {
    * openSigningKey) or a signer whose key stays in a PKCS#11 token (src/keys).
    */
   readonly signingKey: KeyObject | EcSigner;
-  /** The admin bearer token (openAdminToken). */
+  /** The admin bearer token (openAdminToken): the bootstrap credential (role admin, every project). */
   readonly adminToken: string;
+  /**
+   * The broker's store, for admin credentials (docs/access.md): without it only `adminToken` is accepted
+   * and the credential routes are not served.
+   */
+  readonly store?: Store;
+  /**
+   * Request rate limits (src/api/rate-limits.ts; defaults DEFAULT_RATE_LIMITS): a configuration, the
+   * limiters a started broker shares with its Broker's per-instance admission, or `false` for none.
+   */
+  readonly rateLimits?: RateLimitConfig | RateLimits | false;
   readonly logger: Logger;
   /**
    * Validates a policy document before it is stored (register, set policy), e.g. parseSnpPolicy. Must
@@ -110,6 +134,21 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
       sendError(req, reply, fromFastify(err)),
   }) as unknown as FastifyInstance;
   applyHttpLimits(app.server, limits);
+  const rateLimits =
+    opts.rateLimits === false
+      ? undefined
+      : opts.rateLimits instanceof RateLimits
+        ? opts.rateLimits
+        : new RateLimits(opts.rateLimits ?? {});
+  // Before any route: every route must declare who may call it (src/api/route-auth.ts).
+  installAccessControl(app, {
+    adminToken: opts.adminToken,
+    ...(opts.store ? { store: opts.store } : {}),
+    metrics,
+    limits: rateLimits,
+    outsideRoutes: KBS_ROUTES,
+    now: Date.now,
+  });
   // JSON only: a text/plain body is refused (415) instead of being parsed as a string.
   app.removeContentTypeParser('text/plain');
 
@@ -118,19 +157,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
     sendError(req, reply, new ApiError(ErrorCode.InvalidArgument, 'api.not_found', 'no such route')),
   );
 
-  const adminGuard = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (!checkBearer(req.headers.authorization, opts.adminToken)) {
-      metrics.inc('vouchsafe_admin_requests_total', { outcome: 'unauthorized' });
-      reply.header('www-authenticate', 'Bearer realm="vouchsafe-admin"');
-      throw new ApiError(
-        ErrorCode.Refused,
-        'api.admin.unauthorized',
-        'a valid admin bearer token is required',
-      );
-    }
-    metrics.inc('vouchsafe_admin_requests_total', { outcome: 'authorized' });
-  };
-  const book = new RouteBook(ErrorBody, adminGuard);
+  const book = new RouteBook(ErrorBody);
   const svc = new NativeService(opts.broker, opts.signingKey, metrics);
   const pub = describePublicKey('sign' in opts.signingKey ? opts.signingKey.publicKey : opts.signingKey);
 
@@ -138,6 +165,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   registerNativeRoutes(app, book, svc, pub, limiter);
   registerAdminRoutes(app, book, opts.broker, opts.checkPolicy);
   if (opts.ca) registerCaRoutes(app, book, opts.ca);
+  if (opts.store) registerCredentialRoutes(app, book, opts.store);
 
   book.add(
     app,
@@ -147,6 +175,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
       operationId: 'health',
       summary: 'Liveness and store reachability',
       tags: ['ops'],
+      auth: 'public',
       schema: { response: { 200: Health } },
     },
     async () => {
@@ -163,6 +192,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
       summary:
         'Prometheus metrics: releases, refusals by code and reason, release latency, KDS cache, leases',
       tags: ['ops'],
+      auth: 'public',
       produces: 'text/plain; version=0.0.4',
       schema: { response: { 200: Type.String() } },
     },
@@ -177,6 +207,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
       operationId: 'openapi',
       summary: 'This API as an OpenAPI 3.1 document',
       tags: ['ops'],
+      auth: 'public',
       produces: 'application/json',
       schema: { response: { 200: Type.Object({}, { additionalProperties: true }) } },
     },
@@ -193,7 +224,11 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   if (kbs) {
     app.register(kbsRoutes, { ...kbs, metrics: kbs.metrics ?? metrics });
     // The same JWKS where generic JOSE tooling looks for it (RFC 8414-style well-known location).
-    app.get('/.well-known/jwks.json', async (_req, reply) => jwksHandler(kbs, reply));
+    app.get(
+      '/.well-known/jwks.json',
+      { config: { auth: 'public' } satisfies RouteConfig },
+      async (_req, reply) => jwksHandler(kbs, reply),
+    );
   }
   const rotate = opts.rotateTokenKey;
   if (rotate) {
@@ -208,7 +243,7 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
           'The new key signs from now on; older keys stay in the JWKS until the last token they signed has ' +
           'expired (docs/kbs.md).',
         tags: ['admin'],
-        admin: true,
+        auth: { role: 'admin', project: 'all' },
         schema: {
           response: { 200: TokenKeyRotationResponse },
         },
@@ -226,6 +261,20 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
 
   return app;
 }
+
+/**
+ * The KBS plugin's routes (src/kbs, registered on fastify directly): public guest routes, each KBS
+ * request limited per source (src/api/rate-limits.ts). Any other route the plugin adds must declare its
+ * own `config.auth`, or the server does not start.
+ */
+const KBS_ROUTES: ReadonlyMap<string, RouteConfig> = new Map<string, RouteConfig>([
+  [`POST ${KBS_AUTH_PATH}`, { auth: 'public', rateLimit: 'kbsAuth' }],
+  [`POST ${KBS_ATTEST_PATH}`, { auth: 'public', rateLimit: 'kbsAttest' }],
+  [`GET ${KBS_RESOURCE_PATH}`, { auth: 'public' }],
+  [`HEAD ${KBS_RESOURCE_PATH}`, { auth: 'public' }],
+  [`GET ${KBS_JWKS_PATH}`, { auth: 'public' }],
+  [`HEAD ${KBS_JWKS_PATH}`, { auth: 'public' }],
+]);
 
 /** Fastify's own errors (validation, body parsing, size, media type) as typed API errors. */
 function fromFastify(err: FastifyError): unknown {
@@ -248,6 +297,7 @@ function fromFastify(err: FastifyError): unknown {
 
 function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
   const { status, body } = errorResponse(e);
+  if (e instanceof RateLimited) reply.header('retry-after', String(e.retryAfterSeconds));
   if (status >= 500 && !isAttestationError(e)) {
     // Ours, not the caller's: log what happened (never the request body), tell the client nothing.
     req.log.error({ err: e, route: req.routeOptions?.url }, 'internal error');

@@ -25,6 +25,7 @@ import type { HttpLimits } from './http-limits.js';
 import { parseHostPort } from './listen-address.js';
 import type { RefusalLimitOptions } from './refusal-limiter.js';
 import { Metrics } from './metrics.js';
+import { type RateLimitConfig, RateLimits } from './rate-limits.js';
 import { buildBrokerServer } from './server.js';
 
 /** The KBS a started broker serves (RunningBroker.kbs): tokens, key ring, adapter, rotation. */
@@ -97,6 +98,12 @@ export interface StartBrokerOptions {
    * POST /v1/admin/token-keys/rotate.
    */
   readonly kbs?: boolean | KbsServeOptions;
+  /**
+   * Request rate limits over DEFAULT_RATE_LIMITS (src/api/rate-limits.ts; docs/access.md), `false` for
+   * none: per source on challenge, attest, KBS auth/attest and failed admin authentications, per instance
+   * on every release.
+   */
+  readonly rateLimits?: RateLimitConfig | false;
   /**
    * Serve the platform CA in `dir` (docs/ca.md "The CA as a service"): /v1/ca/* with the broker's registry
    * as the CA's instance lookup and the broker's AMD KDS client for report certificates. `database`: the
@@ -267,9 +274,11 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       },
       ...(opts.tdx ? { tdx: opts.tdx } : {}),
     });
+    const rateLimits = opts.rateLimits === false ? undefined : new RateLimits(opts.rateLimits ?? {});
     const broker = new Broker({
       store,
       kek,
+      ...(rateLimits ? { admitInstance: rateLimits.admitInstance } : {}),
       verifyEvidence: tees.verifyEvidence,
       appraise: tees.appraise,
       // Decisions (challenge lifetimes, leases, audit times) on a clock that never goes back; certificate
@@ -306,6 +315,8 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       broker,
       signingKey: privateKey,
       adminToken,
+      store,
+      rateLimits: rateLimits ?? false,
       logger,
       checkPolicy: (p) => void parseSnpPolicy(p),
       health: () => store.auditHead(),

@@ -152,7 +152,7 @@ export async function revokeCredential(store: Store, id: string, now: number): P
  * dummy hash, so the work done does not depend on how much of the secret was right.
  */
 export async function authenticateCredential(
-  store: Store,
+  store: Pick<Store, 'getCredential'>,
   token: string,
 ): Promise<CredentialView | undefined> {
   const m = TOKEN.exec(token);

@@ -491,7 +491,7 @@ describe('broker HTTP API', () => {
           ops.push(`${method.toUpperCase()} ${path}`);
           assert.ok(op.responses['4XX'], `${path} documents its errors`);
           if (path.startsWith('/v1/admin/')) assert.deepEqual(op.security, [{ adminToken: [] }]);
-          if (method === 'post' && !/rotate/.test(path))
+          if (method === 'post' && !/rotate|revoke/.test(path))
             assert.ok(op.requestBody, `${path} has a body schema`);
         }
       }
@@ -500,10 +500,13 @@ describe('broker HTTP API', () => {
         'GET /metrics',
         'GET /v1/admin/audit',
         'GET /v1/admin/audit/verify',
+        'GET /v1/admin/credentials',
         'GET /v1/admin/instances',
         'GET /v1/admin/instances/{id}',
         'GET /v1/broker-key',
         'GET /v1/openapi.json',
+        'POST /v1/admin/credentials',
+        'POST /v1/admin/credentials/{id}/revoke',
         'POST /v1/admin/instances',
         'POST /v1/admin/instances/{id}/reset-boot',
         'POST /v1/admin/instances/{id}/rotate-key',
