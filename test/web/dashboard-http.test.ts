@@ -220,6 +220,38 @@ describe('dashboard over HTTP', () => {
     await reader.cancel();
   });
 
+  it("a scoped credential's feed carries its projects' decisions only", async () => {
+    const alpha = await s.signIn(alphaOperator);
+    const res = await fetch(`${s.ui}api/events`, { headers: { cookie: alpha.cookie } });
+    const reader = res.body!.getReader();
+    let buf = '';
+    const next = async (name: string): Promise<Record<string, unknown>> => {
+      for (;;) {
+        const m = new RegExp(`event: ${name}\\ndata: (.*)\\n\\n`).exec(buf);
+        if (m) {
+          buf = buf.slice(m.index + m[0].length);
+          return JSON.parse(m[1]!) as Record<string, unknown>;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buf += new TextDecoder().decode(value);
+      }
+    };
+    await next('ready');
+    const bad = { measurements: ['ef'.repeat(48)] };
+    const b = await s.register({ project: 'beta', policy: bad });
+    const a = await s.register({ project: 'alpha', policy: bad });
+    const p = await addProxy(s);
+    // beta's refusal is audited first: had it been sent, it would arrive before alpha's.
+    await assert.rejects(p.boot(s.firmware(b.hostData), p.statePath('iso-beta')));
+    await assert.rejects(p.boot(s.firmware(a.hostData), p.statePath('iso-alpha')));
+    const d = await next('decision');
+    assert.equal(d.instance, a.id);
+    assert.equal(d.project, 'alpha');
+    assert.doesNotMatch(buf, new RegExp(b.id));
+    await reader.cancel();
+  });
+
   // Last: it locks 127.0.0.1 out of signing in for the rest of this broker's life.
   it('refuses sign-in from a source after 10 failures in 10 minutes (429, Retry-After), even with the right token', async () => {
     let refused = 0;
