@@ -1,5 +1,5 @@
 import { html } from 'htm/preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { ago, api, fmtTime } from '../api.js';
 import { ConfirmButton, Decision, ErrorBox, Json, useLoad } from '../ui.js';
 
@@ -13,6 +13,9 @@ function bootState(v, now = Date.now()) {
 function RegisterForm({ onDone }) {
   const [error, setError] = useState(undefined);
   const [made, setMade] = useState(undefined);
+  const [pending, setPending] = useState(undefined);
+  const dialog = useRef(null);
+  // The form only prepares the request; the confirmation dialog sends it.
   const submit = async (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -28,19 +31,25 @@ function RegisterForm({ onDone }) {
       });
       return;
     }
+    setPending({
+      project: f.get('project'),
+      zone: f.get('zone'),
+      instanceId: f.get('instanceId'),
+      instanceName: f.get('instanceName'),
+      tee: f.get('tee'),
+      policy,
+    });
+    dialog.current?.showModal();
+  };
+  const confirm = async () => {
     try {
-      const v = await api('POST', 'instances', {
-        project: f.get('project'),
-        zone: f.get('zone'),
-        instanceId: f.get('instanceId'),
-        instanceName: f.get('instanceName'),
-        tee: f.get('tee'),
-        policy,
-      });
+      const v = await api('POST', 'instances', pending);
       setMade(v);
       onDone();
     } catch (e) {
       setError(e);
+    } finally {
+      dialog.current?.close();
     }
   };
   return html`<details class="panel">
@@ -54,8 +63,15 @@ function RegisterForm({ onDone }) {
       <label class="wide">Policy (JSON)<textarea name="policy" rows="4">{}</textarea></label>
       <button type="submit" class="primary">Register</button>
     </form>
+    <dialog ref=${dialog} aria-label="Register this instance?">
+      <p>Register ${pending?.instanceName} (${pending?.project} / ${pending?.zone} / ${pending?.instanceId}, ${pending?.tee})? The broker draws its ${pending?.tee === 'tdx' ? 'MRCONFIGID' : 'HOST_DATA'}, which its VMM must set at launch.</p>
+      <div class="actions">
+        <button type="button" class="primary" onClick=${confirm}>Register</button>
+        <button type="button" onClick=${() => dialog.current?.close()}>Cancel</button>
+      </div>
+    </dialog>
     <${ErrorBox} error=${error} />
-    ${made ? html`<p role="status">Registered <a href=${`#/instances/${made.id}`}>${made.instanceName}</a>: ${made.identityField} <code class="hex">${made.hostData}</code></p>` : null}
+    ${made ? html`<p role="status" data-testid="registered">Registered <a href=${`#/instances/${made.id}`}>${made.instanceName}</a>: ${made.identityField} <code class="hex">${made.hostData}</code></p>` : null}
   </details>`;
 }
 

@@ -32,13 +32,16 @@ export function PolicyPage({ query, principal }) {
   const [list] = useLoad(() => api('GET', 'instances'));
   const [id, setId] = useState(query.get('instance') ?? '');
   const [text, setText] = useState('');
+  const [loadedFor, setLoadedFor] = useState('');
   const [error, setError] = useState(undefined);
   const [saved, setSaved] = useState(undefined);
   const [result, setResult] = useState(undefined);
   const [checkError, setCheckError] = useState(undefined);
   const inst = list?.instances.find((v) => v.id === id);
   useEffect(() => {
-    if (inst) setText(JSON.stringify(inst.policy, null, 2));
+    if (!inst) return;
+    setText(JSON.stringify(inst.policy, null, 2));
+    setLoadedFor(inst.id);
   }, [inst?.id]);
   const parsed = () => {
     try {
@@ -95,7 +98,7 @@ export function PolicyPage({ query, principal }) {
       </select>
     </label>
     <label class="block" for="policy-text">Policy (JSON; docs/policy.md)</label>
-    <textarea id="policy-text" rows="14" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
+    <textarea id="policy-text" rows="14" data-loaded-for=${loadedFor} value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
     ${principal.role === 'admin' && id ? html`<div class="actions"><button type="button" class="primary" onClick=${save}>Save policy</button></div>` : null}
     ${saved ? html`<p role="status">${saved}</p>` : null}
     <${ErrorBox} error=${error} />
