@@ -274,7 +274,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       },
       ...(opts.tdx ? { tdx: opts.tdx } : {}),
     });
-    const rateLimits = opts.rateLimits === false ? undefined : new RateLimits(opts.rateLimits ?? {});
+    const rateLimits = opts.rateLimits === false ? undefined : new RateLimits(opts.rateLimits ?? {}, now);
     const broker = new Broker({
       store,
       kek,

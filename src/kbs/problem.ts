@@ -34,6 +34,8 @@ export const PROBLEMS = {
   'resource-not-found': { status: 404, title: 'Resource not found' },
   'grant-gone': { status: 410, title: 'Released key no longer held' },
   'too-many-sessions': { status: 503, title: 'Too many sessions' },
+  // A per-source or per-instance rate limit (src/api/rate-limits.ts): retry after the Retry-After seconds.
+  'rate-limited': { status: 429, title: 'Too many requests' },
   'collateral-unavailable': { status: 503, title: 'Collateral unavailable' },
   // The store or another dependency is down (ERR_UNAVAILABLE): the client may retry; nothing was decided.
   unavailable: { status: 503, title: 'Service unavailable' },
@@ -73,6 +75,7 @@ const BY_REASON: Readonly<Record<string, ProblemSlug>> = {
   'broker.challenge_expired': 'challenge-invalid',
   'broker.report_data_mismatch': 'report-data-mismatch',
   'broker.unknown_instance': 'unknown-instance',
+  'api.rate_limited': 'rate-limited',
 };
 
 /** Reason prefixes, checked after exact reasons. */

@@ -48,6 +48,9 @@ function sendProblem(reply: FastifyReply, p: ProblemDocument): FastifyReply {
  */
 function refuse(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
   const p = problemFromError(e);
+  // A rate limit (the API's RateLimited, e.g. the per-instance one inside the broker) says when to retry.
+  const retry = (e as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  if (p.status === 429 && typeof retry === 'number') reply.header('retry-after', String(retry));
   if (!isAttestationError(e)) {
     req.log.error({ err: e, route: req.routeOptions?.url, status: p.status }, 'internal error');
   } else {

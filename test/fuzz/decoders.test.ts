@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as apiCodec from '../../src/api/codec.js';
 import { parseHostPort } from '../../src/api/listen-address.js';
+import { parseRateLimitConfig } from '../../src/api/rate-limits.js';
 import {
   defaultCaConfig,
   parseCaConfig,
@@ -1756,6 +1757,21 @@ const ROWS: readonly Row[] = [
       { measurements: 'any' },
     ],
     run: parseSnpPolicy,
+  },
+  {
+    fn: 'src/api/rate-limits.ts#parseRateLimitConfig',
+    kind: 'json',
+    seeds: () => [
+      {
+        challenge: { perSource: { burst: 100, perMinute: 600 } },
+        attest: { perSource: false, perInstance: { burst: 10, perMinute: 30 } },
+        kbsAuth: { perSource: { burst: 5, perMinute: 60 } },
+        kbsAttest: { perSource: false },
+        adminAuthFailures: { perSource: { burst: 20, perMinute: 10 } },
+      },
+      {},
+    ],
+    run: parseRateLimitConfig,
   },
   {
     fn: 'src/ca/config.ts#parseCaConfig',

@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { rotateTokenKeyOverHttp } from '../../admin/http.js';
 import { readTokenFile } from '../../admin/token-file.js';
+import { parseRateLimitConfig, type RateLimitConfig } from '../../api/rate-limits.js';
 import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../api/start.js';
 import { InvalidArgument } from '../../errors.js';
 import type { TrustedRoot } from '../../evidence/snp/index.js';
@@ -36,9 +37,23 @@ interface ServeOptions {
   tokenKeysPkcs11?: string;
   headersTimeout?: number;
   requestTimeout?: number;
+  rateLimits?: string | false;
   caDir?: string;
   caDatabase?: string;
   dashboard?: string;
+}
+
+/** `--rate-limits FILE` (JSON, src/api/rate-limits.ts) or `--no-rate-limits`. Throws InvalidArgument. */
+export function rateLimitsOf(v: string | false | undefined): RateLimitConfig | false | undefined {
+  if (v === false || v === undefined) return v;
+  const text = Buffer.from(readInput(v, '--rate-limits')).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InvalidArgument('cli.rate_limits', `--rate-limits: ${v} is not JSON`);
+  }
+  return parseRateLimitConfig(json);
 }
 
 /** A positive integer CLI value (`--max-connections`, `--*-timeout` in ms). */
@@ -250,6 +265,12 @@ export function register(program: Command): void {
       '--ca-database <url>',
       "the CA's database when not <ca-dir>/ca.db (postgres://… or sqlite:<file>)",
     )
+    .option(
+      '--rate-limits <file>',
+      'request rate limits, JSON over the defaults: per source on challenge, attest, KBS auth/attest and ' +
+        'failed admin authentications, per instance on attest (docs/access.md)',
+    )
+    .option('--no-rate-limits', 'no request rate limits (e.g. behind a proxy that limits)')
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -261,7 +282,8 @@ export function register(program: Command): void {
 On first run the data directory is created (mode 0700) with, each mode 0600:
   kek                      the key-encryption key of every sealing key (losing it loses every VM's data)
   broker-signing-key.pem   ECDSA P-384 key signing 0.2.0 responses; guests pin broker-signing-key.pem.pub
-  admin-token              the bearer token of the admin API (vouchsafe instance --token-file ...)
+  admin-token              the bootstrap admin credential (role admin, every project; --token-file ...);
+                           scoped ones: vouchsafe credential create (docs/access.md)
   vouchsafe.db             the SQLite store (unless --database)
 Keys in a PKCS#11 token instead (docs/keys.md): --kek and --signing-key take
   'pkcs11:token=LABEL;object=NAME?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/vouchsafe/pin'
@@ -309,6 +331,7 @@ Examples:
           kds: o.kds ? { baseUrl: o.kdsUrl, offline: o.kdsOffline ?? false } : 'none',
           ...crlOptionsOf(o),
           kbs,
+          ...(o.rateLimits !== undefined ? { rateLimits: rateLimitsOf(o.rateLimits) ?? {} } : {}),
           ...(o.tlsCert && o.tlsKey ? { tls: { certPath: o.tlsCert, keyPath: o.tlsKey } } : {}),
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),
           httpLimits: {
