@@ -29,6 +29,9 @@ const broker = await startBroker({
   crl: 'none',
   logger: pino({ level: process.env.BROKER_LOG_LEVEL ?? 'silent' }, pino.destination(2)),
   ...(leaseMs ? { leaseMs: Number(leaseMs) } : {}),
+  // Benches and crash tests drive many boots of one instance from one address: the request rate limits
+  // (docs/access.md) are tested in test/api/rate-limits.test.ts, not measured here.
+  rateLimits: false,
   ...(process.env.KBS_ISSUER ? { kbs: { issuer: process.env.KBS_ISSUER } } : {}),
 });
 process.stdout.write(
