@@ -80,7 +80,8 @@ export function asActor<T>(req: FastifyRequest, fn: () => T): T {
  * - onRequest: the per-source rate limit a route declares; for credentialed routes the bearer token
  *   (admin token file, compared in constant time, or a stored credential), with failed attempts limited
  *   per source;
- * - preHandler: role, then project (a hidden resource answers as a missing one);
+ * - onRequest, once authenticated: the role, and the every-project scope (`'all'`);
+ * - preValidation: a resource's project (a hidden resource answers as a missing one);
  * - onSend: a credentialed request that changes something (not GET/HEAD) and that the Broker did not
  *   already audit is audited here with the credential id, accepted or refused.
  */
@@ -139,6 +140,11 @@ export function installAccessControl(app: FastifyInstance, o: AccessOptions): vo
       setPrincipal(req, principal);
       actors.set(req, { actor: principal.id, audited: false });
       req.log = req.log.child({ credential: principal.id });
+      // Role and the every-project scope depend on nothing in the request: refused before the body is read.
+      if (!roleAllows(principal.role, auth.role)) {
+        throw new ApiError(ErrorCode.Refused, 'api.auth.role', `this route needs the ${auth.role} role`);
+      }
+      if (auth.project === 'all' && !principal.projects.includes(ALL_PROJECTS)) throw projectRefused();
     } catch (e) {
       if (e instanceof RateLimited) {
         reply.header('retry-after', String(e.retryAfterSeconds));
@@ -152,19 +158,14 @@ export function installAccessControl(app: FastifyInstance, o: AccessOptions): vo
     }
   });
 
-  app.addHook('preHandler', async (req: FastifyRequest) => {
+  // The resource's project: after the body is parsed (a scope may read it), before it is validated, so a
+  // hidden resource answers as a missing one whatever the body (a schema error would tell them apart).
+  app.addHook('preValidation', async (req: FastifyRequest) => {
     const auth = authOf(req);
     if (!isRoleAuth(auth)) return;
     const p = principalOf(req);
-    if (!roleAllows(p.role, auth.role)) {
-      throw new ApiError(ErrorCode.Refused, 'api.auth.role', `this route needs the ${auth.role} role`);
-    }
     const scope = auth.project;
-    if (scope === 'listed') return;
-    if (scope === 'all') {
-      if (!p.projects.includes(ALL_PROJECTS)) throw projectRefused();
-      return;
-    }
+    if (scope === 'listed' || scope === 'all') return;
     const project = await scope.of(req);
     if (project === undefined || !(p.projects.includes(ALL_PROJECTS) || p.projects.includes(project))) {
       throw scope.hidden(req);

@@ -10,8 +10,9 @@ import type { RateLimitName } from './rate-limits.js';
  * What a route needs from its caller (docs/access.md). Every route declares one, in its RouteBook
  * definition (`auth`) or, for a route registered on fastify directly, in `config.auth`; a route that
  * declares nothing makes the server refuse to start (src/api/access.ts). Enforced in one place for every
- * route: the credential is checked in onRequest (before the body is read), the role and the project in
- * preHandler (after validation, so a scope may read params or the body).
+ * route: the credential, the role and the every-project scope in onRequest (before the body is read), a
+ * resource's project in preValidation (the body is parsed, so a scope may read params or the body, but not
+ * yet validated: a hidden resource answers as a missing one whatever the body).
  *
  * - `'public'`: no credential (guest routes, health, metrics, OpenAPI).
  * - `{ role, project }`: a credential whose role allows `role` (read < operate < admin; host: host,
