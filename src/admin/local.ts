@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { runAsActor } from '../broker/actor.js';
 import { Broker } from '../broker/broker.js';
 import { type KekSource, openFileKek } from '../broker/kek.js';
 import { InvalidArgument, NotSupported } from '../errors.js';
@@ -62,26 +63,30 @@ export async function localAdmin(o: LocalAdminOptions): Promise<AdminApi> {
     if (!v) throw new InvalidArgument('broker.instance_not_found', `no instance ${id}`);
     return { ...instanceJson(v), keyVersions: await broker.keyVersions(v.id) };
   };
+  // Audited as actor `local` (docs/access.md): whoever can open the data directory acts without a credential.
+  const local = <T>(fn: () => Promise<T>): Promise<T> => runAsActor({ actor: 'local', audited: false }, fn);
   return {
     register: async ({ hostData, ...r }) => {
       checkTeePolicy(r.tee ?? 'snp', r.policy);
       return instanceJson(
-        await broker.registerInstance({
-          ...r,
-          policy: r.policy as JsonValue,
-          ...(hostData !== undefined ? { hostData: fromHex(hostData) ?? new Uint8Array(0) } : {}),
-        }),
+        await local(() =>
+          broker.registerInstance({
+            ...r,
+            policy: r.policy as JsonValue,
+            ...(hostData !== undefined ? { hostData: fromHex(hostData) ?? new Uint8Array(0) } : {}),
+          }),
+        ),
       );
     },
     list: async () => (await broker.listInstances()).map(instanceJson),
     show,
     setPolicy: async (id, policy) => {
       checkTeePolicy((await broker.getInstance(id))?.tee ?? 'snp', policy);
-      await broker.setInstancePolicy(id, policy as JsonValue);
+      await local(() => broker.setInstancePolicy(id, policy as JsonValue));
     },
-    setNewLaunch: (id, newLaunch) => broker.setNewLaunch(id, newLaunch),
-    rotateKey: (id) => broker.rotateKey(id),
-    resetBoot: (id, note) => broker.resetBoot(id, note),
+    setNewLaunch: (id, newLaunch) => local(() => broker.setNewLaunch(id, newLaunch)),
+    rotateKey: (id) => local(() => broker.rotateKey(id)),
+    resetBoot: (id, note) => local(() => broker.resetBoot(id, note)),
     readAudit: async (after, limit) => {
       const entries = (await broker.readAudit(after, limit)) as AuditEntryJson[];
       return { entries, next: entries.length === limit ? entries[entries.length - 1]!.seq : null };

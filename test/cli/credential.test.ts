@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { localAdmin } from '../../src/admin/local.js';
 import { type BrokerStack, startBrokerStack } from '../helpers/broker.js';
 import { runCli } from './run-cli.js';
 
@@ -106,6 +107,15 @@ describe('vouchsafe credential', () => {
       details: Record<string, unknown>;
     }[];
     assert.ok(log.some((e) => e.kind === 'credential_create' && e.details.actor === 'local'));
+    // The other admin operations on the data directory name the same actor.
+    const admin = await localAdmin({ dataDir: s.b.dataDir });
+    try {
+      await admin.rotateKey(mine);
+    } finally {
+      await admin.close();
+    }
+    const log2 = (await s.admin('GET', '/v1/admin/audit?limit=1000')).body.entries as typeof log;
+    assert.ok(log2.some((e) => e.kind === 'rotate' && e.details.actor === 'local'));
 
     const bad = await runCli([
       'credential',
