@@ -19,7 +19,8 @@ export interface TargetOptions {
 
 const TARGET_HELP = `
 Target (one of):
-  --broker URL --token-file FILE   the admin API of a running broker (the token file is <data>/admin-token)
+  --broker URL --token-file FILE   the admin API of a running broker (the token file is <data>/admin-token,
+                                   or a scoped credential's: vouchsafe credential create, docs/access.md)
   --data DIR [--database URL]      the broker's data directory (or PostgreSQL) directly, e.g. before the first
                                    start or without network access; decided and audited exactly as over HTTP`;
 
@@ -27,7 +28,10 @@ Target (one of):
 export function addTargetOptions(c: Command): Command {
   return c
     .option('--broker <url>', 'broker base URL (admin API)')
-    .option('--token-file <file>', 'file holding the admin bearer token')
+    .option(
+      '--token-file <file>',
+      'file holding an admin credential: <data>/admin-token, or a token from vouchsafe credential create',
+    )
     .option('--broker-ca <file>', 'CA certificate (PEM) of an https broker')
     .option('--data <dir>', "the broker's data directory")
     .addOption(
