@@ -14,6 +14,7 @@ import {
   CaNonceResponse,
 } from '../wire/ca.js';
 import { RateLimited, RefusalLimiter, type RefusalLimitOptions } from './refusal-limiter.js';
+import { canSee, principalOf } from './route-auth.js';
 import type { RouteBook } from './route-book.js';
 
 /** What the CA service needs from the process that serves it (`vouchsafe serve --ca-dir`). */
@@ -22,8 +23,9 @@ export interface CaServiceDeps {
   /** The broker's registry: the instance a report's HOST_DATA names. */
   readonly registry: RegistryLookup;
   /**
-   * The caller's name, its nonce scope: the authenticated credential (one per VMM host). Default: every
-   * authenticated caller is `admin` (the admin token is the only credential).
+   * The caller's name, its nonce scope and rate-limit bucket. Default: the id of the credential the request
+   * was authenticated with (docs/access.md: one `host` credential per VMM host; the admin token is
+   * `bootstrap`).
    */
   readonly callerOf?: (req: FastifyRequest) => string;
   /**
@@ -34,11 +36,13 @@ export interface CaServiceDeps {
 }
 
 const tags = ['ca'];
-/**
- * The chain and the CRL are public (docs/access.md). Spread rather than written as a member so that the
- * declaration also compiles where RouteDef has no `auth` yet (the admin routes use `admin: true`).
- */
+/** The chain and the CRL are public (docs/access.md). */
 const PUBLIC = { auth: 'public' } as const;
+/**
+ * The relayed routes: a VMM host's `host` credential (or any stronger role); the instance's project is
+ * checked against the credential once the report names it (`registryFor`).
+ */
+const HOST = { role: 'host', project: 'listed' } as const;
 
 /**
  * The platform CA as a service (docs/ca.md "The CA as a service"): nonces and the relayed CERTIFY_EK /
@@ -48,7 +52,18 @@ const PUBLIC = { auth: 'public' } as const;
  */
 export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: CaServiceDeps): void {
   const { ca, registry } = deps;
-  const callerOf = deps.callerOf ?? (() => 'admin');
+  const callerOf = deps.callerOf ?? ((req: FastifyRequest) => principalOf(req).id);
+  /**
+   * The registry as this caller may see it: an instance of a project its credential does not cover is
+   * unregistered to it (`ca.instance_unregistered`), as another project's instance is 404 on the admin
+   * routes, so a host credential of project A cannot have B's instances certified or learn they exist.
+   */
+  const registryFor =
+    (req: FastifyRequest): RegistryLookup =>
+    async (hostData) => {
+      const r = await registry(hostData);
+      return r && canSee(req, r.identity.project) ? r : undefined;
+    };
   const limiter =
     deps.rateLimit === false
       ? undefined
@@ -105,7 +120,7 @@ export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: Ca
       operationId: 'caNonce',
       summary: 'A single-use nonce for a relayed CERTIFY_EK / CERTIFY_AK, bound to the calling credential',
       tags,
-      admin: true,
+      auth: HOST,
       schema: { body: CaNonceRequest, response: { 200: CaNonceResponse } },
     },
     async (req, reply) => {
@@ -121,12 +136,12 @@ export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: Ca
       operationId: 'caCertifyEk',
       summary: "CERTIFY_EK: the vTPM's EK certificate, the instance found by the report's HOST_DATA",
       tags,
-      admin: true,
+      auth: HOST,
       schema: { body: CaCertifyEkRequest, response: { 200: CaCertifyResponse } },
     },
     async (req, reply) => {
       const caller = limited(req.raw, reply);
-      const c = await ca.certifyEkFromTee({ caller, ...evidence(req.body) }, registry);
+      const c = await ca.certifyEkFromTee({ caller, ...evidence(req.body) }, registryFor(req.raw));
       return answer(c, req.body.format);
     },
   );
@@ -139,14 +154,14 @@ export function registerCaRoutes(app: FastifyInstance, book: RouteBook, deps: Ca
       summary:
         'CERTIFY_AK: an AK certificate for the AK a report-covered manifest lists (C509 or PKCS#10 request)',
       tags,
-      admin: true,
+      auth: HOST,
       schema: { body: CaCertifyAkRequest, response: { 200: CaCertifyResponse } },
     },
     async (req, reply) => {
       const caller = limited(req.raw, reply);
       const c = await ca.certifyAkFromTee(
         { caller, ...evidence(req.body), csr: decodeBase64(req.body.csr, 'api.base64', 'csr') },
-        registry,
+        registryFor(req.raw),
       );
       return answer(c, req.body.format);
     },

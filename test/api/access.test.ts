@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,6 +48,11 @@ interface Case {
    * allowed caller gets past authorization (not 401/403) rather than a 2xx.
    */
   readonly bodyRefused?: boolean;
+  /**
+   * The route learns the project only from verified evidence (the CA relays find the instance by the
+   * report's HOST_DATA): its isolation test is the named file, which shows another project's host refused.
+   */
+  readonly isolationIn?: string;
 }
 
 let n = 0;
@@ -58,6 +63,8 @@ const registration = (project: string) => ({
   instanceName: `vm-${n}`,
   policy: GOOD_POLICY,
 });
+
+const CA_ISOLATION = 'test/api/ca-service.test.ts';
 
 const CASES: Readonly<Record<string, Case>> = {
   'POST /v1/admin/instances': {
@@ -96,10 +103,14 @@ const CASES: Readonly<Record<string, Case>> = {
     own: async (i) => ({ path: `/v1/admin/credentials/${await i.victim()}/revoke` }),
   },
   // The platform CA's relays (src/api/routes-ca.ts): the instance is found from the evidence, inside.
-  'POST /v1/ca/nonce': { own: () => ({ path: '/v1/ca/nonce', body: { call: 'ek' } }) },
+  'POST /v1/ca/nonce': {
+    own: () => ({ path: '/v1/ca/nonce', body: { call: 'ek' } }),
+    isolationIn: CA_ISOLATION,
+  },
   'POST /v1/ca/certify-ek': {
     own: () => ({ path: '/v1/ca/certify-ek', body: { nonce: 'AA==', report: 'AA==', manifest: 'AA==' } }),
     bodyRefused: true,
+    isolationIn: CA_ISOLATION,
   },
   'POST /v1/ca/certify-ak': {
     own: () => ({
@@ -107,6 +118,7 @@ const CASES: Readonly<Record<string, Case>> = {
       body: { nonce: 'AA==', report: 'AA==', manifest: 'AA==', csr: 'AA==' },
     }),
     bodyRefused: true,
+    isolationIn: CA_ISOLATION,
   },
 };
 
@@ -262,7 +274,10 @@ describe('access control: every route, every role, every project', () => {
         // The weakest role the route allows, for project A.
         const role = ROLES.find((x) => roleAllows(x, a.role))!;
         const token = tokenA.get(role)!;
-        if (c.other) {
+        if (c.isolationIn) {
+          assert.ok(existsSync(c.isolationIn), `${key}: ${c.isolationIn} does not exist`);
+          assert.match(readFileSync(c.isolationIn, 'utf8'), /another project|other project/i);
+        } else if (c.other) {
           const r = await as(token, METHOD(key), await c.other(ids));
           if (key === 'POST /v1/admin/instances') {
             assert.equal(r.status, 403, JSON.stringify(r.body));

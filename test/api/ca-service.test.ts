@@ -107,6 +107,44 @@ describe('the platform CA as a service (/v1/ca)', () => {
     assert.equal(log.at(-1)!.decision, 'refuse');
   });
 
+  it("a host credential relays for its own project's instances only; a read credential may not relay", async () => {
+    const credential = async (role: string, project: string) => {
+      const r = await s.admin('POST', '/v1/admin/credentials', {
+        name: `${role}-${project}`,
+        role,
+        projects: [project],
+      });
+      assert.equal(r.status, 201);
+      return (r.body as { token: string }).token;
+    };
+    // An instance of its own (the others already have an EK certified).
+    const mine = { ...identity, instanceId: '424243', instanceName: 'svc-vm-2' };
+    const reg = await s.admin('POST', '/v1/admin/instances', { ...mine, policy: {} });
+    assert.equal(reg.status, 201);
+    const reports = simulatorReportProvider(s.firmware((reg.body as { hostData: string }).hostData));
+    // The VMM host of svc-proj: certified.
+    const own = device(await credential('host', identity.project));
+    const ekc = await certifyEk(own.pv, { manifest: servicesManifest(softEk().pub), reports });
+    assert.equal(readInstanceIdentity(parseCertificate(ekc.certificate))!.instanceName, mine.instanceName);
+    own.client.close();
+    // Another project's host: the instance is not registered as far as it can tell.
+    const other = device(await credential('host', 'another-proj'));
+    await assert.rejects(
+      certifyEk(other.pv, { manifest: servicesManifest(softEk().pub), reports }),
+      errorWith('ERR_REFUSED', 'ca.instance_unregistered'),
+    );
+    other.client.close();
+    assert.deepEqual((await s.b.ca!.readLog(0, 1000)).at(-1)!.reasons, ['ca.instance_unregistered']);
+    // A read-only credential is not a relay.
+    const reader = await credential('read', identity.project);
+    const r = await fetch(`${s.b.url}/v1/ca/nonce`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ call: 'ek' }),
+    });
+    assert.equal(r.status, 403);
+  });
+
   it('without the credential: refused before the CA is asked', async () => {
     const r = await s.call('POST', '/v1/ca/nonce', { call: 'ek' });
     assert.equal(r.status, 401);
