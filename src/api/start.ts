@@ -23,9 +23,9 @@ import { ensurePrivateFile, openPrivateDir } from '../util/private-dir.js';
 import { openAdminToken, openSigningKey, tokenSigningKey } from './broker-keys.js';
 import type { HttpLimits } from './http-limits.js';
 import { parseHostPort } from './listen-address.js';
-import type { RefusalLimitOptions } from './refusal-limiter.js';
 import { Metrics } from './metrics.js';
 import { type RateLimitConfig, RateLimits } from './rate-limits.js';
+import type { RefusalLimitOptions } from './refusal-limiter.js';
 import { buildBrokerServer } from './server.js';
 
 /** The KBS a started broker serves (RunningBroker.kbs): tokens, key ring, adapter, rotation. */
