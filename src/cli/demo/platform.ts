@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { httpCaClient, httpCertifyRelay } from '../../admin/ca-client.js';
+import { httpCredentials } from '../../admin/credentials.js';
 import { type RunningBroker, startBroker } from '../../api/index.js';
 import { PlatformCa } from '../../ca/platform-ca.js';
 import { AttestationError, ErrorCode, PolicyRejected } from '../../errors.js';
@@ -156,9 +157,17 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       );
     }
 
+    // The VMM host relays with a credential of its own (docs/access.md): role host, for the projects of the
+    // VMs it runs. It may relay and end boots; it may not register instances or read keys.
+    const admin = httpCredentials({ url: b.url, token: b.adminToken });
+    const host = await admin
+      .create({ name: 'demo vmm host', role: 'host', projects: [...new Set([a.project, other.project])] })
+      .finally(() => admin.close());
+    info('credential', `the VMM host relays with host credential ${host.credential.id} (role host)`);
+
     /** The VMM's device for one VM: relays to the CA with the host's credential, claims `claim`. */
     const vmm = (claim: PlatformIdentity, wrap?: (r: CertifyRelay) => CertifyRelay, vars?: UefiHostStore) => {
-      const client = httpCaClient({ url: b.url, token: b.adminToken });
+      const client = httpCaClient({ url: b.url, token: host.token });
       clients.push(client);
       const relay0 = httpCertifyRelay(client, () => claim);
       const relay = wrap ? wrap(relay0) : relay0;
