@@ -1,12 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, stat } from 'node:fs/promises';
 import { BindingMismatch, InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
 import { BytesBuilder } from '../formats/aproxy/bytes-builder.js';
 import { STATE_COUNTER_NONE } from '../formats/aproxy/types.js';
 import type { PlatformIdentity } from '../formats/platform-identity.js';
 import { Reader, Writer } from '../formats/reader.js';
 import { ctEqual, isAllZero } from '../util/bytes.js';
+import { writeFileDurably } from '../util/durable-file.js';
 import { zeroize } from '../util/zeroize.js';
 
 /**
@@ -219,25 +219,5 @@ export async function readStateFile(path: string): Promise<Uint8Array | undefine
   }
 }
 
-/** Writes via a temporary file, fsync and rename, so a crash leaves the old or the new version, never half. */
-export async function writeStateFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
+/** Writes the sealed state file durably (src/util/durable-file.ts): the old or the new version, never half. */
+export const writeStateFileAtomic = writeFileDurably;

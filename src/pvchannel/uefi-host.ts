@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { PvCall } from '../formats/pvchannel/constants.js';
 import {
   decodeGetNextRequest,
@@ -21,6 +19,7 @@ import {
   encodeHostStoreFile,
   type HostVariable,
 } from '../formats/pvchannel/uefi-host-file.js';
+import { writeFileDurably } from '../util/durable-file.js';
 import type { CallHandler } from './device.js';
 
 /** Sizes the host offers one instance (UEFI QueryVariableInfo; docs/pvchannel.md §7.3). */
@@ -153,32 +152,9 @@ export class UefiHostStore {
   }
 
   private async commit(next: HostVariable[]): Promise<EfiStatus> {
-    if (this.path !== undefined) await writeAtomic(this.path, encodeHostStoreFile(next));
+    if (this.path !== undefined) await writeFileDurably(this.path, encodeHostStoreFile(next));
     this.vars = next;
     return EfiStatus.Success;
-  }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  // The rename is durable only once the directory is.
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
   }
 }
 
