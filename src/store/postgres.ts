@@ -73,13 +73,28 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
  * was decided. This takes two of the three WAL flushes a release waited for off its path.
  */
 function challengePool(connectionString: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: 4 });
+  const pool = new pg.Pool({ connectionString: challengeConnectionString(connectionString), max: 4 });
   pool.on('error', () => {});
-  // Queued on the new session before any statement of ours (pg runs a client's queries in order).
-  pool.on('connect', (c) => {
-    c.query('SET synchronous_commit TO off').catch(() => {});
-  });
   return pool;
+}
+
+/**
+ * The challenge pool's connection string: the store's, with `-c synchronous_commit=off` added to its
+ * `options` (the session's startup parameters, after any already there, such as a search_path). Set at
+ * connect time rather than by a SET on each new session, which would race the pool's first query on it.
+ * A string that is not a URL is returned unchanged: those sessions then commit synchronously (slower,
+ * never less durable).
+ */
+export function challengeConnectionString(connectionString: string): string {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return connectionString;
+  }
+  const options = url.searchParams.get('options');
+  url.searchParams.set('options', `${options ? `${options} ` : ''}-c synchronous_commit=off`);
+  return url.toString();
 }
 
 async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
