@@ -1,5 +1,9 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { assertDistCurrent } from '../helpers/dist.js';
 
@@ -89,4 +93,38 @@ export function exited(p: ChildProcess): Promise<number | string | null> {
     if (p.exitCode !== null || p.signalCode !== null) r(p.exitCode ?? p.signalCode);
     else p.once('close', (code, signal) => r(code ?? signal));
   });
+}
+
+/** A loopback TCP port free at the time of asking (for a `--listen` the test chooses). */
+export function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * A test file's scratch: a temporary folder `tmp` and `daemon` (startCli whose process is killed), both
+ * removed after the file's tests.
+ */
+export function cliScratch(prefix: string): {
+  readonly tmp: string;
+  daemon(args: string[], ready: RegExp): Promise<ChildProcess>;
+} {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return {
+    tmp,
+    daemon: async (args, ready) => {
+      const d = await startCli(args, ready);
+      children.push(d.p);
+      return d.p;
+    },
+  };
 }

@@ -5,12 +5,9 @@
  * device socket; a device whose --identity lies is refused with the CA's code; `demo --platform` runs.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, it } from 'node:test';
+import { it } from 'node:test';
 import { signC509Csr } from '../../src/formats/c509/index.js';
 import { specialTextFromString } from '../../src/formats/c509/name.js';
 import { PvFeature } from '../../src/formats/pvchannel/constants.js';
@@ -24,28 +21,9 @@ import { loadSimChain } from '../../src/sim/snp/persist.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 import { servicesManifest, softAk, softEk } from '../ca/fixtures.js';
 import { errorWith } from '../helpers/assert-error.js';
-import { runCli, startCli } from './run-cli.js';
+import { cliScratch, freePort, runCli } from './run-cli.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'vs-vmmdev-ca-cli-'));
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
-
-async function daemon(args: string[], ready: RegExp): Promise<void> {
-  const d = await startCli(args, ready);
-  children.push(d.p);
-}
+const { tmp, daemon } = cliScratch('vs-vmmdev-ca-cli-');
 
 it('vmm-device --help names the CA options; a CERTIFY feature without a CA is a usage error', async () => {
   const h = await runCli(['vmm-device', '--help']);

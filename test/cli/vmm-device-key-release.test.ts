@@ -5,37 +5,14 @@
  * KEY_RELEASE goes.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, it } from 'node:test';
+import { it } from 'node:test';
 import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { runCli, startCli } from './run-cli.js';
+import { cliScratch, freePort, runCli } from './run-cli.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'vs-vmmdev-cli-'));
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
-
-async function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const d = await startCli(args, ready);
-  children.push(d.p);
-  return d.p;
-}
+const { tmp, daemon } = cliScratch('vs-vmmdev-cli-');
 
 it('vmm-device --help names the variable file and the KEY_RELEASE proxy', async () => {
   const h = await runCli(['vmm-device', '--help']);
