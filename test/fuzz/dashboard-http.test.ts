@@ -15,7 +15,15 @@ import { ErrorCode } from '../../src/errors.js';
 import { readSessionCookie } from '../../src/web/headers.js';
 import { identity, softEk, testCa } from '../ca/fixtures.js';
 import { type DashboardStack, startDashboardStack, type UiSession } from '../web/harness.js';
-import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom } from './kit.js';
+import {
+  bytesFrom,
+  type FuzzBudget,
+  type FuzzRequest,
+  fcOptions,
+  hostileSegment,
+  jsonFrom,
+  routePath,
+} from './kit.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: request seeds are arbitrary JSON
 type Json = any;
@@ -104,29 +112,9 @@ after(async () => {
   await cleanupCa?.();
 });
 
-const segment = fc.oneof(
-  fc.string({ minLength: 1, maxLength: 40 }),
-  fc.constantFrom('..', '%2e%2e', '%00', 'a%2Fb', '\u00e9', 'x'.repeat(300), 'app.js', 'index.html'),
-);
+const segment = hostileSegment(['app.js', 'index.html']);
 
-function fill(path: string): fc.Arbitrary<string> {
-  const names = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
-  if (names.length === 0) return fc.constant(path);
-  const real = (n: string) => (n === 'id' ? instanceId : n === 'serial' ? serial : 'app.js');
-  return fc.tuple(...names.map((n) => fc.oneof(fc.constant(real(n)), segment))).map((vals) => {
-    let i = 0;
-    return path.replace(/:(\w+)/g, () => encodeURIComponent(vals[i++]!));
-  });
-}
-
-interface Req {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  payload?: string | Buffer;
-}
-
-function requests(route: string): fc.Arbitrary<Req> {
+function requests(route: string): fc.Arbitrary<FuzzRequest> {
   const [method, path] = route.split(' ') as [string, string];
   const seeds = SEEDS[route];
   const seedTexts = (seeds ?? [{}]).map((x) => new Uint8Array(Buffer.from(JSON.stringify(x))));
@@ -138,7 +126,7 @@ function requests(route: string): fc.Arbitrary<Req> {
         { arbitrary: fc.constant(method), weight: 9 },
         { arbitrary: fc.constantFrom('PATCH', 'DELETE', 'PUT', 'POST'), weight: 1 },
       ),
-      url: fill(path),
+      url: routePath(path, (n) => (n === 'id' ? instanceId : n === 'serial' ? serial : 'app.js'), segment),
       query: fc.option(
         fc.dictionary(
           fc.constantFrom('after', 'limit', 'decision', 'kind', 'instance', 'reason', 'x'),
@@ -184,7 +172,7 @@ function requests(route: string): fc.Arbitrary<Req> {
     });
 }
 
-function checkAnswer(req: Req, status: number, contentType: string | undefined, text: string): void {
+function checkAnswer(req: FuzzRequest, status: number, contentType: string | undefined, text: string): void {
   const where = `${req.method} ${req.url} -> ${status}: ${text.slice(0, 300)}`;
   assert.ok(status < 500 || status === 503 || status === 501, `server error: ${where}`);
   if (status < 400) return;

@@ -24,7 +24,15 @@ import { ErrorCode } from '../../src/errors.js';
 import { buildCertTable, CertGuid, encodeReport } from '../../src/formats/snp/index.js';
 import { defaultReportFields, SIM_DEFAULT_MEASUREMENT, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom } from './kit.js';
+import {
+  bytesFrom,
+  type FuzzBudget,
+  type FuzzRequest,
+  fcOptions,
+  hostileSegment,
+  jsonFrom,
+  routePath,
+} from './kit.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: request seeds are arbitrary JSON
 type Json = any;
@@ -225,29 +233,9 @@ const CONTENT_TYPES = [
   ';;;',
 ];
 
-const segment = fc.oneof(
-  fc.string({ minLength: 1, maxLength: 40 }),
-  fc.constantFrom('..', '%2e%2e', '%00', 'a%2Fb', '\u00e9', 'x'.repeat(300), 'default', 'sealing-key'),
-);
+const segment = hostileSegment(['default', 'sealing-key']);
 
-/** The route's path with its parameters filled (the registered instance id half of the time). */
-function fill(path: string): fc.Arbitrary<string> {
-  const names = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
-  if (names.length === 0) return fc.constant(path);
-  return fc.tuple(...names.map(() => fc.oneof(fc.constant(instanceId), segment))).map((vals) => {
-    let i = 0;
-    return path.replace(/:(\w+)/g, () => encodeURIComponent(vals[i++]!));
-  });
-}
-
-interface Req {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  payload?: string | Buffer;
-}
-
-function requests(route: string): fc.Arbitrary<Req> {
+function requests(route: string): fc.Arbitrary<FuzzRequest> {
   const [method, path] = route.split(' ') as [string, string];
   const seeds = SEEDS[route];
   const seedTexts = (seeds ?? [{}]).map((s) => new Uint8Array(Buffer.from(JSON.stringify(s))));
@@ -280,7 +268,7 @@ function requests(route: string): fc.Arbitrary<Req> {
         { arbitrary: fc.constant(method), weight: 9 },
         { arbitrary: fc.constantFrom('PATCH', 'DELETE', 'PUT', 'POST', 'GET'), weight: 1 },
       ),
-      url: fill(path),
+      url: routePath(path, () => instanceId, segment),
       query,
       contentType: fc.constantFrom(...CONTENT_TYPES),
       auth,
@@ -307,7 +295,7 @@ function requests(route: string): fc.Arbitrary<Req> {
 }
 
 /** The oracle: success, or a typed refusal; never a 500 or an untyped body. */
-function checkAnswer(req: Req, status: number, contentType: string | undefined, text: string): void {
+function checkAnswer(req: FuzzRequest, status: number, contentType: string | undefined, text: string): void {
   const where = `${req.method} ${req.url} [${req.headers['content-type'] ?? ''}] -> ${status}: ${text.slice(0, 400)}`;
   // 503: collateral unavailable (retry later); 501: a TEE or version this broker does not support. Both are
   // typed refusals in the one status table (src/api/http-errors.ts, docs/api.md), not server failures.

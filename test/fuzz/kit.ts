@@ -236,3 +236,33 @@ export function jsonFrom(seeds: readonly Json[]): fc.Arbitrary<Json> {
     { arbitrary: fc.constantFrom(...seeds), weight: 1 },
   );
 }
+
+/** One HTTP request a route fuzzer sends through fastify's inject. */
+export interface FuzzRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  payload?: string | Buffer;
+}
+
+/** A hostile URL segment or cookie value: traversal, NUL, long, non-ASCII, or one of `names` the routes serve. */
+export function hostileSegment(names: readonly string[]): fc.Arbitrary<string> {
+  return fc.oneof(
+    fc.string({ minLength: 1, maxLength: 40 }),
+    fc.constantFrom('..', '%2e%2e', '%00', 'a%2Fb', '\u00e9', 'x'.repeat(300), ...names),
+  );
+}
+
+/** A route's path (`/v1/admin/instances/:id`) with each parameter a real value (`real(name)`) or `segment`. */
+export function routePath(
+  path: string,
+  real: (param: string) => string,
+  segment: fc.Arbitrary<string>,
+): fc.Arbitrary<string> {
+  const params = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  if (params.length === 0) return fc.constant(path);
+  return fc.tuple(...params.map((n) => fc.oneof(fc.constant(real(n)), segment))).map((vals) => {
+    let i = 0;
+    return path.replace(/:(\w+)/g, () => encodeURIComponent(vals[i++]!));
+  });
+}
