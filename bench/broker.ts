@@ -194,18 +194,20 @@ async function postJson(url: string, body: unknown): Promise<{ status: number; b
 }
 
 /**
- * The HTTP client's operation: challenge, report, attest, unwrap. Client keys come from a pre-generated
- * pool (a real guest makes a fresh one per boot; the broker's work is the same either way, and the load
- * generator shares the machine's two cores with the broker).
+ * The HTTP client's operation `i`: challenge, report, attest, unwrap; the challenge from `route(i).challenge`
+ * and the attestation to `route(i).attest` (one broker, or two replicas in turn: bench/replicas.ts). Client
+ * keys come from a pre-generated pool (a real guest makes a fresh one per boot; the broker's work is the same
+ * either way, and the load generator shares the machine's two cores with the broker).
  */
-function httpOp(
-  b: BrokerProcess,
+export function httpReleaseOp(
+  route: (i: number) => { readonly challenge: string; readonly attest: string },
   pool: ItemPool<Instance>,
   keys: readonly { privateKey: KeyObject; point: EcPublicKey }[],
 ): LoadOp {
   return (i) =>
     pool.use(async (inst) => {
-      const c = await postJson(`${b.url}/v1/challenge`, { tee: 'snp', version: '0.2.0' });
+      const to = route(i);
+      const c = await postJson(`${to.challenge}/v1/challenge`, { tee: 'snp', version: '0.2.0' });
       if (c.status !== 200) throw new Error(`challenge: ${c.status} ${JSON.stringify(c.body)}`);
       const challenge = unb64(c.body.challenge);
       const key = keys[i % keys.length]!;
@@ -216,7 +218,7 @@ function httpOp(
         stateDigest: null,
       });
       const ev = inst.fw.getReport(rd);
-      const r = await postJson(`${b.url}/v1/attest`, {
+      const r = await postJson(`${to.attest}/v1/attest`, {
         tee: 'snp',
         version: '0.2.0',
         report: b64(ev.report),
@@ -380,7 +382,7 @@ export async function benchBroker(): Promise<Figure[]> {
           await measure({
             name: `broker.release.http.${engine}`,
             brokerPid: b.pid,
-            op: httpOp(b, httpPool, keys),
+            op: httpReleaseOp(() => ({ challenge: b.url, attest: b.url }), httpPool, keys),
             floor,
             k,
             extra: { ...extra, path: 'POST /v1/challenge + /v1/attest, client unwraps the JWE' },

@@ -20,84 +20,21 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computeReportData } from '../src/formats/aproxy/report-data.js';
-import { parseSecretPayload } from '../src/formats/aproxy/secret-payload.js';
-import type { EcPublicKey, NegotiationParam } from '../src/formats/aproxy/types.js';
-import { unwrapSecret } from '../src/native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../src/native/p521.js';
 import { sharedSimChain } from '../src/sim/snp/index.js';
 import { type BrokerProcess, spawnBroker } from '../test/crash/spawn-broker.js';
 import { startTestPostgres } from '../test/helpers/postgres.js';
-import { type Instance, registerInstances, releaseFloor } from './broker.js';
+import { httpReleaseOp, registerInstances, releaseFloor } from './broker.js';
 import { closedLoop, ItemPool, type LoadOp, percentile, round2 } from './broker-load.js';
 import { type Figure, rate } from './harness.js';
 
 const SHARED_FILES = ['kek', 'broker-signing-key.pem', 'broker-signing-key.pem.pub', 'admin-token'];
 
-// biome-ignore lint/suspicious/noExplicitAny: the bench walks JSON replies freely
-type Json = any;
-
-const b64 = (x: Uint8Array) => Buffer.from(x).toString('base64');
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-
-async function postJson(url: string, body: unknown): Promise<{ status: number; body: Json }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-type ClientKey = { privateKey: Parameters<typeof unwrapSecret>[0]; point: EcPublicKey };
-
 /** Operation `i`: challenge from `brokers[i % n]`, attestation to `brokers[(i + 1) % n]`, unwrap. */
-function releaseOp(
-  brokers: readonly BrokerProcess[],
-  pool: ItemPool<Instance>,
-  keys: readonly ClientKey[],
-): LoadOp {
-  return (i) =>
-    pool.use(async (inst) => {
-      const first = brokers[i % brokers.length]!;
-      const second = brokers[(i + 1) % brokers.length]!;
-      const c = await postJson(`${first.url}/v1/challenge`, { tee: 'snp', version: '0.2.0' });
-      if (c.status !== 200) throw new Error(`challenge: ${c.status} ${JSON.stringify(c.body)}`);
-      const key = keys[i % keys.length]!;
-      const rd = computeReportData(c.body.params as NegotiationParam[], {
-        challenge: unb64(c.body.challenge),
-        key: key.point,
-        stateCounter: null,
-        stateDigest: null,
-      });
-      const ev = inst.fw.getReport(rd);
-      const r = await postJson(`${second.url}/v1/attest`, {
-        tee: 'snp',
-        version: '0.2.0',
-        report: b64(ev.report),
-        certTable: b64(ev.certTable),
-        challenge: c.body.challenge,
-        key: { x: b64(key.point.x), y: b64(key.point.y) },
-        stateCounter: null,
-        stateDigest: null,
-      });
-      if (r.status !== 200) throw new Error(`attest: ${r.status} ${JSON.stringify(r.body)}`);
-      const d = r.body.decryption;
-      const plain = unwrapSecret(key.privateKey, {
-        decryption: {
-          epk: { x: unb64(d.epk.x), y: unb64(d.epk.y) },
-          wrappedCek: unb64(d.wrappedCek),
-          aad: unb64(d.aad),
-          iv: unb64(d.iv),
-          tag: unb64(d.tag),
-        },
-        ciphertext: unb64(r.body.ciphertext),
-      });
-      if (parseSecretPayload(plain).secret.length !== 32 || r.body.instance !== inst.id) {
-        throw new Error('attest: the released payload does not match the response');
-      }
-    });
-}
+const alternating = (brokers: readonly BrokerProcess[]) => (i: number) => ({
+  challenge: brokers[i % brokers.length]!.url,
+  attest: brokers[(i + 1) % brokers.length]!.url,
+});
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -134,8 +71,8 @@ export async function benchReplicas(): Promise<Figure[]> {
 
     // Each in-flight operation has an instance of its own (leases of 1 ms: every release is a full one).
     const pool = new ItemPool(await registerInstances(a, chain, 4 * concurrency, 'replicas', dir));
-    const one = releaseOp([a], pool, keys);
-    const two = releaseOp(brokers, pool, keys);
+    const one = httpReleaseOp(alternating([a]), pool, keys);
+    const two = httpReleaseOp(alternating(brokers), pool, keys);
     let index = 0;
     const run = async (op: LoadOp, c: number, ms: number) => {
       const r = await closedLoop(op, c, ms, index);
