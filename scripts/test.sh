@@ -20,5 +20,18 @@ VOUCHSAFE_SIM_KEY_POOL=$(mktemp -d -t vouchsafe-sim-keys.XXXXXX)
 export VOUCHSAFE_SIM_KEY_POOL
 trap 'rm -rf "$VOUCHSAFE_SIM_KEY_POOL"' EXIT
 
-files=$(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-reporter=spec --test-concurrency=2 $files
+# The tests run compiled (scripts/build-tests.mjs: src/ and test/ to .build/), without a TypeScript loader in
+# each test process and each child process a test starts; `--tsx` runs the .ts sources through tsx instead.
+# Arguments name test files or folders (default: test/); the files are always the sources' *.test.ts.
+loader=()
+if [ "${1:-}" = --tsx ]; then
+  loader=(--import tsx)
+  shift
+else
+  node scripts/build-tests.mjs
+fi
+files=()
+while IFS= read -r f; do
+  if [ ${#loader[@]} -eq 0 ]; then files+=(".build/${f%.ts}.js"); else files+=("$f"); fi
+done < <(find "${@:-test}" -name '*.test.ts' | sort)
+node "${loader[@]}" --test --test-reporter=spec --test-concurrency=2 "${files[@]}"

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Broker } from '../../src/broker/broker.js';
 import { type BrokerRefused, REFUSED } from '../../src/broker/errors.js';
 import { openFileKek } from '../../src/broker/kek.js';
@@ -18,6 +17,7 @@ import { ErrorCode, PolicyRejected } from '../../src/errors.js';
 import { openStore } from '../../src/store/open.js';
 import type { AuditEntry, NewLaunchPolicy, Store } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
+import { sibling } from '../helpers/paths.js';
 import type { StoreHarness } from '../store/contract.js';
 import { raceChildren } from '../store/race.js';
 import {
@@ -34,7 +34,7 @@ import type { Outcome } from './release-child.js';
 import { unverifiedTestVerifier } from './unverified-test-verifier.js';
 
 const LEASE = 300_000;
-const RELEASE_CHILD = join(fileURLToPath(new URL('.', import.meta.url)), 'release-child.ts');
+const RELEASE_CHILD = sibling(import.meta.url, 'release-child.ts');
 
 export function runBrokerSuite(h: StoreHarness): void {
   describe(`broker on ${h.engine}`, () => {

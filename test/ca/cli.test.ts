@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { parseC509Certificate } from '../../src/formats/c509/index.js';
 import { svsmReportData } from '../../src/formats/svsm/manifest.js';
 import { sharedSimChain } from '../../src/sim/snp/index.js';
+import { loaderFor, sibling } from '../helpers/paths.js';
 import {
   activateOnTpm,
   identity,
@@ -25,13 +25,13 @@ import {
  * module as src/cli/main.ts will). Exit codes: 0 done, 1 refused, 2 unusable input.
  */
 
-const driver = join(dirname(fileURLToPath(import.meta.url)), 'cli-driver.ts');
+const driver = sibling(import.meta.url, 'cli-driver.ts');
 const tmp = mkdtempSync(join(tmpdir(), 'vouchsafe-ca-cli-'));
 const dir = join(tmp, 'ca');
 const f = (name: string) => join(tmp, name);
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', driver, 'ca', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...loaderFor(driver), driver, 'ca', ...args], { encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

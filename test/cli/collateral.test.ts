@@ -2,17 +2,16 @@
  * `vouchsafe collateral fetch|list|import|prune` against a loopback fake KDS serving a simulated chain: fetch
  * files what verifying a report needs, after which `verify snp --offline` on that directory needs no network;
  * list shows each item (CRL dates included); import files a VCEK given as PEM; prune removes only VCEKs older
- * than asked (file times set by the test, never waited for) and leftover temporary files. The source CLI runs
- * under tsx (see usage-errors.test.ts for why).
+ * than asked (file times set by the test, never waited for) and leftover temporary files. The CLI runs from
+ * the sources (see usage-errors.test.ts for why).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { cachePath, readVcekIdentity } from '../../src/collateral/index.js';
 import { encodePem } from '../../src/formats/pem.js';
 import {
@@ -24,13 +23,13 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
+import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+const MAIN = runnable('src/cli/main.ts');
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, [...loaderFor(MAIN), MAIN, ...args], { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

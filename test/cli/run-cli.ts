@@ -2,20 +2,16 @@ import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_proces
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { assertDistCurrent } from '../helpers/dist.js';
+import { ROOT } from '../helpers/paths.js';
 
 // bin/vouchsafe.js runs the compiled dist/: refuse to test a missing or stale build.
 assertDistCurrent();
 
 /** The `vouchsafe` command exactly as a user runs it. */
-export const VOUCHSAFE_BIN = join(
-  resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'),
-  'bin',
-  'vouchsafe.js',
-);
+export const VOUCHSAFE_BIN = join(ROOT, 'bin', 'vouchsafe.js');
 
 export interface CliResult {
   code: number;

@@ -2,8 +2,9 @@
  * How `vouchsafe` fails for an operator (issue 14 "Operations"): an unknown command or option names itself and
  * exits 2 without dumping the whole help; descriptions are not broken at the source's line ends; a reader
  * closing the pipe early is not an error; `serve` on a taken port says so (no stack trace); `guest boot
- * --broker-key` given a certificate is refused by name. The source CLI is run with tsx (not the compiled dist/,
- * which other work in progress may leave stale); the entry point is the same.
+ * --broker-key` given a certificate is refused by name. The CLI is run from the sources (not dist/,
+ * which other work in progress may leave stale): src/cli/main.ts through tsx, or its .build/ compile under
+ * `npm test` (test/helpers/paths.ts); the entry point is the same.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,9 +12,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { encodePem } from '../../src/formats/pem.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
@@ -22,9 +22,9 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
+import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+const MAIN = runnable('src/cli/main.ts');
 
 interface Run {
   code: number | null;
@@ -35,7 +35,7 @@ interface Run {
 /** Runs the CLI; with `closeStdout` our end of its stdout is closed at once, as `| head -0` would. */
 function cli(args: string[], opts: { closeStdout?: boolean } = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, [...loaderFor(MAIN), MAIN, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

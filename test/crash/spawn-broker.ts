@@ -8,9 +8,9 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { loaderFor, sibling } from '../helpers/paths.js';
 
-const SCRIPT = fileURLToPath(new URL('./broker-process.ts', import.meta.url));
+const SCRIPT = sibling(import.meta.url, 'broker-process.ts');
 
 export interface SpawnBrokerOptions {
   readonly dataDir: string;
@@ -50,7 +50,7 @@ export async function spawnBroker(o: SpawnBrokerOptions): Promise<BrokerProcess>
   if (o.kbsIssuer) env.KBS_ISSUER = o.kbsIssuer;
   // BROKER_NODE_ARGS: extra node flags for the child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const nodeArgs = process.env.BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const args = [...nodeArgs, '--import', 'tsx', SCRIPT, o.dataDir, o.rootSha256];
+  const args = [...nodeArgs, ...loaderFor(SCRIPT), SCRIPT, o.dataDir, o.rootSha256];
   if (o.leaseMs !== undefined) args.push(String(o.leaseMs));
   // BROKER_LOG_LEVEL (e.g. `info`) shows the child's log on this process's stderr.
   const child = spawn(process.execPath, args, {

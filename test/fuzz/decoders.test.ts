@@ -254,6 +254,7 @@ import { decodeBase64, decodeBase64Url, encodeBase64 } from '../../src/util/base
 import { softEk } from '../ca/fixtures.js';
 import * as evb from '../evidence/tpm/eventlog/build.js';
 import { makeQuote, randomPcrs } from '../evidence/tpm/quote-fixtures.js';
+import { ROOT, sourceOf } from '../helpers/paths.js';
 import { sevEvidenceOf } from '../kbs/sev-struct.js';
 import { bytesFrom, type FuzzBudget, fcOptions, jsonFrom, textFrom, valueOrTyped } from './kit.js';
 
@@ -1981,13 +1982,11 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-const root = join(import.meta.dirname, '..', '..');
-
 function inventory(): string[] {
   const found: string[] = [];
   const re = /^export (?:async )?function ((?:parse|decode|read)[A-Z]\w*)/gm;
-  for (const file of walk(join(root, 'src'))) {
-    const rel = relative(root, file).split('\\').join('/');
+  for (const file of walk(join(ROOT, 'src'))) {
+    const rel = relative(ROOT, file).split('\\').join('/');
     for (const m of readFileSync(file, 'utf8').matchAll(re)) found.push(`${rel}#${m[1]}`);
   }
   return found.sort();
@@ -2010,7 +2009,11 @@ describe('fuzz: every decoder', () => {
     const skipped = new Set(Object.keys(NOT_FUZZED).map(name));
     const found = inventory();
     const missing = found.filter((fn) => !rows.has(name(fn)) && !skipped.has(name(fn)));
-    assert.deepEqual(missing, [], `decoders with no fuzz row: add them to ROWS in ${import.meta.filename}`);
+    assert.deepEqual(
+      missing,
+      [],
+      `decoders with no fuzz row: add them to ROWS in ${sourceOf(import.meta.filename)}`,
+    );
     const present = new Set(found.map(name));
     const stale = [...rows, ...skipped].filter((n) => !present.has(n) && !EXTRA.has(n));
     assert.deepEqual(stale, [], 'rows naming a function that no longer exists (renamed?)');

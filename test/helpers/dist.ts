@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT } from './paths.js';
 
 /**
  * The CLI tests run the compiled CLI (bin/vouchsafe.js imports dist/cli/main.js), not the sources: that is
  * what users run. `npm test` builds first (scripts/test.sh); a test file run on its own needs `npm run build`
  * after a source edit, and this check says so instead of letting the tests exercise yesterday's code.
  */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ROOT };
 export const DIST = join(ROOT, 'dist');
 /** Written by every `tsc -p tsconfig.build.json` run, so its mtime is the time of the last build. */
 const BUILD_INFO = join(DIST, '.tsbuildinfo');

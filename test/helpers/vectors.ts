@@ -1,13 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { ROOT } from './paths.js';
 
 /**
  * Real-hardware vectors are read in place from ../shared/vectors (or $VOUCHSAFE_VECTORS), never copied.
  * In CI they must be present: a missing directory fails there instead of skipping.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const VECTORS = resolve(process.env.VOUCHSAFE_VECTORS ?? join(root, '..', 'shared', 'vectors'));
+export const VECTORS = resolve(process.env.VOUCHSAFE_VECTORS ?? join(ROOT, '..', 'shared', 'vectors'));
 export const haveVectors = existsSync(join(VECTORS, 'README.md'));
 
 if (!haveVectors && process.env.CI) {

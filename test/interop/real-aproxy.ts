@@ -6,9 +6,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ROOT } from '../helpers/paths.js';
 
-export const APROXY_DIR =
-  process.env.VOUCHSAFE_APROXY_DIR ?? resolve(import.meta.dirname, '../../../shared/tools/aproxy');
+export const APROXY_DIR = process.env.VOUCHSAFE_APROXY_DIR ?? resolve(ROOT, '../shared/tools/aproxy');
 
 export interface RealAproxy {
   readonly socket: string;

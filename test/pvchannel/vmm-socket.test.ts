@@ -22,9 +22,11 @@ import { PageTransport } from '../../src/pvchannel/page-transport.js';
 import { PortTransport } from '../../src/pvchannel/port-path.js';
 import { serveVmmDevice, VmmSocketClient } from '../../src/pvchannel/vmm-socket.js';
 import { rejectsCode } from '../helpers/assert-error.js';
+import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 import { ALL, allHandlers, CALLS, IDENTITY, offer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-vmmdev-'));
+const MAIN = runnable('src/cli/main.ts');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A guest page in "guest memory" whose doorbell the test VMM forwards over the socket. */
@@ -84,9 +86,8 @@ describe('vmm-device over a unix socket', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
+        ...loaderFor(MAIN),
+        MAIN,
         'vmm-device',
         '--socket',
         path,
@@ -99,7 +100,7 @@ describe('vmm-device over a unix socket', () => {
         '--ca-token-file',
         tokenFile,
       ],
-      { cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] },
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const exited = new Promise((r) => child.once('exit', r));
     try {

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { verifyIssuanceLog } from '../../src/ca/issuance-log.js';
 import { PlatformCa } from '../../src/ca/platform-ca.js';
 import { encodePublic } from '../../src/formats/tpm/index.js';
@@ -19,10 +18,11 @@ import { openStore } from '../../src/store/open.js';
 import type { AuditDraft, Store } from '../../src/store/types.js';
 import { identity, softEk } from '../ca/fixtures.js';
 import { errorWith } from '../helpers/assert-error.js';
+import { sibling } from '../helpers/paths.js';
 import type { StoreHarness } from './contract.js';
 import { raceChildren } from './race.js';
 
-const CHILD = join(fileURLToPath(new URL('.', import.meta.url)), 'ca-child.ts');
+const CHILD = sibling(import.meta.url, 'ca-child.ts');
 
 const sha256 = (s: string | Uint8Array) => new Uint8Array(createHash('sha256').update(s).digest());
 

@@ -4,9 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ErrorCode } from '../../src/errors.js';
 import { hashAuditEntry } from '../../src/store/audit-hash.js';
 import { AuditValueInvalid } from '../../src/store/audit-row.js';
@@ -14,6 +12,7 @@ import { formatAuditHead, parseAuditHead, verifyAuditChain } from '../../src/sto
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
 import type { AuditDraft, Engine, InstanceRecord, Store, StoreTx } from '../../src/store/types.js';
+import { sibling } from '../helpers/paths.js';
 import { raceChildren } from './race.js';
 
 export interface StoreHarness {
@@ -28,7 +27,7 @@ export interface StoreHarness {
   query(location: string, sql: string): Promise<Record<string, unknown>[]>;
 }
 
-const CHILD = join(fileURLToPath(new URL('.', import.meta.url)), 'child.ts');
+const CHILD = sibling(import.meta.url, 'child.ts');
 
 const digest = (s: string | Uint8Array) => new Uint8Array(createHash('sha256').update(s).digest());
 

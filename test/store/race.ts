@@ -1,12 +1,13 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { loaderFor } from '../helpers/paths.js';
 
 /**
- * Forks one Node process (running `script` through tsx) per payload, waits until every one reports
+ * Forks one Node process (running `script`: compiled, or the .ts source through tsx) per payload, waits until every one reports
  * ready, then releases them all at once and collects their results. Fails on any child error or exit.
  */
 export async function raceChildren<T>(script: string, args: string[], payloads: unknown[]): Promise<T[]> {
   const children = payloads.map(() =>
-    fork(script, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(script, args, { execArgv: loaderFor(script), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
   const exited = children.map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve())));
   let ok = false;

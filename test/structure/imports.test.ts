@@ -18,8 +18,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
+import { ROOT } from '../helpers/paths.js';
 
-const SRC = resolve(import.meta.dirname, '../../src');
+const SRC = join(ROOT, 'src');
 
 /**
  * The layers, lowest first. A folder (or `errors` for src/errors.ts) may import the folders of any row

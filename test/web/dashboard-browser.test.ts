@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
@@ -15,9 +15,10 @@ import { toHex } from '../../src/util/bytes.js';
 import { identity, softEk, testCa } from '../ca/fixtures.js';
 import { addProxy, type ProxyParts } from '../helpers/broker.js';
 import { type Browser, launchChromium } from '../helpers/chromium.js';
+import { ROOT } from '../helpers/paths.js';
 import { type DashboardStack, startDashboardStack } from './harness.js';
 
-const SHOTS = resolve(import.meta.dirname, '../../test-artifacts/dashboard');
+const SHOTS = join(ROOT, 'test-artifacts', 'dashboard');
 
 describe('dashboard in Chromium', () => {
   let s: DashboardStack;

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { PlatformCa } from '../../src/ca/platform-ca.js';
 import { type Authenticate, registerDashboard } from '../../src/web/index.js';
 import { type BrokerStack, type Json, startBrokerStack } from '../helpers/broker.js';
+import { ROOT } from '../helpers/paths.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 export const ASSETS = join(ROOT, 'dist', 'web-assets');
 
 function newest(dir: string): number {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode } from '../../../src/errors.js';
@@ -15,6 +16,7 @@ import {
   type SnpPolicy,
 } from '../../../src/policy/snp/index.js';
 import { assertError, caughtError } from '../../helpers/assert-error.js';
+import { ROOT } from '../../helpers/paths.js';
 import { needsVectors, readVector } from '../../helpers/vectors.js';
 
 const h = (bytes: number, fill = 'ab') => fill.repeat(bytes);
@@ -424,7 +426,7 @@ describe('parseSnpPolicy properties', () => {
 });
 
 describe('docs/policy.md', () => {
-  const doc = readFileSync(new URL('../../../docs/policy.md', import.meta.url), 'utf8');
+  const doc = readFileSync(join(ROOT, 'docs', 'policy.md'), 'utf8');
 
   it('documents every failure code and every policy key', () => {
     for (const code of SNP_FAILURE_CODES) assert.ok(doc.includes(`\`${code}\``), code);
