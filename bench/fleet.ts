@@ -148,7 +148,7 @@ export async function benchFleet(): Promise<Figure[]> {
   const sizes = (process.env.BENCH_FLEET_N ?? '1000').split(',').map(Number);
   const engines = (process.env.BENCH_FLEET_ENGINES ?? 'sqlite,postgres').split(',');
   const chain = await sharedSimChain('Milan');
-  const floor = releaseFloor(chain);
+  const floor = releaseFloor(chain, { commit: true });
   const figures: Figure[] = [];
   for (const engine of engines) {
     if (engine !== 'sqlite' && engine !== 'postgres') throw new Error(`unknown engine ${engine}`);

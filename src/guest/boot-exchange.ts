@@ -81,8 +81,9 @@ export async function requestSecret(
   neg: NegotiationResponse,
   stated: StatedState,
   timeoutMs: number,
+  keyPair: () => Promise<P521KeyPair> = generateP521KeyPair,
 ): Promise<ReleasedSecret> {
-  const keys = await generateP521KeyPair();
+  const keys = await keyPair();
   const key = p521PointOf(keys.publicKey);
   const reportData = computeReportData(neg.params, {
     challenge: neg.challenge,

@@ -4,6 +4,7 @@ import { type Dialect, isDialect } from '../formats/aproxy/dialect.js';
 import type { ProtocolVersion } from '../formats/aproxy/types.js';
 import type { PlatformIdentity } from '../formats/platform-identity.js';
 import { importBrokerPublicKey } from '../native/broker-signature.js';
+import type { P521KeyPair } from '../native/p521.js';
 import { zeroize } from '../util/zeroize.js';
 import { commitNextState, pendingPathOf } from './boot-commit.js';
 import { negotiate, requestSecret, verifyReleasedSecret } from './boot-exchange.js';
@@ -58,6 +59,12 @@ export interface BootGuestOptions {
    * was sealed, `rewrap` gets the variable keys of the older and the current sealing key and returns the
    * root to commit instead of `next` (the index sealed again under the current key: rewrapIndex).
    */
+  /**
+   * Where the boot's P-521 key comes from (default: a fresh key from node:crypto). Every boot must use a key
+   * no earlier boot used; this exists for load generators that make their guests' keys ahead of time so
+   * that the broker under test, not the key generation, is measured (bench/broker.ts).
+   */
+  readonly keyPair?: () => Promise<P521KeyPair>;
   readonly uefiRoot?: {
     readonly stated: Uint8Array | null;
     readonly next: Uint8Array | null;
@@ -207,7 +214,15 @@ async function attemptBoot(
   let unreturnedKey: Buffer | null = null;
   try {
     const neg = await negotiate(ch, version, timeoutMs);
-    const released = await requestSecret(ch, opts.provider, version, neg, opened.stated, timeoutMs);
+    const released = await requestSecret(
+      ch,
+      opts.provider,
+      version,
+      neg,
+      opened.stated,
+      timeoutMs,
+      opts.keyPair,
+    );
     const brokerVerified = verifyReleasedSecret(brokerKey, neg, released, opened.stated);
     const keys = unwrapStateKeys(released, version, opened, secrets);
     const next = sealNextState(

@@ -133,9 +133,67 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
   }
 }
 
-async function one(q: Queryable, sql: string, params: unknown[] = []): Promise<Row | undefined> {
-  return (await q.query(sql, params)).rows[0] as Row | undefined;
+/**
+ * A statement on a release's path, prepared once per connection under `name` (pg's named statements): the
+ * server parses and plans it once per session instead of at every execution.
+ */
+interface Prepared {
+  readonly name: string;
+  readonly text: string;
 }
+
+const prepared = (name: string, text: string): Prepared => ({ name, text });
+
+async function one(q: Queryable, sql: string | Prepared, params: unknown[] = []): Promise<Row | undefined> {
+  const r = typeof sql === 'string' ? await q.query(sql, params) : await q.query({ ...sql, values: params });
+  return r.rows[0] as Row | undefined;
+}
+
+async function exec(q: Queryable, sql: Prepared, params: unknown[]): Promise<pg.QueryResult> {
+  return q.query({ ...sql, values: params });
+}
+
+/** The release and commit paths' statements (every other statement is parsed per execution). */
+const SQL = {
+  insertChallenge: prepared(
+    'vs_insert_challenge',
+    'INSERT INTO challenges (digest, expires_at) VALUES ($1, $2)',
+  ),
+  consumeChallenge: prepared(
+    'vs_consume_challenge',
+    'DELETE FROM challenges WHERE digest = $1 RETURNING expires_at',
+  ),
+  instanceByIdentity: prepared(
+    'vs_instance_by_identity',
+    `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1 AND tee = $2`,
+  ),
+  lockInstance: prepared(
+    'vs_lock_instance',
+    `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = $1 FOR UPDATE`,
+  ),
+  lockInstanceByBoot: prepared(
+    'vs_lock_instance_by_boot',
+    `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE boot_id = $1 FOR UPDATE`,
+  ),
+  setBootState: prepared(
+    'vs_set_boot_state',
+    `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
+     boot_lease_expires_at = $4, boot_token_hash = $5, committed_digest = $7, boot_launch_id = $8
+     WHERE id = $6`,
+  ),
+  latestKey: prepared(
+    'vs_latest_key',
+    `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version DESC LIMIT 1`,
+  ),
+  lockAuditHead: prepared('vs_lock_audit_head', 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'),
+  // One round trip for the entry and the head it becomes (a data-modifying CTE runs exactly once).
+  appendAudit: prepared(
+    'vs_append_audit',
+    `WITH entry AS (INSERT INTO audit_log (${AUDIT_COLUMNS})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq, hash)
+     UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1`,
+  ),
+} as const;
 
 async function all(q: Queryable, sql: string, params: unknown[] = []): Promise<Row[]> {
   return (await q.query(sql, params)).rows as Row[];
@@ -155,17 +213,12 @@ class PostgresStore implements Store {
   private readonly group: PgGroupCommit;
 
   async insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
-    await this.challenges.query('INSERT INTO challenges (digest, expires_at) VALUES ($1, $2)', [
-      buf(digest),
-      expiresAt,
-    ]);
+    await exec(this.challenges, SQL.insertChallenge, [buf(digest), expiresAt]);
   }
 
   async consumeChallenge(digest: Uint8Array): Promise<{ expiresAt: number } | undefined> {
     // A concurrent DELETE of the same row waits for the first to commit and then finds nothing.
-    const r = await one(this.challenges, 'DELETE FROM challenges WHERE digest = $1 RETURNING expires_at', [
-      buf(digest),
-    ]);
+    const r = await one(this.challenges, SQL.consumeChallenge, [buf(digest)]);
     return r ? { expiresAt: num(r.expires_at) } : undefined;
   }
 
@@ -179,11 +232,7 @@ class PostgresStore implements Store {
   }
 
   async findInstanceByIdentity(tee: RegistryTee, value: Uint8Array): Promise<InstanceWithState | undefined> {
-    const r = await one(
-      this.pool,
-      `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1 AND tee = $2`,
-      [buf(value), tee],
-    );
+    const r = await one(this.pool, SQL.instanceByIdentity, [buf(value), tee]);
     return r && toInstance(r);
   }
 
@@ -291,14 +340,12 @@ class PostgresTx implements StoreTx {
   }
 
   async lockInstance(id: string): Promise<InstanceWithState | undefined> {
-    const r = await one(this.q(), `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = $1 FOR UPDATE`, [id]);
+    const r = await one(this.q(), SQL.lockInstance, [id]);
     return r && toInstance(r);
   }
 
   async lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined> {
-    const r = await one(this.q(), `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE boot_id = $1 FOR UPDATE`, [
-      bootId,
-    ]);
+    const r = await one(this.q(), SQL.lockInstanceByBoot, [bootId]);
     // The row may have changed while we waited for its lock; FOR UPDATE returns the new version, which
     // must still carry this boot id.
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
@@ -306,21 +353,16 @@ class PostgresTx implements StoreTx {
 
   async setBootState(id: string, s: BootState): Promise<void> {
     const b = s.activeBoot;
-    await this.q().query(
-      `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
-       boot_lease_expires_at = $4, boot_token_hash = $5, committed_digest = $7, boot_launch_id = $8
-       WHERE id = $6`,
-      [
-        s.committedCounter,
-        b?.bootId ?? null,
-        b?.startedAt ?? null,
-        b?.leaseExpiresAt ?? null,
-        b ? buf(b.tokenHash) : null,
-        id,
-        s.committedDigest ? buf(s.committedDigest) : null,
-        b?.launchId ? buf(b.launchId) : null,
-      ],
-    );
+    await exec(this.q(), SQL.setBootState, [
+      s.committedCounter,
+      b?.bootId ?? null,
+      b?.startedAt ?? null,
+      b?.leaseExpiresAt ?? null,
+      b ? buf(b.tokenHash) : null,
+      id,
+      s.committedDigest ? buf(s.committedDigest) : null,
+      b?.launchId ? buf(b.launchId) : null,
+    ]);
   }
 
   async setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void> {
@@ -332,11 +374,7 @@ class PostgresTx implements StoreTx {
   }
 
   async latestKey(instanceId: string): Promise<SealingKeyRecord | undefined> {
-    const r = await one(
-      this.q(),
-      `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version DESC LIMIT 1`,
-      [instanceId],
-    );
+    const r = await one(this.q(), SQL.latestKey, [instanceId]);
     return r && toKey(r);
   }
 
@@ -376,13 +414,9 @@ class PostgresTx implements StoreTx {
 
   async appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
     // The head row lock serializes appends across every process sharing the database: no fork.
-    const head = (await one(this.q(), 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'))!;
+    const head = (await one(this.q(), SQL.lockAuditHead))!;
     const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);
-    await this.q().query(
-      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      auditValues(entry),
-    );
-    await this.q().query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [entry.seq, entry.hash]);
+    await exec(this.q(), SQL.appendAudit, auditValues(entry));
     return entry;
   }
 }

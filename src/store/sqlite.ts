@@ -289,10 +289,11 @@ class SqliteStore implements Store {
     return this.kbs;
   }
 
-  close(): Promise<void> {
-    return this.mutex.run(() => {
+  async close(): Promise<void> {
+    await this.mutex.run(() => {
       this.db.close();
     });
+    await this.wal.close();
   }
 }
 

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { computeReportData, PARAMS_0_2_0 } from '../../src/formats/aproxy/report-data.js';
 import { type BootGuestOptions, bootGuest } from '../../src/guest/boot.js';
 import { parseStateHeader, readStateFile } from '../../src/guest/state-file.js';
+import { generateP521KeyPair, type P521KeyPair, p521PointOf } from '../../src/native/p521.js';
 import type { AttestInput, BackendContext } from '../../src/proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
 import { rejectsCode } from '../helpers/assert-error.js';
@@ -89,6 +91,28 @@ describe('guest end to end: proxy on a unix socket, in-test broker, fake report 
     assert.deepEqual(second.state, new Uint8Array([1, 2, 3]));
     assert.notEqual(second.bootId, first.bootId);
     assert.notDeepEqual(provider.seen[1], provider.seen[0]);
+  });
+
+  it('keyPair: the boot uses the key its source hands out (the broker sealed to it, the guest unwrapped)', async () => {
+    const made: P521KeyPair[] = [];
+    const keyPair = async () => {
+      const kp = await generateP521KeyPair();
+      made.push(kp);
+      return kp;
+    };
+    const provider = new RecordingProvider('vm-k');
+    const r = await bootGuest(opts('vm-k', { provider, keyPair, brokerPublicKey: brokerKeys.publicKey }));
+    assert.equal(made.length, 1);
+    assert.equal(r.committed, true);
+    // REPORT_DATA hashes the source's public key: the key on the wire is the one handed out.
+    const point = p521PointOf(made[0]!.publicKey);
+    const expected = computeReportData(PARAMS_0_2_0, {
+      challenge: broker.lastChallenge!,
+      key: point,
+      stateCounter: null,
+      stateDigest: null,
+    });
+    assert.deepEqual(provider.seen[0], expected);
   });
 
   it('0.1.0: behaves as a COCONUT-SVSM (no counter, no commit) and still seals and unseals', async () => {

@@ -77,6 +77,8 @@ export class TestBroker implements ProxyBackend {
   readonly calls = { negotiate: 0, attest: 0, commit: 0, heartbeat: 0, end: 0 };
   /** What each 0.2.0 attestation stated as its key version (undefined: the field was absent). */
   readonly statedKeyVersions: (number | null | undefined)[] = [];
+  /** The challenge of the latest negotiation. */
+  lastChallenge: Uint8Array | undefined;
   private readonly challenges = new Map<string, NegotiationParam[]>();
   private readonly pending = new Map<string, Pending>();
   private readonly boots = new Map<string, Boot>();
@@ -116,6 +118,7 @@ export class TestBroker implements ProxyBackend {
         ? (['EcPublicKeyBytes', 'Challenge'] as NegotiationParam[])
         : [...PARAMS_0_2_0]);
     this.challenges.set(toHex(challenge), params);
+    this.lastChallenge = challenge;
     return { challenge, params };
   }
 
