@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 
 // biome-ignore lint/suspicious/noExplicitAny: the bench walks JSON replies freely
 export type Json = any;
@@ -148,20 +148,33 @@ export function ownCpuMs(): number {
 
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 64 });
 
+/** A JSON reply: status, headers and the parsed body. */
+export interface JsonReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Json;
+}
+
 /**
- * POST a JSON body and parse the JSON reply, over node:http with kept-alive connections. The load generator
+ * One JSON exchange over node:http with kept-alive connections (`body` undefined: a GET). The load generator
  * shares the machine's two cores with the broker, so it uses the cheapest client node offers: `fetch`
  * (undici through web streams) cost ~2x the CPU per request.
  */
-export function postJson(url: string, body: unknown): Promise<{ status: number; body: Json }> {
-  const payload = Buffer.from(JSON.stringify(body));
+export function httpJson(
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonReply> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
-        method: 'POST',
+        method: payload ? 'POST' : 'GET',
         agent: keepAlive,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        headers: payload
+          ? { ...headers, 'content-type': 'application/json', 'content-length': payload.length }
+          : headers,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -169,7 +182,12 @@ export function postJson(url: string, body: unknown): Promise<{ status: number; 
         res.on('error', reject);
         res.on('end', () => {
           try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) });
+            const text = Buffer.concat(chunks).toString();
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: text ? JSON.parse(text) : null,
+            });
           } catch (e) {
             reject(e);
           }
@@ -180,3 +198,6 @@ export function postJson(url: string, body: unknown): Promise<{ status: number; 
     req.end(payload);
   });
 }
+
+/** POST a JSON body: {@link httpJson}. */
+export const postJson = (url: string, body: unknown): Promise<JsonReply> => httpJson(url, body);

@@ -80,7 +80,7 @@ import { type Figure, rate } from './harness.js';
 const TARGET_RATIO = 0.6;
 const HALF_PEAK_P99_TARGET_MS = 50;
 
-interface Knobs {
+export interface Knobs {
   readonly rounds: number;
   readonly floorMs: number;
   readonly subjectMs: number;
@@ -89,7 +89,7 @@ interface Knobs {
   readonly instances: number;
 }
 
-function knobs(): Knobs {
+export function knobs(): Knobs {
   const n = (name: string, d: number) => Number(process.env[name] ?? d);
   return {
     rounds: n('BENCH_BROKER_ROUNDS', 9),
@@ -300,22 +300,23 @@ function proxyOp(
 }
 
 /** Refusals the broker counted (GET /metrics), by `operation code reason`. */
-async function refusals(b: BrokerProcess): Promise<string[]> {
+export async function refusals(b: BrokerProcess): Promise<string[]> {
   const text = await (await fetch(`${b.url}/metrics`)).text();
   return text.split('\n').filter((l) => l.startsWith('vouchsafe_refusals_total{') && !/\s0$/.test(l));
 }
 
-interface MeasureOptions {
+export interface MeasureOptions {
   readonly name: string;
   /** The broker process, whose CPU time per operation is reported. */
   readonly brokerPid: number;
   readonly op: LoadOp;
-  readonly floor: ReturnType<typeof releaseFloor>;
+  /** `narrow`: a second floor whose ratio is reported as `extra.ratioVsVerifyAndUnwrapOnly`. */
+  readonly floor: { readonly name: string; readonly op: () => void; readonly narrow?: () => void };
   readonly k: Knobs;
   readonly extra: Record<string, number | string>;
 }
 
-async function measure(o: MeasureOptions): Promise<Figure> {
+export async function measure(o: MeasureOptions): Promise<Figure> {
   const { k } = o;
   let index = 0;
   // Warm up: connections, the verifier's chain cache, JIT.
@@ -328,7 +329,7 @@ async function measure(o: MeasureOptions): Promise<Figure> {
   let ownCpu = 0;
   for (let r = 0; r < k.rounds; r++) {
     floors.push(await rate(o.floor.op, k.floorMs));
-    narrowFloors.push(await rate(o.floor.narrow, k.floorMs));
+    if (o.floor.narrow) narrowFloors.push(await rate(o.floor.narrow, k.floorMs));
     const b0 = processCpuMs(o.brokerPid) ?? Number.NaN;
     const c0 = ownCpuMs();
     const s = await closedLoop(o.op, k.concurrency, k.subjectMs, index);
@@ -364,7 +365,9 @@ async function measure(o: MeasureOptions): Promise<Figure> {
       halfPeakP99Ms: round2(percentile(half.latencies, 99)),
       halfPeakP99TargetMs: HALF_PEAK_P99_TARGET_MS,
       floorMsPerOp: round2(floorMs),
-      ratioVsVerifyAndUnwrapOnly: Number(median(peaks.map((p, i) => p / narrowFloors[i]!)).toFixed(3)),
+      ...(narrowFloors.length > 0
+        ? { ratioVsVerifyAndUnwrapOnly: Number(median(peaks.map((p, i) => p / narrowFloors[i]!)).toFixed(3)) }
+        : {}),
       // CPU per operation of the broker process alone (its PostgreSQL server not included), and of this
       // process (load generator, simulated AMD-SP, guests, proxy) during the peak rounds.
       ...(Number.isFinite(brokerCpuMs)

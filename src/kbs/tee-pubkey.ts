@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../errors.js';
 import { decodeBase64Url } from '../util/base64.js';
+import { ecPublicKeyFromCoordinates } from '../util/ec-spki.js';
 import { isObject } from '../util/json-object.js';
 import { shown } from '../util/shown.js';
 
@@ -71,7 +72,7 @@ function parseEc(o: { [k: string]: unknown }): TeePubkey {
   let key: KeyObject;
   try {
     // OpenSSL rejects a point that is not on the curve (an invalid-curve point would leak the ECDH secret).
-    key = createPublicKey({ key: { kty: 'EC', crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
+    key = ecPublicKeyFromCoordinates(crv, x, y);
   } catch {
     throw bad('point', `tee-pubkey is not a point on ${crv}`);
   }

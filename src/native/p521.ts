@@ -2,6 +2,7 @@ import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../errors.js';
 import type { EcPublicKey } from '../formats/aproxy/types.js';
 import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
+import { ecPublicKeyFromCoordinates } from '../util/ec-spki.js';
 
 /**
  * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion
@@ -50,9 +51,8 @@ export function p521PublicKeyFromPoint(point: EcPublicKey, field = 'key'): KeyOb
   if (point.x.length !== P521_COORD_SIZE || point.y.length !== P521_COORD_SIZE) {
     throw new MalformedEvidence('crypto.p521.point', `${field}: coordinates must be 66 bytes each`);
   }
-  const der = Buffer.concat([SPKI_PREFIX, point.x, point.y]);
   try {
-    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+    return ecPublicKeyFromCoordinates('P-521', point.x, point.y);
   } catch (cause) {
     throw new MalformedEvidence('crypto.p521.point', `${field}: not a point on P-521`, { cause });
   }

@@ -10,6 +10,7 @@ import type {
 } from './kbs-state-types.js';
 import type { Mutex } from './mutex.js';
 import { buf } from './rows.js';
+import { prepared } from './sqlite-statements.js';
 
 type Row = Record<string, unknown>;
 
@@ -37,14 +38,13 @@ export class SqliteKbsState implements KbsStateStore {
   ): Promise<CreateSessionResult> {
     return this.run(() => {
       const db = this.db;
-      const n = (sql: string, ...p: unknown[]) => Number((db.prepare(sql).get(...p) as Row).n);
+      const n = (sql: string, ...p: unknown[]) => Number((prepared(db, sql).get(...p) as Row).n);
       const dropOldestPending = (source: unknown) =>
-        db
-          .prepare(
-            `DELETE FROM kbs_sessions WHERE id_digest = (SELECT id_digest FROM kbs_sessions
+        prepared(
+          db,
+          `DELETE FROM kbs_sessions WHERE id_digest = (SELECT id_digest FROM kbs_sessions
              WHERE source = ? AND phase = 'authed' ORDER BY created_at, rowid LIMIT 1)`,
-          )
-          .run(source);
+        ).run(source);
       const total = () => n('SELECT count(*) AS n FROM kbs_sessions');
       db.exec('BEGIN IMMEDIATE');
       try {
@@ -54,14 +54,13 @@ export class SqliteKbsState implements KbsStateStore {
         );
         if (pending >= limits.maxPendingPerSource) dropOldestPending(row.source);
         if (total() >= limits.maxSessions) {
-          db.prepare('DELETE FROM kbs_sessions WHERE expires_at < ?').run(limits.forgetBefore);
+          prepared(db, 'DELETE FROM kbs_sessions WHERE expires_at < ?').run(limits.forgetBefore);
           if (total() >= limits.maxSessions) {
-            const heaviest = db
-              .prepare(
-                `SELECT source FROM kbs_sessions WHERE phase = 'authed' GROUP BY source
+            const heaviest = prepared(
+              db,
+              `SELECT source FROM kbs_sessions WHERE phase = 'authed' GROUP BY source
                  ORDER BY count(*) DESC, (source = ?) DESC LIMIT 1`,
-              )
-              .get(row.source) as Row | undefined;
+            ).get(row.source) as Row | undefined;
             if (heaviest) dropOldestPending(heaviest.source);
             if (total() >= limits.maxSessions) {
               db.exec('ROLLBACK');
@@ -69,7 +68,8 @@ export class SqliteKbsState implements KbsStateStore {
             }
           }
         }
-        db.prepare(
+        prepared(
+          db,
           `INSERT INTO kbs_sessions (id_digest, source, tee, nonce, phase, created_at, expires_at)
            VALUES (?, ?, ?, ?, 'authed', ?, ?)`,
         ).run(buf(row.idDigest), row.source, row.tee, row.nonce, row.createdAt, row.expiresAt);
@@ -84,12 +84,11 @@ export class SqliteKbsState implements KbsStateStore {
 
   getSession(idDigest: Uint8Array): Promise<KbsSessionRow | undefined> {
     return this.run(() => {
-      const r = this.db
-        .prepare(
-          `SELECT id_digest, source, tee, nonce, phase, token_wrapped, kek_id, created_at, expires_at
+      const r = prepared(
+        this.db,
+        `SELECT id_digest, source, tee, nonce, phase, token_wrapped, kek_id, created_at, expires_at
            FROM kbs_sessions WHERE id_digest = ?`,
-        )
-        .get(buf(idDigest)) as Row | undefined;
+      ).get(buf(idDigest)) as Row | undefined;
       return r && toSession(r);
     });
   }
@@ -97,51 +96,51 @@ export class SqliteKbsState implements KbsStateStore {
   attestSession(idDigest: Uint8Array, tokenWrapped: Uint8Array, kekId: string, now: number) {
     return this.run(
       () =>
-        this.db
-          .prepare(
-            `UPDATE kbs_sessions SET phase = 'attested', token_wrapped = ?, kek_id = ?
+        prepared(
+          this.db,
+          `UPDATE kbs_sessions SET phase = 'attested', token_wrapped = ?, kek_id = ?
              WHERE id_digest = ? AND phase = 'authed' AND expires_at > ?`,
-          )
-          .run(buf(tokenWrapped), kekId, buf(idDigest), now).changes === 1,
+        ).run(buf(tokenWrapped), kekId, buf(idDigest), now).changes === 1,
     );
   }
 
   purgeSessions(before: number): Promise<number> {
     return this.run(
-      () => this.db.prepare('DELETE FROM kbs_sessions WHERE expires_at < ?').run(before).changes,
+      () => prepared(this.db, 'DELETE FROM kbs_sessions WHERE expires_at < ?').run(before).changes,
     );
   }
 
   insertGrant(g: KbsGrantRow): Promise<void> {
     return this.run(() => {
-      this.db
-        .prepare(
-          'INSERT INTO kbs_grants (grant_id, instance_id, wrapped, kek_id, expires_at) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(g.grantId, g.instanceId, buf(g.wrapped), g.kekId, g.expiresAt);
+      prepared(
+        this.db,
+        'INSERT INTO kbs_grants (grant_id, instance_id, wrapped, kek_id, expires_at) VALUES (?, ?, ?, ?, ?)',
+      ).run(g.grantId, g.instanceId, buf(g.wrapped), g.kekId, g.expiresAt);
     });
   }
 
   getGrant(grantId: string): Promise<KbsGrantRow | undefined> {
     return this.run(() => {
-      const r = this.db
-        .prepare(
-          'SELECT grant_id, instance_id, wrapped, kek_id, expires_at FROM kbs_grants WHERE grant_id = ?',
-        )
-        .get(grantId) as Row | undefined;
+      const r = prepared(
+        this.db,
+        'SELECT grant_id, instance_id, wrapped, kek_id, expires_at FROM kbs_grants WHERE grant_id = ?',
+      ).get(grantId) as Row | undefined;
       return r && toGrant(r);
     });
   }
 
   purgeGrants(before: number): Promise<number> {
-    return this.run(() => this.db.prepare('DELETE FROM kbs_grants WHERE expires_at < ?').run(before).changes);
+    return this.run(
+      () => prepared(this.db, 'DELETE FROM kbs_grants WHERE expires_at < ?').run(before).changes,
+    );
   }
 
   readTokenKeys(): Promise<KbsTokenKeysRow | undefined> {
     return this.run(() => {
-      const r = this.db
-        .prepare('SELECT generation, wrapped, kek_id FROM kbs_token_keys WHERE id = 1')
-        .get() as Row | undefined;
+      const r = prepared(
+        this.db,
+        'SELECT generation, wrapped, kek_id FROM kbs_token_keys WHERE id = 1',
+      ).get() as Row | undefined;
       return r && toTokenKeys(r);
     });
   }
@@ -149,18 +148,16 @@ export class SqliteKbsState implements KbsStateStore {
   async writeTokenKeys(k: KbsTokenKeysRow, now: number): Promise<boolean> {
     const wrote = await this.run(() =>
       k.generation === 1
-        ? this.db
-            .prepare(
-              `INSERT INTO kbs_token_keys (id, generation, wrapped, kek_id, updated_at) VALUES (1, 1, ?, ?, ?)
+        ? prepared(
+            this.db,
+            `INSERT INTO kbs_token_keys (id, generation, wrapped, kek_id, updated_at) VALUES (1, 1, ?, ?, ?)
                ON CONFLICT DO NOTHING`,
-            )
-            .run(buf(k.wrapped), k.kekId, now).changes === 1
-        : this.db
-            .prepare(
-              `UPDATE kbs_token_keys SET generation = ?, wrapped = ?, kek_id = ?, updated_at = ?
+          ).run(buf(k.wrapped), k.kekId, now).changes === 1
+        : prepared(
+            this.db,
+            `UPDATE kbs_token_keys SET generation = ?, wrapped = ?, kek_id = ?, updated_at = ?
                WHERE id = 1 AND generation = ?`,
-            )
-            .run(k.generation, buf(k.wrapped), k.kekId, now, k.generation - 1).changes === 1,
+          ).run(k.generation, buf(k.wrapped), k.kekId, now, k.generation - 1).changes === 1,
     );
     // synchronous = NORMAL leaves the commit unflushed: a signing key must survive power loss.
     if (wrote) await this.flush();

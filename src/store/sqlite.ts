@@ -19,6 +19,7 @@ import {
   toInstance,
   toKey,
 } from './rows.js';
+import { prepared } from './sqlite-statements.js';
 import type {
   AuditEntry,
   AuditHead,
@@ -47,23 +48,6 @@ export interface SqliteStoreOptions {
 }
 
 type Row = Record<string, unknown>;
-
-/** Prepared statements by SQL text, per connection: preparing costs more than running these statements. */
-const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
-
-function prepared(db: Database.Database, sql: string): Database.Statement {
-  let cache = statements.get(db);
-  if (!cache) {
-    cache = new Map();
-    statements.set(db, cache);
-  }
-  let st = cache.get(sql);
-  if (!st) {
-    st = db.prepare(sql);
-    cache.set(sql, st);
-  }
-  return st;
-}
 
 /**
  * Runs a challenge write without waiting for a flush of its own. Safe because nothing is released on the
