@@ -33,3 +33,12 @@ test('wrapSecret still refuses a recipient key that is not P-521', async () => {
   const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   await assert.rejects(wrapSecret(p384.publicKey, new Uint8Array([1])), { reason: 'crypto.p521.key_type' });
 });
+
+test('unwrapSecret refuses a private key that is not P-521 (or not private) before any ECDH', async () => {
+  const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const sealed = await wrapSecret(guest.publicKey, new Uint8Array([1]));
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  assert.throws(() => unwrapSecret(p384.privateKey, sealed), { reason: 'crypto.p521.key_type' });
+  assert.throws(() => unwrapSecret(guest.publicKey, sealed), { reason: 'crypto.p521.key_type' });
+  assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([1]));
+});
