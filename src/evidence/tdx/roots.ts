@@ -8,12 +8,14 @@ import { InvalidArgument } from '../../errors.js';
  */
 export const PINNED_INTEL_ROOT_SHA256 = '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3';
 
+const PINNED_ONLY: readonly string[] = Object.freeze([PINNED_INTEL_ROOT_SHA256]);
+
 /**
  * SHA-256 (hex) of extra roots the caller trusts besides Intel's (the simulator's in tests and the demo).
  * Throws InvalidArgument `tdx.trusted_roots` on a bad entry.
  */
 export function normalizeTdxRoots(roots: readonly string[] | undefined): readonly string[] {
-  if (roots === undefined) return [PINNED_INTEL_ROOT_SHA256];
+  if (roots === undefined) return PINNED_ONLY;
   if (!Array.isArray(roots) || roots.some((r) => typeof r !== 'string' || !/^[0-9a-fA-F]{64}$/.test(r)))
     throw new InvalidArgument('tdx.trusted_roots', 'trustedRoots are SHA-256 hex digests');
   return [PINNED_INTEL_ROOT_SHA256, ...roots.map((r) => r.toLowerCase())];

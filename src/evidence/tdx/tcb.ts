@@ -49,7 +49,8 @@ const RANK: Readonly<Record<TcbStatus, number>> = {
   Revoked: 6,
 };
 
-const NONE: TcbMatch = { status: null, advisoryIds: [], tcbDate: null };
+const NO_ADVISORIES: readonly string[] = Object.freeze([]);
+const NONE: TcbMatch = { status: null, advisoryIds: NO_ADVISORIES, tcbDate: null };
 
 function matchOf(
   l: { tcbStatus: TcbStatus; advisoryIds: readonly string[]; tcbDate: string } | undefined,
@@ -57,8 +58,11 @@ function matchOf(
   return l ? { status: l.tcbStatus, advisoryIds: l.advisoryIds, tcbDate: l.tcbDate } : NONE;
 }
 
-function masked(a: Uint8Array, mask: Uint8Array): Uint8Array {
-  return a.map((b, i) => b & (mask[i] ?? 0));
+/** Whether `a` masked with `mask` equals `want` (byte by byte, without building the masked copy). */
+function maskedEqual(a: Uint8Array, mask: Uint8Array, want: Uint8Array): boolean {
+  if (a.length !== want.length) return false;
+  for (let i = 0; i < a.length; i++) if ((a[i]! & (mask[i] ?? 0)) !== want[i]) return false;
+  return true;
 }
 
 /** First platform level whose every SVN is <= the platform's (TCB Info v3 "tcbLevels" are ordered best first). */
@@ -107,7 +111,7 @@ export function evaluateTdxTcb(
       'tdx.tcb.mr_signer_seam',
       'MRSIGNERSEAM is not the TCB Info tdxModule.mrsigner',
     );
-  if (!bytesEqual(masked(body.seamAttributes, mod.attributesMask), mod.attributes))
+  if (!maskedEqual(body.seamAttributes, mod.attributesMask, mod.attributes))
     throw new BindingMismatch(
       'tdx.tcb.seam_attributes',
       'SEAM_ATTRIBUTES do not match the TCB Info tdxModule',
@@ -124,7 +128,7 @@ export function evaluateTdxTcb(
     if (!ident) throw new BindingMismatch('tdx.tcb.module_identity', `TCB Info has no module identity ${id}`);
     if (
       !bytesEqual(body.mrSignerSeam, ident.mrSigner) ||
-      !bytesEqual(masked(body.seamAttributes, ident.attributesMask), ident.attributes)
+      !maskedEqual(body.seamAttributes, ident.attributesMask, ident.attributes)
     )
       throw new BindingMismatch('tdx.tcb.module_identity', `the module does not match identity ${id}`);
     tdxModule = { id, ...matchOf(matchIsvLevel(ident.tcbLevels, body.teeTcbSvn[0]!)) };
@@ -133,7 +137,7 @@ export function evaluateTdxTcb(
   // QE identity: masked MISCSELECT and ATTRIBUTES, MRSIGNER and ISVPRODID exact, then the ISVSVN level.
   const qeOk =
     (qeReport.miscSelect & qeId.miscSelectMask) >>> 0 === qeId.miscSelect &&
-    bytesEqual(masked(qeReport.attributes, qeId.attributesMask), qeId.attributes) &&
+    maskedEqual(qeReport.attributes, qeId.attributesMask, qeId.attributes) &&
     bytesEqual(qeReport.mrSigner, qeId.mrSigner) &&
     qeReport.isvProdId === qeId.isvProdId;
   if (!qeOk) throw new BindingMismatch('tdx.qe.identity', 'the QE report does not match the TD QE Identity');
@@ -145,7 +149,9 @@ export function evaluateTdxTcb(
     if (p.status === null) status = 'NoMatchingTcbLevel';
     else if (status !== 'NoMatchingTcbLevel' && RANK[p.status] > RANK[status]) status = p.status;
   }
-  const advisoryIds = [...new Set(parts.flatMap((p) => p.advisoryIds))].sort();
+  const advisoryIds = parts.some((p) => p.advisoryIds.length > 0)
+    ? [...new Set(parts.flatMap((p) => p.advisoryIds))].sort()
+    : NO_ADVISORIES;
   return {
     status,
     advisoryIds,

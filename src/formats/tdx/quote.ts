@@ -137,19 +137,18 @@ function readHeader(r: Reader): TdxQuoteHeader {
 
 /** Reads a TD report body of `size` bytes at the reader's position (TD 1.0 layout, then the TD 1.5 tail). */
 function readBody(r: Reader, kind: 'td1.0' | 'td1.5'): TdxReportBody {
-  const b = (n: number) => own(r.bytes(n));
-  const teeTcbSvn = b(16);
-  const mrSeam = b(48);
-  const mrSignerSeam = b(48);
-  const seamAttributes = b(8);
-  const tdAttributes = b(8);
-  const xfam = b(8);
-  const mrTd = b(48);
-  const mrConfigId = b(48);
-  const mrOwner = b(48);
-  const mrOwnerConfig = b(48);
-  const rtmrs = [b(48), b(48), b(48), b(48)] as const;
-  const reportData = b(64);
+  const teeTcbSvn = own(r.bytes(16));
+  const mrSeam = own(r.bytes(48));
+  const mrSignerSeam = own(r.bytes(48));
+  const seamAttributes = own(r.bytes(8));
+  const tdAttributes = own(r.bytes(8));
+  const xfam = own(r.bytes(8));
+  const mrTd = own(r.bytes(48));
+  const mrConfigId = own(r.bytes(48));
+  const mrOwner = own(r.bytes(48));
+  const mrOwnerConfig = own(r.bytes(48));
+  const rtmrs = [own(r.bytes(48)), own(r.bytes(48)), own(r.bytes(48)), own(r.bytes(48))] as const;
+  const reportData = own(r.bytes(64));
   const base = {
     kind,
     teeTcbSvn,
@@ -166,7 +165,7 @@ function readBody(r: Reader, kind: 'td1.0' | 'td1.5'): TdxReportBody {
     reportData,
   };
   if (kind === 'td1.0') return base;
-  return { ...base, teeTcbSvn2: b(16), mrServiceTd: b(48) };
+  return { ...base, teeTcbSvn2: own(r.bytes(16)), mrServiceTd: own(r.bytes(48)) };
 }
 
 /** Parses the 384-byte SGX REPORT BODY (SGX SDM "REPORT": reserved ranges must be zero), from a copy. */
