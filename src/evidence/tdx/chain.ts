@@ -106,7 +106,8 @@ export function verifyIntelChain(
 
 /** Throws ChainInvalid `tdx.chain.expired` unless `now` is inside the chain's validity. */
 export function checkWindow(chain: IntelChain, now: Date, what: string): void {
-  if (now < chain.notBefore || now > chain.notAfter)
+  const t = now.getTime();
+  if (t < chain.notBefore.getTime() || t > chain.notAfter.getTime())
     throw new ChainInvalid(
       'tdx.chain.expired',
       `${what} chain is valid ${chain.notBefore.toISOString()}..${chain.notAfter.toISOString()}, not at ${now.toISOString()}`,
@@ -141,8 +142,7 @@ export function checkCrl(
       throw new ChainInvalid('tdx.crl.signature', `${what} CRL signature does not verify`);
     verifiedSignatures?.add(sigKey);
   }
-  if (now < crl.thisUpdate || (crl.nextUpdate !== undefined && now > crl.nextUpdate))
-    throw new ChainInvalid('tdx.crl.expired', `${what} CRL is not current at ${now.toISOString()}`);
+  checkCrlDates(crl, now, what);
   if (crl.criticalEntryExtensions.length > 0)
     throw new ChainInvalid('tdx.crl.critical_extension', `${what} CRL has critical entry extensions`);
   for (const s of serials)
@@ -151,4 +151,11 @@ export function checkCrl(
         'tdx.chain.revoked',
         `${s.role} certificate ${s.hex} is revoked by the ${what} CRL`,
       );
+}
+
+/** Throws ChainInvalid `tdx.crl.expired` unless thisUpdate <= now <= nextUpdate (the date part of {@link checkCrl}). */
+export function checkCrlDates(crl: CertificateList, now: Date, what: string): void {
+  const t = now.getTime();
+  if (t < crl.thisUpdate.getTime() || (crl.nextUpdate !== undefined && t > crl.nextUpdate.getTime()))
+    throw new ChainInvalid('tdx.crl.expired', `${what} CRL is not current at ${now.toISOString()}`);
 }

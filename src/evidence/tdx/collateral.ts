@@ -20,6 +20,13 @@ export interface VerifiedCollateral {
   readonly qeSigning: IntelChain;
   readonly pckCrl?: AmdCrl;
   readonly rootCaCrl?: AmdCrl;
+  /**
+   * Epoch ms of the latest start and the earliest end of the four windows {@link checkCollateralDates}
+   * checks (both signing chains, both bodies): each check passes exactly when `now` is inside its own
+   * window, so all four pass exactly when `now` is inside this one.
+   */
+  readonly validFrom: number;
+  readonly validUntil: number;
 }
 
 function verifyBody(c: SignedCollateral, key: KeyObject, what: string): void {
@@ -59,6 +66,18 @@ function partsOf(c: TdxCollateral): unknown[] {
   return out;
 }
 
+/** Whether every part of `c` is the object in `parts` (the order of {@link partsOf}), without building the list. */
+function sameParts(c: TdxCollateral, parts: readonly unknown[]): boolean {
+  let i = 0;
+  for (const s of [c.tcbInfo, c.qeIdentity]) {
+    if (parts[i++] !== s || parts[i++] !== s?.body || parts[i++] !== s?.signature) return false;
+    const chain = s?.issuerChain;
+    if (parts[i++] !== chain) return false;
+    if (Array.isArray(chain)) for (const x of chain) if (parts[i++] !== x) return false;
+  }
+  return parts[i++] === c.pckCrl && parts[i++] === c.rootCaCrl && i === parts.length;
+}
+
 /**
  * A digest naming one collateral set, for caching its verification. Computed once per collateral object
  * (a WeakMap by identity): a warm verification with the same collateral object then costs a few reference
@@ -69,13 +88,10 @@ function partsOf(c: TdxCollateral): unknown[] {
  */
 export function collateralDigest(c: TdxCollateral): string {
   if (typeof c !== 'object' || c === null) return requireSigned(undefined, 'tcb_info') as never;
-  const parts = partsOf(c);
   const known = digests.get(c);
-  if (known && known.parts.length === parts.length && known.parts.every((x, i) => x === parts[i])) {
-    return known.digest;
-  }
+  if (known && sameParts(c, known.parts)) return known.digest;
   const digest = hashCollateral(c);
-  digests.set(c, { parts, digest });
+  digests.set(c, { parts: partsOf(c), digest });
   return digest;
 }
 
@@ -125,11 +141,17 @@ export function verifyCollateralSignatures(
   const qeSigning = verifyIntelChain(qi.issuerChain, trustedRoots, 'tcb_signing');
   verifyBody(ti, tcbSigning.leafKey, 'tcb_info');
   verifyBody(qi, qeSigning.leafKey, 'qe_identity');
+  const tcbInfo = parseTdxTcbInfo(ti.body);
+  const qeIdentity = parseTdQeIdentity(qi.body);
+  const starts = [tcbSigning.notBefore, qeSigning.notBefore, tcbInfo.issueDate, qeIdentity.issueDate];
+  const ends = [tcbSigning.notAfter, qeSigning.notAfter, tcbInfo.nextUpdate, qeIdentity.nextUpdate];
   return {
-    tcbInfo: parseTdxTcbInfo(ti.body),
-    qeIdentity: parseTdQeIdentity(qi.body),
+    tcbInfo,
+    qeIdentity,
     tcbSigning,
     qeSigning,
+    validFrom: Math.max(...starts.map((d) => d.getTime())),
+    validUntil: Math.min(...ends.map((d) => d.getTime())),
     ...(c.pckCrl ? { pckCrl: parseCrl(c.pckCrl, 'tdx') } : {}),
     ...(c.rootCaCrl ? { rootCaCrl: parseCrl(c.rootCaCrl, 'tdx') } : {}),
   };
@@ -141,6 +163,10 @@ export function verifyCollateralSignatures(
  * ChainInvalid `tdx.chain.expired`, `tdx.tcb_info.expired`, `tdx.qe_identity.expired`.
  */
 export function checkCollateralDates(v: VerifiedCollateral, now: Date): void {
+  // Inside every window: nothing to report. Otherwise (or with an invalid `now`, NaN) the checks below run
+  // one by one and name the first window `now` is outside of, as they always have.
+  const t = now.getTime();
+  if (t >= v.validFrom && t <= v.validUntil) return;
   checkWindow(v.tcbSigning, now, 'TCB Info signing');
   checkWindow(v.qeSigning, now, 'QE Identity signing');
   for (const [what, body] of [

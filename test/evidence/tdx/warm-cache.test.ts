@@ -1,0 +1,197 @@
+/**
+ * What a warm TdxVerifier remembers, and that it never turns a refusal into an acceptance: the imported
+ * attestation key is remembered by its exact 64 bytes (a different key is imported and checked, an off-curve
+ * one is refused with its code), the QE report signature and binding are checked on every quote, and a
+ * (PCK chain, collateral) pair that passed its CRL checks still has its dates checked at each `now`, while
+ * new collateral (a CRL that now revokes) is checked in full.
+ */
+import assert from 'node:assert/strict';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { TdxVerifier, verifyTdx } from '../../../src/evidence/tdx/index.js';
+import type { TdxCollateral } from '../../../src/formats/tdx/collateral-source.js';
+import { parseTdxQuote } from '../../../src/formats/tdx/quote.js';
+import { simIntelCrl } from '../../../src/sim/tdx/certs.js';
+import { SimTdxPlatform } from '../../../src/sim/tdx/index.js';
+import { rawP256 } from '../../../src/sim/tdx/quote.js';
+import { throwsCode } from '../../helpers/assert-error.js';
+
+const DAY = 86_400_000;
+const p1363 = (data: Uint8Array, key: KeyObject) =>
+  new Uint8Array(sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }));
+
+/**
+ * `quote` with its attestation key replaced by `ak` (64 bytes, any), the QE report re-bound to it
+ * (REPORTDATA = SHA-256(ak || auth data) || zeros) and re-signed by the platform's PCK, and, when
+ * `signer` is given, the quote re-signed by it. Offsets come from the parsed quote's views (into a whole
+ * copy, so a view's byteOffset is its offset in the quote).
+ */
+function withAttestationKey(
+  p: SimTdxPlatform,
+  quote: Uint8Array,
+  ak: Uint8Array,
+  signer?: KeyObject,
+): Uint8Array {
+  const q = parseTdxQuote(quote);
+  const out = quote.slice();
+  out.set(ak, q.attestationKey.byteOffset);
+  const report = out.subarray(q.qeReport.raw.byteOffset, q.qeReport.raw.byteOffset + 384);
+  report.set(createHash('sha256').update(ak).update(q.qeAuthData).digest(), 0x140);
+  out.set(p1363(report, p.pck.privateKey), q.qeReportSignature.byteOffset);
+  if (signer) out.set(p1363(q.signed, signer), q.signature.byteOffset);
+  return out;
+}
+
+describe('TDX warm verifier: attestation key cache', () => {
+  const p = new SimTdxPlatform();
+  const collateral = p.collateral();
+  const opts = (verifier: TdxVerifier) => ({
+    collateral,
+    now: new Date(),
+    trustedRoots: [p.rootSha256],
+    verifier,
+  });
+  const good = p.quote(new Uint8Array(64).fill(7));
+
+  it('an off-curve attestation key that the QE report binds is refused with tdx.quote.attestation_key, warm or cold', () => {
+    const ak = rawP256(p.attestationKey.publicKey).slice();
+    ak[63]! ^= 0x01; // y changed: (x, y') is not on P-256
+    assert.throws(() =>
+      createPublicKey({
+        key: {
+          kty: 'EC',
+          crv: 'P-256',
+          x: Buffer.from(ak.subarray(0, 32)).toString('base64url'),
+          y: Buffer.from(ak.subarray(32)).toString('base64url'),
+        },
+        format: 'jwk',
+      }),
+    );
+    const forged = withAttestationKey(p, good, ak);
+    const warm = new TdxVerifier();
+    verifyTdx(parseTdxQuote(good), opts(warm));
+    for (const verifier of [warm, new TdxVerifier()])
+      throwsCode(
+        () => verifyTdx(parseTdxQuote(forged), opts(verifier)),
+        'ERR_MALFORMED',
+        'tdx.quote.attestation_key',
+      );
+    // Not remembered either: refused again, and the good quote still verifies.
+    throwsCode(
+      () => verifyTdx(parseTdxQuote(forged), opts(warm)),
+      'ERR_MALFORMED',
+      'tdx.quote.attestation_key',
+    );
+    verifyTdx(parseTdxQuote(good), opts(warm));
+  });
+
+  it('another attestation key (bound by the QE) is its own key: a quote signed by the remembered key fails under it', () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const otherRaw = rawP256(other.publicKey);
+    const verifier = new TdxVerifier();
+    verifyTdx(parseTdxQuote(good), opts(verifier)); // the platform's key is now remembered
+    // The new key's bytes, but the quote still signed by the platform's (remembered) key.
+    throwsCode(
+      () => verifyTdx(parseTdxQuote(withAttestationKey(p, good, otherRaw)), opts(verifier)),
+      'ERR_SIGNATURE_INVALID',
+      'tdx.quote.signature',
+    );
+    // Signed by the new key: verifies, and the first key is still the first key's.
+    verifyTdx(parseTdxQuote(withAttestationKey(p, good, otherRaw, other.privateKey)), opts(verifier));
+    verifyTdx(parseTdxQuote(good), opts(verifier));
+    throwsCode(
+      () =>
+        verifyTdx(
+          parseTdxQuote(withAttestationKey(p, good, rawP256(p.attestationKey.publicKey), other.privateKey)),
+          opts(verifier),
+        ),
+      'ERR_SIGNATURE_INVALID',
+      'tdx.quote.signature',
+    );
+  });
+
+  it('the QE report signature and binding are checked for every quote, also with the key remembered', () => {
+    const verifier = new TdxVerifier();
+    verifyTdx(parseTdxQuote(good), opts(verifier));
+    const q = parseTdxQuote(good);
+    const forgedSig = good.slice();
+    forgedSig[q.qeReportSignature.byteOffset + 63]! ^= 0x01;
+    throwsCode(
+      () => verifyTdx(parseTdxQuote(forgedSig), opts(verifier)),
+      'ERR_SIGNATURE_INVALID',
+      'tdx.qe_report.signature',
+    );
+    // A QE report that no longer binds the (remembered) key, re-signed by the PCK: the binding fails.
+    const unbound = good.slice();
+    const rd = q.qeReport.raw.byteOffset + 0x140;
+    unbound[rd]! ^= 0x01;
+    unbound.set(
+      p1363(unbound.subarray(q.qeReport.raw.byteOffset, q.qeReport.raw.byteOffset + 384), p.pck.privateKey),
+      q.qeReportSignature.byteOffset,
+    );
+    throwsCode(
+      () => verifyTdx(parseTdxQuote(unbound), opts(verifier)),
+      'ERR_BINDING_MISMATCH',
+      'tdx.qe_report.binding',
+    );
+    verifyTdx(parseTdxQuote(good), opts(verifier));
+  });
+});
+
+describe('TDX warm verifier: a (PCK chain, collateral) pair that passed its CRL checks', () => {
+  const p = new SimTdxPlatform();
+  const quote = parseTdxQuote(p.quote(new Uint8Array(64)));
+  const run = (verifier: TdxVerifier, collateral: TdxCollateral, now: Date) =>
+    verifyTdx(quote, { collateral, now, trustedRoots: [p.rootSha256], verifier });
+
+  it('a CRL that revokes the PCK after the pair was remembered still revokes (new collateral, checked in full)', () => {
+    const verifier = new TdxVerifier();
+    const now = new Date();
+    run(verifier, p.collateral(), now);
+    run(verifier, p.collateral(), now);
+    throwsCode(
+      () => run(verifier, p.collateral({ revokedPck: true }), now),
+      'ERR_CHAIN_INVALID',
+      'tdx.chain.revoked',
+    );
+    run(verifier, p.collateral(), now);
+  });
+
+  it('its CRLs, collateral and chain dates are still checked at each `now`', () => {
+    const verifier = new TdxVerifier();
+    // A PCK CRL due two days after issue, well inside every other window.
+    const shortCrl = simIntelCrl({
+      issuerCn: 'Intel SGX PCK Platform CA',
+      issuerKey: p.pckCa.privateKey,
+      thisUpdate: p.issued,
+      nextUpdate: new Date(p.issued.getTime() + 2 * DAY),
+      revoked: [],
+    });
+    const collateral = { ...p.collateral(), pckCrl: shortCrl };
+    run(verifier, collateral, new Date(p.issued.getTime() + DAY));
+    throwsCode(
+      () => run(verifier, collateral, new Date(p.issued.getTime() + 3 * DAY)),
+      'ERR_CHAIN_INVALID',
+      'tdx.crl.expired',
+    );
+    throwsCode(
+      () => run(verifier, collateral, new Date(p.issued.getTime() - 1000)),
+      'ERR_CHAIN_INVALID',
+      'tdx.chain.expired',
+    );
+    // The TCB Info's nextUpdate (30 days) and the chain's notAfter (a year) with the usual collateral.
+    const usual = p.collateral();
+    run(verifier, usual, new Date(p.issued.getTime() + DAY));
+    throwsCode(
+      () => run(verifier, usual, new Date(p.issued.getTime() + 31 * DAY)),
+      'ERR_CHAIN_INVALID',
+      'tdx.tcb_info.expired',
+    );
+    throwsCode(
+      () => run(verifier, usual, new Date(p.issued.getTime() + 400 * DAY)),
+      'ERR_CHAIN_INVALID',
+      'tdx.chain.expired',
+    );
+    run(verifier, usual, new Date(p.issued.getTime() + DAY));
+  });
+});
