@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument, NotSupported } from '../errors.js';
 import { decodeBase64Url } from '../util/base64.js';
-import { ecPublicKeyFromCoordinates } from '../util/ec-spki.js';
+import { ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
 import { isObject } from '../util/json-object.js';
 import { shown } from '../util/shown.js';
 

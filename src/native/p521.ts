@@ -2,7 +2,7 @@ import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../errors.js';
 import type { EcPublicKey } from '../formats/aproxy/types.js';
 import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
-import { ecPublicKeyFromCoordinates } from '../util/ec-spki.js';
+import { ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
 
 /**
  * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
-import { EC_COORDINATE_SIZE, ecPublicKeyFromCoordinates, type SpkiCurve } from '../../src/util/ec-spki.js';
+import {
+  EC_COORDINATE_SIZE,
+  ecPublicKeyFromCoordinates,
+  type NistCurve,
+} from '../../src/util/ec-public-key.js';
 
-const NODE_CURVE: Record<SpkiCurve, string> = {
+const NODE_CURVE: Record<NistCurve, string> = {
   'P-256': 'prime256v1',
   'P-384': 'secp384r1',
   'P-521': 'secp521r1',
 };
 
-for (const curve of Object.keys(NODE_CURVE) as SpkiCurve[]) {
+for (const curve of Object.keys(NODE_CURVE) as NistCurve[]) {
   test(`${curve}: the key from its coordinates is the key, and an off-curve point is refused`, () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: NODE_CURVE[curve] });
     const der = publicKey.export({ format: 'der', type: 'spki' });
