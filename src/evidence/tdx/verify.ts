@@ -114,6 +114,15 @@ function attestationKey(raw: Uint8Array): KeyObject {
   }
 }
 
+/** A TCB evaluation frozen through its matches and advisory lists (it is shared between calls). */
+function frozen(t: TdxTcbEvaluation): TdxTcbEvaluation {
+  for (const m of [t.platform, t.tdxModule, t.qe]) {
+    if (m) Object.freeze(Object.freeze(m).advisoryIds);
+  }
+  Object.freeze(t.advisoryIds);
+  return Object.freeze(t);
+}
+
 function p1363Verify(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {
   try {
     return cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig);
@@ -189,7 +198,7 @@ export class TdxVerifier {
       throw new SignatureInvalid('tdx.quote.signature', 'the quote signature does not verify');
 
     // 6. TCB evaluation.
-    const tcb = evaluateTdxTcb(quote.body, quote.qeReport, pck.ext, col.tcbInfo, col.qeIdentity);
+    const tcb = this.tcbOf(quote, pck, col);
     return {
       quote,
       pck: pck.ext,
@@ -275,6 +284,64 @@ export class TdxVerifier {
       this.collateral.get(key) ?? remember(this.collateral, key, verifyCollateralSignatures(c, roots));
     this.lastCol = { roots: rootsKey, digest, col };
     return col;
+  }
+
+  /**
+   * The last TCB evaluation. evaluateTdxTcb is a function of the verified collateral's TCB Info and QE
+   * Identity, the PCK's SGX extension (both kept with what was verified from their exact bytes) and eight
+   * quote fields: TEE_TCB_SVN, MRSIGNERSEAM, SEAM_ATTRIBUTES and the QE report's MISCSELECT, ATTRIBUTES,
+   * MRSIGNER, ISVPRODID, ISVSVN. The result is reused only for the same collateral and extension objects and
+   * equal bytes of every field (a platform sends the same ones in every quote); it is frozen, as calls share it.
+   * A mismatch throws and is not remembered.
+   */
+  private lastTcb:
+    | {
+        readonly col: VerifiedCollateral;
+        readonly ext: PckSgxExtension;
+        readonly teeTcbSvn: Uint8Array;
+        readonly mrSignerSeam: Uint8Array;
+        readonly seamAttributes: Uint8Array;
+        readonly qeAttributes: Uint8Array;
+        readonly qeMrSigner: Uint8Array;
+        readonly miscSelect: number;
+        readonly isvProdId: number;
+        readonly isvSvn: number;
+        readonly tcb: TdxTcbEvaluation;
+      }
+    | undefined;
+  private tcbOf(quote: TdxQuote, pck: VerifiedPck, col: VerifiedCollateral): TdxTcbEvaluation {
+    const b = quote.body;
+    const r = quote.qeReport;
+    const l = this.lastTcb;
+    if (
+      l &&
+      l.col === col &&
+      l.ext === pck.ext &&
+      l.miscSelect === r.miscSelect &&
+      l.isvProdId === r.isvProdId &&
+      l.isvSvn === r.isvSvn &&
+      bytesEqual(l.teeTcbSvn, b.teeTcbSvn) &&
+      bytesEqual(l.mrSignerSeam, b.mrSignerSeam) &&
+      bytesEqual(l.seamAttributes, b.seamAttributes) &&
+      bytesEqual(l.qeAttributes, r.attributes) &&
+      bytesEqual(l.qeMrSigner, r.mrSigner)
+    )
+      return l.tcb;
+    const tcb = frozen(evaluateTdxTcb(b, r, pck.ext, col.tcbInfo, col.qeIdentity));
+    this.lastTcb = {
+      col,
+      ext: pck.ext,
+      teeTcbSvn: b.teeTcbSvn.slice(),
+      mrSignerSeam: b.mrSignerSeam.slice(),
+      seamAttributes: b.seamAttributes.slice(),
+      qeAttributes: r.attributes.slice(),
+      qeMrSigner: r.mrSigner.slice(),
+      miscSelect: r.miscSelect,
+      isvProdId: r.isvProdId,
+      isvSvn: r.isvSvn,
+      tcb,
+    };
+    return tcb;
   }
 
   private lastChain: { readonly pem: Uint8Array; readonly key: string; readonly roots: string } | undefined;

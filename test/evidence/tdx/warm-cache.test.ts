@@ -195,3 +195,37 @@ describe('TDX warm verifier: a (PCK chain, collateral) pair that passed its CRL 
     run(verifier, usual, new Date(p.issued.getTime() + DAY));
   });
 });
+
+describe('TDX warm verifier: the last TCB evaluation', () => {
+  it('is reused only for equal inputs: a quote with another TEE_TCB_SVN gets its own status, before and after', () => {
+    const p = new SimTdxPlatform();
+    const collateral = p.collateral();
+    const verifier = new TdxVerifier();
+    const run = (q: Uint8Array) =>
+      verifyTdx(parseTdxQuote(q), { collateral, now: new Date(), trustedRoots: [p.rootSha256], verifier });
+    const current = p.quote(new Uint8Array(64));
+    // TEE_TCB_SVN[2] = 1: below the UpToDate level's 2, at the OutOfDate level's 1.
+    const older = p.quote(new Uint8Array(64), {
+      body: { teeTcbSvn: Uint8Array.from([5, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) },
+    });
+    const a = run(current);
+    assert.equal(a.tcb.status, 'UpToDate');
+    assert.equal(run(current).tcb, a.tcb, 'the same inputs share the evaluation');
+    assert.ok(
+      Object.isFrozen(a.tcb) && Object.isFrozen(a.tcb.platform) && Object.isFrozen(a.tcb.advisoryIds),
+    );
+    const b = run(older);
+    assert.equal(b.tcb.platform.status, 'OutOfDate');
+    assert.deepEqual(b.tcb.advisoryIds, ['INTEL-SA-00000']);
+    assert.equal(run(current).tcb.status, 'UpToDate');
+    // Other collateral (another status for this level): evaluated again under it.
+    const c = verifyTdx(parseTdxQuote(current), {
+      collateral: p.collateral({ platformStatus: 'SWHardeningNeeded', advisoryIds: ['INTEL-SA-00001'] }),
+      now: new Date(),
+      trustedRoots: [p.rootSha256],
+      verifier,
+    });
+    assert.equal(c.tcb.status, 'SWHardeningNeeded');
+    assert.deepEqual(c.tcb.advisoryIds, ['INTEL-SA-00001']);
+  });
+});
