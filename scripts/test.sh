@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. As root on Debian, first installs the system packages the tests use
+# Runs the test suite (or the test files and folders named: `npm test -- test/store`). As root on Debian, first installs the system packages the tests use
 # (swtpm, tpm2-tools, PostgreSQL server binaries, SoftHSM2, socat); elsewhere it checks for them and the
 # tests that need a missing one fail with a message naming the package.
 set -euo pipefail
@@ -34,4 +34,9 @@ files=()
 while IFS= read -r f; do
   if [ ${#loader[@]} -eq 0 ]; then files+=(".build/${f%.ts}.js"); else files+=("$f"); fi
 done < <(find "${@:-test}" -name '*.test.ts' | sort)
+# With no file, node --test would look for tests of its own accord (and find every one under .build/).
+if [ ${#files[@]} -eq 0 ]; then
+  echo "no *.test.ts under: ${*:-test}" >&2
+  exit 2
+fi
 node "${loader[@]}" --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
