@@ -1,6 +1,5 @@
 import { Argument, type Command, Option } from 'commander';
 import { httpAdmin } from '../../admin/http.js';
-import { localAdmin } from '../../admin/local.js';
 import { readTokenFile } from '../../admin/token-file.js';
 import type { AdminApi, InstanceJson } from '../../admin/types.js';
 import { AttestationError, InvalidArgument } from '../../errors.js';
@@ -53,6 +52,9 @@ export async function openAdmin(o: TargetOptions): Promise<AdminApi> {
     });
   }
   if (o.data !== undefined && o.broker === undefined) {
+    // The store, the broker and the verifiers behind it are loaded only for this target: a --broker call
+    // (over HTTP) does not pay for them at every start.
+    const { localAdmin } = await import('../../admin/local.js');
     return localAdmin({ dataDir: o.data, ...(o.database !== undefined ? { databaseUrl: o.database } : {}) });
   }
   throw new InvalidArgument('cli.target', 'name one target: --broker URL --token-file FILE, or --data DIR');
