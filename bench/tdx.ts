@@ -15,7 +15,8 @@ import { compare, type Figure } from './harness.js';
  * bytes; off-curve bytes throw and are never remembered). To get a wrong cached answer an attacker would have
  * to present other bytes under the same key: nothing, since each key is the exact bytes or their SHA-256.
  * Still checked per quote: every date against `now` (chain, collateral, CRLs), the QE report's signature by
- * the PCK and its binding of the attestation key, the quote's signature, the TCB. So the floor is what remains
+ * the PCK and its binding of the attestation key, the quote's signature; the TCB evaluation is reused only for
+ * the same collateral and PCK extension and equal bytes of the quote fields it reads. So the floor is what remains
  * of raw node:crypto: two ECDSA-P256 verifies (QE report by the PCK key, quote by the attestation key) with
  * both keys already imported.
  *

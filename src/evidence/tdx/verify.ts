@@ -71,8 +71,9 @@ interface VerifiedPck {
 
 /**
  * Verified chains, collateral, CRL signatures and imported attestation keys are cached by digest or exact
- * bytes (64 entries each), and which (chain, collateral) pairs passed their CRL checks; dates, the QE report
- * signature and binding, the quote signature and the TCB are checked on every call.
+ * bytes (64 entries each), which (chain, collateral) pairs passed their CRL checks, and the last TCB
+ * evaluation with its exact inputs; dates, the QE report signature and binding and the quote signature are
+ * checked on every call.
  */
 export const TDX_CACHE_ENTRIES = 64;
 
