@@ -1,6 +1,12 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { BindingMismatch, CollateralUnavailable, MalformedEvidence, SignatureInvalid } from '../../errors.js';
+import {
+  BindingMismatch,
+  CollateralUnavailable,
+  InvalidArgument,
+  MalformedEvidence,
+  SignatureInvalid,
+} from '../../errors.js';
 import {
   type PckSgxExtension,
   parsePckSgxExtension,
@@ -143,6 +149,10 @@ export class TdxVerifier {
   verify(quote: TdxQuote, opts: TdxVerifyOptions): TdxVerified {
     const roots = normalizeTdxRoots(opts.trustedRoots);
     const rootsKey = roots.length === 1 ? roots[0]! : roots.join(',');
+    // An invalid Date compares false with every bound, so it would pass every validity window.
+    if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
+      throw new InvalidArgument('tdx.options.now', 'options.now must be a valid Date');
+    }
     const now = opts.now;
     const checkRevocations = opts.checkRevocations !== false;
 

@@ -229,3 +229,17 @@ describe('TDX warm verifier: the last TCB evaluation', () => {
     assert.deepEqual(c.tcb.advisoryIds, ['INTEL-SA-00001']);
   });
 });
+
+describe('TDX verifier: the time it judges validity at', () => {
+  it('an invalid Date is refused (tdx.options.now) instead of passing every validity window', () => {
+    const p = new SimTdxPlatform();
+    const quote = parseTdxQuote(p.quote(new Uint8Array(64)));
+    const o = { collateral: p.collateral(), trustedRoots: [p.rootSha256] };
+    assert.ok(verifyTdx(quote, { ...o, now: new Date() }));
+    throwsCode(
+      () => verifyTdx(quote, { ...o, now: new Date(Number.NaN) }),
+      'ERR_INVALID_ARGUMENT',
+      'tdx.options.now',
+    );
+  });
+});
