@@ -1,16 +1,8 @@
-import {
-  constants,
-  createCipheriv,
-  diffieHellman,
-  generateKeyPair,
-  type KeyObject,
-  publicEncrypt,
-  randomBytes,
-} from 'node:crypto';
+import { constants, createCipheriv, createECDH, publicEncrypt, randomBytes } from 'node:crypto';
 import { aesKeyWrap, concatKdfSha256 } from '../native/jwe-ecdh-es.js';
 import { encodeBase64Url } from '../util/base64.js';
 import { zeroize } from '../util/zeroize.js';
-import { EC_COORDINATE_BYTES, type EcCurve, type TeePubkey } from './tee-pubkey.js';
+import { EC_COORDINATE_BYTES, NODE_EC_CURVE, type TeePubkey } from './tee-pubkey.js';
 
 /**
  * The RCAR resource response: a flattened JWE (RFC 7516 §7.2.2) exactly as Trustee returns it (kbs_types
@@ -32,30 +24,6 @@ export interface KbsJweResponse {
   readonly tag: string;
 }
 
-const NODE_CURVE: Readonly<Record<EcCurve, string>> = {
-  'P-256': 'prime256v1',
-  'P-384': 'secp384r1',
-  'P-521': 'secp521r1',
-};
-
-function ephemeral(curve: EcCurve): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
-  return new Promise((resolve, reject) => {
-    generateKeyPair('ec', { namedCurve: NODE_CURVE[curve] }, (err, publicKey, privateKey) => {
-      if (err) reject(err);
-      else resolve({ publicKey, privateKey });
-    });
-  });
-}
-
-/** x and y of an EC public key: the uncompressed point ends its SPKI DER (no JWK export: design.md). */
-function pointOf(pub: KeyObject, curve: EcCurve): { x: Buffer; y: Buffer } {
-  const n = EC_COORDINATE_BYTES[curve];
-  const der = pub.export({ type: 'spki', format: 'der' });
-  const pt = der.subarray(der.length - 2 * n - 1);
-  if (pt[0] !== 0x04) throw new Error('unexpected SPKI encoding of an ephemeral EC key');
-  return { x: pt.subarray(1, 1 + n), y: pt.subarray(1 + n) };
-}
-
 function encryptContent(cek: Uint8Array, protectedB64: string, plaintext: Uint8Array) {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
@@ -72,7 +40,7 @@ function encryptContent(cek: Uint8Array, protectedB64: string, plaintext: Uint8A
 export async function sealToTeeKey(tee: TeePubkey, plaintext: Uint8Array): Promise<KbsJweResponse> {
   const cek = randomBytes(32);
   try {
-    if (tee.jwk.kty === 'RSA') {
+    if (tee.key) {
       const encryptedKey = publicEncrypt(
         { key: tee.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
         cek,
@@ -87,13 +55,22 @@ export async function sealToTeeKey(tee: TeePubkey, plaintext: Uint8Array): Promi
       };
     }
     const curve = tee.jwk.crv;
-    const eph = await ephemeral(curve);
-    const z = diffieHellman({ privateKey: eph.privateKey, publicKey: tee.key });
+    // The ephemeral key as node's ECDH: its public point comes out raw (04 || x || y, fixed width), with no
+    // KeyObject export (0.09 ms for the SPKI DER) and no import of the TEE's key; computeSecret checks the
+    // peer point is on the curve (EC_POINT_oct2point) again. 0.09 ms for keygen + derive against 0.27 ms
+    // for generateKeyPair + diffieHellman + SPKI export on this machine. The shared secret is the
+    // x-coordinate, fixed width (SEC 1 §3.3.1), as diffieHellman returns it.
+    const eph = createECDH(NODE_EC_CURVE[curve]);
+    const epk = eph.generateKeys();
+    const z = eph.computeSecret(tee.uncompressed);
     let kek: Buffer | undefined;
     try {
       kek = concatKdfSha256(z, 'ECDH-ES+A256KW', 256);
       const encryptedKey = aesKeyWrap(kek, cek);
-      const { x, y } = pointOf(eph.publicKey, curve);
+      const n = EC_COORDINATE_BYTES[curve];
+      if (epk.length !== 1 + 2 * n || epk[0] !== 0x04) throw new Error('unexpected ECDH public key encoding');
+      const x = epk.subarray(1, 1 + n);
+      const y = epk.subarray(1 + n);
       const header = {
         alg: 'ECDH-ES+A256KW',
         enc: 'A256GCM',

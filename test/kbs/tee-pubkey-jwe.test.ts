@@ -74,6 +74,35 @@ describe('tee-pubkey', () => {
     throwsCode(() => parseTeePubkey({ ...rsa, n: padded }), INVALID, 'kbs.tee_pubkey.modulus');
   });
 
+  for (const kind of ['P-256', 'P-384', 'P-521'] as const) {
+    it(`${kind}: keeps the point as 04 || x || y; refuses a point off the curve or a coordinate >= p`, async () => {
+      const { jwk } = await jwkOf(kind);
+      const t = parseTeePubkey(jwk);
+      const x = Buffer.from(jwk.x!, 'base64url');
+      const y = Buffer.from(jwk.y!, 'base64url');
+      assert.deepEqual(t.uncompressed, Buffer.concat([Buffer.from([4]), x, y]));
+      assert.equal(t.key, undefined);
+      const offCurve = Buffer.from(y);
+      offCurve[offCurve.length - 1]! ^= 1;
+      throwsCode(
+        () => parseTeePubkey({ ...jwk, y: offCurve.toString('base64url') }),
+        INVALID,
+        'kbs.tee_pubkey.point',
+      );
+      // x = 2^bits - 1 (all ones, P-521: its 521 bits) is not a field element: at least p.
+      const big = Buffer.alloc(x.length, 0xff);
+      if (kind === 'P-521') big[0] = 0x01;
+      throwsCode(
+        () => parseTeePubkey({ ...jwk, x: big.toString('base64url') }),
+        INVALID,
+        'kbs.tee_pubkey.point',
+      );
+      // (0, 0) is not on the curve (the point at infinity has no uncompressed form).
+      const zero = Buffer.alloc(x.length).toString('base64url');
+      throwsCode(() => parseTeePubkey({ ...jwk, x: zero, y: zero }), INVALID, 'kbs.tee_pubkey.point');
+    });
+  }
+
   it('a kty, crv or alg that is an object without a prototype is a typed refusal (fuzz seed 880988390)', () => {
     const odd = Object.create(null) as object;
     const ec = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'AA', y: 'AA' };
@@ -132,6 +161,15 @@ describe('resource JWE', () => {
       await assert.rejects(flattenedDecrypt({ ...jwe, ciphertext: ct.toString('base64url') }, privateKey));
     });
   }
+
+  it('refuses to seal to a point off the curve even when it was not parsed (the ECDH checks it again)', async () => {
+    const { jwk } = await jwkOf('P-256');
+    const t = parseTeePubkey(jwk);
+    if (!t.point) throw new Error('expected an EC key');
+    const forged = Buffer.from(t.uncompressed);
+    forged[64] = forged[64]! ^ 1;
+    await assert.rejects(sealToTeeKey({ ...t, uncompressed: forged }, new Uint8Array(32)));
+  });
 
   it('P-521: the SVSM-side unwrap (src/native) opens it after the proxy mapping', async () => {
     const { privateKey, jwk } = await jwkOf('P-521');
