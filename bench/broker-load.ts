@@ -201,3 +201,22 @@ export function httpJson(
 
 /** POST a JSON body: {@link httpJson}. */
 export const postJson = (url: string, body: unknown): Promise<JsonReply> => httpJson(url, body);
+
+/**
+ * A load generator: closed-loop and open-loop runs of one kind of operation, in this thread
+ * ({@link inThisThread}) or spread over worker threads (bench/load-workers.ts).
+ */
+export interface Load {
+  closed(concurrency: number, ms: number, first: number): Promise<LoadResult>;
+  open(rate: number, ms: number, first: number): Promise<LoadResult>;
+  close(): Promise<void>;
+}
+
+/** `op` run on this thread's event loop. */
+export function inThisThread(op: LoadOp): Load {
+  return {
+    closed: (concurrency, ms, first) => closedLoop(op, concurrency, ms, first),
+    open: (rate, ms, first) => openLoop(op, rate, ms, first),
+    close: async () => {},
+  };
+}

@@ -44,13 +44,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { computeReportData } from '../src/formats/aproxy/report-data.js';
-import { parseSecretPayload } from '../src/formats/aproxy/secret-payload.js';
-import type { EcPublicKey, NegotiationParam } from '../src/formats/aproxy/types.js';
 import { SIGNED_LENGTH } from '../src/formats/snp/index.js';
-import { bootGuest, simulatorReportProvider } from '../src/guest/index.js';
-import { unwrapSecret } from '../src/native/jwe-ecdh-es.js';
-import { generateP521KeyPair, type P521KeyPair, p521PointOf } from '../src/native/p521.js';
+import { generateP521KeyPair, p521PointOf } from '../src/native/p521.js';
 import { createNativeBackend } from '../src/proxy/backends/native/index.js';
 import { startProxy } from '../src/proxy/index.js';
 import {
@@ -64,18 +59,20 @@ import { fromHex, reversed, toHex } from '../src/util/bytes.js';
 import { type BrokerProcess, mapLimit, spawnBroker } from '../test/crash/spawn-broker.js';
 import { startTestPostgres } from '../test/helpers/postgres.js';
 import {
-  closedLoop,
   ItemPool,
+  inThisThread,
   type Json,
-  type LoadOp,
-  openLoop,
+  type Load,
   ownCpuMs,
   percentile,
-  postJson,
   processCpuMs,
   round2,
 } from './broker-load.js';
 import { type Figure, rate } from './harness.js';
+import { loadWorkerCount, workerLoad } from './load-workers.js';
+import { httpReleaseOp, type Instance, proxyOp, simInstance } from './release-ops.js';
+
+export type { Instance } from './release-ops.js';
 
 const TARGET_RATIO = 0.6;
 const HALF_PEAK_P99_TARGET_MS = 50;
@@ -101,8 +98,6 @@ export function knobs(): Knobs {
   };
 }
 
-const b64 = (x: Uint8Array) => Buffer.from(x).toString('base64');
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
 /**
  * One release's unavoidable crypto, raw node:crypto on this thread: what the protocol makes the broker do
@@ -175,12 +170,6 @@ export function releaseFloor(
   };
 }
 
-export interface Instance {
-  readonly id: string;
-  readonly fw: SimSnpFirmware;
-  readonly statePath: string;
-}
-
 /** Registers `n` instances (admin API) with the simulator's default measurement, each with its own firmware. */
 export async function registerInstances(
   b: BrokerProcess,
@@ -206,97 +195,14 @@ export async function registerInstances(
       });
       const body = (await res.json()) as Json;
       if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(body)}`);
-      return {
-        id: body.id as string,
-        fw: new SimSnpFirmware(chain, {
-          measurement: SIM_DEFAULT_MEASUREMENT,
-          policy: SIM_DEFAULT_POLICY,
-          hostData: fromHex(body.hostData)!,
-        }),
-        statePath: join(stateDir, `${tag}-${i}.state`),
-      };
+      return simInstance(
+        chain,
+        body.id as string,
+        fromHex(body.hostData)!,
+        join(stateDir, `${tag}-${i}.state`),
+      );
     },
   );
-}
-
-/**
- * The HTTP client's operation `i`: challenge, report, attest, unwrap; the challenge from `route(i).challenge`
- * and the attestation to `route(i).attest` (one broker, or two replicas in turn: bench/replicas.ts). Client
- * keys come from a pre-generated pool (a real guest makes a fresh one per boot; the broker's work is the same
- * either way, and the load generator shares the machine's two cores with the broker).
- */
-export function httpReleaseOp(
-  route: (i: number) => { readonly challenge: string; readonly attest: string },
-  pool: ItemPool<Instance>,
-  keys: readonly { privateKey: KeyObject; point: EcPublicKey }[],
-): LoadOp {
-  return (i) =>
-    pool.use(async (inst) => {
-      const to = route(i);
-      const c = await postJson(`${to.challenge}/v1/challenge`, { tee: 'snp', version: '0.2.0' });
-      if (c.status !== 200) throw new Error(`challenge: ${c.status} ${JSON.stringify(c.body)}`);
-      const challenge = unb64(c.body.challenge);
-      const key = keys[i % keys.length]!;
-      const rd = computeReportData(c.body.params as NegotiationParam[], {
-        challenge,
-        key: key.point,
-        stateCounter: null,
-        stateDigest: null,
-      });
-      const ev = inst.fw.getReport(rd);
-      const r = await postJson(`${to.attest}/v1/attest`, {
-        tee: 'snp',
-        version: '0.2.0',
-        report: b64(ev.report),
-        certTable: b64(ev.certTable),
-        challenge: c.body.challenge,
-        key: { x: b64(key.point.x), y: b64(key.point.y) },
-        stateCounter: null,
-        stateDigest: null,
-      });
-      if (r.status !== 200) throw new Error(`attest: ${r.status} ${JSON.stringify(r.body)}`);
-      const d = r.body.decryption;
-      const plain = unwrapSecret(key.privateKey, {
-        decryption: {
-          epk: { x: unb64(d.epk.x), y: unb64(d.epk.y) },
-          wrappedCek: unb64(d.wrappedCek),
-          aad: unb64(d.aad),
-          iv: unb64(d.iv),
-          tag: unb64(d.tag),
-        },
-        ciphertext: unb64(r.body.ciphertext),
-      });
-      const payload = parseSecretPayload(plain);
-      if (payload.secret.length !== 32 || payload.bootId !== r.body.bootId || r.body.instance !== inst.id) {
-        throw new Error('attest: the released payload does not match the response');
-      }
-    });
-}
-
-/**
- * The guest's operation: a full 0.2.0 boot through the proxy (the instance's state file persists). Its P-521
- * key comes from the same pre-generated pool as the HTTP client's (`keyPair`: each boot's key is one no
- * boot in flight holds; the broker's work is the same as with a fresh key).
- */
-function proxyOp(
-  b: BrokerProcess,
-  connect: string,
-  pool: ItemPool<Instance>,
-  keys: readonly P521KeyPair[],
-): LoadOp {
-  return (i) =>
-    pool.use(async (inst) => {
-      const r = await bootGuest({
-        connect,
-        provider: simulatorReportProvider(inst.fw),
-        statePath: inst.statePath,
-        version: '0.2.0',
-        brokerPublicKey: b.publicKey,
-        timeoutMs: 30_000,
-        keyPair: () => Promise.resolve(keys[i % keys.length]!),
-      });
-      if (!r.committed || !r.brokerVerified) throw new Error('boot: not committed or not verified');
-    });
 }
 
 /** Refusals the broker counted (GET /metrics), by `operation code reason`. */
@@ -309,7 +215,8 @@ export interface MeasureOptions {
   readonly name: string;
   /** The broker process, whose CPU time per operation is reported. */
   readonly brokerPid: number;
-  readonly op: LoadOp;
+  /** The load generator (bench/broker-load.ts inThisThread, or bench/load-workers.ts). */
+  readonly load: Load;
   /** `narrow`: a second floor whose ratio is reported as `extra.ratioVsVerifyAndUnwrapOnly`. */
   readonly floor: { readonly name: string; readonly op: () => void; readonly narrow?: () => void };
   readonly k: Knobs;
@@ -320,7 +227,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
   const { k } = o;
   let index = 0;
   // Warm up: connections, the verifier's chain cache, JIT.
-  index += (await closedLoop(o.op, k.concurrency, 500, index)).ops + k.concurrency;
+  index += (await o.load.closed(k.concurrency, 500, index)).ops + k.concurrency;
   const floors: number[] = [];
   const narrowFloors: number[] = [];
   const peaks: number[] = [];
@@ -332,7 +239,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
     if (o.floor.narrow) narrowFloors.push(await rate(o.floor.narrow, k.floorMs));
     const b0 = processCpuMs(o.brokerPid) ?? Number.NaN;
     const c0 = ownCpuMs();
-    const s = await closedLoop(o.op, k.concurrency, k.subjectMs, index);
+    const s = await o.load.closed(k.concurrency, k.subjectMs, index);
     brokerCpu += (processCpuMs(o.brokerPid) ?? Number.NaN) - b0;
     ownCpu += ownCpuMs() - c0;
     index += s.ops + k.concurrency;
@@ -341,7 +248,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const peak = median(peaks);
-  const half = await openLoop(o.op, peak / 2, k.halfPeakMs, index);
+  const half = await o.load.open(peak / 2, k.halfPeakMs, index);
   const floorMs = 1000 / median(floors);
   const brokerCpuMs = brokerCpu / latencies.length;
   return {
@@ -413,19 +320,52 @@ export async function benchBroker(): Promise<Figure[]> {
         leaseMs: 1,
       });
       const b = broker;
-      const extra = { engine, version: '0.2.0', leaseMs: 1, instances: k.instances };
+      const extra = {
+        engine,
+        version: '0.2.0',
+        leaseMs: 1,
+        instances: k.instances,
+        loadWorkers: loadWorkerCount(),
+      };
+
+      const workers = loadWorkerCount();
+      // The client side: on this thread, or spread over worker threads (bench/load-workers.ts).
+      const loadFor = async (
+        kind: 'http' | 'proxy',
+        instances: Instance[],
+        connect?: string,
+      ): Promise<Load> => {
+        if (workers > 0) {
+          return workerLoad(
+            { kind, chain, brokerUrl: b.url, brokerPublicKey: b.publicKey, ...(connect ? { connect } : {}) },
+            instances,
+            pairs,
+            workers,
+          );
+        }
+        const pool = new ItemPool(instances);
+        return inThisThread(
+          kind === 'http'
+            ? httpReleaseOp(() => ({ challenge: b.url, attest: b.url }), pool, keys)
+            : proxyOp(b.publicKey, connect!, pool, pairs),
+        );
+      };
+      const run = async (o: Omit<MeasureOptions, 'load' | 'brokerPid' | 'k'>, load: Load) => {
+        try {
+          figures.push(await measure({ ...o, load, brokerPid: b.pid, k }));
+        } finally {
+          await load.close();
+        }
+      };
 
       if (paths.includes('http')) {
-        const httpPool = new ItemPool(await registerInstances(b, chain, k.instances, 'http', stateDir));
-        figures.push(
-          await measure({
+        await run(
+          {
             name: `broker.release.http.${engine}`,
-            brokerPid: b.pid,
-            op: httpReleaseOp(() => ({ challenge: b.url, attest: b.url }), httpPool, keys),
             floor,
-            k,
             extra: { ...extra, path: 'POST /v1/challenge + /v1/attest, client unwraps the JWE' },
-          }),
+          },
+          await loadFor('http', await registerInstances(b, chain, k.instances, 'http', stateDir)),
         );
       }
       if (paths.includes('proxy')) {
@@ -435,19 +375,17 @@ export async function benchBroker(): Promise<Figure[]> {
           logger: pino({ level: 'silent' }),
         });
         try {
-          const guestPool = new ItemPool(await registerInstances(b, chain, k.instances, 'guest', stateDir));
-          figures.push(
-            await measure({
+          const guests = await registerInstances(b, chain, k.instances, 'guest', stateDir);
+          await run(
+            {
               name: `broker.release.proxy.${engine}`,
-              brokerPid: b.pid,
-              op: proxyOp(b, proxy.address, guestPool, pairs),
               floor: commitFloor,
-              k,
               extra: {
                 ...extra,
                 path: 'guest library boot (0.2.0, pinned, commit) via the proxy on a unix socket',
               },
-            }),
+            },
+            await loadFor('proxy', guests, proxy.address),
           );
         } finally {
           await proxy.close();

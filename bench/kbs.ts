@@ -31,7 +31,7 @@ import { aesKeyUnwrap, aesKeyWrap, concatKdfSha256 } from '../src/native/jwe-ecd
 import { sharedSimChain } from '../src/sim/snp/index.js';
 import { type BrokerProcess, spawnBroker } from '../test/crash/spawn-broker.js';
 import { type Instance, knobs, measure, refusals, registerInstances } from './broker.js';
-import { httpJson, ItemPool, type LoadOp } from './broker-load.js';
+import { httpJson, ItemPool, inThisThread, type LoadOp } from './broker-load.js';
 import type { Figure } from './harness.js';
 
 const FLOOR_NAME =
@@ -168,7 +168,7 @@ export async function benchKbs(): Promise<Figure[]> {
     const fig = await measure({
       name: 'kbs.rcar.exchange',
       brokerPid: b.pid,
-      op: exchangeOp(b, new ItemPool(instances)),
+      load: inThisThread(exchangeOp(b, new ItemPool(instances))),
       floor: { name: FLOOR_NAME, op: exchangeFloor(signed) },
       k,
       extra: {

@@ -24,9 +24,10 @@ import { generateP521KeyPair, p521PointOf } from '../src/native/p521.js';
 import { sharedSimChain } from '../src/sim/snp/index.js';
 import { type BrokerProcess, spawnBroker } from '../test/crash/spawn-broker.js';
 import { startTestPostgres } from '../test/helpers/postgres.js';
-import { httpReleaseOp, registerInstances, releaseFloor } from './broker.js';
+import { registerInstances, releaseFloor } from './broker.js';
 import { closedLoop, ItemPool, type LoadOp, percentile, round2 } from './broker-load.js';
 import { type Figure, rate } from './harness.js';
+import { httpReleaseOp } from './release-ops.js';
 
 const SHARED_FILES = ['kek', 'broker-signing-key.pem', 'broker-signing-key.pem.pub', 'admin-token'];
 
