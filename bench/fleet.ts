@@ -3,7 +3,8 @@
  * through the host proxy after a host or zone restart, on SQLite and on PostgreSQL. Each guest is a full
  * 0.2.0 boot (src/guest bootGuest: negotiate, attest, the broker's signature checked against its pinned
  * key, unwrap, unseal and write the state file, commit) with its own state file and its own instance; its
- * P-521 key comes from a pool made before the start, as in bench/broker.ts.
+ * P-521 key comes from a pool made before the start, as in bench/broker.ts, and the guests run on load
+ * worker threads (bench/load-workers.ts, BENCH_LOAD_WORKERS) rather than on one event loop.
  *
  * Reported per engine and N: the time from the start until the last guest has its key and its commit
  * acknowledged (`makespanMs`), the p50/p99 of the guests' boot times, and the same N releases done by the
@@ -24,7 +25,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
-import { bootGuest, simulatorReportProvider } from '../src/guest/index.js';
 import { generateP521KeyPair } from '../src/native/p521.js';
 import { createNativeBackend } from '../src/proxy/backends/native/index.js';
 import { startProxy } from '../src/proxy/index.js';
@@ -34,6 +34,7 @@ import { startTestPostgres } from '../test/helpers/postgres.js';
 import { registerInstances, releaseFloor } from './broker.js';
 import { ownCpuMs, percentile, processCpuMs, round2 } from './broker-load.js';
 import type { Figure } from './harness.js';
+import { loadWorkerCount, workerLoad } from './load-workers.js';
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const TIMEOUT_MS = 600_000;
@@ -105,6 +106,13 @@ async function fleetOnce(
     timeouts: { backendMs: TIMEOUT_MS, sessionMs: TIMEOUT_MS, readMs: TIMEOUT_MS, firstFrameMs: TIMEOUT_MS },
     limits: { maxSessions: Math.max(1024, n), maxQueued: Math.max(1024, n), queueWaitMs: TIMEOUT_MS },
   });
+  // The guests run on worker threads (bench/load-workers.ts), each with its share of the instances.
+  const load = await workerLoad(
+    { kind: 'proxy', chain, brokerPublicKey: b.publicKey },
+    instances.map((inst, i) => ({ ...inst, connect: proxy.addresses[Math.floor(i / 64)]! })),
+    keys,
+    Math.max(1, loadWorkerCount()),
+  );
   try {
     const strace =
       engine === 'sqlite' && process.env.BENCH_FLEET_STRACE === '1' ? straceFlushes(b.pid) : null;
@@ -113,22 +121,7 @@ async function fleetOnce(
     const b0 = processCpuMs(b.pid) ?? Number.NaN;
     const c0 = ownCpuMs();
     const start = nowMs();
-    const latencies: number[] = [];
-    await Promise.all(
-      instances.map(async (inst, i) => {
-        const r = await bootGuest({
-          connect: proxy.addresses[Math.floor(i / 64)]!,
-          provider: simulatorReportProvider(inst.fw),
-          statePath: inst.statePath,
-          version: '0.2.0',
-          brokerPublicKey: b.publicKey,
-          timeoutMs: TIMEOUT_MS,
-          keyPair: () => Promise.resolve(keys[i % keys.length]!),
-        });
-        if (!r.committed || !r.brokerVerified) throw new Error('fleet: a guest did not commit or verify');
-        latencies.push(nowMs() - start);
-      }),
-    );
+    const latencies = await load.burst();
     const makespanMs = nowMs() - start;
     const brokerCpuMs = (processCpuMs(b.pid) ?? Number.NaN) - b0;
     const own = ownCpuMs() - c0;
@@ -145,6 +138,7 @@ async function fleetOnce(
       ...(flushes !== undefined ? { flushes } : {}),
     };
   } finally {
+    await load.close();
     await proxy.close();
   }
 }

@@ -24,13 +24,15 @@ export interface WorkerSpec {
   /** proxy: the proxy's address and the broker key the guests pin. */
   readonly connect?: string;
   readonly brokerPublicKey?: KeyObject;
-  readonly instances: readonly { id: string; hostData: Uint8Array; statePath: string }[];
+  /** `connect`: this instance's own proxy socket (a fleet has one socket per 64 guests), else `connect`. */
+  readonly instances: readonly { id: string; hostData: Uint8Array; statePath: string; connect?: string }[];
   readonly keys: readonly P521KeyPair[];
 }
 
 export type WorkerCommand =
   | { readonly cmd: 'closed'; readonly concurrency: number; readonly ms: number; readonly first: number }
-  | { readonly cmd: 'open'; readonly rate: number; readonly ms: number; readonly first: number };
+  | { readonly cmd: 'open'; readonly rate: number; readonly ms: number; readonly first: number }
+  | { readonly cmd: 'burst' };
 
 export type WorkerReply = { readonly ok: LoadResult } | { readonly error: string } | { readonly ready: true };
 
@@ -51,12 +53,20 @@ export const loadWorkerCount = (): number => Number(process.env.BENCH_LOAD_WORKE
  * Starts `n` workers, each with an equal share of `instances` and `keys`. A closed loop of concurrency c
  * gives each worker c/n (the first ones one more when it does not divide); an open loop at rate r, r/n each.
  */
+export interface WorkerLoad extends Load {
+  /**
+   * proxy only: every instance boots once, all at the same moment (a fleet restart); each boot's time from
+   * its worker's start, ms.
+   */
+  burst(): Promise<number[]>;
+}
+
 export async function workerLoad(
   spec: Omit<WorkerSpec, 'instances' | 'keys'>,
-  instances: readonly Instance[],
+  instances: readonly (Instance & { readonly connect?: string })[],
   keys: readonly P521KeyPair[],
   n: number,
-): Promise<Load> {
+): Promise<WorkerLoad> {
   const share = <T>(xs: readonly T[], w: number) => xs.filter((_, i) => i % n === w);
   const workers = await Promise.all(
     Array.from({ length: n }, async (_, w) => {
@@ -64,7 +74,12 @@ export async function workerLoad(
       const port = replies(worker);
       worker.postMessage({
         ...spec,
-        instances: share(instances, w).map(({ id, hostData, statePath }) => ({ id, hostData, statePath })),
+        instances: share(instances, w).map(({ id, hostData, statePath, connect }) => ({
+          id,
+          hostData,
+          statePath,
+          ...(connect ? { connect } : {}),
+        })),
         keys: share(keys, w),
       } satisfies WorkerSpec);
       await port.next();
@@ -93,6 +108,7 @@ export async function workerLoad(
       ),
     open: (rate, ms, first) =>
       run(workers.map((_, w) => ({ cmd: 'open', rate: rate / n, ms, first: first + w * 1_000_000 }))),
+    burst: async () => (await run(workers.map(() => ({ cmd: 'burst' })))).latencies,
     close: async () => {
       await Promise.all(workers.map(({ worker }) => worker.terminate()));
     },
