@@ -98,7 +98,6 @@ export function knobs(): Knobs {
   };
 }
 
-
 /**
  * One release's unavoidable crypto, raw node:crypto on this thread: what the protocol makes the broker do
  * for every release, done the fastest way node:crypto offers. Verify the report (ECDSA-P384 over its signed

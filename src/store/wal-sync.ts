@@ -79,7 +79,10 @@ export class WalSync {
   private async flush(): Promise<void> {
     try {
       if (this.datasyncFile) await this.datasyncFile(this.walPath);
-      else await fdatasyncAsync((this.fd ??= await openAsync(this.walPath, 'r')));
+      else {
+        this.fd ??= await openAsync(this.walPath, 'r');
+        await fdatasyncAsync(this.fd);
+      }
       if (!this.dirSynced) {
         await (this.datasyncFile ?? datasyncPath)(dirname(this.walPath));
         this.dirSynced = true;
