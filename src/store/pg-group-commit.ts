@@ -104,18 +104,32 @@ export class PgGroupCommit {
     c.on('error', onError);
     const committed: { job: Job; value: unknown }[] = [];
     let next = 0;
+    // A transaction is open on `c` (BEGIN sent, not yet committed or rolled back).
+    let open = false;
     try {
-      await c.query('BEGIN');
       for (; next < jobs.length; next++) {
         const job = jobs[next]!;
-        await c.query('SAVEPOINT member');
+        if (!open) {
+          await c.query('BEGIN');
+          open = true;
+        }
+        // A member with nothing committed before it in this transaction needs no savepoint (a round trip
+        // saved in every batch, and in most batches below the peak that is every member): if it fails, the
+        // whole transaction holds nothing else and is rolled back, and the next member begins a new one.
+        const alone = committed.length === 0;
+        if (!alone) await c.query('SAVEPOINT member');
         const tx = this.makeTx(c);
         let value: unknown;
         try {
           value = await job.fn(tx);
         } catch (e) {
           tx.close();
-          await c.query('ROLLBACK TO SAVEPOINT member');
+          if (alone) {
+            open = false;
+            await c.query('ROLLBACK');
+          } else {
+            await c.query('ROLLBACK TO SAVEPOINT member');
+          }
           const victim = deadlock(e);
           if (victim && job.retries < MAX_DEADLOCK_RETRIES) {
             job.retries++;
@@ -131,11 +145,13 @@ export class PgGroupCommit {
         tx.close();
         committed.push({ job, value });
       }
-      await c.query('COMMIT');
-      this.commits++;
+      if (open) {
+        await c.query('COMMIT');
+        this.commits++;
+      }
       for (const { job, value } of committed) job.resolve(value);
     } catch (e) {
-      // BEGIN, a savepoint statement or COMMIT failed: nothing of this batch is committed.
+      // BEGIN, a savepoint statement, a rollback or COMMIT failed: nothing of this batch is committed.
       try {
         await c.query('ROLLBACK');
       } catch {

@@ -144,3 +144,56 @@ test('a deadlock victim is run again in the next batch and gets its decision, no
   }
 });
 type StoreTxLike = Parameters<Parameters<PgGroupCommit['run']>[0]>[0];
+
+test('a batch whose first member throws: it is rolled back alone (no savepoint needed), the members after it commit', async () => {
+  const g = new PgGroupCommit(pool, makeTx);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
+  // The first batch holds the queue until the gate opens, so the next three form one batch in this order.
+  const holder = g.run(async (tx) => {
+    await (tx as InsertTx).insert(300);
+    await gate;
+    return 'held';
+  });
+  while (g.pending < 1) await new Promise((r) => setImmediate(r));
+  const first = g.run(async (tx) => {
+    await (tx as InsertTx).insert(301);
+    throw Object.assign(new Error('refused'), { reason: 'test.first' });
+  });
+  const second = g.run(async (tx) => {
+    await (tx as InsertTx).insert(302);
+    return 'second';
+  });
+  const third = g.run(async (tx) => {
+    await (tx as InsertTx).insert(303);
+    throw Object.assign(new Error('refused'), { reason: 'test.third' });
+  });
+  const commitsBefore = g.commits;
+  open();
+  const [h, f, s, t] = await Promise.allSettled([holder, first, second, third]);
+  assert.deepEqual(h, { status: 'fulfilled', value: 'held' });
+  assert.equal(f.status === 'rejected' && f.reason.reason, 'test.first');
+  assert.deepEqual(s, { status: 'fulfilled', value: 'second' });
+  assert.equal(t.status === 'rejected' && t.reason.reason, 'test.third');
+  assert.deepEqual(await ids(300, 310), [300, 302]);
+  assert.equal(g.commits - commitsBefore, 2, 'the held batch and the batch of three each commit once');
+
+  // A batch of one member that throws commits nothing (not even an empty COMMIT), and the store goes on.
+  const commitsAlone = g.commits;
+  await assert.rejects(
+    g.run(async (tx) => {
+      await (tx as InsertTx).insert(304);
+      throw Object.assign(new Error('refused'), { reason: 'test.alone' });
+    }),
+    { reason: 'test.alone' },
+  );
+  assert.equal(g.commits, commitsAlone);
+  const later = await g.run(async (tx) => {
+    await (tx as InsertTx).insert(305);
+    return 'later';
+  });
+  assert.equal(later, 'later');
+  assert.deepEqual(await ids(300, 310), [300, 302, 305]);
+});
