@@ -6,6 +6,11 @@ import { STORE_REASONS } from './unavailable.js';
 /** A transaction handle bound to one client, closed when its callback settles. */
 export interface ClosableTx extends StoreTx {
   close(): void;
+  /**
+   * The member's callback succeeded (its writes stay in the transaction): what it learnt under the
+   * transaction's locks may serve the members after it (`shared`, see {@link PgGroupCommit}).
+   */
+  kept?(): void;
 }
 
 interface Job {
@@ -43,7 +48,7 @@ const MAX_DEADLOCK_RETRIES = 8;
  * two racing boots). Only after MAX_DEADLOCK_RETRIES such aborts does it fail with Unavailable
  * `store.unavailable`.
  */
-export class PgGroupCommit {
+export class PgGroupCommit<S = undefined> {
   private readonly queue: Job[] = [];
   private running = false;
   /** COMMITs issued so far (one per batch); for benchmarks and tests. */
@@ -51,9 +56,15 @@ export class PgGroupCommit {
   /** Transactions asked for and not yet settled (queued or in the running batch); for tests. */
   pending = 0;
 
+  /**
+   * `makeTx` gets `shared`, one value per PostgreSQL transaction (`newShared()` at each BEGIN): what members
+   * learnt under locks the transaction still holds. A member publishes into it only from `kept()`, so a
+   * member rolled back to its savepoint (whose locks PostgreSQL releases with it) leaves nothing there.
+   */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly makeTx: (c: pg.PoolClient) => ClosableTx,
+    private readonly makeTx: (c: pg.PoolClient, shared: S) => ClosableTx,
+    private readonly newShared: () => S = () => undefined as S,
   ) {}
 
   /** Runs `fn` in the next batch; resolves after that batch's COMMIT, rejects with `fn`'s error or the batch's. */
@@ -104,21 +115,23 @@ export class PgGroupCommit {
     c.on('error', onError);
     const committed: { job: Job; value: unknown }[] = [];
     let next = 0;
-    // A transaction is open on `c` (BEGIN sent, not yet committed or rolled back).
+    // A transaction is open on `c` (BEGIN sent, not yet committed or rolled back), and its shared value.
     let open = false;
+    let shared = this.newShared();
     try {
       for (; next < jobs.length; next++) {
         const job = jobs[next]!;
         if (!open) {
           await c.query('BEGIN');
           open = true;
+          shared = this.newShared();
         }
         // A member with nothing committed before it in this transaction needs no savepoint (a round trip
         // saved in every batch, and in most batches below the peak that is every member): if it fails, the
         // whole transaction holds nothing else and is rolled back, and the next member begins a new one.
         const alone = committed.length === 0;
         if (!alone) await c.query('SAVEPOINT member');
-        const tx = this.makeTx(c);
+        const tx = this.makeTx(c, shared);
         let value: unknown;
         try {
           value = await job.fn(tx);
@@ -142,6 +155,7 @@ export class PgGroupCommit {
         // No RELEASE SAVEPOINT: it would cost a round trip per member and change nothing. The next member's
         // SAVEPOINT of the same name shadows this one (ROLLBACK TO names the newest), COMMIT ends them all,
         // and a member that wrote keeps its subtransaction id either way.
+        tx.kept?.();
         tx.close();
         committed.push({ job, value });
       }

@@ -207,10 +207,14 @@ class PostgresStore implements Store {
     /** Challenge writes only (see {@link challengePool}). */
     private readonly challenges: pg.Pool,
   ) {
-    this.group = new PgGroupCommit(pool, (c) => new PostgresTx(c));
+    this.group = new PgGroupCommit(
+      pool,
+      (c, shared) => new PostgresTx(c, shared),
+      () => ({}),
+    );
   }
 
-  private readonly group: PgGroupCommit;
+  private readonly group: PgGroupCommit<TxShared>;
 
   async insertChallenge(digest: Uint8Array, expiresAt: number): Promise<void> {
     await exec(this.challenges, SQL.insertChallenge, [buf(digest), expiresAt]);
@@ -302,13 +306,32 @@ class PostgresStore implements Store {
   }
 }
 
+/**
+ * What the members of one PostgreSQL transaction (a group-commit batch) share: the audit head once a member
+ * that locked it (SELECT ... FOR UPDATE) and appended was kept. The row stays locked by this transaction until
+ * COMMIT, so no other transaction can move it, and the members after that one link their entries to it
+ * without locking and reading it again (one round trip fewer per decision in a batch).
+ */
+interface TxShared {
+  auditHead?: { readonly seq: number; readonly hash: string };
+}
+
 class PostgresTx implements StoreTx {
   private open = true;
+  /** The head after this member's own latest append (shared only once the member is kept). */
+  private appended: { readonly seq: number; readonly hash: string } | undefined;
 
-  constructor(private readonly c: pg.PoolClient) {}
+  constructor(
+    private readonly c: pg.PoolClient,
+    private readonly shared: TxShared = {},
+  ) {}
 
   close(): void {
     this.open = false;
+  }
+
+  kept(): void {
+    if (this.appended) this.shared.auditHead = this.appended;
   }
 
   private q(): Queryable {
@@ -414,9 +437,14 @@ class PostgresTx implements StoreTx {
 
   async appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
     // The head row lock serializes appends across every process sharing the database: no fork.
-    const head = (await one(this.q(), SQL.lockAuditHead))!;
-    const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);
+    let head = this.appended ?? this.shared.auditHead;
+    if (!head) {
+      const row = (await one(this.q(), SQL.lockAuditHead))!;
+      head = { seq: num(row.seq), hash: row.hash as string };
+    }
+    const entry = linkAuditEntry(head, draft);
     await exec(this.q(), SQL.appendAudit, auditValues(entry));
+    this.appended = { seq: entry.seq, hash: entry.hash };
     return entry;
   }
 }

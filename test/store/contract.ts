@@ -348,6 +348,32 @@ export function runStoreContract(h: StoreHarness): void {
         assert.deepEqual([v.ok, v.entries], [true, 30]);
       });
 
+      it('does not fork when transactions appending at once throw after appending or append twice', async () => {
+        const s = await open();
+        const refused = Object.assign(new Error('refused after appending'), { reason: 'test.after_append' });
+        const settled = await Promise.allSettled(
+          Array.from({ length: 30 }, (_, i) =>
+            s.transaction(async (tx) => {
+              await tx.appendAudit(draft({ reasons: [`r${i}`] }));
+              if (i % 3 === 1) await tx.appendAudit(draft({ reasons: [`r${i}b`] }));
+              if (i % 5 === 2) throw refused;
+            }),
+          ),
+        );
+        const kept = settled.filter((x) => x.status === 'fulfilled').length;
+        assert.equal(kept, 24);
+        const v = await verifyAuditChain(s);
+        const expected = Array.from({ length: 30 }, (_, i) => i)
+          .filter((i) => i % 5 !== 2)
+          .reduce((n, i) => n + (i % 3 === 1 ? 2 : 1), 0);
+        assert.deepEqual([v.ok, v.entries], [true, expected]);
+        const reasons = (await s.readAudit(0, 100)).map((e) => e.reasons[0]);
+        assert.ok(
+          !reasons.some((r) => /^r(2|7|12|17|22|27)b?$/.test(r!)),
+          'a refused transaction left an entry',
+        );
+      });
+
       it('does not fork when two processes append at once', async () => {
         const loc = await h.fresh();
         const s = await open(loc);
