@@ -91,3 +91,23 @@ test('the real flush: a missing WAL is nothing to flush; an unopenable one is st
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the real flush keeps one descriptor across flushes, and opens the current file if the old one was unlinked', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-walsync-'));
+  try {
+    const path = join(dir, 'x.db-wal');
+    writeFileSync(path, 'frames');
+    const w = new WalSync(path);
+    await w.sync();
+    await w.sync();
+    await w.sync();
+    assert.deepEqual([w.flushes, w.opens], [3, 1]);
+    rmSync(path);
+    writeFileSync(path, 'new frames'); // a new file under the same name: flushing the old inode would not do
+    await w.sync();
+    assert.deepEqual([w.flushes, w.opens], [4, 2]);
+    await w.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
