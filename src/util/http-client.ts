@@ -21,6 +21,12 @@ export interface HttpClientOptions {
   readonly timeoutMs?: number;
   /** Largest reply body read, bytes (default 1 MiB); a larger one is `reasons.badResponse`. */
   readonly maxReplyBytes?: number;
+  /**
+   * Connections open to the server at once (default 64; node transport only); requests beyond wait for a
+   * free one, inside `timeoutMs`. A host proxy relaying a thousand guests that boot together would otherwise
+   * open a thousand connections, and a broker closes those over its own cap (`maxConnections`, 512).
+   */
+  readonly maxSockets?: number;
   /** Stable reasons of the Unavailable errors this client throws, named for the service it calls. */
   readonly reasons: UnavailableReasons;
   /** Reason of the InvalidArgument thrown for bad options (default `http.config`). */
@@ -73,7 +79,12 @@ export interface HttpClient {
   close(): void;
 }
 
-const DEFAULTS = { connectTimeoutMs: 10_000, timeoutMs: 30_000, maxReplyBytes: 1 << 20 } as const;
+const DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  timeoutMs: 30_000,
+  maxReplyBytes: 1 << 20,
+  maxSockets: 64,
+} as const;
 
 /**
  * Creates a client. Throws InvalidArgument (`configReason`) for a URL that is not http(s) or carries
@@ -87,6 +98,7 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
     connectTimeoutMs: o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     timeoutMs: o.timeoutMs ?? DEFAULTS.timeoutMs,
     maxReplyBytes: o.maxReplyBytes ?? DEFAULTS.maxReplyBytes,
+    maxSockets: o.maxSockets ?? DEFAULTS.maxSockets,
   };
   for (const [k, v] of Object.entries(limits)) {
     if (!(Number.isSafeInteger(v) && v > 0))
@@ -204,13 +216,14 @@ function tooLarge(reasons: UnavailableReasons, max: number): Unavailable {
 function viaNode(
   base: URL,
   ca: string | Uint8Array | undefined,
-  limits: { connectTimeoutMs: number; maxReplyBytes: number },
+  limits: { connectTimeoutMs: number; maxReplyBytes: number; maxSockets: number },
   reasons: UnavailableReasons,
 ): Transport {
   const https = base.protocol === 'https:';
+  const { maxSockets } = limits;
   const agent = https
-    ? new HttpsAgent({ keepAlive: true, ...(ca !== undefined ? { ca: Buffer.from(ca) } : {}) })
-    : new HttpAgent({ keepAlive: true });
+    ? new HttpsAgent({ keepAlive: true, maxSockets, ...(ca !== undefined ? { ca: Buffer.from(ca) } : {}) })
+    : new HttpAgent({ keepAlive: true, maxSockets });
   const send = https ? httpsRequest : httpRequest;
   return {
     close: () => agent.destroy(),

@@ -113,6 +113,35 @@ describe('createHttpClient', () => {
     await assert.rejects(d.request({ method: 'GET', path: '/' }), { reason: 't.unreachable' });
   });
 
+  it('opens at most maxSockets connections; the requests beyond wait for one and all complete', async () => {
+    const sockets = new Set<unknown>();
+    let inFlight = 0;
+    let peak = 0;
+    const held: (() => void)[] = [];
+    const url = await serve((req, res) => {
+      sockets.add(req.socket);
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      held.push(() => {
+        inFlight--;
+        res.end('ok');
+      });
+    });
+    const c = createHttpClient({ baseUrl: url, maxSockets: 3, reasons });
+    const replies = Array.from({ length: 10 }, () => c.request({ method: 'GET', path: '/' }));
+    let answered = 0;
+    while (answered < 10) {
+      while (held.length === 0) await new Promise((r) => setImmediate(r));
+      held.shift()!();
+      answered++;
+    }
+    for (const r of await Promise.all(replies)) assert.equal(r.status, 200);
+    assert.ok(peak <= 3, `at most three requests at a time, saw ${peak}`);
+    // All ten were asked for at once: without the bound the agent opens a connection for each.
+    assert.equal(sockets.size, 3, 'the waiting requests reused the three connections');
+    c.close();
+  });
+
   it('refuses unusable options with the caller’s config reason', () => {
     for (const o of [
       { baseUrl: 'ftp://x' },
