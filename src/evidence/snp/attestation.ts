@@ -124,7 +124,9 @@ export async function verifySnpAttestation(
     const vlek = decodeSignerInfo(report.signerInfo).signingKey === SigningKey.VLEK;
     crl = (await opts.getter.getCrl(p, vlek ? 'vlek' : 'vcek')).der;
   }
-  const verified = verifier.verify(report, {
+  // The report's signature is checked on the thread pool (verifyAsync): this is the path every release,
+  // KBS attestation and CA request takes, many at once on one event loop.
+  const verified = await verifier.verifyAsync(report, {
     ...base,
     ...(crl ? { crl } : {}),
     ...(crl && opts.crlGraceMs ? { crlGraceMs: opts.crlGraceMs } : {}),

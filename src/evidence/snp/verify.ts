@@ -1,4 +1,4 @@
-import { createHash, type KeyObject, verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import {
   BindingMismatch,
   ChainInvalid,
@@ -113,6 +113,16 @@ interface CrlEntry {
 }
 
 /** Parsed certificates of one (leaf, intermediate, root) triple and what has been proven about them. */
+/** What {@link SnpVerifier} has checked before the report's signature, for the checks after it. */
+interface UpToSignature {
+  readonly report: SnpReport;
+  readonly product: SnpProduct;
+  readonly signer: AmdSigner;
+  readonly entry: ChainEntry;
+  readonly trust: SnpVerified['rootTrust'];
+  readonly crlChecked: boolean;
+}
+
 interface ChainEntry {
   readonly leaf: AmdLeaf;
   readonly intermediate: AmdCa;
@@ -178,6 +188,30 @@ export class SnpVerifier {
    *   `snp.chip_id_mismatch`.
    */
   verify(parsed: SnpReport, opts: SnpVerifyOptions): SnpVerified {
+    const checked = this.checkUpToSignature(parsed, opts);
+    const { report, entry } = checked;
+    const key = { key: entry.leaf.publicKey, ...P1363 };
+    return this.afterSignature(checked, verify('sha384', signedPart(report), key, reportSignature(report)));
+  }
+
+  /**
+   * {@link verify} with the report's ECDSA-P384 verification on libuv's thread pool (node:crypto's callback
+   * form): the same checks in the same order, the same result and errors, but the event loop of a broker
+   * serving many releases does not spend ~0.45 ms per report on it.
+   */
+  async verifyAsync(parsed: SnpReport, opts: SnpVerifyOptions): Promise<SnpVerified> {
+    const checked = this.checkUpToSignature(parsed, opts);
+    const { report, entry } = checked;
+    const key = { key: entry.leaf.publicKey, ...P1363 };
+    const sig = reportSignature(report);
+    const ok = await new Promise<boolean>((resolve, reject) =>
+      verify('sha384', signedPart(report), key, sig, (e, v) => (e ? reject(e) : resolve(v))),
+    );
+    return this.afterSignature(checked, ok);
+  }
+
+  /** Every check before the report's signature (see {@link verify}); what the checks after it need. */
+  private checkUpToSignature(parsed: SnpReport, opts: SnpVerifyOptions): UpToSignature {
     // Everything checked below is read from the signed bytes themselves: re-parsing a private copy of
     // `raw` (about 1.5 µs) means a struct whose fields were edited after parsing cannot pass off unsigned
     // values, and the result does not change if the caller reuses its buffer.
@@ -240,8 +274,14 @@ export class SnpVerifier {
     const crlChecked =
       opts.crl !== undefined ? this.checkCrl(entry, opts.crl, t, opts.crlGraceMs ?? 0) : false;
 
-    verifyReportSignature(report, entry.leaf.publicKey);
+    return { report, product, signer, entry, trust, crlChecked };
+  }
 
+  /** The checks after the report's signature (`ok`: whether it verified), and the result. */
+  private afterSignature(c: UpToSignature, ok: boolean): SnpVerified {
+    if (!ok)
+      throw new SignatureInvalid('snp.signature', 'report signature does not verify with the leaf key');
+    const { report, product, signer, entry, trust, crlChecked } = c;
     // Binding: the leaf certifies exactly the TCB the report says it was derived from.
     const mismatched = tcbMismatches(entry.leaf, report.reportedTcb, product);
     if (mismatched.length > 0) {
@@ -431,7 +471,16 @@ function resolveProduct(report: SnpReport, leaf: AmdLeaf, option: SnpProduct | u
  * ECDSA P-384 / SHA-384 over bytes [0, 0x2A0). R and S are 72-byte little-endian integers whose upper 24
  * bytes must be zero; node wants them as a 96-byte big-endian r||s (IEEE P1363).
  */
-function verifyReportSignature(report: SnpReport, key: KeyObject): void {
+const P1363 = { dsaEncoding: 'ieee-p1363' } as const;
+
+/** The signed part of the report (ABI 56860 Table 23: bytes 0x000-0x29F). */
+const signedPart = (report: SnpReport) => report.raw.subarray(0, SIGNED_LENGTH);
+
+/**
+ * R || S big-endian (IEEE P1363) from the report's little-endian 72-byte fields, whose upper 24 bytes must be
+ * zero (Table 139). Throws SignatureInvalid `snp.signature_format`.
+ */
+function reportSignature(report: SnpReport): Buffer {
   const { r, s } = report.signature;
   const sig = Buffer.allocUnsafe(96);
   let high = 0;
@@ -443,8 +492,7 @@ function verifyReportSignature(report: SnpReport, key: KeyObject): void {
   if (high !== 0 || r.length !== 72 || s.length !== 72) {
     throw new SignatureInvalid('snp.signature_format', 'signature R/S exceed 384 bits');
   }
-  const ok = verify('sha384', report.raw.subarray(0, SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' }, sig);
-  if (!ok) throw new SignatureInvalid('snp.signature', 'report signature does not verify with the leaf key');
+  return sig;
 }
 
 /**

@@ -175,6 +175,27 @@ describe('SNP verification rejects tampered real evidence', needsVectors, () => 
     }
   });
 
+  it('verifyAsync (signature on the thread pool) agrees with verify: same result, same refusals', async () => {
+    for (const name of ['microsoft-tav-milan', 'microsoft-tav-turin', 'constellation-aws-milan-vlek-2023']) {
+      const c = realCase(name);
+      const verifier = new SnpVerifier();
+      const opts = { now: c.now, certs: c.certs };
+      assert.deepEqual(await verifier.verifyAsync(c.report, opts), verifier.verify(c.report, opts));
+      // A flipped REPORT_DATA byte (offset 0x50 = 80): the signature fails on the thread pool as on the loop.
+      const b = patched(c.reportBytes, { 80: [c.reportBytes[80]! ^ 1] });
+      await assert.rejects(verifier.verifyAsync(parseReport(b), opts), {
+        code: ErrorCode.SignatureInvalid,
+        reason: 'snp.signature',
+      });
+      // R with a bit above 384: refused before any signature work, as verify refuses it.
+      const wide = patched(c.reportBytes, { [0x2a0 + 50]: [1] });
+      await assert.rejects(verifier.verifyAsync(parseReport(wide), opts), {
+        code: ErrorCode.SignatureInvalid,
+        reason: 'snp.signature_format',
+      });
+    }
+  });
+
   it('SIGNATURE_ALGO other than 1 is refused before any signature work', () => {
     const c = realCase('microsoft-tav-milan');
     for (const algo of [0, 2]) {
