@@ -83,7 +83,9 @@ describe('dashboard over HTTP', () => {
     });
     assert.equal(none.status, 403);
     assert.equal(none.body.reason, 'web.csrf');
-    const wrong = await s.api({ ...u, csrf: `${u.csrf.slice(0, -1)}A` }, 'POST', 'instances', body);
+    // One character changed (to one it is not: 'A' on its own would leave a token ending in 'A' unchanged).
+    const last = u.csrf.endsWith('A') ? 'B' : 'A';
+    const wrong = await s.api({ ...u, csrf: `${u.csrf.slice(0, -1)}${last}` }, 'POST', 'instances', body);
     assert.equal(wrong.status, 403);
     assert.equal(wrong.body.reason, 'web.csrf');
     const cross = await s.api(u, 'POST', 'instances', body, { origin: 'https://evil.example' });
