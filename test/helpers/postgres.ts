@@ -28,8 +28,10 @@ export interface TestPostgres {
   /**
    * Restarts the throwaway cluster (`pg_ctl restart -m fast -w`: open sessions are terminated, the server
    * is back on the same port when this resolves); undefined with DATABASE_URL (not our server to restart).
+   * With `whileDown`: `pg_ctl stop -m fast -w`, then `whileDown()`, then `pg_ctl start -w`, so that what the
+   * test waits for in `whileDown` happens while the server is certainly gone.
    */
-  readonly restart?: () => Promise<void>;
+  readonly restart?: (whileDown?: () => Promise<unknown>) => Promise<void>;
 }
 
 const MISSING =
@@ -141,6 +143,10 @@ async function startCluster(): Promise<TestPostgres> {
     }
     chownSync(dir, Number(ids.stdout), Number(gids.stdout));
   }
+  // max_connections: a suite holds many stores at once (each up to 10 decision and 4 challenge connections,
+  // src/store/postgres.ts) plus child brokers; 100 (the default) was too few.
+  const options = (port: number) =>
+    `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=400`;
   let started = false;
   const stopSync = () => {
     if (started) {
@@ -171,32 +177,28 @@ async function startCluster(): Promise<TestPostgres> {
           '-l',
           join(dir, 'server.log'),
           '-o',
-          // max_connections: a suite holds many stores at once (each up to 10 decision and 4 challenge
-          // connections, src/store/postgres.ts) plus child brokers; 100 (the default) was too few.
-          `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=400`,
+          options(port),
         ]);
         started = true;
         // Asynchronous, so that this process's own clients see the server go away while it restarts.
-        const restart = () =>
+        const ctl = (args: string[]) =>
           new Promise<void>((resolve, reject) => {
-            const args = [
-              'restart',
-              '-w',
-              '-t',
-              '60',
-              '-m',
-              'fast',
-              '-D',
-              data,
-              '-l',
-              join(dir, 'server.log'),
-            ];
             const cmd = join(bin, 'pg_ctl');
             const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
             execFile(file, argv, (e, _out, err) =>
-              e ? reject(new Error(`pg_ctl restart failed: ${err || e.message}`)) : resolve(),
+              e ? reject(new Error(`pg_ctl ${args[0]} failed: ${err || e.message}`)) : resolve(),
             );
           });
+        const log = join(dir, 'server.log');
+        const restart = async (whileDown?: () => Promise<unknown>) => {
+          if (!whileDown) return ctl(['restart', '-w', '-t', '60', '-m', 'fast', '-D', data, '-l', log]);
+          await ctl(['stop', '-w', '-t', '60', '-m', 'fast', '-D', data]);
+          try {
+            await whileDown();
+          } finally {
+            await ctl(['start', '-w', '-t', '60', '-D', data, '-l', log, '-o', options(port)]);
+          }
+        };
         const t = await onServer(
           `postgres://postgres@127.0.0.1:${port}/postgres`,
           () => {
