@@ -11,17 +11,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
-import { ErrorCode } from '../../src/errors.js';
 import { readSessionCookie } from '../../src/web/headers.js';
 import { identity, softEk, testCa } from '../ca/fixtures.js';
 import { type DashboardStack, startDashboardStack, type UiSession } from '../web/harness.js';
 import {
   bytesFrom,
+  CODES,
   type FuzzBudget,
   type FuzzRequest,
   fcOptions,
   hostileSegment,
   jsonFrom,
+  REASON,
   routePath,
 } from './kit.js';
 
@@ -29,8 +30,6 @@ import {
 type Json = any;
 
 const budget: FuzzBudget = { numRuns: 80, timeMs: 600 };
-const CODES = new Set<string>(Object.values(ErrorCode));
-const REASON = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 
 let s: DashboardStack;
 let session: UiSession;

@@ -26,11 +26,13 @@ import { defaultReportFields, SIM_DEFAULT_MEASUREMENT, sharedSimChain } from '..
 import { toHex } from '../../src/util/bytes.js';
 import {
   bytesFrom,
+  CODES,
   type FuzzBudget,
   type FuzzRequest,
   fcOptions,
   hostileSegment,
   jsonFrom,
+  REASON,
   routePath,
 } from './kit.js';
 
@@ -38,8 +40,6 @@ import {
 type Json = any;
 
 const budget: FuzzBudget = { numRuns: 120, timeMs: 700 };
-const CODES = new Set<string>(Object.values(ErrorCode));
-const REASON = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 const PROBLEM_BASE = 'tag:vouchsafe.dev,2026:problem/kbs/';
 
 let broker: RunningBroker;

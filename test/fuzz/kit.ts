@@ -29,7 +29,10 @@ export function fcOptions(b: FuzzBudget): fc.Parameters<unknown> {
   };
 }
 
-const CODES = new Set<string>(Object.values(ErrorCode));
+/** Every stable error code (src/errors.ts). */
+export const CODES = new Set<string>(Object.values(ErrorCode));
+/** The shape of a stable reason: dotted lower-case words. */
+export const REASON = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 
 /** True when `e` is an AttestationError with a known code and a dotted lower-case reason. */
 export function isTypedError(e: unknown): e is AttestationError {
@@ -37,7 +40,7 @@ export function isTypedError(e: unknown): e is AttestationError {
     e instanceof AttestationError &&
     CODES.has(e.code) &&
     typeof e.reason === 'string' &&
-    /^[a-z0-9_]+(\.[a-z0-9_]+)*$/.test(e.reason)
+    REASON.test(e.reason)
   );
 }
 

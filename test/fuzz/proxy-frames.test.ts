@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { ErrorCode } from '../../src/errors.js';
 import { encodeAttestationRequest } from '../../src/formats/aproxy/attestation.js';
 import { encodeCommitRequest } from '../../src/formats/aproxy/commit.js';
 import { encodeFrame } from '../../src/formats/aproxy/frame.js';
@@ -23,11 +22,9 @@ import { bootGuest } from '../../src/guest/boot.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
 import { RawClient } from '../proxy/raw-client.js';
 import { REPORT_SIZE, RecordingProvider, TestBroker } from '../proxy/test-backend.js';
-import { bytesFrom, type FuzzBudget, fcOptions } from './kit.js';
+import { bytesFrom, CODES, type FuzzBudget, fcOptions, REASON } from './kit.js';
 
 const budget: FuzzBudget = { numRuns: 150, timeMs: 4000 };
-const CODES = new Set<string>(Object.values(ErrorCode));
-const REASON = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 
 let dir: string;
 let proxy: RunningProxy;
