@@ -4,17 +4,14 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { cliScratch, freePort, runCli } from './run-cli.js';
+import { cliScratch, freePort, registerInstance, runCli, simInit } from './run-cli.js';
 
 const { tmp, daemon } = cliScratch('vs-guest-cli-');
 
 it('the commands a user runs: sim init, instance register, serve, proxy, guest boot, reboot, audit verify', async () => {
   const sim = join(tmp, 'sim');
   const data = join(tmp, 'data');
-  const init = await runCli(['sim', 'init', '--dir', sim]);
-  assert.equal(init.code, 0, init.stderr);
-  const pin = /--trust-sim-root (\S+)/.exec(init.stdout)?.[1];
-  assert.ok(pin, 'sim init prints the root to trust');
+  const pin = await simInit(sim);
 
   const port = await freePort();
   await daemon(
@@ -25,24 +22,7 @@ it('the commands a user runs: sim init, instance register, serve, proxy, guest b
   const admin = ['--broker', broker, '--token-file', join(data, 'admin-token')];
   const policy = join(tmp, 'policy.json');
   writeFileSync(policy, JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }));
-  const reg = await runCli([
-    'instance',
-    'register',
-    ...admin,
-    '--project',
-    'p',
-    '--zone',
-    'z',
-    '--instance-id',
-    '42',
-    '--name',
-    'vm1',
-    '--policy',
-    policy,
-    '--json',
-  ]);
-  assert.equal(reg.code, 0, reg.stderr);
-  const instance = JSON.parse(reg.stdout);
+  const instance = await registerInstance(admin, { instanceId: '42', name: 'vm1', policy });
 
   const sock = join(tmp, 'aproxy.sock');
   await daemon(['proxy', '--listen', `unix:${sock}`, '--broker', broker], /listening/i);

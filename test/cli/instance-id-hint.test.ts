@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { type RunningBroker, startBroker } from '../../src/api/index.js';
 import { assertDistBuilt } from '../helpers/dist.js';
-import { runCli } from './run-cli.js';
+import { registerInstance, runCli } from './run-cli.js';
 
 describe('instance show <GCE instance id>: a hint to the broker id', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-id-hint-'));
@@ -30,24 +30,7 @@ describe('instance show <GCE instance id>: a hint to the broker id', () => {
     api = ['--broker', broker.url, '--token-file', broker.adminTokenPath];
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ measurements: ['ab'.repeat(48)] }));
-    const reg = await runCli([
-      'instance',
-      'register',
-      ...api,
-      '--project',
-      'p',
-      '--zone',
-      'z',
-      '--instance-id',
-      '43',
-      '--name',
-      'vm43',
-      '--policy',
-      policy,
-      '--json',
-    ]);
-    assert.equal(reg.code, 0, reg.stderr);
-    brokerId = JSON.parse(reg.stdout).id;
+    brokerId = (await registerInstance(api, { instanceId: '43', name: 'vm43', policy })).id;
     assert.notEqual(brokerId, '43');
   });
   after(async () => {

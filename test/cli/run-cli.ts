@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -123,4 +124,42 @@ export function cliScratch(prefix: string): {
       return d.p;
     },
   };
+}
+
+/** `vouchsafe sim init --dir DIR` (must succeed); the `--trust-sim-root` value it prints. */
+export async function simInit(dir: string): Promise<string> {
+  const init = await runCli(['sim', 'init', '--dir', dir]);
+  assert.equal(init.code, 0, init.stderr);
+  const pin = /--trust-sim-root (\S+)/.exec(init.stdout)?.[1];
+  assert.ok(pin, 'sim init prints the root to trust');
+  return pin;
+}
+
+/**
+ * `vouchsafe instance register ... --json` in project `p`, zone `z` (must succeed), with `api` the
+ * `--broker`/`--token-file` (or `--data`) options; the registered instance.
+ */
+export async function registerInstance(
+  api: readonly string[],
+  o: { readonly instanceId: string; readonly name: string; readonly policy: string },
+  // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read freely by the tests
+): Promise<any> {
+  const reg = await runCli([
+    'instance',
+    'register',
+    ...api,
+    '--project',
+    'p',
+    '--zone',
+    'z',
+    '--instance-id',
+    o.instanceId,
+    '--name',
+    o.name,
+    '--policy',
+    o.policy,
+    '--json',
+  ]);
+  assert.equal(reg.code, 0, reg.stderr);
+  return JSON.parse(reg.stdout);
 }

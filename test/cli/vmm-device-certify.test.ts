@@ -21,7 +21,7 @@ import { loadSimChain } from '../../src/sim/snp/persist.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 import { servicesManifest, softAk, softEk } from '../ca/fixtures.js';
 import { errorWith } from '../helpers/assert-error.js';
-import { cliScratch, freePort, runCli } from './run-cli.js';
+import { cliScratch, freePort, registerInstance, runCli, simInit } from './run-cli.js';
 
 const { tmp, daemon } = cliScratch('vs-vmmdev-ca-cli-');
 
@@ -37,10 +37,7 @@ it('vmm-device --help names the CA options; a CERTIFY feature without a CA is a 
 
 it('serve --ca-dir + vmm-device relay CERTIFY_EK and CERTIFY_AK; a lying --identity is ca.identity_mismatch', async () => {
   const sim = join(tmp, 'sim');
-  const made = await runCli(['sim', 'init', '--dir', sim]);
-  assert.equal(made.code, 0, made.stderr);
-  const pin = /--trust-sim-root (\S+)/.exec(made.stdout)?.[1];
-  assert.ok(pin);
+  const pin = await simInit(sim);
   const chain = loadSimChain(sim);
   const caDir = join(tmp, 'ca');
   const init = await runCli(['ca', 'init', '--dir', caDir]);
@@ -75,27 +72,11 @@ it('serve --ca-dir + vmm-device relay CERTIFY_EK and CERTIFY_AK; a lying --ident
   const token = join(data, 'admin-token');
   const policy = join(tmp, 'policy.json');
   writeFileSync(policy, JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }));
-  const reg = await runCli([
-    'instance',
-    'register',
-    '--broker',
-    broker,
-    '--token-file',
-    token,
-    '--project',
-    'p',
-    '--zone',
-    'z',
-    '--instance-id',
-    '4343',
-    '--name',
-    'vm43',
-    '--policy',
+  const instance: { hostData: string } = await registerInstance(['--broker', broker, '--token-file', token], {
+    instanceId: '4343',
+    name: 'vm43',
     policy,
-    '--json',
-  ]);
-  assert.equal(reg.code, 0, reg.stderr);
-  const instance = JSON.parse(reg.stdout) as { hostData: string };
+  });
   const truth = join(tmp, 'identity.json');
   writeFileSync(truth, JSON.stringify({ project: 'p', zone: 'z', instanceId: '4343', instanceName: 'vm43' }));
   const lie = join(tmp, 'lie.json');

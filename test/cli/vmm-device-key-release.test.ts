@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { SIM_DEFAULT_MEASUREMENT } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
-import { cliScratch, freePort, runCli } from './run-cli.js';
+import { cliScratch, freePort, registerInstance, runCli, simInit } from './run-cli.js';
 
 const { tmp, daemon } = cliScratch('vs-vmmdev-cli-');
 
@@ -27,10 +27,7 @@ it('vmm-device --help names the variable file and the KEY_RELEASE proxy', async 
 it('guest boot over pvchannel: boot and reboot with the state, no vsock; a rollback is still broker.rollback', async () => {
   const sim = join(tmp, 'sim');
   const data = join(tmp, 'data');
-  const init = await runCli(['sim', 'init', '--dir', sim]);
-  assert.equal(init.code, 0, init.stderr);
-  const pin = /--trust-sim-root (\S+)/.exec(init.stdout)?.[1];
-  assert.ok(pin);
+  const pin = await simInit(sim);
   const port = await freePort();
   await daemon(
     ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--trust-sim-root', pin, '--no-kds'],
@@ -39,27 +36,8 @@ it('guest boot over pvchannel: boot and reboot with the state, no vsock; a rollb
   const broker = `http://127.0.0.1:${port}`;
   const policy = join(tmp, 'policy.json');
   writeFileSync(policy, JSON.stringify({ measurements: [toHex(SIM_DEFAULT_MEASUREMENT)] }));
-  const reg = await runCli([
-    'instance',
-    'register',
-    '--broker',
-    broker,
-    '--token-file',
-    join(data, 'admin-token'),
-    '--project',
-    'p',
-    '--zone',
-    'z',
-    '--instance-id',
-    '43',
-    '--name',
-    'vm2',
-    '--policy',
-    policy,
-    '--json',
-  ]);
-  assert.equal(reg.code, 0, reg.stderr);
-  const instance = JSON.parse(reg.stdout);
+  const api = ['--broker', broker, '--token-file', join(data, 'admin-token')];
+  const instance = await registerInstance(api, { instanceId: '43', name: 'vm2', policy });
   const aproxy = join(tmp, 'aproxy.sock');
   await daemon(['proxy', '--listen', `unix:${aproxy}`, '--broker', broker], /listening/i);
   const dev = join(tmp, 'vmm-device.sock');
