@@ -435,15 +435,22 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
     const reportsA = () => simulatorReportProvider(launch(a.hostData));
 
     // A clone: a copy of everything the host holds for vm-a (state file and variable store), launched again.
-    const clone = join(dir, 'clone.state');
-    copyFileSync(statePath, clone);
-    const cloneVars = join(dir, 'clone.vars');
-    copyFileSync(varsPath, cloneVars);
-    await refusal('a clone of vm-a boots while vm-a runs', 'broker', async () =>
-      bootWithUefiVariables(
-        { connect: px.address, provider: reportsA(), statePath: clone, brokerPublicKey: b.publicKey },
-        vmm(identity, undefined, await UefiHostStore.open(cloneVars)),
-      ),
+    // vm-a booted from copies (under `name`) of a state file and a variable store the host holds.
+    const bootCopyOf = async (name: string, state: string, vars: string) => {
+      copyFileSync(state, join(dir, `${name}.state`));
+      copyFileSync(vars, join(dir, `${name}.vars`));
+      return bootWithUefiVariables(
+        {
+          connect: px.address,
+          provider: reportsA(),
+          statePath: join(dir, `${name}.state`),
+          brokerPublicKey: b.publicKey,
+        },
+        vmm(identity, undefined, await UefiHostStore.open(join(dir, `${name}.vars`))),
+      );
+    };
+    await refusal('a clone of vm-a boots while vm-a runs', 'broker', () =>
+      bootCopyOf('clone', statePath, varsPath),
     );
     await second.session()?.end();
     // Only the vTPM's NV files rolled back (to after boot 1); the sealed state and variables are current.
@@ -453,15 +460,8 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       bootA('vm-a, vTPM NV rolled back'),
     );
     // The host keeps an old copy of everything (state file and variables, as after boot 1) and boots it.
-    const rb = join(dir, 'rollback.state');
-    copyFileSync(v1, rb);
-    const rbVars = join(dir, 'rollback.vars');
-    copyFileSync(vars1, rbVars);
-    await refusal('vm-a with everything the host holds rolled back (state version 1)', 'broker', async () =>
-      bootWithUefiVariables(
-        { connect: px.address, provider: reportsA(), statePath: rb, brokerPublicKey: b.publicKey },
-        vmm(identity, undefined, await UefiHostStore.open(rbVars)),
-      ),
+    await refusal('vm-a with everything the host holds rolled back (state version 1)', 'broker', () =>
+      bootCopyOf('rollback', v1, vars1),
     );
     await refusal(
       'vm-a with its UEFI variable store rolled back (the host file of boot 1)',
