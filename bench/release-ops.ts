@@ -7,7 +7,6 @@ import { computeReportData } from '../src/formats/aproxy/report-data.js';
 import { parseSecretPayload } from '../src/formats/aproxy/secret-payload.js';
 import type { EcPublicKey, NegotiationParam } from '../src/formats/aproxy/types.js';
 import { bootGuest, simulatorReportProvider } from '../src/guest/index.js';
-import { unwrapSecret } from '../src/native/jwe-ecdh-es.js';
 import type { P521KeyPair } from '../src/native/p521.js';
 import {
   SIM_DEFAULT_MEASUREMENT,
@@ -15,6 +14,7 @@ import {
   type SimChain,
   SimSnpFirmware,
 } from '../src/sim/snp/index.js';
+import { openAttestReply } from '../test/helpers/attest-reply.js';
 import { type ItemPool, type LoadOp, postJson } from './broker-load.js';
 
 /** A registered instance as a client sees it: its id, its HOST_DATA, its simulated firmware, its state file. */
@@ -80,17 +80,7 @@ export function httpReleaseOp(
         stateDigest: null,
       });
       if (r.status !== 200) throw new Error(`attest: ${r.status} ${JSON.stringify(r.body)}`);
-      const d = r.body.decryption;
-      const plain = unwrapSecret(key.privateKey, {
-        decryption: {
-          epk: { x: unb64(d.epk.x), y: unb64(d.epk.y) },
-          wrappedCek: unb64(d.wrappedCek),
-          aad: unb64(d.aad),
-          iv: unb64(d.iv),
-          tag: unb64(d.tag),
-        },
-        ciphertext: unb64(r.body.ciphertext),
-      });
+      const plain = openAttestReply(key.privateKey, r.body);
       const payload = parseSecretPayload(plain);
       if (payload.secret.length !== 32 || payload.bootId !== r.body.bootId || r.body.instance !== inst.id) {
         throw new Error('attest: the released payload does not match the response');

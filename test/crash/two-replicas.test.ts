@@ -8,6 +8,7 @@
  * both exchanges, which B completes. Every wait is on an event: a listening line, a process exit, a reply.
  */
 import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +19,12 @@ import { openSealingKey } from '../../src/broker/sealing-key.js';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
 import { parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
 import type { NegotiationParam } from '../../src/formats/aproxy/types.js';
-import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { generateP521KeyPair, p521PointOf } from '../../src/native/p521.js';
 import { type SimChain, type SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import { verifyAuditChain } from '../../src/store/audit-verify.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/types.js';
+import { openAttestReply } from '../helpers/attest-reply.js';
 import { GOOD_POLICY, type Json, simFirmware } from '../helpers/broker.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { IndependentKbsClient, makeTeeKey } from '../kbs/independent-client.js';
@@ -137,19 +138,8 @@ describe('two broker replicas on one PostgreSQL', () => {
     return { body, open: (r: Json) => openNative(keys.privateKey, r) };
   }
 
-  function openNative(privateKey: Parameters<typeof unwrapSecret>[0], r: Json): Uint8Array {
-    const d = r.decryption;
-    const plain = unwrapSecret(privateKey, {
-      decryption: {
-        epk: { x: unb64(d.epk.x), y: unb64(d.epk.y) },
-        wrappedCek: unb64(d.wrappedCek),
-        aad: unb64(d.aad),
-        iv: unb64(d.iv),
-        tag: unb64(d.tag),
-      },
-      ciphertext: unb64(r.ciphertext),
-    });
-    return parseSecretPayload(plain).secret;
+  function openNative(privateKey: KeyObject, r: Json): Uint8Array {
+    return parseSecretPayload(openAttestReply(privateKey, r)).secret;
   }
 
   it("RCAR: auth on A, attest on B, resource on A (cookie) and on B (bearer); B's token verifies with A's JWKS", async () => {
