@@ -4,7 +4,7 @@
  * binary is a failure naming where it was looked for, never a skip.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
@@ -55,11 +55,12 @@ export async function startRealAproxy(
     err += c.toString();
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  // The socket file appears when it binds; poll its existence, bounded by attempts, not by a clock.
-  for (let i = 0; !existsSync(o.socket); i++) {
-    if (child.exitCode !== null || i > 500) {
+  // The socket file appears at bind(), before listen(): a connect in between is refused. Wait until it
+  // listens (or the child exits), bounded by attempts, not by a clock.
+  for (let i = 0; !listening(o.socket); i++) {
+    if (child.exitCode !== null || i > 3000) {
       child.kill('SIGKILL');
-      throw new Error(`${name} did not start: ${err.slice(0, 500)}`);
+      throw new Error(`${name} did not start listening on ${o.socket}: ${err.slice(0, 500)}`);
     }
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -74,4 +75,21 @@ export async function startRealAproxy(
       }
     },
   };
+}
+
+/**
+ * Whether a socket bound at `path` is listening, read from /proc/net/unix (Flags 00010000 is __SO_ACCEPTCON,
+ * set by listen()). Not probed by connecting: the 0.1.0 aproxy exits when a client disconnects unheard.
+ */
+function listening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'latin1');
+  } catch (e) {
+    throw new Error(`cannot read /proc/net/unix to see whether ${path} listens (Linux only): ${e}`);
+  }
+  return table.split('\n').some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f.length >= 8 && f[7] === path && f[3] === '00010000';
+  });
 }

@@ -278,6 +278,25 @@ describe('dashboard in Chromium', () => {
     await page.getByLabel('Credential').waitFor();
   });
 
+  it('follows a hash change made the instant sign-in renders (before the page listens for it)', async () => {
+    // The mutation observer runs as a microtask right after the render that shows the principal, before
+    // the shell's effects: a hashchange then fires before the listener exists. The page must still follow.
+    await page.evaluate(() => {
+      const o = new MutationObserver(() => {
+        if (document.querySelector('[data-testid="principal"]')) {
+          o.disconnect();
+          location.hash = '#/certificates';
+        }
+      });
+      o.observe(document.body, { childList: true, subtree: true });
+    });
+    await page.getByLabel('Credential').fill(s.b.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Certificates' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Credential').waitFor();
+  });
+
   it('shows where the audit hash chain breaks after an entry is modified in the database', async () => {
     await page.getByLabel('Credential').fill(s.b.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();

@@ -23,8 +23,8 @@ const PAGES = [
 ];
 
 /** The hash route: `#/instances/ID?x=y` -> {parts: ['instances', 'ID'], query}. */
-function route() {
-  const h = location.hash.replace(/^#\/?/, '');
+function route(hash) {
+  const h = hash.replace(/^#\/?/, '');
   const [path, qs] = h.split('?');
   const parts = (path || 'instances').split('/').map(decodeURIComponent);
   return { parts, query: new URLSearchParams(qs ?? '') };
@@ -63,17 +63,20 @@ function SignIn({ onSignedIn }) {
 }
 
 function Shell({ session, onSignOut }) {
-  const [r, setR] = useState(route());
+  const [hash, setHash] = useState(location.hash);
   const main = useRef(null);
   useEffect(() => {
     const f = () => {
-      setR(route());
+      setHash(location.hash);
       // Keyboard users land on the new page's content, as after a full page load.
       requestAnimationFrame(() => main.current?.focus());
     };
     window.addEventListener('hashchange', f);
+    // Effects run after the first paint: a hash that changed in between fired no event we heard.
+    setHash(location.hash);
     return () => window.removeEventListener('hashchange', f);
   }, []);
+  const r = route(hash);
   const [page, arg] = r.parts;
   const p = session.principal;
   let body;
