@@ -281,7 +281,7 @@ describe('dashboard in Chromium', () => {
   it('follows a hash change made the instant sign-in renders (before the page listens for it)', async () => {
     // The mutation observer runs as a microtask right after the render that shows the principal, before
     // the shell's effects: a hashchange then fires before the listener exists. The page must still follow.
-    await page.evaluate(() => {
+    await page.evaluate(`{
       const o = new MutationObserver(() => {
         if (document.querySelector('[data-testid="principal"]')) {
           o.disconnect();
@@ -289,7 +289,7 @@ describe('dashboard in Chromium', () => {
         }
       });
       o.observe(document.body, { childList: true, subtree: true });
-    });
+    }`);
     await page.getByLabel('Credential').fill(s.b.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { level: 1, name: 'Certificates' }).waitFor();
