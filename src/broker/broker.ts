@@ -6,6 +6,7 @@ import { type AuditVerification, verifyAuditChain } from '../store/audit-verify.
 import type {
   AuditDetailValue,
   AuditEntry,
+  BootState,
   InstanceWithState,
   JsonValue,
   NewLaunchPolicy,
@@ -282,13 +283,14 @@ export class Broker {
         const st = await this.lockKnown(tx, instanceId, ctx);
         const had = st.activeBoot !== null;
         ctx.details.bootId = st.activeBoot?.bootId ?? null;
-        await tx.setBootState(instanceId, {
+        const state: BootState = {
           committedCounter: st.committedCounter,
           committedDigest: st.committedDigest ?? null,
           activeBoot: null,
-        });
+        };
         await tx.appendAudit(
           this.entry('reset', ctx, 'accept', ['broker.boot_reset'], { hadActiveBoot: had }),
+          { bootState: { instanceId, state } },
         );
         return { hadActiveBoot: had };
       }),
@@ -378,8 +380,9 @@ export class Broker {
     ctx: AuditContext,
     keys: Uint8Array[],
   ): Promise<Omit<ReleaseResult, 'evidence'>> {
-    const st = await tx.lockInstance(instanceId);
-    if (!st) throw new BrokerRefused('broker.unknown_instance');
+    const locked = await tx.lockInstanceWithLatestKey(instanceId);
+    if (!locked) throw new BrokerRefused('broker.unknown_instance');
+    const st = locked.instance;
     // Read the clock only once the lock is held: a transaction that waited for the lock must judge the
     // lease the previous holder just wrote against the time after that write, not before it.
     const now = this.now();
@@ -404,7 +407,7 @@ export class Broker {
     // Step 7: the sealing key, created at the first accepted boot (insert-if-absent under the lock).
     const reasons = ['broker.released', ...START_REASONS[decision.start]];
     {
-      let latest = await tx.latestKey(instanceId);
+      let latest = locked.latestKey;
       let key: Uint8Array;
       if (latest) {
         key = await openSealingKey(this.kek, latest);
@@ -437,19 +440,17 @@ export class Broker {
       const bootId = sameLaunch ? prior.bootId : randomUUID();
       const commitToken = randomFillSync(new Uint8Array(TOKEN_BYTES));
       const leaseExpiresAt = decision.start === 'unleased' ? now : now + this.leaseMs;
-      if (decision.start !== 'unleased') {
-        await tx.setBootState(instanceId, {
-          committedCounter: st.committedCounter,
-          committedDigest: st.committedDigest ?? null,
-          activeBoot: {
-            bootId,
-            startedAt: sameLaunch ? prior.startedAt : now,
-            leaseExpiresAt,
-            tokenHash: sha256(commitToken),
-            launchId,
-          },
-        });
-      }
+      const bootState: BootState = {
+        committedCounter: st.committedCounter,
+        committedDigest: st.committedDigest ?? null,
+        activeBoot: {
+          bootId,
+          startedAt: sameLaunch ? prior.startedAt : now,
+          leaseExpiresAt,
+          tokenHash: sha256(commitToken),
+          launchId,
+        },
+      };
       await tx.appendAudit(
         this.entry('release', ctx, 'accept', reasons, {
           bootId,
@@ -458,6 +459,7 @@ export class Broker {
           committedCounter: st.committedCounter,
           ...(prior && !sameLaunch ? { previousBootId: prior.bootId } : {}),
         }),
+        decision.start === 'unleased' ? {} : { bootState: { instanceId, state: bootState } },
       );
       return {
         key,
@@ -503,12 +505,14 @@ export class Broker {
         const st = await this.lockBoot(tx, bootId, commitToken, ctx);
         if (newCounter <= (st.committedCounter ?? 0)) throw new BrokerRefused('broker.counter_mismatch');
         const leaseExpiresAt = this.now() + this.leaseMs;
-        await tx.setBootState(st.id, {
+        const state: BootState = {
           committedCounter: newCounter,
           committedDigest: Uint8Array.from(stateDigest),
           activeBoot: { ...st.activeBoot!, leaseExpiresAt },
+        };
+        await tx.appendAudit(this.entry('commit', ctx, 'accept', ['broker.committed'], {}), {
+          bootState: { instanceId: st.id, state },
         });
-        await tx.appendAudit(this.entry('commit', ctx, 'accept', ['broker.committed'], {}));
         return { committedCounter: newCounter, leaseExpiresAt };
       });
     });
@@ -543,12 +547,14 @@ export class Broker {
       checkBootArgs(bootId, commitToken);
       await this.store.transaction(async (tx) => {
         const st = await this.lockBoot(tx, bootId, commitToken, ctx);
-        await tx.setBootState(st.id, {
+        const state: BootState = {
           committedCounter: st.committedCounter,
           committedDigest: st.committedDigest ?? null,
           activeBoot: null,
+        };
+        await tx.appendAudit(this.entry('end', ctx, 'accept', ['broker.boot_ended'], {}), {
+          bootState: { instanceId: st.id, state },
         });
-        await tx.appendAudit(this.entry('end', ctx, 'accept', ['broker.boot_ended'], {}));
       });
     });
   }

@@ -18,14 +18,17 @@ import {
   toKey,
 } from './rows.js';
 import type {
+  AuditDraft,
   AuditEntry,
   AuditHead,
+  AuditWith,
   BootState,
   CredentialRecord,
   InsertInstanceResult,
   InstanceRecord,
   InstanceWithState,
   JsonValue,
+  LockedInstance,
   NewLaunchPolicy,
   RegistryTee,
   SealingKeyRecord,
@@ -185,6 +188,15 @@ const SQL = {
     'vs_latest_key',
     `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version DESC LIMIT 1`,
   ),
+  // The instance row locked (FOR UPDATE OF: not the key row) and its newest key, if any, in one round trip.
+  lockInstanceWithLatestKey: prepared(
+    'vs_lock_instance_with_latest_key',
+    `SELECT ${INSTANCE_COLUMNS}, k.key_version, k.key_wrapped, k.key_kek_id, k.key_created_at
+     FROM instances LEFT JOIN LATERAL (
+       SELECT version AS key_version, wrapped AS key_wrapped, kek_id AS key_kek_id, created_at AS key_created_at
+       FROM sealing_keys WHERE instance_id = instances.id ORDER BY version DESC LIMIT 1) k ON true
+     WHERE instances.id = $1 FOR UPDATE OF instances`,
+  ),
   lockAuditHead: prepared('vs_lock_audit_head', 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'),
   // One round trip for the entry and the head it becomes (a data-modifying CTE runs exactly once).
   appendAudit: prepared(
@@ -193,7 +205,33 @@ const SQL = {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq, hash)
      UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1`,
   ),
+  // A decision's writes in one round trip: the boot state ($11-$18, as setBootState's $1-$8), the entry and
+  // its head. Every data-modifying CTE runs exactly once, whether or not the outer statement reads it.
+  appendAuditWithBootState: prepared(
+    'vs_append_audit_with_boot_state',
+    `WITH boot AS (UPDATE instances SET committed_counter = $11, boot_id = $12, boot_started_at = $13,
+       boot_lease_expires_at = $14, boot_token_hash = $15, committed_digest = $17, boot_launch_id = $18
+       WHERE id = $16),
+     entry AS (INSERT INTO audit_log (${AUDIT_COLUMNS})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq, hash)
+     UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1`,
+  ),
 } as const;
+
+/** setBootState's parameters, in the order of its statement's $1-$8. */
+function bootStateValues(id: string, s: BootState): unknown[] {
+  const b = s.activeBoot;
+  return [
+    s.committedCounter,
+    b?.bootId ?? null,
+    b?.startedAt ?? null,
+    b?.leaseExpiresAt ?? null,
+    b ? buf(b.tokenHash) : null,
+    id,
+    s.committedDigest ? buf(s.committedDigest) : null,
+    b?.launchId ? buf(b.launchId) : null,
+  ];
+}
 
 async function all(q: Queryable, sql: string, params: unknown[] = []): Promise<Row[]> {
   return (await q.query(sql, params)).rows as Row[];
@@ -374,18 +412,24 @@ class PostgresTx implements StoreTx {
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
   }
 
+  async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
+    const r = await one(this.q(), SQL.lockInstanceWithLatestKey, [id]);
+    if (!r) return undefined;
+    const latestKey =
+      r.key_version === null
+        ? undefined
+        : toKey({
+            instance_id: r.id,
+            version: r.key_version,
+            wrapped: r.key_wrapped,
+            kek_id: r.key_kek_id,
+            created_at: r.key_created_at,
+          });
+    return { instance: toInstance(r), latestKey };
+  }
+
   async setBootState(id: string, s: BootState): Promise<void> {
-    const b = s.activeBoot;
-    await exec(this.q(), SQL.setBootState, [
-      s.committedCounter,
-      b?.bootId ?? null,
-      b?.startedAt ?? null,
-      b?.leaseExpiresAt ?? null,
-      b ? buf(b.tokenHash) : null,
-      id,
-      s.committedDigest ? buf(s.committedDigest) : null,
-      b?.launchId ? buf(b.launchId) : null,
-    ]);
+    await exec(this.q(), SQL.setBootState, bootStateValues(id, s));
   }
 
   async setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void> {
@@ -435,7 +479,7 @@ class PostgresTx implements StoreTx {
     return r && toCredential(r);
   }
 
-  async appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
+  async appendAudit(draft: AuditDraft, with_: AuditWith = {}): Promise<AuditEntry> {
     // The head row lock serializes appends across every process sharing the database: no fork.
     let head = this.appended ?? this.shared.auditHead;
     if (!head) {
@@ -443,7 +487,15 @@ class PostgresTx implements StoreTx {
       head = { seq: num(row.seq), hash: row.hash as string };
     }
     const entry = linkAuditEntry(head, draft);
-    await exec(this.q(), SQL.appendAudit, auditValues(entry));
+    const boot = with_.bootState;
+    if (boot) {
+      await exec(this.q(), SQL.appendAuditWithBootState, [
+        ...auditValues(entry),
+        ...bootStateValues(boot.instanceId, boot.state),
+      ]);
+    } else {
+      await exec(this.q(), SQL.appendAudit, auditValues(entry));
+    }
     this.appended = { seq: entry.seq, hash: entry.hash };
     return entry;
   }

@@ -21,14 +21,17 @@ import {
 } from './rows.js';
 import { prepared } from './sqlite-statements.js';
 import type {
+  AuditDraft,
   AuditEntry,
   AuditHead,
+  AuditWith,
   BootState,
   CredentialRecord,
   InsertInstanceResult,
   InstanceRecord,
   InstanceWithState,
   JsonValue,
+  LockedInstance,
   NewLaunchPolicy,
   RegistryTee,
   SealingKeyRecord,
@@ -331,6 +334,11 @@ class SqliteTx implements StoreTx {
     return this.instance('boot_id', bootId);
   }
 
+  async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
+    const instance = await this.lockInstance(id);
+    return instance && { instance, latestKey: await this.latestKey(id) };
+  }
+
   setBootState(id: string, s: BootState): Promise<void> {
     const b = s.activeBoot;
     this.stmt(
@@ -396,7 +404,8 @@ class SqliteTx implements StoreTx {
     return Promise.resolve(r && toCredential(r));
   }
 
-  appendAudit(draft: Parameters<StoreTx['appendAudit']>[0]): Promise<AuditEntry> {
+  async appendAudit(draft: AuditDraft, with_: AuditWith = {}): Promise<AuditEntry> {
+    if (with_.bootState) await this.setBootState(with_.bootState.instanceId, with_.bootState.state);
     // The transaction already holds SQLite's single write lock, which serializes appends across processes.
     const head = this.stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as Row;
     const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);
@@ -404,6 +413,6 @@ class SqliteTx implements StoreTx {
       ...auditValues(entry),
     );
     this.stmt('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(entry.seq, entry.hash);
-    return Promise.resolve(entry);
+    return entry;
   }
 }

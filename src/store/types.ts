@@ -164,6 +164,20 @@ export type InsertInstanceResult = 'inserted' | 'duplicate_host_data' | 'duplica
  * Operations inside one transaction. Valid only until the callback passed to
  * {@link Store.transaction} settles.
  */
+/** An instance locked for the transaction, with its newest sealing key (undefined before the first). */
+export interface LockedInstance {
+  readonly instance: InstanceWithState;
+  readonly latestKey: SealingKeyRecord | undefined;
+}
+
+/**
+ * What a decision writes with its audit entry: the instance's boot state (as {@link StoreTx.setBootState}),
+ * in the same statement on PostgreSQL, so a decision's writes cost one round trip.
+ */
+export interface AuditWith {
+  readonly bootState?: { readonly instanceId: string; readonly state: BootState };
+}
+
 export interface StoreTx {
   insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult>;
   /**
@@ -174,6 +188,11 @@ export interface StoreTx {
   lockInstance(id: string): Promise<InstanceWithState | undefined>;
   /** As {@link lockInstance}, finding the instance by its active boot id. */
   lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined>;
+  /**
+   * {@link lockInstance} and {@link latestKey} in one: on PostgreSQL one round trip (a release reads both
+   * first). The key read under the instance's lock stays the latest until this transaction inserts one.
+   */
+  lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined>;
   setBootState(id: string, state: BootState): Promise<void>;
   setPolicy(id: string, policy: JsonValue): Promise<void>;
   setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void>;
@@ -185,7 +204,7 @@ export interface StoreTx {
    * Appends to the hash chain: locks the single head row, links to it, inserts, moves the head. Take it
    * last in a transaction (lock order: instance row, then audit head) so transactions cannot deadlock.
    */
-  appendAudit(draft: AuditDraft): Promise<AuditEntry>;
+  appendAudit(draft: AuditDraft, with_?: AuditWith): Promise<AuditEntry>;
   /** Inserts a credential (migration 6); false when its id exists. Audit it in the same transaction. */
   insertCredential(rec: CredentialRecord): Promise<boolean>;
   /**

@@ -201,6 +201,40 @@ export function runStoreContract(h: StoreHarness): void {
         assert.equal(await s.transaction((tx) => tx.lockInstanceByBoot(boot.bootId)), undefined);
       });
 
+      it("writes a decision's boot state with its audit entry, and neither when the transaction fails", async () => {
+        const s = await open();
+        const rec = instanceRecord();
+        await s.transaction((tx) => tx.insertInstance(rec));
+        const boot = {
+          bootId: randomUUID(),
+          startedAt: 10,
+          leaseExpiresAt: 20,
+          tokenHash: digest('t'),
+          launchId: digest('launch'),
+        };
+        const state = { committedCounter: 3, committedDigest: digest('state'), activeBoot: boot };
+        const entry = await s.transaction((tx) =>
+          tx.appendAudit(draft(), { bootState: { instanceId: rec.id, state } }),
+        );
+        const after = await s.getInstance(rec.id);
+        assert.equal(after?.committedCounter, 3);
+        assert.deepEqual(after?.committedDigest, state.committedDigest);
+        assert.deepEqual(after?.activeBoot, boot);
+        assert.deepEqual(await s.readAudit(0, 10), [entry]);
+        // Both roll back together.
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.appendAudit(draft(), {
+              bootState: { instanceId: rec.id, state: { committedCounter: 4, activeBoot: null } },
+            });
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        assert.deepEqual((await s.getInstance(rec.id))?.activeBoot, boot);
+        assert.equal((await s.auditHead()).seq, entry.seq);
+      });
+
       it('stores counters up to 2^53 - 1 exactly', async () => {
         const s = await open();
         const rec = instanceRecord();
@@ -250,6 +284,33 @@ export function runStoreContract(h: StoreHarness): void {
         assert.equal(await s.transaction((tx) => tx.getKey(rec.id, 3)), undefined);
         assert.equal(await s.transaction((tx) => tx.latestKey('other')), undefined);
         assert.deepEqual(await s.listKeys(rec.id), [k1, k2]);
+      });
+
+      it('locks an instance with its newest key in one call (none before the first; unknown id: undefined)', async () => {
+        const s = await open();
+        const rec = instanceRecord();
+        const other = instanceRecord();
+        await s.transaction(async (tx) => {
+          await tx.insertInstance(rec);
+          await tx.insertInstance(other);
+        });
+        const none = await s.transaction((tx) => tx.lockInstanceWithLatestKey(rec.id));
+        assert.equal(none?.instance.id, rec.id);
+        assert.equal(none?.latestKey, undefined);
+        const key = (version: number, instanceId = rec.id) => ({
+          instanceId,
+          version,
+          wrapped: new Uint8Array([version, 7]),
+          kekId: 'k',
+          createdAt: 100 + version,
+        });
+        await s.transaction(async (tx) => {
+          for (const k of [key(1), key(3), key(2), key(9, other.id)]) await tx.insertKeyIfAbsent(k);
+        });
+        const both = await s.transaction((tx) => tx.lockInstanceWithLatestKey(rec.id));
+        assert.deepEqual(both?.instance, await s.getInstance(rec.id));
+        assert.deepEqual(both?.latestKey, key(3));
+        assert.equal(await s.transaction((tx) => tx.lockInstanceWithLatestKey('no-such-id')), undefined);
       });
     });
 
