@@ -130,11 +130,45 @@ export class ItemPool<T> {
  * where there is no /proc. Ticks are assumed to be 1/100 s (USER_HZ on Linux).
  */
 export function processCpuMs(pid: number): number | undefined {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** This process's main thread's CPU time so far (on the proxy path: the host proxy), ms. */
+export function mainThreadCpuMs(): number | undefined {
+  return statCpuMs(`/proc/self/task/${process.pid}/stat`);
+}
+
+function statCpuMs(path: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // Fields after the parenthesised command name (which may contain spaces): state is field 3.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU time so far from /proc/stat's `cpu` line, ms, summed over cores. */
+export interface MachineCpu {
+  /** user + nice + system + irq + softirq: work done by anyone (broker, clients, database, others). */
+  readonly busy: number;
+  readonly idle: number;
+  /** Time the hypervisor ran something else while a vCPU wanted to run (not ours to use). */
+  readonly steal: number;
+}
+
+export function machineCpu(): MachineCpu | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, ...number[]];
+    const tick = 10; // USER_HZ is 100 on Linux
+    return {
+      busy: (user + nice! + system! + irq! + softirq!) * tick,
+      idle: (idle! + iowait!) * tick,
+      steal: (steal ?? 0) * tick,
+    };
   } catch {
     return undefined;
   }

@@ -63,6 +63,8 @@ import {
   inThisThread,
   type Json,
   type Load,
+  machineCpu,
+  mainThreadCpuMs,
   ownCpuMs,
   percentile,
   processCpuMs,
@@ -233,14 +235,22 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
   const latencies: number[] = [];
   let brokerCpu = 0;
   let ownCpu = 0;
+  const machine = { busy: 0, idle: 0, steal: 0 };
+  let mainThread = 0;
   for (let r = 0; r < k.rounds; r++) {
     floors.push(await rate(o.floor.op, k.floorMs));
     if (o.floor.narrow) narrowFloors.push(await rate(o.floor.narrow, k.floorMs));
     const b0 = processCpuMs(o.brokerPid) ?? Number.NaN;
     const c0 = ownCpuMs();
+    const m0 = machineCpu();
+    const t0 = mainThreadCpuMs() ?? Number.NaN;
     const s = await o.load.closed(k.concurrency, k.subjectMs, index);
+    const m1 = machineCpu();
+    mainThread += (mainThreadCpuMs() ?? Number.NaN) - t0;
     brokerCpu += (processCpuMs(o.brokerPid) ?? Number.NaN) - b0;
     ownCpu += ownCpuMs() - c0;
+    for (const f of ['busy', 'idle', 'steal'] as const)
+      machine[f] += (m1?.[f] ?? Number.NaN) - (m0?.[f] ?? Number.NaN);
     index += s.ops + k.concurrency;
     peaks.push(s.rate);
     latencies.push(...s.latencies);
@@ -250,6 +260,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
   const half = await o.load.open(peak / 2, k.halfPeakMs, index);
   const floorMs = 1000 / median(floors);
   const brokerCpuMs = brokerCpu / latencies.length;
+  const share = (x: number) => Number((x / (machine.busy + machine.idle + machine.steal)).toFixed(3));
   return {
     name: o.name,
     unit: 'ops/s',
@@ -283,6 +294,17 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
           }
         : {}),
       loadGeneratorCpuMsPerOp: round2(ownCpu / latencies.length),
+      // The load generator's main thread: on the proxy path the host proxy, on the HTTP path dispatch only.
+      ...(Number.isFinite(mainThread) ? { mainThreadCpuMsPerOp: round2(mainThread / latencies.length) } : {}),
+      // The whole machine during the peak rounds: CPU per operation (broker, clients, database and anything
+      // else running), the share of its cores that was busy, and the share the hypervisor took (steal).
+      ...(Number.isFinite(machine.busy)
+        ? {
+            machineCpuMsPerOp: round2(machine.busy / latencies.length),
+            machineBusyShare: share(machine.busy),
+            machineStealShare: share(machine.steal),
+          }
+        : {}),
     },
   };
 }
