@@ -156,6 +156,12 @@ async function exec(q: Queryable, sql: Prepared, params: unknown[]): Promise<pg.
   return q.query({ ...sql, values: params });
 }
 
+/** An instance's newest sealing key, its columns renamed apart from the instance's (none: all null). */
+const LATEST_KEY_JOIN = `LEFT JOIN LATERAL (
+  SELECT version AS key_version, wrapped AS key_wrapped, kek_id AS key_kek_id, created_at AS key_created_at
+  FROM sealing_keys WHERE instance_id = instances.id ORDER BY version DESC LIMIT 1) k ON true`;
+const LATEST_KEY_COLUMNS = 'k.key_version, k.key_wrapped, k.key_kek_id, k.key_created_at';
+
 /** The release and commit paths' statements (every other statement is parsed per execution). */
 const SQL = {
   insertChallenge: prepared(
@@ -191,11 +197,18 @@ const SQL = {
   // The instance row locked (FOR UPDATE OF: not the key row) and its newest key, if any, in one round trip.
   lockInstanceWithLatestKey: prepared(
     'vs_lock_instance_with_latest_key',
-    `SELECT ${INSTANCE_COLUMNS}, k.key_version, k.key_wrapped, k.key_kek_id, k.key_created_at
-     FROM instances LEFT JOIN LATERAL (
-       SELECT version AS key_version, wrapped AS key_wrapped, kek_id AS key_kek_id, created_at AS key_created_at
-       FROM sealing_keys WHERE instance_id = instances.id ORDER BY version DESC LIMIT 1) k ON true
+    `SELECT ${INSTANCE_COLUMNS}, ${LATEST_KEY_COLUMNS} FROM instances ${LATEST_KEY_JOIN}
      WHERE instances.id = $1 FOR UPDATE OF instances`,
+  ),
+  // The same, and the audit head locked after the instance row (rows are locked in the order FOR UPDATE OF
+  // names their tables: the one lock order every transaction keeps, see appendAudit).
+  lockInstanceWithLatestKeyAndHead: prepared(
+    'vs_lock_instance_with_latest_key_and_head',
+    `SELECT ${INSTANCE_COLUMNS.split(', ')
+      .map((c) => `instances.${c}`)
+      .join(', ')}, ${LATEST_KEY_COLUMNS}, audit_head.seq AS head_seq, audit_head.hash AS head_hash
+     FROM instances CROSS JOIN audit_head ${LATEST_KEY_JOIN}
+     WHERE instances.id = $1 AND audit_head.id = 1 FOR UPDATE OF instances, audit_head`,
   ),
   lockAuditHead: prepared('vs_lock_audit_head', 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'),
   // One round trip for the entry and the head it becomes (a data-modifying CTE runs exactly once).
@@ -358,6 +371,8 @@ class PostgresTx implements StoreTx {
   private open = true;
   /** The head after this member's own latest append (shared only once the member is kept). */
   private appended: { readonly seq: number; readonly hash: string } | undefined;
+  /** The head as this member locked it with its instance (lockInstanceWithLatestKey), before any append. */
+  private lockedHead: { readonly seq: number; readonly hash: string } | undefined;
 
   constructor(
     private readonly c: pg.PoolClient,
@@ -412,9 +427,19 @@ class PostgresTx implements StoreTx {
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
   }
 
+  /**
+   * A release always appends an audit entry when it succeeds: when this transaction does not hold the audit
+   * head yet, the head is locked and read in the same statement, and appendAudit needs no round trip of its own.
+   */
   async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
-    const r = await one(this.q(), SQL.lockInstanceWithLatestKey, [id]);
+    const withHead = !this.appended && !this.shared.auditHead;
+    const r = await one(
+      this.q(),
+      withHead ? SQL.lockInstanceWithLatestKeyAndHead : SQL.lockInstanceWithLatestKey,
+      [id],
+    );
     if (!r) return undefined;
+    if (withHead) this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
     const latestKey =
       r.key_version === null
         ? undefined
@@ -481,7 +506,7 @@ class PostgresTx implements StoreTx {
 
   async appendAudit(draft: AuditDraft, with_: AuditWith = {}): Promise<AuditEntry> {
     // The head row lock serializes appends across every process sharing the database: no fork.
-    let head = this.appended ?? this.shared.auditHead;
+    let head = this.appended ?? this.lockedHead ?? this.shared.auditHead;
     if (!head) {
       const row = (await one(this.q(), SQL.lockAuditHead))!;
       head = { seq: num(row.seq), hash: row.hash as string };
