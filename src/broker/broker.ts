@@ -9,6 +9,7 @@ import type {
   BootState,
   InstanceWithState,
   JsonValue,
+  LockOptions,
   NewLaunchPolicy,
   RegistryTee,
   Store,
@@ -502,7 +503,7 @@ export class Broker {
       checkStateDigest(stateDigest);
       ctx.details.stateDigest = toHex(stateDigest);
       return this.store.transaction(async (tx) => {
-        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx, { auditHead: true });
         if (newCounter <= (st.committedCounter ?? 0)) throw new BrokerRefused('broker.counter_mismatch');
         const leaseExpiresAt = this.now() + this.leaseMs;
         const state: BootState = {
@@ -528,7 +529,7 @@ export class Broker {
     return this.decide('heartbeat', ctx, async () => {
       checkBootArgs(bootId, commitToken);
       return this.store.transaction(async (tx) => {
-        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx, {});
         const leaseExpiresAt = this.now() + this.leaseMs;
         await tx.setBootState(st.id, {
           committedCounter: st.committedCounter,
@@ -546,7 +547,7 @@ export class Broker {
     return this.decide('end', ctx, async () => {
       checkBootArgs(bootId, commitToken);
       await this.store.transaction(async (tx) => {
-        const st = await this.lockBoot(tx, bootId, commitToken, ctx);
+        const st = await this.lockBoot(tx, bootId, commitToken, ctx, { auditHead: true });
         const state: BootState = {
           committedCounter: st.committedCounter,
           committedDigest: st.committedDigest ?? null,
@@ -627,14 +628,18 @@ export class Broker {
     return st;
   }
 
-  /** Locks the instance whose active boot is `bootId` and checks the token (constant time, by hash). */
+  /**
+   * Locks the instance whose active boot is `bootId` and checks the token (constant time, by hash). `o`:
+   * whether the caller appends an audit entry on success (store LockOptions).
+   */
   private async lockBoot(
     tx: StoreTx,
     bootId: string,
     token: Uint8Array,
     ctx: AuditContext,
+    o: LockOptions,
   ): Promise<InstanceWithState> {
-    const st = await tx.lockInstanceByBoot(bootId);
+    const st = await tx.lockInstanceByBoot(bootId, o);
     if (!st?.activeBoot) throw new BrokerRefused('broker.boot_unknown');
     ctx.instance = st.id;
     if (!ctEqual(sha256(token), st.activeBoot.tokenHash)) throw new BrokerRefused('broker.commit_token');

@@ -29,6 +29,7 @@ import type {
   InstanceWithState,
   JsonValue,
   LockedInstance,
+  LockOptions,
   NewLaunchPolicy,
   RegistryTee,
   SealingKeyRecord,
@@ -162,6 +163,18 @@ const LATEST_KEY_JOIN = `LEFT JOIN LATERAL (
   FROM sealing_keys WHERE instance_id = instances.id ORDER BY version DESC LIMIT 1) k ON true`;
 const LATEST_KEY_COLUMNS = 'k.key_version, k.key_wrapped, k.key_kek_id, k.key_created_at';
 
+/**
+ * An instance statement that also locks and reads the audit head, after the instance row: rows are locked in
+ * the order FOR UPDATE OF names their tables, so the one lock order every transaction keeps (instance, then
+ * head; see appendAudit) holds. `join` may add more tables after the head; `where` is on `instances`.
+ */
+const withAuditHead = (extraColumns: string, join: string, where: string) =>
+  `SELECT ${INSTANCE_COLUMNS.split(', ')
+    .map((c) => `instances.${c}`)
+    .join(', ')}${extraColumns}, audit_head.seq AS head_seq, audit_head.hash AS head_hash
+   FROM instances CROSS JOIN audit_head ${join}
+   WHERE ${where} AND audit_head.id = 1 FOR UPDATE OF instances, audit_head`;
+
 /** The release and commit paths' statements (every other statement is parsed per execution). */
 const SQL = {
   insertChallenge: prepared(
@@ -184,6 +197,10 @@ const SQL = {
     'vs_lock_instance_by_boot',
     `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE boot_id = $1 FOR UPDATE`,
   ),
+  lockInstanceByBootAndHead: prepared(
+    'vs_lock_instance_by_boot_and_head',
+    withAuditHead('', '', 'instances.boot_id = $1'),
+  ),
   setBootState: prepared(
     'vs_set_boot_state',
     `UPDATE instances SET committed_counter = $1, boot_id = $2, boot_started_at = $3,
@@ -200,15 +217,9 @@ const SQL = {
     `SELECT ${INSTANCE_COLUMNS}, ${LATEST_KEY_COLUMNS} FROM instances ${LATEST_KEY_JOIN}
      WHERE instances.id = $1 FOR UPDATE OF instances`,
   ),
-  // The same, and the audit head locked after the instance row (rows are locked in the order FOR UPDATE OF
-  // names their tables: the one lock order every transaction keeps, see appendAudit).
   lockInstanceWithLatestKeyAndHead: prepared(
     'vs_lock_instance_with_latest_key_and_head',
-    `SELECT ${INSTANCE_COLUMNS.split(', ')
-      .map((c) => `instances.${c}`)
-      .join(', ')}, ${LATEST_KEY_COLUMNS}, audit_head.seq AS head_seq, audit_head.hash AS head_hash
-     FROM instances CROSS JOIN audit_head ${LATEST_KEY_JOIN}
-     WHERE instances.id = $1 AND audit_head.id = 1 FOR UPDATE OF instances, audit_head`,
+    withAuditHead(`, ${LATEST_KEY_COLUMNS}`, LATEST_KEY_JOIN, 'instances.id = $1'),
   ),
   lockAuditHead: prepared('vs_lock_audit_head', 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'),
   // One round trip for the entry and the head it becomes (a data-modifying CTE runs exactly once).
@@ -371,7 +382,7 @@ class PostgresTx implements StoreTx {
   private open = true;
   /** The head after this member's own latest append (shared only once the member is kept). */
   private appended: { readonly seq: number; readonly hash: string } | undefined;
-  /** The head as this member locked it with its instance (lockInstanceWithLatestKey), before any append. */
+  /** The head as this member locked it with its instance (a lock statement with the head), before any append. */
   private lockedHead: { readonly seq: number; readonly hash: string } | undefined;
 
   constructor(
@@ -420,11 +431,25 @@ class PostgresTx implements StoreTx {
     return r && toInstance(r);
   }
 
-  async lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined> {
-    const r = await one(this.q(), SQL.lockInstanceByBoot, [bootId]);
+  async lockInstanceByBoot(bootId: string, o: LockOptions = {}): Promise<InstanceWithState | undefined> {
+    const withHead = o.auditHead === true && this.needsHead();
+    const r = await one(this.q(), withHead ? SQL.lockInstanceByBootAndHead : SQL.lockInstanceByBoot, [
+      bootId,
+    ]);
+    if (r && withHead) this.takeHead(r);
     // The row may have changed while we waited for its lock; FOR UPDATE returns the new version, which
     // must still carry this boot id.
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
+  }
+
+  /** Whether an append would have to lock the audit head first (this transaction does not hold it yet). */
+  private needsHead(): boolean {
+    return !this.appended && !this.lockedHead && !this.shared.auditHead;
+  }
+
+  /** The head a lock statement read with its instance: appendAudit links to it without a round trip. */
+  private takeHead(r: Row): void {
+    this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
   }
 
   /**
@@ -432,14 +457,14 @@ class PostgresTx implements StoreTx {
    * head yet, the head is locked and read in the same statement, and appendAudit needs no round trip of its own.
    */
   async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
-    const withHead = !this.appended && !this.shared.auditHead;
+    const withHead = this.needsHead();
     const r = await one(
       this.q(),
       withHead ? SQL.lockInstanceWithLatestKeyAndHead : SQL.lockInstanceWithLatestKey,
       [id],
     );
     if (!r) return undefined;
-    if (withHead) this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
+    if (withHead) this.takeHead(r);
     const latestKey =
       r.key_version === null
         ? undefined

@@ -32,6 +32,7 @@ import type {
   InstanceWithState,
   JsonValue,
   LockedInstance,
+  LockOptions,
   NewLaunchPolicy,
   RegistryTee,
   SealingKeyRecord,
@@ -330,7 +331,8 @@ class SqliteTx implements StoreTx {
     return this.instance('id', id);
   }
 
-  lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined> {
+  /** SQLite: the transaction holds the one write lock already (`LockOptions` changes nothing). */
+  lockInstanceByBoot(bootId: string, _o?: LockOptions): Promise<InstanceWithState | undefined> {
     return this.instance('boot_id', bootId);
   }
 

@@ -164,6 +164,15 @@ export type InsertInstanceResult = 'inserted' | 'duplicate_host_data' | 'duplica
  * Operations inside one transaction. Valid only until the callback passed to
  * {@link Store.transaction} settles.
  */
+export interface LockOptions {
+  /**
+   * The caller appends an audit entry when it succeeds: on PostgreSQL the audit head is locked in the same
+   * statement (after the instance row) unless the transaction holds it already, saving appendAudit a round
+   * trip. Leave unset where nothing is appended (a heartbeat): the head is one lock for every decision.
+   */
+  readonly auditHead?: boolean;
+}
+
 /** An instance locked for the transaction, with its newest sealing key (undefined before the first). */
 export interface LockedInstance {
   readonly instance: InstanceWithState;
@@ -187,7 +196,7 @@ export interface StoreTx {
    */
   lockInstance(id: string): Promise<InstanceWithState | undefined>;
   /** As {@link lockInstance}, finding the instance by its active boot id. */
-  lockInstanceByBoot(bootId: string): Promise<InstanceWithState | undefined>;
+  lockInstanceByBoot(bootId: string, o?: LockOptions): Promise<InstanceWithState | undefined>;
   /**
    * {@link lockInstance} and {@link latestKey} in one: on PostgreSQL one round trip (a release reads both
    * first). The key read under the instance's lock stays the latest until this transaction inserts one.

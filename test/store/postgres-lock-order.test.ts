@@ -1,14 +1,15 @@
 /**
- * The PostgreSQL store's lock order, instance row before audit head, kept by the statement that takes both
- * (lockInstanceWithLatestKey saves a release the head's own round trip): a transaction waiting for an
+ * The PostgreSQL store's lock order, instance row before audit head, kept by the statements that take both
+ * (a release's, a commit's or an end's: they save appendAudit the head's own round trip): a transaction waiting for an
  * instance must not hold the audit head meanwhile, or every decision of every replica would wait with it.
  * Each wait here is on the server's own state (pg_stat_activity, a NOWAIT lock), never on time.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres.js';
-import type { Store } from '../../src/store/types.js';
+import type { Store, StoreTx } from '../../src/store/types.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { draft, instanceRecord } from './contract.js';
 
@@ -46,38 +47,78 @@ async function headFree(c: pg.Client): Promise<boolean> {
   }
 }
 
-test('a release waiting for its instance holds no audit head lock; once it has the instance, it holds the head', async () => {
+/** The two statements that lock the head with an instance: a release's, and a commit's or an end's. */
+const LOCKS: readonly [string, (tx: StoreTx, id: string, bootId: string) => Promise<string | undefined>][] = [
+  ['lockInstanceWithLatestKey', async (tx, id) => (await tx.lockInstanceWithLatestKey(id))?.instance.id],
+  [
+    'lockInstanceByBoot, auditHead',
+    async (tx, _, bootId) => (await tx.lockInstanceByBoot(bootId, { auditHead: true }))?.id,
+  ],
+];
+
+/** A registered instance with an active boot. */
+async function bootedInstance(): Promise<{ id: string; bootId: string }> {
   const rec = instanceRecord();
-  await store.transaction((tx) => tx.insertInstance(rec));
-  const holder = await client();
+  const bootId = randomUUID();
+  const activeBoot = {
+    bootId,
+    startedAt: 1,
+    leaseExpiresAt: 2,
+    tokenHash: new Uint8Array(32),
+    launchId: null,
+  };
+  await store.transaction(async (tx) => {
+    await tx.insertInstance(rec);
+    await tx.setBootState(rec.id, { committedCounter: 1, activeBoot });
+  });
+  return { id: rec.id, bootId };
+}
+
+for (const [name, lock] of LOCKS) {
+  test(`${name}: waiting for its instance it holds no audit head lock; once it has the instance, it holds the head`, async () => {
+    const { id, bootId } = await bootedInstance();
+    const holder = await client();
+    const probe = await client();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM instances WHERE id = $1 FOR UPDATE', [id]);
+      let headHeldInside: boolean | undefined;
+      const decision = store.transaction(async (tx) => {
+        assert.equal(await lock(tx, id, bootId), id);
+        headHeldInside = !(await headFree(probe));
+        return tx.appendAudit(draft({ instance: id }));
+      });
+      // Until the server shows the statement waiting for a lock (bounded by attempts).
+      for (let i = 0; ; i++) {
+        const { rows } = await probe.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%AS head_hash%'",
+        );
+        if (rows[0].n === 1) break;
+        assert.ok(i < 2000, 'the statement never waited for the instance lock');
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.equal(await headFree(probe), true, 'the waiting statement holds the audit head');
+      await holder.query('COMMIT');
+      const entry = await decision;
+      assert.equal(headHeldInside, true, 'the audit head was not locked with the instance');
+      assert.deepEqual(await store.readAudit(entry.seq - 1, 1), [entry]);
+    } finally {
+      await holder.end();
+      await probe.end();
+    }
+  });
+}
+
+test('lockInstanceByBoot without auditHead (a heartbeat) leaves the audit head alone', async () => {
+  const { id, bootId } = await bootedInstance();
   const probe = await client();
   try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT id FROM instances WHERE id = $1 FOR UPDATE', [rec.id]);
-    let headHeldInside: boolean | undefined;
-    const release = store.transaction(async (tx) => {
-      const locked = await tx.lockInstanceWithLatestKey(rec.id);
-      assert.equal(locked?.instance.id, rec.id);
-      headHeldInside = !(await headFree(probe));
-      return tx.appendAudit(draft({ instance: rec.id }));
+    const free = await store.transaction(async (tx) => {
+      assert.equal((await tx.lockInstanceByBoot(bootId))?.id, id);
+      return headFree(probe);
     });
-    // Until the server shows the release's statement waiting for a lock (bounded by attempts).
-    for (let i = 0; ; i++) {
-      const { rows } = await probe.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%AS head_hash%'",
-      );
-      if (rows[0].n === 1) break;
-      assert.ok(i < 2000, 'the release never waited for the instance lock');
-      await new Promise((r) => setImmediate(r));
-    }
-    assert.equal(await headFree(probe), true, 'the waiting release holds the audit head');
-    await holder.query('COMMIT');
-    const entry = await release;
-    assert.equal(headHeldInside, true, 'the release did not lock the audit head with its instance');
-    assert.equal(entry.instance, rec.id);
-    assert.deepEqual(await store.readAudit(entry.seq - 1, 1), [entry]);
+    assert.equal(free, true);
   } finally {
-    await holder.end();
     await probe.end();
   }
 });
