@@ -282,6 +282,8 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
       halfPeakP99Ms: round2(percentile(half.latencies, 99)),
       halfPeakP99TargetMs: HALF_PEAK_P99_TARGET_MS,
       floorMsPerOp: round2(floorMs),
+      // Fastest floor round over slowest: how much the machine's speed moved during the run (1 = steady).
+      floorSpread: round2(Math.max(...floors) / Math.min(...floors)),
       ...(narrowFloors.length > 0
         ? { ratioVsVerifyAndUnwrapOnly: Number(median(peaks.map((p, i) => p / narrowFloors[i]!)).toFixed(3)) }
         : {}),
