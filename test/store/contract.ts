@@ -45,6 +45,17 @@ export function instanceRecord(over: Partial<InstanceRecord> = {}): InstanceReco
   };
 }
 
+/** An active boot as the broker records it (a fresh boot id each call). */
+export function activeBoot() {
+  return {
+    bootId: randomUUID(),
+    startedAt: 10,
+    leaseExpiresAt: 20,
+    tokenHash: digest('t'),
+    launchId: digest('launch'),
+  };
+}
+
 export function draft(over: Partial<AuditDraft> = {}): AuditDraft {
   return {
     time: 1_700_000_000_000,
@@ -177,13 +188,7 @@ export function runStoreContract(h: StoreHarness): void {
         const s = await open();
         const rec = instanceRecord();
         await s.transaction((tx) => tx.insertInstance(rec));
-        const boot = {
-          bootId: randomUUID(),
-          startedAt: 10,
-          leaseExpiresAt: 20,
-          tokenHash: digest('t'),
-          launchId: digest('launch'),
-        };
+        const boot = activeBoot();
         await s.transaction((tx) => tx.setBootState(rec.id, { committedCounter: 7, activeBoot: boot }));
         const found = await s.transaction((tx) => tx.lockInstanceByBoot(boot.bootId));
         assert.equal(found?.id, rec.id);
@@ -205,13 +210,7 @@ export function runStoreContract(h: StoreHarness): void {
         const s = await open();
         const rec = instanceRecord();
         await s.transaction((tx) => tx.insertInstance(rec));
-        const boot = {
-          bootId: randomUUID(),
-          startedAt: 10,
-          leaseExpiresAt: 20,
-          tokenHash: digest('t'),
-          launchId: digest('launch'),
-        };
+        const boot = activeBoot();
         const state = { committedCounter: 3, committedDigest: digest('state'), activeBoot: boot };
         const entry = await s.transaction((tx) =>
           tx.appendAudit(draft(), { bootState: { instanceId: rec.id, state } }),

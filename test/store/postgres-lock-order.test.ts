@@ -5,13 +5,12 @@
  * Each wait here is on the server's own state (pg_stat_activity, a NOWAIT lock), never on time.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { Store, StoreTx } from '../../src/store/types.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { draft, instanceRecord } from './contract.js';
+import { activeBoot, draft, instanceRecord } from './contract.js';
 
 let server: TestPostgres;
 let url: string;
@@ -59,19 +58,12 @@ const LOCKS: readonly [string, (tx: StoreTx, id: string, bootId: string) => Prom
 /** A registered instance with an active boot. */
 async function bootedInstance(): Promise<{ id: string; bootId: string }> {
   const rec = instanceRecord();
-  const bootId = randomUUID();
-  const activeBoot = {
-    bootId,
-    startedAt: 1,
-    leaseExpiresAt: 2,
-    tokenHash: new Uint8Array(32),
-    launchId: null,
-  };
+  const boot = activeBoot();
   await store.transaction(async (tx) => {
     await tx.insertInstance(rec);
-    await tx.setBootState(rec.id, { committedCounter: 1, activeBoot });
+    await tx.setBootState(rec.id, { committedCounter: 1, activeBoot: boot });
   });
-  return { id: rec.id, bootId };
+  return { id: rec.id, bootId: boot.bootId };
 }
 
 for (const [name, lock] of LOCKS) {
