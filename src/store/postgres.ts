@@ -529,7 +529,7 @@ class PostgresTx implements StoreTx {
     return r && toCredential(r);
   }
 
-  async appendAudit(draft: AuditDraft, with_: AuditWith = {}): Promise<AuditEntry> {
+  async appendAudit(draft: AuditDraft, o: AuditWith = {}): Promise<AuditEntry> {
     // The head row lock serializes appends across every process sharing the database: no fork.
     let head = this.appended ?? this.lockedHead ?? this.shared.auditHead;
     if (!head) {
@@ -537,7 +537,7 @@ class PostgresTx implements StoreTx {
       head = { seq: num(row.seq), hash: row.hash as string };
     }
     const entry = linkAuditEntry(head, draft);
-    const boot = with_.bootState;
+    const boot = o.bootState;
     if (boot) {
       await exec(this.q(), SQL.appendAuditWithBootState, [
         ...auditValues(entry),

@@ -406,8 +406,8 @@ class SqliteTx implements StoreTx {
     return Promise.resolve(r && toCredential(r));
   }
 
-  async appendAudit(draft: AuditDraft, with_: AuditWith = {}): Promise<AuditEntry> {
-    if (with_.bootState) await this.setBootState(with_.bootState.instanceId, with_.bootState.state);
+  async appendAudit(draft: AuditDraft, o: AuditWith = {}): Promise<AuditEntry> {
+    if (o.bootState) await this.setBootState(o.bootState.instanceId, o.bootState.state);
     // The transaction already holds SQLite's single write lock, which serializes appends across processes.
     const head = this.stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as Row;
     const entry = linkAuditEntry({ seq: num(head.seq), hash: head.hash as string }, draft);

@@ -213,7 +213,7 @@ export interface StoreTx {
    * Appends to the hash chain: locks the single head row, links to it, inserts, moves the head. Take it
    * last in a transaction (lock order: instance row, then audit head) so transactions cannot deadlock.
    */
-  appendAudit(draft: AuditDraft, with_?: AuditWith): Promise<AuditEntry>;
+  appendAudit(draft: AuditDraft, o?: AuditWith): Promise<AuditEntry>;
   /** Inserts a credential (migration 6); false when its id exists. Audit it in the same transaction. */
   insertCredential(rec: CredentialRecord): Promise<boolean>;
   /**
