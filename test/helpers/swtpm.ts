@@ -91,8 +91,13 @@ export async function startSwtpm(): Promise<Swtpm> {
     stderr += String(d);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100 && !(await accepts(port)); i++) {
+  // Bounded by attempts (a hang becomes a failure that says so), not by a clock: a busy machine only waits longer.
+  for (let i = 0; !(await accepts(port)); i++) {
     if (child.exitCode !== null) throw new Error(`swtpm exited: ${stderr}`);
+    if (i >= 600) {
+      child.kill('SIGKILL');
+      throw new Error(`swtpm did not accept connections on 127.0.0.1:${port}: ${stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const env = { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}` };
