@@ -136,6 +136,7 @@ describe('broker hardening (HTTP API)', () => {
       let refused = 0;
       let limited: { status: number; headers: Headers; body: { reason: string } } | undefined;
       // The default budget is 64 refusals, refilled at one a second: keep going until the limiter answers.
+      const t0 = Date.now();
       for (let i = 0; i < 1000 && !limited; i++) {
         const r = await t.call('POST', '/v1/heartbeat', unknown);
         if (r.status === 429) limited = r;
@@ -145,8 +146,10 @@ describe('broker hardening (HTTP API)', () => {
         }
       }
       assert.ok(limited, 'turned away');
-      // At most the budget (earlier tests in this file charged a few from the same address).
-      assert.ok(refused >= 32 && refused <= 64 + 1, `${refused} refusals before the limit`);
+      // At most the budget and what refilled meanwhile (earlier tests in this file charged a few from the same
+      // address); a slow machine refills more, so the bound grows with the time the loop took.
+      const refills = Math.ceil((Date.now() - t0) / 1000);
+      assert.ok(refused >= 32 && refused <= 64 + 1 + refills, `${refused} refusals before the limit`);
       assert.equal(limited.body.reason, 'api.rate_limited');
       assert.ok(Number(limited.headers.get('retry-after')) >= 1);
       // Nothing of it reached the audit log.

@@ -16,6 +16,7 @@ import { GuestSession, HaltRequired } from '../../src/guest/session.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
 import { rejectsCode } from '../helpers/assert-error.js';
+import { waitFor } from '../helpers/wait.js';
 import { RecordingProvider, TestBroker } from '../proxy/test-backend.js';
 
 const silent = pino({ level: 'silent' });
@@ -88,7 +89,7 @@ describe('guest session: heartbeat and end through the proxy', () => {
     await rejectsCode(r.session.heartbeat(), 'ERR_INVALID_ARGUMENT', 'guest.session.ended');
     assert.equal(broker.calls.heartbeat, 1);
     // Each session ends when the proxy sees the guest close, just after the call returned.
-    for (let i = 0; i < 100 && (proxy.outcomes().ended ?? 0) < 1; i++) await sleep(10);
+    await waitFor(() => (proxy.outcomes().ended ?? 0) >= 1, 'the proxy saw the session end');
     const outcomes = proxy.outcomes();
     assert.equal(outcomes.renewed, 1);
     assert.equal(outcomes.ended, 1);
@@ -181,12 +182,15 @@ describe('guest session: the heartbeat loop', () => {
       onRenewed: (a) => acks.push(a.brokerVerified),
     });
     assert.equal(loop.running, true);
-    await sleep(650);
+    const t0 = Date.now();
+    await waitFor(() => acks.length >= 3, 'three verified heartbeats');
     await loop.stop();
+    const elapsed = Date.now() - t0;
     assert.equal(loop.running, false);
     const n = broker.calls.heartbeat;
-    assert.ok(n >= 3 && n <= 7, `${n} heartbeats in 650 ms at 100 ms`);
-    assert.ok(acks.length >= 3 && acks.every(Boolean));
+    // Never faster than the interval (a busy machine may be slower: no lower bound on the count by time).
+    assert.ok(n <= Math.floor(elapsed / 100) + 2, `${n} heartbeats in ${elapsed} ms at 100 ms`);
+    assert.ok(acks.every(Boolean));
     await sleep(250);
     assert.equal(broker.calls.heartbeat, n, 'no heartbeat after stop()');
     // Stopped, not halted: the session still works, and end() ends it.
@@ -229,7 +233,7 @@ describe('guest session: the heartbeat loop', () => {
     const e = await loop.halted;
     // lease_lost is the event: the guest halted because its lease ran out unrenewed (no wall-clock bound).
     assert.deepEqual([e.code, e.reason], ['ERR_UNAVAILABLE', 'guest.lease_lost']);
-    assert.ok(errors.length >= 2, `${errors.length} failures reported`);
+    assert.ok(errors.length >= 1, `${errors.length} failures reported`);
     for (const x of errors) {
       assert.ok(x instanceof AttestationError);
       assert.deepEqual([x.code, x.reason], ['ERR_UNAVAILABLE', 'native.broker_unreachable']);

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { bootGuest } from '../../src/guest/boot.js';
 import { type ProxyOptions, type RunningProxy, startProxy } from '../../src/proxy/server.js';
+import { waitFor } from '../helpers/wait.js';
 import { RawClient } from './raw-client.js';
 import { RecordingProvider, TestBroker } from './test-backend.js';
 
@@ -29,12 +30,6 @@ async function start(o: Partial<ProxyOptions> = {}) {
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
   const proxy = await startProxy({ listen: 'tcp:127.0.0.1:0', backend: new TestBroker(), logger, ...o });
   return { proxy, lines };
-}
-
-/** Waits for a condition that an event will make true; the bound only turns a hang into a failure. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(cond(), `never happened: ${what}`);
 }
 
 function boot(proxy: RunningProxy, name: string, connect = proxy.address) {
@@ -60,8 +55,8 @@ describe('proxy limits: one peer cannot stop another peer attesting', () => {
       const idle = await Promise.all(
         Array.from({ length: 20 }, () => RawClient.connect(proxy.address, '127.0.0.2')),
       );
-      await until(() => (proxy.outcomes()['proxy.limit.peer'] ?? 0) === 16, '16 connections turned away');
-      await until(() => idle.filter((c) => c.closedAt !== undefined).length === 16, '16 closed');
+      await waitFor(() => (proxy.outcomes()['proxy.limit.peer'] ?? 0) === 16, '16 connections turned away');
+      await waitFor(() => idle.filter((c) => c.closedAt !== undefined).length === 16, '16 closed');
       assert.equal(proxy.activeSessions(), 4);
       const r = await boot(proxy, 'victim');
       assert.equal(r.committed, true);
@@ -90,7 +85,7 @@ describe('proxy limits: one peer cannot stop another peer attesting', () => {
       assert.equal(proxy.addresses.length, 2);
       const [vm3, vm4] = proxy.addresses as [string, string];
       const idle = await Promise.all(Array.from({ length: 5 }, () => RawClient.connect(vm3)));
-      await until(() => (proxy.outcomes()['proxy.limit.listener'] ?? 0) === 3, '3 turned away on vm-3');
+      await waitFor(() => (proxy.outcomes()['proxy.limit.listener'] ?? 0) === 3, '3 turned away on vm-3');
       const r = await boot(proxy, 'vm4', vm4);
       assert.equal(r.committed, true);
       for (const c of idle) c.end();
@@ -106,7 +101,7 @@ describe('proxy limits: first-frame deadline', () => {
     try {
       const c = await RawClient.connect(proxy.address);
       assert.equal(await c.next(10_000), 'EOF');
-      await until(() => proxy.outcomes().timeout === 1, 'timeout counted');
+      await waitFor(() => proxy.outcomes().timeout === 1, 'timeout counted');
       assert.ok(lines.some((l) => l.includes('"error":"ReadTimeout"')));
     } finally {
       await proxy.close();
@@ -119,7 +114,7 @@ describe('proxy limits: first-frame deadline', () => {
       const c = await RawClient.connect(proxy.address);
       c.sendRaw(Buffer.from([31, 0, 0, 0, 0, 0, 0, 0, 0x7b])); // header and one byte of 31
       assert.equal(await c.next(10_000), 'EOF');
-      await until(() => proxy.outcomes().timeout === 1, 'timeout counted');
+      await waitFor(() => proxy.outcomes().timeout === 1, 'timeout counted');
     } finally {
       await proxy.close();
     }
@@ -138,7 +133,7 @@ describe('proxy limits: accept queue', () => {
       assert.ok(JSON.parse(await a.next()).challenge, 'a is served');
       const b = await RawClient.connect(proxy.address);
       b.sendFrame(NEG_010); // sits in the kernel's buffer while b waits
-      await until(() => proxy.queuedConnections() === 1, 'b waits');
+      await waitFor(() => proxy.queuedConnections() === 1, 'b waits');
       const c = await RawClient.connect(proxy.address);
       assert.equal(await c.next(), 'EOF', 'the queue holds one: c is closed');
       assert.equal(proxy.outcomes()['proxy.limit.queue_full'], 1, JSON.stringify(proxy.outcomes()));
@@ -160,7 +155,7 @@ describe('proxy limits: accept queue', () => {
     });
     try {
       const a = await RawClient.connect(proxy.address);
-      await until(() => proxy.activeSessions() === 1, 'a is served');
+      await waitFor(() => proxy.activeSessions() === 1, 'a is served');
       const b = await RawClient.connect(proxy.address);
       assert.equal(await b.next(10_000), 'EOF');
       assert.equal(proxy.outcomes()['proxy.limit.queue_timeout'], 1);
@@ -174,9 +169,9 @@ describe('proxy limits: accept queue', () => {
   it('close() turns waiting connections away', async () => {
     const { proxy } = await start({ limits: { maxSessions: 1, maxQueued: 4 } });
     const a = await RawClient.connect(proxy.address);
-    await until(() => proxy.activeSessions() === 1, 'a is served');
+    await waitFor(() => proxy.activeSessions() === 1, 'a is served');
     const b = await RawClient.connect(proxy.address);
-    await until(() => proxy.queuedConnections() === 1, 'b waits');
+    await waitFor(() => proxy.queuedConnections() === 1, 'b waits');
     const closing = proxy.close();
     assert.equal(await b.next(), 'EOF');
     a.end();
@@ -197,21 +192,21 @@ describe('proxy limits: one receive budget for all sessions', () => {
       const header = Buffer.from([0, 0, 16, 0, 0, 0, 0, 0]);
       const a = await RawClient.connect(proxy.address);
       a.sendRaw(Buffer.concat([header, Buffer.alloc(40 * 1024, 0x20)]));
-      await until(() => proxy.bufferedBytes() === 8 + 40 * 1024, "a's bytes are buffered");
+      await waitFor(() => proxy.bufferedBytes() === 8 + 40 * 1024, "a's bytes are buffered");
       const b = await RawClient.connect(proxy.address);
       b.sendRaw(Buffer.concat([header, Buffer.alloc(40 * 1024, 0x20)]));
       assert.equal(await b.next(), 'EOF', 'b overran the budget');
-      await until(() => proxy.outcomes().overloaded === 1, 'counted as overloaded');
+      await waitFor(() => proxy.outcomes().overloaded === 1, 'counted as overloaded');
       assert.ok(proxy.bufferedBytes() <= budget);
       assert.equal(a.closedAt, undefined, 'a is not cut for b');
       assert.ok(lines.some((l) => l.includes('"reason":"proxy.buffer_budget"')));
       // When a's session ends, its bytes are given back, and guests are served again.
       a.end();
       await a.closed();
-      await until(() => proxy.bufferedBytes() === 0, 'budget released');
+      await waitFor(() => proxy.bufferedBytes() === 0, 'budget released');
       const r = await boot(proxy, 'after-budget');
       assert.equal(r.committed, true);
-      await until(() => proxy.bufferedBytes() === 0, 'budget released after a boot');
+      await waitFor(() => proxy.bufferedBytes() === 0, 'budget released after a boot');
     } finally {
       await proxy.close();
     }

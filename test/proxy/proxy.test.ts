@@ -11,6 +11,7 @@ import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
 import type { ProxyTimeouts } from '../../src/proxy/session.js';
 import { encodeBase64 } from '../../src/util/base64.js';
 import { rejectsCode } from '../helpers/assert-error.js';
+import { waitFor } from '../helpers/wait.js';
 import { RawClient } from './raw-client.js';
 import { RecordingProvider, TestBroker } from './test-backend.js';
 
@@ -67,32 +68,31 @@ describe('proxy: malformed and hostile guests', () => {
     const t0 = Date.now();
     const result = await boot(ctx.proxy, ctx.dir, 'concurrent-with-silent');
     assert.equal(result.committed, true);
-    assert.equal(silent.closedAt, undefined, 'the silent guest must not be dropped before its timeout');
-    const closedAt = await silent.closed(3000);
+    // A lower bound only (not dropped before its timeout): a busy machine may take longer, never shorter.
+    const closedAt = await silent.closed(30_000);
     assert.ok(closedAt - t0 >= 350, `dropped after ${closedAt - t0} ms`);
   });
 
   it('drops a guest that trickles a frame slower than the read deadline (per frame, not per byte)', async () => {
     const c = await RawClient.connect(ctx.proxy.address);
     const frame = Buffer.concat([Buffer.from([31, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(NEG_020)]);
-    const t0 = Date.now();
     let i = 0;
     const timer = setInterval(() => {
       if (i < frame.length && c.closedAt === undefined) c.sendRaw(frame.subarray(i, ++i));
     }, 50);
-    const closedAt = await c.closed(3000);
+    await c.closed(30_000);
     clearInterval(timer);
-    assert.ok(closedAt - t0 < 1500, 'dropped near the read timeout');
+    // The deadline is per frame: had each byte renewed it, the frame would have completed before the drop.
     assert.ok(i < frame.length, 'the frame never completed');
   });
 
   it('closes on a lying length prefix without waiting for the claimed bytes', async () => {
     const c = await RawClient.connect(ctx.proxy.address);
     c.sendRaw(Buffer.from('ffffffffffffff7f', 'hex'));
-    assert.equal(await c.next(1000), 'EOF');
+    assert.equal(await c.next(10_000), 'EOF');
     const c2 = await RawClient.connect(ctx.proxy.address);
     c2.sendRaw(Buffer.from('0100100000000000', 'hex')); // 1 MiB + 1
-    assert.equal(await c2.next(1000), 'EOF');
+    assert.equal(await c2.next(10_000), 'EOF');
   });
 
   it('0.2.0: malformed JSON and bad base64 get an ErrorReply with a stable code and reason', async () => {
@@ -216,8 +216,7 @@ describe('proxy: backend failures', () => {
       const { proxy, dir } = await start(broker);
       try {
         await rejectsCode(boot(proxy, dir, `out-${step}`), 'ERR_UNAVAILABLE', 'native.broker_unreachable');
-        for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
-          await new Promise((x) => setTimeout(x, 10));
+        await waitFor(() => !!proxy.outcomes().backend_error, 'the proxy counted the backend error');
         assert.deepEqual(proxy.outcomes(), { backend_error: 1 }, step);
       } finally {
         await proxy.close();
@@ -232,7 +231,7 @@ describe('proxy: backend failures', () => {
     const { proxy, dir } = await start(new Refusing());
     try {
       await rejectsCode(boot(proxy, dir, 'refusing'), 'ERR_REFUSED', 'broker.clone');
-      for (let i = 0; i < 100 && !proxy.outcomes().refused; i++) await new Promise((x) => setTimeout(x, 10));
+      await waitFor(() => !!proxy.outcomes().refused, 'the proxy counted the refusal');
       assert.deepEqual(proxy.outcomes(), { refused: 1 });
     } finally {
       await proxy.close();
@@ -281,8 +280,7 @@ describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
       e.sendFrame(lease('heartbeat', r.bootId!, '[0,2,0]', t));
       const refused = JSON.parse(await e.next());
       assert.deepEqual([refused.error.code, refused.error.reason], ['ERR_REFUSED', 'broker.boot_unknown']);
-      for (let i = 0; i < 100 && (proxy.outcomes().refused ?? 0) < 1; i++)
-        await new Promise((x) => setTimeout(x, 10));
+      await waitFor(() => (proxy.outcomes().refused ?? 0) >= 1, 'the proxy counted the refusal');
       assert.deepEqual(
         [proxy.outcomes().renewed, proxy.outcomes().ended, proxy.outcomes().refused],
         [1, 1, 1],
@@ -333,8 +331,7 @@ describe('proxy: Heartbeat and End (0.2.0 lease messages)', () => {
       const r = JSON.parse(await c.next());
       assert.deepEqual([r.error.code, r.error.reason], ['ERR_UNAVAILABLE', 'proxy.backend.unavailable']);
       assert.equal(await c.next(), 'EOF');
-      for (let i = 0; i < 100 && !proxy.outcomes().backend_error; i++)
-        await new Promise((x) => setTimeout(x, 10));
+      await waitFor(() => !!proxy.outcomes().backend_error, 'the proxy counted the backend error');
       assert.equal(proxy.outcomes().backend_error, 1);
     } finally {
       await proxy.close();
@@ -439,9 +436,7 @@ describe('proxy: listening, logs and shutdown', () => {
       const r = await bootGuest({ connect: proxy.address, provider, statePath: join(dir, 'l.state') });
       assert.equal(r.committed, true);
       // The session ends when the proxy sees the guest's close, just after bootGuest returns.
-      for (let i = 0; i < 100 && !lines.some((l) => l.includes('"event":"session_end"')); i++) {
-        await new Promise((res) => setTimeout(res, 20));
-      }
+      await waitFor(() => lines.some((l) => l.includes('"event":"session_end"')), 'session_end logged');
       const text = lines.join('');
       assert.ok(text.includes('"event":"released"'), 'release logged');
       assert.ok(text.includes('"event":"session_end"'), 'session end logged');
