@@ -160,21 +160,31 @@ function crashSuite(engine: 'sqlite' | 'postgres'): void {
       const killAt2 = Math.ceil((INSTANCES / 2) * KILL_AFTER_V2);
       /** Proxy sessions whose commit is held until the broker is dead. */
       const held = new Set<string>();
+      /** Both thresholds met while no other attestation was in flight: the next one to start fires the kill. */
+      let armed = false;
+      const fire = (inFlight: number) => {
+        releasedAtKill = released;
+        attestingAtKill = inFlight;
+        kill = first.kill();
+      };
       const relay: ProxyBackend = {
         negotiate: (r, c) => current.negotiate(r, c),
         attest: async (r, c) => {
           attesting++;
           try {
-            const out = await current.attest(r, c);
+            const pending = current.attest(r, c);
+            // Sent to the broker, then the broker dies: whatever the machine's speed, the kill catches
+            // attestation requests in flight (the relay counts them), not a quiet moment between them.
+            if (armed && !kill) fire(attesting);
+            const out = await pending;
             if (out.outcome === 'released') {
               released++;
               // Every other released 0.2.0 guest's commit is held until the broker is dead (a slow
               // network): so some guests certainly hold a released key whose commit never landed.
               if (r.version === '0.2.0' && ++released2 % 2 === 0) held.add(c.sessionId);
               if (!kill && released >= killAt && released2 >= killAt2) {
-                releasedAtKill = released;
-                attestingAtKill = attesting - 1;
-                kill = first.kill();
+                if (attesting > 1) fire(attesting - 1);
+                else armed = true;
               }
             }
             return out;
