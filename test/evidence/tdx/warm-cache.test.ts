@@ -52,6 +52,10 @@ describe('TDX warm verifier: attestation key cache', () => {
     verifier,
   });
   const good = p.quote(new Uint8Array(64).fill(7));
+  const verifies = (quote: Uint8Array, verifier: TdxVerifier) =>
+    verifyTdx(parseTdxQuote(quote), opts(verifier));
+  const refuses = (quote: Uint8Array, verifier: TdxVerifier, code: string, reason: string) =>
+    throwsCode(() => verifies(quote, verifier), code, reason);
 
   it('an off-curve attestation key that the QE report binds is refused with tdx.quote.attestation_key, warm or cold', () => {
     const ak = rawP256(p.attestationKey.publicKey).slice();
@@ -69,42 +73,27 @@ describe('TDX warm verifier: attestation key cache', () => {
     );
     const forged = withAttestationKey(p, good, ak);
     const warm = new TdxVerifier();
-    verifyTdx(parseTdxQuote(good), opts(warm));
+    verifies(good, warm);
     for (const verifier of [warm, new TdxVerifier()])
-      throwsCode(
-        () => verifyTdx(parseTdxQuote(forged), opts(verifier)),
-        'ERR_MALFORMED',
-        'tdx.quote.attestation_key',
-      );
+      refuses(forged, verifier, 'ERR_MALFORMED', 'tdx.quote.attestation_key');
     // Not remembered either: refused again, and the good quote still verifies.
-    throwsCode(
-      () => verifyTdx(parseTdxQuote(forged), opts(warm)),
-      'ERR_MALFORMED',
-      'tdx.quote.attestation_key',
-    );
-    verifyTdx(parseTdxQuote(good), opts(warm));
+    refuses(forged, warm, 'ERR_MALFORMED', 'tdx.quote.attestation_key');
+    verifies(good, warm);
   });
 
   it('another attestation key (bound by the QE) is its own key: a quote signed by the remembered key fails under it', () => {
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const otherRaw = rawP256(other.publicKey);
     const verifier = new TdxVerifier();
-    verifyTdx(parseTdxQuote(good), opts(verifier)); // the platform's key is now remembered
+    verifies(good, verifier); // the platform's key is now remembered
     // The new key's bytes, but the quote still signed by the platform's (remembered) key.
-    throwsCode(
-      () => verifyTdx(parseTdxQuote(withAttestationKey(p, good, otherRaw)), opts(verifier)),
-      'ERR_SIGNATURE_INVALID',
-      'tdx.quote.signature',
-    );
+    refuses(withAttestationKey(p, good, otherRaw), verifier, 'ERR_SIGNATURE_INVALID', 'tdx.quote.signature');
     // Signed by the new key: verifies, and the first key is still the first key's.
-    verifyTdx(parseTdxQuote(withAttestationKey(p, good, otherRaw, other.privateKey)), opts(verifier));
-    verifyTdx(parseTdxQuote(good), opts(verifier));
-    throwsCode(
-      () =>
-        verifyTdx(
-          parseTdxQuote(withAttestationKey(p, good, rawP256(p.attestationKey.publicKey), other.privateKey)),
-          opts(verifier),
-        ),
+    verifies(withAttestationKey(p, good, otherRaw, other.privateKey), verifier);
+    verifies(good, verifier);
+    refuses(
+      withAttestationKey(p, good, rawP256(p.attestationKey.publicKey), other.privateKey),
+      verifier,
       'ERR_SIGNATURE_INVALID',
       'tdx.quote.signature',
     );
@@ -112,15 +101,11 @@ describe('TDX warm verifier: attestation key cache', () => {
 
   it('the QE report signature and binding are checked for every quote, also with the key remembered', () => {
     const verifier = new TdxVerifier();
-    verifyTdx(parseTdxQuote(good), opts(verifier));
+    verifies(good, verifier);
     const q = parseTdxQuote(good);
     const forgedSig = good.slice();
     forgedSig[q.qeReportSignature.byteOffset + 63]! ^= 0x01;
-    throwsCode(
-      () => verifyTdx(parseTdxQuote(forgedSig), opts(verifier)),
-      'ERR_SIGNATURE_INVALID',
-      'tdx.qe_report.signature',
-    );
+    refuses(forgedSig, verifier, 'ERR_SIGNATURE_INVALID', 'tdx.qe_report.signature');
     // A QE report that no longer binds the (remembered) key, re-signed by the PCK: the binding fails.
     const unbound = good.slice();
     const rd = q.qeReport.raw.byteOffset + 0x140;
@@ -129,12 +114,8 @@ describe('TDX warm verifier: attestation key cache', () => {
       p1363(unbound.subarray(q.qeReport.raw.byteOffset, q.qeReport.raw.byteOffset + 384), p.pck.privateKey),
       q.qeReportSignature.byteOffset,
     );
-    throwsCode(
-      () => verifyTdx(parseTdxQuote(unbound), opts(verifier)),
-      'ERR_BINDING_MISMATCH',
-      'tdx.qe_report.binding',
-    );
-    verifyTdx(parseTdxQuote(good), opts(verifier));
+    refuses(unbound, verifier, 'ERR_BINDING_MISMATCH', 'tdx.qe_report.binding');
+    verifies(good, verifier);
   });
 });
 
