@@ -52,6 +52,12 @@ export interface BootGuestOptions {
    */
   readonly evidenceSpelling?: Pr1203EvidenceSpelling;
   /**
+   * Where the boot's P-521 key comes from (default: a fresh key from node:crypto). Every boot must use a key
+   * no earlier boot used; this exists for load generators that make their guests' keys ahead of time so
+   * that the broker under test, not the key generation, is measured (bench/broker.ts).
+   */
+  readonly keyPair?: () => Promise<P521KeyPair>;
+  /**
    * 0.2.0 only: the guest keeps sealed UEFI variables on the host (docs/pvchannel.md §7.3). `stated` is the
    * store root the broker committed (null: none yet), `next` the root to commit with the next state version
    * (the same, or a new one after a SetVariable). The boot states and commits commitmentDigest(file, root),
@@ -59,12 +65,6 @@ export interface BootGuestOptions {
    * was sealed, `rewrap` gets the variable keys of the older and the current sealing key and returns the
    * root to commit instead of `next` (the index sealed again under the current key: rewrapIndex).
    */
-  /**
-   * Where the boot's P-521 key comes from (default: a fresh key from node:crypto). Every boot must use a key
-   * no earlier boot used; this exists for load generators that make their guests' keys ahead of time so
-   * that the broker under test, not the key generation, is measured (bench/broker.ts).
-   */
-  readonly keyPair?: () => Promise<P521KeyPair>;
   readonly uefiRoot?: {
     readonly stated: Uint8Array | null;
     readonly next: Uint8Array | null;

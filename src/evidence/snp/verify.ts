@@ -1,4 +1,4 @@
-import { createHash, verify } from 'node:crypto';
+import { createHash, type VerifyKeyObjectInput, verify } from 'node:crypto';
 import {
   BindingMismatch,
   ChainInvalid,
@@ -112,7 +112,6 @@ interface CrlEntry {
   readonly revoked: boolean;
 }
 
-/** Parsed certificates of one (leaf, intermediate, root) triple and what has been proven about them. */
 /** What {@link SnpVerifier} has checked before the report's signature, for the checks after it. */
 interface UpToSignature {
   readonly report: SnpReport;
@@ -123,6 +122,7 @@ interface UpToSignature {
   readonly crlChecked: boolean;
 }
 
+/** Parsed certificates of one (leaf, intermediate, root) triple and what has been proven about them. */
 interface ChainEntry {
   readonly leaf: AmdLeaf;
   readonly intermediate: AmdCa;
@@ -189,9 +189,7 @@ export class SnpVerifier {
    */
   verify(parsed: SnpReport, opts: SnpVerifyOptions): SnpVerified {
     const checked = this.checkUpToSignature(parsed, opts);
-    const { report, entry } = checked;
-    const key = { key: entry.leaf.publicKey, ...P1363 };
-    return this.afterSignature(checked, verify('sha384', signedPart(report), key, reportSignature(report)));
+    return this.afterSignature(checked, verify('sha384', ...signatureCheck(checked)));
   }
 
   /**
@@ -201,11 +199,8 @@ export class SnpVerifier {
    */
   async verifyAsync(parsed: SnpReport, opts: SnpVerifyOptions): Promise<SnpVerified> {
     const checked = this.checkUpToSignature(parsed, opts);
-    const { report, entry } = checked;
-    const key = { key: entry.leaf.publicKey, ...P1363 };
-    const sig = reportSignature(report);
     const ok = await new Promise<boolean>((resolve, reject) =>
-      verify('sha384', signedPart(report), key, sig, (e, v) => (e ? reject(e) : resolve(v))),
+      verify('sha384', ...signatureCheck(checked), (e, v) => (e ? reject(e) : resolve(v))),
     );
     return this.afterSignature(checked, ok);
   }
@@ -468,13 +463,16 @@ function resolveProduct(report: SnpReport, leaf: AmdLeaf, option: SnpProduct | u
 }
 
 /**
- * ECDSA P-384 / SHA-384 over bytes [0, 0x2A0). R and S are 72-byte little-endian integers whose upper 24
- * bytes must be zero; node wants them as a 96-byte big-endian r||s (IEEE P1363).
+ * The report signature's check as node:crypto's verify takes it: ECDSA P-384 / SHA-384 over bytes
+ * [0, 0x2A0) (ABI 56860 Table 23), the leaf's key, and R || S as a 96-byte big-endian IEEE P1363 signature.
  */
-const P1363 = { dsaEncoding: 'ieee-p1363' } as const;
-
-/** The signed part of the report (ABI 56860 Table 23: bytes 0x000-0x29F). */
-const signedPart = (report: SnpReport) => report.raw.subarray(0, SIGNED_LENGTH);
+function signatureCheck(c: UpToSignature): [Uint8Array, VerifyKeyObjectInput, Buffer] {
+  return [
+    c.report.raw.subarray(0, SIGNED_LENGTH),
+    { key: c.entry.leaf.publicKey, dsaEncoding: 'ieee-p1363' },
+    reportSignature(c.report),
+  ];
+}
 
 /**
  * R || S big-endian (IEEE P1363) from the report's little-endian 72-byte fields, whose upper 24 bytes must be
