@@ -124,17 +124,18 @@ describe('TDX warm verifier: a (PCK chain, collateral) pair that passed its CRL 
   const quote = parseTdxQuote(p.quote(new Uint8Array(64)));
   const run = (verifier: TdxVerifier, collateral: TdxCollateral, now: Date) =>
     verifyTdx(quote, { collateral, now, trustedRoots: [p.rootSha256], verifier });
+  /** Every refusal here is a chain, CRL or collateral date: ERR_CHAIN_INVALID with `reason`. */
+  const refuses = (verifier: TdxVerifier, collateral: TdxCollateral, now: Date, reason: string) =>
+    throwsCode(() => run(verifier, collateral, now), 'ERR_CHAIN_INVALID', reason);
+  /** `days` after the platform's collateral was issued. */
+  const after = (days: number) => new Date(p.issued.getTime() + days * DAY);
 
   it('a CRL that revokes the PCK after the pair was remembered still revokes (new collateral, checked in full)', () => {
     const verifier = new TdxVerifier();
     const now = new Date();
     run(verifier, p.collateral(), now);
     run(verifier, p.collateral(), now);
-    throwsCode(
-      () => run(verifier, p.collateral({ revokedPck: true }), now),
-      'ERR_CHAIN_INVALID',
-      'tdx.chain.revoked',
-    );
+    refuses(verifier, p.collateral({ revokedPck: true }), now, 'tdx.chain.revoked');
     run(verifier, p.collateral(), now);
   });
 
@@ -145,35 +146,19 @@ describe('TDX warm verifier: a (PCK chain, collateral) pair that passed its CRL 
       issuerCn: 'Intel SGX PCK Platform CA',
       issuerKey: p.pckCa.privateKey,
       thisUpdate: p.issued,
-      nextUpdate: new Date(p.issued.getTime() + 2 * DAY),
+      nextUpdate: after(2),
       revoked: [],
     });
     const collateral = { ...p.collateral(), pckCrl: shortCrl };
-    run(verifier, collateral, new Date(p.issued.getTime() + DAY));
-    throwsCode(
-      () => run(verifier, collateral, new Date(p.issued.getTime() + 3 * DAY)),
-      'ERR_CHAIN_INVALID',
-      'tdx.crl.expired',
-    );
-    throwsCode(
-      () => run(verifier, collateral, new Date(p.issued.getTime() - 1000)),
-      'ERR_CHAIN_INVALID',
-      'tdx.chain.expired',
-    );
+    run(verifier, collateral, after(1));
+    refuses(verifier, collateral, after(3), 'tdx.crl.expired');
+    refuses(verifier, collateral, new Date(p.issued.getTime() - 1000), 'tdx.chain.expired');
     // The TCB Info's nextUpdate (30 days) and the chain's notAfter (a year) with the usual collateral.
     const usual = p.collateral();
-    run(verifier, usual, new Date(p.issued.getTime() + DAY));
-    throwsCode(
-      () => run(verifier, usual, new Date(p.issued.getTime() + 31 * DAY)),
-      'ERR_CHAIN_INVALID',
-      'tdx.tcb_info.expired',
-    );
-    throwsCode(
-      () => run(verifier, usual, new Date(p.issued.getTime() + 400 * DAY)),
-      'ERR_CHAIN_INVALID',
-      'tdx.chain.expired',
-    );
-    run(verifier, usual, new Date(p.issued.getTime() + DAY));
+    run(verifier, usual, after(1));
+    refuses(verifier, usual, after(31), 'tdx.tcb_info.expired');
+    refuses(verifier, usual, after(400), 'tdx.chain.expired');
+    run(verifier, usual, after(1));
   });
 });
 
