@@ -6,17 +6,19 @@ import { MalformedEvidence } from '../errors.js';
  *
  * Why strict: Buffer.from(s, 'base64') silently skips characters outside the alphabet, accepts either
  * alphabet, missing padding and whitespace, and ignores set trailing bits, so one byte string would have
- * many accepted spellings. The decoders here check the alphabet and padding first and then re-encode the
- * result, so exactly one spelling (the canonical one, as the Rust `base64` crate's strict engines and
- * Trustee's serializers produce) is accepted for each byte string. A failure never returns partial output.
+ * many accepted spellings. The decoders here decode leniently, re-encode, and accept the input only when it
+ * is that re-encoding (Buffer's encoder writes the one canonical spelling), so exactly one spelling (the
+ * canonical one, as the Rust `base64` crate's strict engines and Trustee's serializers produce) is accepted
+ * for each byte string. A failure never returns partial output. (Until 2026-12-07 a pattern check ran
+ * first; it refused nothing the comparison does not, and cost more than the decoding on the hot path.)
  *
  * Each caller names its own error `reason` (the stable code its tests assert, e.g. `aproxy.base64`,
  * `kbs.evidence.base64`) and the `field` that appears in the message.
  */
 
-/** Standard alphabet, length a multiple of 4, `=` padding only at the end. */
+/** Standard alphabet, length a multiple of 4, `=` padding only at the end (for the refusal's message). */
 const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-/** URL-safe alphabet, no padding. A length of 1 mod 4 cannot hold whole bytes. */
+/** URL-safe alphabet, no padding; a length of 1 mod 4 cannot hold whole bytes (for the refusal's message). */
 const URL_SAFE = /^[A-Za-z0-9_-]*$/;
 
 /**
@@ -31,14 +33,19 @@ const own = (b: Buffer): Uint8Array => new Uint8Array(b);
  * set trailing bits (non-canonical).
  */
 export function decodeBase64(s: unknown, reason: string, field: string): Uint8Array {
-  if (typeof s !== 'string' || !STD.test(s)) {
-    throw new MalformedEvidence(reason, `${field}: not standard base64 with padding`);
-  }
+  if (typeof s !== 'string') throw notStandard(reason, field);
   const b = Buffer.from(s, 'base64');
-  // Set trailing bits decode to the same bytes as the zero-bit spelling; re-encoding finds them.
-  if (b.toString('base64') !== s) throw new MalformedEvidence(reason, `${field}: non-canonical base64`);
+  // The re-encoding is the one canonical spelling of the bytes, so comparing with it alone refuses
+  // everything the lenient decoder let through (see the module comment); the pattern only picks the message.
+  if (b.toString('base64') !== s) {
+    if (!STD.test(s)) throw notStandard(reason, field);
+    throw new MalformedEvidence(reason, `${field}: non-canonical base64`);
+  }
   return own(b);
 }
+
+const notStandard = (reason: string, field: string) =>
+  new MalformedEvidence(reason, `${field}: not standard base64 with padding`);
 
 /**
  * Decodes canonical base64url without padding (RFC 4648 §5, RFC 7515 §2 "Base64url Encoding"). The empty
@@ -47,11 +54,14 @@ export function decodeBase64(s: unknown, reason: string, field: string): Uint8Ar
  * bits (non-canonical).
  */
 export function decodeBase64Url(s: unknown, reason: string, field: string): Uint8Array {
-  if (typeof s !== 'string' || !URL_SAFE.test(s) || s.length % 4 === 1) {
-    throw new MalformedEvidence(reason, `${field}: not base64url without padding`);
+  const b = typeof s === 'string' ? Buffer.from(s, 'base64url') : undefined;
+  // As decodeBase64: the canonical re-encoding decides, the pattern only picks the message.
+  if (b === undefined || b.toString('base64url') !== s) {
+    if (typeof s !== 'string' || !URL_SAFE.test(s) || s.length % 4 === 1) {
+      throw new MalformedEvidence(reason, `${field}: not base64url without padding`);
+    }
+    throw new MalformedEvidence(reason, `${field}: non-canonical base64url`);
   }
-  const b = Buffer.from(s, 'base64url');
-  if (b.toString('base64url') !== s) throw new MalformedEvidence(reason, `${field}: non-canonical base64url`);
   return own(b);
 }
 

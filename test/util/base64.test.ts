@@ -3,6 +3,15 @@ import { describe, it } from 'node:test';
 import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from '../../src/util/base64.js';
 import { throwsCode } from '../helpers/assert-error.js';
 
+const accepts = (decode: typeof decodeBase64, s: string) => {
+  try {
+    decode(s, 'r', 'f');
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 describe('util/base64', () => {
   it('round-trips every length 0..40 in both alphabets', () => {
     for (let n = 0; n <= 40; n++) {
@@ -58,5 +67,34 @@ describe('util/base64', () => {
     for (const v of [undefined, null, 1, [], {}])
       throwsCode(() => decodeBase64Url(v, 'url.reason', 'f'), 'ERR_MALFORMED', 'url.reason');
     assert.deepEqual(decodeBase64Url('_-8', 'r', 'f'), new Uint8Array([0xff, 0xef]));
+  });
+  it('accepts exactly the strings of the strict grammar that are canonical (random strings, both alphabets)', () => {
+    // The definition the decoders must match: the alphabet-and-padding pattern, and the canonical spelling.
+    const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+    const URL_SAFE = /^[A-Za-z0-9_-]*$/;
+    const chars = 'AQgw/+_-=. \n';
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    let accepted = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const s = Array.from({ length: next() % 9 }, () => chars[next() % chars.length]).join('');
+      const std = STD.test(s) && Buffer.from(s, 'base64').toString('base64') === s;
+      const url =
+        URL_SAFE.test(s) && s.length % 4 !== 1 && Buffer.from(s, 'base64url').toString('base64url') === s;
+      assert.equal(accepts(decodeBase64, s), std, `standard ${JSON.stringify(s)}`);
+      assert.equal(accepts(decodeBase64Url, s), url, `base64url ${JSON.stringify(s)}`);
+      if (std || url) accepted++;
+    }
+    assert.ok(accepted > 100, `only ${accepted} random strings were valid: the sample proves little`);
+  });
+
+  it('names the refusal: the wrong grammar, or a non-canonical spelling', () => {
+    assert.throws(() => decodeBase64('AA', 'r', 'f'), /f: not standard base64 with padding/);
+    assert.throws(() => decodeBase64('AB==', 'r', 'f'), /f: non-canonical base64/);
+    assert.throws(() => decodeBase64Url('AA==', 'r', 'f'), /f: not base64url without padding/);
+    assert.throws(() => decodeBase64Url('AB', 'r', 'f'), /f: non-canonical base64url/);
   });
 });
