@@ -68,6 +68,7 @@ describe('util/base64', () => {
       throwsCode(() => decodeBase64Url(v, 'url.reason', 'f'), 'ERR_MALFORMED', 'url.reason');
     assert.deepEqual(decodeBase64Url('_-8', 'r', 'f'), new Uint8Array([0xff, 0xef]));
   });
+
   it('accepts exactly the strings of the strict grammar that are canonical (random strings, both alphabets)', () => {
     // The definition the decoders must match: the alphabet-and-padding pattern, and the canonical spelling.
     const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -75,7 +76,7 @@ describe('util/base64', () => {
     const chars = 'AQgw/+_-=. \n';
     let seed = 7;
     const next = () => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
       return seed;
     };
     let accepted = 0;
