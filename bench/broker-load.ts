@@ -138,6 +138,11 @@ export function mainThreadCpuMs(): number | undefined {
   return statCpuMs(`/proc/self/task/${process.pid}/stat`);
 }
 
+/** The main thread's (the event loop's) CPU time so far of process `pid`, ms. */
+export function processMainThreadCpuMs(pid: number): number | undefined {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
 function statCpuMs(path: string): number | undefined {
   try {
     const stat = readFileSync(path, 'utf8');

@@ -68,6 +68,7 @@ import {
   ownCpuMs,
   percentile,
   processCpuMs,
+  processMainThreadCpuMs,
   round2,
 } from './broker-load.js';
 import { type Figure, rate } from './harness.js';
@@ -234,6 +235,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
   const peaks: number[] = [];
   const latencies: number[] = [];
   let brokerCpu = 0;
+  let brokerLoopCpu = 0;
   let ownCpu = 0;
   const machine = { busy: 0, idle: 0, steal: 0 };
   let mainThread = 0;
@@ -241,6 +243,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
     floors.push(await rate(o.floor.op, k.floorMs));
     if (o.floor.narrow) narrowFloors.push(await rate(o.floor.narrow, k.floorMs));
     const b0 = processCpuMs(o.brokerPid) ?? Number.NaN;
+    const bl0 = processMainThreadCpuMs(o.brokerPid) ?? Number.NaN;
     const c0 = ownCpuMs();
     const m0 = machineCpu();
     const t0 = mainThreadCpuMs() ?? Number.NaN;
@@ -248,6 +251,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
     const m1 = machineCpu();
     mainThread += (mainThreadCpuMs() ?? Number.NaN) - t0;
     brokerCpu += (processCpuMs(o.brokerPid) ?? Number.NaN) - b0;
+    brokerLoopCpu += (processMainThreadCpuMs(o.brokerPid) ?? Number.NaN) - bl0;
     ownCpu += ownCpuMs() - c0;
     for (const f of ['busy', 'idle', 'steal'] as const)
       machine[f] += (m1?.[f] ?? Number.NaN) - (m0?.[f] ?? Number.NaN);
@@ -294,6 +298,11 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
             brokerCpuMsPerOp: round2(brokerCpuMs),
             brokerCpuRatio: Number((floorMs / brokerCpuMs).toFixed(3)),
           }
+        : {}),
+      // Of it, the broker's event loop (its main thread): what bounds one broker process's releases per
+      // second however many cores it has (the rest runs on libuv's pool and the ECDH threads).
+      ...(Number.isFinite(brokerLoopCpu)
+        ? { brokerEventLoopCpuMsPerOp: round2(brokerLoopCpu / latencies.length) }
         : {}),
       loadGeneratorCpuMsPerOp: round2(ownCpu / latencies.length),
       // The load generator's main thread: on the proxy path the host proxy, on the HTTP path dispatch only.

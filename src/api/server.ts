@@ -20,6 +20,7 @@ import {
   type TokenKeyRotation,
 } from '../kbs/index.js';
 import type { EcSigner } from '../keys/signer.js';
+import { defaultEcdhThreads, EcdhThreads } from '../native/ecdh-threads.js';
 import { NativeService } from '../native/service.js';
 import type { Store } from '../store/types.js';
 import { ErrorBody, Health, TokenKeyRotationResponse } from '../wire/schemas.js';
@@ -96,6 +97,11 @@ export interface BrokerServerOptions {
   readonly limits?: Partial<HttpLimits>;
   /** The platform CA as a service (/v1/ca/*, src/api/routes-ca.ts), when this broker serves one. */
   readonly ca?: CaServiceDeps;
+  /**
+   * Worker threads for the releases' P-521 ECDH (src/native/ecdh-threads.ts); 0 runs it on the event loop.
+   * Default: the cores but one, at most 4. Stopped when the server closes.
+   */
+  readonly ecdhThreads?: number;
 }
 
 /**
@@ -158,7 +164,15 @@ export function buildBrokerServer(opts: BrokerServerOptions): FastifyInstance {
   );
 
   const book = new RouteBook(ErrorBody);
-  const svc = new NativeService(opts.broker, opts.signingKey, metrics);
+  const ecdh = new EcdhThreads(opts.ecdhThreads ?? defaultEcdhThreads(), {
+    onWorkerFailure: (err) =>
+      opts.logger.warn(
+        { event: 'ecdh_worker_failed', err },
+        'an ECDH worker failed; its work runs on the event loop',
+      ),
+  });
+  app.addHook('onClose', () => ecdh.close());
+  const svc = new NativeService(opts.broker, opts.signingKey, metrics, ecdh.agree);
   const pub = describePublicKey('sign' in opts.signingKey ? opts.signingKey.publicKey : opts.signingKey);
 
   const limiter = opts.refusalLimit === false ? undefined : new RefusalLimiter(opts.refusalLimit ?? {});

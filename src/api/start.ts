@@ -90,6 +90,8 @@ export interface StartBrokerOptions {
    * 30 s, idle socket 60 s, keep-alive 5 s, 1 000 requests a socket, 512 connections).
    */
   readonly httpLimits?: Partial<HttpLimits>;
+  /** Worker threads for the releases' P-521 ECDH (BrokerServerOptions.ecdhThreads; 0: the event loop). */
+  readonly ecdhThreads?: number;
   /**
    * The Trustee KBS protocol (docs/kbs.md): on by default (`true` or options), `false` to serve only the
    * native and admin APIs. On, the broker serves /kbs/v0/* and the token JWKS (also at
@@ -323,6 +325,7 @@ export async function startBroker(opts: StartBrokerOptions): Promise<RunningBrok
       metrics,
       ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
       ...(opts.httpLimits ? { limits: opts.httpLimits } : {}),
+      ...(opts.ecdhThreads !== undefined ? { ecdhThreads: opts.ecdhThreads } : {}),
       ...(tls ? { https: tls } : {}),
       ...(kbs ? { kbs: kbs.deps, rotateTokenKey: () => kbs.rotateTokenKey() } : {}),
       ...(ca

@@ -16,6 +16,7 @@ import {
 } from '../formats/aproxy/types.js';
 import { decodeBase64Url, encodeBase64Url } from '../util/base64.js';
 import { zeroize } from '../util/zeroize.js';
+import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
 import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from './p521.js';
 
 /**
@@ -101,7 +102,11 @@ export function generateAad(epk: EcPublicKey): Uint8Array {
 }
 
 function ecdhKek(privateKey: KeyObject, publicKey: KeyObject): Buffer {
-  const z = diffieHellman({ privateKey, publicKey });
+  return kekOf(diffieHellman({ privateKey, publicKey }));
+}
+
+/** The Concat KDF of `z`, which is zeroized. */
+function kekOf(z: Uint8Array): Buffer {
   try {
     return concatKdfSha256(z, JWE_ALG, 256);
   } finally {
@@ -112,12 +117,14 @@ function ecdhKek(privateKey: KeyObject, publicKey: KeyObject): Buffer {
 /**
  * Broker side: seals `plaintext` to the guest's P-521 public key (given as aproxy coordinates or a
  * KeyObject). A fresh CEK per call, and a fresh ephemeral key: generated here, or `ephemeral`, a key
- * generated ahead of need (ephemeral-pool.ts) that the caller hands to this call only.
+ * generated ahead of need (ephemeral-pool.ts) that the caller hands to this call only. `agree` computes Z
+ * (default on this thread; the broker's runs on worker threads, ecdh-threads.ts).
  */
 export async function wrapSecret(
   recipient: EcPublicKey | KeyObject,
   plaintext: Uint8Array,
   ephemeral?: { readonly privateKey: KeyObject; readonly point: EcPublicKey },
+  agree: EcdhAgreement = ecdhOnThisThread,
 ): Promise<JweSealed> {
   const recipientKey = 'x' in recipient ? p521PublicKeyFromPoint(recipient, 'recipient') : recipient;
   if (
@@ -131,7 +138,7 @@ export async function wrapSecret(
     eph = { privateKey: kp.privateKey, point: p521PointOf(kp.publicKey) };
   }
   const epk = eph.point;
-  const kek = ecdhKek(eph.privateKey, recipientKey);
+  const kek = kekOf(await agree(eph.privateKey, recipientKey));
   const cek = randomBytes(CEK_SIZE);
   try {
     const wrappedCek = aesKeyWrap(kek, cek);

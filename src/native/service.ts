@@ -14,6 +14,7 @@ import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
 import { brokerSigner, signAttestationResponse, signBytes, signCommit } from './broker-signature.js';
+import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from './p521.js';
@@ -79,6 +80,8 @@ export class NativeService {
     private readonly broker: Broker,
     signingKey: KeyObject | EcSigner,
     private readonly metrics: Counters,
+    /** The JWE's ECDH (default on the event loop; the server's runs on worker threads, ecdh-threads.ts). */
+    private readonly agree: EcdhAgreement = ecdhOnThisThread,
   ) {
     this.signingKey = brokerSigner(signingKey);
   }
@@ -160,7 +163,7 @@ export class NativeService {
                   }),
             })
           : released.key.slice();
-      const sealed = await wrapSecret(recipient, plaintext, await this.ephemeral.take());
+      const sealed = await wrapSecret(recipient, plaintext, await this.ephemeral.take(), this.agree);
       const { project, zone, instanceId, instanceName } = released.instance;
       const identity = { project, zone, instanceId, instanceName };
       const signature =

@@ -5,6 +5,7 @@
  *   node --import tsx test/crash/broker-process.ts DATA_DIR SIM_ROOT_SHA256 [LEASE_MS]
  *   DATABASE_URL=postgres://...   use PostgreSQL instead of SQLite under DATA_DIR
  *   KBS_ISSUER=https://...        the KBS tokens' `iss` (replicas behind one address share it)
+ *   ECDH_THREADS=N                the releases' ECDH threads (default: the broker's, the cores but one)
  *
  * Trusts the simulator root whose hex SHA-256 is given (as `vouchsafe serve --trust-sim-root` does), listens
  * on 127.0.0.1 (a free port) and prints one JSON line on stdout once it listens:
@@ -33,6 +34,7 @@ const broker = await startBroker({
   // (docs/access.md) are tested in test/api/rate-limits.test.ts, not measured here.
   rateLimits: false,
   ...(process.env.KBS_ISSUER ? { kbs: { issuer: process.env.KBS_ISSUER } } : {}),
+  ...(process.env.ECDH_THREADS ? { ecdhThreads: Number(process.env.ECDH_THREADS) } : {}),
 });
 process.stdout.write(
   `${JSON.stringify({ url: broker.url, pid: process.pid, engine: broker.store.engine })}\n`,

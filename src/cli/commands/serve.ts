@@ -32,6 +32,7 @@ interface ServeOptions {
   kbsResourcePolicy?: string;
   logLevel: string;
   maxConnections?: number;
+  ecdhThreads?: number;
   kek?: string;
   signingKey?: string;
   tokenKeysPkcs11?: string;
@@ -245,6 +246,15 @@ export function register(program: Command): void {
       positiveInt('--max-connections'),
     )
     .option(
+      '--ecdh-threads <n>',
+      "worker threads for the releases' P-521 ECDH, 0 to run it on the event loop (default: the cores but one, at most 4)",
+      (v: string) => {
+        if (!/^(0|[1-9][0-9]?)$/.test(v) || Number(v) > 64)
+          throw new InvalidArgument('cli.options', '--ecdh-threads: expected an integer in 0..64');
+        return Number(v);
+      },
+    )
+    .option(
       '--headers-timeout <ms>',
       "a request's headers must arrive within this (default 10000)",
       positiveInt('--headers-timeout'),
@@ -334,6 +344,7 @@ Examples:
           ...(o.rateLimits !== undefined ? { rateLimits: rateLimitsOf(o.rateLimits) ?? {} } : {}),
           ...(o.tlsCert && o.tlsKey ? { tls: { certPath: o.tlsCert, keyPath: o.tlsKey } } : {}),
           logger: pino({ name: 'vouchsafe-broker', level: o.logLevel }),
+          ...(o.ecdhThreads !== undefined ? { ecdhThreads: o.ecdhThreads } : {}),
           httpLimits: {
             ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
             ...(o.headersTimeout !== undefined ? { headersTimeoutMs: o.headersTimeout } : {}),
