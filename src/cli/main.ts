@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { AttestationError } from '../errors.js';
 import { unwrappedHelp } from './help.js';
+import { reportError } from './io.js';
 
 /**
  * The `vouchsafe` command. Each subcommand lives in src/cli/commands/<name>.ts. Exit codes everywhere:
@@ -84,4 +86,11 @@ for (const c of named ? [named] : COMMANDS) {
   for (const register of await c.load()) register(parent);
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // An option's value parser refuses with a typed error while commander parses, before any action runs
+  // (`serve --max-connections 0`): reported like any other refusal (exit 2), not as a crash with a stack.
+  if (!(e instanceof AttestationError)) throw e;
+  process.exitCode = reportError(e, false);
+}

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +115,25 @@ describe('vouchsafe usage errors', () => {
     } finally {
       await new Promise<void>((r) => busy.close(() => r()));
     }
+  });
+
+  it('serve with a bad number for an option names it, exit 2, before anything starts (no stack trace)', async () => {
+    const cases: [string, string, RegExp][] = [
+      ...['65', '-1', 'x', '1.5', '01'].map(
+        (v) =>
+          ['--ecdh-threads', v, /--ecdh-threads: expected an integer in 0\.\.64/] as [string, string, RegExp],
+      ),
+      ['--max-connections', '0', /--max-connections: expected a positive integer/],
+      ['--headers-timeout', 'soon', /--headers-timeout: expected a positive integer/],
+    ];
+    for (const [flag, v, message] of cases) {
+      const r = await cli(['serve', flag, v, '--data', join(dir, 'never'), '--no-kds']);
+      noStack(r);
+      assert.match(r.stderr, /^error: ERR_INVALID_ARGUMENT cli\.options: /);
+      assert.match(r.stderr, message);
+      assert.equal(r.code, 2);
+    }
+    assert.throws(() => statSync(join(dir, 'never')), { code: 'ENOENT' });
   });
 
   it('guest boot --broker-key given a certificate or a private key is refused by name', async () => {
