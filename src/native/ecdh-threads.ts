@@ -75,7 +75,8 @@ export interface EcdhThreadsOptions {
  *
  * A worker that is still starting, has died or cannot answer is no outage: the job runs on the calling thread
  * (`diffieHellman`, which also throws the real error for a job the worker refused). `threads` 0 runs every
- * agreement on the calling thread. Workers start with the first agreement and never keep the process alive.
+ * agreement on the calling thread. Workers start with the first agreement and keep the process alive only
+ * while they have work in flight.
  */
 export class EcdhThreads {
   private readonly slots: Slot[] = [];
@@ -101,6 +102,9 @@ export class EcdhThreads {
     const slot = best;
     const id = this.nextId++;
     return new Promise<Uint8Array>((resolve, reject) => {
+      // A worker with work in flight keeps the process alive (an idle one does not): a caller awaiting Z
+      // must not see its event loop end under it.
+      if (slot.jobs.size === 0) slot.worker.ref();
       slot.jobs.set(id, { privateKey, publicKey, resolve, reject });
       slot.worker.postMessage({ id, privateKey, publicKey });
     });
@@ -120,7 +124,9 @@ export class EcdhThreads {
 
   private start(): void {
     for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(this.o.workerSource ?? WORKER_SOURCE, { eval: true });
+      // No inherited node flags: the source is CommonJS over node:crypto, whatever loader or input type the
+      // process was started with (`--import tsx`, `--input-type=module`).
+      const worker = new Worker(this.o.workerSource ?? WORKER_SOURCE, { eval: true, execArgv: [] });
       worker.unref();
       const slot: Slot = { worker, online: false, dead: false, jobs: new Map() };
       worker.once('online', () => {
@@ -130,6 +136,7 @@ export class EcdhThreads {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
+        if (slot.jobs.size === 0) worker.unref();
         if (m.z instanceof Uint8Array && m.z.length > 0) job.resolve(m.z);
         else settleHere(job);
       });

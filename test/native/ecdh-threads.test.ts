@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { EcdhThreads } from '../../src/native/ecdh-threads.js';
 import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
+import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
 const p521 = () => generateKeyPairSync('ec', { namedCurve: 'P-521' });
 const expected = (priv: KeyObject, pub: KeyObject) =>
@@ -133,6 +136,38 @@ describe('native/ecdh-threads', () => {
     await closed.agree(a.privateKey, b.publicKey);
     await closed.close();
     assert.deepEqual(await closed.agree(a.privateKey, b.publicKey), expected(a.privateKey, b.publicKey));
+  });
+
+  it('a worker with an agreement in flight keeps the process alive until it answers', async () => {
+    // A child whose only handle, once the worker is online, is the worker: an unreferenced worker would let
+    // the event loop end with the last agreement unanswered (exit 13, nothing printed).
+    const mod = runnable('src/native/ecdh-threads.ts');
+    const script = `
+      import { generateKeyPairSync } from 'node:crypto';
+      import { EcdhThreads } from ${JSON.stringify(pathToFileURL(mod).href)};
+      const threads = new EcdhThreads(1, {
+        workerSource: ${JSON.stringify(fakeWorker('new Uint8Array(66).fill(0x42)'))},
+        onWorkerFailure: (e) => {
+          process.stderr.write(String(e));
+          process.exit(3);
+        },
+      });
+      const a = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+      let z = await threads.agree(a.privateKey, a.publicKey);
+      for (let i = 0; z[0] !== 0x42; i++) {
+        if (i === 3000) process.exit(4);
+        await new Promise((r) => setTimeout(r, 10));
+        z = await threads.agree(a.privateKey, a.publicKey);
+      }
+      // Online: this one is answered by the worker alone.
+      z = await threads.agree(a.privateKey, a.publicKey);
+      process.stdout.write(String(z[0]));`;
+    const r = spawnSync(process.execPath, [...loaderFor(mod), '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, String(0x42));
   });
 
   it('refuses a thread count outside 0..64', () => {
