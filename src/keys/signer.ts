@@ -35,6 +35,11 @@ export interface EcSigner {
   readonly ref?: string;
   /** ECDSA over `hash(data)`: IEEE P1363 r || s. */
   sign(hash: SignHash, data: Uint8Array): Uint8Array;
+  /**
+   * The same off the event loop, when the key allows it (a KeyObject: on libuv's thread pool). Absent for a
+   * PKCS#11 key, whose operations must not interleave on its session (see above).
+   */
+  signAsync?(hash: SignHash, data: Uint8Array): Promise<Uint8Array>;
 }
 
 /** The curve of an EC key, or undefined for any other key. */
@@ -61,6 +66,12 @@ export function keyObjectSigner(privateKey: KeyObject): EcSigner {
     curve,
     publicKey,
     sign: (hash, data) => new Uint8Array(sign(hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
+    signAsync: (hash, data) =>
+      new Promise((resolve, reject) =>
+        sign(hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' }, (err, sig) =>
+          err ? reject(err) : resolve(new Uint8Array(sig)),
+        ),
+      ),
   };
 }
 

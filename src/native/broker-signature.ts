@@ -57,6 +57,11 @@ export function signBytes(key: KeyObject | EcSigner, data: Uint8Array): Uint8Arr
   return brokerSigner(key).sign('sha384', data);
 }
 
+/** {@link signBytes} off the event loop when the signer can (EcSigner.signAsync), else on it. */
+export async function signBytesAsync(signer: EcSigner, data: Uint8Array): Promise<Uint8Array> {
+  return signer.signAsync ? signer.signAsync('sha384', data) : signer.sign('sha384', data);
+}
+
 function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: Uint8Array, reason: string): void {
   if (signature.length !== P384_SIGNATURE_SIZE) {
     throw new SignatureInvalid(reason, 'broker signature must be 96 bytes');

@@ -5,7 +5,11 @@ import { InvalidArgument, isAttestationError, PolicyRejected } from '../errors.j
 import { LIMITS } from '../formats/aproxy/fields.js';
 import { computeReportData, PARAMS_0_2_0 } from '../formats/aproxy/report-data.js';
 import { encodeSecretPayload } from '../formats/aproxy/secret-payload.js';
-import { encodeLeaseSignedContent } from '../formats/aproxy/signed-content.js';
+import {
+  encodeCommitSignedContent,
+  encodeLeaseSignedContent,
+  encodeResponseSignedContent,
+} from '../formats/aproxy/signed-content.js';
 import type { EcPublicKey, NegotiationParam, ProtocolVersion } from '../formats/aproxy/types.js';
 import { STATE_DIGEST_SIZE } from '../formats/aproxy/types.js';
 import type { PlatformIdentity } from '../formats/platform-identity.js';
@@ -13,7 +17,7 @@ import type { EcSigner } from '../keys/signer.js';
 import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
-import { brokerSigner, signAttestationResponse, signBytes, signCommit } from './broker-signature.js';
+import { brokerSigner, signBytesAsync } from './broker-signature.js';
 import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
@@ -168,15 +172,18 @@ export class NativeService {
       const identity = { project, zone, instanceId, instanceName };
       const signature =
         req.version === '0.2.0'
-          ? signAttestationResponse(this.signingKey, {
-              challenge: req.challenge,
-              key: req.key,
-              decryption: sealed.decryption,
-              ciphertext: sealed.ciphertext,
-              identity,
-              stateCounter,
-              stateDigest,
-            })
+          ? await signBytesAsync(
+              this.signingKey,
+              encodeResponseSignedContent({
+                challenge: req.challenge,
+                key: req.key,
+                decryption: sealed.decryption,
+                ciphertext: sealed.ciphertext,
+                identity,
+                stateCounter,
+                stateDigest,
+              }),
+            )
           : null;
       if (req.version === '0.1.0') await this.broker.end(released.bootId, released.commitToken);
       return {
@@ -218,7 +225,10 @@ export class NativeService {
       return {
         committedCounter: r.committedCounter,
         leaseExpiresAt: r.leaseExpiresAt,
-        signature: signCommit(this.signingKey, { challenge, bootId, counter, stateDigest }),
+        signature: await signBytesAsync(
+          this.signingKey,
+          encodeCommitSignedContent({ challenge, bootId, counter, stateDigest }),
+        ),
       };
     } catch (e) {
       this.refused('commit', e);
@@ -244,7 +254,7 @@ export class NativeService {
       if (!nonce) return { leaseExpiresAt };
       return {
         leaseExpiresAt,
-        signature: this.signLease({ op: 'heartbeat', nonce, bootId, leaseExpiresAt }),
+        signature: await this.signLease({ op: 'heartbeat', nonce, bootId, leaseExpiresAt }),
       };
     } catch (e) {
       this.refused('heartbeat', e);
@@ -262,7 +272,9 @@ export class NativeService {
       checkNonce(nonce);
       await this.broker.end(bootId, commitToken);
       this.metrics.inc('vouchsafe_lease_events_total', { event: 'ended' });
-      return nonce ? { signature: this.signLease({ op: 'end', nonce, bootId, leaseExpiresAt: null }) } : {};
+      return nonce
+        ? { signature: await this.signLease({ op: 'end', nonce, bootId, leaseExpiresAt: null }) }
+        : {};
     } catch (e) {
       this.refused('end', e);
       throw e;
@@ -287,8 +299,8 @@ export class NativeService {
   }
 
   /** ECDSA P-384 / SHA-384, IEEE P1363 (r || s), as every other broker signature (src/native/broker-signature.ts). */
-  private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Uint8Array {
-    return signBytes(this.signingKey, encodeLeaseSignedContent(f));
+  private signLease(f: Parameters<typeof encodeLeaseSignedContent>[0]): Promise<Uint8Array> {
+    return signBytesAsync(this.signingKey, encodeLeaseSignedContent(f));
   }
 
   /** Counts a refusal by code and reason; a policy refusal counts once per failed check. */

@@ -72,6 +72,8 @@ describe('signing keys in SoftHSM2 (CKM_ECDSA)', () => {
       assert.ok(
         !verify(hash, Buffer.from('other'), { key: signer.publicKey, dsaEncoding: 'ieee-p1363' }, sig),
       );
+      // No asynchronous signing: two operations must not interleave on the token's session.
+      assert.equal(signer.signAsync, undefined);
       // Opened again by URI (no create): the same key.
       const again = pkcs11Keys.signer(token.uri(`sig-${curve}`));
       assert.ok(again.publicKey.equals(signer.publicKey));
