@@ -1,6 +1,7 @@
 import { diffieHellman, type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InvalidArgument } from '../errors.js';
 import { zeroize } from '../util/zeroize.js';
 
 /** An ECDH key agreement: the shared secret Z of `privateKey` and `publicKey` (RFC 7518 §4.6.2). */
@@ -83,12 +84,13 @@ export class EcdhThreads {
   private nextId = 0;
   private closed = false;
 
+  /** Throws InvalidArgument `api.ecdh_threads` for a count outside 0..64. */
   constructor(
     private readonly threads: number,
     private readonly o: EcdhThreadsOptions = {},
   ) {
     if (!(Number.isSafeInteger(threads) && threads >= 0 && threads <= 64)) {
-      throw new RangeError('threads must be an integer in 0..64');
+      throw new InvalidArgument('api.ecdh_threads', 'ecdhThreads must be an integer in 0..64');
     }
   }
 
