@@ -432,39 +432,38 @@ class PostgresTx implements StoreTx {
   }
 
   async lockInstanceByBoot(bootId: string, o: LockOptions = {}): Promise<InstanceWithState | undefined> {
-    const withHead = o.auditHead === true && this.needsHead();
-    const r = await one(this.q(), withHead ? SQL.lockInstanceByBootAndHead : SQL.lockInstanceByBoot, [
-      bootId,
-    ]);
-    if (r && withHead) this.takeHead(r);
+    const r = await this.lockRow(SQL.lockInstanceByBoot, SQL.lockInstanceByBootAndHead, bootId, o.auditHead);
     // The row may have changed while we waited for its lock; FOR UPDATE returns the new version, which
     // must still carry this boot id.
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
   }
 
-  /** Whether an append would have to lock the audit head first (this transaction does not hold it yet). */
-  private needsHead(): boolean {
-    return !this.appended && !this.lockedHead && !this.shared.auditHead;
-  }
-
-  /** The head a lock statement read with its instance: appendAudit links to it without a round trip. */
-  private takeHead(r: Row): void {
-    this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
-  }
-
   /**
-   * A release always appends an audit entry when it succeeds: when this transaction does not hold the audit
-   * head yet, the head is locked and read in the same statement, and appendAudit needs no round trip of its own.
+   * Locks one instance row with `plain`, or, when the caller will append (`appends`) and this transaction
+   * does not hold the audit head yet, with `headed`, which also locks and reads the head: appendAudit then
+   * links to it without a round trip of its own.
    */
+  private async lockRow(
+    plain: Prepared,
+    headed: Prepared,
+    key: string,
+    appends: boolean | undefined,
+  ): Promise<Row | undefined> {
+    const withHead = appends === true && !this.appended && !this.lockedHead && !this.shared.auditHead;
+    const r = await one(this.q(), withHead ? headed : plain, [key]);
+    if (r && withHead) this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
+    return r;
+  }
+
+  /** A release always appends an audit entry when it succeeds, so its lock takes the head too (lockRow). */
   async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
-    const withHead = this.needsHead();
-    const r = await one(
-      this.q(),
-      withHead ? SQL.lockInstanceWithLatestKeyAndHead : SQL.lockInstanceWithLatestKey,
-      [id],
+    const r = await this.lockRow(
+      SQL.lockInstanceWithLatestKey,
+      SQL.lockInstanceWithLatestKeyAndHead,
+      id,
+      true,
     );
     if (!r) return undefined;
-    if (withHead) this.takeHead(r);
     const latestKey =
       r.key_version === null
         ? undefined
