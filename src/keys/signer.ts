@@ -61,16 +61,15 @@ export function keyObjectSigner(privateKey: KeyObject): EcSigner {
   if (!curve)
     throw new InvalidArgument('keys.curve', 'a signing key must be an ECDSA P-256 or P-384 private key');
   const publicKey = createPublicKey(privateKey);
+  const key = { key: privateKey, dsaEncoding: 'ieee-p1363' } as const;
   return {
     id: `file:${publicKeyId(publicKey)}`,
     curve,
     publicKey,
-    sign: (hash, data) => new Uint8Array(sign(hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
+    sign: (hash, data) => new Uint8Array(sign(hash, data, key)),
     signAsync: (hash, data) =>
       new Promise((resolve, reject) =>
-        sign(hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' }, (err, sig) =>
-          err ? reject(err) : resolve(new Uint8Array(sig)),
-        ),
+        sign(hash, data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig)))),
       ),
   };
 }
