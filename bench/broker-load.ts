@@ -66,18 +66,24 @@ export async function closedLoop(
 }
 
 /**
- * Starts operation k at `start + k / rate` for `ms` milliseconds, then waits for all of them. Latency is
- * measured from the scheduled start, so a stalled system shows up as latency (no coordinated omission).
- * The first error is thrown once everything has settled.
+ * Starts operation k at `start + phaseMs + k / rate` for `ms` milliseconds, then waits for all of them.
+ * Latency is measured from the scheduled start, so a stalled system shows up as latency (no coordinated
+ * omission). The first error is thrown once everything has settled.
  */
-export async function openLoop(op: LoadOp, rate: number, ms: number, first = 0): Promise<LoadResult> {
+export async function openLoop(
+  op: LoadOp,
+  rate: number,
+  ms: number,
+  first = 0,
+  phaseMs = 0,
+): Promise<LoadResult> {
   const latencies: number[] = [];
   const inflight = new Set<Promise<void>>();
   let failed: unknown;
   const start = nowMs();
   const total = Math.max(1, Math.floor((rate * ms) / 1000));
   for (let k = 0; k < total && failed === undefined; k++) {
-    const scheduled = start + (k * 1000) / rate;
+    const scheduled = start + phaseMs + (k * 1000) / rate;
     const wait = scheduled - nowMs();
     if (wait > 1) await new Promise((r) => setTimeout(r, Math.floor(wait)));
     const p = op(first + k).then(

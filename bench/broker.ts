@@ -87,6 +87,9 @@ export interface Knobs {
   readonly halfPeakMs: number;
   readonly concurrency: number;
   readonly instances: number;
+  /** Operations run before the first measured round (at most `warmupMaxMs`): see {@link measure}. */
+  readonly warmupOps: number;
+  readonly warmupMaxMs: number;
 }
 
 export function knobs(): Knobs {
@@ -98,6 +101,8 @@ export function knobs(): Knobs {
     halfPeakMs: n('BENCH_BROKER_HALF_PEAK_MS', 4000),
     concurrency: n('BENCH_BROKER_CONCURRENCY', 8),
     instances: 64,
+    warmupOps: n('BENCH_WARMUP_OPS', 1500),
+    warmupMaxMs: n('BENCH_WARMUP_MAX_MS', 60_000),
   };
 }
 
@@ -227,9 +232,19 @@ export interface MeasureOptions {
 
 export async function measure(o: MeasureOptions): Promise<Figure> {
   const { k } = o;
+  // Warm up (connections, the verifier's chain cache, the JIT) by operations, not by time: V8 optimizes a
+  // function once it has run enough, and a broker process keeps compiling for its first ~1,500 proxy boots
+  // (perf: V8's compiler threads at a quarter of the event loop's CPU through a 16 s run; the broker's CPU
+  // per boot falls from ~11.2 to ~9.9 ms, 2026-12-07). A serving broker has long passed that; the figures
+  // are its steady state, and `warmupOps` says how much came before them.
   let index = 0;
-  // Warm up: connections, the verifier's chain cache, JIT.
-  index += (await o.load.closed(k.concurrency, 500, index)).ops + k.concurrency;
+  let warmupOps = 0;
+  const warmupStart = performance.now();
+  while (warmupOps < k.warmupOps && performance.now() - warmupStart < k.warmupMaxMs) {
+    const w = await o.load.closed(k.concurrency, 1000, index);
+    warmupOps += w.ops;
+    index += w.ops + k.concurrency;
+  }
   const floors: number[] = [];
   const narrowFloors: number[] = [];
   const peaks: number[] = [];
@@ -276,6 +291,7 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
     extra: {
       ...o.extra,
       concurrency: k.concurrency,
+      warmupOps,
       ops: latencies.length,
       p50Ms: round2(percentile(latencies, 50)),
       p99Ms: round2(percentile(latencies, 99)),
@@ -324,7 +340,8 @@ export async function measure(o: MeasureOptions): Promise<Figure> {
  * The broker's key release, HTTP API and proxy paths, on SQLite and PostgreSQL: four figures. Throws if
  * any operation fails or the broker refused anything. Knobs: BENCH_BROKER_ROUNDS (9), BENCH_ROUND_MS
  * (floor round, 200), BENCH_BROKER_ROUND_MS (peak round, 800), BENCH_BROKER_HALF_PEAK_MS (4000),
- * BENCH_BROKER_CONCURRENCY (8), BENCH_BROKER_ENGINES (`sqlite,postgres`), BENCH_BROKER_PATHS (`http,proxy`).
+ * BENCH_BROKER_CONCURRENCY (8), BENCH_BROKER_ENGINES (`sqlite,postgres`), BENCH_BROKER_PATHS (`http,proxy`),
+ * BENCH_WARMUP_OPS (1500, operations before the first round, for at most BENCH_WARMUP_MAX_MS, 60000).
  */
 export async function benchBroker(): Promise<Figure[]> {
   const k = knobs();

@@ -48,7 +48,7 @@ port.once('message', (spec: WorkerSpec) => {
       c.cmd === 'closed'
         ? closedLoop(op, c.concurrency, c.ms, c.first)
         : c.cmd === 'open'
-          ? openLoop(op, c.rate, c.ms, c.first)
+          ? openLoop(op, c.rate, c.ms, c.first, c.phaseMs)
           : burst(spec);
     run.then(
       (ok) => post({ ok }),

@@ -31,7 +31,13 @@ export interface WorkerSpec {
 
 export type WorkerCommand =
   | { readonly cmd: 'closed'; readonly concurrency: number; readonly ms: number; readonly first: number }
-  | { readonly cmd: 'open'; readonly rate: number; readonly ms: number; readonly first: number }
+  | {
+      readonly cmd: 'open';
+      readonly rate: number;
+      readonly ms: number;
+      readonly first: number;
+      readonly phaseMs: number;
+    }
   | { readonly cmd: 'burst' };
 
 export type WorkerReply = { readonly ok: LoadResult } | { readonly error: string } | { readonly ready: true };
@@ -51,7 +57,8 @@ export const loadWorkerCount = (): number => Number(process.env.BENCH_LOAD_WORKE
 
 /**
  * Starts `n` workers, each with an equal share of `instances` and `keys`. A closed loop of concurrency c
- * gives each worker c/n (the first ones one more when it does not divide); an open loop at rate r, r/n each.
+ * gives each worker c/n (the first ones one more when it does not divide); an open loop at rate r, r/n each,
+ * their schedules offset so that the arrivals interleave.
  */
 export interface WorkerLoad extends Load {
   /**
@@ -107,7 +114,17 @@ export async function workerLoad(
         })),
       ),
     open: (rate, ms, first) =>
-      run(workers.map((_, w) => ({ cmd: 'open', rate: rate / n, ms, first: first + w * 1_000_000 }))),
+      // Worker w's schedule starts w/rate later: the arrivals interleave evenly at `rate`, rather than
+      // coming n at a time at rate/n (which made every arrival meet another on the two cores).
+      run(
+        workers.map((_, w) => ({
+          cmd: 'open',
+          rate: rate / n,
+          ms,
+          first: first + w * 1_000_000,
+          phaseMs: (w * 1000) / rate,
+        })),
+      ),
     burst: async () => (await run(workers.map(() => ({ cmd: 'burst' })))).latencies,
     close: async () => {
       await Promise.all(workers.map(({ worker }) => worker.terminate()));
