@@ -9,6 +9,7 @@ import type {
   BootState,
   InstanceWithState,
   JsonValue,
+  LockedInstance,
   LockOptions,
   NewLaunchPolicy,
   RegistryTee,
@@ -303,9 +304,10 @@ export class Broker {
   /**
    * Decides a key release, in this order: consume the challenge; verify the evidence (injected); check
    * its report data (SEV-SNP REPORT_DATA) against `expectedReportData`; find the instance by the
-   * evidence's identity-bearing field (SEV-SNP HOST_DATA); appraise (injected);
-   * apply the rollback/clone rules; get or create the sealing key; start the boot; audit. The last four
-   * happen in one store transaction with the instance locked, so concurrent first boots create one key.
+   * evidence's identity-bearing field (SEV-SNP HOST_DATA) and lock it; appraise (injected); apply the
+   * rollback/clone rules; get or create the sealing key; start the boot; audit. The last six happen in one
+   * store transaction with the instance locked, so concurrent first boots create one key and the policy
+   * appraised is the one in force when the decision commits.
    */
   async release(req: ReleaseRequest): Promise<ReleaseResult> {
     const ctx = newContext();
@@ -356,34 +358,35 @@ export class Broker {
       named.value.length !== how.bytes
     )
       throw new BrokerRefused('broker.unknown_instance');
-    const inst = await this.store.findInstanceByIdentity(how.registryTee, named.value);
-    if (!inst) throw new BrokerRefused('broker.unknown_instance');
-    // Before the instance is named in ctx: a turned-away release is not audited (nor appraised).
-    this.admitInstance(inst.id);
-    ctx.instance = inst.id;
+    // Found, locked and read in the decision's transaction (one store round trip with the newest key): the
+    // policy appraised and the boot state judged are the ones no other decision can change before this one
+    // commits (a policy set while this release was being verified applies to it).
+    const released = await this.store.transaction(async (tx) => {
+      const locked = await tx.lockInstanceByIdentityWithLatestKey(how.registryTee, named.value);
+      if (!locked) throw new BrokerRefused('broker.unknown_instance');
+      // Before the instance is named in ctx: a turned-away release is not audited (nor appraised).
+      this.admitInstance(locked.instance.id);
+      ctx.instance = locked.instance.id;
 
-    // Step 5: the instance's policy accepts the evidence (injected appraiser; every failure listed).
-    const failures = await this.appraise(evidence, inst.policy);
-    if (failures.length > 0) throw new PolicyRejected(failures);
-
-    const released = await this.store.transaction((tx) =>
-      this.startBoot(tx, inst.id, req, claims, ctx, keys),
-    );
+      // Step 5: the instance's policy accepts the evidence (injected appraiser; every failure listed).
+      const failures = await this.appraise(evidence, locked.instance.policy);
+      if (failures.length > 0) throw new PolicyRejected(failures);
+      return this.startBoot(tx, locked, req, claims, ctx, keys);
+    });
     return { ...released, evidence: claims };
   }
 
   /** Steps 6-8, inside the transaction with the instance row locked. */
   private async startBoot(
     tx: StoreTx,
-    instanceId: string,
+    locked: LockedInstance,
     req: ReleaseRequest,
     claims: EvidenceClaims,
     ctx: AuditContext,
     keys: Uint8Array[],
   ): Promise<Omit<ReleaseResult, 'evidence'>> {
-    const locked = await tx.lockInstanceWithLatestKey(instanceId);
-    if (!locked) throw new BrokerRefused('broker.unknown_instance');
     const st = locked.instance;
+    const instanceId = st.id;
     // Read the clock only once the lock is held: a transaction that waited for the lock must judge the
     // lease the previous holder just wrote against the time after that write, not before it.
     const now = this.now();

@@ -175,6 +175,9 @@ const withAuditHead = (extraColumns: string, join: string, where: string) =>
    FROM instances CROSS JOIN audit_head ${join}
    WHERE ${where} AND audit_head.id = 1 FOR UPDATE OF instances, audit_head`;
 
+/** An instance by its registry TEE's identity value ($1) and that TEE ($2): unique (host_data is). */
+const BY_IDENTITY = 'instances.host_data = $1 AND instances.tee = $2';
+
 /** The release and commit paths' statements (every other statement is parsed per execution). */
 const SQL = {
   insertChallenge: prepared(
@@ -211,15 +214,16 @@ const SQL = {
     'vs_latest_key',
     `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 ORDER BY version DESC LIMIT 1`,
   ),
-  // The instance row locked (FOR UPDATE OF: not the key row) and its newest key, if any, in one round trip.
-  lockInstanceWithLatestKey: prepared(
-    'vs_lock_instance_with_latest_key',
+  // A release's instance, found by its identity value, locked (FOR UPDATE OF: not the key row), with its
+  // newest key if any, in one round trip.
+  lockInstanceByIdentityWithLatestKey: prepared(
+    'vs_lock_instance_by_identity_with_latest_key',
     `SELECT ${INSTANCE_COLUMNS}, ${LATEST_KEY_COLUMNS} FROM instances ${LATEST_KEY_JOIN}
-     WHERE instances.id = $1 FOR UPDATE OF instances`,
+     WHERE ${BY_IDENTITY} FOR UPDATE OF instances`,
   ),
-  lockInstanceWithLatestKeyAndHead: prepared(
-    'vs_lock_instance_with_latest_key_and_head',
-    withAuditHead(`, ${LATEST_KEY_COLUMNS}`, LATEST_KEY_JOIN, 'instances.id = $1'),
+  lockInstanceByIdentityWithLatestKeyAndHead: prepared(
+    'vs_lock_instance_by_identity_with_latest_key_and_head',
+    withAuditHead(`, ${LATEST_KEY_COLUMNS}`, LATEST_KEY_JOIN, BY_IDENTITY),
   ),
   lockAuditHead: prepared('vs_lock_audit_head', 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE'),
   // One round trip for the entry and the head it becomes (a data-modifying CTE runs exactly once).
@@ -432,7 +436,12 @@ class PostgresTx implements StoreTx {
   }
 
   async lockInstanceByBoot(bootId: string, o: LockOptions = {}): Promise<InstanceWithState | undefined> {
-    const r = await this.lockRow(SQL.lockInstanceByBoot, SQL.lockInstanceByBootAndHead, bootId, o.auditHead);
+    const r = await this.lockRow(
+      SQL.lockInstanceByBoot,
+      SQL.lockInstanceByBootAndHead,
+      [bootId],
+      o.auditHead,
+    );
     // The row may have changed while we waited for its lock; FOR UPDATE returns the new version, which
     // must still carry this boot id.
     return r && r.boot_id === bootId ? toInstance(r) : undefined;
@@ -446,21 +455,24 @@ class PostgresTx implements StoreTx {
   private async lockRow(
     plain: Prepared,
     headed: Prepared,
-    key: string,
+    params: unknown[],
     appends: boolean | undefined,
   ): Promise<Row | undefined> {
     const withHead = appends === true && !this.appended && !this.lockedHead && !this.shared.auditHead;
-    const r = await one(this.q(), withHead ? headed : plain, [key]);
+    const r = await one(this.q(), withHead ? headed : plain, params);
     if (r && withHead) this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
     return r;
   }
 
   /** A release always appends an audit entry when it succeeds, so its lock takes the head too (lockRow). */
-  async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
+  async lockInstanceByIdentityWithLatestKey(
+    tee: RegistryTee,
+    value: Uint8Array,
+  ): Promise<LockedInstance | undefined> {
     const r = await this.lockRow(
-      SQL.lockInstanceWithLatestKey,
-      SQL.lockInstanceWithLatestKeyAndHead,
-      id,
+      SQL.lockInstanceByIdentityWithLatestKey,
+      SQL.lockInstanceByIdentityWithLatestKeyAndHead,
+      [buf(value), tee],
       true,
     );
     if (!r) return undefined;

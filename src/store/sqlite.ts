@@ -336,9 +336,17 @@ class SqliteTx implements StoreTx {
     return this.instance('boot_id', bootId);
   }
 
-  async lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined> {
-    const instance = await this.lockInstance(id);
-    return instance && { instance, latestKey: await this.latestKey(id) };
+  async lockInstanceByIdentityWithLatestKey(
+    tee: RegistryTee,
+    value: Uint8Array,
+  ): Promise<LockedInstance | undefined> {
+    const r = this.stmt(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ? AND tee = ?`).get(
+      buf(value),
+      tee,
+    ) as Row | undefined;
+    if (!r) return undefined;
+    const instance = toInstance(r);
+    return { instance, latestKey: await this.latestKey(instance.id) };
   }
 
   setBootState(id: string, s: BootState): Promise<void> {

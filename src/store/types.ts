@@ -198,10 +198,16 @@ export interface StoreTx {
   /** As {@link lockInstance}, finding the instance by its active boot id. */
   lockInstanceByBoot(bootId: string, o?: LockOptions): Promise<InstanceWithState | undefined>;
   /**
-   * {@link lockInstance} and {@link latestKey} in one: on PostgreSQL one round trip (a release reads both
-   * first). The key read under the instance's lock stays the latest until this transaction inserts one.
+   * A release's first step: finds the instance registered for `tee` with identity value `value` (as
+   * {@link Store.findInstanceByIdentity}), locks it (as {@link lockInstance}) and reads its newest key (as
+   * {@link latestKey}), on PostgreSQL in one round trip. What the release then reads of the instance (its
+   * policy, its boot state) is what no other decision can change before this transaction ends; the key read
+   * under the lock stays the latest until this transaction inserts one.
    */
-  lockInstanceWithLatestKey(id: string): Promise<LockedInstance | undefined>;
+  lockInstanceByIdentityWithLatestKey(
+    tee: RegistryTee,
+    value: Uint8Array,
+  ): Promise<LockedInstance | undefined>;
   setBootState(id: string, state: BootState): Promise<void>;
   setPolicy(id: string, policy: JsonValue): Promise<void>;
   setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void>;

@@ -224,6 +224,33 @@ export function runBrokerSuite(h: StoreHarness): void {
           reason: 'snp.measurement',
         });
       });
+
+      it('a release is decided under the policy in force when it commits (a replacement asked for during its appraisal waits for it)', async () => {
+        // The appraiser asks for a new policy while the release appraises the old one. The release must
+        // commit before that replacement (its audit entry first): had it read the policy before locking
+        // the instance, the replacement could commit in between and the release be recorded after a
+        // policy it was never appraised against.
+        let replaced: Promise<void> | undefined;
+        let inst: InstanceView | undefined;
+        const env = await setup({
+          appraise: (evidence, policy) => {
+            replaced ??= env.broker.setInstancePolicy(inst!.id, { measurement: 'ff'.repeat(48) });
+            return testAppraiser(evidence, policy);
+          },
+        });
+        inst = await env.register();
+        const released = await env.broker.release(await releaseRequest(env.broker, inst, null));
+        assert.equal(released.keyVersion, 1);
+        await replaced;
+        const [release, policy] = (await env.store.readAudit(0, 100)).slice(-2);
+        assert.deepEqual(
+          [release?.kind, release?.decision, policy?.kind, policy?.decision],
+          ['release', 'accept', 'policy', 'accept'],
+        );
+        await assert.rejects(env.broker.release(await releaseRequest(env.broker, inst, null)), {
+          reason: 'snp.measurement',
+        });
+      });
     });
 
     describe('release', () => {

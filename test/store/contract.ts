@@ -285,7 +285,7 @@ export function runStoreContract(h: StoreHarness): void {
         assert.deepEqual(await s.listKeys(rec.id), [k1, k2]);
       });
 
-      it('locks an instance with its newest key in one call (none before the first; unknown id: undefined)', async () => {
+      it('finds and locks an instance by its identity value with its newest key in one call (none before the first; unknown value or other TEE: undefined)', async () => {
         const s = await open();
         const rec = instanceRecord();
         const other = instanceRecord();
@@ -293,7 +293,9 @@ export function runStoreContract(h: StoreHarness): void {
           await tx.insertInstance(rec);
           await tx.insertInstance(other);
         });
-        const none = await s.transaction((tx) => tx.lockInstanceWithLatestKey(rec.id));
+        const lock = (tee: 'snp' | 'tdx', value: Uint8Array) =>
+          s.transaction((tx) => tx.lockInstanceByIdentityWithLatestKey(tee, value));
+        const none = await lock('snp', rec.hostData);
         assert.equal(none?.instance.id, rec.id);
         assert.equal(none?.latestKey, undefined);
         const key = (version: number, instanceId = rec.id) => ({
@@ -306,10 +308,12 @@ export function runStoreContract(h: StoreHarness): void {
         await s.transaction(async (tx) => {
           for (const k of [key(1), key(3), key(2), key(9, other.id)]) await tx.insertKeyIfAbsent(k);
         });
-        const both = await s.transaction((tx) => tx.lockInstanceWithLatestKey(rec.id));
+        const both = await lock('snp', rec.hostData);
         assert.deepEqual(both?.instance, await s.getInstance(rec.id));
         assert.deepEqual(both?.latestKey, key(3));
-        assert.equal(await s.transaction((tx) => tx.lockInstanceWithLatestKey('no-such-id')), undefined);
+        assert.equal((await lock('snp', other.hostData))?.latestKey?.version, 9);
+        assert.equal(await lock('snp', new Uint8Array(32)), undefined);
+        assert.equal(await lock('tdx', rec.hostData), undefined);
       });
     });
 

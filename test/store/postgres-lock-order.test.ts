@@ -47,8 +47,15 @@ async function headFree(c: pg.Client): Promise<boolean> {
 }
 
 /** The two statements that lock the head with an instance: a release's, and a commit's or an end's. */
-const LOCKS: readonly [string, (tx: StoreTx, id: string, bootId: string) => Promise<string | undefined>][] = [
-  ['lockInstanceWithLatestKey', async (tx, id) => (await tx.lockInstanceWithLatestKey(id))?.instance.id],
+const LOCKS: readonly [
+  string,
+  (tx: StoreTx, id: string, bootId: string, hostData: Uint8Array) => Promise<string | undefined>,
+][] = [
+  [
+    'lockInstanceByIdentityWithLatestKey',
+    async (tx, _, __, hostData) =>
+      (await tx.lockInstanceByIdentityWithLatestKey('snp', hostData))?.instance.id,
+  ],
   [
     'lockInstanceByBoot, auditHead',
     async (tx, _, bootId) => (await tx.lockInstanceByBoot(bootId, { auditHead: true }))?.id,
@@ -56,19 +63,19 @@ const LOCKS: readonly [string, (tx: StoreTx, id: string, bootId: string) => Prom
 ];
 
 /** A registered instance with an active boot. */
-async function bootedInstance(): Promise<{ id: string; bootId: string }> {
+async function bootedInstance(): Promise<{ id: string; bootId: string; hostData: Uint8Array }> {
   const rec = instanceRecord();
   const boot = activeBoot();
   await store.transaction(async (tx) => {
     await tx.insertInstance(rec);
     await tx.setBootState(rec.id, { committedCounter: 1, activeBoot: boot });
   });
-  return { id: rec.id, bootId: boot.bootId };
+  return { id: rec.id, bootId: boot.bootId, hostData: rec.hostData };
 }
 
 for (const [name, lock] of LOCKS) {
   test(`${name}: waiting for its instance it holds no audit head lock; once it has the instance, it holds the head`, async () => {
-    const { id, bootId } = await bootedInstance();
+    const { id, bootId, hostData } = await bootedInstance();
     const holder = await client();
     const probe = await client();
     try {
@@ -76,7 +83,7 @@ for (const [name, lock] of LOCKS) {
       await holder.query('SELECT id FROM instances WHERE id = $1 FOR UPDATE', [id]);
       let headHeldInside: boolean | undefined;
       const decision = store.transaction(async (tx) => {
-        assert.equal(await lock(tx, id, bootId), id);
+        assert.equal(await lock(tx, id, bootId, hostData), id);
         headHeldInside = !(await headFree(probe));
         return tx.appendAudit(draft({ instance: id }));
       });
