@@ -345,6 +345,7 @@ export class Broker {
     // Step 3: the report data binds our challenge, the guest's fresh key and its stated counter.
     if (!(claims.reportData instanceof Uint8Array) || !ctEqual(claims.reportData, req.expectedReportData))
       throw new BrokerRefused('broker.report_data_mismatch');
+    req.onBound?.();
 
     // Step 4: the identity-bearing field (SEV-SNP HOST_DATA, TDX MRCONFIGID) names an instance registered
     // for that TEE (naming only; the host chose it). Looked up by (registry TEE, value): a value registered

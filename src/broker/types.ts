@@ -116,6 +116,13 @@ export interface ReleaseRequest {
    * rotation): that version is returned too, as `stateKey`, so the guest can reseal under the new one.
    */
   readonly stateKeyVersion?: number;
+  /**
+   * Called once, when the evidence is verified and bound to this request (its report data matched, step 3
+   * of docs/broker.md "Release flow") and before the decision's store transaction: work the answer will
+   * need that only a genuine request should cost (the JWE's key agreement) may start here and run while
+   * the broker decides. Must not throw.
+   */
+  readonly onBound?: () => void;
 }
 
 export interface ReleaseResult {

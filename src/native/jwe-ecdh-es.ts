@@ -137,8 +137,16 @@ export async function wrapSecret(
     const kp = await generateP521KeyPair();
     eph = { privateKey: kp.privateKey, point: p521PointOf(kp.publicKey) };
   }
-  const epk = eph.point;
-  const kek = kekOf(await agree(eph.privateKey, recipientKey));
+  return sealAgreed(eph.point, await agree(eph.privateKey, recipientKey), plaintext);
+}
+
+/**
+ * The JWE of `plaintext` from a key agreement already made: `epk` the ephemeral public key's point and `z`
+ * its shared secret with the recipient (zeroized here). For a caller that computed Z ahead of the plaintext
+ * (the broker, while it decides the release).
+ */
+export function sealAgreed(epk: EcPublicKey, z: Uint8Array, plaintext: Uint8Array): JweSealed {
+  const kek = kekOf(z);
   const cek = randomBytes(CEK_SIZE);
   try {
     const wrappedCek = aesKeyWrap(kek, cek);

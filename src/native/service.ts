@@ -20,7 +20,7 @@ import { zeroize } from '../util/zeroize.js';
 import { brokerSigner, signBytesAsync } from './broker-signature.js';
 import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
-import { type JweSealed, wrapSecret } from './jwe-ecdh-es.js';
+import { type JweSealed, sealAgreed } from './jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from './p521.js';
 
 /**
@@ -139,16 +139,31 @@ export class NativeService {
       key: req.key,
       ...(req.version === '0.2.0' ? { stateCounter, stateDigest } : {}),
     });
-    const released = await this.broker.release({
-      tee: req.tee,
-      report: req.report,
-      ...(req.certTable && req.certTable.length > 0 ? { certTable: req.certTable } : {}),
-      challenge: req.challenge,
-      expectedReportData,
-      stateCounter: stateCounter === null ? null : Number(stateCounter),
-      ...(stateDigest ? { stateDigest } : {}),
-      ...(typeof stateKeyVersion === 'number' ? { stateKeyVersion } : {}),
-    });
+    // The JWE's key agreement depends on the guest's key and a fresh ephemeral key only, not on what is
+    // released: it starts once the evidence is verified and bound to this request (so no forged request
+    // costs one) and runs on its thread while the broker decides, rather than after the decision.
+    let agreement: Promise<Agreement> | undefined;
+    const agreed = () => {
+      agreement ??= this.agreeWith(recipient);
+      return agreement;
+    };
+    let released: ReleaseResult;
+    try {
+      released = await this.broker.release({
+        tee: req.tee,
+        report: req.report,
+        ...(req.certTable && req.certTable.length > 0 ? { certTable: req.certTable } : {}),
+        challenge: req.challenge,
+        expectedReportData,
+        stateCounter: stateCounter === null ? null : Number(stateCounter),
+        ...(stateDigest ? { stateDigest } : {}),
+        ...(typeof stateKeyVersion === 'number' ? { stateKeyVersion } : {}),
+        onBound: () => void agreed().catch(() => {}),
+      });
+    } catch (e) {
+      discard(agreement);
+      throw e;
+    }
     let plaintext: Uint8Array | undefined;
     try {
       plaintext =
@@ -167,7 +182,8 @@ export class NativeService {
                   }),
             })
           : released.key.slice();
-      const sealed = await wrapSecret(recipient, plaintext, await this.ephemeral.take(), this.agree);
+      const { epk, z } = await agreed();
+      const sealed = sealAgreed(epk, z, plaintext);
       const { project, zone, instanceId, instanceName } = released.instance;
       const identity = { project, zone, instanceId, instanceName };
       const signature =
@@ -204,7 +220,14 @@ export class NativeService {
     } finally {
       zeroizeRelease(released);
       zeroize(plaintext);
+      discard(agreement);
     }
+  }
+
+  /** A fresh ephemeral key's point and its Z with `recipient` (the caller zeroizes Z, or `discard`s it). */
+  private async agreeWith(recipient: KeyObject): Promise<Agreement> {
+    const eph = await this.ephemeral.take();
+    return { epk: eph.point, z: await this.agree(eph.privateKey, recipient) };
   }
 
   /**
@@ -382,4 +405,18 @@ function safeCounter(c: bigint, field: string): number {
 
 function zeroizeRelease(r: ReleaseResult): void {
   zeroize(r.key, r.stateKey?.key, r.commitToken);
+}
+
+/** The JWE's key agreement for one answer: the ephemeral public key's point and Z. */
+interface Agreement {
+  readonly epk: EcPublicKey;
+  readonly z: Uint8Array;
+}
+
+/** Zeroizes the Z of an agreement that was started, when it arrives, whether or not it was used. */
+function discard(agreement: Promise<Agreement> | undefined): void {
+  agreement?.then(
+    (a) => zeroize(a.z),
+    () => {},
+  );
 }
