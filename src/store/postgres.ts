@@ -190,7 +190,7 @@ const SQL = {
   ),
   instanceByIdentity: prepared(
     'vs_instance_by_identity',
-    `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = $1 AND tee = $2`,
+    `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE ${BY_IDENTITY}`,
   ),
   lockInstance: prepared(
     'vs_lock_instance',

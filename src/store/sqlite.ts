@@ -141,6 +141,9 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): void 
   }
 }
 
+/** An instance by its registry TEE's identity value and that TEE (unique: host_data is). */
+const INSTANCE_BY_IDENTITY = `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ? AND tee = ?`;
+
 class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   private readonly mutex = new Mutex();
@@ -193,11 +196,7 @@ class SqliteStore implements Store {
 
   findInstanceByIdentity(tee: RegistryTee, value: Uint8Array): Promise<InstanceWithState | undefined> {
     return this.mutex.run(() => {
-      const r = this.one(
-        `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ? AND tee = ?`,
-        buf(value),
-        tee,
-      );
+      const r = this.one(INSTANCE_BY_IDENTITY, buf(value), tee);
       return r && toInstance(r);
     });
   }
@@ -340,10 +339,7 @@ class SqliteTx implements StoreTx {
     tee: RegistryTee,
     value: Uint8Array,
   ): Promise<LockedInstance | undefined> {
-    const r = this.stmt(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE host_data = ? AND tee = ?`).get(
-      buf(value),
-      tee,
-    ) as Row | undefined;
+    const r = this.stmt(INSTANCE_BY_IDENTITY).get(buf(value), tee) as Row | undefined;
     if (!r) return undefined;
     const instance = toInstance(r);
     return { instance, latestKey: await this.latestKey(instance.id) };
