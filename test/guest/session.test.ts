@@ -176,8 +176,10 @@ describe('guest session: the heartbeat loop', () => {
     const { opts } = await setup(broker);
     const r = await bootGuest(opts('vm-loop', { brokerPublicKey: brokerKeys.publicKey }));
     const acks: boolean[] = [];
+    // A lease far longer than the interval: the watchdog (no heartbeat for leaseMs) must not fire because a
+    // busy machine delayed one, which this test is not about.
     const loop = r.session!.startHeartbeats({
-      leaseMs: 1000,
+      leaseMs: 30_000,
       intervalMs: 100,
       onRenewed: (a) => acks.push(a.brokerVerified),
     });
@@ -188,7 +190,8 @@ describe('guest session: the heartbeat loop', () => {
     const elapsed = Date.now() - t0;
     assert.equal(loop.running, false);
     const n = broker.calls.heartbeat;
-    // Never faster than the interval (a busy machine may be slower: no lower bound on the count by time).
+    // Never faster than the interval: each heartbeat is scheduled intervalMs after the previous one ended, so
+    // a busy machine can only lower the count; there is no lower bound by time.
     assert.ok(n <= Math.floor(elapsed / 100) + 2, `${n} heartbeats in ${elapsed} ms at 100 ms`);
     assert.ok(acks.every(Boolean));
     await sleep(250);
