@@ -2,13 +2,41 @@ import { diffieHellman, type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgument } from '../errors.js';
+import { type EcPublicKey, P521_COORD_SIZE } from '../formats/aproxy/types.js';
+import { SPKI_PREFIX } from '../util/ec-public-key.js';
 import { zeroize } from '../util/zeroize.js';
+import { EphemeralKeyPool } from './ephemeral-pool.js';
+import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from './p521.js';
 
-/** An ECDH key agreement: the shared secret Z of `privateKey` and `publicKey` (RFC 7518 §4.6.2). */
-export type EcdhAgreement = (privateKey: KeyObject, publicKey: KeyObject) => Promise<Uint8Array>;
+/** The key agreement of one JWE: a fresh ephemeral key's point and its shared secret Z with the recipient. */
+export interface Agreement {
+  readonly epk: EcPublicKey;
+  readonly z: Uint8Array;
+}
 
-/** The agreement on the calling thread (node:crypto has no asynchronous `diffieHellman`). */
-export const ecdhOnThisThread: EcdhAgreement = async (privateKey, publicKey) => zHere(privateKey, publicKey);
+/**
+ * Agrees a fresh ephemeral P-521 key with `recipient` (RFC 7518 §4.6: one ephemeral key per message, §4.6.2:
+ * Z = ECDH). Throws MalformedEvidence `crypto.p521.point` for a recipient that is not a P-521 point. The
+ * caller zeroizes Z.
+ */
+export type EcdhAgreement = (recipient: EcPublicKey) => Promise<Agreement>;
+
+/**
+ * The agreement on the calling thread (node:crypto has no asynchronous `diffieHellman`), its ephemeral key
+ * taken from `pool` (keys made ahead of need) or, without one, generated for this call.
+ */
+export function agreementOnThisThread(pool?: EphemeralKeyPool): EcdhAgreement {
+  return async (recipient) => {
+    // Checked before a pooled key is spent on it.
+    const publicKey = p521PublicKeyFromPoint(recipient, 'recipient');
+    if (pool) {
+      const eph = await pool.take();
+      return { epk: eph.point, z: zHere(eph.privateKey, publicKey) };
+    }
+    const kp = await generateP521KeyPair();
+    return { epk: p521PointOf(kp.publicKey), z: zHere(kp.privateKey, publicKey) };
+  };
+}
 
 /** Z in an array of its own (never a view of Buffer's shared pool); node's buffer is zeroized. */
 function zHere(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
@@ -20,26 +48,64 @@ function zHere(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
   }
 }
 
+/** Ephemeral keys a worker keeps ready (each ~1.2 ms to make, made while the worker has no job). */
+const WORKER_POOL = 8;
+
 /**
  * The worker: CommonJS over node:crypto only, evaluated from this string, so there is no file to ship in the
- * package or to resolve when the broker runs from TypeScript. Z is copied into a buffer of its own before it
- * is transferred (a pooled buffer would move its whole pool) and the original zeroized.
+ * package or to resolve when the broker runs from TypeScript. It owns the ephemeral keys: it makes them
+ * between jobs, uses each for one agreement and answers with the point and Z only, so no P-521 key object
+ * of a release is ever made on the event loop's thread. Each one carries a native destructor that V8 runs
+ * when it collects the key; keys that lived across a young-generation collection (pooled, or in flight)
+ * were collected by the main thread's Mark-Compact, whose pause they dominated (docs/broker.md
+ * "Performance"). The recipient arrives as its coordinates and is imported as SubjectPublicKeyInfo DER,
+ * which makes OpenSSL check that the point is on the curve; a job it cannot do is answered without Z, and
+ * the caller redoes it on its own thread to get the real error. Z is copied into a buffer of its own before
+ * it is transferred (a pooled buffer would move its whole pool) and the original zeroized.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { diffieHellman } = require('node:crypto');
+const { createPublicKey, diffieHellman, generateKeyPairSync } = require('node:crypto');
+const PREFIX = Buffer.from('${SPKI_PREFIX['P-521'].toString('hex')}', 'hex');
+const ready = [];
+function make() {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  if (der.length !== PREFIX.length + 132 || !der.subarray(0, PREFIX.length).equals(PREFIX)) {
+    throw new Error('unexpected SPKI encoding of a P-521 key');
+  }
+  return { privateKey, x: new Uint8Array(der.subarray(PREFIX.length, PREFIX.length + 66)), y: new Uint8Array(der.subarray(PREFIX.length + 66)) };
+}
+let filling = false;
+function refill() {
+  if (filling) return;
+  filling = true;
+  // One key per turn of the worker's loop, so that a job arriving meanwhile waits for one key at most.
+  setImmediate(function step() {
+    if (ready.length >= ${WORKER_POOL}) {
+      filling = false;
+      return;
+    }
+    ready.push(make());
+    setImmediate(step);
+  });
+}
 parentPort.on('message', (m) => {
-  let z;
+  let out;
   try {
-    z = diffieHellman({ privateKey: m.privateKey, publicKey: m.publicKey });
+    const publicKey = createPublicKey({ key: Buffer.concat([PREFIX, m.x, m.y]), format: 'der', type: 'spki' });
+    const eph = ready.shift() ?? make();
+    const z = diffieHellman({ privateKey: eph.privateKey, publicKey });
+    out = { id: m.id, x: eph.x, y: eph.y, z: new Uint8Array(z) };
+    z.fill(0);
   } catch {
     parentPort.postMessage({ id: m.id });
     return;
   }
-  const out = new Uint8Array(z);
-  z.fill(0);
-  parentPort.postMessage({ id: m.id, z: out }, [out.buffer]);
-});`;
+  parentPort.postMessage(out, [out.z.buffer, out.x.buffer, out.y.buffer]);
+  refill();
+});
+refill();`;
 
 /** Threads by default: one core is left to the event loop, at most 4 (a release needs one ECDH). */
 export function defaultEcdhThreads(): number {
@@ -47,9 +113,8 @@ export function defaultEcdhThreads(): number {
 }
 
 interface Job {
-  readonly privateKey: KeyObject;
-  readonly publicKey: KeyObject;
-  readonly resolve: (z: Uint8Array) => void;
+  readonly recipient: EcPublicKey;
+  readonly resolve: (a: Agreement) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -71,11 +136,11 @@ export interface EcdhThreadsOptions {
  * The broker's P-521 ECDH (3 ms of CPU per release here, the largest synchronous step of a release) on
  * worker threads, so that the event loop, which runs every request and the store's one-at-a-time group
  * commit, is not blocked by it, and one broker process can use more than one core for its releases
- * (docs/broker.md "Performance"). The private key travels as a KeyObject (a cloned handle; the key is never
- * exported) and only Z comes back.
+ * (docs/broker.md "Performance"). The recipient's point goes to a worker; the ephemeral key's point and Z come
+ * back (the worker makes and keeps the ephemeral keys, see WORKER_SOURCE).
  *
  * A worker that is still starting, has died or cannot answer is no outage: the job runs on the calling thread
- * (`diffieHellman`, which also throws the real error for a job the worker refused). `threads` 0 runs every
+ * (agreementOnThisThread, which also throws the real error for a job the worker refused). `threads` 0 runs every
  * agreement on the calling thread. Workers start with the first agreement and keep the process alive only
  * while they have work in flight.
  */
@@ -83,6 +148,10 @@ export class EcdhThreads {
   private readonly slots: Slot[] = [];
   private nextId = 0;
   private closed = false;
+  /** Jobs answered by a worker, and jobs a worker answered with no agreement (redone here). */
+  readonly answers = { agreed: 0, handedBack: 0 };
+  /** Jobs no worker does; its pool fills only once the first such job comes. */
+  private readonly here = agreementOnThisThread(new EphemeralKeyPool());
 
   /** Throws InvalidArgument `api.ecdh_threads` for a count outside 0..64. */
   constructor(
@@ -94,21 +163,21 @@ export class EcdhThreads {
     }
   }
 
-  readonly agree: EcdhAgreement = (privateKey, publicKey) => {
-    if (this.closed || this.threads === 0) return ecdhOnThisThread(privateKey, publicKey);
+  readonly agree: EcdhAgreement = (recipient) => {
+    if (this.closed || this.threads === 0) return this.here(recipient);
     if (this.slots.length === 0) this.start();
     // The live worker with the fewest jobs in flight.
     let best: Slot | undefined;
     for (const s of this.slots) if (s.online && !s.dead && (!best || s.jobs.size < best.jobs.size)) best = s;
-    if (!best) return ecdhOnThisThread(privateKey, publicKey);
+    if (!best) return this.here(recipient);
     const slot = best;
     const id = this.nextId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Agreement>((resolve, reject) => {
       // A worker with work in flight keeps the process alive (an idle one does not): a caller awaiting Z
       // must not see its event loop end under it.
       if (slot.jobs.size === 0) slot.worker.ref();
-      slot.jobs.set(id, { privateKey, publicKey, resolve, reject });
-      slot.worker.postMessage({ id, privateKey, publicKey });
+      slot.jobs.set(id, { recipient, resolve, reject });
+      slot.worker.postMessage({ id, x: recipient.x, y: recipient.y });
     });
   };
 
@@ -134,13 +203,18 @@ export class EcdhThreads {
       worker.once('online', () => {
         slot.online = true;
       });
-      worker.on('message', (m: { id: number; z?: Uint8Array }) => {
+      worker.on('message', (m: { id: number; x?: unknown; y?: unknown; z?: unknown }) => {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
         if (slot.jobs.size === 0) worker.unref();
-        if (m.z instanceof Uint8Array && m.z.length > 0) job.resolve(m.z);
-        else settleHere(job);
+        if (isCoordinate(m.x) && isCoordinate(m.y) && isCoordinate(m.z)) {
+          this.answers.agreed++;
+          job.resolve({ epk: { x: m.x, y: m.y }, z: m.z });
+        } else {
+          this.answers.handedBack++;
+          this.settleHere(job);
+        }
       });
       const fail = (err: unknown) => {
         if (slot.dead) return;
@@ -155,15 +229,16 @@ export class EcdhThreads {
   }
 
   private runHere(slot: Slot): void {
-    for (const job of slot.jobs.values()) settleHere(job);
+    for (const job of slot.jobs.values()) this.settleHere(job);
     slot.jobs.clear();
+  }
+
+  private settleHere(job: Job): void {
+    this.here(job.recipient).then(job.resolve, job.reject);
   }
 }
 
-function settleHere(job: Job): void {
-  try {
-    job.resolve(zHere(job.privateKey, job.publicKey));
-  } catch (e) {
-    job.reject(e);
-  }
+/** A P-521 coordinate or Z: 66 bytes (SEC 1 §2.3.5, ⌈521/8⌉). */
+function isCoordinate(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array && v.length === P521_COORD_SIZE;
 }

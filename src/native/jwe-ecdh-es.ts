@@ -16,8 +16,8 @@ import {
 } from '../formats/aproxy/types.js';
 import { decodeBase64Url, encodeBase64Url } from '../util/base64.js';
 import { zeroize } from '../util/zeroize.js';
-import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
-import { generateP521KeyPair, p521PointOf, p521PublicKeyFromPoint } from './p521.js';
+import { agreementOnThisThread, type EcdhAgreement } from './ecdh-threads.js';
+import { p521PointOf, p521PublicKeyFromPoint } from './p521.js';
 
 /**
  * JWE key agreement ECDH-ES+A256KW (RFC 7518 §4.6.2) on P-521 with content encryption A256GCM (§5.3), the
@@ -116,28 +116,17 @@ function kekOf(z: Uint8Array): Buffer {
 
 /**
  * Broker side: seals `plaintext` to the guest's P-521 public key (given as aproxy coordinates or a
- * KeyObject). A fresh CEK per call, and a fresh ephemeral key: generated here, or `ephemeral`, a key
- * generated ahead of need (ephemeral-pool.ts) that the caller hands to this call only. `agree` computes Z
- * (default on this thread; the broker's runs on worker threads, ecdh-threads.ts).
+ * KeyObject). A fresh CEK per call, and a fresh ephemeral key from `agree` (default: generated here for this
+ * call; the broker's pools them on worker threads, ecdh-threads.ts).
  */
 export async function wrapSecret(
   recipient: EcPublicKey | KeyObject,
   plaintext: Uint8Array,
-  ephemeral?: { readonly privateKey: KeyObject; readonly point: EcPublicKey },
-  agree: EcdhAgreement = ecdhOnThisThread,
+  agree: EcdhAgreement = agreementOnThisThread(),
 ): Promise<JweSealed> {
-  const recipientKey = 'x' in recipient ? p521PublicKeyFromPoint(recipient, 'recipient') : recipient;
-  if (
-    recipientKey.asymmetricKeyType !== 'ec' ||
-    recipientKey.asymmetricKeyDetails?.namedCurve !== 'secp521r1'
-  )
-    p521PointOf(recipientKey); // throws crypto.p521.key_type
-  let eph = ephemeral;
-  if (!eph) {
-    const kp = await generateP521KeyPair();
-    eph = { privateKey: kp.privateKey, point: p521PointOf(kp.publicKey) };
-  }
-  return sealAgreed(eph.point, await agree(eph.privateKey, recipientKey), plaintext);
+  const point = 'x' in recipient ? recipient : p521PointOf(recipient); // throws crypto.p521.key_type
+  const { epk, z } = await agree(point);
+  return sealAgreed(epk, z, plaintext);
 }
 
 /**

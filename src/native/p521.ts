@@ -2,14 +2,14 @@ import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../errors.js';
 import type { EcPublicKey } from '../formats/aproxy/types.js';
 import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
-import { ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
+import { SPKI_PREFIX as EC_SPKI_PREFIX, ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
 
 /**
  * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion
  * goes through SubjectPublicKeyInfo DER, never JWK: Node 20 deadlocks in loops of generateKeyPairSync('ec')
  * plus JWK export (design.md), and DER import makes OpenSSL check that the point is on the curve.
  */
-const SPKI_PREFIX = Buffer.from('30819b301006072a8648ce3d020106052b810400230381860004', 'hex');
+const SPKI_PREFIX = EC_SPKI_PREFIX['P-521'];
 const SPKI_SIZE = SPKI_PREFIX.length + 2 * P521_COORD_SIZE;
 
 export interface P521KeyPair {

@@ -18,7 +18,7 @@ import { assertSupportedTee } from '../policy/tees.js';
 import type { Counters } from '../util/metrics.js';
 import { zeroize } from '../util/zeroize.js';
 import { brokerSigner, signBytesAsync } from './broker-signature.js';
-import { type EcdhAgreement, ecdhOnThisThread } from './ecdh-threads.js';
+import { type Agreement, agreementOnThisThread, type EcdhAgreement } from './ecdh-threads.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, sealAgreed } from './jwe-ecdh-es.js';
 import { p521PublicKeyFromPoint } from './p521.js';
@@ -74,9 +74,6 @@ export interface NativeAttestResult {
  * handlers only decode, call this and encode.
  */
 export class NativeService {
-  /** Ephemeral JWE keys made ahead of the releases that use them, each used once. */
-  private readonly ephemeral = new EphemeralKeyPool();
-
   /** The broker's P-384 response-signing key: a PEM file's KeyObject or a PKCS#11 signer (src/keys). */
   private readonly signingKey: EcSigner;
 
@@ -84,8 +81,11 @@ export class NativeService {
     private readonly broker: Broker,
     signingKey: KeyObject | EcSigner,
     private readonly metrics: Counters,
-    /** The JWE's ECDH (default on the event loop; the server's runs on worker threads, ecdh-threads.ts). */
-    private readonly agree: EcdhAgreement = ecdhOnThisThread,
+    /**
+     * The JWE's key agreement (default on the event loop, its ephemeral keys made ahead of need; the
+     * server's runs on worker threads, ecdh-threads.ts).
+     */
+    private readonly agree: EcdhAgreement = agreementOnThisThread(new EphemeralKeyPool()),
   ) {
     this.signingKey = brokerSigner(signingKey);
   }
@@ -132,8 +132,9 @@ export class NativeService {
     const stateCounter = checkStateCounter(req.version, req.stateCounter);
     const stateDigest = checkStateDigest(req.version, stateCounter, req.stateDigest);
     const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
-    // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it.
-    const recipient = p521PublicKeyFromPoint(req.key, 'key');
+    // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it. The
+    // key object is not kept: the agreement imports the point again on the thread where it runs.
+    p521PublicKeyFromPoint(req.key, 'key');
     const expectedReportData = computeReportData(REPORT_DATA_PARAMS[req.version], {
       challenge: req.challenge,
       key: req.key,
@@ -144,7 +145,7 @@ export class NativeService {
     // costs one) and runs on its thread while the broker decides, rather than after the decision.
     let agreement: Promise<Agreement> | undefined;
     const agreed = () => {
-      agreement ??= this.agreeWith(recipient);
+      agreement ??= this.agree(req.key);
       return agreement;
     };
     let released: ReleaseResult;
@@ -222,12 +223,6 @@ export class NativeService {
       zeroize(plaintext);
       discard(agreement);
     }
-  }
-
-  /** A fresh ephemeral key's point and its Z with `recipient` (the caller zeroizes Z, or `discard`s it). */
-  private async agreeWith(recipient: KeyObject): Promise<Agreement> {
-    const eph = await this.ephemeral.take();
-    return { epk: eph.point, z: await this.agree(eph.privateKey, recipient) };
   }
 
   /**
@@ -405,12 +400,6 @@ function safeCounter(c: bigint, field: string): number {
 
 function zeroizeRelease(r: ReleaseResult): void {
   zeroize(r.key, r.stateKey?.key, r.commitToken);
-}
-
-/** The JWE's key agreement for one answer: the ephemeral public key's point and Z. */
-interface Agreement {
-  readonly epk: EcPublicKey;
-  readonly z: Uint8Array;
 }
 
 /** Zeroizes the Z of an agreement that was started, when it arrives, whether or not it was used. */

@@ -9,7 +9,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
  * makes that check cheap). Both paths refuse a point that is not on the curve (an invalid-curve point
  * would leak the ECDH secret).
  */
-const SPKI_PREFIX = {
+export const SPKI_PREFIX = {
   'P-384': Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex'),
   'P-521': Buffer.from('30819b301006072a8648ce3d020106052b810400230381860004', 'hex'),
 } as const;

@@ -1,15 +1,25 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { EcdhThreads } from '../../src/native/ecdh-threads.js';
+import type { EcPublicKey } from '../../src/formats/aproxy/types.js';
+import { type Agreement, EcdhThreads } from '../../src/native/ecdh-threads.js';
 import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
+import { p521PointOf, p521PublicKeyFromPoint } from '../../src/native/p521.js';
+import { toHex } from '../../src/util/bytes.js';
 import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
 const p521 = () => generateKeyPairSync('ec', { namedCurve: 'P-521' });
-const expected = (priv: KeyObject, pub: KeyObject) =>
-  new Uint8Array(diffieHellman({ privateKey: priv, publicKey: pub }));
+type Pair = ReturnType<typeof p521>;
+const pointOf = (k: Pair) => p521PointOf(k.publicKey);
+
+/** The agreement is right for `guest`: Z is what the guest computes from its private key and the epk. */
+function assertAgreed(guest: Pair, a: Agreement): void {
+  const z = diffieHellman({ privateKey: guest.privateKey, publicKey: p521PublicKeyFromPoint(a.epk) });
+  assert.deepEqual(a.z, new Uint8Array(z));
+}
+const epkId = (epk: EcPublicKey) => toHex(epk.x) + toHex(epk.y);
 
 /**
  * Runs `step` until it returns true: the worker comes online after its first agreements (which run on this
@@ -23,31 +33,34 @@ async function until(step: () => Promise<boolean>, what: string): Promise<void> 
   assert.fail(`never happened: ${what}`);
 }
 
-/** A worker that answers every job with Z = 66 bytes of 0x42 (after answering `first` to the first job). */
+/** A worker that answers every job with epk and Z all 0x42 (after answering `first` as Z of the first job). */
 const fakeWorker = (first: string) => `
   const { parentPort } = require('node:worker_threads');
+  const b = () => new Uint8Array(66).fill(0x42);
   let n = 0;
-  parentPort.on('message', (m) => parentPort.postMessage({ id: m.id, z: n++ === 0 ? ${first} : new Uint8Array(66).fill(0x42) }));`;
-const FAKE_Z = new Uint8Array(66).fill(0x42);
+  parentPort.on('message', (m) => parentPort.postMessage({ id: m.id, x: b(), y: b(), z: n++ === 0 ? ${first} : b() }));`;
+const FAKE = new Uint8Array(66).fill(0x42);
 
 describe('native/ecdh-threads', () => {
-  it('agrees with diffieHellman on this thread, one at a time and many at once, on 1 and 2 threads', async () => {
+  it("gives the guest's Z with a fresh ephemeral key every time, one at a time and many at once, on 1 and 2 threads", async () => {
     for (const n of [1, 2]) {
       const threads = new EcdhThreads(n);
+      const epks = new Set<string>();
       try {
-        const keys = Array.from({ length: 6 }, p521);
-        for (const a of keys.slice(0, 3))
-          for (const b of keys.slice(3))
-            assert.deepEqual(
-              await threads.agree(a.privateKey, b.publicKey),
-              expected(a.privateKey, b.publicKey),
-            );
-        const jobs = keys.flatMap((a) => keys.map((b) => [a.privateKey, b.publicKey] as const));
-        const zs = await Promise.all(jobs.map(([a, b]) => threads.agree(a, b)));
-        zs.forEach((z, i) => {
-          assert.equal(z.length, 66);
-          assert.deepEqual(z, expected(...jobs[i]!));
+        const guests = Array.from({ length: 4 }, p521);
+        for (const g of guests) {
+          const a = await threads.agree(pointOf(g));
+          assertAgreed(g, a);
+          epks.add(epkId(a.epk));
+        }
+        const jobs = Array.from({ length: 40 }, (_, i) => guests[i % guests.length]!);
+        const all = await Promise.all(jobs.map((g) => threads.agree(pointOf(g))));
+        all.forEach((a, i) => {
+          assertAgreed(jobs[i]!, a);
+          epks.add(epkId(a.epk));
         });
+        // RFC 7518 §4.6: an ephemeral key is used for one message only, here or on a worker.
+        assert.equal(epks.size, 44, 'an ephemeral key was used twice');
       } finally {
         await threads.close();
       }
@@ -55,26 +68,28 @@ describe('native/ecdh-threads', () => {
   });
 
   it('agreements go to the worker once it is online; an answer that is no Z is done here instead', async () => {
-    // The first job the worker sees gets an empty answer, which must not reach the caller; every later one
-    // gets 0x42s, which shows the pool hands on what its worker computed (its own code, trusted as such).
+    // The first job the worker sees gets an empty Z, which must not reach the caller; every later one gets
+    // 0x42s, which shows the threads hand on what their worker computed (its own code, trusted as such).
     const failures: unknown[] = [];
     const threads = new EcdhThreads(1, {
       workerSource: fakeWorker('new Uint8Array(0)'),
       onWorkerFailure: (e) => failures.push(e),
     });
     try {
-      const a = p521();
-      const b = p521();
-      const right = expected(a.privateKey, b.publicKey);
+      const g = p521();
       let rightOnes = 0;
       await until(async () => {
-        const z = await threads.agree(a.privateKey, b.publicKey);
-        if (Buffer.from(z).equals(FAKE_Z)) return true;
-        assert.deepEqual(z, right);
+        const a = await threads.agree(pointOf(g));
+        if (Buffer.from(a.z).equals(FAKE)) {
+          assert.deepEqual(a.epk, { x: FAKE, y: FAKE });
+          return true;
+        }
+        assertAgreed(g, a);
         rightOnes++;
         return false;
       }, 'an agreement answered by the worker');
       assert.ok(rightOnes >= 1, 'the empty answer was handed on or never given');
+      assert.equal(threads.answers.handedBack, 1);
       assert.deepEqual(failures, []);
     } finally {
       await threads.close();
@@ -89,53 +104,51 @@ describe('native/ecdh-threads', () => {
     const failures: unknown[] = [];
     const threads = new EcdhThreads(1, { workerSource: source, onWorkerFailure: (e) => failures.push(e) });
     try {
-      const a = p521();
-      const b = p521();
+      const g = p521();
       // Until the worker is online, agreements run here; then one reaches it and kills it.
       await until(async () => {
-        assert.deepEqual(await threads.agree(a.privateKey, b.publicKey), expected(a.privateKey, b.publicKey));
+        assertAgreed(g, await threads.agree(pointOf(g)));
         return failures.length > 0;
       }, 'the worker received a job');
       assert.equal(failures.length, 1);
       assert.match(String(failures[0]), /exited with code 7/);
-      const later = await Promise.all([1, 2, 3].map(() => threads.agree(b.privateKey, a.publicKey)));
-      for (const z of later) assert.deepEqual(z, expected(b.privateKey, a.publicKey));
+      const later = await Promise.all([1, 2, 3].map(() => threads.agree(pointOf(g))));
+      for (const a of later) assertAgreed(g, a);
       assert.equal(failures.length, 1);
     } finally {
       await threads.close();
     }
   });
 
-  it('a job the worker refuses is done here, so the caller gets the real error', async () => {
-    // The real worker: ECDH between P-521 and P-384 keys throws there and here alike.
+  it('a point not on P-521 is refused by the worker and here alike, with the typed error, and costs no key', async () => {
+    // The real worker: its DER import makes OpenSSL check the point, as p521PublicKeyFromPoint does here.
     const threads = new EcdhThreads(1);
     try {
-      const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
-      const a = p521();
-      let here: Error | undefined;
-      try {
-        diffieHellman({ privateKey: a.privateKey, publicKey: p384 });
-      } catch (e) {
-        here = e as Error;
-      }
-      assert.ok(here);
-      for (let i = 0; i < 20; i++)
-        await assert.rejects(threads.agree(a.privateKey, p384), { message: here.message });
+      const g = p521();
+      const off = { x: new Uint8Array(66).fill(1), y: new Uint8Array(66).fill(2) };
+      // Once the worker is online, the bad point reaches it and comes back; a good one after it is served.
+      await until(async () => {
+        await assert.rejects(threads.agree(off), { code: 'ERR_MALFORMED', reason: 'crypto.p521.point' });
+        return threads.answers.handedBack > 0;
+      }, 'the worker handed a point back');
+      assert.equal(threads.answers.handedBack, 1);
+      const before = threads.answers.agreed;
+      assertAgreed(g, await threads.agree(pointOf(g)));
+      assert.equal(threads.answers.agreed, before + 1, 'the good point was agreed by the worker');
     } finally {
       await threads.close();
     }
   });
 
   it('0 threads, or after close: on this thread', async () => {
-    const a = p521();
-    const b = p521();
+    const g = p521();
     const none = new EcdhThreads(0);
-    assert.deepEqual(await none.agree(a.privateKey, b.publicKey), expected(a.privateKey, b.publicKey));
+    assertAgreed(g, await none.agree(pointOf(g)));
     await none.close();
     const closed = new EcdhThreads(1);
-    await closed.agree(a.privateKey, b.publicKey);
+    await closed.agree(pointOf(g));
     await closed.close();
-    assert.deepEqual(await closed.agree(a.privateKey, b.publicKey), expected(a.privateKey, b.publicKey));
+    assertAgreed(g, await closed.agree(pointOf(g)));
   });
 
   it('a worker with an agreement in flight keeps the process alive until it answers', async () => {
@@ -145,6 +158,7 @@ describe('native/ecdh-threads', () => {
     const script = `
       import { generateKeyPairSync } from 'node:crypto';
       import { EcdhThreads } from ${JSON.stringify(pathToFileURL(mod).href)};
+      import { p521PointOf } from ${JSON.stringify(pathToFileURL(runnable('src/native/p521.ts')).href)};
       const threads = new EcdhThreads(1, {
         workerSource: ${JSON.stringify(fakeWorker('new Uint8Array(66).fill(0x42)'))},
         onWorkerFailure: (e) => {
@@ -152,15 +166,15 @@ describe('native/ecdh-threads', () => {
           process.exit(3);
         },
       });
-      const a = generateKeyPairSync('ec', { namedCurve: 'P-521' });
-      let z = await threads.agree(a.privateKey, a.publicKey);
+      const point = p521PointOf(generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey);
+      let z = (await threads.agree(point)).z;
       for (let i = 0; z[0] !== 0x42; i++) {
         if (i === 3000) process.exit(4);
         await new Promise((r) => setTimeout(r, 10));
-        z = await threads.agree(a.privateKey, a.publicKey);
+        z = (await threads.agree(point)).z;
       }
       // Online: this one is answered by the worker alone.
-      z = await threads.agree(a.privateKey, a.publicKey);
+      z = (await threads.agree(point)).z;
       process.stdout.write(String(z[0]));`;
     const r = spawnSync(process.execPath, [...loaderFor(mod), '--input-type=module', '-e', script], {
       cwd: ROOT,
@@ -180,7 +194,7 @@ describe('native/ecdh-threads', () => {
     try {
       const guest = p521();
       for (let i = 0; i < 4; i++) {
-        const sealed = await wrapSecret(guest.publicKey, new Uint8Array([i, 2, 3]), undefined, threads.agree);
+        const sealed = await wrapSecret(guest.publicKey, new Uint8Array([i, 2, 3]), threads.agree);
         assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([i, 2, 3]));
       }
     } finally {

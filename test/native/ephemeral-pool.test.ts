@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
+import { agreementOnThisThread } from '../../src/native/ecdh-threads.js';
 import { EphemeralKeyPool } from '../../src/native/ephemeral-pool.js';
 import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -21,12 +22,16 @@ test('the pool never hands out the same ephemeral key twice, and works from empt
   assert.equal(seen.size, 18);
 });
 
-test('a pooled ephemeral key seals to the guest: epk is its point and the guest unwraps', async () => {
+test('pooled ephemeral keys seal to the guest: a new epk each time, and the guest unwraps', async () => {
   const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
-  const eph = await new EphemeralKeyPool(1).take();
-  const sealed = await wrapSecret(guest.publicKey, new Uint8Array([1, 2, 3]), eph);
-  assert.deepEqual(sealed.decryption.epk, eph.point);
-  assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([1, 2, 3]));
+  const agree = agreementOnThisThread(new EphemeralKeyPool(1));
+  const epks = new Set<string>();
+  for (let i = 0; i < 3; i++) {
+    const sealed = await wrapSecret(guest.publicKey, new Uint8Array([i, 2, 3]), agree);
+    epks.add(toHex(sealed.decryption.epk.x) + toHex(sealed.decryption.epk.y));
+    assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([i, 2, 3]));
+  }
+  assert.equal(epks.size, 3, 'an ephemeral key sealed twice');
 });
 
 test('wrapSecret still refuses a recipient key that is not P-521', async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
-import { type EcdhAgreement, ecdhOnThisThread } from '../../src/native/ecdh-threads.js';
+import { agreementOnThisThread, type EcdhAgreement } from '../../src/native/ecdh-threads.js';
 import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { p521PointOf } from '../../src/native/p521.js';
 import { NativeService, REPORT_DATA_PARAMS } from '../../src/native/service.js';
@@ -52,11 +52,12 @@ async function setup(policy: unknown = goodPolicy) {
       }),
   });
   const zs: Uint8Array[] = [];
-  const agree: EcdhAgreement = async (priv, pub) => {
+  const here = agreementOnThisThread();
+  const agree: EcdhAgreement = async (recipient) => {
     seen.agreements++;
-    const z = await ecdhOnThisThread(priv, pub);
-    zs.push(z);
-    return z;
+    const a = await here(recipient);
+    zs.push(a.z);
+    return a;
   };
   const { broker } = makeBroker(store);
   const inst = await broker.registerInstance({ ...identity(), policy: policy as never });
