@@ -48,64 +48,86 @@ function zHere(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
   }
 }
 
-/** Ephemeral keys a worker keeps ready (each ~1.2 ms to make, made while the worker has no job). */
+/** Ephemeral keys a worker keeps ready, and how many it has made at once at most (on libuv's thread pool). */
 const WORKER_POOL = 8;
+const WORKER_FILLING = 2;
 
 /**
  * The worker: CommonJS over node:crypto only, evaluated from this string, so there is no file to ship in the
- * package or to resolve when the broker runs from TypeScript. It owns the ephemeral keys: it makes them
- * between jobs, uses each for one agreement and answers with the point and Z only, so no P-521 key object
- * of a release is ever made on the event loop's thread. Each one carries a native destructor that V8 runs
- * when it collects the key; keys that lived across a young-generation collection (pooled, or in flight)
- * were collected by the main thread's Mark-Compact, whose pause they dominated (docs/broker.md
- * "Performance"). The recipient arrives as its coordinates and is imported as SubjectPublicKeyInfo DER,
- * which makes OpenSSL check that the point is on the curve; a job it cannot do is answered without Z, and
- * the caller redoes it on its own thread to get the real error. Z is copied into a buffer of its own before
- * it is transferred (a pooled buffer would move its whole pool) and the original zeroized.
+ * package or to resolve when the broker runs from TypeScript. It owns the ephemeral keys: it has them made
+ * ahead of need on libuv's thread pool (as the event loop's pool did, so a burst of releases still spreads
+ * its key generations over more than one core), uses each for one agreement and answers with the point and
+ * Z only, so no P-521 key object of a release is ever made on the event loop's thread. Each one carries a
+ * native destructor that V8 runs when it collects the key; keys that lived across a young-generation
+ * collection (pooled, or in flight) were collected by the main thread's Mark-Compact, whose pause they
+ * dominated (docs/broker.md "Performance"). The recipient arrives as its coordinates and is imported as
+ * SubjectPublicKeyInfo DER, which makes OpenSSL check that the point is on the curve; a job it cannot do is
+ * answered without Z, and the caller redoes it on its own thread to get the real error. A job that finds no
+ * key ready waits for the next one made. Z is copied into a buffer of its own before it is transferred (a
+ * pooled buffer would move its whole pool) and the original zeroized.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createPublicKey, diffieHellman, generateKeyPairSync } = require('node:crypto');
+const { createPublicKey, diffieHellman, generateKeyPair } = require('node:crypto');
 const PREFIX = Buffer.from('${SPKI_PREFIX['P-521'].toString('hex')}', 'hex');
 const ready = [];
-function make() {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+const waiting = [];
+let filling = 0;
+function keyOf(publicKey, privateKey) {
   const der = publicKey.export({ type: 'spki', format: 'der' });
   if (der.length !== PREFIX.length + 132 || !der.subarray(0, PREFIX.length).equals(PREFIX)) {
     throw new Error('unexpected SPKI encoding of a P-521 key');
   }
   return { privateKey, x: new Uint8Array(der.subarray(PREFIX.length, PREFIX.length + 66)), y: new Uint8Array(der.subarray(PREFIX.length + 66)) };
 }
-let filling = false;
-function refill() {
-  if (filling) return;
-  filling = true;
-  // One key per turn of the worker's loop, so that a job arriving meanwhile waits for one key at most.
-  setImmediate(function step() {
-    if (ready.length >= ${WORKER_POOL}) {
-      filling = false;
-      return;
-    }
-    ready.push(make());
-    setImmediate(step);
-  });
+function fill() {
+  while (filling < ${WORKER_FILLING} && ready.length + filling < ${WORKER_POOL} + waiting.length) {
+    filling++;
+    generateKeyPair('ec', { namedCurve: 'P-521' }, (err, publicKey, privateKey) => {
+      filling--;
+      let key;
+      try {
+        if (err) throw err;
+        key = keyOf(publicKey, privateKey);
+      } catch {
+        // Every waiting job is handed back (done on the caller's thread); the next job tries again.
+        for (const w of waiting.splice(0)) w(undefined);
+        return;
+      }
+      const next = waiting.shift();
+      if (next) next(key);
+      else ready.push(key);
+      fill();
+    });
+  }
 }
-parentPort.on('message', (m) => {
+function agree(id, publicKey, eph) {
   let out;
   try {
-    const publicKey = createPublicKey({ key: Buffer.concat([PREFIX, m.x, m.y]), format: 'der', type: 'spki' });
-    const eph = ready.shift() ?? make();
+    if (!eph) throw new Error('no ephemeral key');
     const z = diffieHellman({ privateKey: eph.privateKey, publicKey });
-    out = { id: m.id, x: eph.x, y: eph.y, z: new Uint8Array(z) };
+    out = { id, x: eph.x, y: eph.y, z: new Uint8Array(z) };
     z.fill(0);
+  } catch {
+    parentPort.postMessage({ id });
+    return;
+  }
+  parentPort.postMessage(out, [out.z.buffer, out.x.buffer, out.y.buffer]);
+}
+parentPort.on('message', (m) => {
+  let publicKey;
+  try {
+    publicKey = createPublicKey({ key: Buffer.concat([PREFIX, m.x, m.y]), format: 'der', type: 'spki' });
   } catch {
     parentPort.postMessage({ id: m.id });
     return;
   }
-  parentPort.postMessage(out, [out.z.buffer, out.x.buffer, out.y.buffer]);
-  refill();
+  const eph = ready.shift();
+  if (eph) agree(m.id, publicKey, eph);
+  else waiting.push((k) => agree(m.id, publicKey, k));
+  fill();
 });
-refill();`;
+fill();`;
 
 /** Threads by default: one core is left to the event loop, at most 4 (a release needs one ECDH). */
 export function defaultEcdhThreads(): number {
