@@ -23,15 +23,21 @@ describe('AMD CRLs checked by default', () => {
   let chain: SimChain;
   let kds: FakeKds;
   let dir: string;
-  let t = Date.now();
   const logs: string[] = [];
   let askSerial: bigint;
-  const t0 = Date.now();
+  // The broker's clock starts once the chain exists: the chain's certificates are valid from the second
+  // they were made in (X.509 times have no fractions), so a clock read before it could fall just before
+  // their notBefore and refuse the root (a race on a second boundary, seen under a loaded CI run).
+  let t0 = 0;
+  let t = 0;
   /** The revoked CRL's nextUpdate. */
-  const revokedNext = new Date(t0 + 2 * 365 * DAY);
+  let revokedNext: Date;
 
   before(async () => {
     chain = await sharedSimChain('Milan');
+    t0 = Date.now();
+    t = t0;
+    revokedNext = new Date(t0 + 2 * 365 * DAY);
     askSerial = BigInt(`0x${new X509Certificate(Buffer.from(chain.ask.der)).serialNumber}`);
     kds = await startFakeKds(chain);
     dir = mkdtempSync(join(tmpdir(), 'vouchsafe-crl-'));
