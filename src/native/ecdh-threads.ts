@@ -57,10 +57,11 @@ const WORKER_FILLING = 2;
  * package or to resolve when the broker runs from TypeScript. It owns the ephemeral keys: it has them made
  * ahead of need on libuv's thread pool (as the event loop's pool did, so a burst of releases still spreads
  * its key generations over more than one core), uses each for one agreement and answers with the point and
- * Z only, so no P-521 key object of a release is ever made on the event loop's thread. Each one carries a
- * native destructor that V8 runs when it collects the key; keys that lived across a young-generation
- * collection (pooled, or in flight) were collected by the main thread's Mark-Compact, whose pause they
- * dominated (docs/broker.md "Performance"). The recipient arrives as its coordinates and is imported as
+ * Z only, so no P-521 key object of a release lives on the event loop's thread (the service there imports
+ * the guest's point only to check it, and drops it at once). Each key object carries a native destructor
+ * that V8 runs when it collects the key; keys that lived across a young-generation collection (pooled, or in
+ * flight) were collected by the main thread's Mark-Compact, whose pause they dominated (docs/broker.md
+ * "Performance"). The recipient arrives as its coordinates and is imported as
  * SubjectPublicKeyInfo DER, which makes OpenSSL check that the point is on the curve; a job it cannot do is
  * answered without Z, and the caller redoes it on its own thread to get the real error. A job that finds no
  * key ready waits for the next one made. Z is copied into a buffer of its own before it is transferred (a
