@@ -61,11 +61,12 @@ const WORKER_FILLING = 2;
  * the guest's point only to check it, and drops it at once). Each key object carries a native destructor
  * that V8 runs when it collects the key; keys that lived across a young-generation collection (pooled, or in
  * flight) were collected by the main thread's Mark-Compact, whose pause they dominated (docs/broker.md
- * "Performance"). The recipient arrives as its coordinates and is imported as
- * SubjectPublicKeyInfo DER, which makes OpenSSL check that the point is on the curve; a job it cannot do is
- * answered without Z, and the caller redoes it on its own thread to get the real error. A job that finds no
- * key ready waits for the next one made. Z is copied into a buffer of its own before it is transferred (a
- * pooled buffer would move its whole pool) and the original zeroized.
+ * "Performance"). The recipient arrives as its coordinates and is imported as SubjectPublicKeyInfo DER,
+ * which makes OpenSSL check that the point is on the curve; a job it cannot do is answered without Z, and the
+ * caller redoes it on its own thread to get the real error. A job that finds no key ready waits for the next
+ * one made. Z is copied into a buffer of its own before it is transferred (a pooled buffer would move its
+ * whole pool) and the original zeroized. (The SPKI check and slicing repeat p521PointOf's: the worker runs
+ * this string alone, with no module of ours to import.)
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -159,12 +160,12 @@ export interface EcdhThreadsOptions {
  * The broker's P-521 ECDH (3 ms of CPU per release here, the largest synchronous step of a release) on
  * worker threads, so that the event loop, which runs every request and the store's one-at-a-time group
  * commit, is not blocked by it, and one broker process can use more than one core for its releases
- * (docs/broker.md "Performance"). The recipient's point goes to a worker; the ephemeral key's point and Z come
- * back (the worker makes and keeps the ephemeral keys, see WORKER_SOURCE).
+ * (docs/broker.md "Performance"). The recipient's point goes to a worker; the ephemeral key's point and Z
+ * come back (the worker makes and keeps the ephemeral keys, see WORKER_SOURCE).
  *
- * A worker that is still starting, has died or cannot answer is no outage: the job runs on the calling thread
- * (agreementOnThisThread, which also throws the real error for a job the worker refused). `threads` 0 runs every
- * agreement on the calling thread. Workers start with the first agreement and keep the process alive only
+ * A worker that is still starting, has died or cannot answer is no outage: the job runs on the calling
+ * thread (agreementOnThisThread, which also throws the real error for a job the worker refused). `threads` 0
+ * runs every agreement on the calling thread. Workers start with the first agreement and keep the process alive only
  * while they have work in flight.
  */
 export class EcdhThreads {
@@ -173,8 +174,12 @@ export class EcdhThreads {
   private closed = false;
   /** Jobs answered by a worker, and jobs a worker answered with no agreement (redone here). */
   readonly answers = { agreed: 0, handedBack: 0 };
-  /** Jobs no worker does; its pool fills only once the first such job comes. */
-  private readonly here = agreementOnThisThread(new EphemeralKeyPool());
+  /**
+   * Jobs no worker does. With 0 threads that is every job, so its keys are made ahead of need; with workers it
+   * is only a job sent while they start or after one died, whose key is made for it, so that no pool of P-521
+   * keys is left waiting on the event loop's heap.
+   */
+  private readonly here: EcdhAgreement;
 
   /** Throws InvalidArgument `api.ecdh_threads` for a count outside 0..64. */
   constructor(
@@ -184,6 +189,7 @@ export class EcdhThreads {
     if (!(Number.isSafeInteger(threads) && threads >= 0 && threads <= 64)) {
       throw new InvalidArgument('api.ecdh_threads', 'ecdhThreads must be an integer in 0..64');
     }
+    this.here = agreementOnThisThread(threads === 0 ? new EphemeralKeyPool() : undefined);
   }
 
   readonly agree: EcdhAgreement = (recipient) => {
