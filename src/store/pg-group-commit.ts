@@ -1,11 +1,11 @@
 import type pg from 'pg';
 import { Unavailable } from '../errors.js';
+import { MemberConnection, quiet } from './pg-member-connection.js';
 import type { StoreTx } from './types.js';
 import { STORE_REASONS } from './unavailable.js';
 
-/** A transaction handle bound to one client, closed when its callback settles. */
-export interface ClosableTx extends StoreTx {
-  close(): void;
+/** A member's transaction handle, on its batch's connection (which the batch closes when the member ends). */
+export interface MemberTx extends StoreTx {
   /**
    * The member's callback succeeded (its writes stay in the transaction): what it learnt under the
    * transaction's locks may serve the members after it (`shared`, see {@link PgGroupCommit}).
@@ -63,7 +63,7 @@ export class PgGroupCommit<S = undefined> {
    */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly makeTx: (c: pg.PoolClient, shared: S) => ClosableTx,
+    private readonly makeTx: (c: MemberConnection, shared: S) => MemberTx,
     private readonly newShared: () => S = () => undefined as S,
   ) {}
 
@@ -118,26 +118,38 @@ export class PgGroupCommit<S = undefined> {
     // A transaction is open on `c` (BEGIN sent, not yet committed or rolled back), and its shared value.
     let open = false;
     let shared = this.newShared();
+    // The COMMIT sent behind the last member's writes, when it travels with them (below).
+    let commit: Promise<pg.QueryResult> | undefined;
     try {
       for (; next < jobs.length; next++) {
         const job = jobs[next]!;
-        if (!open) {
-          await c.query('BEGIN');
-          open = true;
-          shared = this.newShared();
-        }
         // A member with nothing committed before it in this transaction needs no savepoint (a round trip
         // saved in every batch, and in most batches below the peak that is every member): if it fails, the
         // whole transaction holds nothing else and is rolled back, and the next member begins a new one.
+        // BEGIN or SAVEPOINT is not awaited: the member's first read goes out with it (pg-member-connection.ts).
         const alone = committed.length === 0;
-        if (!alone) await c.query('SAVEPOINT member');
-        const tx = this.makeTx(c, shared);
+        if (!open) shared = this.newShared();
+        const conn = new MemberConnection(c, !open ? 'BEGIN' : alone ? undefined : 'SAVEPOINT member');
+        open = true;
+        const tx = this.makeTx(conn, shared);
         let value: unknown;
         try {
           value = await job.fn(tx);
+          // The last member of a transaction it has alone: COMMIT follows its unanswered writes on the wire,
+          // one round trip for both. If one of those writes failed, the transaction is aborted and COMMIT
+          // ends it with a ROLLBACK, so the member fails and nothing else is lost. With members before it,
+          // its writes are answered first: one that failed is undone to the savepoint, not the whole batch.
+          if (alone && next === jobs.length - 1) {
+            commit = quiet(c.query('COMMIT'));
+            open = false;
+          }
+          await conn.answered();
         } catch (e) {
-          tx.close();
-          if (alone) {
+          conn.close();
+          if (commit) {
+            await commit.catch(() => {});
+            commit = undefined;
+          } else if (alone) {
             open = false;
             await c.query('ROLLBACK');
           } else {
@@ -156,11 +168,14 @@ export class PgGroupCommit<S = undefined> {
         // SAVEPOINT of the same name shadows this one (ROLLBACK TO names the newest), COMMIT ends them all,
         // and a member that wrote keeps its subtransaction id either way.
         tx.kept?.();
-        tx.close();
+        conn.close();
         committed.push({ job, value });
       }
-      if (open) {
-        await c.query('COMMIT');
+      if (open) commit = c.query('COMMIT');
+      if (commit) {
+        // PostgreSQL answers COMMIT of a transaction that had failed with ROLLBACK, not an error.
+        const tag = (await commit).command;
+        if (tag !== 'COMMIT') throw new Error(`the store answered COMMIT with ${tag}`);
         this.commits++;
       }
       for (const { job, value } of committed) job.resolve(value);

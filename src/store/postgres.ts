@@ -5,7 +5,8 @@ import { CREDENTIAL_COLUMNS, credentialValues, toCredential } from './credential
 import { PostgresKbsState } from './kbs-state-postgres.js';
 import type { KbsStateStore } from './kbs-state-types.js';
 import { type Migration, POSTGRES_MIGRATIONS } from './migrations.js';
-import { PgGroupCommit } from './pg-group-commit.js';
+import { type MemberTx, PgGroupCommit } from './pg-group-commit.js';
+import type { MemberConnection } from './pg-member-connection.js';
 import {
   AUDIT_COLUMNS,
   auditValues,
@@ -55,7 +56,9 @@ const MIGRATION_LOCK = 0x766f7563;
  * that several broker replicas starting together migrate once.
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
+  // Pipeline mode lets a group-commit batch send a statement before the one ahead of it is answered
+  // (pg-member-connection.ts). Code that awaits each query, as the rest of the store does, is unaffected.
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10, pipeline: true });
   // An idle client that errors (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   try {
@@ -382,34 +385,28 @@ interface TxShared {
   auditHead?: { readonly seq: number; readonly hash: string };
 }
 
-class PostgresTx implements StoreTx {
-  private open = true;
+class PostgresTx implements MemberTx {
   /** The head after this member's own latest append (shared only once the member is kept). */
   private appended: { readonly seq: number; readonly hash: string } | undefined;
   /** The head as this member locked it with its instance (a lock statement with the head), before any append. */
   private lockedHead: { readonly seq: number; readonly hash: string } | undefined;
 
   constructor(
-    private readonly c: pg.PoolClient,
+    private readonly c: MemberConnection,
     private readonly shared: TxShared = {},
   ) {}
-
-  close(): void {
-    this.open = false;
-  }
 
   kept(): void {
     if (this.appended) this.shared.auditHead = this.appended;
   }
 
-  private q(): Queryable {
-    if (!this.open) throw new Error('store transaction used after it ended');
-    return this.c;
+  private async row(sql: string | Prepared, params: unknown[] = []): Promise<Row | undefined> {
+    return (await this.c.read(sql, params)).rows[0] as Row | undefined;
   }
 
   async insertInstance(rec: InstanceRecord): Promise<InsertInstanceResult> {
     // ON CONFLICT DO NOTHING: a unique violation would abort the whole transaction.
-    const r = await this.q().query(
+    const r = await this.c.write(
       `INSERT INTO instances (id, project, zone, instance_id, instance_name, host_data, policy, created_at,
        new_launch, tee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
       [
@@ -426,12 +423,12 @@ class PostgresTx implements StoreTx {
       ],
     );
     if (r.rowCount === 1) return 'inserted';
-    const clash = await one(this.q(), 'SELECT 1 FROM instances WHERE host_data = $1', [buf(rec.hostData)]);
+    const clash = await this.row('SELECT 1 FROM instances WHERE host_data = $1', [buf(rec.hostData)]);
     return clash ? 'duplicate_host_data' : 'duplicate_identity';
   }
 
   async lockInstance(id: string): Promise<InstanceWithState | undefined> {
-    const r = await one(this.q(), SQL.lockInstance, [id]);
+    const r = await this.row(SQL.lockInstance, [id]);
     return r && toInstance(r);
   }
 
@@ -459,7 +456,7 @@ class PostgresTx implements StoreTx {
     appends: boolean | undefined,
   ): Promise<Row | undefined> {
     const withHead = appends === true && !this.appended && !this.lockedHead && !this.shared.auditHead;
-    const r = await one(this.q(), withHead ? headed : plain, params);
+    const r = await this.row(withHead ? headed : plain, params);
     if (r && withHead) this.lockedHead = { seq: num(r.head_seq), hash: r.head_hash as string };
     return r;
   }
@@ -490,25 +487,24 @@ class PostgresTx implements StoreTx {
   }
 
   async setBootState(id: string, s: BootState): Promise<void> {
-    await exec(this.q(), SQL.setBootState, bootStateValues(id, s));
+    await this.c.send(SQL.setBootState, bootStateValues(id, s));
   }
 
   async setNewLaunch(id: string, policy: NewLaunchPolicy): Promise<void> {
-    await this.q().query('UPDATE instances SET new_launch = $1 WHERE id = $2', [policy, id]);
+    await this.c.send('UPDATE instances SET new_launch = $1 WHERE id = $2', [policy, id]);
   }
 
   async setPolicy(id: string, policy: JsonValue): Promise<void> {
-    await this.q().query('UPDATE instances SET policy = $1 WHERE id = $2', [JSON.stringify(policy), id]);
+    await this.c.send('UPDATE instances SET policy = $1 WHERE id = $2', [JSON.stringify(policy), id]);
   }
 
   async latestKey(instanceId: string): Promise<SealingKeyRecord | undefined> {
-    const r = await one(this.q(), SQL.latestKey, [instanceId]);
+    const r = await this.row(SQL.latestKey, [instanceId]);
     return r && toKey(r);
   }
 
   async getKey(instanceId: string, version: number): Promise<SealingKeyRecord | undefined> {
-    const r = await one(
-      this.q(),
+    const r = await this.row(
       `SELECT ${KEY_COLUMNS} FROM sealing_keys WHERE instance_id = $1 AND version = $2`,
       [instanceId, version],
     );
@@ -516,7 +512,7 @@ class PostgresTx implements StoreTx {
   }
 
   async insertKeyIfAbsent(k: SealingKeyRecord): Promise<boolean> {
-    const r = await this.q().query(
+    const r = await this.c.write(
       `INSERT INTO sealing_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
       [k.instanceId, k.version, buf(k.wrapped), k.kekId, k.createdAt],
     );
@@ -524,7 +520,7 @@ class PostgresTx implements StoreTx {
   }
 
   async insertCredential(rec: CredentialRecord): Promise<boolean> {
-    const r = await this.q().query(
+    const r = await this.c.write(
       `INSERT INTO credentials (${CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
       credentialValues(rec),
     );
@@ -532,11 +528,11 @@ class PostgresTx implements StoreTx {
   }
 
   async revokeCredential(id: string, at: number): Promise<CredentialRecord | undefined> {
-    await this.q().query('UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+    await this.c.send('UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
       at,
       id,
     ]);
-    const r = await one(this.q(), `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id]);
+    const r = await this.row(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id]);
     return r && toCredential(r);
   }
 
@@ -544,18 +540,20 @@ class PostgresTx implements StoreTx {
     // The head row lock serializes appends across every process sharing the database: no fork.
     let head = this.appended ?? this.lockedHead ?? this.shared.auditHead;
     if (!head) {
-      const row = (await one(this.q(), SQL.lockAuditHead))!;
+      const row = (await this.row(SQL.lockAuditHead))!;
       head = { seq: num(row.seq), hash: row.hash as string };
     }
     const entry = linkAuditEntry(head, draft);
     const boot = o.bootState;
+    // Sent, not awaited: the entry is linked here, so nothing in the answer is needed, and COMMIT may follow
+    // it on the wire (pg-member-connection.ts).
     if (boot) {
-      await exec(this.q(), SQL.appendAuditWithBootState, [
+      await this.c.send(SQL.appendAuditWithBootState, [
         ...auditValues(entry),
         ...bootStateValues(boot.instanceId, boot.state),
       ]);
     } else {
-      await exec(this.q(), SQL.appendAudit, auditValues(entry));
+      await this.c.send(SQL.appendAudit, auditValues(entry));
     }
     this.appended = { seq: entry.seq, hash: entry.hash };
     return entry;

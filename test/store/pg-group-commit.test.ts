@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { type ClosableTx, PgGroupCommit } from '../../src/store/pg-group-commit.js';
+import { type MemberTx, PgGroupCommit } from '../../src/store/pg-group-commit.js';
+import type { MemberConnection } from '../../src/store/pg-member-connection.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 let server: TestPostgres;
@@ -11,7 +12,7 @@ let pool: pg.Pool;
 before(async () => {
   server = await startTestPostgres();
   url = await server.createSchema();
-  pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool = new pg.Pool({ connectionString: url, max: 4, pipeline: true });
   await pool.query('CREATE TABLE t (id INTEGER, CONSTRAINT t_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)');
 });
 after(async () => {
@@ -19,20 +20,15 @@ after(async () => {
   await server?.stop();
 });
 
-/** A member's handle: one insert on the batch's client. */
-type InsertTx = ClosableTx & { insert(id: number): Promise<void> };
-const makeTx = (c: pg.PoolClient): ClosableTx => {
-  let open = true;
-  return {
-    close: () => {
-      open = false;
-    },
+/** A member's handle: an insert whose answer it waits for, or one it only sends (`send`). */
+type InsertTx = MemberTx & { insert(id: number): Promise<void>; send(id: number): Promise<void> };
+const makeTx = (c: MemberConnection): MemberTx =>
+  ({
     insert: async (id: number) => {
-      if (!open) throw new Error('used after it ended');
-      await c.query('INSERT INTO t (id) VALUES ($1)', [id]);
+      await c.write('INSERT INTO t (id) VALUES ($1)', [id]);
     },
-  } as unknown as ClosableTx;
-};
+    send: (id: number) => c.send('INSERT INTO t (id) VALUES ($1)', [id]),
+  }) as unknown as MemberTx;
 
 const ids = async (from: number, to: number) =>
   (await pool.query('SELECT id FROM t WHERE id >= $1 AND id < $2 ORDER BY id', [from, to])).rows.map(
@@ -100,13 +96,12 @@ test('a deadlock victim is run again in the next batch and gets its decision, no
   await pool.query('INSERT INTO lk VALUES (1, 0), (2, 0)');
   // Two broker processes: two group commits on two pools. A locks row 1 then 2, B locks 2 then 1, each
   // waiting (on events, not time) until the other holds its first row: PostgreSQL must abort one (40P01).
-  const poolB = new pg.Pool({ connectionString: url, max: 2 });
-  const lockTx = (c: pg.PoolClient): ClosableTx =>
+  const poolB = new pg.Pool({ connectionString: url, max: 2, pipeline: true });
+  const lockTx = (c: MemberConnection): MemberTx =>
     ({
-      close() {},
-      lock: (id: number) => c.query('UPDATE lk SET n = n + 1 WHERE id = $1', [id]),
-    }) as unknown as ClosableTx;
-  type LockTx = ClosableTx & { lock(id: number): Promise<unknown> };
+      lock: (id: number) => c.write('UPDATE lk SET n = n + 1 WHERE id = $1', [id]),
+    }) as unknown as MemberTx;
+  type LockTx = MemberTx & { lock(id: number): Promise<unknown> };
   const a = new PgGroupCommit(pool, lockTx);
   const b = new PgGroupCommit(poolB, lockTx);
   let aHolds!: () => void;
@@ -196,4 +191,118 @@ test('a batch whose first member throws: it is rolled back alone (no savepoint n
   });
   assert.equal(later, 'later');
   assert.deepEqual(await ids(300, 310), [300, 302, 305]);
+});
+
+test('a lone member: its first read travels with BEGIN, its sent write with COMMIT (two writes, two round trips)', async () => {
+  // Every statement the batch's client is asked for, every write to its socket, every answer, in order.
+  const events: string[] = [];
+  const traced = new pg.Pool({ connectionString: url, max: 1, pipeline: true });
+  traced.on('connect', (client) => {
+    const socket = client.connection.stream as unknown as Record<
+      '_write' | '_writev',
+      (...a: unknown[]) => void
+    >;
+    for (const m of ['_write', '_writev'] as const) {
+      const original = socket[m].bind(socket);
+      socket[m] = (...a: unknown[]) => {
+        events.push('write');
+        original(...a);
+      };
+    }
+    const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+    (client as unknown as { query: unknown }).query = (...a: unknown[]) => {
+      const sql = typeof a[0] === 'string' ? a[0] : (a[0] as { text: string }).text;
+      const verb = sql.split(' ')[0];
+      events.push(`sent ${verb}`);
+      const p = query(...a);
+      void p.then(
+        () => events.push(`answered ${verb}`),
+        () => events.push(`failed ${verb}`),
+      );
+      return p;
+    };
+  });
+  try {
+    const g = new PgGroupCommit(traced, (c: MemberConnection) => ({ c }) as unknown as MemberTx);
+    const r = await g.run(async (tx) => {
+      const { c } = tx as unknown as { c: MemberConnection };
+      await c.read('SELECT id FROM t WHERE id = $1 FOR UPDATE', [1]);
+      await c.send('INSERT INTO t (id) VALUES ($1)', [500]);
+      return 'ok';
+    });
+    assert.equal(r, 'ok');
+    assert.deepEqual(events, [
+      'sent BEGIN',
+      'sent SELECT',
+      'write',
+      'answered BEGIN',
+      'answered SELECT',
+      'sent INSERT',
+      'sent COMMIT',
+      'write',
+      'answered INSERT',
+      'answered COMMIT',
+    ]);
+    assert.equal(g.commits, 1);
+    assert.deepEqual(await ids(500, 501), [500]);
+  } finally {
+    await traced.end();
+  }
+});
+
+test('a lone member whose sent write fails gets that write error; its transaction ends in ROLLBACK and the next commits', async () => {
+  const g = new PgGroupCommit(pool, makeTx);
+  await assert.rejects(
+    g.run(async (tx) => {
+      await (tx as InsertTx).send(600);
+      // Refused by the server at bind time (22P02); nobody waits for its answer before COMMIT is sent.
+      await (tx as unknown as { send(id: unknown): Promise<void> }).send('not a number');
+      return 'unreachable';
+    }),
+    { code: '22P02' },
+  );
+  assert.equal(g.commits, 0);
+  assert.deepEqual(await ids(600, 610), []);
+  assert.equal(
+    await g.run(async (tx) => {
+      await (tx as InsertTx).send(601);
+      return 'next';
+    }),
+    'next',
+  );
+  assert.equal(g.commits, 1);
+  assert.deepEqual(await ids(600, 610), [601]);
+});
+
+test('a member that swallows its own statement error cannot pass the aborted transaction off as committed', async () => {
+  const g = new PgGroupCommit(pool, makeTx);
+  const swallowing = async (tx: StoreTxLike) => {
+    await (tx as InsertTx).insert(701);
+    // The error is caught here, but PostgreSQL has aborted the transaction: COMMIT answers ROLLBACK.
+    await (tx as unknown as { insert(id: unknown): Promise<void> }).insert('x').catch(() => {});
+    return 'swallowed';
+  };
+  // Alone: the COMMIT that travels with it answers ROLLBACK.
+  await assert.rejects(g.run(swallowing), /answered COMMIT with ROLLBACK/);
+  // Behind another member: both fail, since both were in the transaction that was rolled back.
+  let open!: () => void;
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
+  const holder = g.run(async () => {
+    await gate;
+    return 'held';
+  });
+  while (g.pending < 1) await new Promise((r) => setImmediate(r));
+  const first = g.run(async (tx) => {
+    await (tx as InsertTx).insert(700);
+    return 'first';
+  });
+  const second = g.run(swallowing);
+  open();
+  const [h, f, s] = await Promise.allSettled([holder, first, second]);
+  assert.equal(h.status, 'fulfilled');
+  assert.match(f.status === 'rejected' ? String(f.reason) : '', /answered COMMIT with ROLLBACK/);
+  assert.match(s.status === 'rejected' ? String(s.reason) : '', /answered COMMIT with ROLLBACK/);
+  assert.deepEqual(await ids(700, 710), []);
 });
