@@ -21,7 +21,7 @@ import { brokerSigner, signBytesAsync } from './broker-signature.js';
 import { type Agreement, agreementOnThisThread, type EcdhAgreement } from './ecdh-threads.js';
 import { EphemeralKeyPool } from './ephemeral-pool.js';
 import { type JweSealed, sealAgreed } from './jwe-ecdh-es.js';
-import { p521PublicKeyFromPoint } from './p521.js';
+import { checkP521Point } from './p521.js';
 
 /**
  * What REPORT_DATA = SHA-512 hashes, per protocol version, in this order. 0.1.0 uses the order COCONUT's
@@ -132,9 +132,9 @@ export class NativeService {
     const stateCounter = checkStateCounter(req.version, req.stateCounter);
     const stateDigest = checkStateDigest(req.version, stateCounter, req.stateDigest);
     const stateKeyVersion = checkStateKeyVersion(req.version, req.stateKeyVersion);
-    // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it. The
-    // key object is not kept: the agreement imports the point again on the thread where it runs.
-    p521PublicKeyFromPoint(req.key, 'key');
+    // The key must be a P-521 point before the broker consumes the challenge and starts a boot for it:
+    // checked without a key object here; the agreement imports the point on the thread where it runs.
+    checkP521Point(req.key, 'key');
     const expectedReportData = computeReportData(REPORT_DATA_PARAMS[req.version], {
       challenge: req.challenge,
       key: req.key,
