@@ -238,15 +238,21 @@ export class NativeService {
   ) {
     try {
       const n = safeCounter(counter, 'counter');
+      // The acknowledgement signs what the guest asked to commit, not the broker's answer, so it is made on
+      // libuv's pool while the broker decides and the store flushes; it leaves only with a committed
+      // decision. The broker's refusal, if any, is the error reported (it is awaited first).
+      const signing = (async () =>
+        signBytesAsync(
+          this.signingKey,
+          encodeCommitSignedContent({ challenge, bootId, counter, stateDigest }),
+        ))();
+      signing.catch(() => {}); // awaited only once the broker has committed
       const r = await this.broker.commit(bootId, commitToken, n, stateDigest);
       this.metrics.inc('vouchsafe_commits_total');
       return {
         committedCounter: r.committedCounter,
         leaseExpiresAt: r.leaseExpiresAt,
-        signature: await signBytesAsync(
-          this.signingKey,
-          encodeCommitSignedContent({ challenge, bootId, counter, stateDigest }),
-        ),
+        signature: await signing,
       };
     } catch (e) {
       this.refused('commit', e);

@@ -1,7 +1,8 @@
 /**
  * NativeService's key agreement for the answer's JWE: started once the evidence is bound to the request
  * (Broker.release `onBound`), so it runs while the broker decides; never for a forged request; its Z
- * zeroized whether or not the release went through.
+ * zeroized whether or not the release went through. And the commit's acknowledgement: signed while the
+ * broker decides, sent only with a committed decision.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -10,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
+import { parseSecretPayload } from '../../src/formats/aproxy/secret-payload.js';
+import { type EcSigner, keyObjectSigner } from '../../src/keys/signer.js';
+import { verifyCommit } from '../../src/native/broker-signature.js';
 import { agreementOnThisThread, type EcdhAgreement } from '../../src/native/ecdh-threads.js';
 import { unwrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { p521PointOf } from '../../src/native/p521.js';
@@ -32,12 +36,17 @@ async function until(done: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function setup(policy: unknown = goodPolicy) {
+async function setup(
+  policy: unknown = goodPolicy,
+  signer: KeyObject | EcSigner = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-native-service-'));
   dirs.push(dir);
   const inner = await openSqliteStore({ dataDir: dir });
   const seen = { agreements: 0, decisionsWaited: 0 };
   let attesting = false;
+  /** Called inside every transaction, after its body and before its commit (tests set it). */
+  const hooks: { beforeCommit?: () => Promise<void> } = {};
   // A decision made inside its transaction does not commit until the answer's agreement has started: it
   // must have started by then (it began only after the commit, before onBound).
   const store: Store = Object.assign(Object.create(inner) as Store, {
@@ -48,6 +57,7 @@ async function setup(policy: unknown = goodPolicy) {
           await until(() => seen.agreements > 0, 'the agreement started before the decision committed');
           seen.decisionsWaited++;
         }
+        await hooks.beforeCommit?.();
         return r;
       }),
   });
@@ -61,7 +71,6 @@ async function setup(policy: unknown = goodPolicy) {
   };
   const { broker } = makeBroker(store);
   const inst = await broker.registerInstance({ ...identity(), policy: policy as never });
-  const signer = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
   const svc = new NativeService(broker, signer, NO_COUNTERS, agree);
   const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
   /** A 0.2.0 attest for `inst`, its report data bound to the challenge and the guest key (or `reportData`). */
@@ -86,7 +95,7 @@ async function setup(policy: unknown = goodPolicy) {
       stateDigest: null,
     });
   };
-  return { inner, seen, zs, attest, guestKey: guest.privateKey as KeyObject };
+  return { inner, seen, zs, attest, svc, hooks, guestKey: guest.privateKey as KeyObject };
 }
 
 describe('native/service: the answer key agreement', () => {
@@ -121,6 +130,67 @@ describe('native/service: the answer key agreement', () => {
       await assert.rejects(env.attest(new Uint8Array(64).fill(1)), { reason: 'broker.report_data_mismatch' });
       assert.deepEqual(env.seen, { agreements: 0, decisionsWaited: 0 });
       assert.deepEqual(env.zs, []);
+    } finally {
+      await env.inner.close();
+    }
+  });
+});
+
+describe('native/service: the commit acknowledgement', () => {
+  /** A signer that counts the signatures started and can be made to fail. */
+  function countingSigner(fail = false) {
+    const inner = keyObjectSigner(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
+    const started = { n: 0 };
+    const signer: EcSigner = {
+      ...inner,
+      signAsync: async (hash, data) => {
+        started.n++;
+        if (fail) throw new Error('signer failed');
+        return inner.signAsync!(hash, data);
+      },
+    };
+    return { signer, started, publicKey: inner.publicKey };
+  }
+
+  /** A boot started through the service, its token read from the answer as the guest reads it. */
+  async function boot(env: Awaited<ReturnType<typeof setup>>) {
+    const out = await env.attest();
+    const payload = parseSecretPayload(unwrapSecret(env.guestKey, out.sealed));
+    return { bootId: out.bootId, commitToken: payload.commitToken! };
+  }
+
+  it('is signed while the broker decides (before its commit), and verifies over what the guest asked', async () => {
+    const { signer, started, publicKey } = countingSigner();
+    const env = await setup(goodPolicy, signer);
+    try {
+      const { bootId, commitToken } = await boot(env);
+      const before = started.n; // the attest's answer was signed
+      let startedBeforeCommit: boolean | undefined;
+      env.hooks.beforeCommit = async () => {
+        startedBeforeCommit = started.n > before;
+      };
+      const challenge = new Uint8Array(32).fill(7);
+      const digest = new Uint8Array(32).fill(9);
+      const r = await env.svc.commit(bootId, commitToken, 1n, digest, challenge);
+      assert.equal(startedBeforeCommit, true);
+      assert.equal(r.committedCounter, 1);
+      verifyCommit(publicKey, { challenge, bootId, counter: 1n, stateDigest: digest }, r.signature);
+    } finally {
+      await env.inner.close();
+    }
+  });
+
+  it("a refused commit reports the broker's refusal, even when the signature made meanwhile failed too", async () => {
+    const { signer, started } = countingSigner(true);
+    const env = await setup(goodPolicy, signer);
+    try {
+      const before = started.n;
+      await assert.rejects(
+        env.svc.commit('b'.repeat(32), new Uint8Array(32), 1n, new Uint8Array(32), new Uint8Array(32)),
+        { reason: 'broker.boot_unknown' },
+      );
+      assert.equal(started.n, before + 1, 'the signature was started, and its failure stayed unseen');
+      await new Promise((r) => setImmediate(r)); // an unhandled rejection would fail the test run here
     } finally {
       await env.inner.close();
     }
