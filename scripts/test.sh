@@ -44,14 +44,15 @@ fi
 # process still running after VOUCHSAFE_TEST_FILE_TIMEOUT_S (node's --test-timeout, which in Node 20 bounds
 # each file) is killed and reported as timed out. The whole run is bounded by VOUCHSAFE_TEST_RUN_TIMEOUT_S
 # too, for what --test-timeout cannot end (a process a test started that outlives it and holds the runner's
-# pipe open): then the processes still running are listed and the run fails.
+# pipe open): then the processes still running are listed and the run fails. --foreground keeps node in the
+# terminal's process group, so that Ctrl-C still reaches the runner (which stops its test processes).
 file_timeout=${VOUCHSAFE_TEST_FILE_TIMEOUT_S:-900}
 run_timeout=${VOUCHSAFE_TEST_RUN_TIMEOUT_S:-4500}
 status=0
-timeout --kill-after=30 "$run_timeout" node "${loader[@]}" --test --test-reporter=spec --test-concurrency=2 \
+timeout --foreground --kill-after=30 "$run_timeout" node "${loader[@]}" --test --test-reporter=spec --test-concurrency=2 \
   --test-timeout=$((file_timeout * 1000)) "${files[@]}" || status=$?
 if [ "$status" = 124 ] || [ "$status" = 137 ]; then
   echo "error: the test run did not end within ${run_timeout} s; processes it started that still run:" >&2
-  ps -eo pid,ppid,etimes,args --sort=start_time | awk -v t="$run_timeout" 'NR > 1 && $3 <= t + 60 && $4 != "ps" && $4 != "awk"' >&2 || true
+  ps -eo pid,ppid,etimes,args --sort=start_time | awk -v t="$run_timeout" 'NR > 1 && $3 <= t + 60 && $4 != "ps" && $4 != "awk"' | cut -c1-240 >&2 || true
 fi
 exit "$status"
