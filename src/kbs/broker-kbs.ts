@@ -81,6 +81,8 @@ export interface BrokerKbs {
   readonly adapter: BrokerKbsAdapter;
   readonly sealingKeyPaths: readonly string[];
   readonly secrets: SecretSource | undefined;
+  /** RCAR sessions held at once, all replicas together (KbsServeOptions.maxSessions or its default). */
+  readonly maxSessions: number;
   /**
    * Makes a new signing key (the old one stays published until its tokens expire), stored before it signs;
    * every replica takes it at its next sync.
@@ -163,11 +165,12 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
     ...(o.grantTtlMs !== undefined ? { grantTtlMs: o.grantTtlMs } : {}),
     grants: new StoreGrants(state, i.kek, i.now),
   });
+  const maxSessions = o.maxSessions ?? 10_000;
   const sessions = new StoreSessions({
     state,
     kek: i.kek,
     ttlMs: o.sessionTtlMs ?? 300_000,
-    maxSessions: o.maxSessions ?? 10_000,
+    maxSessions,
     maxPendingPerSource: o.maxPendingSessionsPerSource ?? 256,
     now: i.now,
   });
@@ -187,6 +190,7 @@ export async function openBrokerKbs(i: OpenBrokerKbsInput): Promise<BrokerKbs> {
     adapter,
     sealingKeyPaths,
     secrets,
+    maxSessions,
     rotateTokenKey() {
       const next = rotating.then(async (): Promise<TokenKeyRotation> => {
         // Stored before it takes effect: a key that signs is always in the store.

@@ -13,9 +13,11 @@ import type { KbsServedTee } from './tees.js';
  * Bounded per source and in total, so that a flood of `/auth` calls from one place cannot evict the pending
  * session of a client elsewhere: each source (client address, see client-source.ts) holds at most
  * `maxPendingPerSource` pending (`authed`) sessions, and a source at its limit gives up its own oldest one.
- * When the whole store is full, the oldest pending session of the source holding the most pending sessions
- * goes (the caller's own on a tie). Attested sessions are never evicted: they are what a genuine report
- * earned, and an attacker cannot make them in bulk.
+ * When the whole store is full, sessions already expired go first (kept only to answer "expired" rather than
+ * "unknown"), then the oldest pending session of the source holding the most pending sessions (the caller's
+ * own on a tie). Live attested sessions are never evicted: they are what a genuine report earned, and an
+ * attacker cannot make them in bulk. So the store holds `maxSessions` live sessions, and takes new attested
+ * ones at `maxSessions / ttlMs` per second for as long as that lasts (a fleet restarting at once).
  */
 
 export type SessionState =
@@ -107,7 +109,8 @@ export class SessionStore {
     challenge: Uint8Array,
     tee: KbsServedTee = 'snp',
   ): { id: string; expiresAt: number } {
-    if (++this.writes % 256 === 0 || this.sessions.size >= this.max) this.sweep();
+    if (++this.writes % 256 === 0) this.sweep();
+    if (this.sessions.size >= this.max) this.forgetExpiredBy(this.now());
     const own = this.bySource.get(source);
     if (own && own.pending >= this.perSource) this.evictOldestPending(own);
     if (this.sessions.size >= this.max) {
@@ -146,7 +149,10 @@ export class SessionStore {
 
   /** Forgets sessions that expired more than one lifetime ago. */
   sweep(): void {
-    const cutoff = this.now() - this.ttlMs;
+    this.forgetExpiredBy(this.now() - this.ttlMs);
+  }
+
+  private forgetExpiredBy(cutoff: number): void {
     for (const [k, e] of this.sessions) if (e.state.expiresAt <= cutoff) this.remove(k, e);
   }
 

@@ -88,13 +88,12 @@ export class StoreSessions implements KbsSessions {
     tee: KbsServedTee,
   ): Promise<{ id: string; expiresAt: number }> {
     const now = this.o.now();
-    const forgetBefore = now - this.o.ttlMs;
-    if (++this.creates % PURGE_EVERY === 0) await this.o.state.purgeSessions(forgetBefore);
+    if (++this.creates % PURGE_EVERY === 0) await this.o.state.purgeSessions(now - this.o.ttlMs);
     const id = randomBytes(32).toString('hex');
     const expiresAt = now + this.o.ttlMs;
     const r = await this.o.state.createSession(
       { idDigest: digestOf(id), source, tee, nonce, createdAt: now, expiresAt },
-      { maxSessions: this.o.maxSessions, maxPendingPerSource: this.perSource, forgetBefore },
+      { maxSessions: this.o.maxSessions, maxPendingPerSource: this.perSource, now },
     );
     if (r === 'full') throw new InvalidArgument('kbs.sessions_full', 'too many sessions');
     return { id, expiresAt };

@@ -145,7 +145,7 @@ async function createIn(
   if (pending >= limits.maxPendingPerSource) await c.query(oldestPendingOf, [row.source]);
   const total = () => count(c, 'SELECT count(*) AS n FROM kbs_sessions');
   if ((await total()) >= limits.maxSessions) {
-    await c.query('DELETE FROM kbs_sessions WHERE expires_at < $1', [limits.forgetBefore]);
+    await c.query('DELETE FROM kbs_sessions WHERE expires_at <= $1', [limits.now]);
     if ((await total()) >= limits.maxSessions) {
       const heaviest = await one(
         c,

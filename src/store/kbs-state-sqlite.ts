@@ -54,7 +54,7 @@ export class SqliteKbsState implements KbsStateStore {
         );
         if (pending >= limits.maxPendingPerSource) dropOldestPending(row.source);
         if (total() >= limits.maxSessions) {
-          prepared(db, 'DELETE FROM kbs_sessions WHERE expires_at < ?').run(limits.forgetBefore);
+          prepared(db, 'DELETE FROM kbs_sessions WHERE expires_at <= ?').run(limits.now);
           if (total() >= limits.maxSessions) {
             const heaviest = prepared(
               db,

@@ -34,8 +34,11 @@ export interface KbsSessionLimits {
   readonly maxSessions: number;
   /** Pending (`authed`) sessions one source may hold. */
   readonly maxPendingPerSource: number;
-  /** Sessions that expired before this are deleted first (they no longer answer even "expired"). */
-  readonly forgetBefore: number;
+  /**
+   * The time now: at the limit, sessions expired by then (`expiresAt <= now`) are deleted first; they would
+   * only have answered "expired" rather than "unknown".
+   */
+  readonly now: number;
 }
 
 /** What {@link KbsStateStore.createSession} did. */

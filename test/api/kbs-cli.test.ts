@@ -41,6 +41,8 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
         '--trust-sim-root',
         `Milan:${chain.rootSha256}`,
         '--kbs-aproxy-path',
+        '--kbs-max-sessions',
+        '20000',
         '--log-level',
         'warn',
       ],
@@ -56,6 +58,11 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
       'no token key file: the keys are in the store',
     );
     assert.match(s.output(), /default\/sample\/test/);
+    assert.match(
+      s.output(),
+      /; at most 20000 sessions;/,
+      'the session limit given is the one the KBS runs with',
+    );
 
     const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
     const reg = await fetch(`${url}/v1/admin/instances`, {
@@ -151,6 +158,14 @@ describe('vouchsafe serve + vouchsafe proxy --protocol kbs as processes', () => 
     ]);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /cli\.options/);
+    for (const extra of [
+      ['--no-kbs', '--kbs-max-sessions', '5'],
+      ['--kbs-max-sessions', '0'],
+    ]) {
+      const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--data', join(dir, 'd4'), ...extra]);
+      assert.equal(r.code, 2, extra.join(' '));
+      assert.match(r.stderr, extra[0] === '--no-kbs' ? /cli\.options/ : /--kbs-max-sessions/);
+    }
     const c = await runCli([
       'serve',
       '--listen',

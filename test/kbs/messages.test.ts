@@ -259,6 +259,27 @@ describe('sessions and cookies', () => {
     );
   });
 
+  it('when full, sessions already expired go first, before a pending one or a refusal', () => {
+    let t = 0;
+    const s = new SessionStore({ ttlMs: 1000, maxSessions: 2, now: () => t });
+    const a = s.create('192.0.2.1', 'a', new Uint8Array(32));
+    s.attest(a.id, 't');
+    t = 500;
+    const b = s.create('192.0.2.2', 'b', new Uint8Array(32));
+    s.attest(b.id, 't');
+    throwsReason(
+      () => s.create('192.0.2.3', 'c', new Uint8Array(32)),
+      'ERR_INVALID_ARGUMENT',
+      'kbs.sessions_full',
+    );
+    t = 1000; // a has expired (it would answer "expired" until 2000); b has not
+    assert.equal(s.get(a.id).status, 'expired');
+    const c = s.create('192.0.2.3', 'c', new Uint8Array(32));
+    assert.equal(s.get(a.id).status, 'unknown');
+    assert.equal(s.get(b.id).status, 'ok');
+    assert.equal(s.get(c.id).status, 'ok');
+  });
+
   it("a flood from one source evicts only that source's pending sessions", () => {
     const s = new SessionStore({ ttlMs: 1000, maxSessions: 100, maxPendingPerSource: 4, now: () => 0 });
     const victim = s.create('192.0.2.1', 'v', new Uint8Array(32));

@@ -131,6 +131,34 @@ export function runKbsStateContract(h: StoreHarness): void {
       });
     });
 
+    it('at the limit, expired sessions go first, before anyone is refused; live attested ones are never evicted', async () => {
+      const { a, b } = await replicas();
+      const A = sessionsOn(a, { max: 3 });
+      const B = sessionsOn(b, { max: 3 });
+      const make = async (on: StoreSessions, source: string) => {
+        const n = nonce();
+        const { id } = await on.create(source, n, Buffer.from(n, 'base64'), 'snp');
+        assert.equal(await on.attest(id, 't.t.t'), true);
+        return id;
+      };
+      const first = await make(A, '198.51.100.1');
+      t += 500;
+      const live = [await make(B, '198.51.100.2'), await make(A, '198.51.100.3')];
+      await assert.rejects(A.create('192.0.2.1', nonce(), new Uint8Array(32), 'snp'), {
+        reason: 'kbs.sessions_full',
+      });
+      t += 500; // the first has expired (it would answer "expired" for one more lifetime), the others have not
+      assert.equal((await B.get(first)).status, 'expired');
+      const n = nonce();
+      const { id } = await B.create('192.0.2.1', n, Buffer.from(n, 'base64'), 'snp');
+      assert.equal((await A.get(first)).status, 'unknown', 'the expired session made room');
+      for (const s of [...live, id]) assert.equal((await A.get(s)).status, 'ok');
+      assert.equal(await A.attest(id, 't.t.t'), true);
+      await assert.rejects(B.create('192.0.2.2', nonce(), new Uint8Array(32), 'snp'), {
+        reason: 'kbs.sessions_full',
+      });
+    });
+
     it('a key held on A is read on B; the database holds only ciphertext bound to grant and instance', async () => {
       const { location, a, b } = await replicas();
       const key = new Uint8Array(randomBytes(32));

@@ -30,6 +30,7 @@ interface ServeOptions {
   kbsAproxyPath?: boolean;
   kbsSecrets?: string;
   kbsResourcePolicy?: string;
+  kbsMaxSessions?: number;
   logLevel: string;
   maxConnections?: number;
   ecdhThreads?: number;
@@ -82,13 +83,17 @@ export function parsePublicUrl(v: string): string {
 
 /** The KBS part of `serve`'s options (false: not served). */
 export function kbsOptionsOf(
-  o: Pick<ServeOptions, 'kbs' | 'publicUrl' | 'kbsAproxyPath' | 'kbsSecrets' | 'kbsResourcePolicy'>,
+  o: Pick<
+    ServeOptions,
+    'kbs' | 'publicUrl' | 'kbsAproxyPath' | 'kbsSecrets' | 'kbsResourcePolicy' | 'kbsMaxSessions'
+  >,
 ): KbsServeOptions | false {
   if (!o.kbs) {
     if (
       o.kbsAproxyPath ||
       o.kbsSecrets !== undefined ||
       o.kbsResourcePolicy !== undefined ||
+      o.kbsMaxSessions !== undefined ||
       o.publicUrl !== undefined
     ) {
       throw new InvalidArgument('cli.options', '--kbs-* and --public-url need the KBS (drop --no-kbs)');
@@ -103,6 +108,7 @@ export function kbsOptionsOf(
     ...(o.kbsAproxyPath ? { aproxyResourcePath: true } : {}),
     ...(o.kbsSecrets !== undefined ? { secretsDir: o.kbsSecrets } : {}),
     ...(o.kbsResourcePolicy !== undefined ? { resourcePolicyPath: o.kbsResourcePolicy } : {}),
+    ...(o.kbsMaxSessions !== undefined ? { maxSessions: o.kbsMaxSessions } : {}),
   };
 }
 
@@ -241,6 +247,11 @@ export function register(program: Command): void {
       'KBS: the resource-policy file for --kbs-secrets (default <dir>/resource-policy.json; re-read when it changes)',
     )
     .option(
+      '--kbs-max-sessions <n>',
+      'KBS: sessions held at once, all replicas together (default 10000). Live attested sessions are never evicted, so more than this many guests attesting within a session lifetime (5 min) are refused too-many-sessions: raise it for a larger fleet',
+      positiveInt('--kbs-max-sessions'),
+    )
+    .option(
       '--max-connections <n>',
       'open client connections at once; more are closed on accept (default 512)',
       positiveInt('--max-connections'),
@@ -373,7 +384,7 @@ Examples:
           `  admin token:        ${r.adminTokenPath}\n` +
           `  broker public key:  ${isPkcs11Ref(r.signingKeyPath) ? `${r.url}/v1/broker-key (the key is in the PKCS#11 token)` : `${r.signingKeyPath}.pub`} (pin this in 0.2.0 guests)\n` +
           (r.kbs
-            ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
+            ? `  KBS:                ${r.url}/kbs/v0 (token issuer ${r.kbs.tokens.issuer}; at most ${r.kbs.maxSessions} sessions; resources: ${r.kbs.sealingKeyPaths.join(', ')}${r.kbs.secrets ? ', operator secrets' : ''})\n` +
               `  token keys:         in the store (${r.store.engine}), under the KEK\n`
             : '  KBS:                off\n') +
           (dashboardWanted(o.dashboard, o.listen)
