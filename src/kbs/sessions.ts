@@ -16,8 +16,8 @@ import type { KbsServedTee } from './tees.js';
  * When the whole store is full, sessions already expired go first (kept only to answer "expired" rather than
  * "unknown"), then the oldest pending session of the source holding the most pending sessions (the caller's
  * own on a tie). Live attested sessions are never evicted: they are what a genuine report earned, and an
- * attacker cannot make them in bulk. So the store holds `maxSessions` live sessions, and takes new attested
- * ones at `maxSessions / ttlMs` per second for as long as that lasts (a fleet restarting at once).
+ * attacker cannot make them in bulk. So the store holds `maxSessions` live sessions: a fleet restarting at
+ * once gets that many attested sessions at any rate, then `maxSessions` per session lifetime.
  */
 
 export type SessionState =
