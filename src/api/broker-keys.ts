@@ -1,16 +1,10 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { InvalidArgument } from '../errors.js';
 import { pkcs11Keys } from '../keys/provider.js';
 import type { EcSigner } from '../keys/signer.js';
 import { ctEqual } from '../util/bytes.js';
+import { newKeyPairSync } from '../util/key-pair.js';
 import { openSecretFile } from '../util/secret-file.js';
 
 /**
@@ -23,7 +17,7 @@ import { openSecretFile } from '../util/secret-file.js';
  */
 export function openSigningKey(path: string): { privateKey: KeyObject; publicKey: KeyObject } {
   const pem = openSecretFile(path, 'api.signing_key', () => {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const { privateKey } = newKeyPairSync('ec', { namedCurve: 'P-384' });
     return new Uint8Array(
       Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'ascii'),
     );

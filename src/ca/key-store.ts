@@ -1,16 +1,9 @@
-import {
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair,
-  type KeyObject,
-  sign,
-} from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { chmodSync, closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { InvalidArgument } from '../errors.js';
 import { pkcs11Keys } from '../keys/provider.js';
 import type { EcSigner } from '../keys/signer.js';
+import { newKeyPair } from '../util/key-pair.js';
 import {
   type CaKeyType,
   keyType,
@@ -36,15 +29,13 @@ export interface CaKeyStore {
   sign(data: Uint8Array, alg: SignatureAlgorithm): Promise<Uint8Array>;
 }
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-/** Generates a CA key pair (async: Node 20's sync EC keygen can deadlock in long loops, design.md). */
+/** Generates a CA key pair (off the main thread). */
 export async function generateCaKey(
   type: CaKeyType,
 ): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
   const k = keyType(type);
-  if (k.kind === 'ec') return generateKeyPairAsync('ec', { namedCurve: k.curve! });
-  return generateKeyPairAsync('rsa', { modulusLength: k.modulusLength!, publicExponent: 65537 });
+  if (k.kind === 'ec') return newKeyPair('ec', { namedCurve: k.curve! });
+  return newKeyPair('rsa', { modulusLength: k.modulusLength!, publicExponent: 65537 });
 }
 
 function checkAlgorithm(key: KeyObject, alg: SignatureAlgorithm): void {

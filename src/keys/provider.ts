@@ -1,5 +1,6 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { InvalidArgument } from '../errors.js';
+import { newKeyPairSync } from '../util/key-pair.js';
 import { openSecretFile } from '../util/secret-file.js';
 import { AesGcmKek, KEK_BYTES } from './file-kek.js';
 import { generatePkcs11Kek, generatePkcs11Signer, openPkcs11Kek, openPkcs11Signer } from './pkcs11-keys.js';
@@ -37,7 +38,7 @@ export const fileKeys: KeyProvider = {
       'keys.file',
       create &&
         (() => {
-          const { privateKey } = generateKeyPairSync('ec', { namedCurve: EC_CURVES[create].nodeCurve });
+          const { privateKey } = newKeyPairSync('ec', { namedCurve: EC_CURVES[create].nodeCurve });
           return new Uint8Array(Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
         }),
     );

@@ -1,13 +1,14 @@
-import { createPublicKey, ECDH, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, ECDH, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence } from '../errors.js';
 import type { EcPublicKey } from '../formats/aproxy/types.js';
 import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
 import { SPKI_PREFIX as EC_SPKI_PREFIX, ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
+import { newKeyPair } from '../util/key-pair.js';
 
 /**
  * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion
- * goes through SubjectPublicKeyInfo DER, never JWK: Node 20 deadlocks in loops of generateKeyPairSync('ec')
- * plus JWK export (design.md), and DER import makes OpenSSL check that the point is on the curve.
+ * goes through SubjectPublicKeyInfo DER: the cheapest import for P-521 (util/ec-public-key.ts), and one in
+ * which OpenSSL checks that the point is on the curve.
  */
 const SPKI_PREFIX = EC_SPKI_PREFIX['P-521'];
 const SPKI_SIZE = SPKI_PREFIX.length + 2 * P521_COORD_SIZE;
@@ -18,14 +19,7 @@ export interface P521KeyPair {
 }
 
 /** A fresh P-521 key pair, generated asynchronously (off the main thread). */
-export function generateP521KeyPair(): Promise<P521KeyPair> {
-  return new Promise((resolve, reject) => {
-    generateKeyPair('ec', { namedCurve: 'P-521' }, (err, publicKey, privateKey) => {
-      if (err) reject(err);
-      else resolve({ publicKey, privateKey });
-    });
-  });
-}
+export const generateP521KeyPair = (): Promise<P521KeyPair> => newKeyPair('ec', { namedCurve: 'P-521' });
 
 /** x and y of a P-521 public (or private) key. Throws InvalidArgument for another key type. */
 export function p521PointOf(key: KeyObject): EcPublicKey {

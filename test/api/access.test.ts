@@ -6,7 +6,7 @@
  * B is a 404 identical to a missing one; lists leave B out); changes are audited with the credential id.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { roleAllows } from '../../src/broker/credentials.js';
 import { PlatformCa } from '../../src/ca/index.js';
 import { sharedSimChain } from '../../src/sim/snp/index.js';
 import type { CredentialRole } from '../../src/store/types.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { type BrokerStack, GOOD_POLICY, type Json, startBrokerStack } from '../helpers/broker.js';
 
 const ROLES: readonly CredentialRole[] = ['read', 'operate', 'admin', 'host'];
@@ -391,7 +392,7 @@ describe('route declarations are enforced at start-up', () => {
   const server = () =>
     buildBrokerServer({
       broker: {} as never,
-      signingKey: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+      signingKey: newKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
       adminToken: 'a'.repeat(64),
       logger: pino({ level: 'silent' }),
       checkPolicy: () => {},

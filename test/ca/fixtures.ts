@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { requireSwtpm, type Swtpm, startSwtpm } from '../helpers/swtpm.js';
 
 /**
@@ -99,8 +100,8 @@ export function softEk(kind: 'rsa' | 'ecc' = 'rsa'): {
 } {
   const kp =
     kind === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      ? newKeyPairSync('rsa', { modulusLength: 2048 })
+      : newKeyPairSync('ec', { namedCurve: 'P-256' });
   const pub = publicFromKeyObject(kp.publicKey, {
     nameAlg: TPM_ALG.SHA256,
     objectAttributes: EK_ATTRIBUTES,
@@ -116,7 +117,7 @@ export function softAk(attributes = AK_ATTRIBUTES): {
   parsed: ParsedPublic;
   privateKey: KeyObject;
 } {
-  const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kp = newKeyPairSync('ec', { namedCurve: 'P-256' });
   const pub = publicFromKeyObject(kp.publicKey, {
     nameAlg: TPM_ALG.SHA256,
     objectAttributes: attributes,

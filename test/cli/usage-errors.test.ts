@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import {
   SimSnpFirmware,
   sharedSimChain,
 } from '../../src/sim/snp/index.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
 const MAIN = runnable('src/cli/main.ts');
@@ -140,7 +141,7 @@ describe('vouchsafe usage errors', () => {
     const cert = join(dir, 'cert.pem');
     writeFileSync(cert, encodePem('CERTIFICATE', chain.vcek.der));
     const priv = join(dir, 'priv.pem');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const { privateKey } = newKeyPairSync('ec', { namedCurve: 'P-384' });
     writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     for (const file of [cert, priv]) {
       const r = await cli([

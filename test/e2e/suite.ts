@@ -7,7 +7,7 @@
  * the broker: for those the proxy refuses, and the test asserts that the broker wrote nothing.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import type { AttestInput } from '../../src/proxy/backend.js';
 import { createNativeBackend } from '../../src/proxy/backends/native/index.js';
 import { startProxy } from '../../src/proxy/index.js';
 import { toHex } from '../../src/util/bytes.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { RawClient } from '../proxy/raw-client.js';
 import {
   DEBUG_POLICY,
@@ -357,7 +358,7 @@ export function e2eSuite(name: string, makeEngine: () => Promise<TestEngine>): v
 
     it('refuses a response signed by another key (pinned broker key): ERR_SIGNATURE_INVALID aproxy.signature', async () => {
       const { fw, state } = await booted();
-      const other = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+      const other = newKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
       const e = await refusal(() => s.boot(fw, state, { brokerPublicKey: other }));
       assert.equal(e.code, ErrorCode.SignatureInvalid);
       assert.equal(e.reason, 'aproxy.signature');

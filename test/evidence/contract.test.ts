@@ -4,7 +4,7 @@
  * case here: a TEE enters the table only with its contract run.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   type AzSnpVtpmInput,
@@ -25,6 +25,7 @@ import {
 } from '../../src/sim/snp/index.js';
 import { SimTdxPlatform } from '../../src/sim/tdx/index.js';
 import { toHex } from '../../src/util/bytes.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { type EvidenceCase, runEvidenceContract } from './contract.js';
 import { makeQuote, randomPcrs } from './tpm/quote-fixtures.js';
 import { issueCa, issueLeaf, makeRoot, T0 } from './tpm/test-ca.js';
@@ -86,7 +87,7 @@ const tpmCase: EvidenceCase<
   async fixture() {
     const root = await makeRoot();
     const inter = await issueCa(root, { subject: 'CN=AK CA', ca: { pathLength: 0 } });
-    const ak = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const ak = newKeyPairSync('ec', { namedCurve: 'P-256' });
     const akCert = await issueLeaf(inter, { subject: 'CN=ak' }, ak.publicKey);
     const nonce = new Uint8Array(32).fill(0x5a);
     const bank = randomPcrs(TPM_ALG.SHA256, [0, 7]);

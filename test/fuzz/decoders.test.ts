@@ -10,7 +10,7 @@
  * Failing inputs found by these properties are kept in REGRESSIONS below and replayed on every run.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -251,6 +251,7 @@ import { SimAzureVm } from '../../src/sim/azure/index.js';
 import { createCrl, defaultReportFields, sharedSimChain } from '../../src/sim/snp/index.js';
 import { SIM_FMSPC, SimTdxPlatform, sgxExtension } from '../../src/sim/tdx/index.js';
 import { decodeBase64, decodeBase64Url, encodeBase64 } from '../../src/util/base64.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { softEk } from '../ca/fixtures.js';
 import * as evb from '../evidence/tpm/eventlog/build.js';
 import { makeQuote, randomPcrs } from '../evidence/tpm/quote-fixtures.js';
@@ -495,7 +496,7 @@ async function buildCorpus(): Promise<Corpus> {
     out.set(b, 66 - b.length);
     return out;
   };
-  const p521 = generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey.export({ format: 'jwk' });
+  const p521 = newKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey.export({ format: 'jwk' });
   const guestKey = { x: coord(p521.x), y: coord(p521.y) };
   const sealed = await wrapSecret(guestKey, new Uint8Array(32).fill(7));
   const identity = { project: 'p', zone: 'z', instanceId: '42', instanceName: 'vm1' };
@@ -635,7 +636,7 @@ async function buildCorpus(): Promise<Corpus> {
 function tpmSeeds() {
   const rsa = softEk('rsa');
   const ecc = softEk('ecc');
-  const ak = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ak = newKeyPairSync('ec', { namedCurve: 'P-256' });
   const q = makeQuote({
     key: ak.privateKey,
     sigAlg: TPM_ALG.ECDSA,
@@ -643,7 +644,7 @@ function tpmSeeds() {
     banks: [randomPcrs(TPM_ALG.SHA256, [0, 1, 7])],
     nonce: new Uint8Array(16).fill(9),
   });
-  const rsaAk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsaAk = newKeyPairSync('rsa', { modulusLength: 2048 });
   const sigRsa = makeQuote({
     key: rsaAk.privateKey,
     sigAlg: TPM_ALG.RSASSA,
@@ -997,7 +998,7 @@ const ROWS: readonly Row[] = [
     kind: 'bytes',
     seeds: () => [
       new Uint8Array(
-        generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'der', type: 'spki' }),
+        newKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'der', type: 'spki' }),
       ),
     ],
     run: (b) => readSpki(b, R),
@@ -1682,8 +1683,8 @@ const ROWS: readonly Row[] = [
     fn: 'src/kbs/tee-pubkey.ts#parseTeePubkey',
     kind: 'json',
     seeds: () => {
-      const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
-      const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+      const ec = newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+      const rsa = newKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
       return [
         { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: ec.x, y: ec.y },
         { kty: 'RSA', alg: 'RSA-OAEP-256', n: rsa.n, e: rsa.e },

@@ -11,7 +11,7 @@
  * first test, so a new endpoint cannot go unfuzzed.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { buildCertTable, CertGuid, encodeReport } from '../../src/formats/snp/index.js';
 import { defaultReportFields, SIM_DEFAULT_MEASUREMENT, sharedSimChain } from '../../src/sim/snp/index.js';
 import { toHex } from '../../src/util/bytes.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import {
   bytesFrom,
   CODES,
@@ -112,7 +113,7 @@ before(async () => {
   ]);
   const key = { x: b64(new Uint8Array(66).fill(1)), y: b64(new Uint8Array(66).fill(2)) };
   const token = b64(new Uint8Array(32).fill(4));
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+  const ec = newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
   SEEDS = {
     'POST /v1/challenge': [
       { tee: 'snp', version: '0.2.0' },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { parseStateHeader, readStateFile } from '../../src/guest/state-file.js';
 import { generateP521KeyPair, type P521KeyPair, p521PointOf } from '../../src/native/p521.js';
 import type { AttestInput, BackendContext } from '../../src/proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { rejectsCode } from '../helpers/assert-error.js';
 import { RecordingProvider, TestBroker } from '../proxy/test-backend.js';
 
@@ -36,7 +37,7 @@ async function proxyFor(broker: TestBroker): Promise<{ proxy: RunningProxy; dir:
   return { proxy, dir };
 }
 
-const brokerKeys = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const brokerKeys = newKeyPairSync('ec', { namedCurve: 'P-384' });
 const identity = {
   project: 'acme-prod',
   zone: 'europe-west4-a',
@@ -250,7 +251,7 @@ describe('guest: key rotation', () => {
 
 describe('guest: broker pinning and failures', () => {
   it('rejects a response signed by another key before decrypting, and leaves no state behind', async () => {
-    const impostor = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const impostor = newKeyPairSync('ec', { namedCurve: 'P-384' });
     const { proxy, dir } = await proxyFor(new TestBroker({ signingKey: impostor.privateKey }));
     try {
       const statePath = join(dir, 'p.state');

@@ -4,7 +4,7 @@
  * took over, and the heartbeat loop (interval, stop, halt on boot_unknown, halt when the lease runs out).
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { type BootGuestOptions, bootGuest } from '../../src/guest/boot.js';
 import { GuestSession, HaltRequired } from '../../src/guest/session.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { rejectsCode } from '../helpers/assert-error.js';
 import { waitFor } from '../helpers/wait.js';
 import { RecordingProvider, TestBroker } from '../proxy/test-backend.js';
@@ -27,8 +28,8 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const brokerKeys = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-const otherKeys = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const brokerKeys = newKeyPairSync('ec', { namedCurve: 'P-384' });
+const otherKeys = newKeyPairSync('ec', { namedCurve: 'P-384' });
 
 async function setup(backend: ProxyBackend) {
   const dir = mkdtempSync(join(tmpdir(), 'vs-session-'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { computeReportData } from '../../src/formats/aproxy/report-data.js';
@@ -13,11 +13,12 @@ import {
   trusteeRuntimeData,
 } from '../../src/kbs/binding.js';
 import { parseTeePubkey } from '../../src/kbs/tee-pubkey.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { throwsCode } from '../helpers/assert-error.js';
 import { canon } from './independent-client.js';
 
 function ecKey(crv: 'P-256' | 'P-521') {
-  const { publicKey } = generateKeyPairSync('ec', { namedCurve: crv });
+  const { publicKey } = newKeyPairSync('ec', { namedCurve: crv });
   const j = publicKey.export({ format: 'jwk' });
   return parseTeePubkey({ kty: 'EC', crv, alg: 'ECDH-ES+A256KW', x: j.x, y: j.y });
 }
@@ -95,7 +96,7 @@ describe('aproxy binding: SHA-512(x || y || nonce)', () => {
     assert.equal(matchBinding(c[1]!.reportData, c)?.name, 'aproxy-sha512');
     assert.equal(matchBinding(c[0]!.reportData, c)?.name, 'trustee-jcs-sha384');
     assert.equal(matchBinding(new Uint8Array(64), c), undefined);
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { publicKey } = newKeyPairSync('rsa', { modulusLength: 2048 });
     const j = publicKey.export({ format: 'jwk' });
     const rsa = parseTeePubkey({ kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n, e: j.e });
     assert.deepEqual(

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { keyObjectSigner } from '../../src/keys/signer.js';
 import { signBytesAsync } from '../../src/native/broker-signature.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 
 describe('keys/signer: a KeyObject signer', () => {
   for (const [curve, hash, size] of [
@@ -10,7 +11,7 @@ describe('keys/signer: a KeyObject signer', () => {
     ['P-384', 'sha384', 96],
   ] as const) {
     it(`${curve}: signs on and off the event loop alike (IEEE P1363, verifies, only for its data)`, async () => {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      const { privateKey, publicKey } = newKeyPairSync('ec', { namedCurve: curve });
       const signer = keyObjectSigner(privateKey);
       const data = Buffer.from('to be signed');
       assert.ok(signer.signAsync);
@@ -23,7 +24,7 @@ describe('keys/signer: a KeyObject signer', () => {
   }
 
   it("signBytesAsync uses the signer's asynchronous signing, or its synchronous one when it has none", async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const { privateKey, publicKey } = newKeyPairSync('ec', { namedCurve: 'P-384' });
     const signer = keyObjectSigner(privateKey);
     const calls: string[] = [];
     const data = Buffer.from('response');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { diffieHellman } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { EcPublicKey } from '../../src/formats/aproxy/types.js';
@@ -8,9 +8,10 @@ import { type Agreement, EcdhThreads } from '../../src/native/ecdh-threads.js';
 import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { p521PointOf, p521PublicKeyFromPoint } from '../../src/native/p521.js';
 import { toHex } from '../../src/util/bytes.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { loaderFor, ROOT, runnable } from '../helpers/paths.js';
 
-const p521 = () => generateKeyPairSync('ec', { namedCurve: 'P-521' });
+const p521 = () => newKeyPairSync('ec', { namedCurve: 'P-521' });
 type Pair = ReturnType<typeof p521>;
 const pointOf = (k: Pair) => p521PointOf(k.publicKey);
 
@@ -156,7 +157,7 @@ describe('native/ecdh-threads', () => {
     // the event loop end with the last agreement unanswered (exit 13, nothing printed).
     const mod = runnable('src/native/ecdh-threads.ts');
     const script = `
-      import { generateKeyPairSync } from 'node:crypto';
+      import { newKeyPairSync } from ${JSON.stringify(pathToFileURL(runnable('src/util/key-pair.ts')).href)};
       import { EcdhThreads } from ${JSON.stringify(pathToFileURL(mod).href)};
       import { p521PointOf } from ${JSON.stringify(pathToFileURL(runnable('src/native/p521.ts')).href)};
       const threads = new EcdhThreads(1, {
@@ -166,7 +167,7 @@ describe('native/ecdh-threads', () => {
           process.exit(3);
         },
       });
-      const point = p521PointOf(generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey);
+      const point = p521PointOf(newKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey);
       let z = (await threads.agree(point)).z;
       for (let i = 0; z[0] !== 0x42; i++) {
         if (i === 3000) process.exit(4);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { test } from 'node:test';
 import { agreementOnThisThread } from '../../src/native/ecdh-threads.js';
 import { EphemeralKeyPool } from '../../src/native/ephemeral-pool.js';
 import { unwrapSecret, wrapSecret } from '../../src/native/jwe-ecdh-es.js';
 import { toHex } from '../../src/util/bytes.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 
 test('the pool never hands out the same ephemeral key twice, and works from empty', async () => {
   const pool = new EphemeralKeyPool(4);
@@ -23,7 +24,7 @@ test('the pool never hands out the same ephemeral key twice, and works from empt
 });
 
 test('pooled ephemeral keys seal to the guest: a new epk each time, and the guest unwraps', async () => {
-  const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const guest = newKeyPairSync('ec', { namedCurve: 'P-521' });
   const agree = agreementOnThisThread(new EphemeralKeyPool(1));
   const epks = new Set<string>();
   for (let i = 0; i < 3; i++) {
@@ -35,14 +36,14 @@ test('pooled ephemeral keys seal to the guest: a new epk each time, and the gues
 });
 
 test('wrapSecret still refuses a recipient key that is not P-521', async () => {
-  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const p384 = newKeyPairSync('ec', { namedCurve: 'P-384' });
   await assert.rejects(wrapSecret(p384.publicKey, new Uint8Array([1])), { reason: 'crypto.p521.key_type' });
 });
 
 test('unwrapSecret refuses a private key that is not P-521 (or not private) before any ECDH', async () => {
-  const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const guest = newKeyPairSync('ec', { namedCurve: 'P-521' });
   const sealed = await wrapSecret(guest.publicKey, new Uint8Array([1]));
-  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const p384 = newKeyPairSync('ec', { namedCurve: 'P-384' });
   assert.throws(() => unwrapSecret(p384.privateKey, sealed), { reason: 'crypto.p521.key_type' });
   assert.throws(() => unwrapSecret(guest.publicKey, sealed), { reason: 'crypto.p521.key_type' });
   assert.deepEqual(unwrapSecret(guest.privateKey, sealed), new Uint8Array([1]));

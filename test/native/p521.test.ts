@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { test } from 'node:test';
 import { checkP521Point, p521PointOf, p521PublicKeyFromPoint } from '../../src/native/p521.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 
 const refused = { code: 'ERR_MALFORMED', reason: 'crypto.p521.point' };
-const freshPoint = () => p521PointOf(generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey);
+const freshPoint = () => p521PointOf(newKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey);
 const P = (1n << 521n) - 1n;
 const toBig = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).toString('hex')}`);
 const to66 = (n: bigint) => Uint8Array.from(Buffer.from(n.toString(16).padStart(132, '0'), 'hex'));

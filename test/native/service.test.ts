@@ -5,7 +5,7 @@
  * broker decides, sent only with a committed decision.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { p521PointOf } from '../../src/native/p521.js';
 import { NativeService, REPORT_DATA_PARAMS } from '../../src/native/service.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store, StoreTx } from '../../src/store/types.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 import { NO_COUNTERS } from '../../src/util/metrics.js';
 import { goodPolicy, identity, makeBroker, makeReport } from '../broker/fixtures.js';
 
@@ -38,7 +39,7 @@ async function until(done: () => boolean, what: string): Promise<void> {
 
 async function setup(
   policy: unknown = goodPolicy,
-  signer: KeyObject | EcSigner = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+  signer: KeyObject | EcSigner = newKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'vouchsafe-native-service-'));
   dirs.push(dir);
@@ -72,7 +73,7 @@ async function setup(
   const { broker } = makeBroker(store);
   const inst = await broker.registerInstance({ ...identity(), policy: policy as never });
   const svc = new NativeService(broker, signer, NO_COUNTERS, agree);
-  const guest = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const guest = newKeyPairSync('ec', { namedCurve: 'P-521' });
   /** A 0.2.0 attest for `inst`, its report data bound to the challenge and the guest key (or `reportData`). */
   const attest = async (reportData?: Uint8Array) => {
     const { challenge } = await svc.challenge('snp', '0.2.0');
@@ -139,7 +140,7 @@ describe('native/service: the answer key agreement', () => {
 describe('native/service: the commit acknowledgement', () => {
   /** A signer that counts the signatures started and can be made to fail. */
   function countingSigner(fail = false) {
-    const inner = keyObjectSigner(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
+    const inner = keyObjectSigner(newKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
     const started = { n: 0 };
     const signer: EcSigner = {
       ...inner,

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { test } from 'node:test';
 import {
   EC_COORDINATE_SIZE,
   ecPublicKeyFromCoordinates,
   type NistCurve,
 } from '../../src/util/ec-public-key.js';
+import { newKeyPairSync } from '../../src/util/key-pair.js';
 
 const NODE_CURVE: Record<NistCurve, string> = {
   'P-256': 'prime256v1',
@@ -15,7 +16,7 @@ const NODE_CURVE: Record<NistCurve, string> = {
 
 for (const curve of Object.keys(NODE_CURVE) as NistCurve[]) {
   test(`${curve}: the key from its coordinates is the key, and an off-curve point is refused`, () => {
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: NODE_CURVE[curve] });
+    const { publicKey } = newKeyPairSync('ec', { namedCurve: NODE_CURVE[curve] });
     const der = publicKey.export({ format: 'der', type: 'spki' });
     const n = EC_COORDINATE_SIZE[curve];
     const x = der.subarray(der.length - 2 * n, der.length - n);

@@ -41,6 +41,7 @@ import {
   sharedSimChain,
 } from '../../sim/snp/index.js';
 import { ctEqual, toHex } from '../../util/bytes.js';
+import { newKeyPairSync } from '../../util/key-pair.js';
 import type { DemoEvent } from './scenario.js';
 import { requireVtpmTools, startVtpm, type Vtpm, vtpmStateDigest, vtpmStateKey } from './vtpm.js';
 
@@ -486,8 +487,7 @@ export async function runPlatformFlow(onEvent: (e: DemoEvent) => void): Promise<
       certifyEk(vmm(identity, forge), { manifest, reports: reportsA() }),
     );
     await refusal('an AK that is not in the manifest', 'ca', async () => {
-      const { generateKeyPairSync } = await import('node:crypto');
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const { privateKey, publicKey } = newKeyPairSync('ec', { namedCurve: 'P-256' });
       const { sign } = await import('node:crypto');
       const csr = await c509AkRequest(
         publicKey,

@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument } from '../../errors.js';
 import { type EcSigner, toSigner } from '../../keys/signer.js';
+import { newKeyPair } from '../../util/key-pair.js';
 
 /** JWS algorithms the broker signs tokens with (RFC 7518 §3.4): ECDSA P-256/SHA-256 and P-384/SHA-384. */
 export type TokenAlg = 'ES256' | 'ES384';
@@ -79,15 +80,6 @@ export interface TokenKeyRingOptions {
   readonly generate?: (alg: TokenAlg) => Promise<KeyObject | EcSigner>;
 }
 
-const generateEcKeyPair = (nodeCurve: string): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> =>
-  new Promise((resolve, reject) => {
-    // Async on purpose: Node 20 deadlocks in loops of sync EC keygen + JWK export (design.md).
-    generateKeyPair('ec', { namedCurve: nodeCurve }, (err, publicKey, privateKey) => {
-      if (err) reject(err);
-      else resolve({ publicKey, privateKey });
-    });
-  });
-
 function algOfKey(key: KeyObject): TokenAlg {
   const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
   for (const [alg, p] of Object.entries(TOKEN_ALGS) as [TokenAlg, (typeof TOKEN_ALGS)[TokenAlg]][]) {
@@ -156,7 +148,7 @@ export class TokenKeyRing {
   /** A new key for `alg`: the configured generator's (e.g. in a PKCS#11 token), else one in memory. */
   private async newKey(alg: TokenAlg): Promise<KeyObject | EcSigner> {
     if (this.generateKey) return this.generateKey(alg);
-    return (await generateEcKeyPair(TOKEN_ALGS[alg].nodeCurve)).privateKey;
+    return (await newKeyPair('ec', { namedCurve: TOKEN_ALGS[alg].nodeCurve })).privateKey;
   }
 
   /** A ring with one fresh key (ES256 unless `alg` says otherwise). */

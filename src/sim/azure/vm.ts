@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, type KeyObject, sign } from 'node:crypto';
 import { InvalidArgument } from '../../errors.js';
 import {
   HCL_HW_REPORT_OFFSET,
@@ -12,6 +12,7 @@ import { encodePem } from '../../formats/pem.js';
 import { Writer } from '../../formats/reader.js';
 import { encodeAttest } from '../../formats/tpm/attest.js';
 import { TPM_ALG, TPM_ST } from '../../formats/tpm/constants.js';
+import { newKeyPairSync } from '../../util/key-pair.js';
 import type { SimChain } from '../snp/chain.js';
 import { type SimLaunchParams, SimSnpFirmware } from '../snp/firmware.js';
 import { SIM_DEFAULT_MEASUREMENT, SIM_DEFAULT_POLICY } from '../snp/report.js';
@@ -75,7 +76,7 @@ export class SimAzureVm {
       throw new InvalidArgument('sim.azure.pcrs', 'the vTPM quotes 24 SHA-256 PCRs');
     }
     this.pcrs = pcrs.map((p) => Uint8Array.from(p));
-    this.ak = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.ak = newKeyPairSync('rsa', { modulusLength: 2048 });
     this.vmConfiguration = opts.vmConfiguration ?? {
       'console-enabled': false,
       'secure-boot': true,

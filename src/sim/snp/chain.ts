@@ -1,5 +1,4 @@
-import { createHash, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createHash, type KeyObject, randomBytes } from 'node:crypto';
 import { InvalidArgument } from '../../errors.js';
 import { wholeSeconds } from '../../formats/der/writer.js';
 import { isSnpProduct, type SnpProduct } from '../../formats/snp/product.js';
@@ -12,6 +11,7 @@ import {
 } from '../../formats/x509/extension-builders.js';
 import { keyIdentifier } from '../../formats/x509/key-identifier.js';
 import { toHex } from '../../util/bytes.js';
+import { newKeyPair } from '../../util/key-pair.js';
 import { amdCertificate, amdKeyUsage } from './amd-certificate-der.js';
 import { amdLeafExtensions } from './amd-extensions.js';
 import { simRsaKeyPair } from './key-pool.js';
@@ -94,12 +94,9 @@ const SERIALS: Readonly<Record<SnpProduct, { ark: number; ask: number; asvk: num
 const KDS = 'https://kdsintf.amd.com';
 export const DEFAULT_CSP_ID = 'CN=sim-csp.vouchsafe.test';
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-/** Async keygen on purpose: Node 20's sync EC keygen loop deadlocks after ~8k iterations (design.md). */
 export async function generateSimKeys(have: Partial<SimKeys> = {}): Promise<SimKeys> {
   const rsa = simRsaKeyPair;
-  const ec = () => generateKeyPairAsync('ec', { namedCurve: 'P-384' });
+  const ec = () => newKeyPair('ec', { namedCurve: 'P-384' });
   const [ark, ask, asvk, vcek, vlek] = await Promise.all([
     have.ark ?? rsa(),
     have.ask ?? rsa(),

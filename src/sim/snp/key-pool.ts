@@ -1,9 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
+import { newKeyPair } from '../../util/key-pair.js';
 
 /**
  * The simulator's RSA-4096 keys (ARK, ASK, ASVK) cost seconds each to generate, and every test process used to
@@ -18,7 +16,7 @@ let nextRsa = 0;
 
 export async function simRsaKeyPair(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
   const pool = process.env.VOUCHSAFE_SIM_KEY_POOL;
-  const fresh = () => generateKeyPairAsync('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
+  const fresh = () => newKeyPair('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
   if (!pool) return fresh();
   const file = join(pool, `rsa-${nextRsa++}.pem`);
   const stored = readPooled(file);

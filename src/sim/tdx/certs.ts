@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { type KeyObject, sign } from 'node:crypto';
 import {
   bitString,
   type Der,
@@ -17,6 +17,7 @@ import { basicConstraints, encodeExtensionList, keyUsage } from '../../formats/x
 import type { Extension } from '../../formats/x509/extensions.js';
 import { KeyUsage } from '../../formats/x509/extensions.js';
 import { NameOid } from '../../formats/x509/name.js';
+import { newKeyPairSync } from '../../util/key-pair.js';
 
 /**
  * Certificates and CRLs shaped like Intel's PCK hierarchy (Intel "SGX PCK Certificate and CRL Profile"):
@@ -33,7 +34,7 @@ export interface SimKeyPair {
   readonly privateKey: KeyObject;
 }
 
-export const newP256 = (): SimKeyPair => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+export const newP256 = (): SimKeyPair => newKeyPairSync('ec', { namedCurve: 'P-256' });
 
 export function intelName(cn: string): Der {
   const rdn = (type: string, v: string) => setOf(sequence(oid(type), utf8String(v)));

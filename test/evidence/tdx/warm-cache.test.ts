@@ -6,7 +6,7 @@
  * new collateral (a CRL that now revokes) is checked in full.
  */
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { TdxVerifier, verifyTdx } from '../../../src/evidence/tdx/index.js';
 import type { TdxCollateral } from '../../../src/formats/tdx/collateral-source.js';
@@ -14,6 +14,7 @@ import { parseTdxQuote } from '../../../src/formats/tdx/quote.js';
 import { simIntelCrl } from '../../../src/sim/tdx/certs.js';
 import { SimTdxPlatform } from '../../../src/sim/tdx/index.js';
 import { rawP256 } from '../../../src/sim/tdx/quote.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 
 const DAY = 86_400_000;
@@ -82,7 +83,7 @@ describe('TDX warm verifier: attestation key cache', () => {
   });
 
   it('another attestation key (bound by the QE) is its own key: a quote signed by the remembered key fails under it', () => {
-    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const other = newKeyPairSync('ec', { namedCurve: 'P-256' });
     const otherRaw = rawP256(other.publicKey);
     const verifier = new TdxVerifier();
     verifies(good, verifier); // the platform's key is now remembered

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { before, describe, it } from 'node:test';
 import { createTrustStore, verifyCertPath } from '../../../src/evidence/tpm/cert-path.js';
 import { decodePem } from '../../../src/formats/pem.js';
 import { KeyUsage } from '../../../src/formats/x509/certificate.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { needsVectors, readVector, readVectorText } from '../../helpers/vectors.js';
 import { issueCa, issueLeaf, makeRoot, T0, type TestCa, x509 } from './test-ca.js';
 
@@ -88,7 +89,7 @@ describe('certificate paths of real GCE EK/AK certificates', needsVectors, () =>
 describe('certificate path rules (generated PKI)', () => {
   let root: TestCa;
   let inter: TestCa;
-  const leafKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+  const leafKey = newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
   const opts = (trust: ReturnType<typeof createTrustStore>, extra: Uint8Array[] = []) => ({
     now: T0,
     trust,

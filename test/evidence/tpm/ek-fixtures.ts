@@ -1,6 +1,7 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { publicFromKeyObject, TPM_ALG, type TpmtPublic } from '../../../src/formats/tpm/index.js';
 import { fromHex } from '../../../src/util/bytes.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 
 /**
  * Software EKs shaped like the TCG EK credential profile templates (go-tpm `tpm2/templates.go`, profile
@@ -36,19 +37,19 @@ function ek(
 export function softEks(): SoftEk[] {
   const aes = (bits: number) => ({ algorithm: TPM_ALG.AES, keyBits: bits, mode: TPM_ALG.CFB });
   return [
-    ek('RSA-2048 low range', generateKeyPairSync('rsa', { modulusLength: 2048 }), {
+    ek('RSA-2048 low range', newKeyPairSync('rsa', { modulusLength: 2048 }), {
       nameAlg: TPM_ALG.SHA256,
       objectAttributes: 0x000300b2,
       authPolicy: LOW_RANGE_POLICY,
       symmetric: aes(128),
     }),
-    ek('P-256 low range', generateKeyPairSync('ec', { namedCurve: 'P-256' }), {
+    ek('P-256 low range', newKeyPairSync('ec', { namedCurve: 'P-256' }), {
       nameAlg: TPM_ALG.SHA256,
       objectAttributes: 0x000300b2,
       authPolicy: LOW_RANGE_POLICY,
       symmetric: aes(128),
     }),
-    ek('P-384 high range', generateKeyPairSync('ec', { namedCurve: 'P-384' }), {
+    ek('P-384 high range', newKeyPairSync('ec', { namedCurve: 'P-384' }), {
       nameAlg: TPM_ALG.SHA384,
       objectAttributes: 0x000300f2,
       symmetric: aes(256),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { constants, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { constants, type KeyObject, sign } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AttestationError } from '../../../src/errors.js';
@@ -20,6 +20,7 @@ import {
   TPM_ST,
 } from '../../../src/formats/tpm/index.js';
 import { fromHex, toHex } from '../../../src/util/bytes.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorJson, readVectorText } from '../../helpers/vectors.js';
 import { makeQuote, randomPcrs } from './quote-fixtures.js';
@@ -233,7 +234,7 @@ describe('verifyQuote: the real GCE attestation (nonce 9009)', needsVectors, () 
   });
 
   it('an AK public area that is not the certificate key', () => {
-    const other = publicFromKeyObject(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, {
+    const other = publicFromKeyObject(newKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, {
       nameAlg: TPM_ALG.SHA256,
       objectAttributes: 0x00050072,
       scheme: { scheme: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 },
@@ -303,9 +304,9 @@ describe('verifyQuote: generated AKs and quotes (RSASSA, RSAPSS, ECDSA; multi-ba
   let inter: TestCa;
   let trust: TrustStore;
   const keys: Record<string, { privateKey: KeyObject; publicKey: KeyObject }> = {
-    rsa: generateKeyPairSync('rsa', { modulusLength: 2048 }),
-    p256: generateKeyPairSync('ec', { namedCurve: 'P-256' }),
-    p384: generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    rsa: newKeyPairSync('rsa', { modulusLength: 2048 }),
+    p256: newKeyPairSync('ec', { namedCurve: 'P-256' }),
+    p384: newKeyPairSync('ec', { namedCurve: 'P-384' }),
   };
   const certs: Record<string, Uint8Array> = {};
   const nonce = new Uint8Array(32).fill(0x5a);

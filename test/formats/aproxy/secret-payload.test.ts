@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { encodeSecretPayload, parseSecretPayload } from '../../../src/formats/aproxy/secret-payload.js';
@@ -14,6 +14,7 @@ import {
   verifyAttestationResponse,
   verifyCommit,
 } from '../../../src/native/broker-signature.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { isTyped, throwsCode } from '../../helpers/assert-error.js';
 
 const payload = {
@@ -163,8 +164,8 @@ describe('0.2.0 secret payload', () => {
 });
 
 describe('broker signature over the canonical response encoding', () => {
-  const broker = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-  const other = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const broker = newKeyPairSync('ec', { namedCurve: 'P-384' });
+  const other = newKeyPairSync('ec', { namedCurve: 'P-384' });
   const fields = {
     challenge: new Uint8Array([1, 2, 3]),
     key: { x: new Uint8Array(66).fill(1), y: new Uint8Array(66).fill(2) },
@@ -311,7 +312,7 @@ describe('broker signature over the canonical response encoding', () => {
   });
 
   it('refuses a non-P-384 signing key', () => {
-    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const p256 = newKeyPairSync('ec', { namedCurve: 'P-256' });
     throwsCode(
       () => signAttestationResponse(p256.privateKey, fields),
       'ERR_INVALID_ARGUMENT',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ECDH, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { ECDH, type KeyObject, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { C509_DER, parseDer } from '../../../src/formats/c509/der-input.js';
 import { x509ExtensionsDer } from '../../../src/formats/c509/extensions.js';
@@ -15,6 +15,7 @@ import {
 import { nameToDer } from '../../../src/formats/c509/name.js';
 import { children, ctx, Tag } from '../../../src/formats/der/reader.js';
 import { oidContentFromString, tlv } from '../../../src/formats/der/writer.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 import { needsVectors, readVector } from '../../helpers/vectors.js';
 import { hex } from './assert.js';
@@ -386,8 +387,8 @@ describe(
 describe('C509 type 3: ECDSA signatures by another issuer', () => {
   /** A P-256 end-entity certificate issued and signed (ecdsa-with-SHA384) by a P-384 CA, built here. */
   function issued(issuerName = 'ca384'): { der: Uint8Array; ca: KeyObject } {
-    const ca = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-    const ee = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const ca = newKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const ee = newKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const sigAlg = new Uint8Array(Buffer.from('300a06082a8648ce3d040303', 'hex'));
     const time = (s: string) => tlv(Tag.UtcTime, Buffer.from(s));
     const tbs = tlv(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -15,10 +15,11 @@ import {
   x509CsrToC509,
   x509ToC509,
 } from '../../../src/formats/c509/index.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { onlyTyped } from '../../helpers/assert-error.js';
 import { needsVectors, readVector, vectorCases, vectorPath } from '../../helpers/vectors.js';
 
-const key = generateKeyPairSync('ed25519').publicKey;
+const key = newKeyPairSync('ed25519').publicKey;
 
 /** Every C509 entry point on untrusted bytes. */
 const DECODERS: [string, (b: Uint8Array) => unknown][] = [

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   type C509TbsCertificate,
@@ -14,6 +14,7 @@ import {
   verifyC509Csr,
 } from '../../../src/formats/c509/index.js';
 import { oidContentFromString } from '../../../src/formats/der/writer.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 import { needsVectors, readVector } from '../../helpers/vectors.js';
 import { flipByte, hex } from './assert.js';
@@ -22,18 +23,18 @@ type Gen = () => { publicKey: KeyObject; privateKey: KeyObject };
 
 /** Issuer key types node:crypto signs with, and the C509 signature algorithm each one gets by default. */
 const ISSUERS: [string, Gen, number][] = [
-  ['Ed25519', () => generateKeyPairSync('ed25519'), 12],
-  ['Ed448', () => generateKeyPairSync('ed448'), 13],
-  ['P-256', () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), 0],
-  ['P-384', () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' }), 1],
-  ['P-521', () => generateKeyPairSync('ec', { namedCurve: 'secp521r1' }), 2],
-  ['brainpoolP256r1', () => generateKeyPairSync('ec', { namedCurve: 'brainpoolP256r1' }), 0],
-  ['brainpoolP384r1', () => generateKeyPairSync('ec', { namedCurve: 'brainpoolP384r1' }), 1],
-  ['brainpoolP512r1', () => generateKeyPairSync('ec', { namedCurve: 'brainpoolP512r1' }), 2],
-  ['RSA-2048', () => generateKeyPairSync('rsa', { modulusLength: 2048 }), 23],
+  ['Ed25519', () => newKeyPairSync('ed25519'), 12],
+  ['Ed448', () => newKeyPairSync('ed448'), 13],
+  ['P-256', () => newKeyPairSync('ec', { namedCurve: 'prime256v1' }), 0],
+  ['P-384', () => newKeyPairSync('ec', { namedCurve: 'secp384r1' }), 1],
+  ['P-521', () => newKeyPairSync('ec', { namedCurve: 'secp521r1' }), 2],
+  ['brainpoolP256r1', () => newKeyPairSync('ec', { namedCurve: 'brainpoolP256r1' }), 0],
+  ['brainpoolP384r1', () => newKeyPairSync('ec', { namedCurve: 'brainpoolP384r1' }), 1],
+  ['brainpoolP512r1', () => newKeyPairSync('ec', { namedCurve: 'brainpoolP512r1' }), 2],
+  ['RSA-2048', () => newKeyPairSync('rsa', { modulusLength: 2048 }), 23],
 ];
 
-const subjectKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const subjectKey = newKeyPairSync('ec', { namedCurve: 'prime256v1' });
 
 function tbs(
   issuerName: string,
@@ -90,7 +91,7 @@ describe('natively signed C509 certificates (type 2)', () => {
   }
 
   it('RSASSA-PSS (26, 27, 28) and RSA PKCS#1 v1.5 with SHA-384/512 on request', () => {
-    const ca = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ca = newKeyPairSync('rsa', { modulusLength: 2048 });
     for (const alg of [24, 25, 26, 27, 28]) {
       const cert = signC509Certificate(tbs('ca'), ca.privateKey, { signatureAlgorithm: alg });
       assert.equal(parseC509Certificate(cert).signatureAlgorithm, alg);
@@ -99,7 +100,7 @@ describe('natively signed C509 certificates (type 2)', () => {
   });
 
   it('a point-compressed (0x02/0x03) subject key works as a C509 issuer key', () => {
-    const ca = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const ca = newKeyPairSync('ec', { namedCurve: 'secp384r1' });
     const caCert = signC509Certificate(
       {
         ...tbs('ca'),
@@ -117,7 +118,7 @@ describe('natively signed C509 certificates (type 2)', () => {
   });
 
   it('refuses a key that does not fit the algorithm, on both sides', () => {
-    const ed = generateKeyPairSync('ed25519');
+    const ed = newKeyPairSync('ed25519');
     throwsCode(
       () => signC509Certificate(tbs('ca'), ed.privateKey, { signatureAlgorithm: 0 }),
       'ERR_INVALID_ARGUMENT',
@@ -153,7 +154,7 @@ describe('natively signed C509 certificates (type 2)', () => {
   });
 
   it('refuses fields a native certificate must not have', () => {
-    const k = generateKeyPairSync('ed25519').privateKey;
+    const k = newKeyPairSync('ed25519').privateKey;
     throwsCode(
       () => signC509Certificate({ ...tbs('ca'), serialNumber: new Uint8Array([0, 1]) }, k),
       'ERR_INVALID_ARGUMENT',
@@ -207,14 +208,14 @@ describe('natively signed C509 requests (type 2)', () => {
   }
 
   it('a request for another key than the signing one does not verify', () => {
-    const a = generateKeyPairSync('ed25519');
-    const b = generateKeyPairSync('ed25519');
+    const a = newKeyPairSync('ed25519');
+    const b = newKeyPairSync('ed25519');
     const csr = signC509Csr({ subject: 'x', subjectPublicKey: b.publicKey, attributes: [] }, a.privateKey);
     throwsCode(() => verifyC509Csr(csr), 'ERR_SIGNATURE_INVALID', 'c509.signature.invalid');
   });
 
   it('only UTF8 challenge passwords are allowed in type 2 (§4.3.2)', () => {
-    const k = generateKeyPairSync('ed25519').privateKey;
+    const k = newKeyPairSync('ed25519').privateKey;
     throwsCode(
       () => signC509Csr({ subject: 'x', attributes: [1, { tag: 121, value: 'p' } as never] }, k),
       'ERR_MALFORMED',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   c509CsrToX509,
@@ -16,6 +16,7 @@ import {
   x509CsrToC509,
   x509ToC509,
 } from '../../../src/formats/c509/index.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 import {
   needsVectors,
@@ -256,7 +257,7 @@ describe('C509 certification requests: the draft-20 examples', needsVectors, () 
     verifyC509Csr(t3, { pop: { privateKey, certificate: readVector('c509', peer, 'c509-type3.cbor') } });
     // without the recipient, or with another recipient key, or with a flipped MAC byte: rejected
     throwsCode(() => verifyC509Csr(t2), 'ERR_INVALID_ARGUMENT', 'c509.pop_requires_recipient');
-    const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    const other = newKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
     throwsCode(
       () =>
         verifyC509Csr(t2, {

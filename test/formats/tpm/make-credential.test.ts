@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Reader } from '../../../src/formats/reader.js';
 import {
@@ -12,11 +12,12 @@ import {
   type TpmtPublic,
 } from '../../../src/formats/tpm/index.js';
 import { toHex } from '../../../src/util/bytes.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { softEks } from '../../evidence/tpm/ek-fixtures.js';
 import { activateCredentialSoft } from '../../evidence/tpm/soft-tpm.js';
 
 const EKS = softEks();
-const ak = publicFromKeyObject(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, {
+const ak = publicFromKeyObject(newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, {
   nameAlg: TPM_ALG.SHA256,
   objectAttributes: 0x00050072,
   scheme: { scheme: TPM_ALG.ECDSA, hashAlg: TPM_ALG.SHA256 },

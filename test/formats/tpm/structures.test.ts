@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AttestationError } from '../../../src/errors.js';
@@ -23,6 +23,7 @@ import {
   type TpmsAttest,
 } from '../../../src/formats/tpm/index.js';
 import { fromHex, toHex } from '../../../src/util/bytes.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { caughtError, throwsCode } from '../../helpers/assert-error.js';
 import { needsVectors, readVector, readVectorJson } from '../../helpers/vectors.js';
 
@@ -241,8 +242,8 @@ describe('TPM structure encoders', () => {
 
   it('KeyObject ⇄ TPMT_PUBLIC for RSA-2048 and P-256/384/521, through the wire format', () => {
     const keys = [
-      generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
-      ...['P-256', 'P-384', 'P-521'].map((c) => generateKeyPairSync('ec', { namedCurve: c }).publicKey),
+      newKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
+      ...['P-256', 'P-384', 'P-521'].map((c) => newKeyPairSync('ec', { namedCurve: c }).publicKey),
     ];
     for (const k of keys) {
       const t = publicFromKeyObject(k, { nameAlg: TPM_ALG.SHA256, objectAttributes: 0x00050072 });
@@ -252,7 +253,7 @@ describe('TPM structure encoders', () => {
   });
 
   it('publicToKeyObject rejects a modulus that disagrees with keyBits, a point off the curve, an unknown curve', () => {
-    const rsa = publicFromKeyObject(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, {
+    const rsa = publicFromKeyObject(newKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, {
       nameAlg: TPM_ALG.SHA256,
       objectAttributes: 0,
     });
@@ -262,7 +263,7 @@ describe('TPM structure encoders', () => {
       'ERR_MALFORMED',
       'tpm.public.rsa_modulus',
     );
-    const ec = publicFromKeyObject(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, {
+    const ec = publicFromKeyObject(newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, {
       nameAlg: TPM_ALG.SHA256,
       objectAttributes: 0,
     });

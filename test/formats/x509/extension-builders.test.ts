@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../../src/errors.js';
 import { parseOne, sequence, Tag } from '../../../src/formats/der/reader.js';
@@ -22,10 +22,11 @@ import {
 } from '../../../src/formats/x509/extensions.js';
 import { keyIdentifier } from '../../../src/formats/x509/key-identifier.js';
 import { amdKeyUsage } from '../../../src/sim/snp/amd-certificate-der.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const spki = new Uint8Array(
-  generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'der' }),
+  newKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'der' }),
 );
 const reasons = { extensions: 'test', duplicateExtension: 'test.dup' };
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+
 import { describe, it } from 'node:test';
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import {
@@ -15,6 +15,7 @@ import {
   TokenKeyRing,
   verifyJwt,
 } from '../../../src/kbs/tokens/index.js';
+import { newKeyPairSync } from '../../../src/util/key-pair.js';
 import { throwsCode } from '../../helpers/assert-error.js';
 
 /** Group orders n of P-256 and P-384 (SEC 2 v2 §2.4.2, §2.5.1), by the width of r and s. */
@@ -160,14 +161,14 @@ describe('token key ring', () => {
   });
 
   it('fromKeys: the last key signs; refuses keys that are not P-256/P-384 private keys', () => {
-    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    const b = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    const a = newKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const b = newKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
     const ring = TokenKeyRing.fromKeys([a, b], { maxTokenLifetimeMs: 1000 });
     assert.equal(ring.current.alg, 'ES384');
     assert.equal(ring.jwks().keys.length, 2);
     throwsCode(
       () =>
-        TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey], {
+        TokenKeyRing.fromKeys([newKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey], {
           maxTokenLifetimeMs: 1000,
         }),
       'ERR_INVALID_ARGUMENT',
@@ -175,7 +176,7 @@ describe('token key ring', () => {
     );
     throwsCode(
       () =>
-        TokenKeyRing.fromKeys([generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey], {
+        TokenKeyRing.fromKeys([newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey], {
           maxTokenLifetimeMs: 1000,
         }),
       'ERR_INVALID_ARGUMENT',
@@ -348,8 +349,8 @@ describe('EarTokens', () => {
 describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
   it('restore keeps the history: retired keys stay published until their tokens expired, then drop', async () => {
     let now = 1_000_000;
-    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    const b = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    const a = newKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const b = newKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
     const opts = { maxTokenLifetimeMs: 60_000, clockSkewMs: 0, now: () => now };
     const ring = TokenKeyRing.restore(
       [
@@ -375,7 +376,7 @@ describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
   });
 
   it('restore refuses a history where the signing key is not exactly the newest', () => {
-    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const a = newKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const o = { maxTokenLifetimeMs: 60_000 };
     throwsCode(() => TokenKeyRing.restore([], o), 'ERR_INVALID_ARGUMENT', 'token.key');
     throwsCode(
@@ -400,7 +401,7 @@ describe('TokenKeyRing persistence hooks and a late-bound issuer', () => {
       'ERR_INVALID_ARGUMENT',
       'token.key',
     );
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    const rsa = newKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
     throwsCode(
       () => TokenKeyRing.restore([{ privateKey: rsa, activatedAt: 0, retiredAt: null }], o),
       'ERR_INVALID_ARGUMENT',
