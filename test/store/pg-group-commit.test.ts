@@ -128,7 +128,12 @@ test('a deadlock victim is run again in the next batch and gets its decision, no
       b.run(member(2, 1, bHolds, aFirst)),
     ]);
     assert.deepEqual([ra, rb], [1, 2]);
-    assert.equal(calls, 3, 'exactly one member was aborted by the deadlock and run once more');
+    // At least one member was aborted and run again. A retry can deadlock once more: the victim's rollback
+    // frees row 2 and wakes the other backend, but a retry that reaches the row first takes it (the row's
+    // only lock was the aborted transaction's, so the retry does not queue behind the woken backend), and the
+    // two wait on each other again. Seen in CI on
+    // a busy machine: 4 calls, 2 s (two deadlock_timeouts). The rows below show each member committed once.
+    assert.ok(calls >= 3, `expected a member run again after the deadlock, got ${calls} calls`);
     const rows = (await pool.query('SELECT id, n FROM lk ORDER BY id')).rows;
     assert.deepEqual(rows, [
       { id: 1, n: 2 },
