@@ -471,6 +471,7 @@ export class Broker {
         keyVersion: latest.version,
         ...(stateKey ? { stateKey } : {}),
         instance: identityOf(st),
+        policy: st.policy,
         bootId,
         commitToken,
         committedCounter: st.committedCounter,

@@ -133,6 +133,11 @@ export interface ReleaseResult {
   readonly stateKey?: { readonly key: Uint8Array; readonly keyVersion: number };
   readonly instance: RegisteredInstance;
   /**
+   * The instance's policy this release was appraised against: read under the decision's lock, so it is the
+   * one in force when the release committed (a KBS token describes its appraisal from it).
+   */
+  readonly policy: JsonValue;
+  /**
    * The boot: the active one (kept for a re-attestation of the same launch), or under the `allow`
    * new-launch policy with another launch live, an id that names no stored boot (commit, heartbeat and end
    * with it are refused `broker.boot_unknown`).

@@ -18,7 +18,7 @@ export interface BrokerKbsAdapterOptions {
    * The Broker. The token's claims are the claims its release returns (`ReleaseResult.evidence`): those of
    * the verification the release decision rested on; the report is verified once per attestation.
    */
-  readonly broker: Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
+  readonly broker: Pick<Broker, 'issueChallenge' | 'release'>;
   /** Operator secrets and their resource policies; none when absent. */
   readonly secrets?: SecretSource;
   /**
@@ -115,7 +115,6 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
       try {
         const claims = r.evidence;
         const details = claims.details as { [k: string]: unknown };
-        const inst = await o.broker.getInstance(r.instance.id);
         const grant = randomUUID();
         await grants.put(grant, r.instance.id, r.key, now() + ttl);
         r.key.fill(0);
@@ -126,7 +125,7 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
             teeClaims: { [claims.tee]: details },
             policyId: `vouchsafe:instance-policy/${r.instance.id}`,
             appraisal: {
-              measurementChecked: inst ? tdxPolicyChecksMeasurement(inst.policy) : false,
+              measurementChecked: tdxPolicyChecksMeasurement(r.policy),
               debugAllowed: claims.debug !== false,
             },
             grant,
@@ -144,7 +143,7 @@ export function createBrokerKbsAdapter(o: BrokerKbsAdapterOptions): BrokerKbsAda
           ...(azure ? { teeClaims: { 'az-snp-vtpm': azureDetails } } : {}),
           policyId: `vouchsafe:instance-policy/${r.instance.id}`,
           appraisal: {
-            measurementChecked: inst ? checksMeasurement(snpPolicy(inst.policy)) : false,
+            measurementChecked: checksMeasurement(snpPolicy(r.policy)),
             // Evidence that says nothing about debugging does not exclude it.
             debugAllowed: claims.debug !== false,
           },

@@ -12,6 +12,7 @@ import { MemorySecretStore } from '../../src/kbs/secrets.js';
 import type { SnpEarSubject } from '../../src/kbs/tokens/index.js';
 import { createTeeVerifier } from '../../src/policy/tees.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
+import type { JsonValue } from '../../src/store/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { rejectsCode, throwsCode } from '../helpers/assert-error.js';
 
@@ -90,22 +91,33 @@ describe('resource policy', () => {
  * TEST DOUBLE of the Broker's release (the real Broker is exercised in rcar.test.ts): like the real one it
  * verifies the report with its verifier and returns the claims of that verification with the release.
  */
-function fakeBroker(key: Uint8Array, commitToken: Uint8Array, verifyEvidence: VerifyEvidence) {
+/** A Broker that answers `release` only (the adapter asks it nothing else), with `policy` as appraised. */
+function fakeBroker(
+  key: Uint8Array,
+  commitToken: Uint8Array,
+  verifyEvidence: VerifyEvidence,
+  policy: JsonValue = null,
+) {
   return {
     issueChallenge: async () => ({ challenge: new Uint8Array(32), expiresAt: 0 }),
     release: async (req: { report: Uint8Array; certTable?: Uint8Array }) => {
       const { claims } = await verifyEvidence('snp', req.report, req.certTable);
-      return releaseResult(key, commitToken, claims);
+      return releaseResult(key, commitToken, claims, policy);
     },
-    getInstance: async () => undefined,
-  } as unknown as Pick<Broker, 'issueChallenge' | 'release' | 'getInstance'>;
+  } as unknown as Pick<Broker, 'issueChallenge' | 'release'>;
 }
 
-function releaseResult(key: Uint8Array, commitToken: Uint8Array, evidence: EvidenceClaims) {
+function releaseResult(
+  key: Uint8Array,
+  commitToken: Uint8Array,
+  evidence: EvidenceClaims,
+  policy: JsonValue,
+) {
   return {
     key,
     keyVersion: 1,
     instance: { id: 'i-1', project: 'p', zone: 'z', instanceId: '1', instanceName: 'vm' },
+    policy,
     bootId: 'b',
     commitToken,
     committedCounter: null,
@@ -265,6 +277,33 @@ describe('one verification per attestation', () => {
       });
       assert.equal(att.claims, details);
       assert.equal(att.appraisal.debugAllowed, debugAllowed);
+      a.close();
+    }
+  });
+
+  it('says the measurement was checked exactly when the policy the release was appraised against checks it', async () => {
+    const chain = await sharedSimChain('Milan');
+    const { report, certTable } = new SimSnpFirmware(chain, {
+      measurement: new Uint8Array(48),
+      policy: SIM_DEFAULT_POLICY,
+      hostData: new Uint8Array(32),
+    }).getReport(new Uint8Array(64));
+    for (const [policy, checked] of [
+      [{ measurements: [MEAS] }, true],
+      [{ measurements: 'any' }, false],
+      [null, false],
+    ] as const) {
+      const a = createBrokerKbsAdapter({
+        broker: fakeBroker(new Uint8Array(32), new Uint8Array(32), simVerifier(chain.rootSha256), policy),
+      });
+      const att = await a.attest({
+        tee: 'snp',
+        report,
+        certTable,
+        challenge: new Uint8Array(32),
+        expectedReportData: new Uint8Array(64),
+      });
+      assert.equal(att.appraisal.measurementChecked, checked, JSON.stringify(policy));
       a.close();
     }
   });
