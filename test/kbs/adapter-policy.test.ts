@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Broker } from '../../src/broker/broker.js';
 import type { EvidenceClaims, VerifyEvidence } from '../../src/broker/types.js';
 import {
+  type BrokerKbsAdapter,
   createBrokerKbsAdapter,
   SEALING_KEY_PATH,
   snpPolicyChecksMeasurement,
@@ -126,6 +127,16 @@ function releaseResult(
   };
 }
 
+/** An SNP attestation through the adapter, with the all-zero challenge and REPORT_DATA the fakes expect. */
+const attestSnp = (a: BrokerKbsAdapter, report: Uint8Array, certTable?: Uint8Array) =>
+  a.attest({
+    tee: 'snp',
+    report,
+    ...(certTable ? { certTable } : {}),
+    challenge: new Uint8Array(32),
+    expectedReportData: new Uint8Array(64),
+  });
+
 /** The TEE table's verifier over the simulator's Milan chain, as startBroker wires it. */
 function simVerifier(rootSha256: string): VerifyEvidence {
   return createTeeVerifier({
@@ -153,13 +164,7 @@ describe('broker adapter: grants', () => {
       grantTtlMs: 1000,
       now: () => t,
     });
-    const att = await a.attest({
-      tee: 'snp',
-      report,
-      certTable,
-      challenge: new Uint8Array(32),
-      expectedReportData: new Uint8Array(64),
-    });
+    const att = await attestSnp(a, report, certTable);
     assert.deepEqual(commitToken, new Uint8Array(32));
     assert.equal(att.appraisal.debugAllowed, false);
     assert.equal((att.claims as { measurement: string }).measurement, toHex(new Uint8Array(48)));
@@ -269,12 +274,7 @@ describe('one verification per attestation', () => {
           native: undefined,
         })),
       });
-      const att = await a.attest({
-        tee: 'snp',
-        report: new Uint8Array(1184),
-        challenge: new Uint8Array(32),
-        expectedReportData: new Uint8Array(64),
-      });
+      const att = await attestSnp(a, new Uint8Array(1184));
       assert.equal(att.claims, details);
       assert.equal(att.appraisal.debugAllowed, debugAllowed);
       a.close();
@@ -296,13 +296,7 @@ describe('one verification per attestation', () => {
       const a = createBrokerKbsAdapter({
         broker: fakeBroker(new Uint8Array(32), new Uint8Array(32), simVerifier(chain.rootSha256), policy),
       });
-      const att = await a.attest({
-        tee: 'snp',
-        report,
-        certTable,
-        challenge: new Uint8Array(32),
-        expectedReportData: new Uint8Array(64),
-      });
+      const att = await attestSnp(a, report, certTable);
       assert.equal(att.appraisal.measurementChecked, checked, JSON.stringify(policy));
       a.close();
     }
