@@ -3,7 +3,7 @@ import { InvalidArgument, MalformedEvidence } from '../errors.js';
 import type { EcPublicKey } from '../formats/aproxy/types.js';
 import { P521_COORD_SIZE } from '../formats/aproxy/types.js';
 import { SPKI_PREFIX as EC_SPKI_PREFIX, ecPublicKeyFromCoordinates } from '../util/ec-public-key.js';
-import { newKeyPair } from '../util/key-pair.js';
+import { type KeyPair, newKeyPair } from '../util/key-pair.js';
 
 /**
  * P-521 keys as aproxy carries them: affine x and y, 66-byte big-endian each, no 0x04 prefix. Conversion
@@ -13,10 +13,7 @@ import { newKeyPair } from '../util/key-pair.js';
 const SPKI_PREFIX = EC_SPKI_PREFIX['P-521'];
 const SPKI_SIZE = SPKI_PREFIX.length + 2 * P521_COORD_SIZE;
 
-export interface P521KeyPair {
-  readonly publicKey: KeyObject;
-  readonly privateKey: KeyObject;
-}
+export type P521KeyPair = KeyPair;
 
 /** A fresh P-521 key pair, generated asynchronously (off the main thread). */
 export const generateP521KeyPair = (): Promise<P521KeyPair> => newKeyPair('ec', { namedCurve: 'P-521' });

@@ -17,7 +17,7 @@ import { basicConstraints, encodeExtensionList, keyUsage } from '../../formats/x
 import type { Extension } from '../../formats/x509/extensions.js';
 import { KeyUsage } from '../../formats/x509/extensions.js';
 import { NameOid } from '../../formats/x509/name.js';
-import { newKeyPairSync } from '../../util/key-pair.js';
+import { type KeyPair, newKeyPairSync } from '../../util/key-pair.js';
 
 /**
  * Certificates and CRLs shaped like Intel's PCK hierarchy (Intel "SGX PCK Certificate and CRL Profile"):
@@ -29,10 +29,7 @@ import { newKeyPairSync } from '../../util/key-pair.js';
 const ECDSA_SHA256 = sequence(oid('1.2.840.10045.4.3.2'));
 const T = 'sim.tdx.time';
 
-export interface SimKeyPair {
-  readonly publicKey: KeyObject;
-  readonly privateKey: KeyObject;
-}
+export type SimKeyPair = KeyPair;
 
 export const newP256 = (): SimKeyPair => newKeyPairSync('ec', { namedCurve: 'P-256' });
 
