@@ -27,7 +27,7 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** `file:line` of every use of NAME in `text`: an identifier, or inside a string or template's text. */
-export function usesOfSyncKeygen(file: string, text: string): string[] {
+function usesOfSyncKeygen(file: string, text: string): string[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const out: string[] = [];
   const visit = (n: ts.Node) => {
