@@ -14,11 +14,12 @@
  * test fails on an entry that no longer occurs, so the list cannot go stale).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
+import { sourceFiles } from '../helpers/source-files.js';
 
 const SRC = join(ROOT, 'src');
 
@@ -59,14 +60,6 @@ interface Edge {
   readonly from: string; // path under src/, e.g. api/start.ts
   readonly to: string;
   readonly typeOnly: boolean;
-}
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return sourceFiles(p);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
-  });
 }
 
 /** Every relative import of a file: static imports, re-exports and dynamic import() calls. */

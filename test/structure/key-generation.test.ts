@@ -7,24 +7,17 @@
  * and never read the keys' details.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
+import { sourceFiles } from '../helpers/source-files.js';
 
 const NAME = 'generateKeyPairSync';
 const ALLOWED = 'src/util/key-pair.ts';
 /** This file names it in its own strings. */
 const SELF = 'test/structure/key-generation.test.ts';
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return sourceFiles(p);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
-  });
-}
 
 /** `file:line` of every use of NAME in `text`: an identifier, or inside a string or template's text. */
 function usesOfSyncKeygen(file: string, text: string): string[] {
