@@ -14,12 +14,15 @@
  */
 import { pino } from 'pino';
 import { startBroker } from '../../src/api/index.js';
+import { preferYoungAllocation } from '../../src/util/collector.js';
 
 const [dataDir, rootSha256, leaseMs] = process.argv.slice(2);
 if (!dataDir || !rootSha256 || !/^[0-9a-f]{64}$/.test(rootSha256)) {
   process.stderr.write('usage: broker-process.ts DATA_DIR SIM_ROOT_SHA256 [LEASE_MS]\n');
   process.exit(2);
 }
+// As `vouchsafe serve` does: the benches measure the broker as it is deployed.
+preferYoungAllocation();
 const databaseUrl = process.env.DATABASE_URL;
 const broker = await startBroker({
   listen: '127.0.0.1:0',
