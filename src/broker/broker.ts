@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AttestationError, InvalidArgument, NotSupported, PolicyRejected } from '../errors.js';
 import type { EvidenceClaims } from '../evidence/types.js';
 import { assertSupportedTee, registryIdentityOf } from '../policy/tees.js';
@@ -18,6 +18,7 @@ import type {
 } from '../store/types.js';
 import { NEW_LAUNCH_POLICIES, REGISTRY_TEES } from '../store/types.js';
 import { ctEqual, toHex } from '../util/bytes.js';
+import { pooledRandomFill } from '../util/random.js';
 import { currentActor } from './actor.js';
 import { type BootRefusalReason, type BootStart, decideBoot } from './boot-rules.js';
 import { BrokerRefused } from './errors.js';
@@ -126,7 +127,7 @@ export class Broker {
 
   /** A fresh random challenge, valid once, for `challengeTtlMs`. Only its SHA-256 is stored. */
   async issueChallenge(): Promise<IssuedChallenge> {
-    const challenge = new Uint8Array(randomBytes(this.challengeBytes));
+    const challenge = pooledRandomFill(new Uint8Array(this.challengeBytes));
     const expiresAt = this.now() + this.challengeTtlMs;
     await this.store.insertChallenge(sha256(challenge), expiresAt);
     if (++this.issued % PURGE_EVERY === 0) await this.purgeExpiredChallenges();
@@ -443,7 +444,7 @@ export class Broker {
       const prior = st.activeBoot;
       const sameLaunch = decision.start === 'same_launch' && prior !== null;
       const bootId = sameLaunch ? prior.bootId : randomUUID();
-      const commitToken = randomFillSync(new Uint8Array(TOKEN_BYTES));
+      const commitToken = pooledRandomFill(new Uint8Array(TOKEN_BYTES));
       const leaseExpiresAt = decision.start === 'unleased' ? now : now + this.leaseMs;
       const bootState: BootState = {
         committedCounter: st.committedCounter,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker } from '../broker/broker.js';
 import { InvalidArgument, PolicyRejected } from '../errors.js';
-import { describeSnpPolicy, type SnpPolicy } from '../policy/snp/index.js';
+import { parseSnpPolicy } from '../policy/snp/index.js';
 import { parseTdxPolicy } from '../policy/tdx/policy.js';
 import type { JsonValue } from '../store/types.js';
 import type { KbsAttestation, KbsAttestRequest, KbsBroker, KbsResourceRequest } from './deps.js';
@@ -51,12 +51,14 @@ export interface BrokerKbsAdapter extends KbsBroker {
   close(): void;
 }
 
-/** Default `measurementChecked`: the SNP policy enforces its `measurements` rule. */
+/**
+ * Default `measurementChecked`: the SNP policy enforces its `measurements` rule, i.e. gives a list (the
+ * rule's own condition, src/policy/snp/rules.ts: unset and `'any'` check nothing; it has no default). Read
+ * from the parsed policy, not from describeSnpPolicy, which formats every rule for people (once per release).
+ */
 export function snpPolicyChecksMeasurement(policy: JsonValue): boolean {
   try {
-    return describeSnpPolicy(policy as unknown as SnpPolicy).some(
-      (r) => r.rule === 'measurements' && r.enforced,
-    );
+    return Array.isArray(parseSnpPolicy(policy).measurements);
   } catch {
     return false;
   }

@@ -1,6 +1,7 @@
-import { constants, createCipheriv, createECDH, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createECDH, publicEncrypt } from 'node:crypto';
 import { aesKeyWrap, concatKdfSha256 } from '../native/jwe-ecdh-es.js';
 import { encodeBase64Url } from '../util/base64.js';
+import { pooledRandomBytes } from '../util/random.js';
 import { zeroize } from '../util/zeroize.js';
 import { EC_COORDINATE_BYTES, NODE_EC_CURVE, type TeePubkey } from './tee-pubkey.js';
 
@@ -25,7 +26,7 @@ export interface KbsJweResponse {
 }
 
 function encryptContent(cek: Uint8Array, protectedB64: string, plaintext: Uint8Array) {
-  const iv = randomBytes(12);
+  const iv = pooledRandomBytes(12);
   const c = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
   c.setAAD(Buffer.from(protectedB64, 'ascii'));
   const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
@@ -38,7 +39,7 @@ function encryptContent(cek: Uint8Array, protectedB64: string, plaintext: Uint8A
 
 /** Seals `plaintext` to the TEE's key (see the module doc). A fresh CEK (and ephemeral key) per call. */
 export async function sealToTeeKey(tee: TeePubkey, plaintext: Uint8Array): Promise<KbsJweResponse> {
-  const cek = randomBytes(32);
+  const cek = pooledRandomBytes(32);
   try {
     if (tee.key) {
       const encryptedKey = publicEncrypt(

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { KekSource } from '../broker/kek.js';
 import { InvalidArgument } from '../errors.js';
 import type { KbsStateStore } from '../store/kbs-state-types.js';
 import { decodeBase64 } from '../util/base64.js';
+import { pooledRandomBytes } from '../util/random.js';
 import type { SessionLookup, SessionStore } from './sessions.js';
 import { type KbsServedTee, kbsTeeOf } from './tees.js';
 
@@ -89,7 +90,7 @@ export class StoreSessions implements KbsSessions {
   ): Promise<{ id: string; expiresAt: number }> {
     const now = this.o.now();
     if (++this.creates % PURGE_EVERY === 0) await this.o.state.purgeSessions(now - this.o.ttlMs);
-    const id = randomBytes(32).toString('hex');
+    const id = pooledRandomBytes(32).toString('hex');
     const expiresAt = now + this.o.ttlMs;
     const r = await this.o.state.createSession(
       { idDigest: digestOf(id), source, tee, nonce, createdAt: now, expiresAt },

@@ -1,12 +1,6 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createSecretKey,
-  type KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import { InvalidArgument } from '../errors.js';
+import { pooledRandomBytes } from '../util/random.js';
 import type { WrappingKey } from './types.js';
 
 export const KEK_BYTES = 32;
@@ -29,7 +23,7 @@ export class AesGcmKek implements WrappingKey {
   }
 
   encrypt(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const iv = randomBytes(IV_BYTES);
+    const iv = pooledRandomBytes(IV_BYTES);
     const c = createCipheriv('aes-256-gcm', this.key, iv);
     c.setAAD(aad);
     const ct = Buffer.concat([c.update(plaintext), c.final()]);

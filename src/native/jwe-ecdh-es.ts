@@ -1,11 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  diffieHellman,
-  type KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, diffieHellman, type KeyObject } from 'node:crypto';
 import { InvalidArgument, MalformedEvidence, SignatureInvalid } from '../errors.js';
 import {
   type AesGcmData,
@@ -15,6 +8,7 @@ import {
   WRAPPED_CEK_SIZE,
 } from '../formats/aproxy/types.js';
 import { decodeBase64Url, encodeBase64Url } from '../util/base64.js';
+import { pooledRandomBytes } from '../util/random.js';
 import { zeroize } from '../util/zeroize.js';
 import { agreementOnThisThread, type EcdhAgreement } from './ecdh-threads.js';
 import { p521PointOf, p521PublicKeyFromPoint } from './p521.js';
@@ -136,11 +130,11 @@ export async function wrapSecret(
  */
 export function sealAgreed(epk: EcPublicKey, z: Uint8Array, plaintext: Uint8Array): JweSealed {
   const kek = kekOf(z);
-  const cek = randomBytes(CEK_SIZE);
+  const cek = pooledRandomBytes(CEK_SIZE);
   try {
     const wrappedCek = aesKeyWrap(kek, cek);
     const aad = generateAad(epk);
-    const iv = randomBytes(GCM_IV_SIZE);
+    const iv = pooledRandomBytes(GCM_IV_SIZE);
     const c = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: GCM_TAG_SIZE });
     c.setAAD(aad);
     const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);

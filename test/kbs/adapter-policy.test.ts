@@ -11,6 +11,7 @@ import {
 import { evaluateResourcePolicy, parseResourcePolicy } from '../../src/kbs/resource-policy.js';
 import { MemorySecretStore } from '../../src/kbs/secrets.js';
 import type { SnpEarSubject } from '../../src/kbs/tokens/index.js';
+import { describeSnpPolicy, type SnpPolicy } from '../../src/policy/snp/index.js';
 import { createTeeVerifier } from '../../src/policy/tees.js';
 import { SIM_DEFAULT_POLICY, SimSnpFirmware, sharedSimChain } from '../../src/sim/snp/index.js';
 import type { JsonValue } from '../../src/store/types.js';
@@ -85,6 +86,17 @@ describe('resource policy', () => {
     assert.equal(snpPolicyChecksMeasurement({ measurements: 'any' }), false);
     assert.equal(snpPolicyChecksMeasurement({}), false);
     assert.equal(snpPolicyChecksMeasurement({ bogus: 1 }), false);
+    // Agrees with what describeSnpPolicy (the CLI's account of a policy) says of the rule.
+    const policies: JsonValue[] = [
+      { measurements: [MEAS, 'cd'.repeat(48)] },
+      { measurements: 'any' },
+      { allowDebug: true },
+      {},
+    ];
+    for (const p of policies) {
+      const rule = describeSnpPolicy(p as unknown as SnpPolicy).find((r) => r.rule === 'measurements');
+      assert.equal(snpPolicyChecksMeasurement(p), rule?.enforced, JSON.stringify(p));
+    }
   });
 });
 

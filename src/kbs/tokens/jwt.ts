@@ -20,8 +20,13 @@ const b64urlJson = (v: unknown): string => encodeBase64Url(Buffer.from(JSON.stri
  * exactly one valid encoding.
  */
 export function signJwt(key: TokenKey, payload: object): string {
+  return signJwtJson(key, JSON.stringify(payload));
+}
+
+/** signJwt for a payload already serialized: `payloadJson` must be one JSON object. */
+export function signJwtJson(key: TokenKey, payloadJson: string): string {
   const header = { alg: key.alg, typ: 'JWT', kid: key.kid };
-  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  const input = `${b64urlJson(header)}.${encodeBase64Url(Buffer.from(payloadJson, 'utf8'))}`;
   // The key's signer: a KeyObject in memory or a PKCS#11 token's CKM_ECDSA (src/keys), both r || s.
   const sig = Buffer.from(
     key.signer.sign(TOKEN_ALGS[key.alg].hash as 'sha256' | 'sha384', Buffer.from(input, 'ascii')),
@@ -132,7 +137,18 @@ export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
   );
   if (!ok) throw new SignatureInvalid('token.signature', 'token signature does not verify');
   const payload = decodeJsonPart(p, 'payload');
+  checkIssuerAndTimes(payload, o);
+  return { header, payload, key };
+}
 
+/**
+ * The checks of a verified token's claims: `iss`, then `exp`, `nbf` and `iat` (codes as verifyJwt's). Also
+ * applied to a token of our own taken without its signature check (EarTokens.verify).
+ */
+export function checkIssuerAndTimes(
+  payload: { readonly [k: string]: unknown },
+  o: Pick<VerifyJwtOptions, 'now' | 'issuer' | 'clockSkewSec'>,
+): void {
   const skew = o.clockSkewSec ?? 0;
   const nowSec = o.now / 1000;
   if (payload.iss !== o.issuer) throw new InvalidArgument('token.issuer', 'token has another issuer');
@@ -145,5 +161,4 @@ export function verifyJwt(token: unknown, o: VerifyJwtOptions): VerifiedJwt {
   if (typeof payload.iat !== 'number' || nowSec + skew < payload.iat) {
     throw new InvalidArgument('token.not_yet_valid', 'token was issued in the future');
   }
-  return { header, payload, key };
 }

@@ -6,6 +6,7 @@ import {
   buildSnpEar,
   EAR_PROFILE,
   EarTokens,
+  MAX_UNPRESENTED_TOKENS,
   readSnpEarSubject,
   type SnpEarInput,
   signJwt,
@@ -322,6 +323,37 @@ describe('EarTokens', () => {
       issuer: 'https://broker',
     });
     assert.equal(payload.jti, 'grant-1');
+  });
+
+  it('takes its own token on first presentation without the signature check, as full verification would', async () => {
+    let now = Date.now();
+    const keys = await TokenKeyRing.generate({ maxTokenLifetimeMs: 60_000, now: () => now });
+    const tokens = new EarTokens({ keys, issuer: 'https://broker', lifetimeMs: 60_000, now: () => now });
+    // The same ring and issuer but nothing remembered: every verification is the full one.
+    const fresh = () => new EarTokens({ keys, issuer: 'https://broker', lifetimeMs: 60_000, now: () => now });
+    const { token } = tokens.issueSnp(input());
+    assert.equal(tokens.unpresentedTokens(), 1);
+    assert.deepEqual(tokens.verify(token), fresh().verify(token));
+    assert.equal(tokens.unpresentedTokens(), 0); // forgotten once presented: the next one is verified in full
+    assert.deepEqual(tokens.verify(token), fresh().verify(token));
+
+    // Its times are checked all the same.
+    const late = tokens.issueSnp(input()).token;
+    now += 60_001;
+    throwsCode(() => tokens.verify(late), 'ERR_INVALID_ARGUMENT', 'token.expired');
+    assert.equal(tokens.unpresentedTokens(), 0);
+
+    // A key no longer published: refused as the full check refuses it (rotated, then retired long enough).
+    const orphan = tokens.issueSnp(input()).token;
+    await keys.rotate();
+    now += 10 * 60_000;
+    throwsCode(() => tokens.verify(orphan), 'ERR_SIGNATURE_INVALID', 'token.kid');
+
+    // Bounded: the oldest are forgotten (and verified in full when they come).
+    const first = tokens.issueSnp(input()).token;
+    for (let i = 0; i < MAX_UNPRESENTED_TOKENS + 10; i++) tokens.issueSnp(input());
+    assert.equal(tokens.unpresentedTokens(), MAX_UNPRESENTED_TOKENS);
+    assert.equal(readSnpEarSubject(tokens.verify(first)).jti, 'grant-1');
   });
 
   it('refuses a lifetime longer than the ring keeps retired keys, and non-EAR tokens', async () => {
