@@ -127,7 +127,7 @@ export class EarTokens {
    * signature check and the decoding: we made those bytes, from this payload, with a key that must still be
    * published. Its issuer and times are checked as for any token. A KBS client reads its resource right
    * after attesting, so this spares the usual exchange an ES256 verify and a 3-4 KiB decode (~4% of the
-   * broker's CPU per exchange). A token is remembered until it is first presented, for at most the
+   * broker's event-loop CPU per exchange, docs/broker.md). A token is remembered until it is first presented, for at most the
    * MAX_UNPRESENTED_TOKENS newest, so the memory is bounded and short-lived; every other presentation,
    * and any token another replica issued, is verified in full.
    */
