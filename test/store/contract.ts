@@ -3,6 +3,7 @@
  * gets a fresh, empty store location.
  */
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/errors.js';
@@ -341,6 +342,32 @@ export function runStoreContract(h: StoreHarness): void {
           leaked = tx;
         });
         await assert.rejects(async () => leaked!.latestKey('x'), /after it ended/);
+      });
+
+      it("run each callback in its own caller's async context, even when it waited behind another", async () => {
+        // What a callback reads from an AsyncLocalStorage must be its caller's: the Broker names an admin
+        // action's credential in the audit entries it writes inside the transaction (src/broker/actor.ts).
+        const s = await open();
+        const als = new AsyncLocalStorage<string>();
+        let release!: () => void;
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        const seen: (string | undefined)[] = [];
+        const callback = (i: number) => async (tx: StoreTx) => {
+          seen[i] = als.getStore();
+          if (i === 0) await gate; // the others wait behind it (the SQLite mutex; PostgreSQL's next batch)
+          await tx.appendAudit(draft());
+        };
+        const runs = [
+          als.run('alice', () => s.transaction(callback(0))),
+          s.transaction(callback(1)),
+          als.run('bob', () => s.transaction(callback(2))),
+          s.transaction(callback(3)),
+        ];
+        release();
+        await Promise.all(runs);
+        assert.deepEqual(seen, ['alice', undefined, 'bob', undefined]);
       });
 
       it('serialize read-modify-write of one instance (no lost updates)', async () => {
