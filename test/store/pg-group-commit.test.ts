@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { type MemberTx, PgGroupCommit } from '../../src/store/pg-group-commit.js';
@@ -311,33 +310,4 @@ test('a member that swallows its own statement error cannot pass the aborted tra
   assert.match(f.status === 'rejected' ? String(f.reason) : '', /answered COMMIT with ROLLBACK/);
   assert.match(s.status === 'rejected' ? String(s.reason) : '', /answered COMMIT with ROLLBACK/);
   assert.deepEqual(await ids(700, 710), []);
-});
-
-test("each member runs in its own caller's async context, not in that of the caller whose member started the batch loop", async () => {
-  // The broker names an admin action's credential in the audit entries it writes inside the transaction
-  // (src/broker/actor.ts, an AsyncLocalStorage): a member run in another caller's context would put that
-  // caller's credential, or none, on its entries.
-  const g = new PgGroupCommit(pool, makeTx);
-  const als = new AsyncLocalStorage<string>();
-  let open!: () => void;
-  const gate = new Promise<void>((r) => {
-    open = r;
-  });
-  const seen: (string | undefined)[] = [];
-  const member = (i: number) => async (tx: StoreTxLike) => {
-    seen[i] = als.getStore();
-    if (i === 0) await gate; // the others queue behind it and run in the loop it started
-    await (tx as InsertTx).insert(800 + i);
-  };
-  const runs = [
-    als.run('alice', () => g.run(member(0))),
-    g.run(member(1)),
-    als.run('bob', () => g.run(member(2))),
-    g.run(member(3)),
-  ];
-  assert.equal(g.pending, 4);
-  open();
-  await Promise.all(runs);
-  assert.deepEqual(seen, ['alice', undefined, 'bob', undefined]);
-  assert.deepEqual(await ids(800, 804), [800, 801, 802, 803]);
 });
